@@ -1,0 +1,160 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// Reverse-mode driver: collects the nodes reachable from the root, runs their VJPs in reverse
+/// tape order (a valid topological order, because an op's inputs were recorded before it), sums
+/// gradients that meet at a tensor, and accumulates into the leaves' <c>Grad</c>.
+/// </summary>
+internal static class Engine
+{
+    private static int s_visitMark;
+
+    public static void Run<T>(Tensor<T> root, Tensor<T> gradRoot, bool retainGraph)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (root._gradFn is null)
+        {
+            if (!root.RequiresGrad)
+            {
+                throw new InvalidOperationException(
+                    $"Backward: the tensor (shape {ShapeMath.Format(root._shape)}) does not require grad and was not produced by a recorded op; "
+                    + "set RequiresGrad on the inputs before computing it, outside Tensor.NoGrad().");
+            }
+
+            AccumulateLeaf(root, gradRoot);
+            return;
+        }
+
+        var nodes = Collect(root._gradFn);
+        var tape = Tape.Current;
+        root._gradFn._pendingGrad = gradRoot;
+        var scratch = new Tensor<T>?[4];
+        using var mode = new GradModeScope(false);
+        try
+        {
+            foreach (var node in nodes)
+            {
+                var g = node._pendingGrad;
+                node._pendingGrad = null;
+                if (g is null)
+                {
+                    continue;
+                }
+
+                var inputs = node._inputs;
+                if (scratch.Length < inputs.Length)
+                {
+                    scratch = new Tensor<T>?[inputs.Length];
+                }
+
+                var grads = scratch.AsSpan(0, inputs.Length);
+                grads.Clear();
+                node._vjp!(g, grads);
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    var gi = grads[i];
+                    var input = inputs[i];
+                    if (gi is null || !input.RequiresGrad)
+                    {
+                        continue;
+                    }
+
+                    if (!ShapeMath.SameShape(gi._shape, input._shape))
+                    {
+                        throw new InvalidOperationException(
+                            $"Backward: the VJP of '{node.OpName}' returned a gradient of shape {ShapeMath.Format(gi._shape)} "
+                            + $"for input {i} of shape {ShapeMath.Format(input._shape)}.");
+                    }
+
+                    if (input._gradFn is { } producer)
+                    {
+                        producer._pendingGrad = producer._pendingGrad is null ? gi : Sum(producer._pendingGrad, gi);
+                    }
+                    else
+                    {
+                        AccumulateLeaf(input, gi);
+                    }
+                }
+
+                grads.Clear();
+                if (!retainGraph)
+                {
+                    node.Release();
+                    tape.CountReleased();
+                }
+            }
+        }
+        finally
+        {
+            // A VJP that threw leaves pending gradients behind; they must not leak into a later pass.
+            foreach (var node in nodes)
+            {
+                node._pendingGrad = null;
+            }
+        }
+    }
+
+    /// <summary>Nodes reachable from the root, latest first.</summary>
+    private static List<Node<T>> Collect<T>(Node<T> root)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var mark = Interlocked.Increment(ref s_visitMark);
+        var result = new List<Node<T>>();
+        var stack = new Stack<Node<T>>();
+        root._visitMark = mark;
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (node.IsReleased)
+            {
+                throw new InvalidOperationException(
+                    $"Backward: the graph through '{node.OpName}' (node #{node.Sequence}) was already freed by an earlier Backward(); "
+                    + "pass retainGraph: true to the first Backward() to go through it again.");
+            }
+
+            result.Add(node);
+            foreach (var input in node._inputs)
+            {
+                if (input._gradFn is { } producer && producer._visitMark != mark && input.RequiresGrad)
+                {
+                    producer._visitMark = mark;
+                    stack.Push(producer);
+                }
+            }
+        }
+
+        result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
+        return result;
+    }
+
+    /// <summary>a + b into a fresh contiguous tensor (neither operand is written: either may be shared).</summary>
+    private static Tensor<T> Sum<T>(Tensor<T> a, Tensor<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var result = new Tensor<T>(a.ToArray(), (int[])a._shape.Clone());
+        result.AccumulateInPlace(b);
+        return result;
+    }
+
+    private static void AccumulateLeaf<T>(Tensor<T> leaf, Tensor<T> g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (leaf.Grad is null)
+        {
+            // A fresh copy: g may be a view shared with other gradients, or an expanded (stride-0) view.
+            leaf.Grad = new Tensor<T>(g.ToArray(), (int[])leaf._shape.Clone());
+        }
+        else if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
+        {
+            leaf.Grad.AccumulateInPlace(g);
+        }
+        else
+        {
+            leaf.Grad = Sum(leaf.Grad, g);
+        }
+    }
+}

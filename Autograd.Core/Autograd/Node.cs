@@ -1,0 +1,64 @@
+using System.Numerics;
+
+namespace Autograd;
+
+/// <summary>
+/// The vector-Jacobian product of one recorded op: given the gradient of the loss with respect to
+/// the op's output, write the gradient with respect to each input into <paramref name="inputGrads"/>
+/// (same order as the recorded inputs; leave null where an input needs none).
+/// </summary>
+public delegate void VjpFunc<T>(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads)
+    where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>One entry on the tape: an op's name, its place in recording order and, until released, its VJP.</summary>
+public abstract class Node
+{
+    private protected Node(string opName, long sequence)
+    {
+        OpName = opName;
+        Sequence = sequence;
+    }
+
+    /// <summary>The op that recorded this node ("MatMul", "Conv2d", ...).</summary>
+    public string OpName { get; }
+
+    /// <summary>Position on the tape: later ops have larger numbers, so reverse order is a valid backward order.</summary>
+    public long Sequence { get; }
+
+    /// <summary>True once a backward pass without retainGraph has used and freed this node.</summary>
+    public bool IsReleased { get; private protected set; }
+
+    public override string ToString() => IsReleased ? $"{OpName}#{Sequence} (released)" : $"{OpName}#{Sequence}";
+}
+
+/// <summary>A tape node for tensors of element type <typeparamref name="T"/>.</summary>
+public sealed class Node<T> : Node
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    internal Tensor<T>[] _inputs;
+    internal VjpFunc<T>? _vjp;
+    internal readonly int[] _outputShape;
+
+    // Backward-pass scratch, valid only during one Engine.Run.
+    internal Tensor<T>? _pendingGrad;
+    internal int _visitMark;
+
+    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, int[] outputShape)
+        : base(opName, sequence)
+    {
+        _inputs = inputs;
+        _vjp = vjp;
+        _outputShape = outputShape;
+    }
+
+    /// <summary>The recorded inputs (empty after release).</summary>
+    public IReadOnlyList<Tensor<T>> Inputs => _inputs;
+
+    /// <summary>Drops the VJP closure and the inputs, and with them every tensor the op saved.</summary>
+    internal void Release()
+    {
+        _vjp = null;
+        _inputs = [];
+        IsReleased = true;
+    }
+}

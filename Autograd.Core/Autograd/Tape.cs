@@ -1,0 +1,109 @@
+using System.Numerics;
+
+namespace Autograd;
+
+/// <summary>
+/// The ambient recorder of the current thread or async flow. Ops ask <see cref="ShouldRecord{T}(Tensor{T})"/>
+/// and then <see cref="Record"/> one node per call; backward walks those nodes in reverse
+/// recording order.
+/// </summary>
+/// <remarks>
+/// The tape numbers nodes; it does not own them. A node is owned by the tensor it produced
+/// (<see cref="Tensor{T}.GradFn"/>) and through it by every later node that used that tensor, so a
+/// graph nobody calls backward on is collected with its tensors, as in PyTorch.
+/// </remarks>
+public sealed class Tape
+{
+    private static readonly AsyncLocal<Tape?> s_current = new();
+    private static readonly AsyncLocal<bool> s_gradDisabled = new();
+    private static long s_sequence;
+
+    private long _recorded;
+    private long _released;
+
+    /// <summary>The tape of this thread or async flow (created on first use).</summary>
+    public static Tape Current => s_current.Value ??= new Tape();
+
+    /// <summary>False inside <see cref="Tensor.NoGrad"/> and while a backward pass runs its VJPs.</summary>
+    public static bool IsGradEnabled
+    {
+        get => !s_gradDisabled.Value;
+        internal set => s_gradDisabled.Value = !value;
+    }
+
+    /// <summary>Nodes this tape has recorded.</summary>
+    public long NodesRecorded => Interlocked.Read(ref _recorded);
+
+    /// <summary>Nodes of this tape's backward passes that were released after use.</summary>
+    public long NodesReleased => Interlocked.Read(ref _released);
+
+    /// <summary>True when grad mode is on and the input requires grad.</summary>
+    public static bool ShouldRecord<T>(Tensor<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => a.RequiresGrad && IsGradEnabled;
+
+    /// <summary>True when grad mode is on and either input requires grad.</summary>
+    public static bool ShouldRecord<T>(Tensor<T> a, Tensor<T>? b)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => (a.RequiresGrad || (b?.RequiresGrad ?? false)) && IsGradEnabled;
+
+    /// <summary>True when grad mode is on and any input requires grad.</summary>
+    public static bool ShouldRecord<T>(params ReadOnlySpan<Tensor<T>?> inputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!IsGradEnabled)
+        {
+            return false;
+        }
+
+        foreach (var t in inputs)
+        {
+            if (t?.RequiresGrad == true)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Appends one node for <paramref name="output"/>: the op's name, its inputs (whatever the VJP
+    /// needs beyond them it captures) and its VJP. Marks the output as requiring grad. Returns the output.
+    /// Call it only when <see cref="ShouldRecord{T}(ReadOnlySpan{Tensor{T}})"/> said so.
+    /// </summary>
+    public static Tensor<T> Record<T>(string opName, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(vjp);
+        if (output._gradFn is not null)
+        {
+            throw new InvalidOperationException($"{opName}: the output tensor was already recorded by '{output._gradFn.OpName}'.");
+        }
+
+        var tape = Current;
+        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, output._shape);
+        output._gradFn = node;
+        output.RequiresGradInternal = true;
+        tape._recorded++;
+        return output;
+    }
+
+    internal void CountReleased() => _released++;
+}
+
+/// <summary>Restores the previous grad mode when disposed (see <see cref="Tensor.NoGrad"/>).</summary>
+public readonly struct GradModeScope : IDisposable
+{
+    private readonly bool _previous;
+
+    internal GradModeScope(bool enabled)
+    {
+        _previous = Tape.IsGradEnabled;
+        Tape.IsGradEnabled = enabled;
+    }
+
+    public void Dispose() => Tape.IsGradEnabled = _previous;
+}

@@ -1,0 +1,78 @@
+namespace Autograd;
+
+/// <summary>Shape arithmetic shared by the core and the ops: sizes, strides, broadcasting, messages.</summary>
+public static class ShapeMath
+{
+    /// <summary>"[2, 3, 4]": the form every error message uses.</summary>
+    public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
+
+    /// <summary>Number of elements; throws when a size is negative or the product overflows an int.</summary>
+    public static int Numel(ReadOnlySpan<int> shape, string op = "Tensor", string argument = "shape")
+    {
+        long n = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0)
+            {
+                throw new ArgumentException($"{op}: {argument} {Format(shape)} has a negative size.", argument);
+            }
+
+            n *= d;
+            if (n > int.MaxValue)
+            {
+                throw new ArgumentException($"{op}: {argument} {Format(shape)} has more than {int.MaxValue} elements.", argument);
+            }
+        }
+
+        return (int)n;
+    }
+
+    /// <summary>Row-major strides of a contiguous tensor of this shape.</summary>
+    public static int[] ContiguousStrides(ReadOnlySpan<int> shape)
+    {
+        var strides = new int[shape.Length];
+        var s = 1;
+        for (var i = shape.Length - 1; i >= 0; i--)
+        {
+            strides[i] = s;
+            s *= Math.Max(shape[i], 1);
+        }
+
+        return strides;
+    }
+
+    /// <summary>Turns a possibly negative dimension index into 0..rank-1, or throws naming the op.</summary>
+    public static int NormalizeDim(int dim, int rank, string op, string argument = "dim")
+    {
+        var r = Math.Max(rank, 1);
+        if (dim < -r || dim >= r)
+        {
+            throw new ArgumentException($"{op}: {argument} {dim} is out of range for a tensor of rank {rank} (expected {-r}..{r - 1}).", argument);
+        }
+
+        return dim < 0 ? dim + r : dim;
+    }
+
+    /// <summary>PyTorch broadcasting: align from the right; sizes must match or be 1.</summary>
+    public static int[] Broadcast(ReadOnlySpan<int> a, ReadOnlySpan<int> b, string op)
+    {
+        var rank = Math.Max(a.Length, b.Length);
+        var result = new int[rank];
+        for (var i = 0; i < rank; i++)
+        {
+            var da = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
+            var db = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
+            if (da != db && da != 1 && db != 1)
+            {
+                throw new ArgumentException(
+                    $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast (dimension {i} of the result: {da} vs {db}).");
+            }
+
+            result[i] = da == 1 ? db : da;
+        }
+
+        return result;
+    }
+
+    internal static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
+}

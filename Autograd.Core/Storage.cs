@@ -1,0 +1,34 @@
+namespace Autograd;
+
+/// <summary>
+/// The flat buffer behind one or more tensors. Views share a storage; each keeps its own
+/// shape, strides and offset into it.
+/// </summary>
+/// <remarks>
+/// <see cref="Version"/> counts in-place writes, so that a VJP can detect that a tensor it saved
+/// was changed after the op was recorded (PyTorch's version counter).
+/// </remarks>
+public sealed class Storage<T>
+    where T : unmanaged
+{
+    internal readonly T[] _data;
+    internal int _version;
+
+    internal Storage(T[] data)
+    {
+        _data = data;
+    }
+
+    /// <summary>Number of elements the buffer holds.</summary>
+    public int Length => _data.Length;
+
+    /// <summary>Incremented by every in-place write through any tensor over this storage.</summary>
+    public int Version => _version;
+
+    /// <summary>A fresh buffer whose contents are written before they are read.</summary>
+    internal static Storage<T> Uninitialized(int length) =>
+        new(length == 0 ? [] : GC.AllocateUninitializedArray<T>(length));
+
+    /// <summary>A fresh zero-filled buffer.</summary>
+    internal static Storage<T> Zeroed(int length) => new(length == 0 ? [] : new T[length]);
+}

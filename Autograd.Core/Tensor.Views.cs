@@ -1,0 +1,521 @@
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// Views: new shape, strides and offset over the same storage, no copy. Each is differentiable:
+/// its VJP maps the output gradient back to the input's shape.
+/// </summary>
+public sealed partial class Tensor<T>
+{
+    /// <summary>A tensor over this storage with the given geometry (no checks, no recording).</summary>
+    internal Tensor<T> ViewOf(int[] shape, int[] strides, int offset) => new(_storage, shape, strides, offset);
+
+    /// <summary>
+    /// The same elements in a new shape (one size may be -1 and is inferred): a view when the strides
+    /// allow, else a contiguous copy, as PyTorch's reshape.
+    /// </summary>
+    public Tensor<T> Reshape(params int[] shape)
+    {
+        var target = InferShape(shape, "Reshape");
+        var strides = ViewStrides(target);
+        return strides is not null ? RecordReshape("Reshape", target, strides) : Contiguous().View(target);
+    }
+
+    /// <summary>Like <see cref="Reshape"/> but never copies: throws when the strides do not allow a view.</summary>
+    public Tensor<T> View(params int[] shape)
+    {
+        var target = InferShape(shape, "View");
+        var strides = ViewStrides(target) ?? throw new ArgumentException(
+            $"View: a tensor of shape {ShapeMath.Format(_shape)} with strides {ShapeMath.Format(_strides)} cannot be viewed as {ShapeMath.Format(target)} without a copy; use Reshape.",
+            nameof(shape));
+        return RecordReshape("View", target, strides);
+    }
+
+    /// <summary>Flattens dimensions startDim..endDim into one.</summary>
+    public Tensor<T> Flatten(int startDim = 0, int endDim = -1)
+    {
+        if (Rank == 0)
+        {
+            return Reshape(1);
+        }
+
+        var s = ShapeMath.NormalizeDim(startDim, Rank, "Flatten", nameof(startDim));
+        var e = ShapeMath.NormalizeDim(endDim, Rank, "Flatten", nameof(endDim));
+        if (s > e)
+        {
+            throw new ArgumentException($"Flatten: startDim {startDim} comes after endDim {endDim} (shape {ShapeMath.Format(_shape)}).", nameof(startDim));
+        }
+
+        var shape = new List<int>();
+        shape.AddRange(_shape[..s]);
+        var n = 1;
+        for (var i = s; i <= e; i++)
+        {
+            n *= _shape[i];
+        }
+
+        shape.Add(n);
+        shape.AddRange(_shape[(e + 1)..]);
+        return Reshape([.. shape]);
+    }
+
+    /// <summary>Inserts a dimension of size 1 at <paramref name="dim"/>.</summary>
+    public Tensor<T> Unsqueeze(int dim)
+    {
+        var d = ShapeMath.NormalizeDim(dim, Rank + 1, "Unsqueeze");
+        var shape = new List<int>(_shape);
+        var strides = new List<int>(_strides);
+        shape.Insert(d, 1);
+        strides.Insert(d, d < Rank ? _strides[d] * _shape[d] : 1);
+        return RecordReshape("Unsqueeze", [.. shape], [.. strides]);
+    }
+
+    /// <summary>Removes dimension <paramref name="dim"/> when its size is 1 (otherwise returns the tensor as a view).</summary>
+    public Tensor<T> Squeeze(int dim)
+    {
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Squeeze");
+        if (Rank == 0 || _shape[d] != 1)
+        {
+            return RecordReshape("Squeeze", _shape, _strides);
+        }
+
+        var shape = new List<int>(_shape);
+        var strides = new List<int>(_strides);
+        shape.RemoveAt(d);
+        strides.RemoveAt(d);
+        return RecordReshape("Squeeze", [.. shape], [.. strides]);
+    }
+
+    /// <summary>Swaps two dimensions (a view).</summary>
+    public Tensor<T> Transpose(int dim0, int dim1)
+    {
+        var a = ShapeMath.NormalizeDim(dim0, Rank, "Transpose", nameof(dim0));
+        var b = ShapeMath.NormalizeDim(dim1, Rank, "Transpose", nameof(dim1));
+        var perm = new int[Rank];
+        for (var i = 0; i < perm.Length; i++)
+        {
+            perm[i] = i;
+        }
+
+        if (Rank > 0)
+        {
+            (perm[a], perm[b]) = (perm[b], perm[a]);
+        }
+
+        return PermuteCore(perm, "Transpose");
+    }
+
+    /// <summary>Reorders the dimensions: output dimension i is input dimension dims[i] (a view).</summary>
+    public Tensor<T> Permute(params int[] dims)
+    {
+        ArgumentNullException.ThrowIfNull(dims);
+        if (dims.Length != Rank)
+        {
+            throw new ArgumentException($"Permute: {dims.Length} dims given for a tensor of shape {ShapeMath.Format(_shape)}.", nameof(dims));
+        }
+
+        var perm = new int[Rank];
+        var seen = new bool[Rank];
+        for (var i = 0; i < Rank; i++)
+        {
+            perm[i] = ShapeMath.NormalizeDim(dims[i], Rank, "Permute", nameof(dims));
+            if (seen[perm[i]])
+            {
+                throw new ArgumentException($"Permute: dimension {dims[i]} appears twice in {ShapeMath.Format(dims)}.", nameof(dims));
+            }
+
+            seen[perm[i]] = true;
+        }
+
+        return PermuteCore(perm, "Permute");
+    }
+
+    private Tensor<T> PermuteCore(int[] perm, string op)
+    {
+        var shape = new int[Rank];
+        var strides = new int[Rank];
+        var inverse = new int[Rank];
+        for (var i = 0; i < Rank; i++)
+        {
+            shape[i] = _shape[perm[i]];
+            strides[i] = _strides[perm[i]];
+            inverse[perm[i]] = i;
+        }
+
+        var result = ViewOf(shape, strides, _offset);
+        if (Tape.ShouldRecord(this))
+        {
+            // d/dx of a permutation is the inverse permutation of the gradient.
+            Tape.Record(op, result, [this], (g, grads) => grads[0] = g.PermuteCore(inverse, op));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Elements start, start+step, ... (before end) of one dimension, as Python's x[start:end:step]:
+    /// negative indices count from the end and out-of-range bounds are clamped. A view.
+    /// </summary>
+    public Tensor<T> Slice(int dim, int start, int end, int step = 1)
+    {
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Slice");
+        if (Rank == 0)
+        {
+            throw new ArgumentException("Slice: cannot slice a rank-0 tensor.", nameof(dim));
+        }
+
+        if (step <= 0)
+        {
+            throw new ArgumentException($"Slice: step must be positive, got {step} (shape {ShapeMath.Format(_shape)}).", nameof(step));
+        }
+
+        var size = _shape[d];
+        var s = Math.Clamp(start < 0 ? start + size : start, 0, size);
+        var e = Math.Clamp(end < 0 ? end + size : end, 0, size);
+        var length = e > s ? (e - s + step - 1) / step : 0;
+        var shape = (int[])_shape.Clone();
+        var strides = (int[])_strides.Clone();
+        shape[d] = length;
+        strides[d] = _strides[d] * step;
+        return RecordSubView("Slice", shape, strides, _offset + s * _strides[d], t => t.Slice(d, s, e, step));
+    }
+
+    /// <summary>Elements start..start+length-1 of one dimension (a view); throws when out of range.</summary>
+    public Tensor<T> Narrow(int dim, int start, int length)
+    {
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Narrow");
+        var size = Rank == 0 ? 0 : _shape[d];
+        if (start < 0 || length < 0 || start + length > size)
+        {
+            throw new ArgumentException(
+                $"Narrow: start {start} and length {length} do not fit dimension {d} of size {size} (shape {ShapeMath.Format(_shape)}).",
+                nameof(start));
+        }
+
+        var shape = (int[])_shape.Clone();
+        shape[d] = length;
+        return RecordSubView("Narrow", shape, (int[])_strides.Clone(), _offset + start * _strides[d], t => t.Narrow(d, start, length));
+    }
+
+    /// <summary>The slice at <paramref name="index"/> of one dimension, with that dimension removed (x[:, i] in Python).</summary>
+    public Tensor<T> Select(int dim, int index)
+    {
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Select");
+        var size = Rank == 0 ? 0 : _shape[d];
+        var i = index < 0 ? index + size : index;
+        if ((uint)i >= (uint)size)
+        {
+            throw new ArgumentException($"Select: index {index} is out of range for dimension {d} of size {size} (shape {ShapeMath.Format(_shape)}).", nameof(index));
+        }
+
+        var shape = new List<int>(_shape);
+        var strides = new List<int>(_strides);
+        shape.RemoveAt(d);
+        strides.RemoveAt(d);
+        return RecordSubView("Select", [.. shape], [.. strides], _offset + i * _strides[d], t => t.Select(d, i));
+    }
+
+    /// <summary>
+    /// Broadcasts to a larger shape without copying: size-1 dimensions get stride 0 and new leading
+    /// dimensions may be added; -1 keeps a size. The VJP sums over the broadcast dimensions.
+    /// </summary>
+    public Tensor<T> Expand(params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var lead = shape.Length - Rank;
+        if (lead < 0)
+        {
+            throw new ArgumentException($"Expand: target {ShapeMath.Format(shape)} has fewer dimensions than the tensor's shape {ShapeMath.Format(_shape)}.", nameof(shape));
+        }
+
+        var target = new int[shape.Length];
+        var strides = new int[shape.Length];
+        for (var i = 0; i < shape.Length; i++)
+        {
+            var want = shape[i];
+            if (i < lead)
+            {
+                if (want < 0)
+                {
+                    throw new ArgumentException($"Expand: a new leading dimension cannot be -1 (target {ShapeMath.Format(shape)}).", nameof(shape));
+                }
+
+                target[i] = want;
+                strides[i] = 0;
+                continue;
+            }
+
+            var have = _shape[i - lead];
+            if (want == -1 || want == have)
+            {
+                target[i] = have;
+                strides[i] = have == 1 ? 0 : _strides[i - lead];
+            }
+            else if (have == 1 && want >= 0)
+            {
+                target[i] = want;
+                strides[i] = 0;
+            }
+            else
+            {
+                throw new ArgumentException(
+                    $"Expand: dimension {i} of size {have} cannot be expanded to {want} (shape {ShapeMath.Format(_shape)} to {ShapeMath.Format(shape)}); only size-1 dimensions expand.",
+                    nameof(shape));
+            }
+        }
+
+        var result = ViewOf(target, strides, _offset);
+        if (Tape.ShouldRecord(this))
+        {
+            var inputShape = _shape;
+            Tape.Record("Expand", result, [this], (g, grads) => grads[0] = g.SumToSize(inputShape));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Sums over the dimensions that broadcasting would expand, giving <paramref name="shape"/>
+    /// (PyTorch's sum_to_size). It is the VJP of every broadcast.
+    /// </summary>
+    public Tensor<T> SumToSize(params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (ShapeMath.SameShape(shape, _shape))
+        {
+            return this;
+        }
+
+        var target = (int[])shape.Clone();
+        ShapeMath.Numel(target, "SumToSize");
+        if (target.Length > Rank || !ShapeMath.SameShape(ShapeMath.Broadcast(target, _shape, "SumToSize"), _shape))
+        {
+            throw new ArgumentException($"SumToSize: shape {ShapeMath.Format(_shape)} cannot be summed to {ShapeMath.Format(target)}.", nameof(shape));
+        }
+
+        // Accumulate through the target's strides as broadcast to our shape: stride 0 on the summed dims.
+        var result = new Tensor<T>(new T[ShapeMath.Numel(target)], target);
+        var broadcastStrides = result.BroadcastStridesTo(_shape, "SumToSize");
+        Strided.Accumulate(result._storage._data, 0, broadcastStrides, _storage._data, _offset, _strides, _shape);
+        if (Tape.ShouldRecord(this))
+        {
+            var inputShape = _shape;
+            Tape.Record("SumToSize", result, [this], (g, grads) => grads[0] = g.Expand(inputShape));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// A view with explicit geometry over this tensor's storage, as PyTorch's as_strided: element
+    /// [i0, ...] is storage[storageOffset + Σ ik·strides[k]] (storageOffset defaults to this tensor's
+    /// offset). Strides must be non-negative and every element must fall inside the storage.
+    /// </summary>
+    public Tensor<T> AsStrided(int[] shape, int[] strides, int? storageOffset = null)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(strides);
+        var offset = storageOffset ?? _offset;
+        if (shape.Length != strides.Length)
+        {
+            throw new ArgumentException($"AsStrided: shape {ShapeMath.Format(shape)} and strides {ShapeMath.Format(strides)} differ in length.", nameof(strides));
+        }
+
+        ShapeMath.Numel(shape, "AsStrided");
+        foreach (var s in strides)
+        {
+            if (s < 0)
+            {
+                throw new ArgumentException($"AsStrided: strides {ShapeMath.Format(strides)} must be non-negative.", nameof(strides));
+            }
+        }
+
+        var (lo, hi) = Strided.Extent(shape, strides, offset);
+        if (offset < 0 || (hi >= lo && (lo < 0 || hi >= _storage.Length)))
+        {
+            throw new ArgumentException(
+                $"AsStrided: shape {ShapeMath.Format(shape)}, strides {ShapeMath.Format(strides)} and offset {offset} reach element {hi}, "
+                + $"outside the storage of {_storage.Length} elements (tensor shape {ShapeMath.Format(_shape)}).",
+                nameof(shape));
+        }
+
+        var result = ViewOf((int[])shape.Clone(), (int[])strides.Clone(), offset);
+        if (Tape.ShouldRecord(this))
+        {
+            var input = this;
+            Tape.Record("AsStrided", result, [this], (g, grads) => grads[0] = AsStridedBackward(input, result, g));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Scatter-adds the gradient into a zero buffer the size of the storage through the output's
+    /// geometry, then reads it back through the input's geometry. Storage elements the input sees
+    /// several times (a stride-0 input) share their gradient equally, as in PyTorch.
+    /// </summary>
+    private static Tensor<T> AsStridedBackward(Tensor<T> input, Tensor<T> output, Tensor<T> g)
+    {
+        var length = input._storage.Length;
+        var buffer = new T[length];
+        Strided.Accumulate(buffer, output._offset, output._strides, g._storage._data, g._offset, g._strides, output._shape);
+        if (!Strided.IsNonOverlapping(input._shape, input._strides))
+        {
+            var count = new T[length];
+            var one = new Tensor<T>([T.One], []);
+            Strided.Accumulate(count, input._offset, input._strides, one._storage._data, 0, new int[input.Rank], input._shape);
+            for (var i = 0; i < length; i++)
+            {
+                if (count[i] > T.One)
+                {
+                    buffer[i] /= count[i];
+                }
+            }
+        }
+
+        return new Tensor<T>(Strided.ToContiguous(buffer, input._offset, input._strides, input._shape), (int[])input._shape.Clone());
+    }
+
+    /// <summary>This tensor when already contiguous, else a contiguous copy (differentiable).</summary>
+    public Tensor<T> Contiguous() => IsContiguous ? this : Clone("Contiguous");
+
+    /// <summary>A contiguous copy with its own storage (differentiable, gradient passes through).</summary>
+    public Tensor<T> Clone() => Clone("Clone");
+
+    private Tensor<T> Clone(string op)
+    {
+        var result = new Tensor<T>(ToArray(), (int[])_shape.Clone());
+        if (Tape.ShouldRecord(this))
+        {
+            Tape.Record(op, result, [this], static (g, grads) => grads[0] = g);
+        }
+
+        return result;
+    }
+
+    private Tensor<T> RecordReshape(string op, int[] shape, int[] strides)
+    {
+        var result = ViewOf(shape, strides, _offset);
+        if (Tape.ShouldRecord(this))
+        {
+            var inputShape = _shape;
+            Tape.Record(op, result, [this], (g, grads) => grads[0] = g.Reshape(inputShape));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Records a view that picks a subset of the elements. Its VJP makes zeros of the input's shape
+    /// and adds the gradient into the same view of them (<paramref name="sameView"/>).
+    /// </summary>
+    private Tensor<T> RecordSubView(string op, int[] shape, int[] strides, int offset, Func<Tensor<T>, Tensor<T>> sameView)
+    {
+        var result = ViewOf(shape, strides, offset);
+        if (Tape.ShouldRecord(this))
+        {
+            var inputShape = _shape;
+            Tape.Record(op, result, [this], (g, grads) =>
+            {
+                var zeros = new Tensor<T>(new T[ShapeMath.Numel(inputShape)], (int[])inputShape.Clone());
+                var view = sameView(zeros);
+                Strided.Accumulate(zeros._storage._data, view._offset, view._strides, g._storage._data, g._offset, g._strides, view._shape);
+                grads[0] = zeros;
+            });
+        }
+
+        return result;
+    }
+
+    private int[] InferShape(int[] shape, string op)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var target = (int[])shape.Clone();
+        var infer = -1;
+        long known = 1;
+        for (var i = 0; i < target.Length; i++)
+        {
+            if (target[i] == -1)
+            {
+                if (infer >= 0)
+                {
+                    throw new ArgumentException($"{op}: only one dimension can be -1 in {ShapeMath.Format(shape)}.", nameof(shape));
+                }
+
+                infer = i;
+            }
+            else if (target[i] < 0)
+            {
+                throw new ArgumentException($"{op}: invalid size {target[i]} in {ShapeMath.Format(shape)}.", nameof(shape));
+            }
+            else
+            {
+                known *= target[i];
+            }
+        }
+
+        var numel = Numel;
+        if (infer >= 0)
+        {
+            if (known == 0 || numel % known != 0)
+            {
+                throw new ArgumentException($"{op}: shape {ShapeMath.Format(shape)} is invalid for a tensor of {numel} elements (shape {ShapeMath.Format(_shape)}).", nameof(shape));
+            }
+
+            target[infer] = (int)(numel / known);
+        }
+        else if (known != numel)
+        {
+            throw new ArgumentException($"{op}: shape {ShapeMath.Format(shape)} is invalid for a tensor of {numel} elements (shape {ShapeMath.Format(_shape)}).", nameof(shape));
+        }
+
+        return target;
+    }
+
+    /// <summary>
+    /// Strides that let the current elements be read in the new shape without a copy, or null.
+    /// Dimensions are grouped into chunks that are contiguous among themselves; each chunk must be
+    /// split or merged exactly by the new shape (PyTorch's computeStride).
+    /// </summary>
+    private int[]? ViewStrides(int[] target)
+    {
+        if (IsContiguous || Numel == 0)
+        {
+            return ShapeMath.ContiguousStrides(target);
+        }
+
+        var newStrides = new int[target.Length];
+        var viewD = target.Length - 1;
+        long chunkBase = _strides[^1];
+        long tensorNumel = 1;
+        long viewNumel = 1;
+        for (var d = Rank - 1; d >= 0; d--)
+        {
+            tensorNumel *= _shape[d];
+            if (d == 0 || (_shape[d - 1] != 1 && _strides[d - 1] != tensorNumel * chunkBase))
+            {
+                while (viewD >= 0 && (viewNumel < tensorNumel || target[viewD] == 1))
+                {
+                    newStrides[viewD] = (int)(viewNumel * chunkBase);
+                    viewNumel *= target[viewD];
+                    viewD--;
+                }
+
+                if (viewNumel != tensorNumel)
+                {
+                    return null;
+                }
+
+                if (d > 0)
+                {
+                    chunkBase = _strides[d - 1];
+                    tensorNumel = 1;
+                    viewNumel = 1;
+                }
+            }
+        }
+
+        return viewD == -1 ? newStrides : null;
+    }
+}

@@ -1,0 +1,316 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// An n-dimensional strided view of a <see cref="Storage{T}"/>, for <c>float</c> or <c>double</c>.
+/// Element <c>[i0, i1, ...]</c> lives at <c>Offset + Σ ik·Strides[k]</c>. Views share storage;
+/// every op in Autograd.Ops is an extension from outside this type.
+/// </summary>
+public sealed partial class Tensor<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    internal readonly Storage<T> _storage;
+    internal readonly int[] _shape;
+    internal readonly int[] _strides;
+    internal readonly int _offset;
+    private bool _requiresGrad;
+    private Tensor<T>? _grad;
+
+    /// <summary>The tape node that produced this tensor; null for leaves and for tensors made without grad.</summary>
+    internal Node<T>? _gradFn;
+
+    static Tensor()
+    {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+        {
+            throw new NotSupportedException($"Tensor<{typeof(T).Name}>: only float and double tensors are supported.");
+        }
+    }
+
+    internal Tensor(Storage<T> storage, int[] shape, int[] strides, int offset)
+    {
+        _storage = storage;
+        _shape = shape;
+        _strides = strides;
+        _offset = offset;
+    }
+
+    /// <summary>A contiguous tensor over a fresh (or given) buffer of exactly numel elements.</summary>
+    internal Tensor(T[] data, int[] shape)
+        : this(new Storage<T>(data), shape, ShapeMath.ContiguousStrides(shape), 0)
+    {
+    }
+
+    /// <summary>Sizes of each dimension (a copy).</summary>
+    public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>Element steps of each dimension in the storage (a copy).</summary>
+    public int[] Strides => (int[])_strides.Clone();
+
+    /// <summary>Index of element [0, ..., 0] in <see cref="Storage"/>.</summary>
+    public int Offset => _offset;
+
+    public Storage<T> Storage => _storage;
+
+    public int Rank => _shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public int Numel
+    {
+        get
+        {
+            var n = 1;
+            foreach (var d in _shape)
+            {
+                n *= d;
+            }
+
+            return n;
+        }
+    }
+
+    /// <summary>Size of one dimension; negative dims count from the end.</summary>
+    public int Size(int dim) => _shape[ShapeMath.NormalizeDim(dim, Rank, "Size")];
+
+    /// <summary>Row-major with no gaps: <see cref="ToArray"/> is a plain copy of the storage slice.</summary>
+    public bool IsContiguous
+    {
+        get
+        {
+            var expected = 1;
+            for (var i = _shape.Length - 1; i >= 0; i--)
+            {
+                if (_shape[i] != 1 && _strides[i] != expected)
+                {
+                    return false;
+                }
+
+                expected *= _shape[i];
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs); results of
+    /// recorded ops require grad when any input does.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad;
+        set
+        {
+            if (_gradFn is not null && !value)
+            {
+                throw new InvalidOperationException(
+                    $"RequiresGrad: this tensor is the result of '{_gradFn.OpName}' and not a leaf; use Detach() to get a tensor without grad.");
+            }
+
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>True for tensors not produced by a recorded op (PyTorch's is_leaf).</summary>
+    public bool IsLeaf => _gradFn is null;
+
+    /// <summary>The node that recorded this tensor, for inspection (op name, release state).</summary>
+    public Node? GradFn => _gradFn;
+
+    /// <summary>
+    /// Gradient accumulated by <see cref="Backward(Tensor{T}?, bool)"/> for a leaf that requires grad.
+    /// Backward adds into it (in place) until it is cleared: set it to null or call <see cref="ZeroGrad"/>.
+    /// </summary>
+    public Tensor<T>? Grad
+    {
+        get => _grad;
+        set
+        {
+            if (value is not null && !ShapeMath.SameShape(value._shape, _shape))
+            {
+                throw new ArgumentException(
+                    $"Grad: gradient shape {ShapeMath.Format(value._shape)} does not match tensor shape {ShapeMath.Format(_shape)}.",
+                    nameof(value));
+            }
+
+            _grad = value;
+        }
+    }
+
+    /// <summary>Sets <see cref="Grad"/> to zeros in place when it exists (PyTorch's zero_(), set_to_none=False).</summary>
+    public void ZeroGrad()
+    {
+        if (_grad is not null)
+        {
+            _grad.FillInPlace(T.Zero);
+        }
+    }
+
+    /// <summary>The single element of a one-element tensor.</summary>
+    public T Item()
+    {
+        if (Numel != 1)
+        {
+            throw new InvalidOperationException($"Item: the tensor has {Numel} elements (shape {ShapeMath.Format(_shape)}); Item() needs exactly one.");
+        }
+
+        return _storage._data[_offset];
+    }
+
+    /// <summary>One element by its full index (negative indices count from the end).</summary>
+    [System.Runtime.CompilerServices.IndexerName("At")]
+    public T this[params int[] index]
+    {
+        get
+        {
+            if (index.Length != Rank)
+            {
+                throw new ArgumentException($"Indexer: {index.Length} indices for a tensor of shape {ShapeMath.Format(_shape)}.", nameof(index));
+            }
+
+            var at = _offset;
+            for (var i = 0; i < index.Length; i++)
+            {
+                var k = index[i] < 0 ? index[i] + _shape[i] : index[i];
+                if ((uint)k >= (uint)_shape[i])
+                {
+                    throw new ArgumentException($"Indexer: index {index[i]} is out of range for dimension {i} of shape {ShapeMath.Format(_shape)}.", nameof(index));
+                }
+
+                at += k * _strides[i];
+            }
+
+            return _storage._data[at];
+        }
+    }
+
+    /// <summary>The elements in row-major order, whatever the strides (a copy).</summary>
+    public T[] ToArray() => Strided.ToContiguous(_storage._data, _offset, _strides, _shape);
+
+    /// <summary>
+    /// The contiguous data when this tensor is contiguous, else a contiguous copy; never to be
+    /// written (kernels read through this).
+    /// </summary>
+    internal ReadOnlySpan<T> ContiguousSpan() =>
+        IsContiguous ? _storage._data.AsSpan(_offset, Numel) : ToArray();
+
+    /// <summary>In-place fill; bumps the storage version.</summary>
+    internal void FillInPlace(T value)
+    {
+        Strided.Fill(_storage._data, _offset, _strides, _shape, value);
+        _storage._version++;
+    }
+
+    /// <summary>this += other, in place, with other broadcast to this shape; bumps the version.</summary>
+    internal void AccumulateInPlace(Tensor<T> other)
+    {
+        var src = other.BroadcastStridesTo(_shape, "Accumulate");
+        Strided.Accumulate(_storage._data, _offset, _strides, other._storage._data, other._offset, src, _shape);
+        _storage._version++;
+    }
+
+    /// <summary>Strides that read this tensor as if expanded to <paramref name="shape"/> (0 on broadcast dims).</summary>
+    internal int[] BroadcastStridesTo(ReadOnlySpan<int> shape, string op)
+    {
+        var lead = shape.Length - _shape.Length;
+        if (lead < 0)
+        {
+            throw new ArgumentException($"{op}: cannot broadcast shape {ShapeMath.Format(_shape)} to {ShapeMath.Format(shape)}.");
+        }
+
+        var strides = new int[shape.Length];
+        for (var i = 0; i < _shape.Length; i++)
+        {
+            if (_shape[i] == shape[lead + i])
+            {
+                strides[lead + i] = _shape[i] == 1 ? 0 : _strides[i];
+            }
+            else if (_shape[i] == 1)
+            {
+                strides[lead + i] = 0;
+            }
+            else
+            {
+                throw new ArgumentException($"{op}: cannot broadcast shape {ShapeMath.Format(_shape)} to {ShapeMath.Format(shape)}.");
+            }
+        }
+
+        return strides;
+    }
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder("tensor(");
+        var data = ToArray();
+        if (_shape.Length == 0)
+        {
+            sb.Append(FormatValue(data[0]));
+        }
+        else
+        {
+            AppendDim(sb, data, 0, 0, 7);
+        }
+
+        if (_shape.Length != 1 || _shape[0] > 6 || Numel == 0)
+        {
+            sb.Append(", shape=").Append(ShapeMath.Format(_shape));
+        }
+
+        sb.Append(", dtype=").Append(typeof(T) == typeof(float) ? "float32" : "float64");
+        if (_gradFn is not null)
+        {
+            sb.Append(", gradFn=").Append(_gradFn.OpName);
+        }
+        else if (_requiresGrad)
+        {
+            sb.Append(", requiresGrad=true");
+        }
+
+        return sb.Append(')').ToString();
+    }
+
+    private void AppendDim(StringBuilder sb, T[] data, int dim, int start, int indent)
+    {
+        // Summarise like PyTorch: more than 1000 elements shows 3 items at each end of a dimension.
+        var size = _shape[dim];
+        var summarise = data.Length > 1000 && size > 6;
+        var inner = 1;
+        for (var i = dim + 1; i < _shape.Length; i++)
+        {
+            inner *= _shape[i];
+        }
+
+        sb.Append('[');
+        for (var i = 0; i < size; i++)
+        {
+            if (summarise && i == 3)
+            {
+                sb.Append(dim == _shape.Length - 1 ? "..., " : "...,\n" + new string(' ', indent + dim + 1));
+                i = size - 4;
+                continue;
+            }
+
+            if (dim == _shape.Length - 1)
+            {
+                sb.Append(FormatValue(data[start + i]));
+            }
+            else
+            {
+                AppendDim(sb, data, dim + 1, start + i * inner, indent);
+            }
+
+            if (i < size - 1)
+            {
+                sb.Append(dim == _shape.Length - 1 ? ", " : ",\n" + new string(' ', indent + dim + 1));
+            }
+        }
+
+        sb.Append(']');
+    }
+
+    private static string FormatValue(T v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,155 @@
+using System.Numerics;
+
+namespace Autograd;
+
+/// <summary>
+/// Factories that infer the element type where they can (<c>Tensor.FromArray(new[] { 1f, 2f }, [2])</c>),
+/// the default random generator, and grad mode.
+/// </summary>
+public static class Tensor
+{
+    private static readonly Lock s_generatorLock = new();
+    private static Generator s_default = new(0);
+
+    /// <summary>The generator used by <see cref="Randn{T}"/> and <see cref="Rand{T}"/> when none is given.</summary>
+    public static Generator DefaultGenerator
+    {
+        get
+        {
+            lock (s_generatorLock)
+            {
+                return s_default;
+            }
+        }
+    }
+
+    /// <summary>Reseeds the default generator (PyTorch's manual_seed).</summary>
+    public static void ManualSeed(ulong seed)
+    {
+        lock (s_generatorLock)
+        {
+            s_default = new Generator(seed);
+        }
+    }
+
+    /// <summary>Stops recording until the returned scope is disposed: <c>using (Tensor.NoGrad()) { ... }</c>.</summary>
+    public static GradModeScope NoGrad() => new(false);
+
+    /// <summary>Turns recording back on inside a <see cref="NoGrad"/> block.</summary>
+    public static GradModeScope EnableGrad() => new(true);
+
+    /// <summary>A tensor holding a copy of <paramref name="data"/> (row-major) in the given shape.</summary>
+    public static Tensor<T> FromArray<T>(T[] data, int[] shape, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(shape);
+        var n = ShapeMath.Numel(shape, "FromArray");
+        if (n != data.Length)
+        {
+            throw new ArgumentException($"FromArray: shape {ShapeMath.Format(shape)} needs {n} elements but data has {data.Length}.", nameof(data));
+        }
+
+        return new Tensor<T>((T[])data.Clone(), (int[])shape.Clone()) { RequiresGrad = requiresGrad };
+    }
+
+    /// <summary>A one-dimensional tensor holding a copy of <paramref name="data"/>.</summary>
+    public static Tensor<T> FromArray<T>(T[] data, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return FromArray(data, [data.Length], requiresGrad);
+    }
+
+    /// <summary>A rank-0 tensor holding one value.</summary>
+    public static Tensor<T> Scalar<T>(T value, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => new([value], []) { RequiresGrad = requiresGrad };
+
+    public static Tensor<T> Zeros<T>(params int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Full(shape, T.Zero);
+
+    public static Tensor<T> Ones<T>(params int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Full(shape, T.One);
+
+    /// <summary>A tensor of the given shape filled with <paramref name="value"/>.</summary>
+    public static Tensor<T> Full<T>(int[] shape, T value, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var n = ShapeMath.Numel(shape, "Full");
+        var data = n == 0 ? [] : GC.AllocateUninitializedArray<T>(n);
+        data.AsSpan().Fill(value);
+        return new Tensor<T>(data, (int[])shape.Clone()) { RequiresGrad = requiresGrad };
+    }
+
+    /// <summary>Zeros with the shape of <paramref name="like"/>.</summary>
+    public static Tensor<T> ZerosLike<T>(Tensor<T> like)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Full(like._shape, T.Zero);
+
+    /// <summary>Ones with the shape of <paramref name="like"/>.</summary>
+    public static Tensor<T> OnesLike<T>(Tensor<T> like)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Full(like._shape, T.One);
+
+    /// <summary>Standard normal samples.</summary>
+    public static Tensor<T> Randn<T>(int[] shape, Generator? generator = null, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Random(shape, generator, requiresGrad, "Randn", static g => T.CreateChecked(g.NextNormal()));
+
+    /// <summary>Uniform samples in [0, 1).</summary>
+    public static Tensor<T> Rand<T>(int[] shape, Generator? generator = null, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Random(shape, generator, requiresGrad, "Rand", static g => T.CreateChecked(g.NextDouble()));
+
+    /// <summary>0, 1, ..., end-1.</summary>
+    public static Tensor<T> Arange<T>(T end)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Arange(T.Zero, end, T.One);
+
+    /// <summary>start, start+step, ... up to but excluding end.</summary>
+    public static Tensor<T> Arange<T>(T start, T end, T step)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (step == T.Zero || !T.IsFinite(step) || !T.IsFinite(start) || !T.IsFinite(end))
+        {
+            throw new ArgumentException($"Arange: start {start}, end {end} and step {step} must be finite and step non-zero.", nameof(step));
+        }
+
+        var count = double.Ceiling(double.CreateChecked((end - start) / step));
+        if (count > int.MaxValue)
+        {
+            throw new ArgumentException($"Arange: start {start}, end {end}, step {step} gives more than {int.MaxValue} elements.", nameof(end));
+        }
+
+        var n = (int)Math.Max(count, 0);
+        var data = new T[n];
+        for (var i = 0; i < n; i++)
+        {
+            data[i] = start + T.CreateChecked(i) * step;
+        }
+
+        return new Tensor<T>(data, [n]);
+    }
+
+    private static Tensor<T> Random<T>(int[] shape, Generator? generator, bool requiresGrad, string op, Func<Generator, T> sample)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var n = ShapeMath.Numel(shape, op);
+        var data = new T[n];
+        var g = generator ?? DefaultGenerator;
+        lock (g)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                data[i] = sample(g);
+            }
+        }
+
+        return new Tensor<T>(data, (int[])shape.Clone()) { RequiresGrad = requiresGrad };
+    }
+}
