@@ -1,0 +1,131 @@
+using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd.Kernels;
+
+/// <summary>An elementwise binary operation: a scalar form and the three SIMD row forms.</summary>
+internal interface IBinaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    static abstract T Invoke(T x, T y);
+
+    static abstract void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> destination);
+
+    static abstract void Row(ReadOnlySpan<T> x, T y, Span<T> destination);
+
+    static abstract void Row(T x, ReadOnlySpan<T> y, Span<T> destination);
+}
+
+/// <summary>An elementwise unary operation over a contiguous row.</summary>
+internal interface IUnaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    static abstract void Row(ReadOnlySpan<T> x, Span<T> destination);
+}
+
+internal readonly struct AddOp<T> : IBinaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static T Invoke(T x, T y) => x + y;
+
+    public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d) => TP.Add(x, y, d);
+
+    public static void Row(ReadOnlySpan<T> x, T y, Span<T> d) => TP.Add(x, y, d);
+
+    public static void Row(T x, ReadOnlySpan<T> y, Span<T> d) => TP.Add(y, x, d);
+}
+
+internal readonly struct SubtractOp<T> : IBinaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static T Invoke(T x, T y) => x - y;
+
+    public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d) => TP.Subtract(x, y, d);
+
+    public static void Row(ReadOnlySpan<T> x, T y, Span<T> d) => TP.Subtract(x, y, d);
+
+    public static void Row(T x, ReadOnlySpan<T> y, Span<T> d) => TP.Subtract(x, y, d);
+}
+
+internal readonly struct MultiplyOp<T> : IBinaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static T Invoke(T x, T y) => x * y;
+
+    public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d) => TP.Multiply(x, y, d);
+
+    public static void Row(ReadOnlySpan<T> x, T y, Span<T> d) => TP.Multiply(x, y, d);
+
+    public static void Row(T x, ReadOnlySpan<T> y, Span<T> d) => TP.Multiply(y, x, d);
+}
+
+internal readonly struct DivideOp<T> : IBinaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static T Invoke(T x, T y) => x / y;
+
+    public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d) => TP.Divide(x, y, d);
+
+    public static void Row(ReadOnlySpan<T> x, T y, Span<T> d) => TP.Divide(x, y, d);
+
+    public static void Row(T x, ReadOnlySpan<T> y, Span<T> d) => TP.Divide(x, y, d);
+}
+
+/// <summary>
+/// Drivers for elementwise ops: broadcast the operands to the result shape (stride 0 where a size is
+/// 1), then walk rows with <see cref="RowCursor"/> and hand each row to the op's SIMD form.
+/// </summary>
+internal static class Elementwise
+{
+    public static Tensor<T> Binary<T, TOp>(Tensor<T> a, Tensor<T> b, string opName)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryOp<T>
+    {
+        var shape = ShapeMath.Broadcast(a._shape, b._shape, opName);
+        var n = ShapeMath.Numel(shape, opName);
+        var result = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), shape);
+        var sa = a.BroadcastStridesTo(shape, opName);
+        var sb = b.BroadcastStridesTo(shape, opName);
+        var x = a._storage._data;
+        var y = b._storage._data;
+        var d = result._storage._data;
+        var c = new RowCursor(shape, result._strides, 0, sa, a._offset, sb, b._offset);
+        var len = c.Length;
+        while (c.MoveNext())
+        {
+            var dst = d.AsSpan(c.Offset0, len);
+            if (c.Inner1 == 1 && c.Inner2 == 1)
+            {
+                TOp.Row(x.AsSpan(c.Offset1, len), y.AsSpan(c.Offset2, len), dst);
+            }
+            else if (c.Inner1 == 1 && c.Inner2 == 0)
+            {
+                TOp.Row(x.AsSpan(c.Offset1, len), y[c.Offset2], dst);
+            }
+            else if (c.Inner1 == 0 && c.Inner2 == 1)
+            {
+                TOp.Row(x[c.Offset1], y.AsSpan(c.Offset2, len), dst);
+            }
+            else
+            {
+                int i1 = c.Offset1, i2 = c.Offset2;
+                for (var i = 0; i < len; i++, i1 += c.Inner1, i2 += c.Inner2)
+                {
+                    dst[i] = TOp.Invoke(x[i1], y[i2]);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    public static Tensor<T> Unary<T, TOp>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IUnaryOp<T>
+    {
+        var n = x.Numel;
+        var result = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), (int[])x._shape.Clone());
+        TOp.Row(x.ContiguousSpan(), result._storage._data);
+        return result;
+    }
+}

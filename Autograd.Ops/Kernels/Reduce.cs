@@ -1,0 +1,127 @@
+using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd.Kernels;
+
+/// <summary>Reductions over a set of dimensions, shared by Sum, Mean and Max.</summary>
+internal static class Reduce
+{
+    /// <summary>
+    /// Normalises the dims to reduce (an empty or null list means all, as PyTorch) and returns a
+    /// flag per dimension plus the keepDim shape (reduced sizes set to 1).
+    /// </summary>
+    public static (bool[] Reduced, int[] KeepShape, int[] OutShape) Plan(int[] shape, int[]? dims, bool keepDim, string op)
+    {
+        var reduced = new bool[shape.Length];
+        if (dims is null || dims.Length == 0)
+        {
+            Array.Fill(reduced, true);
+        }
+        else
+        {
+            foreach (var dim in dims)
+            {
+                var d = ShapeMath.NormalizeDim(dim, shape.Length, op);
+                if (shape.Length > 0 && reduced[d])
+                {
+                    throw new ArgumentException($"{op}: dimension {dim} appears twice in dims {ShapeMath.Format(dims)} (shape {ShapeMath.Format(shape)}).", nameof(dims));
+                }
+
+                if (shape.Length > 0)
+                {
+                    reduced[d] = true;
+                }
+            }
+        }
+
+        var keep = new int[shape.Length];
+        var outShape = new List<int>();
+        for (var i = 0; i < shape.Length; i++)
+        {
+            keep[i] = reduced[i] ? 1 : shape[i];
+            if (!reduced[i] || keepDim)
+            {
+                outShape.Add(keep[i]);
+            }
+        }
+
+        return (reduced, keep, [.. outShape]);
+    }
+
+    /// <summary>Σ over the reduced dims into a new row-major buffer of the keepDim shape.</summary>
+    public static T[] Sum<T>(Tensor<T> x, int[] keepShape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var result = new T[ShapeMath.Numel(keepShape)];
+        var strides = ShapeMath.ContiguousStrides(keepShape);
+        for (var i = 0; i < keepShape.Length; i++)
+        {
+            if (keepShape[i] != x._shape[i] || keepShape[i] == 1)
+            {
+                strides[i] = 0;
+            }
+        }
+
+        // The destination is read with stride 0 along reduced dims, so every element of a reduced
+        // fibre accumulates into the same slot (a full-tensor sum is one TensorPrimitives.Sum).
+        Strided.Accumulate(result, 0, strides, x._storage._data, x._offset, x._strides, x._shape);
+        return result;
+    }
+
+    /// <summary>
+    /// Max over the reduced dims: values in keepDim row-major order and, for each, the row-major
+    /// index in x of the first maximum (ties go to the first in row-major order; NaN wins, as PyTorch).
+    /// </summary>
+    public static (T[] Values, int[] ArgMax) Max<T>(Tensor<T> x, bool[] reduced, string op)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rank = x.Rank;
+        var perm = Enumerable.Range(0, rank).Where(d => !reduced[d]).Concat(Enumerable.Range(0, rank).Where(d => reduced[d])).ToArray();
+        var permShape = perm.Select(d => x._shape[d]).ToArray();
+        var permStrides = perm.Select(d => x._strides[d]).ToArray();
+        var inner = 1;
+        for (var d = 0; d < rank; d++)
+        {
+            if (reduced[d])
+            {
+                inner *= x._shape[d];
+            }
+        }
+
+        if (inner == 0)
+        {
+            throw new ArgumentException($"{op}: cannot take the maximum over an empty dimension (shape {ShapeMath.Format(x._shape)}).");
+        }
+
+        var outer = x.Numel / inner;
+        var data = Strided.ToContiguous(x._storage._data, x._offset, permStrides, permShape);
+        var values = new T[outer];
+        var argMax = new int[outer];
+        var xStrides = ShapeMath.ContiguousStrides(x._shape);
+        var index = new int[rank];
+        for (var o = 0; o < outer; o++)
+        {
+            var row = data.AsSpan(o * inner, inner);
+            var k = TP.IndexOfMax<T>(row);
+            values[o] = row[k];
+
+            // Unravel (o, k) in the permuted shape, then map back to x's row-major index.
+            var flat = o * inner + k;
+            for (var d = rank - 1; d >= 0; d--)
+            {
+                index[d] = flat % permShape[d];
+                flat /= permShape[d];
+            }
+
+            var at = 0;
+            for (var d = 0; d < rank; d++)
+            {
+                at += index[d] * xStrides[perm[d]];
+            }
+
+            argMax[o] = at;
+        }
+
+        return (values, argMax);
+    }
+}

@@ -1,0 +1,76 @@
+using System.Numerics;
+using Autograd.Kernels;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class LogSoftmaxExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// log(softmax(x)) along <paramref name="dim"/>, computed stably as x − max − log Σ exp(x − max).
+        /// VJP: dx = g − exp(y) · Σ_dim g, with y the saved output.
+        /// </summary>
+        public Tensor<T> LogSoftmax(int dim)
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            var d = ShapeMath.NormalizeDim(dim, x.Rank, "LogSoftmax");
+            var rank = Math.Max(x.Rank, 1);
+            var shape = x.Rank == 0 ? [1] : x._shape;
+            var strides = x.Rank == 0 ? [1] : x._strides;
+
+            // Move dim last so that every softmax is one contiguous row.
+            var perm = Enumerable.Range(0, rank).Where(i => i != d).Append(d).ToArray();
+            var permShape = perm.Select(i => shape[i]).ToArray();
+            var data = Strided.ToContiguous(x._storage._data, x._offset, perm.Select(i => strides[i]).ToArray(), permShape);
+            var n = shape[d];
+            if (n > 0)
+            {
+                for (var start = 0; start < data.Length; start += n)
+                {
+                    var row = data.AsSpan(start, n);
+                    var max = TP.Max<T>(row);
+                    if (T.IsInfinity(max))
+                    {
+                        max = T.Zero;
+                    }
+
+                    TP.Subtract(row, max, row);
+                    var logSum = T.Log(SumExp(row));
+                    TP.Subtract(row, logSum, row);
+                }
+            }
+
+            // Back to x's dimension order: a permuted view of the fresh buffer, copied to row-major.
+            var inverse = new int[rank];
+            for (var i = 0; i < rank; i++)
+            {
+                inverse[perm[i]] = i;
+            }
+
+            var permStrides = ShapeMath.ContiguousStrides(permShape);
+            var outData = Strided.ToContiguous(data, 0, inverse.Select(i => permStrides[i]).ToArray(), shape);
+            var result = new Tensor<T>(outData, (int[])x._shape.Clone());
+            if (Tape.ShouldRecord(x))
+            {
+                Tape.Record("LogSoftmax", result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))));
+            }
+
+            return result;
+        }
+    }
+
+    private static T SumExp<T>(Span<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var sum = T.Zero;
+        foreach (var v in row)
+        {
+            sum += T.Exp(v);
+        }
+
+        return sum;
+    }
+}

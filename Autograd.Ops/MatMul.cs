@@ -1,0 +1,126 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+public static class MatMulExtensions
+{
+    extension<T>(Tensor<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// Matrix product with PyTorch's matmul rules: 1-D·1-D is a dot product, a 1-D operand is
+        /// promoted to a row (left) or column (right) matrix and the added dimension removed again,
+        /// and leading (batch) dimensions broadcast. Strided operands (transposed, sliced) are read in
+        /// place by the GEMM. VJP (seed 000): dA = Σ_broadcast dC·Bᵀ, dB = Σ_broadcast Aᵀ·dC.
+        /// </summary>
+        public Tensor<T> MatMul(Tensor<T> b)
+        {
+            ArgumentNullException.ThrowIfNull(a);
+            ArgumentNullException.ThrowIfNull(b);
+            if (a.Rank == 0 || b.Rank == 0)
+            {
+                throw new ArgumentException($"MatMul: both operands need at least one dimension (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).");
+            }
+
+            var a2 = a.Rank == 1 ? a.ViewOf([1, a._shape[0]], [0, a._strides[0]], a._offset) : a;
+            var b2 = b.Rank == 1 ? b.ViewOf([b._shape[0], 1], [b._strides[0], 0], b._offset) : b;
+            var m = a2._shape[^2];
+            var k = a2._shape[^1];
+            var n = b2._shape[^1];
+            if (b2._shape[^2] != k)
+            {
+                throw new ArgumentException(
+                    $"MatMul: a has {k} columns but b has {b2._shape[^2]} rows (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).");
+            }
+
+            var batch = ShapeMath.Broadcast(a2._shape[..^2], b2._shape[..^2], "MatMul");
+            int[] out2 = [.. batch, m, n];
+            var numel = ShapeMath.Numel(out2, "MatMul");
+            var c = new T[numel];
+            var aStrides = a2.BroadcastStridesTo([.. batch, m, k], "MatMul");
+            var bStrides = b2.BroadcastStridesTo([.. batch, k, n], "MatMul");
+            if (a2._shape[^2] == 1)
+            {
+                aStrides[^2] = 0;
+            }
+
+            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, c);
+
+            var outShape = new List<int>(batch);
+            if (a.Rank > 1)
+            {
+                outShape.Add(m);
+            }
+
+            if (b.Rank > 1)
+            {
+                outShape.Add(n);
+            }
+
+            var result = new Tensor<T>(c, [.. outShape]);
+            if (Tape.ShouldRecord(a, b))
+            {
+                Tape.Record("MatMul", result, [a, b], (g, grads) =>
+                {
+                    // Work in the promoted shapes, then undo the promotion: dA2 = dC2·B2ᵀ, dB2 = A2ᵀ·dC2.
+                    var ta = a.Rank == 1 ? a.Unsqueeze(0) : a;
+                    var tb = b.Rank == 1 ? b.Unsqueeze(-1) : b;
+                    var g2 = g.Reshape(out2);
+                    if (a.RequiresGrad)
+                    {
+                        grads[0] = g2.MatMul(tb.Transpose(-1, -2)).SumToSize(ta._shape).Reshape(a._shape);
+                    }
+
+                    if (b.RequiresGrad)
+                    {
+                        grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb._shape).Reshape(b._shape);
+                    }
+                });
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>One GEMM per batch element, or a single GEMM when the batch folds into A's rows.</summary>
+    private static void Multiply<T>(int[] batch, int m, int n, int k, Tensor<T> a, int[] aStrides, Tensor<T> b, int[] bStrides, T[] c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rank = batch.Length;
+        var aData = a._storage._data;
+        var bData = b._storage._data;
+        int aRs = aStrides[rank], aCs = aStrides[rank + 1], bRs = bStrides[rank], bCs = bStrides[rank + 1];
+        var batchCount = ShapeMath.Numel(batch);
+        if (batchCount == 0 || m == 0 || n == 0)
+        {
+            return;
+        }
+
+        // B shared by every batch element and A's (batch..., m) dims laid out as one run of rows:
+        // a single (batch·m)×k by k×n product, as a Linear layer over a 3-D input.
+        var foldable = m > 0 && aRs != 0;
+        for (var d = 0; d < rank && foldable; d++)
+        {
+            var inner = d + 1 < rank ? aStrides[d + 1] * batch[d + 1] : aRs * m;
+            foldable = bStrides[d] == 0 && (batch[d] == 1 || aStrides[d] == inner);
+        }
+
+        if (foldable)
+        {
+            Gemm.Multiply(batchCount * m, n, k, aData, a._offset, aRs, aCs, bData, b._offset, bRs, bCs, c, 0, n, accumulate: false);
+            return;
+        }
+
+        var cStrides = ShapeMath.ContiguousStrides([.. batch, m, n]);
+        var cursor = new RowCursor(batch, cStrides.AsSpan(0, rank), 0, aStrides.AsSpan(0, rank), a._offset, bStrides.AsSpan(0, rank), b._offset);
+        while (cursor.MoveNext())
+        {
+            int oc = cursor.Offset0, oa = cursor.Offset1, ob = cursor.Offset2;
+            for (var i = 0; i < cursor.Length; i++, oc += cursor.Inner0, oa += cursor.Inner1, ob += cursor.Inner2)
+            {
+                Gemm.Multiply(m, n, k, aData, oa, aRs, aCs, bData, ob, bRs, bCs, c, oc, n, accumulate: false);
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+public static class MaxExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>The largest element (a rank-0 tensor).</summary>
+        public Tensor<T> Max() => x.Max(null, false);
+
+        /// <summary>The largest element along one dimension.</summary>
+        public Tensor<T> Max(int dim, bool keepDim = false) => x.Max([dim], keepDim);
+
+        /// <summary>
+        /// The largest element over <paramref name="dims"/> (null or empty: all). VJP: each upstream
+        /// gradient goes to the position of its maximum; ties go to the first maximum in row-major
+        /// order (the policy of MaxPool2d), so the gradient is a subgradient at a tie.
+        /// </summary>
+        public Tensor<T> Max(int[]? dims, bool keepDim = false)
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            var (reduced, _, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Max");
+            var (values, argMax) = Reduce.Max(x, reduced, "Max");
+            var result = new Tensor<T>(values, outShape);
+            if (Tape.ShouldRecord(x))
+            {
+                var xShape = x._shape;
+                Tape.Record("Max", result, [x], (g, grads) =>
+                {
+                    // dx[argmax[o]] += g[o]
+                    var gs = g.ContiguousSpan();
+                    var dx = new T[ShapeMath.Numel(xShape)];
+                    for (var o = 0; o < argMax.Length; o++)
+                    {
+                        dx[argMax[o]] += gs[o];
+                    }
+
+                    grads[0] = new Tensor<T>(dx, (int[])xShape.Clone());
+                });
+            }
+
+            return result;
+        }
+    }
+}

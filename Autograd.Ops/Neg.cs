@@ -1,0 +1,33 @@
+using System.Numerics;
+using Autograd.Kernels;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class NegExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>−x. VJP: dx = −g.</summary>
+        public Tensor<T> Neg()
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            var result = Elementwise.Unary<T, NegKernel<T>>(x);
+            if (Tape.ShouldRecord(x))
+            {
+                Tape.Record("Neg", result, [x], (g, grads) => grads[0] = g.Neg());
+            }
+
+            return result;
+        }
+
+        public static Tensor<T> operator -(Tensor<T> t) => t.Neg();
+    }
+
+    private readonly struct NegKernel<T> : IUnaryOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Negate(x, d);
+    }
+}

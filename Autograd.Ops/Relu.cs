@@ -1,0 +1,50 @@
+using System.Numerics;
+using Autograd.Kernels;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class ReluExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// max(x, 0) elementwise. VJP: dx = g ⊙ [x &gt; 0] (seed 004: the derivative at 0 is taken as 0,
+        /// as PyTorch does).
+        /// </summary>
+        public Tensor<T> Relu()
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            var result = Elementwise.Unary<T, ReluKernel<T>>(x);
+            if (Tape.ShouldRecord(x))
+            {
+                // The output carries the mask: y > 0 exactly where x > 0, so the input need not be kept.
+                Tape.Record("Relu", result, [x], (g, grads) => grads[0] = MaskedGradient(g, result));
+            }
+
+            return result;
+        }
+    }
+
+    private static Tensor<T> MaskedGradient<T>(Tensor<T> g, Tensor<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var gs = g.ContiguousSpan();
+        var ys = y._storage._data.AsSpan(0, y.Numel);
+        var dx = new T[gs.Length];
+        for (var i = 0; i < dx.Length; i++)
+        {
+            dx[i] = ys[i] > T.Zero ? gs[i] : T.Zero;
+        }
+
+        return new Tensor<T>(dx, (int[])y._shape.Clone());
+    }
+
+    private readonly struct ReluKernel<T> : IUnaryOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // max(x, 0) keeps NaN (TensorPrimitives.Max propagates NaN, like torch.relu).
+        public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Max(x, T.Zero, d);
+    }
+}

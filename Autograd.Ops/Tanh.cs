@@ -1,0 +1,31 @@
+using System.Numerics;
+using Autograd.Kernels;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class TanhExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>tanh x elementwise. VJP: dx = g·(1 − y²) with y the saved output.</summary>
+        public Tensor<T> Tanh()
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            var result = Elementwise.Unary<T, TanhKernel<T>>(x);
+            if (Tape.ShouldRecord(x))
+            {
+                Tape.Record("Tanh", result, [x], (g, grads) => grads[0] = g.Mul(result.Mul(result).Neg().Add(Tensor.Scalar(T.One))));
+            }
+
+            return result;
+        }
+    }
+
+    private readonly struct TanhKernel<T> : IUnaryOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Tanh(x, d);
+    }
+}
