@@ -1,4 +1,8 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
 
@@ -8,8 +12,46 @@ namespace Autograd.Kernels;
 /// and C[i, j] = c[cOffset + i·cRowStride + j] (C rows are contiguous). Any strides are accepted for A
 /// and B, so transposed and sliced views multiply without a copy.
 /// </summary>
+/// <remarks>
+/// BLIS-style: for each NC-wide column panel and KC-deep slice, B is packed into KC×NR micro-panels
+/// (kept in L1 by the inner loop), then for each MC-high row block A is packed into MR×KC micro-panels
+/// (kept in L2), and a register-blocked MR×NR micro-kernel accumulates in vector registers. Packing is
+/// what makes arbitrary strides cheap: the micro-kernel only ever sees unit-stride, aligned panels.
+/// Large products are split across cores by rows or columns of C, each worker packing its own panels so
+/// that no synchronisation is needed beyond the final join.
+/// </remarks>
+[SkipLocalsInit]
 internal static class Gemm
 {
+    // Below this many multiply-adds the packing and dispatch overhead outweighs the micro-kernel gain.
+    private const long SmallProductThreshold = 4 * 1024;
+
+    // Below this many multiply-adds per worker, waking a pool thread costs more than it saves.
+    private const long ParallelGrainPerThread = 96 * 1024;
+
+    // Depth of a packed slice: KC·NR elements of B (32 KiB for both float and double micro-panels)
+    // stay in the 48 KiB L1 while the MC/MR micro-kernels of a block stream past them.
+    private const int Kc = 256;
+
+    // Byte budgets: an MC×KC packed A block lives in the private L2 (1 MiB on Zen 5) and a KC×NC packed
+    // B panel in L3. Element counts are derived per type below.
+    private const int ABlockBytes = 256 * 1024;
+    private const int BPanelBytes = 4 * 1024 * 1024;
+
+    private static readonly int s_maxThreads = ReadMaxThreads();
+
+    /// <summary>
+    /// Test hook: when set, the AVX-512-wide kernel is skipped so the 256-bit kernel (the one used on
+    /// machines without AVX-512) can be exercised on this machine too.
+    /// </summary>
+    internal static bool ForceVector256 { get; set; }
+
+    /// <summary>Test hook: overrides the worker count (0 = use AUTOGRAD_NUM_THREADS or the core count).</summary>
+    internal static int ThreadsOverride { get; set; }
+
+    /// <summary>Upper bound on the worker count: AUTOGRAD_NUM_THREADS when set, else the processor count.</summary>
+    internal static int MaxThreads => ThreadsOverride > 0 ? ThreadsOverride : s_maxThreads;
+
     public static void Multiply<T>(
         int m, int n, int k,
         T[] a, int aOffset, int aRowStride, int aColStride,
@@ -18,24 +60,688 @@ internal static class Gemm
         bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // Reference implementation (i-p-j order so the inner loop runs along C's row).
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        // The kernels below index with unchecked refs, so the extreme elements are checked once here.
+        CheckExtent(c.Length, cOffset, m, cRowStride, n, 1, nameof(c));
+        if (k == 0)
+        {
+            if (!accumulate)
+            {
+                for (var i = 0; i < m; i++)
+                {
+                    c.AsSpan(cOffset + i * cRowStride, n).Clear();
+                }
+            }
+
+            return;
+        }
+
+        CheckExtent(a.Length, aOffset, m, aRowStride, k, aColStride, nameof(a));
+        CheckExtent(b.Length, bOffset, k, bRowStride, n, bColStride, nameof(b));
+
+        var operands = new Operands<T>(
+            a, aOffset, aRowStride, aColStride,
+            b, bOffset, bRowStride, bColStride,
+            c, cOffset, cRowStride,
+            accumulate);
+
+        if ((long)m * n * k < SmallProductThreshold)
+        {
+            Naive(m, n, k, in operands);
+        }
+        else if (Vector512.IsHardwareAccelerated && !ForceVector256)
+        {
+            Blocked<T, Kernel512<T>>(m, n, k, in operands);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Blocked<T, Kernel256<T>>(m, n, k, in operands);
+        }
+        else
+        {
+            Naive(m, n, k, in operands);
+        }
+    }
+
+    private static void CheckExtent(int length, int offset, int rows, int rowStride, int cols, int colStride, string name)
+    {
+        if (offset < 0 || rowStride < 0 || colStride < 0
+            || offset + (long)(rows - 1) * rowStride + (long)(cols - 1) * colStride >= length)
+        {
+            throw new ArgumentOutOfRangeException(name, "The strided view reaches outside its array.");
+        }
+    }
+
+    private static int ReadMaxThreads()
+    {
+        var text = Environment.GetEnvironmentVariable("AUTOGRAD_NUM_THREADS");
+        return int.TryParse(text, out var threads) && threads > 0 ? threads : Environment.ProcessorCount;
+    }
+
+    /// <summary>The call's arguments, passed by reference so helpers don't take a dozen parameters.</summary>
+    private readonly struct Operands<T>(
+        T[] a, int aOffset, int aRowStride, int aColStride,
+        T[] b, int bOffset, int bRowStride, int bColStride,
+        T[] c, int cOffset, int cRowStride,
+        bool accumulate)
+    {
+        public readonly T[] A = a;
+        public readonly int AOffset = aOffset;
+        public readonly int ARowStride = aRowStride;
+        public readonly int AColStride = aColStride;
+        public readonly T[] B = b;
+        public readonly int BOffset = bOffset;
+        public readonly int BRowStride = bRowStride;
+        public readonly int BColStride = bColStride;
+        public readonly T[] C = c;
+        public readonly int COffset = cOffset;
+        public readonly int CRowStride = cRowStride;
+        public readonly bool Accumulate = accumulate;
+    }
+
+    /// <summary>Reference-order fallback for tiny products and machines without 256-bit vectors.</summary>
+    private static void Naive<T>(int m, int n, int k, in Operands<T> o)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // i-p-j order so the inner loop runs along C's row.
         for (var i = 0; i < m; i++)
         {
-            var cRow = c.AsSpan(cOffset + i * cRowStride, n);
-            if (!accumulate)
+            var cRow = o.C.AsSpan(o.COffset + i * o.CRowStride, n);
+            if (!o.Accumulate)
             {
                 cRow.Clear();
             }
 
+            var aRow = o.AOffset + i * o.ARowStride;
             for (var p = 0; p < k; p++)
             {
-                var aip = a[aOffset + i * aRowStride + p * aColStride];
-                var bAt = bOffset + p * bRowStride;
-                for (var j = 0; j < n; j++)
+                var aip = o.A[aRow + p * o.AColStride];
+                var bAt = o.BOffset + p * o.BRowStride;
+                if (o.BColStride == 1)
                 {
-                    cRow[j] += aip * b[bAt + j * bColStride];
+                    var bRow = o.B.AsSpan(bAt, n);
+                    for (var j = 0; j < cRow.Length; j++)
+                    {
+                        cRow[j] += aip * bRow[j];
+                    }
+                }
+                else
+                {
+                    for (var j = 0; j < cRow.Length; j++)
+                    {
+                        cRow[j] += aip * o.B[bAt + j * o.BColStride];
+                    }
                 }
             }
+        }
+    }
+
+    private static void Blocked<T, TKernel>(int m, int n, int k, in Operands<T> o)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TKernel : struct, IMicroKernel<T>
+    {
+        var threads = (int)Math.Min(MaxThreads, (long)m * n * k / ParallelGrainPerThread);
+
+        // Each worker packs the whole of the operand it shares with the others, so split the larger of
+        // m and n: the duplicated packing is then of the smaller operand.
+        var splitRows = m >= n;
+        var unit = splitRows ? TKernel.Mr : TKernel.Nr;
+        var extent = splitRows ? m : n;
+        threads = Math.Min(threads, (extent + unit - 1) / unit);
+        if (threads <= 1)
+        {
+            Block<T, TKernel>(0, m, 0, n, k, in o);
+            return;
+        }
+
+        // Chunks are whole micro-tiles so only the last worker sees a ragged edge.
+        var units = (extent + unit - 1) / unit;
+        var job = new ParallelJob<T, TKernel>(o, m, n, k, splitRows, unit, units, threads);
+        for (var worker = 1; worker < threads; worker++)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+        }
+
+        job.RunChunks();
+        job.WaitForCompletion();
+    }
+
+    /// <summary>
+    /// One parallel product. Chunks are claimed, not assigned: the caller runs chunks too and takes any
+    /// that no pool thread has started, so a busy or starved pool only costs speed, never a deadlock.
+    /// Queuing raw work items instead of Parallel.For keeps the hand-off to a few microseconds.
+    /// </summary>
+    private sealed class ParallelJob<T, TKernel>(
+        Operands<T> operands, int m, int n, int k, bool splitRows, int unit, int units, int chunks)
+        : IThreadPoolWorkItem
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TKernel : struct, IMicroKernel<T>
+    {
+        private readonly int _chunks = chunks;
+        private int _next;
+        private int _unfinished = chunks;
+
+        public void Execute() => RunChunks();
+
+        public void RunChunks()
+        {
+            int chunk;
+            while ((chunk = Interlocked.Increment(ref _next) - 1) < _chunks)
+            {
+                Run(chunk);
+                Interlocked.Decrement(ref _unfinished);
+            }
+        }
+
+        public void WaitForCompletion()
+        {
+            // Every chunk is claimed by now; at most one per other thread is still running.
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref _unfinished) != 0)
+            {
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        private void Run(int chunk)
+        {
+            var extent = splitRows ? m : n;
+            var start = (int)Math.Min((long)units * chunk / _chunks * unit, extent);
+            var end = (int)Math.Min((long)units * (chunk + 1) / _chunks * unit, extent);
+            if (start >= end)
+            {
+                return;
+            }
+
+            if (splitRows)
+            {
+                Block<T, TKernel>(start, end, 0, n, k, in operands);
+            }
+            else
+            {
+                Block<T, TKernel>(0, m, start, end, k, in operands);
+            }
+        }
+    }
+
+    /// <summary>Computes rows [i0, i1) × columns [j0, j1) of C with the BLIS loop nest.</summary>
+    private static void Block<T, TKernel>(int i0, int i1, int j0, int j1, int k, in Operands<T> o)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TKernel : struct, IMicroKernel<T>
+    {
+        var mr = TKernel.Mr;
+        var nr = TKernel.Nr;
+        var mcMax = Math.Max(mr, ABlockBytes / Unsafe.SizeOf<T>() / Kc / mr * mr);
+        var ncMax = Math.Max(nr, BPanelBytes / Unsafe.SizeOf<T>() / Kc / nr * nr);
+        var kcMax = Math.Min(Kc, k);
+
+        var mcAlloc = Math.Min(mcMax, RoundUp(i1 - i0, mr));
+        var ncAlloc = Math.Min(ncMax, RoundUp(j1 - j0, nr));
+        ref var aPack = ref PackBuffers<T>.GetA(mcAlloc * kcMax);
+        ref var bPack = ref PackBuffers<T>.GetB(ncAlloc * kcMax);
+
+        ref var cBase = ref MemoryMarshal.GetArrayDataReference(o.C);
+        var ldc = (nint)o.CRowStride;
+
+        for (var jc = j0; jc < j1; jc += ncMax)
+        {
+            var nc = Math.Min(ncMax, j1 - jc);
+            for (var pc = 0; pc < k; pc += Kc)
+            {
+                var kc = Math.Min(Kc, k - pc);
+                var store = !o.Accumulate && pc == 0;
+                PackB<T>(nr, kc, nc, pc, jc, in o, ref bPack);
+
+                for (var ic = i0; ic < i1; ic += mcMax)
+                {
+                    var mc = Math.Min(mcMax, i1 - ic);
+                    PackA<T>(mr, mc, kc, ic, pc, in o, ref aPack);
+
+                    for (var jr = 0; jr < nc; jr += nr)
+                    {
+                        var ncr = Math.Min(nr, nc - jr);
+                        ref var bPanel = ref Unsafe.Add(ref bPack, (nint)jr * kc);
+                        for (var ir = 0; ir < mc; ir += mr)
+                        {
+                            var mcr = Math.Min(mr, mc - ir);
+                            ref var aPanel = ref Unsafe.Add(ref aPack, (nint)ir * kc);
+                            ref var cTile = ref Unsafe.Add(ref cBase, o.COffset + (nint)(ic + ir) * ldc + jc + jr);
+                            if (mcr == mr && ncr == nr)
+                            {
+                                TKernel.Run(kc, ref aPanel, ref bPanel, ref cTile, ldc, store);
+                            }
+                            else
+                            {
+                                EdgeTile<T, TKernel>(kc, ref aPanel, ref bPanel, ref cTile, ldc, store, mcr, ncr);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>
+    /// A ragged tile: the packed panels are zero-padded, so the full micro-kernel runs into a scratch
+    /// tile and only the valid mcr×ncr corner is merged into C (never touching C's neighbours).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void EdgeTile<T, TKernel>(
+        int kc, ref T aPanel, ref T bPanel, ref T cTile, nint ldc, bool store, int mcr, int ncr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TKernel : struct, IMicroKernel<T>
+    {
+        // [SkipLocalsInit] keeps this free of zeroing: the kernel stores every element.
+        Span<T> scratch = stackalloc T[TKernel.Mr * TKernel.Nr];
+        ref var s = ref MemoryMarshal.GetReference(scratch);
+        TKernel.Run(kc, ref aPanel, ref bPanel, ref s, TKernel.Nr, store: true);
+        for (var i = 0; i < mcr; i++)
+        {
+            ref var sRow = ref Unsafe.Add(ref s, (nint)i * TKernel.Nr);
+            ref var cRow = ref Unsafe.Add(ref cTile, i * ldc);
+            for (var j = 0; j < ncr; j++)
+            {
+                Unsafe.Add(ref cRow, j) = store ? Unsafe.Add(ref sRow, j) : Unsafe.Add(ref cRow, j) + Unsafe.Add(ref sRow, j);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs A[ic..ic+mc, pc..pc+kc] as consecutive micro-panels of mr rows; within a panel element
+    /// (i, p) sits at p·mr + i, so the micro-kernel reads one contiguous column of mr values per step.
+    /// Rows past mc are zero so ragged tiles can use the full kernel.
+    /// </summary>
+    private static void PackA<T>(int mr, int mc, int kc, int ic, int pc, in Operands<T> o, ref T dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref var src = ref MemoryMarshal.GetArrayDataReference(o.A);
+        nint rs = o.ARowStride;
+        nint cs = o.AColStride;
+        for (var ir = 0; ir < mc; ir += mr)
+        {
+            var rows = Math.Min(mr, mc - ir);
+            ref var panel = ref Unsafe.Add(ref dst, (nint)ir * kc);
+            ref var origin = ref Unsafe.Add(ref src, o.AOffset + (ic + ir) * rs + pc * cs);
+            if (rows == mr && rs == 1)
+            {
+                // Column-major A (e.g. a transposed view): each column of the panel is already contiguous.
+                for (var p = 0; p < kc; p++)
+                {
+                    CopyContiguous(ref Unsafe.Add(ref origin, p * cs), ref Unsafe.Add(ref panel, (nint)p * mr), mr);
+                }
+            }
+            else if (rows == mr && cs == 1 && mr == 8 && typeof(T) == typeof(float) && Avx.IsSupported)
+            {
+                PackRowMajor8Float(kc, ref Unsafe.As<T, float>(ref origin), rs, ref Unsafe.As<T, float>(ref panel));
+            }
+            else
+            {
+                for (var i = 0; i < rows; i++)
+                {
+                    ref var row = ref Unsafe.Add(ref origin, i * rs);
+                    ref var column = ref Unsafe.Add(ref panel, i);
+                    for (var p = 0; p < kc; p++)
+                    {
+                        Unsafe.Add(ref column, (nint)p * mr) = Unsafe.Add(ref row, p * cs);
+                    }
+                }
+
+                for (var i = rows; i < mr; i++)
+                {
+                    for (var p = 0; p < kc; p++)
+                    {
+                        Unsafe.Add(ref panel, (nint)p * mr + i) = T.Zero;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Row-major A, 8 float rows: transposes 8×8 blocks in registers, turning eight strided gathers per
+    /// packed column into two loads and stores per element group.
+    /// </summary>
+    private static void PackRowMajor8Float(int kc, ref float origin, nint rs, ref float panel)
+    {
+        var p = 0;
+        for (; p + 8 <= kc; p += 8)
+        {
+            ref var at = ref Unsafe.Add(ref origin, p);
+            var r0 = Vector256.LoadUnsafe(ref at);
+            var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, rs));
+            var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 2 * rs));
+            var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 3 * rs));
+            var r4 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 4 * rs));
+            var r5 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 5 * rs));
+            var r6 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 6 * rs));
+            var r7 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 7 * rs));
+
+            // Classic unpack / shuffle / lane-permute 8×8 transpose.
+            var t0 = Avx.UnpackLow(r0, r1);
+            var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3);
+            var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5);
+            var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7);
+            var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44);
+            var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44);
+            var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44);
+            var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44);
+            var u7 = Avx.Shuffle(t5, t7, 0xEE);
+
+            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
+            Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref d);
+            Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref d, 8);
+            Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref d, 16);
+            Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref d, 24);
+            Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref d, 32);
+            Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref d, 40);
+            Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref d, 48);
+            Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref d, 56);
+        }
+
+        for (; p < kc; p++)
+        {
+            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
+            for (var i = 0; i < 8; i++)
+            {
+                Unsafe.Add(ref d, i) = Unsafe.Add(ref origin, i * rs + p);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs B[pc..pc+kc, jc..jc+nc] as consecutive micro-panels of nr columns; within a panel element
+    /// (p, j) sits at p·nr + j, one contiguous row of nr values per micro-kernel step. Columns past nc
+    /// are zero.
+    /// </summary>
+    private static void PackB<T>(int nr, int kc, int nc, int pc, int jc, in Operands<T> o, ref T dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref var src = ref MemoryMarshal.GetArrayDataReference(o.B);
+        nint rs = o.BRowStride;
+        nint cs = o.BColStride;
+        for (var jr = 0; jr < nc; jr += nr)
+        {
+            var cols = Math.Min(nr, nc - jr);
+            ref var panel = ref Unsafe.Add(ref dst, (nint)jr * kc);
+            ref var origin = ref Unsafe.Add(ref src, o.BOffset + pc * rs + (jc + jr) * cs);
+            if (cols == nr && cs == 1)
+            {
+                for (var p = 0; p < kc; p++)
+                {
+                    CopyContiguous(ref Unsafe.Add(ref origin, p * rs), ref Unsafe.Add(ref panel, (nint)p * nr), nr);
+                }
+            }
+            else
+            {
+                // Column-by-column so a transposed B (rs == 1) is read sequentially.
+                for (var j = 0; j < cols; j++)
+                {
+                    ref var column = ref Unsafe.Add(ref origin, j * cs);
+                    ref var target = ref Unsafe.Add(ref panel, j);
+                    for (var p = 0; p < kc; p++)
+                    {
+                        Unsafe.Add(ref target, (nint)p * nr) = Unsafe.Add(ref column, p * rs);
+                    }
+                }
+
+                for (var p = 0; p < kc; p++)
+                {
+                    for (var j = cols; j < nr; j++)
+                    {
+                        Unsafe.Add(ref panel, (nint)p * nr + j) = T.Zero;
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyContiguous<T>(ref T from, ref T to, int count)
+        where T : unmanaged
+    {
+        // count is MR or NR, so the loops below run a handful of times at most.
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + Vector512<T>.Count <= count; i += Vector512<T>.Count)
+            {
+                Vector512.LoadUnsafe(ref from, (nuint)i).StoreUnsafe(ref to, (nuint)i);
+            }
+        }
+
+        for (; i + Vector256<T>.Count <= count; i += Vector256<T>.Count)
+        {
+            Vector256.LoadUnsafe(ref from, (nuint)i).StoreUnsafe(ref to, (nuint)i);
+        }
+
+        for (; i < count; i++)
+        {
+            Unsafe.Add(ref to, i) = Unsafe.Add(ref from, i);
+        }
+    }
+
+    /// <summary>Thread-local pack buffers, 64-byte aligned and reused so pages are faulted in once.</summary>
+    private static class PackBuffers<T>
+        where T : unmanaged
+    {
+        [ThreadStatic]
+        private static T[]? t_a;
+
+        [ThreadStatic]
+        private static T[]? t_b;
+
+        public static ref T GetA(int length) => ref Get(ref t_a, length);
+
+        public static ref T GetB(int length) => ref Get(ref t_b, length);
+
+        private static unsafe ref T Get(ref T[]? buffer, int length)
+        {
+            var pad = 64 / Unsafe.SizeOf<T>();
+            if (buffer is null || buffer.Length < length + pad)
+            {
+                // Pinned so the alignment computed below stays valid; uninitialised because packing
+                // overwrites every element it later reads.
+                buffer = GC.AllocateUninitializedArray<T>(length + pad, pinned: true);
+            }
+
+            ref var start = ref MemoryMarshal.GetArrayDataReference(buffer);
+            var misalignment = (int)((nuint)Unsafe.AsPointer(ref start) & 63) / Unsafe.SizeOf<T>();
+            return ref Unsafe.Add(ref start, misalignment == 0 ? 0 : pad - misalignment);
+        }
+    }
+
+    private interface IMicroKernel<T>
+        where T : unmanaged
+    {
+        static abstract int Mr { get; }
+
+        static abstract int Nr { get; }
+
+        /// <summary>
+        /// C[0..Mr, 0..Nr] (row stride ldc) = (store ? 0 : C) + Σ_p aPanel[p·Mr + i]·bPanel[p·Nr + j].
+        /// </summary>
+        static abstract void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Fma<T>(Vector512<T> x, Vector512<T> y, Vector512<T> addend)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>();
+        }
+
+        return Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> addend)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>();
+        }
+
+        return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush<T>(ref T c, nint row, Vector512<T> lo, Vector512<T> hi, bool store)
+    {
+        ref var at = ref Unsafe.Add(ref c, row);
+        if (!store)
+        {
+            lo += Vector512.LoadUnsafe(ref at);
+            hi += Vector512.LoadUnsafe(ref at, (nuint)Vector512<T>.Count);
+        }
+
+        lo.StoreUnsafe(ref at);
+        hi.StoreUnsafe(ref at, (nuint)Vector512<T>.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush<T>(ref T c, nint row, Vector256<T> lo, Vector256<T> hi, bool store)
+    {
+        ref var at = ref Unsafe.Add(ref c, row);
+        if (!store)
+        {
+            lo += Vector256.LoadUnsafe(ref at);
+            hi += Vector256.LoadUnsafe(ref at, (nuint)Vector256<T>.Count);
+        }
+
+        lo.StoreUnsafe(ref at);
+        hi.StoreUnsafe(ref at, (nuint)Vector256<T>.Count);
+    }
+
+    /// <summary>
+    /// 8 × (2 · 512-bit) kernel: 16 accumulators + 2 B vectors + 1 broadcast fit the 32 zmm registers,
+    /// and 16 independent FMAs per step cover the FMA latency × 2 pipes on Zen 4/5 and Intel server cores.
+    /// </summary>
+    private struct Kernel512<T> : IMicroKernel<T>
+        where T : unmanaged
+    {
+        public static int Mr => 8;
+
+        public static int Nr => 2 * Vector512<T>.Count;
+
+        public static void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store)
+        {
+            var w = (nuint)Vector512<T>.Count;
+            Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default;
+            Vector512<T> c20 = default, c21 = default, c30 = default, c31 = default;
+            Vector512<T> c40 = default, c41 = default, c50 = default, c51 = default;
+            Vector512<T> c60 = default, c61 = default, c70 = default, c71 = default;
+            for (var p = 0; p < kc; p++)
+            {
+                var b0 = Vector512.LoadUnsafe(ref b);
+                var b1 = Vector512.LoadUnsafe(ref b, w);
+                var x = Vector512.Create(a);
+                c00 = Fma(x, b0, c00);
+                c01 = Fma(x, b1, c01);
+                x = Vector512.Create(Unsafe.Add(ref a, 1));
+                c10 = Fma(x, b0, c10);
+                c11 = Fma(x, b1, c11);
+                x = Vector512.Create(Unsafe.Add(ref a, 2));
+                c20 = Fma(x, b0, c20);
+                c21 = Fma(x, b1, c21);
+                x = Vector512.Create(Unsafe.Add(ref a, 3));
+                c30 = Fma(x, b0, c30);
+                c31 = Fma(x, b1, c31);
+                x = Vector512.Create(Unsafe.Add(ref a, 4));
+                c40 = Fma(x, b0, c40);
+                c41 = Fma(x, b1, c41);
+                x = Vector512.Create(Unsafe.Add(ref a, 5));
+                c50 = Fma(x, b0, c50);
+                c51 = Fma(x, b1, c51);
+                x = Vector512.Create(Unsafe.Add(ref a, 6));
+                c60 = Fma(x, b0, c60);
+                c61 = Fma(x, b1, c61);
+                x = Vector512.Create(Unsafe.Add(ref a, 7));
+                c70 = Fma(x, b0, c70);
+                c71 = Fma(x, b1, c71);
+                a = ref Unsafe.Add(ref a, 8);
+                b = ref Unsafe.Add(ref b, 2 * w);
+            }
+
+            Flush(ref c, 0, c00, c01, store);
+            Flush(ref c, ldc, c10, c11, store);
+            Flush(ref c, 2 * ldc, c20, c21, store);
+            Flush(ref c, 3 * ldc, c30, c31, store);
+            Flush(ref c, 4 * ldc, c40, c41, store);
+            Flush(ref c, 5 * ldc, c50, c51, store);
+            Flush(ref c, 6 * ldc, c60, c61, store);
+            Flush(ref c, 7 * ldc, c70, c71, store);
+        }
+    }
+
+    /// <summary>
+    /// 6 × (2 · 256-bit) kernel for AVX2-class machines: 12 accumulators + 2 B vectors + 1 broadcast
+    /// fit the 16 ymm registers.
+    /// </summary>
+    private struct Kernel256<T> : IMicroKernel<T>
+        where T : unmanaged
+    {
+        public static int Mr => 6;
+
+        public static int Nr => 2 * Vector256<T>.Count;
+
+        public static void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store)
+        {
+            var w = (nuint)Vector256<T>.Count;
+            Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default;
+            Vector256<T> c20 = default, c21 = default, c30 = default, c31 = default;
+            Vector256<T> c40 = default, c41 = default, c50 = default, c51 = default;
+            for (var p = 0; p < kc; p++)
+            {
+                var b0 = Vector256.LoadUnsafe(ref b);
+                var b1 = Vector256.LoadUnsafe(ref b, w);
+                var x = Vector256.Create(a);
+                c00 = Fma(x, b0, c00);
+                c01 = Fma(x, b1, c01);
+                x = Vector256.Create(Unsafe.Add(ref a, 1));
+                c10 = Fma(x, b0, c10);
+                c11 = Fma(x, b1, c11);
+                x = Vector256.Create(Unsafe.Add(ref a, 2));
+                c20 = Fma(x, b0, c20);
+                c21 = Fma(x, b1, c21);
+                x = Vector256.Create(Unsafe.Add(ref a, 3));
+                c30 = Fma(x, b0, c30);
+                c31 = Fma(x, b1, c31);
+                x = Vector256.Create(Unsafe.Add(ref a, 4));
+                c40 = Fma(x, b0, c40);
+                c41 = Fma(x, b1, c41);
+                x = Vector256.Create(Unsafe.Add(ref a, 5));
+                c50 = Fma(x, b0, c50);
+                c51 = Fma(x, b1, c51);
+                a = ref Unsafe.Add(ref a, 6);
+                b = ref Unsafe.Add(ref b, 2 * w);
+            }
+
+            Flush(ref c, 0, c00, c01, store);
+            Flush(ref c, ldc, c10, c11, store);
+            Flush(ref c, 2 * ldc, c20, c21, store);
+            Flush(ref c, 3 * ldc, c30, c31, store);
+            Flush(ref c, 4 * ldc, c40, c41, store);
+            Flush(ref c, 5 * ldc, c50, c51, store);
         }
     }
 }

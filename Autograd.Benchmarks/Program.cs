@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using Autograd.Kernels;
+using BenchmarkDotNet.Running;
+
+namespace Autograd.Benchmarks;
+
+public static class Program
+{
+    public static void Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "quick")
+        {
+            // A few seconds of Stopwatch timing for tuning loops; BenchmarkDotNet is the number to publish.
+            Quick(args.Skip(1).Select(int.Parse).DefaultIfEmpty(512).ToArray());
+            return;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+
+    private static void Quick(int[] sizes)
+    {
+        Console.WriteLine($"threads: {Gemm.MaxThreads}");
+        foreach (var n in sizes)
+        {
+            QuickOne<float>(n);
+            QuickOne<double>(n);
+        }
+    }
+
+    private static void QuickOne<T>(int n)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var random = new Random(1);
+        var a = new T[n * n];
+        var b = new T[n * n];
+        var c = new T[n * n];
+        for (var i = 0; i < a.Length; i++)
+        {
+            a[i] = T.CreateTruncating(random.NextDouble() - 0.5);
+            b[i] = T.CreateTruncating(random.NextDouble() - 0.5);
+        }
+
+        var flops = 2.0 * n * n * n;
+        var reps = Math.Max(3, (int)(1e9 / flops));
+        var samples = new List<double>();
+        for (var round = 0; round < 11; round++)
+        {
+            var watch = Stopwatch.StartNew();
+            for (var r = 0; r < reps; r++)
+            {
+                Gemm.Multiply(n, n, n, a, 0, n, 1, b, 0, n, 1, c, 0, n, false);
+            }
+
+            samples.Add(watch.Elapsed.TotalSeconds / reps);
+        }
+
+        samples.Sort();
+        var median = samples[samples.Count / 2];
+        var best = samples[0];
+        Console.WriteLine(
+            $"{typeof(T).Name,-7} n={n,5}: median {median * 1e3,9:F3} ms {flops / median / 1e9,6:F1} GFLOP/s, best {flops / best / 1e9,6:F1}");
+    }
+}

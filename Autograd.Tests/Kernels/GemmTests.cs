@@ -1,0 +1,279 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd.Tests.Kernels;
+
+/// <summary>
+/// Checks <see cref="Gemm.Multiply{T}"/> against a double-precision triple loop over shapes that hit every
+/// path: the scalar fallback, full and ragged micro-tiles, several KC slices and MC blocks, packing fast
+/// paths (contiguous, transposed) and the generic strided one, and the parallel split.
+/// </summary>
+[TestFixture]
+[NonParallelizable] // Toggles Gemm's static test hooks.
+public class GemmTests
+{
+    private const float FloatSentinel = -7777.25f;
+    private const double DoubleSentinel = -7777.25;
+
+    public enum Layout
+    {
+        /// <summary>Row-major: row stride = columns (+ padding), column stride 1.</summary>
+        RowMajor,
+
+        /// <summary>A transposed view: row stride 1, column stride = rows (+ padding).</summary>
+        ColumnMajor,
+
+        /// <summary>Neither stride is 1 (every other element of a wider buffer).</summary>
+        Strided,
+
+        /// <summary>Row stride 0: every row is the same broadcast row.</summary>
+        BroadcastRows,
+    }
+
+    public enum Kernel
+    {
+        Widest,
+        Vector256,
+    }
+
+    private static readonly (int M, int N, int K)[] s_shapes =
+    [
+        (1, 1, 1),
+        (2, 3, 4),
+        (7, 13, 29),
+        (8, 32, 16),
+        (16, 64, 256),
+        (9, 33, 257),
+        (31, 47, 61),
+        (1, 300, 40),
+        (300, 1, 40),
+        (50, 50, 1),
+        (17, 65, 513),
+        (300, 257, 129),
+        (3, 4100, 2),
+    ];
+
+    public static IEnumerable<TestCaseData> Cases()
+    {
+        foreach (var (m, n, k) in s_shapes)
+        {
+            foreach (var aLayout in new[] { Layout.RowMajor, Layout.ColumnMajor, Layout.Strided })
+            {
+                foreach (var bLayout in new[] { Layout.RowMajor, Layout.ColumnMajor, Layout.Strided })
+                {
+                    var accumulate = ((int)aLayout + (int)bLayout + m) % 2 == 0;
+                    yield return new TestCaseData(m, n, k, aLayout, bLayout, accumulate, Kernel.Widest, 0)
+                        .SetArgDisplayNames($"{m}x{n}x{k}", $"A {aLayout}", $"B {bLayout}", accumulate ? "C+=" : "C=");
+                }
+            }
+        }
+    }
+
+    public static IEnumerable<TestCaseData> EdgeCases()
+    {
+        // Broadcast rows on either side, both accumulate modes, both kernels and forced worker counts.
+        (int M, int N, int K, Layout A, Layout B)[] cases =
+        [
+            (37, 70, 45, Layout.BroadcastRows, Layout.RowMajor),
+            (37, 70, 45, Layout.RowMajor, Layout.BroadcastRows),
+            (300, 257, 129, Layout.RowMajor, Layout.RowMajor),
+            (300, 257, 129, Layout.ColumnMajor, Layout.ColumnMajor),
+            (129, 300, 70, Layout.Strided, Layout.RowMajor),
+            (7, 13, 29, Layout.RowMajor, Layout.RowMajor),
+        ];
+        foreach (var (m, n, k, aLayout, bLayout) in cases)
+        {
+            foreach (var kernel in new[] { Kernel.Widest, Kernel.Vector256 })
+            {
+                foreach (var threads in new[] { 1, 2, 3 })
+                {
+                    foreach (var accumulate in new[] { false, true })
+                    {
+                        yield return new TestCaseData(m, n, k, aLayout, bLayout, accumulate, kernel, threads)
+                            .SetArgDisplayNames(
+                                $"{m}x{n}x{k}", $"A {aLayout}", $"B {bLayout}", accumulate ? "C+=" : "C=", $"{kernel}", $"{threads} thr");
+                    }
+                }
+            }
+        }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(EdgeCases))]
+    public void FloatMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
+        Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel);
+
+    [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(EdgeCases))]
+    public void DoubleMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
+        Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel);
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ZeroDepthClearsOrKeepsC(bool accumulate)
+    {
+        const int m = 5, n = 6, cStride = 9;
+        var c = Enumerable.Repeat(FloatSentinel, 2 + m * cStride).ToArray();
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                c[2 + i * cStride + j] = i + j + 1;
+            }
+        }
+
+        // k = 0 with empty A and B arrays: nothing may be read from them.
+        Gemm.Multiply(m, n, 0, [], 0, 0, 0, [], 0, 0, 0, c, 2, cStride, accumulate);
+
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < cStride; j++)
+            {
+                var at = 2 + i * cStride + j;
+                var expected = j >= n ? FloatSentinel : accumulate ? i + j + 1 : 0f;
+                Assert.That(c[at], Is.EqualTo(expected), $"C[{i}, {j}]");
+            }
+        }
+
+        Assert.That(c[0], Is.EqualTo(FloatSentinel));
+        Assert.That(c[1], Is.EqualTo(FloatSentinel));
+    }
+
+    [Test]
+    public void EmptyOutputTouchesNothing()
+    {
+        var c = new[] { FloatSentinel, FloatSentinel };
+        Gemm.Multiply(0, 2, 3, new float[6], 0, 3, 1, new float[6], 0, 2, 1, c, 0, 2, accumulate: false);
+        Gemm.Multiply(2, 0, 3, new float[6], 0, 3, 1, new float[6], 0, 2, 1, c, 0, 0, accumulate: false);
+        Assert.That(c, Is.All.EqualTo(FloatSentinel));
+    }
+
+    [Test]
+    public void OverwriteIgnoresNaNInC()
+    {
+        // accumulate: false must assign, not scale by zero: 0·NaN would leak the old contents.
+        const int n = 64;
+        var a = Enumerable.Range(0, n * n).Select(i => (float)(i % 7)).ToArray();
+        var b = Enumerable.Range(0, n * n).Select(i => (float)(i % 5)).ToArray();
+        var c = Enumerable.Repeat(float.NaN, n * n).ToArray();
+        Gemm.Multiply(n, n, n, a, 0, n, 1, b, 0, n, 1, c, 0, n, accumulate: false);
+        Assert.That(c, Has.None.NaN);
+    }
+
+    [Test]
+    public void ViewReachingOutsideItsArrayThrows()
+    {
+        var a = new float[12];
+        var c = new float[16];
+        Assert.Throws<ArgumentOutOfRangeException>(
+            () => Gemm.Multiply(4, 4, 4, a, 0, 4, 1, new float[16], 0, 4, 1, c, 0, 4, accumulate: false));
+    }
+
+    private static void Check<T>(
+        int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads, T sentinel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var random = new Random(HashCode.Combine(m, n, k, aLayout, bLayout, accumulate));
+        var (a, aOffset, aRowStride, aColStride) = MakeOperand<T>(random, m, k, aLayout);
+        var (b, bOffset, bRowStride, bColStride) = MakeOperand<T>(random, k, n, bLayout);
+
+        // C is a block inside a larger buffer: a row pitch wider than n and a margin before and after,
+        // all filled with a sentinel that must survive.
+        const int cOffset = 5;
+        var cRowStride = n + 3;
+        var c = new T[cOffset + m * cRowStride + 7];
+        c.AsSpan().Fill(sentinel);
+        var initial = new double[m, n];
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                // Without accumulate C starts as NaN so any read of the old value shows.
+                initial[i, j] = accumulate ? random.NextDouble() * 2 - 1 : double.NaN;
+                c[cOffset + i * cRowStride + j] = T.CreateTruncating(initial[i, j]);
+            }
+        }
+
+        var previousKernel = Gemm.ForceVector256;
+        var previousThreads = Gemm.ThreadsOverride;
+        try
+        {
+            Gemm.ForceVector256 = kernel == Kernel.Vector256;
+            Gemm.ThreadsOverride = threads;
+            Gemm.Multiply(
+                m, n, k,
+                a, aOffset, aRowStride, aColStride,
+                b, bOffset, bRowStride, bColStride,
+                c, cOffset, cRowStride,
+                accumulate);
+        }
+        finally
+        {
+            Gemm.ForceVector256 = previousKernel;
+            Gemm.ThreadsOverride = previousThreads;
+        }
+
+        var epsilon = Epsilon<T>();
+        var failures = 0;
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                var expected = accumulate ? initial[i, j] : 0.0;
+                var magnitude = Math.Abs(expected);
+                for (var p = 0; p < k; p++)
+                {
+                    var product = double.CreateTruncating(a[aOffset + i * aRowStride + p * aColStride])
+                        * double.CreateTruncating(b[bOffset + p * bRowStride + j * bColStride]);
+                    expected += product;
+                    magnitude += Math.Abs(product);
+                }
+
+                // Any summation order is within (k + 1)·ε·Σ|terms| of the exact result.
+                var tolerance = (k + 2) * epsilon * magnitude + 1e-30;
+                var actual = double.CreateTruncating(c[cOffset + i * cRowStride + j]);
+                if (!(Math.Abs(actual - expected) <= tolerance) && failures++ < 5)
+                {
+                    Assert.Fail($"C[{i}, {j}] = {actual}, expected {expected} ± {tolerance}");
+                }
+            }
+        }
+
+        for (var at = 0; at < c.Length; at++)
+        {
+            var row = (at - cOffset) / cRowStride;
+            var column = (at - cOffset) % cRowStride;
+            var inside = at >= cOffset && row < m && column < n;
+            if (!inside && c[at] != sentinel)
+            {
+                Assert.Fail($"element {at} outside the C block was overwritten with {c[at]}");
+            }
+        }
+    }
+
+    private static double Epsilon<T>()
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) ? Math.Pow(2, -23) : Math.Pow(2, -52);
+
+    /// <summary>Builds a rows×cols operand in the given layout inside a larger buffer with a leading offset.</summary>
+    private static (T[] Data, int Offset, int RowStride, int ColStride) MakeOperand<T>(Random random, int rows, int cols, Layout layout)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int offset = 3;
+        var (rowStride, colStride, span) = layout switch
+        {
+            Layout.RowMajor => (cols + 2, 1, rows * (cols + 2)),
+            Layout.ColumnMajor => (1, rows + 1, cols * (rows + 1)),
+            Layout.Strided => (2 * cols + 1, 2, rows * (2 * cols + 1)),
+            Layout.BroadcastRows => (0, 1, cols),
+            _ => throw new ArgumentOutOfRangeException(nameof(layout)),
+        };
+        var data = new T[offset + span + 4];
+        for (var i = 0; i < data.Length; i++)
+        {
+            data[i] = T.CreateTruncating(random.NextDouble() * 2 - 1);
+        }
+
+        return (data, offset, rowStride, colStride);
+    }
+}
