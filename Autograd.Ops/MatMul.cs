@@ -99,11 +99,14 @@ public static class MatMulExtensions
 
         // B shared by every batch element and A's (batch..., m) dims laid out as one run of rows:
         // a single (batch·m)×k by k×n product, as a Linear layer over a 3-D input.
-        var foldable = m > 0 && aRs != 0;
-        for (var d = 0; d < rank && foldable; d++)
+        // Row r = b·m + i of the folded A must sit at r·aRs: walking out from the m dim, each batch
+        // dim of size > 1 must step exactly over everything inside it (a stride-0 batch dim fails).
+        var foldable = aRs != 0;
+        long expected = (long)aRs * m;
+        for (var d = rank - 1; d >= 0 && foldable; d--)
         {
-            var inner = d + 1 < rank ? aStrides[d + 1] * batch[d + 1] : aRs * m;
-            foldable = bStrides[d] == 0 && (batch[d] == 1 || aStrides[d] == inner);
+            foldable = bStrides[d] == 0 && (batch[d] == 1 || aStrides[d] == expected);
+            expected *= batch[d];
         }
 
         if (foldable)
