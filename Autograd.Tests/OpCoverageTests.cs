@@ -1,0 +1,71 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Autograd;
+using Autograd.Tests.Support;
+
+namespace Autograd.Tests;
+
+/// <summary>
+/// Keeps the op table honest: every differentiable op, found by reflection (the extension methods
+/// of Autograd.Ops and the view methods of Tensor&lt;T&gt;), needs a gradient property test named
+/// <c>{Op}_GradientMatchesFiniteDifferences</c> and a row in docs/derivatives.md naming its file.
+/// </summary>
+public class OpCoverageTests
+{
+    /// <summary>Public members returning tensors that are not differentiable ops.</summary>
+    private static readonly HashSet<string> NotOps = ["Detach"];
+
+    internal static IReadOnlyList<string> OpNames()
+    {
+        var ops = typeof(MatMulExtensions).Assembly.GetExportedTypes()
+            .Where(t => t.IsAbstract && t.IsSealed)
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
+            .Where(m => m.IsDefined(typeof(ExtensionAttribute)) && IsTensor(m.ReturnType) && !m.IsSpecialName)
+            .Select(m => m.Name);
+        var views = typeof(Tensor<double>).GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
+            .Where(m => IsTensor(m.ReturnType) && !m.IsSpecialName)
+            .Select(m => m.Name);
+        return ops.Concat(views).Where(n => !NotOps.Contains(n)).Distinct().Order().ToList();
+    }
+
+    private static bool IsTensor(Type t) => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Tensor<>);
+
+    [Test]
+    public void ReflectionFindsTheOps()
+    {
+        // Guards the guard: if reflection found nothing, the two checks below would pass vacuously.
+        Assert.That(OpNames(), Is.SupersetOf(new[] { "Add", "MatMul", "Relu", "Sum", "Transpose", "AsStrided", "CrossEntropy" }));
+    }
+
+    [Test]
+    public void EveryOp_HasAGradientProperty()
+    {
+        var tests = typeof(OpCoverageTests).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods())
+            .Where(m => m.IsDefined(typeof(TestAttribute)))
+            .Select(m => m.Name)
+            .ToHashSet();
+        var missing = OpNames().Where(op => !tests.Contains($"{op}_GradientMatchesFiniteDifferences")).ToList();
+        Assert.That(missing, Is.Empty, "ops without a gradient property test");
+    }
+
+    [Test]
+    public void EveryOp_HasARowInDerivativesMd()
+    {
+        var root = TestData.RepoRoot();
+        var table = File.ReadAllLines(Path.Combine(root, "docs", "derivatives.md"));
+        var missing = new List<string>();
+        foreach (var op in OpNames())
+        {
+            var row = table.FirstOrDefault(l => Regex.IsMatch(l, $@"^\|\s*`{op}`\s*\|"));
+            var file = row is null ? null : Regex.Match(row, @"`(Autograd\.[A-Za-z]+/[A-Za-z0-9./]+\.cs)`").Groups[1].Value;
+            if (row is null || string.IsNullOrEmpty(file) || !File.Exists(Path.Combine(root, file)))
+            {
+                missing.Add(op);
+            }
+        }
+
+        Assert.That(missing, Is.Empty, "ops without a row (with an existing file) in docs/derivatives.md");
+    }
+}
