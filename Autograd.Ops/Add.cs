@@ -9,31 +9,8 @@ public static class AddExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Adds with PyTorch broadcasting. VJP: da = Σ_broadcast g, db = Σ_broadcast g.</summary>
-        public Tensor<T> Add(Tensor<T> b)
-        {
-            ArgumentNullException.ThrowIfNull(a);
-            ArgumentNullException.ThrowIfNull(b);
-            var result = Elementwise.Binary<T, AddOp<T>>(a, b, "Add");
-            if (Tape.ShouldRecord(a, b))
-            {
-                var aShape = a._shape;
-                var bShape = b._shape;
-                Tape.Record("Add", result, [a, b], (g, grads) =>
-                {
-                    if (a.RequiresGrad)
-                    {
-                        grads[0] = g.SumToSize(aShape);
-                    }
-
-                    if (b.RequiresGrad)
-                    {
-                        grads[1] = g.SumToSize(bShape);
-                    }
-                });
-            }
-
-            return result;
-        }
+        public Tensor<T> Add(Tensor<T> b) =>
+            ElementwiseOp.Binary<T, AddOp<T>>("Add", a, b, static (g, a, b, y) => g, static (g, a, b, y) => g);
 
         public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y);
 

@@ -8,32 +8,9 @@ public static class DivExtensions
     extension<T>(Tensor<T> a)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        /// <summary>Divides elementwise with PyTorch broadcasting. VJP: da = Σ_broadcast g / b, db = −Σ_broadcast g·(a / b) / b.</summary>
-        public Tensor<T> Div(Tensor<T> b)
-        {
-            ArgumentNullException.ThrowIfNull(a);
-            ArgumentNullException.ThrowIfNull(b);
-            var result = Elementwise.Binary<T, DivideOp<T>>(a, b, "Div");
-            if (Tape.ShouldRecord(a, b))
-            {
-                var aShape = a._shape;
-                var bShape = b._shape;
-                Tape.Record("Div", result, [a, b], (g, grads) =>
-                {
-                    if (a.RequiresGrad)
-                    {
-                        grads[0] = g.Div(b).SumToSize(aShape);
-                    }
-
-                    if (b.RequiresGrad)
-                    {
-                        grads[1] = g.Mul(result).Div(b).Neg().SumToSize(bShape);
-                    }
-                });
-            }
-
-            return result;
-        }
+        /// <summary>Divides elementwise with PyTorch broadcasting. VJP: da = Σ_broadcast g / b, db = −Σ_broadcast g·y / b (y = a / b).</summary>
+        public Tensor<T> Div(Tensor<T> b) =>
+            ElementwiseOp.Binary<T, DivideOp<T>>("Div", a, b, static (g, a, b, y) => g.Div(b), static (g, a, b, y) => g.Mul(y).Div(b).Neg());
 
         public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y);
 

@@ -9,18 +9,8 @@ public static class ExpExtensions
     extension<T>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        /// <summary>eˣ elementwise. VJP: dx = g·eˣ (the saved output).</summary>
-        public Tensor<T> Exp()
-        {
-            ArgumentNullException.ThrowIfNull(x);
-            var result = Elementwise.Unary<T, ExpKernel<T>>(x);
-            if (Tape.ShouldRecord(x))
-            {
-                Tape.Record("Exp", result, [x], (g, grads) => grads[0] = g.Mul(result));
-            }
-
-            return result;
-        }
+        /// <summary>eˣ elementwise. VJP: dx = g·y (the saved output).</summary>
+        public Tensor<T> Exp() => ElementwiseOp.Unary<T, ExpKernel<T>>("Exp", x, static (g, x, y) => g.Mul(y));
     }
 
     private readonly struct ExpKernel<T> : IUnaryOp<T>

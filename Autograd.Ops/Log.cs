@@ -10,17 +10,7 @@ public static class LogExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Natural logarithm elementwise (NaN below 0, −∞ at 0, as PyTorch). VJP: dx = g / x.</summary>
-        public Tensor<T> Log()
-        {
-            ArgumentNullException.ThrowIfNull(x);
-            var result = Elementwise.Unary<T, LogKernel<T>>(x);
-            if (Tape.ShouldRecord(x))
-            {
-                Tape.Record("Log", result, [x], (g, grads) => grads[0] = g.Div(x));
-            }
-
-            return result;
-        }
+        public Tensor<T> Log() => ElementwiseOp.Unary<T, LogKernel<T>>("Log", x, static (g, x, y) => g.Div(x));
     }
 
     private readonly struct LogKernel<T> : IUnaryOp<T>

@@ -9,31 +9,8 @@ public static class MulExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Multiplies elementwise with PyTorch broadcasting. VJP: da = Σ_broadcast g·b, db = Σ_broadcast g·a.</summary>
-        public Tensor<T> Mul(Tensor<T> b)
-        {
-            ArgumentNullException.ThrowIfNull(a);
-            ArgumentNullException.ThrowIfNull(b);
-            var result = Elementwise.Binary<T, MultiplyOp<T>>(a, b, "Mul");
-            if (Tape.ShouldRecord(a, b))
-            {
-                var aShape = a._shape;
-                var bShape = b._shape;
-                Tape.Record("Mul", result, [a, b], (g, grads) =>
-                {
-                    if (a.RequiresGrad)
-                    {
-                        grads[0] = g.Mul(b).SumToSize(aShape);
-                    }
-
-                    if (b.RequiresGrad)
-                    {
-                        grads[1] = g.Mul(a).SumToSize(bShape);
-                    }
-                });
-            }
-
-            return result;
-        }
+        public Tensor<T> Mul(Tensor<T> b) =>
+            ElementwiseOp.Binary<T, MultiplyOp<T>>("Mul", a, b, static (g, a, b, y) => g.Mul(b), static (g, a, b, y) => g.Mul(a));
 
         public static Tensor<T> operator *(Tensor<T> x, Tensor<T> y) => x.Mul(y);
 

@@ -10,17 +10,7 @@ public static class NegExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>−x. VJP: dx = −g.</summary>
-        public Tensor<T> Neg()
-        {
-            ArgumentNullException.ThrowIfNull(x);
-            var result = Elementwise.Unary<T, NegKernel<T>>(x);
-            if (Tape.ShouldRecord(x))
-            {
-                Tape.Record("Neg", result, [x], (g, grads) => grads[0] = g.Neg());
-            }
-
-            return result;
-        }
+        public Tensor<T> Neg() => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", x, static (g, x, y) => g.Neg());
 
         public static Tensor<T> operator -(Tensor<T> t) => t.Neg();
     }

@@ -13,18 +13,9 @@ public static class ReluExtensions
         /// max(x, 0) elementwise. VJP: dx = g ⊙ [x &gt; 0] (seed 004: the derivative at 0 is taken as 0,
         /// as PyTorch does).
         /// </summary>
-        public Tensor<T> Relu()
-        {
-            ArgumentNullException.ThrowIfNull(x);
-            var result = Elementwise.Unary<T, ReluKernel<T>>(x);
-            if (Tape.ShouldRecord(x))
-            {
-                // The output carries the mask: y > 0 exactly where x > 0, so the input need not be kept.
-                Tape.Record("Relu", result, [x], (g, grads) => grads[0] = MaskedGradient(g, result));
-            }
-
-            return result;
-        }
+        public Tensor<T> Relu() =>
+            // The output carries the mask: y > 0 exactly where x > 0, so the input need not be kept.
+            ElementwiseOp.Unary<T, ReluKernel<T>>("Relu", x, static (g, x, y) => MaskedGradient(g, y));
     }
 
     private static Tensor<T> MaskedGradient<T>(Tensor<T> g, Tensor<T> y)

@@ -10,17 +10,7 @@ public static class SigmoidExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>1 / (1 + e⁻ˣ) elementwise. VJP: dx = g·y·(1 − y) with y the saved output.</summary>
-        public Tensor<T> Sigmoid()
-        {
-            ArgumentNullException.ThrowIfNull(x);
-            var result = Elementwise.Unary<T, SigmoidKernel<T>>(x);
-            if (Tape.ShouldRecord(x))
-            {
-                Tape.Record("Sigmoid", result, [x], (g, grads) => grads[0] = g.Mul(result).Mul(result.Neg().Add(Tensor.Scalar(T.One))));
-            }
-
-            return result;
-        }
+        public Tensor<T> Sigmoid() => ElementwiseOp.Unary<T, SigmoidKernel<T>>("Sigmoid", x, static (g, x, y) => g.Mul(y).Mul(y.Neg().Add(Tensor.Scalar(T.One))));
     }
 
     private readonly struct SigmoidKernel<T> : IUnaryOp<T>

@@ -10,17 +10,7 @@ public static class TanhExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>tanh x elementwise. VJP: dx = g·(1 − y²) with y the saved output.</summary>
-        public Tensor<T> Tanh()
-        {
-            ArgumentNullException.ThrowIfNull(x);
-            var result = Elementwise.Unary<T, TanhKernel<T>>(x);
-            if (Tape.ShouldRecord(x))
-            {
-                Tape.Record("Tanh", result, [x], (g, grads) => grads[0] = g.Mul(result.Mul(result).Neg().Add(Tensor.Scalar(T.One))));
-            }
-
-            return result;
-        }
+        public Tensor<T> Tanh() => ElementwiseOp.Unary<T, TanhKernel<T>>("Tanh", x, static (g, x, y) => g.Mul(y.Mul(y).Neg().Add(Tensor.Scalar(T.One))));
     }
 
     private readonly struct TanhKernel<T> : IUnaryOp<T>
