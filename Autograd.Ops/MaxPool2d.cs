@@ -1,0 +1,120 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// 2-D max-pooling (PyTorch's max_pool2d): Y[n, c, oh, ow] = max over the window
+/// X[n, c, oh·sH − pT + kh·dH, ow·sW − pL + kw·dW] of the input padded with −∞.
+/// </summary>
+/// <remarks>
+/// Forward records each window's argmax, the flat index of the winning input element (ties go to the
+/// first maximum in row-major window order, as PyTorch). VJP: dX[argmax[o]] += dY[o], so a window's
+/// gradient goes to its argmax only, and an element that wins several overlapping windows collects
+/// all of their gradients.
+/// </remarks>
+public static class MaxPool2dOp
+{
+    // Window taps above which planes are spread over threads.
+    private const long ParallelWork = 1L << 18;
+
+    extension<T>(Tensor<T> input)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// Max over windows of input [N, C, H, W] (or [C, H, W]); output [N, C, OH, OW] with
+        /// OH = ⌊(H + 2·pH − dH·(KH − 1) − 1) / sH⌋ + 1 (rounded up in <paramref name="ceilMode"/>, where a
+        /// window must still start inside the input or its top/left padding).
+        /// </summary>
+        /// <param name="kernel">Window size.</param>
+        /// <param name="stride">Step between windows (default: the kernel size).</param>
+        /// <param name="padding">Implicit −∞ padding per side, at most half the kernel (default 0).</param>
+        /// <param name="dilation">Spacing between window taps (default 1).</param>
+        /// <param name="ceilMode">Round the output size up instead of down.</param>
+        public Tensor<T> MaxPool2d(Size2 kernel, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false)
+        {
+            ArgumentNullException.ThrowIfNull(input);
+            var s = stride ?? kernel;
+            var p = padding ?? new Size2(0, 0);
+            var d = dilation ?? new Size2(1, 1);
+            var shape = $"(input {ShapeMath.Format(input._shape)}, kernel {kernel}, stride {s}, padding {p}, dilation {d}, ceilMode {(ceilMode ? "true" : "false")})";
+            if (input.Rank is not (3 or 4))
+            {
+                throw new ArgumentException($"MaxPool2d: input must be 4-D [N, C, H, W] or 3-D [C, H, W], got rank {input.Rank} {shape}.", nameof(input));
+            }
+
+            if (!kernel.IsPositive)
+            {
+                throw new ArgumentException($"MaxPool2d: kernel size must be positive, got {kernel} {shape}.", nameof(kernel));
+            }
+
+            if (!s.IsPositive)
+            {
+                throw new ArgumentException($"MaxPool2d: stride must be positive, got {s} {shape}.", nameof(stride));
+            }
+
+            if (!d.IsPositive)
+            {
+                throw new ArgumentException($"MaxPool2d: dilation must be positive, got {d} {shape}.", nameof(dilation));
+            }
+
+            if (p.H < 0 || p.W < 0)
+            {
+                throw new ArgumentException($"MaxPool2d: padding must be non-negative, got {p} {shape}.", nameof(padding));
+            }
+
+            if (p.H > kernel.H / 2 || p.W > kernel.W / 2)
+            {
+                throw new ArgumentException($"MaxPool2d: padding {p} must be at most half the kernel size {kernel} {shape}.", nameof(padding));
+            }
+
+            var (c, h, w) = (input._shape[^3], input._shape[^2], input._shape[^1]);
+            if (c < 1 || h < 1 || w < 1)
+            {
+                throw new ArgumentException($"MaxPool2d: channels and spatial size must be positive {shape}.", nameof(input));
+            }
+
+            var oh = Pool.OutputSize(h, kernel.H, s.H, p.H, d.H, ceilMode);
+            var ow = Pool.OutputSize(w, kernel.W, s.W, p.W, d.W, ceilMode);
+            if (oh < 1 || ow < 1)
+            {
+                throw new ArgumentException($"MaxPool2d: output size ({oh}, {ow}) is too small {shape}.", nameof(input));
+            }
+
+            if (input.Rank == 3)
+            {
+                // Unbatched [C, H, W]: a batch of one, recorded through the views' own VJPs.
+                return Forward(input.Unsqueeze(0), kernel, s, p, d, oh, ow).Squeeze(0);
+            }
+
+            return Forward(input, kernel, s, p, d, oh, ow);
+        }
+    }
+
+    private static Tensor<T> Forward<T>(Tensor<T> input, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
+        var y = new T[n * c * oh * ow];
+        var argmax = new int[y.Length];
+        var parallel = (long)y.Length * kernel.H * kernel.W >= ParallelWork;
+        Pool.MaxForward(
+            input._storage._data, input._offset, input._strides, n, c, h, w,
+            kernel, stride, padding, dilation, oh, ow, y, argmax, parallel);
+
+        var output = new Tensor<T>(y, [n, c, oh, ow]);
+        if (Tape.ShouldRecord(input))
+        {
+            int[] inputShape = [n, c, h, w];
+            Tape.Record("MaxPool2d", output, [input], (dy, grads) =>
+            {
+                // dX[argmax[o]] += dY[o]
+                var dx = new T[n * c * h * w];
+                Pool.MaxBackward(dy._storage._data, dy._offset, dy._strides, argmax, n, c, oh, ow, dx, parallel: y.Length >= ParallelWork);
+                grads[0] = new Tensor<T>(dx, inputShape);
+            });
+        }
+
+        return output;
+    }
+}
