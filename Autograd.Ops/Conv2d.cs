@@ -29,6 +29,12 @@ public static class Conv2dOp
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
 
+    // Multiply-adds of one product from which Gemm splits it over threads itself (twice its
+    // per-thread grain of 96 Ki). Images then run one after another so that Gemm, called from a
+    // parallel region, never spawns threads of its own; below it Gemm stays on the calling thread
+    // and the images are what is spread.
+    private const long GemmSplitsItself = 2 * 96 * 1024;
+
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -74,6 +80,9 @@ public static class Conv2dOp
 
         /// <summary>Multiply-adds of one GEMM pass over the whole batch.</summary>
         public long Work => (long)N * F * K * P;
+
+        /// <summary>Multiply-adds of one per-image, per-group product.</summary>
+        public long GemmWork => (long)Fg * K * P;
     }
 
     private static Geometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Padding2d padding, Size2 dilation, int groups)
@@ -369,11 +378,12 @@ public static class Conv2dOp
 
     /// <summary>
     /// Runs <paramref name="body"/> for every image, each worker with its own scratch from
-    /// <paramref name="init"/>; spread over threads when the batch is large enough to pay for them.
+    /// <paramref name="init"/>; spread over threads when the batch is large enough to pay for them
+    /// and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
     /// </summary>
     private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
     {
-        if (g.N > 1 && g.Work >= ParallelWork)
+        if (g.N > 1 && g.Work >= ParallelWork && g.GemmWork < GemmSplitsItself)
         {
             Parallel.For(
                 0,

@@ -313,11 +313,16 @@ public class Conv2dTests
     }
 
     [Test]
-    public void Backward_MatchesDirectScatter_IncludingTheParallelPath()
+    public void Backward_MatchesDirectScatter_OnBothParallelPaths()
     {
-        // The last configuration has N·F·K·P above the threshold where images go to separate threads.
+        // The two large configurations take the two parallel paths: images spread over threads, or
+        // images in turn with each product large enough for Gemm to split.
         var g = new Generator(13);
-        Config[] large = [new(8, 2, 16, 16, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false)];
+        Config[] large =
+        [
+            new(8, 2, 16, 16, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images over threads, one-thread GEMMs
+            new(2, 1, 16, 32, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images in turn, GEMMs split by Gemm
+        ];
         foreach (var cfg in RandomConfigs(30, 7).Concat(large))
         {
             var x = Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
