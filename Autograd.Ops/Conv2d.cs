@@ -177,9 +177,10 @@ public static class Conv2dOp
         var (w, wOffset) = Dense(weight);
         var b = bias?.ToArray();
         var (fg, k, p) = (g.Fg, g.K, g.P);
-        var y = new T[g.N * g.F * p];
+        var y = GC.AllocateUninitializedArray<T>(g.N * g.F * p);   // every element is written by a GEMM
 
-        // Y_{n,g} = W_g · cols_{n,g} + b: W_g is the [Fg, K] block of the row-major weight.
+        // Y_{n,g} = W_g · cols_{n,g} + b: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
+        // the packed windows (or the windows themselves when they already form a matrix).
         ForEachImage(
             g,
             () => ArrayPool<T>.Shared.Rent(k * p),
@@ -187,11 +188,11 @@ public static class Conv2dOp
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
-                    Window.Pack(windows, n, group * g.Cg, g.Cg, cols, 0);
+                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, cols);
                     Gemm.Multiply(
                         fg, p, k,
                         w, wOffset + group * fg * k, k, 1,
-                        cols, 0, p, 1,
+                        c, cAt, cRow, cCol,
                         y, (n * g.F + group * fg) * p, p,
                         accumulate: false);
                 }
@@ -305,11 +306,11 @@ public static class Conv2dOp
                     if (needW)
                     {
                         // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
-                        Window.Pack(windows!, n, group * g.Cg, g.Cg, s.Cols!, 0);
+                        var (c, cAt, cRow, cCol) = Window.Columns(windows!, n, group * g.Cg, g.Cg, s.Cols!);
                         Gemm.Multiply(
                             fg, k, p,
                             dy, dyAt, p, 1,
-                            s.Cols!, 0, 1, p,
+                            c, cAt, cCol, cRow,
                             s.DW!, group * fg * k, k,
                             accumulate: true);
                     }

@@ -105,6 +105,58 @@ internal static class Window
     }
 
     /// <summary>
+    /// The columns of <see cref="Pack{T}"/> as a GEMM operand cols[row, col] = data[offset + row·RowStride + col·ColStride]:
+    /// the window view itself when its [C, KH, KW] and [OH, OW] dimensions each collapse to one stride
+    /// (a 1×1 kernel at stride 1 over a contiguous input: im2col is then the identity), else packed into
+    /// <paramref name="scratch"/> (at least channels·KH·KW·OH·OW long).
+    /// </summary>
+    public static (T[] Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
+        if (TryCollapse(shape.AsSpan(0, 3), strides.AsSpan(0, 3), out var rowStride)
+            && TryCollapse(shape.AsSpan(3), strides.AsSpan(3), out var colStride))
+        {
+            return (windows._storage._data, offset, rowStride, colStride);
+        }
+
+        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows._storage._data, offset, strides, shape);
+        return (scratch, 0, shape[3] * shape[4], 1);
+    }
+
+    /// <summary>
+    /// The single stride that walks <paramref name="shape"/> in row-major order, when there is one:
+    /// each dimension's stride is the next one's stride times its size (size-1 dimensions aside).
+    /// </summary>
+    private static bool TryCollapse(ReadOnlySpan<int> shape, ReadOnlySpan<int> strides, out int stride)
+    {
+        stride = 1;
+        var found = false;
+        var expected = 0;
+        for (var i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1)
+            {
+                continue;
+            }
+
+            if (!found)
+            {
+                stride = strides[i];
+                found = true;
+            }
+            else if (strides[i] != expected)
+            {
+                return false;
+            }
+
+            expected = strides[i] * shape[i];
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// col2im, the adjoint of <see cref="Pack{T}"/>: windows[n, c0 + c, oh, ow, kh, kw] += cols[(c, kh, kw), (oh, ow)].
     /// Where windows overlap, the destination view addresses one element several times and
     /// <see cref="Strided.Accumulate{T}"/> adds every contribution.

@@ -339,6 +339,33 @@ public class Conv2dTests
     }
 
     [Test]
+    public void OneByOneKernel_UsesTheInputAsColumns_AndMatchesDirectLoops()
+    {
+        // A 1×1 kernel at stride 1 over a contiguous input: the [C, 1, 1, H, W] window view is already
+        // the [C, H·W] column matrix, so the GEMM reads the input itself.
+        var g = new Generator(26);
+        var x = Tensor.Randn<double>([3, 4, 5, 6], g, requiresGrad: true);
+        var windows = Window.View(x, 1, 1, 1);
+        var (data, offset, rowStride, colStride) = Window.Columns(windows, 2, 2, 2, new double[2 * 30]);
+        Assert.That(ReferenceEquals(data, x.Storage._data) && offset == 2 * 120 + 2 * 30 && rowStride == 30 && colStride == 1, Is.True);
+
+        // A transposed input does not collapse: it is packed.
+        var xt = Tensor.Randn<double>([3, 4, 6, 5], g).Transpose(2, 3);
+        var scratch = new double[2 * 30];
+        Assert.That(Window.Columns(Window.View(xt, 1, 1, 1), 0, 0, 2, scratch).Data, Is.SameAs(scratch));
+
+        var cfg = new Config(3, 2, 4, 6, 5, 6, 1, 1, (1, 1), (1, 1), (0, 0), false);
+        var w = Tensor.Randn<double>([6, 2, 1, 1], g, requiresGrad: true);
+        var y = x.Conv2d(w, groups: 2);
+        Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), null)).Within(1e-12));
+        var dy = Tensor.Randn<double>(y.Shape, g);
+        y.Backward(dy);
+        var (dx, dw, _) = DirectBackward(cfg, x.ToArray(), w.ToArray(), dy.ToArray());
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-12));
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-12));
+    }
+
+    [Test]
     public void NonContiguousGradOutput_GivesTheSameGradients()
     {
         var g = new Generator(14);
