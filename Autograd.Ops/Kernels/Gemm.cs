@@ -24,10 +24,10 @@ namespace Autograd.Kernels;
 internal static class Gemm
 {
     // Below this many multiply-adds the packing and dispatch overhead outweighs the micro-kernel gain.
-    private const long SmallProductThreshold = 4 * 1024;
+    private const long SmallProductThreshold = 256;
 
     // Below this many multiply-adds per worker, waking a pool thread costs more than it saves.
-    private const long ParallelGrainPerThread = 96 * 1024;
+    private const long ParallelGrainPerThread = 1L << 20;
 
     // Depth of a packed slice: KC·NR elements of B (32 KiB for both float and double micro-panels)
     // stay in the 48 KiB L1 while the MC/MR micro-kernels of a block stream past them.
@@ -386,6 +386,10 @@ internal static class Gemm
             {
                 PackRowMajor8Float(kc, ref Unsafe.As<T, float>(ref origin), rs, ref Unsafe.As<T, float>(ref panel));
             }
+            else if (rows == mr && cs == 1 && mr == 8 && typeof(T) == typeof(double) && Avx.IsSupported)
+            {
+                PackRowMajor8Double(kc, ref Unsafe.As<T, double>(ref origin), rs, ref Unsafe.As<T, double>(ref panel));
+            }
             else
             {
                 for (var i = 0; i < rows; i++)
@@ -455,6 +459,42 @@ internal static class Gemm
             Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref d, 40);
             Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref d, 48);
             Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref d, 56);
+        }
+
+        for (; p < kc; p++)
+        {
+            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
+            for (var i = 0; i < 8; i++)
+            {
+                Unsafe.Add(ref d, i) = Unsafe.Add(ref origin, i * rs + p);
+            }
+        }
+    }
+
+    /// <summary>Row-major A, 8 double rows: two 4×4 register transposes per 4 columns.</summary>
+    private static void PackRowMajor8Double(int kc, ref double origin, nint rs, ref double panel)
+    {
+        var p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
+            for (var half = 0; half < 2; half++)
+            {
+                ref var at = ref Unsafe.Add(ref origin, 4 * half * rs + p);
+                var r0 = Vector256.LoadUnsafe(ref at);
+                var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, rs));
+                var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 2 * rs));
+                var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 3 * rs));
+                var t0 = Avx.UnpackLow(r0, r1);
+                var t1 = Avx.UnpackHigh(r0, r1);
+                var t2 = Avx.UnpackLow(r2, r3);
+                var t3 = Avx.UnpackHigh(r2, r3);
+                ref var h = ref Unsafe.Add(ref d, 4 * half);
+                Avx.Permute2x128(t0, t2, 0x20).StoreUnsafe(ref h);
+                Avx.Permute2x128(t1, t3, 0x20).StoreUnsafe(ref h, 8);
+                Avx.Permute2x128(t0, t2, 0x31).StoreUnsafe(ref h, 16);
+                Avx.Permute2x128(t1, t3, 0x31).StoreUnsafe(ref h, 24);
+            }
         }
 
         for (; p < kc; p++)
@@ -643,8 +683,21 @@ internal static class Gemm
 
         public static int Nr => 2 * Vector512<T>.Count;
 
-        public static void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store)
+        public static unsafe void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store)
         {
+            if (Sse.IsSupported)
+            {
+                // The C tile was last touched one KC slice ago (or never) and is unlikely to be in L1;
+                // start its 16 cache-line loads now so they overlap the k loop instead of stalling the flush.
+                // The address is unpinned, but a prefetch of a stale address is harmless.
+                for (var i = 0; i < 8; i++)
+                {
+                    var row = (byte*)Unsafe.AsPointer(ref Unsafe.Add(ref c, i * ldc));
+                    Sse.Prefetch0(row);
+                    Sse.Prefetch0(row + 64);
+                }
+            }
+
             var w = (nuint)Vector512<T>.Count;
             Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default;
             Vector512<T> c20 = default, c21 = default, c30 = default, c31 = default;
