@@ -30,10 +30,10 @@ public static class Conv2dOp
     private const long ParallelWork = 1L << 20;
 
     // Multiply-adds of one product from which Gemm splits it over threads itself (twice its
-    // per-thread grain of 96 Ki). Images then run one after another so that Gemm, called from a
-    // parallel region, never spawns threads of its own; below it Gemm stays on the calling thread
-    // and the images are what is spread.
-    private const long GemmSplitsItself = 2 * 96 * 1024;
+    // per-thread grain, Gemm.ParallelGrainPerThread = 1 Mi; keep the two in step). Images then run
+    // one after another so that Gemm, called from a parallel region, never spawns threads of its
+    // own; below it Gemm stays on the calling thread and the images are what is spread.
+    private const long GemmSplitsItself = 2L << 20;
 
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
