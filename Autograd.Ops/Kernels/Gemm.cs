@@ -382,13 +382,10 @@ internal static class Gemm
                     CopyContiguous(ref Unsafe.Add(ref origin, p * cs), ref Unsafe.Add(ref panel, (nint)p * mr), mr);
                 }
             }
-            else if (rows == mr && cs == 1 && mr == 8 && typeof(T) == typeof(float) && Avx.IsSupported)
+            else if (rows == mr && cs == 1 && CanTranspose<T>(mr))
             {
-                PackRowMajor8Float(kc, ref Unsafe.As<T, float>(ref origin), rs, ref Unsafe.As<T, float>(ref panel));
-            }
-            else if (rows == mr && cs == 1 && mr == 8 && typeof(T) == typeof(double) && Avx.IsSupported)
-            {
-                PackRowMajor8Double(kc, ref Unsafe.As<T, double>(ref origin), rs, ref Unsafe.As<T, double>(ref panel));
+                // Row-major A: each packed column gathers one element from each of mr rows.
+                Transpose(mr, kc, ref origin, rs, ref panel, mr);
             }
             else
             {
@@ -413,98 +410,102 @@ internal static class Gemm
         }
     }
 
+    /// <summary>Whether <see cref="Transpose{T}"/> has a register-blocked path for this many rows.</summary>
+    private static bool CanTranspose<T>(int rows) =>
+        Avx.IsSupported
+        && ((typeof(T) == typeof(float) && rows % 8 == 0) || (typeof(T) == typeof(double) && rows % 4 == 0));
+
     /// <summary>
-    /// Row-major A, 8 float rows: transposes 8×8 blocks in registers, turning eight strided gathers per
-    /// packed column into two loads and stores per element group.
+    /// dst[p·dstStride + i] = src[i·srcStride + p] for i &lt; rows, p &lt; kc, where each source row is
+    /// contiguous. Done as 8×8 (float) or 4×4 (double) register transposes, so the strided side of the
+    /// copy costs shuffles instead of one scalar load or store per element.
     /// </summary>
-    private static void PackRowMajor8Float(int kc, ref float origin, nint rs, ref float panel)
+    private static void Transpose<T>(int rows, int kc, ref T src, nint srcStride, ref T dst, nint dstStride)
     {
+        var block = typeof(T) == typeof(float) ? 8 : 4;
         var p = 0;
-        for (; p + 8 <= kc; p += 8)
+        for (; p + block <= kc; p += block)
         {
-            ref var at = ref Unsafe.Add(ref origin, p);
-            var r0 = Vector256.LoadUnsafe(ref at);
-            var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, rs));
-            var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 2 * rs));
-            var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 3 * rs));
-            var r4 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 4 * rs));
-            var r5 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 5 * rs));
-            var r6 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 6 * rs));
-            var r7 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 7 * rs));
-
-            // Classic unpack / shuffle / lane-permute 8×8 transpose.
-            var t0 = Avx.UnpackLow(r0, r1);
-            var t1 = Avx.UnpackHigh(r0, r1);
-            var t2 = Avx.UnpackLow(r2, r3);
-            var t3 = Avx.UnpackHigh(r2, r3);
-            var t4 = Avx.UnpackLow(r4, r5);
-            var t5 = Avx.UnpackHigh(r4, r5);
-            var t6 = Avx.UnpackLow(r6, r7);
-            var t7 = Avx.UnpackHigh(r6, r7);
-            var u0 = Avx.Shuffle(t0, t2, 0x44);
-            var u1 = Avx.Shuffle(t0, t2, 0xEE);
-            var u2 = Avx.Shuffle(t1, t3, 0x44);
-            var u3 = Avx.Shuffle(t1, t3, 0xEE);
-            var u4 = Avx.Shuffle(t4, t6, 0x44);
-            var u5 = Avx.Shuffle(t4, t6, 0xEE);
-            var u6 = Avx.Shuffle(t5, t7, 0x44);
-            var u7 = Avx.Shuffle(t5, t7, 0xEE);
-
-            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
-            Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref d);
-            Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref d, 8);
-            Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref d, 16);
-            Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref d, 24);
-            Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref d, 32);
-            Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref d, 40);
-            Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref d, 48);
-            Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref d, 56);
+            for (var i = 0; i < rows; i += block)
+            {
+                ref var from = ref Unsafe.Add(ref src, i * srcStride + p);
+                ref var to = ref Unsafe.Add(ref dst, p * dstStride + i);
+                if (typeof(T) == typeof(float))
+                {
+                    Transpose8x8(ref Unsafe.As<T, float>(ref from), srcStride, ref Unsafe.As<T, float>(ref to), dstStride);
+                }
+                else
+                {
+                    Transpose4x4(ref Unsafe.As<T, double>(ref from), srcStride, ref Unsafe.As<T, double>(ref to), dstStride);
+                }
+            }
         }
 
         for (; p < kc; p++)
         {
-            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
-            for (var i = 0; i < 8; i++)
+            for (var i = 0; i < rows; i++)
             {
-                Unsafe.Add(ref d, i) = Unsafe.Add(ref origin, i * rs + p);
+                Unsafe.Add(ref dst, p * dstStride + i) = Unsafe.Add(ref src, i * srcStride + p);
             }
         }
     }
 
-    /// <summary>Row-major A, 8 double rows: two 4×4 register transposes per 4 columns.</summary>
-    private static void PackRowMajor8Double(int kc, ref double origin, nint rs, ref double panel)
+    /// <summary>The classic unpack / shuffle / lane-permute 8×8 float transpose.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref float src, nint srcStride, ref float dst, nint dstStride)
     {
-        var p = 0;
-        for (; p + 4 <= kc; p += 4)
-        {
-            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
-            for (var half = 0; half < 2; half++)
-            {
-                ref var at = ref Unsafe.Add(ref origin, 4 * half * rs + p);
-                var r0 = Vector256.LoadUnsafe(ref at);
-                var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, rs));
-                var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 2 * rs));
-                var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref at, 3 * rs));
-                var t0 = Avx.UnpackLow(r0, r1);
-                var t1 = Avx.UnpackHigh(r0, r1);
-                var t2 = Avx.UnpackLow(r2, r3);
-                var t3 = Avx.UnpackHigh(r2, r3);
-                ref var h = ref Unsafe.Add(ref d, 4 * half);
-                Avx.Permute2x128(t0, t2, 0x20).StoreUnsafe(ref h);
-                Avx.Permute2x128(t1, t3, 0x20).StoreUnsafe(ref h, 8);
-                Avx.Permute2x128(t0, t2, 0x31).StoreUnsafe(ref h, 16);
-                Avx.Permute2x128(t1, t3, 0x31).StoreUnsafe(ref h, 24);
-            }
-        }
+        var r0 = Vector256.LoadUnsafe(ref src);
+        var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, srcStride));
+        var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 2 * srcStride));
+        var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 3 * srcStride));
+        var r4 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 4 * srcStride));
+        var r5 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 5 * srcStride));
+        var r6 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 6 * srcStride));
+        var r7 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 7 * srcStride));
 
-        for (; p < kc; p++)
-        {
-            ref var d = ref Unsafe.Add(ref panel, (nint)p * 8);
-            for (var i = 0; i < 8; i++)
-            {
-                Unsafe.Add(ref d, i) = Unsafe.Add(ref origin, i * rs + p);
-            }
-        }
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+
+        Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
+        Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
+        Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
+        Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 4 * dstStride));
+        Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 5 * dstStride));
+        Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 6 * dstStride));
+        Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 7 * dstStride));
+    }
+
+    /// <summary>4×4 double transpose: unpack pairs, then swap 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x4(ref double src, nint srcStride, ref double dst, nint dstStride)
+    {
+        var r0 = Vector256.LoadUnsafe(ref src);
+        var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, srcStride));
+        var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 2 * srcStride));
+        var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 3 * srcStride));
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        Avx.Permute2x128(t0, t2, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(t1, t3, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
+        Avx.Permute2x128(t0, t2, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
+        Avx.Permute2x128(t1, t3, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
     }
 
     /// <summary>
@@ -529,6 +530,11 @@ internal static class Gemm
                 {
                     CopyContiguous(ref Unsafe.Add(ref origin, p * rs), ref Unsafe.Add(ref panel, (nint)p * nr), nr);
                 }
+            }
+            else if (cols == nr && rs == 1 && CanTranspose<T>(nr))
+            {
+                // Column-major B (e.g. Bᵀ in a backward pass): each column is contiguous along p.
+                Transpose(nr, kc, ref origin, cs, ref panel, nr);
             }
             else
             {

@@ -213,18 +213,35 @@ public class GemmTests
             Gemm.ThreadsOverride = previousThreads;
         }
 
+        // Dense double copies (A row-major, B column-major) keep the reference loop cheap.
+        var aDense = new double[m * k];
+        var bDense = new double[n * k];
+        for (var p = 0; p < k; p++)
+        {
+            for (var i = 0; i < m; i++)
+            {
+                aDense[i * k + p] = double.CreateTruncating(a[aOffset + i * aRowStride + p * aColStride]);
+            }
+
+            for (var j = 0; j < n; j++)
+            {
+                bDense[j * k + p] = double.CreateTruncating(b[bOffset + p * bRowStride + j * bColStride]);
+            }
+        }
+
         var epsilon = Epsilon<T>();
         var failures = 0;
         for (var i = 0; i < m; i++)
         {
+            var aRow = aDense.AsSpan(i * k, k);
             for (var j = 0; j < n; j++)
             {
+                var bColumn = bDense.AsSpan(j * k, k);
                 var expected = accumulate ? initial[i, j] : 0.0;
                 var magnitude = Math.Abs(expected);
-                for (var p = 0; p < k; p++)
+                for (var p = 0; p < aRow.Length; p++)
                 {
-                    var product = double.CreateTruncating(a[aOffset + i * aRowStride + p * aColStride])
-                        * double.CreateTruncating(b[bOffset + p * bRowStride + j * bColStride]);
+                    var product = aRow[p] * bColumn[p];
                     expected += product;
                     magnitude += Math.Abs(product);
                 }
