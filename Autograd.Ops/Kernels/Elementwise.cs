@@ -81,6 +81,11 @@ internal static class Elementwise
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IBinaryOp<T>
     {
+        if (a.IsContiguous && b.IsContiguous && TryContiguous<T, TOp>(a, b, out var fast))
+        {
+            return fast;
+        }
+
         var shape = ShapeMath.Broadcast(a._shape, b._shape, opName);
         var n = ShapeMath.Numel(shape, opName);
         var result = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), shape);
@@ -117,6 +122,57 @@ internal static class Elementwise
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The common cases without the broadcasting machinery: equal shapes, or one operand a single
+    /// element of no higher rank than the other (a scalar). One SIMD call, no stride arrays.
+    /// </summary>
+    private static bool TryContiguous<T, TOp>(Tensor<T> a, Tensor<T> b, out Tensor<T> result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryOp<T>
+    {
+        var na = a.Numel;
+        var nb = b.Numel;
+        int[] shape;
+        if (ShapeMath.SameShape(a._shape, b._shape))
+        {
+            shape = a._shape;
+        }
+        else if (nb == 1 && b.Rank <= a.Rank)
+        {
+            shape = a._shape;
+        }
+        else if (na == 1 && a.Rank <= b.Rank)
+        {
+            shape = b._shape;
+        }
+        else
+        {
+            result = null!;
+            return false;
+        }
+
+        // The result has the numel of the operand whose shape it takes (an empty tensor times a scalar is empty).
+        var n = ReferenceEquals(shape, a._shape) ? na : nb;
+        var d = n == 0 ? [] : GC.AllocateUninitializedArray<T>(n);
+        var x = a._storage._data.AsSpan(a._offset, na);
+        var y = b._storage._data.AsSpan(b._offset, nb);
+        if (n > 0 && na == nb)
+        {
+            TOp.Row(x, y, d);
+        }
+        else if (n > 0 && nb == 1)
+        {
+            TOp.Row(x, y[0], d);
+        }
+        else if (n > 0)
+        {
+            TOp.Row(x[0], y, d);
+        }
+
+        result = new Tensor<T>(d, (int[])shape.Clone());
+        return true;
     }
 
     public static Tensor<T> Unary<T, TOp>(Tensor<T> x)

@@ -94,6 +94,21 @@ public class ElementwiseTests
     }
 
     [Test]
+    public void OneElementAndEmptyOperands_BroadcastLikePyTorch()
+    {
+        Assert.That((Tensor.Zeros<float>(0) * 2f).Shape, Is.EqualTo(new[] { 0 }));
+        Assert.That((Tensor.Zeros<float>(0) * 2f).Storage.Length, Is.EqualTo(0));
+        Assert.That((Tensor.Zeros<float>(2, 0) + Tensor.Ones<float>(1)).Shape, Is.EqualTo(new[] { 2, 0 }));
+        var one = Tensor.FromArray(new[] { 3f }, [1]);
+        Assert.That((one + Tensor.Scalar(2f)).Shape, Is.EqualTo(new[] { 1 }));
+        Assert.That((Tensor.Scalar(2f) - one).ToArray(), Is.EqualTo(new[] { -1f }));
+        var col = Tensor.FromArray(new[] { 1f, 2f }, [2, 1]);
+        Assert.That((one * col).Shape, Is.EqualTo(new[] { 2, 1 }));
+        Assert.That((Tensor.FromArray(new[] { 5f }, [1, 1]) / Tensor.FromArray(new[] { 1f, 2f }, [2])).ToArray(), Is.EqualTo(new[] { 5f, 2.5f }));
+        Assert.That((Tensor.FromArray(new[] { 5f }, [1, 1]) / Tensor.FromArray(new[] { 1f, 2f }, [2])).Shape, Is.EqualTo(new[] { 1, 2 }));
+    }
+
+    [Test]
     public void BroadcastMismatch_NamesOpAndShapes()
     {
         var a = Tensor.Zeros<float>(2, 3);
