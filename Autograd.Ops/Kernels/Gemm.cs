@@ -29,7 +29,7 @@ internal static class Gemm
     // Below this many multiply-adds per worker, waking a pool thread costs more than it saves.
     private const long ParallelGrainPerThread = 1L << 20;
 
-    // Depth of a packed slice: KC·NR elements of B (32 KiB for both float and double micro-panels)
+    // Maximum depth of a packed slice: KC·NR elements of B (32 KiB for both float and double micro-panels)
     // stay in the 48 KiB L1 while the MC/MR micro-kernels of a block stream past them.
     private const int Kc = 256;
 
@@ -283,7 +283,11 @@ internal static class Gemm
         var nr = TKernel.Nr;
         var mcMax = Math.Max(mr, ABlockBytes / Unsafe.SizeOf<T>() / Kc / mr * mr);
         var ncMax = Math.Max(nr, BPanelBytes / Unsafe.SizeOf<T>() / Kc / nr * nr);
-        var kcMax = Math.Min(Kc, k);
+
+        // Equal slices rather than Kc-sized ones plus a thin remainder: a slice of a few columns would
+        // cost a full pass over C and the packing set-up for almost no arithmetic.
+        var slices = (k + Kc - 1) / Kc;
+        var kcMax = (k + slices - 1) / slices;
 
         var mcAlloc = Math.Min(mcMax, RoundUp(i1 - i0, mr));
         var ncAlloc = Math.Min(ncMax, RoundUp(j1 - j0, nr));
@@ -296,9 +300,9 @@ internal static class Gemm
         for (var jc = j0; jc < j1; jc += ncMax)
         {
             var nc = Math.Min(ncMax, j1 - jc);
-            for (var pc = 0; pc < k; pc += Kc)
+            for (var pc = 0; pc < k; pc += kcMax)
             {
-                var kc = Math.Min(Kc, k - pc);
+                var kc = Math.Min(kcMax, k - pc);
                 var store = !o.Accumulate && pc == 0;
                 PackB<T>(nr, kc, nc, pc, jc, in o, ref bPack);
 
