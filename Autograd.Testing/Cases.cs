@@ -44,6 +44,10 @@ public sealed record Case(ImmutableArray<string> Names, ImmutableArray<int> Valu
     /// <summary>A fresh generator for this case's values.</summary>
     public Generator Generator() => new((ulong)Seed);
 
+    /// <summary>This case as a C# expression: <c>new Case(["n", "k"], [1, 2], [ViewKind.Contiguous], 42)</c>.</summary>
+    public string ToCSharp() =>
+        $"new Case([{string.Join(", ", Names.Select(n => $"\"{n}\""))}], [{string.Join(", ", Values)}], {CSharp.Views(Views)}, {Seed})";
+
     public override string ToString() =>
         string.Join(", ", Names.Select((n, i) => $"{n}={Values[i]}"))
         + (Views.Length > 0 ? $", views=[{string.Join(", ", Views)}]" : "")
@@ -151,32 +155,9 @@ public static class Inputs
         int[] shape, ViewKind kind, Generator generator, double lo = -1, double hi = 1)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        var rank = shape.Length;
-        int[] leafShape;
-        Func<Tensor<double>, Tensor<double>> view;
-        switch (kind)
-        {
-            case ViewKind.Transposed when rank >= 2:
-                leafShape = (int[])shape.Clone();
-                (leafShape[^1], leafShape[^2]) = (leafShape[^2], leafShape[^1]);
-                view = t => t.Transpose(-1, -2);
-                break;
-            case ViewKind.Sliced when rank >= 1:
-                leafShape = (int[])shape.Clone();
-                leafShape[^1] = 2 * shape[^1] + 1;
-                view = t => t.Slice(-1, 1, 2 * shape[^1] + 1, 2);
-                break;
-            case ViewKind.Expanded when rank >= 1 && shape[0] > 1:
-                leafShape = (int[])shape.Clone();
-                leafShape[0] = 1;
-                view = t => t.Expand(shape);
-                break;
-            default:
-                leafShape = (int[])shape.Clone();
-                view = t => t;
-                break;
-        }
-
+        var target = (int[])shape.Clone();
+        var leafShape = Layout.LeafShape(target, kind);
+        Func<Tensor<double>, Tensor<double>> view = t => Layout.Apply(t, target, kind);
         var n = ShapeMath.Numel(leafShape, "Inputs.Make");
         var data = new double[n];
         for (var i = 0; i < n; i++)
@@ -185,34 +166,5 @@ public static class Inputs
         }
 
         return (Tensor.FromArray(data, leafShape, requiresGrad: true), view);
-    }
-}
-
-/// <summary>Runs gradient properties with FsCheck: generated cases, shrunk failures, a readable report.</summary>
-public static class GradProperty
-{
-    /// <summary>
-    /// An FsCheck property: for every case of <paramref name="spec"/>, <paramref name="check"/> must pass.
-    /// A failing case throws with its <see cref="GradCheckResult.Message"/>, so the shrunk counterexample
-    /// is reported with the worst Jacobian entry.
-    /// </summary>
-    public static Property For(CaseSpec spec, Func<Case, GradCheckResult> check)
-    {
-        ArgumentNullException.ThrowIfNull(spec);
-        ArgumentNullException.ThrowIfNull(check);
-        return Prop.ForAll(spec.Arbitrary(), (Case c) =>
-        {
-            var result = check(c);
-            if (!result.Passed)
-            {
-                throw new GradCheckException($"{result.Message}\n  case: {c}");
-            }
-        });
-    }
-
-    /// <summary>Checks the property on <paramref name="maxTest"/> cases; throws with the shrunk case on failure.</summary>
-    public static void Check(CaseSpec spec, Func<Case, GradCheckResult> check, int maxTest = 100)
-    {
-        FsCheck.Check.One(Config.QuickThrowOnFailure.WithMaxTest(maxTest).WithQuietOnSuccess(true), For(spec, check));
     }
 }

@@ -1,5 +1,6 @@
 using Autograd;
 using Autograd.Testing;
+using FsCheck.Fluent;
 using static Autograd.Tests.Testing.TestFunctions;
 
 namespace Autograd.Tests.Testing;
@@ -93,5 +94,29 @@ public class KinkTests
         var r = GradCheck.Check(xs => MyRelu(xs[0]), [x]);
         Assert.That(r.NotDifferentiable, Has.Count.EqualTo(1));
         Assert.That(r.Passed, Is.True, r.Message);
+    }
+
+    [Test]
+    public void Property_DiscardsSamplesAtAKink_UnlessThePolicySaysFail()
+    {
+        // Values rounded to integers: about half the elements sit exactly on ReLU's kink.
+        var integers = Arb.From(Arbitraries.Tensor(minRank: 1, maxRank: 2, maxDim: 2).Generator.Select(c => c with { Decimals = 0 }));
+
+        Assert.DoesNotThrow(() => GradProperty.Check(integers, x => MyRelu(x), maxTest: 30));
+
+        var e = Assert.Throws<GradPropertyException>(() => GradProperty.Check(
+            integers, x => MyRelu(x), new GradCheckOptions { NonDifferentiable = NonDifferentiablePolicy.Fail }, maxTest: 30));
+        Assert.That(e!.Failure!.Result!.NotDifferentiable, Is.Not.Empty);
+    }
+
+    [Test]
+    public void Property_WhereEverySampleIsAKink_GivesUpInsteadOfPassing()
+    {
+        // Values in [-0.4, 0.4) rounded to integers are all 0: every sample is discarded, and a property
+        // that never checked anything must not pass.
+        var zeros = Arb.From(Arbitraries.Tensor([2], lo: -0.4, hi: 0.4).Generator.Select(c => c with { Decimals = 0 }));
+        var e = Assert.Throws<GradPropertyException>(() => GradProperty.Check(zeros, x => MyRelu(x), maxTest: 10));
+        Assert.That(e!.Failure, Is.Null);
+        Assert.That(e.Message, Does.Contain("gave up").And.Contain("discarded"));
     }
 }
