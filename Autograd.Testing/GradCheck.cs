@@ -606,6 +606,9 @@ public static class GradCheck
             return positions;
         }
 
+        private string KinkCount() =>
+            $"{_kinks.Count} {(_options.FastMode ? "direction" : "element")}{(_kinks.Count == 1 ? "" : "s")}";
+
         private Outcome Finish(Mismatch? worst, int failures, int entries)
         {
             var kinksFail = _options.NonDifferentiable == NonDifferentiablePolicy.Fail && _kinks.Count > 0;
@@ -632,7 +635,7 @@ public static class GradCheck
             }
             else
             {
-                sb.Append($"GradCheck failed: f is not differentiable at {_kinks.Count} {(_options.FastMode ? "directions" : "elements")} (NonDifferentiable = Fail); the {entries} other {what} are within {tolerance}.");
+                sb.Append($"GradCheck failed: f is not differentiable at {KinkCount()} (NonDifferentiable = Fail); the {entries} other {what} are within {tolerance}.");
             }
 
             foreach (var failure in _vjpFailures)
@@ -643,7 +646,7 @@ public static class GradCheck
             if (_kinks.Count > 0)
             {
                 var verdict = _options.NonDifferentiable == NonDifferentiablePolicy.Fail ? "counted as failures" : "not compared";
-                sb.Append($"\n  not differentiable here ({_kinks.Count} {(_options.FastMode ? "directions" : "elements")}, one-sided differences disagree; {verdict}):");
+                sb.Append($"\n  not differentiable here ({KinkCount()}, one-sided differences disagree; {verdict}):");
                 foreach (var kink in _kinks.Take(5))
                 {
                     sb.Append($"\n    {kink}");

@@ -38,7 +38,7 @@ public class KinkTests
         var r = GradCheck.Check(xs => MyRelu(xs[0]), [x], new GradCheckOptions { NonDifferentiable = NonDifferentiablePolicy.Fail });
         Assert.That(r.Passed, Is.False);
         Assert.That(r.Failures, Is.EqualTo(1));
-        Assert.That(r.Message, Does.Contain("not differentiable at 1 elements"));
+        Assert.That(r.Message, Does.Contain("not differentiable at 1 element (NonDifferentiable = Fail)"));
     }
 
     [Test]
