@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Autograd;
 using Autograd.Testing;
+using Autograd.Tests.Support;
 
 namespace Autograd.Tests.Testing;
 
@@ -55,6 +56,19 @@ public class ReportTests
         Assert.That(lines[5], Is.EqualTo("Reproduce the minimal case with this NUnit test (using Autograd; using Autograd.Testing;):"));
         Assert.That(lines[6], Is.Empty);
         Assert.That(string.Join('\n', lines[7..]), Is.EqualTo(failure.NUnitTest));
+    }
+
+    [Test]
+    public void Docs_ShowTheRealReport()
+    {
+        // docs/gradcheck.md pastes the report of RunDocsExample(); this keeps the two the same.
+        var doc = File.ReadAllText(Path.Combine(TestData.RepoRoot(), "docs", "gradcheck.md")).ReplaceLineEndings("\n");
+        var marker = doc.IndexOf("<!-- ReportTests.Docs_ShowTheRealReport", StringComparison.Ordinal);
+        Assert.That(marker, Is.GreaterThan(0), "the marker before the pasted report");
+        var start = doc.IndexOf("```\n", marker, StringComparison.Ordinal) + 4;
+        var end = doc.IndexOf("\n```", start, StringComparison.Ordinal);
+
+        Assert.That(RunDocsExample().ToString().TrimEnd('\n'), Is.EqualTo(doc[start..end]));
     }
 
     [Test]
