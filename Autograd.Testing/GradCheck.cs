@@ -249,7 +249,7 @@ public static class GradCheck
             {
                 return Vjp(y, u);
             }
-            catch (InvalidOperationException e) when (_options.Checks.HasFlag(VjpChecks.GradShapes) && e.Message.Contains("gradient of shape", StringComparison.Ordinal))
+            catch (GradientShapeException e) when (_options.Checks.HasFlag(VjpChecks.GradShapes))
             {
                 // The engine refuses a VJP whose gradient does not have its input's shape; that is this check failing.
                 foreach (var i in _checked)

@@ -64,9 +64,7 @@ internal static class Engine
 
                     if (!ShapeMath.SameShape(gi._shape, input._shape))
                     {
-                        throw new InvalidOperationException(
-                            $"Backward: the VJP of '{node.OpName}' returned a gradient of shape {ShapeMath.Format(gi._shape)} "
-                            + $"for input {i} of shape {ShapeMath.Format(input._shape)}.");
+                        throw new GradientShapeException(node.OpName, i, gi._shape, input._shape);
                     }
 
                     if (input._gradFn is { } producer)

@@ -62,3 +62,28 @@ public sealed class Node<T> : Node
         IsReleased = true;
     }
 }
+
+/// <summary>
+/// Thrown by backward when an op's VJP returns a gradient whose shape differs from its input's
+/// (a bug in that op, typically a custom one). Names the op, the input and both shapes.
+/// </summary>
+public sealed class GradientShapeException : InvalidOperationException
+{
+    public GradientShapeException(string opName, int input, int[] gradientShape, int[] inputShape)
+        : base($"Backward: the VJP of '{opName}' returned a gradient of shape {ShapeMath.Format(gradientShape)} "
+            + $"for input {input} of shape {ShapeMath.Format(inputShape)}.")
+    {
+        OpName = opName;
+        Input = input;
+        GradientShape = gradientShape;
+        InputShape = inputShape;
+    }
+
+    public string OpName { get; }
+
+    public int Input { get; }
+
+    public int[] GradientShape { get; }
+
+    public int[] InputShape { get; }
+}

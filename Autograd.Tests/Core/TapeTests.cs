@@ -138,8 +138,9 @@ public class TapeTests
     {
         var x = Tensor.FromArray(new[] { 1.0, 2.0 }, [2], requiresGrad: true);
         var y = Tape.Record("BadOp", Tensor.FromArray(new[] { 3.0 }, [1]), [x], (g, grads) => grads[0] = g);
-        var ex = Assert.Throws<InvalidOperationException>(() => y.Backward());
+        var ex = Assert.Throws<GradientShapeException>(() => y.Backward());
         Assert.That(ex!.Message, Does.Contain("BadOp").And.Contain("[1]").And.Contain("[2]"));
+        Assert.That((ex.OpName, ex.Input, ex.GradientShape, ex.InputShape), Is.EqualTo(("BadOp", 0, new[] { 1 }, new[] { 2 })));
     }
 
     [Test]

@@ -62,7 +62,7 @@ public class VjpCheckTests
     public void WrongShapeGradient_WithGradShapesOff_Throws()
     {
         var options = new GradCheckOptions { Checks = VjpChecks.All & ~VjpChecks.GradShapes };
-        Assert.Throws<InvalidOperationException>(() => GradCheck.Check(xs => Scale(xs[0], ScaleBug.WrongShape), [X()], options));
+        Assert.Throws<GradientShapeException>(() => GradCheck.Check(xs => Scale(xs[0], ScaleBug.WrongShape), [X()], options));
     }
 
     [Test]
