@@ -29,12 +29,6 @@ public static class Conv2dOp
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
 
-    // Multiply-adds of one product from which Gemm splits it over threads itself (twice its
-    // per-thread grain, Gemm.ParallelGrainPerThread = 1 Mi; keep the two in step). Images then run
-    // one after another so that Gemm, called from a parallel region, never spawns threads of its
-    // own; below it Gemm stays on the calling thread and the images are what is spread.
-    private const long GemmSplitsItself = 2L << 20;
-
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -384,7 +378,7 @@ public static class Conv2dOp
     /// </summary>
     private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
     {
-        if (g.N > 1 && g.Work >= ParallelWork && g.GemmWork < GemmSplitsItself)
+        if (g.N > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
         {
             Parallel.For(
                 0,

@@ -97,7 +97,7 @@ public static class MaxPool2dOp
         var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
         var y = new T[n * c * oh * ow];
         var argmax = new int[y.Length];
-        var parallel = (long)y.Length * kernel.H * kernel.W >= ParallelWork;
+        var parallel = Gemm.MaxThreads > 1 && (long)y.Length * kernel.H * kernel.W >= ParallelWork;
         Pool.MaxForward(
             input._storage._data, input._offset, input._strides, n, c, h, w,
             kernel, stride, padding, dilation, oh, ow, y, argmax, parallel);
@@ -110,7 +110,7 @@ public static class MaxPool2dOp
             {
                 // dX[argmax[o]] += dY[o]
                 var dx = new T[n * c * h * w];
-                Pool.MaxBackward(dy._storage._data, dy._offset, dy._strides, argmax, n, c, oh, ow, dx, parallel: y.Length >= ParallelWork);
+                Pool.MaxBackward(dy._storage._data, dy._offset, dy._strides, argmax, n, c, oh, ow, dx, parallel: Gemm.MaxThreads > 1 && y.Length >= ParallelWork);
                 grads[0] = new Tensor<T>(dx, inputShape);
             });
         }

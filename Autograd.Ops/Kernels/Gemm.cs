@@ -52,6 +52,12 @@ internal static class Gemm
     /// <summary>Upper bound on the worker count: AUTOGRAD_NUM_THREADS when set, else the processor count.</summary>
     internal static int MaxThreads => ThreadsOverride > 0 ? ThreadsOverride : s_maxThreads;
 
+    /// <summary>
+    /// How many workers a product of this many multiply-adds is split over (1: it runs on the calling
+    /// thread). Callers that parallelise over many small products ask this to avoid nesting.
+    /// </summary>
+    internal static int Workers(long multiplyAdds) => (int)Math.Min(MaxThreads, multiplyAdds / ParallelGrainPerThread);
+
     public static void Multiply<T>(
         int m, int n, int k,
         T[] a, int aOffset, int aRowStride, int aColStride,
@@ -190,7 +196,7 @@ internal static class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : struct, IMicroKernel<T>
     {
-        var threads = (int)Math.Min(MaxThreads, (long)m * n * k / ParallelGrainPerThread);
+        var threads = Workers((long)m * n * k);
 
         // Each worker packs the whole of the operand it shares with the others, so split the larger of
         // m and n: the duplicated packing is then of the smaller operand.
