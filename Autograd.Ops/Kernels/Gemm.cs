@@ -376,44 +376,67 @@ internal static class Gemm
     private static void PackA<T>(int mr, int mc, int kc, int ic, int pc, in Operands<T> o, ref T dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ref var src = ref MemoryMarshal.GetArrayDataReference(o.A);
-        nint rs = o.ARowStride;
-        nint cs = o.AColStride;
-        for (var ir = 0; ir < mc; ir += mr)
+        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(o.A), o.AOffset + (nint)ic * o.ARowStride + (nint)pc * o.AColStride);
+        PackPanels(ref origin, o.ARowStride, o.AColStride, mc, mr, kc, ref dst);
+    }
+
+    /// <summary>
+    /// Packs B[pc..pc+kc, jc..jc+nc] as consecutive micro-panels of nr columns; within a panel element
+    /// (p, j) sits at p·nr + j, one contiguous row of nr values per micro-kernel step. Columns past nc
+    /// are zero.
+    /// </summary>
+    private static void PackB<T>(int nr, int kc, int nc, int pc, int jc, in Operands<T> o, ref T dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(o.B), o.BOffset + (nint)pc * o.BRowStride + (nint)jc * o.BColStride);
+        PackPanels(ref origin, o.BColStride, o.BRowStride, nc, nr, kc, ref dst);
+    }
+
+    /// <summary>
+    /// The packing both operands share: <paramref name="count"/> lines (rows of A, columns of B), each
+    /// <paramref name="kc"/> deep, into micro-panels of <paramref name="width"/> lines where element
+    /// (line l, depth p) sits at p·width + l. Lines past <paramref name="count"/> are zero.
+    /// </summary>
+    private static void PackPanels<T>(ref T origin, nint lineStride, nint depthStride, int count, int width, int kc, ref T dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var l0 = 0; l0 < count; l0 += width)
         {
-            var rows = Math.Min(mr, mc - ir);
-            ref var panel = ref Unsafe.Add(ref dst, (nint)ir * kc);
-            ref var origin = ref Unsafe.Add(ref src, o.AOffset + (ic + ir) * rs + pc * cs);
-            if (rows == mr && rs == 1)
+            var lines = Math.Min(width, count - l0);
+            ref var panel = ref Unsafe.Add(ref dst, (nint)l0 * kc);
+            ref var start = ref Unsafe.Add(ref origin, l0 * lineStride);
+            if (lines == width && lineStride == 1)
             {
-                // Column-major A (e.g. a transposed view): each column of the panel is already contiguous.
+                // Lines adjacent in memory (column-major A, row-major B): each step of depth is one contiguous copy.
                 for (var p = 0; p < kc; p++)
                 {
-                    CopyContiguous(ref Unsafe.Add(ref origin, p * cs), ref Unsafe.Add(ref panel, (nint)p * mr), mr);
+                    CopyContiguous(ref Unsafe.Add(ref start, p * depthStride), ref Unsafe.Add(ref panel, (nint)p * width), width);
                 }
             }
-            else if (rows == mr && cs == 1 && CanTranspose<T>(mr))
+            else if (lines == width && depthStride == 1 && CanTranspose<T>(width))
             {
-                // Row-major A: each packed column gathers one element from each of mr rows.
-                Transpose(mr, kc, ref origin, rs, ref panel, mr);
+                // Each line contiguous along depth (row-major A, column-major B as Bᵀ in a backward pass):
+                // a register-blocked transpose gathers one element from each line per packed step.
+                Transpose(width, kc, ref start, lineStride, ref panel, width);
             }
             else
             {
-                for (var i = 0; i < rows; i++)
+                // Line by line, so a line contiguous along depth is read sequentially.
+                for (var l = 0; l < lines; l++)
                 {
-                    ref var row = ref Unsafe.Add(ref origin, i * rs);
-                    ref var column = ref Unsafe.Add(ref panel, i);
+                    ref var line = ref Unsafe.Add(ref start, l * lineStride);
+                    ref var target = ref Unsafe.Add(ref panel, l);
                     for (var p = 0; p < kc; p++)
                     {
-                        Unsafe.Add(ref column, (nint)p * mr) = Unsafe.Add(ref row, p * cs);
+                        Unsafe.Add(ref target, (nint)p * width) = Unsafe.Add(ref line, p * depthStride);
                     }
                 }
 
-                for (var i = rows; i < mr; i++)
+                for (var p = 0; p < kc; p++)
                 {
-                    for (var p = 0; p < kc; p++)
+                    for (var l = lines; l < width; l++)
                     {
-                        Unsafe.Add(ref panel, (nint)p * mr + i) = T.Zero;
+                        Unsafe.Add(ref panel, (nint)p * width + l) = T.Zero;
                     }
                 }
             }
@@ -516,58 +539,6 @@ internal static class Gemm
         Avx.Permute2x128(t1, t3, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, dstStride));
         Avx.Permute2x128(t0, t2, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
         Avx.Permute2x128(t1, t3, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
-    }
-
-    /// <summary>
-    /// Packs B[pc..pc+kc, jc..jc+nc] as consecutive micro-panels of nr columns; within a panel element
-    /// (p, j) sits at p·nr + j, one contiguous row of nr values per micro-kernel step. Columns past nc
-    /// are zero.
-    /// </summary>
-    private static void PackB<T>(int nr, int kc, int nc, int pc, int jc, in Operands<T> o, ref T dst)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ref var src = ref MemoryMarshal.GetArrayDataReference(o.B);
-        nint rs = o.BRowStride;
-        nint cs = o.BColStride;
-        for (var jr = 0; jr < nc; jr += nr)
-        {
-            var cols = Math.Min(nr, nc - jr);
-            ref var panel = ref Unsafe.Add(ref dst, (nint)jr * kc);
-            ref var origin = ref Unsafe.Add(ref src, o.BOffset + pc * rs + (jc + jr) * cs);
-            if (cols == nr && cs == 1)
-            {
-                for (var p = 0; p < kc; p++)
-                {
-                    CopyContiguous(ref Unsafe.Add(ref origin, p * rs), ref Unsafe.Add(ref panel, (nint)p * nr), nr);
-                }
-            }
-            else if (cols == nr && rs == 1 && CanTranspose<T>(nr))
-            {
-                // Column-major B (e.g. Bᵀ in a backward pass): each column is contiguous along p.
-                Transpose(nr, kc, ref origin, cs, ref panel, nr);
-            }
-            else
-            {
-                // Column-by-column so a transposed B (rs == 1) is read sequentially.
-                for (var j = 0; j < cols; j++)
-                {
-                    ref var column = ref Unsafe.Add(ref origin, j * cs);
-                    ref var target = ref Unsafe.Add(ref panel, j);
-                    for (var p = 0; p < kc; p++)
-                    {
-                        Unsafe.Add(ref target, (nint)p * nr) = Unsafe.Add(ref column, p * rs);
-                    }
-                }
-
-                for (var p = 0; p < kc; p++)
-                {
-                    for (var j = cols; j < nr; j++)
-                    {
-                        Unsafe.Add(ref panel, (nint)p * nr + j) = T.Zero;
-                    }
-                }
-            }
-        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
