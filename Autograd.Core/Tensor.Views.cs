@@ -184,9 +184,14 @@ public sealed partial class Tensor<T>
     /// <summary>Elements start..start+length-1 of one dimension (a view); throws when out of range.</summary>
     public Tensor<T> Narrow(int dim, int start, int length)
     {
+        if (Rank == 0)
+        {
+            throw new ArgumentException("Narrow: cannot narrow a rank-0 tensor.", nameof(dim));
+        }
+
         var d = ShapeMath.NormalizeDim(dim, Rank, "Narrow");
-        var size = Rank == 0 ? 0 : _shape[d];
-        if (start < 0 || length < 0 || start + length > size)
+        var size = _shape[d];
+        if (start < 0 || length < 0 || start > size || length > size - start)
         {
             throw new ArgumentException(
                 $"Narrow: start {start} and length {length} do not fit dimension {d} of size {size} (shape {ShapeMath.Format(_shape)}).",
@@ -201,8 +206,13 @@ public sealed partial class Tensor<T>
     /// <summary>The slice at <paramref name="index"/> of one dimension, with that dimension removed (x[:, i] in Python).</summary>
     public Tensor<T> Select(int dim, int index)
     {
+        if (Rank == 0)
+        {
+            throw new ArgumentException("Select: cannot index a rank-0 tensor.", nameof(dim));
+        }
+
         var d = ShapeMath.NormalizeDim(dim, Rank, "Select");
-        var size = Rank == 0 ? 0 : _shape[d];
+        var size = _shape[d];
         var i = index < 0 ? index + size : index;
         if ((uint)i >= (uint)size)
         {
@@ -265,6 +275,7 @@ public sealed partial class Tensor<T>
             }
         }
 
+        ShapeMath.Numel(target, "Expand");
         var result = ViewOf(target, strides, _offset);
         if (Tape.ShouldRecord(this))
         {
@@ -332,7 +343,7 @@ public sealed partial class Tensor<T>
         }
 
         var (lo, hi) = Strided.Extent(shape, strides, offset);
-        if (offset < 0 || (hi >= lo && (lo < 0 || hi >= _storage.Length)))
+        if (offset < 0 || offset > _storage.Length || (hi >= lo && (lo < 0 || hi >= _storage.Length)))
         {
             throw new ArgumentException(
                 $"AsStrided: shape {ShapeMath.Format(shape)}, strides {ShapeMath.Format(strides)} and offset {offset} reach element {hi}, "

@@ -155,7 +155,7 @@ public static class Conv2dOp
         {
             throw new ArgumentException(
                 $"Conv2d: output size ({oh}, {ow}) is too small: the padded input ({h + top + bottom}, {w + left + right}) is smaller than the dilated kernel "
-                + $"({dilation.H * (kh - 1) + 1}, {dilation.W * (kw - 1) + 1}) (padding {padding}, stride {stride}, dilation {dilation}) {shapes}.",
+                + $"({(long)dilation.H * (kh - 1) + 1}, {(long)dilation.W * (kw - 1) + 1}) (padding {padding}, stride {stride}, dilation {dilation}) {shapes}.",
                 nameof(input));
         }
 

@@ -61,6 +61,15 @@ public static class GradCheck
             {
                 throw new ArgumentException($"GradCheck: input {i} (shape {ShapeMath.Format(x.Shape)}, strides {ShapeMath.Format(x.Strides)}) addresses one element several times; pass the base tensor and Expand inside f.", nameof(inputs));
             }
+
+            // Perturbing a checked input must move only that input: no other input may share its storage.
+            for (var j = 0; j < i; j++)
+            {
+                if ((x.RequiresGrad || inputs[j].RequiresGrad) && ReferenceEquals(inputs[j].Storage, x.Storage))
+                {
+                    throw new ArgumentException($"GradCheck: inputs {j} and {i} share storage (shapes {ShapeMath.Format(inputs[j].Shape)} and {ShapeMath.Format(x.Shape)}); pass each leaf once and reuse it inside f.", nameof(inputs));
+                }
+            }
         }
 
         var snapshot = inputs.Select(x => new GradCheckInput(x.Shape, x.ToArray(), x.RequiresGrad)).ToArray();

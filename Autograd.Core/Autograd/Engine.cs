@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -10,7 +11,9 @@ namespace Autograd;
 /// </summary>
 internal static class Engine
 {
-    private static int s_visitMark;
+    // Leaf accumulation is serialised per leaf (striped by identity), so concurrent backward passes
+    // that reach one parameter add into its Grad one after another.
+    private static readonly Lock[] s_leafLocks = [.. Enumerable.Range(0, 64).Select(_ => new Lock())];
 
     public static void Run<T>(Tensor<T> root, Tensor<T> gradRoot, bool retainGraph)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -28,69 +31,57 @@ internal static class Engine
             return;
         }
 
+        // Pass state lives here, not on the nodes: two passes over a shared graph (retainGraph, other
+        // threads) must not see each other's pending gradients.
         var nodes = Collect(root._gradFn);
-        var tape = Tape.Current;
-        root._gradFn._pendingGrad = gradRoot;
+        var pending = new Dictionary<Node<T>, Tensor<T>>(nodes.Count, ReferenceEqualityComparer.Instance);
+        pending[root._gradFn] = gradRoot;
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(false);
-        try
+        foreach (var node in nodes)
         {
-            foreach (var node in nodes)
+            if (!pending.Remove(node, out var g))
             {
-                var g = node._pendingGrad;
-                node._pendingGrad = null;
-                if (g is null)
+                continue;
+            }
+
+            var inputs = node._inputs;
+            if (scratch.Length < inputs.Length)
+            {
+                scratch = new Tensor<T>?[inputs.Length];
+            }
+
+            var grads = scratch.AsSpan(0, inputs.Length);
+            grads.Clear();
+            node._vjp!(g, grads);
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                var gi = grads[i];
+                var input = inputs[i];
+                if (gi is null || !input.RequiresGrad)
                 {
                     continue;
                 }
 
-                var inputs = node._inputs;
-                if (scratch.Length < inputs.Length)
+                if (!ShapeMath.SameShape(gi._shape, input._shape))
                 {
-                    scratch = new Tensor<T>?[inputs.Length];
+                    throw new GradientShapeException(node.OpName, i, gi._shape, input._shape);
                 }
 
-                var grads = scratch.AsSpan(0, inputs.Length);
-                grads.Clear();
-                node._vjp!(g, grads);
-                for (var i = 0; i < inputs.Length; i++)
+                if (input._gradFn is { } producer)
                 {
-                    var gi = grads[i];
-                    var input = inputs[i];
-                    if (gi is null || !input.RequiresGrad)
-                    {
-                        continue;
-                    }
-
-                    if (!ShapeMath.SameShape(gi._shape, input._shape))
-                    {
-                        throw new GradientShapeException(node.OpName, i, gi._shape, input._shape);
-                    }
-
-                    if (input._gradFn is { } producer)
-                    {
-                        producer._pendingGrad = producer._pendingGrad is null ? gi : Sum(producer._pendingGrad, gi);
-                    }
-                    else
-                    {
-                        AccumulateLeaf(input, gi);
-                    }
+                    pending[producer] = pending.TryGetValue(producer, out var sum) ? Sum(sum, gi) : gi;
                 }
-
-                grads.Clear();
-                if (!retainGraph)
+                else
                 {
-                    node.Release();
-                    tape.CountReleased();
+                    AccumulateLeaf(input, gi);
                 }
             }
-        }
-        finally
-        {
-            // A VJP that threw leaves pending gradients behind; they must not leak into a later pass.
-            foreach (var node in nodes)
+
+            grads.Clear();
+            if (!retainGraph)
             {
-                node._pendingGrad = null;
+                node.Release();
             }
         }
     }
@@ -99,10 +90,9 @@ internal static class Engine
     private static List<Node<T>> Collect<T>(Node<T> root)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var mark = Interlocked.Increment(ref s_visitMark);
         var result = new List<Node<T>>();
+        var seen = new HashSet<Node<T>>(ReferenceEqualityComparer.Instance) { root };
         var stack = new Stack<Node<T>>();
-        root._visitMark = mark;
         stack.Push(root);
         while (stack.Count > 0)
         {
@@ -117,9 +107,8 @@ internal static class Engine
             result.Add(node);
             foreach (var input in node._inputs)
             {
-                if (input._gradFn is { } producer && producer._visitMark != mark && input.RequiresGrad)
+                if (input._gradFn is { } producer && input.RequiresGrad && seen.Add(producer))
                 {
-                    producer._visitMark = mark;
                     stack.Push(producer);
                 }
             }
@@ -139,6 +128,15 @@ internal static class Engine
     }
 
     private static void AccumulateLeaf<T>(Tensor<T> leaf, Tensor<T> g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        lock (s_leafLocks[RuntimeHelpers.GetHashCode(leaf) & (s_leafLocks.Length - 1)])
+        {
+            AccumulateLeafLocked(leaf, g);
+        }
+    }
+
+    private static void AccumulateLeafLocked<T>(Tensor<T> leaf, Tensor<T> g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (leaf.Grad is null)

@@ -38,17 +38,16 @@ public sealed class Node<T> : Node
     internal Tensor<T>[] _inputs;
     internal VjpFunc<T>? _vjp;
     internal readonly int[] _outputShape;
+    private readonly Tape _tape;
+    private int _released;
 
-    // Backward-pass scratch, valid only during one Engine.Run.
-    internal Tensor<T>? _pendingGrad;
-    internal int _visitMark;
-
-    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, int[] outputShape)
+    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, int[] outputShape, Tape tape)
         : base(opName, sequence)
     {
         _inputs = inputs;
         _vjp = vjp;
         _outputShape = outputShape;
+        _tape = tape;
     }
 
     /// <summary>The recorded inputs (empty after release).</summary>
@@ -57,9 +56,14 @@ public sealed class Node<T> : Node
     /// <summary>Drops the VJP closure and the inputs, and with them every tensor the op saved.</summary>
     internal void Release()
     {
-        _vjp = null;
-        _inputs = [];
-        IsReleased = true;
+        // Once, even when two passes without retainGraph race through the same node.
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _vjp = null;
+            _inputs = [];
+            IsReleased = true;
+            _tape.CountReleased();
+        }
     }
 }
 

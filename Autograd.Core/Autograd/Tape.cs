@@ -34,7 +34,7 @@ public sealed class Tape
     /// <summary>Nodes this tape has recorded.</summary>
     public long NodesRecorded => Interlocked.Read(ref _recorded);
 
-    /// <summary>Nodes of this tape's backward passes that were released after use.</summary>
+    /// <summary>Nodes recorded by this tape that a backward pass (on any thread) released after use.</summary>
     public long NodesReleased => Interlocked.Read(ref _released);
 
     /// <summary>True when grad mode is on and the input requires grad.</summary>
@@ -84,14 +84,14 @@ public sealed class Tape
         }
 
         var tape = Current;
-        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, output._shape);
+        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, output._shape, tape);
         output._gradFn = node;
         output.RequiresGradInternal = true;
-        tape._recorded++;
+        Interlocked.Increment(ref tape._recorded);
         return output;
     }
 
-    internal void CountReleased() => _released++;
+    internal void CountReleased() => Interlocked.Increment(ref _released);
 }
 
 /// <summary>Restores the previous grad mode when disposed (see <see cref="Tensor.NoGrad"/>).</summary>

@@ -16,14 +16,15 @@ internal static class Pool
     /// </summary>
     public static int OutputSize(int size, int kernel, int stride, int pad, int dilation, bool ceilMode)
     {
-        var span = size + 2 * pad - dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1 : 0);
-        var output = (int)Math.Floor((double)span / stride) + 1;
-        if (ceilMode && (output - 1) * stride >= size + pad)
+        // In long, and at least 0: a huge dilation or stride means "too small", not a wrapped-around size.
+        var span = size + 2L * pad - (long)dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1L : 0);
+        var output = (long)Math.Floor((double)span / stride) + 1;
+        if (ceilMode && (output - 1) * stride >= size + (long)pad)
         {
             output--;
         }
 
-        return output;
+        return (int)Math.Clamp(output, 0, int.MaxValue);
     }
 
     /// <summary>

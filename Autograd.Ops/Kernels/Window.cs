@@ -15,8 +15,9 @@ internal static class Window
     /// <summary>Positions of a window of <paramref name="kernel"/> taps, <paramref name="dilation"/> apart, that fit in <paramref name="size"/>: ⌊(size − d·(k − 1) − 1) / s⌋ + 1 (0 when none fits).</summary>
     public static int OutputSize(int size, int kernel, int stride, int dilation)
     {
-        var span = size - dilation * (kernel - 1) - 1;
-        return span < 0 ? 0 : span / stride + 1;
+        // In long: a huge dilation must give "too small", not a wrapped-around size.
+        var span = size - (long)dilation * (kernel - 1) - 1;
+        return span < 0 ? 0 : (int)(span / stride + 1);
     }
 
     /// <summary>

@@ -99,6 +99,21 @@ public class TapeTests
     }
 
     [Test]
+    public void ConcurrentBackwardPasses_OverASharedGraph_AddUpExactly()
+    {
+        // Pass state must not live on shared nodes, and leaf accumulation must not race.
+        for (var rep = 0; rep < 100; rep++)
+        {
+            var w = Tensor.Ones<double>(64);
+            w.RequiresGrad = true;
+            var h = (w * w).Exp();
+            var losses = Enumerable.Range(0, 4).Select(_ => h.Sum()).ToArray();
+            Parallel.For(0, losses.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => losses[i].Backward(retainGraph: true));
+            Assert.That(w.Grad!.ToArray(), Is.All.EqualTo(4 * 2 * Math.E).Within(1e-12), $"repetition {rep}");
+        }
+    }
+
+    [Test]
     public void ImplicitGradient_NeedsOneElement_AndGradOutputMustMatch()
     {
         var x = Tensor.FromArray(new[] { 1.0, 2.0 }, [2], requiresGrad: true);

@@ -161,6 +161,21 @@ public class ViewTests
     }
 
     [Test]
+    public void ViewArguments_ThatWouldOverflowOrReachOutside_AreRejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Tensor.Ones<double>(1).Expand(100000, 100000));
+        Assert.That(ex!.Message, Does.Contain("Expand").And.Contain("[100000, 100000]"));
+        ex = Assert.Throws<ArgumentException>(() => Tensor.Zeros<double>(3).Narrow(0, 1, int.MaxValue));
+        Assert.That(ex!.Message, Does.Contain("Narrow").And.Contain("[3]"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Tensor.Zeros<double>(3).Narrow(0, 4, 0))!.Message, Does.Contain("Narrow"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Tensor.Scalar(2.0).Narrow(0, 0, 0))!.Message, Does.Contain("Narrow").And.Contain("rank-0"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Tensor.Scalar(2.0).Select(0, 0))!.Message, Does.Contain("Select").And.Contain("rank-0"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Tensor.Zeros<double>(4).AsStrided([0], [1], 100))!.Message, Does.Contain("AsStrided"));
+        Assert.That(Tensor.Zeros<double>(4).AsStrided([0], [1], 4).Numel, Is.EqualTo(0));
+        Assert.That(Tensor.Zeros<double>(3).Narrow(0, 3, 0).Shape, Is.EqualTo(new[] { 0 }));
+    }
+
+    [Test]
     public void BadViewArguments_NameOpAndShape()
     {
         var x = Tensor.Zeros<float>(2, 3);

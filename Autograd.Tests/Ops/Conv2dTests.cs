@@ -546,7 +546,11 @@ public class Conv2dTests
             try
             {
                 var y = x.Conv2d(w, b, (R(-1, 3), R(0, 3)), p, (R(0, 3), R(-1, 3)), R(0, 3));
-                Assert.That(y.Numel, Is.GreaterThanOrEqualTo(0));
+                // A call that was accepted keeps the batch, has one channel per filter and a non-empty plane.
+                Assert.That(y.Rank, Is.EqualTo(xShape.Length));
+                Assert.That(y.Shape[^3], Is.EqualTo(wShape[0]));
+                Assert.That(y.Shape[..^3], Is.EqualTo(xShape[..^3]));
+                Assert.That(y.Shape[^2..], Is.All.GreaterThanOrEqualTo(1));
             }
             catch (ArgumentException e)
             {
