@@ -32,15 +32,19 @@ internal static class Engine
         }
 
         // Pass state lives here, not on the nodes: two passes over a shared graph (retainGraph, other
-        // threads) must not see each other's pending gradients.
-        var nodes = Collect(root._gradFn);
-        var pending = new Dictionary<Node<T>, Tensor<T>>(nodes.Count, ReferenceEqualityComparer.Instance);
-        pending[root._gradFn] = gradRoot;
+        // threads) must not see each other's pending gradients. Node i of the pass, latest first, has
+        // its pending gradient in pending[i].
+        var (nodes, index) = Collect(root._gradFn);
+        var pending = new Tensor<T>?[nodes.Count];
+        pending[0] = gradRoot;
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(false);
-        foreach (var node in nodes)
+        for (var n = 0; n < nodes.Count; n++)
         {
-            if (!pending.Remove(node, out var g))
+            var node = nodes[n];
+            var g = pending[n];
+            pending[n] = null;
+            if (g is null)
             {
                 continue;
             }
@@ -70,7 +74,8 @@ internal static class Engine
 
                 if (input._gradFn is { } producer)
                 {
-                    pending[producer] = pending.TryGetValue(producer, out var sum) ? Sum(sum, gi) : gi;
+                    var at = index[producer];
+                    pending[at] = pending[at] is { } sum ? Sum(sum, gi) : gi;
                 }
                 else
                 {
@@ -86,12 +91,15 @@ internal static class Engine
         }
     }
 
-    /// <summary>Nodes reachable from the root, latest first.</summary>
-    private static List<Node<T>> Collect<T>(Node<T> root)
+    /// <summary>
+    /// Nodes reachable from the root, latest first (the root is first: every other node was recorded
+    /// before it), and each node's position in that list. The map doubles as the visited set.
+    /// </summary>
+    private static (List<Node<T>> Nodes, Dictionary<Node<T>, int> Index) Collect<T>(Node<T> root)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = new List<Node<T>>();
-        var seen = new HashSet<Node<T>>(ReferenceEqualityComparer.Instance) { root };
+        var index = new Dictionary<Node<T>, int>(ReferenceEqualityComparer.Instance) { [root] = 0 };
         var stack = new Stack<Node<T>>();
         stack.Push(root);
         while (stack.Count > 0)
@@ -107,7 +115,7 @@ internal static class Engine
             result.Add(node);
             foreach (var input in node._inputs)
             {
-                if (input._gradFn is { } producer && input.RequiresGrad && seen.Add(producer))
+                if (input._gradFn is { } producer && input.RequiresGrad && index.TryAdd(producer, 0))
                 {
                     stack.Push(producer);
                 }
@@ -115,7 +123,12 @@ internal static class Engine
         }
 
         result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
-        return result;
+        for (var i = 0; i < result.Count; i++)
+        {
+            index[result[i]] = i;
+        }
+
+        return (result, index);
     }
 
     /// <summary>a + b into a fresh contiguous tensor (neither operand is written: either may be shared).</summary>
