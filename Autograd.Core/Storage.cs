@@ -24,11 +24,4 @@ public sealed class Storage<T>
 
     /// <summary>Incremented by every in-place write through any tensor over this storage.</summary>
     public int Version => _version;
-
-    /// <summary>A fresh buffer whose contents are written before they are read.</summary>
-    internal static Storage<T> Uninitialized(int length) =>
-        new(length == 0 ? [] : GC.AllocateUninitializedArray<T>(length));
-
-    /// <summary>A fresh zero-filled buffer.</summary>
-    internal static Storage<T> Zeroed(int length) => new(length == 0 ? [] : new T[length]);
 }

@@ -37,16 +37,14 @@ public sealed class Node<T> : Node
 {
     internal Tensor<T>[] _inputs;
     internal VjpFunc<T>? _vjp;
-    internal readonly int[] _outputShape;
     private readonly Tape _tape;
     private int _released;
 
-    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, int[] outputShape, Tape tape)
+    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape)
         : base(opName, sequence)
     {
         _inputs = inputs;
         _vjp = vjp;
-        _outputShape = outputShape;
         _tape = tape;
     }
 

@@ -84,7 +84,7 @@ public sealed class Tape
         }
 
         var tape = Current;
-        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, output._shape, tape);
+        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape);
         output._gradFn = node;
         output.RequiresGradInternal = true;
         Interlocked.Increment(ref tape._recorded);
