@@ -27,18 +27,16 @@ public static class NllLossExtensions
             var result = Tensor.Scalar(-sum * scale);
             if (Tape.ShouldRecord(logProbs))
             {
-                var picked = (int[])targets.Clone();
-                Tape.Record("NllLoss", result, [logProbs], (g, grads) =>
+                // dlogProbs[i, t_i] = −g/N: −g/N broadcast over the batch, scattered to the targets' flat
+                // positions (a recorded scatter, so the gradient can be differentiated again).
+                var positions = new int[n];
+                for (var i = 0; i < n; i++)
                 {
-                    var dx = new T[n * classes];
-                    var gv = g.Item() * scale;
-                    for (var i = 0; i < n; i++)
-                    {
-                        dx[i * classes + picked[i]] = -gv;
-                    }
+                    positions[i] = i * classes + targets[i];
+                }
 
-                    grads[0] = new Tensor<T>(dx, [n, classes]);
-                });
+                Tape.Record("NllLoss", result, [logProbs], (g, grads) =>
+                    grads[0] = IndexRouting.Scatter(g.Mul(Tensor.Scalar(-scale)).Expand(n), positions, [n, classes], "NllLoss"));
             }
 
             return result;

@@ -51,6 +51,16 @@ public sealed class Node<T> : Node
     /// <summary>The recorded inputs (empty after release).</summary>
     public IReadOnlyList<Tensor<T>> Inputs => _inputs;
 
+    /// <summary>
+    /// Hooks registered on the output tensor (<see cref="Tensor{T}.RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>):
+    /// they see, and may replace, the total gradient of the output before the VJP runs (PyTorch's tensor
+    /// pre-hooks on grad_fn). Copy-on-write, so a pass reads a consistent array while hooks are added.
+    /// </summary>
+    internal HookList<T>? _hooks;
+
+    /// <summary>The output tensor when <see cref="Tensor{T}.RetainGrad"/> asked Backward to store its gradient in <c>Grad</c>.</summary>
+    internal Tensor<T>? _retainGradOf;
+
     /// <summary>Drops the VJP closure and the inputs, and with them every tensor the op saved.</summary>
     internal void Release()
     {
