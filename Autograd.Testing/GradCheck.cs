@@ -44,9 +44,14 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new GradCheckOptions();
-        if (!(options.Eps > 0) || options.Projections < 1)
+        if (!(options.Eps > 0) || options.Projections < 1 || options.Order is not (1 or 2))
         {
-            throw new ArgumentException($"GradCheck: Eps must be positive and Projections at least 1 (got Eps {options.Eps}, Projections {options.Projections}).", nameof(options));
+            throw new ArgumentException($"GradCheck: Eps must be positive, Projections at least 1 and Order 1 or 2 (got Eps {options.Eps}, Projections {options.Projections}, Order {options.Order}).", nameof(options));
+        }
+
+        if (options.Order == 2)
+        {
+            return GradGradCheck.CheckCore(f, inputs, null, options, functionText, preamble);
         }
 
         for (var i = 0; i < inputs.Length; i++)

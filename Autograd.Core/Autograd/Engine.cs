@@ -186,7 +186,7 @@ internal static class Engine
         {
             var node = stack.Pop();
             result.Add(node);
-            foreach (var input in node._inputs)
+            foreach (var input in node.Edges)
             {
                 if (input._gradFn is { } producer && input.RequiresGrad && index.TryAdd(producer, 0))
                 {

@@ -61,12 +61,22 @@ public sealed class Node<T> : Node
     /// <summary>The output tensor when <see cref="Tensor{T}.RetainGrad"/> asked Backward to store its gradient in <c>Grad</c>.</summary>
     internal Tensor<T>? _retainGradOf;
 
+    /// <summary>
+    /// The graph's edges from this node: its inputs, or after release placeholders that keep only what a
+    /// pass needs to find its way (the producing node, the leaf itself), as PyTorch keeps a released
+    /// node's edges. A pass can then tell whether a released node lies on its path, and throw only then.
+    /// </summary>
+    internal Tensor<T>[] Edges => Volatile.Read(ref _edges) ?? _inputs;
+
+    private Tensor<T>[]? _edges;
+
     /// <summary>Drops the VJP closure and the inputs, and with them every tensor the op saved.</summary>
     internal void Release()
     {
         // Once, even when two passes without retainGraph race through the same node.
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
+            Volatile.Write(ref _edges, [.. _inputs.Select(Tensor<T>.EdgeOf)]);
             _vjp = null;
             _inputs = [];
             IsReleased = true;

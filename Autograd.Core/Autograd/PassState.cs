@@ -112,7 +112,7 @@ internal sealed class Targets<T>
         for (var n = nodes.Count - 1; n >= 0; n--)
         {
             var node = nodes[n];
-            foreach (var input in node._inputs)
+            foreach (var input in node.Edges)
             {
                 if (!input.RequiresGrad)
                 {
