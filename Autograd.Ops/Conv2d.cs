@@ -229,6 +229,8 @@ public static class Conv2dOp
     /// <summary>
     /// Records the VJP. dW needs the columns, rebuilt from Xpad; dX needs only W: the closure keeps
     /// just what the requested gradients read (and lives in its own method so that it captures nothing else).
+    /// The input (for dW) and the weight (for dX) are declared saved, so writing into either before
+    /// backward makes it throw, as PyTorch does, whether or not the forward happened to copy them.
     /// </summary>
     private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, T[] w, int wOffset, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -239,23 +241,8 @@ public static class Conv2dOp
         var needB = bias?.RequiresGrad == true;
         var savedPadded = needW ? padded : null;
         var savedWeight = needX ? w : null;
-        var inputVersion = input._storage._version;
-        var weightVersion = weight._storage._version;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            // A saved tensor that is the caller's own buffer (not a copy) must not have changed since the forward pass.
-            if (needW && ReferenceEquals(savedPadded, input) && input._storage._version != inputVersion)
-            {
-                throw new InvalidOperationException(
-                    $"Conv2d: the input {ShapeMath.Format(input._shape)} was modified in place after the forward pass; its saved value is needed for the weight gradient.");
-            }
-
-            if (needX && ReferenceEquals(savedWeight, weight._storage._data) && weight._storage._version != weightVersion)
-            {
-                throw new InvalidOperationException(
-                    $"Conv2d: the weight {ShapeMath.Format(weight._shape)} was modified in place after the forward pass; its saved value is needed for the input gradient.");
-            }
-
             if (needX)
             {
                 grads[0] = Transposed(dy, weight, null, g, (savedWeight!, wOffset));
@@ -271,7 +258,9 @@ public static class Conv2dOp
                 // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
                 grads[2] = dy.Sum([0, 2, 3]);
             }
-        });
+        },
+        needW ? input : null,
+        needX ? weight : null);
     }
 
     /// <summary>
@@ -337,7 +326,9 @@ public static class Conv2dOp
                 {
                     grads[2] = dz.Sum([0, 2, 3]);
                 }
-            });
+            },
+            gradOutput.RequiresGrad ? weight : null,
+            weight.RequiresGrad ? gradOutput : null);
         }
 
         return dX;
@@ -398,7 +389,9 @@ public static class Conv2dOp
                 {
                     grads[1] = Forward(input, dv, null, g);
                 }
-            });
+            },
+            input.RequiresGrad ? gradOutput : null,
+            gradOutput.RequiresGrad ? input : null);
         }
 
         return result;
