@@ -216,7 +216,7 @@ public static class Conv2dOp
             },
             cols => ArrayPool<T>.Shared.Return(cols));
 
-        AddBias(y, bias, g.N, g.F, p);
+        AddBias(y, 0, bias, g.N, g.F, p);
         var output = new Tensor<T>(y, [g.N, g.F, g.OH, g.OW]);
         if (Tape.ShouldRecord(input, weight, bias))
         {
@@ -304,7 +304,8 @@ public static class Conv2dOp
         var dX = g.IsPadded ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous() : dPadded;
         if (bias is not null)
         {
-            AddBias(dX._storage._data, bias, g.N, g.C, g.H * g.W);
+            // dX is contiguous: a fresh crop, or the interior view itself when that already is contiguous.
+            AddBias(dX._storage._data, dX._offset, bias, g.N, g.C, g.H * g.W);
         }
 
         if (Tape.ShouldRecord(gradOutput, weight, bias))
@@ -397,8 +398,8 @@ public static class Conv2dOp
         return result;
     }
 
-    /// <summary>rows[(n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
-    private static void AddBias<T>(T[] y, Tensor<T>? bias, int n, int channels, int plane)
+    /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
+    private static void AddBias<T>(T[] y, int offset, Tensor<T>? bias, int n, int channels, int plane)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (bias is null)
@@ -411,7 +412,7 @@ public static class Conv2dOp
         {
             for (var c = 0; c < channels; c++)
             {
-                var row = y.AsSpan((i * channels + c) * plane, plane);
+                var row = y.AsSpan(offset + (i * channels + c) * plane, plane);
                 TP.Add(row, b[c], row);
             }
         }

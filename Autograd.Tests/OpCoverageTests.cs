@@ -50,6 +50,33 @@ public class OpCoverageTests
         Assert.That(missing, Is.Empty, "ops without a gradient property test");
     }
 
+    /// <summary>
+    /// The ops whose VJP must be differentiable, each with an <c>{Op}_SecondOrderMatchesFiniteDifferences</c>
+    /// property (usually one line in SecondOrderTests). A list rather than every op found by reflection, so
+    /// that branches adding ops merge without failing here; add an op's name when you add its line.
+    /// </summary>
+    internal static readonly string[] SecondOrderOps =
+    [
+        "Add", "Sub", "Mul", "Div", "Neg", "Exp", "Log", "Tanh", "Sigmoid", "Relu",
+        "Sum", "Mean", "Max", "MatMul", "Conv2d", "ConvTranspose2d", "MaxPool2d",
+        "LogSoftmax", "NllLoss", "CrossEntropy",
+        "Reshape", "View", "Flatten", "Unsqueeze", "Squeeze", "Transpose", "Permute", "Slice", "Narrow", "Select",
+        "Expand", "SumToSize", "AsStrided", "Contiguous", "Clone",
+    ];
+
+    [Test]
+    public void ListedOps_HaveASecondOrderProperty()
+    {
+        var tests = typeof(OpCoverageTests).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods())
+            .Where(m => m.IsDefined(typeof(TestAttribute)))
+            .Select(m => m.Name)
+            .ToHashSet();
+        Assert.That(OpNames(), Is.SupersetOf(SecondOrderOps), "listed ops that no longer exist");
+        var missing = SecondOrderOps.Where(op => !tests.Contains($"{op}_SecondOrderMatchesFiniteDifferences")).ToList();
+        Assert.That(missing, Is.Empty, "listed ops without a second-order property test");
+    }
+
     [Test]
     public void EveryOp_HasARowInDerivativesMd()
     {
