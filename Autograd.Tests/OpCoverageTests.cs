@@ -29,6 +29,14 @@ public class OpCoverageTests
         return ops.Concat(views).Where(n => !NotOps.Contains(n)).Distinct().Order().ToList();
     }
 
+    /// <summary>The names of every test method in this assembly.</summary>
+    private static HashSet<string> TestNames() =>
+        typeof(OpCoverageTests).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods())
+            .Where(m => m.IsDefined(typeof(TestAttribute)))
+            .Select(m => m.Name)
+            .ToHashSet();
+
     private static bool IsTensor(Type t) => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Tensor<>);
 
     [Test]
@@ -41,11 +49,7 @@ public class OpCoverageTests
     [Test]
     public void EveryOp_HasAGradientProperty()
     {
-        var tests = typeof(OpCoverageTests).Assembly.GetTypes()
-            .SelectMany(t => t.GetMethods())
-            .Where(m => m.IsDefined(typeof(TestAttribute)))
-            .Select(m => m.Name)
-            .ToHashSet();
+        var tests = TestNames();
         var missing = OpNames().Where(op => !tests.Contains($"{op}_GradientMatchesFiniteDifferences")).ToList();
         Assert.That(missing, Is.Empty, "ops without a gradient property test");
     }
@@ -67,11 +71,7 @@ public class OpCoverageTests
     [Test]
     public void ListedOps_HaveASecondOrderProperty()
     {
-        var tests = typeof(OpCoverageTests).Assembly.GetTypes()
-            .SelectMany(t => t.GetMethods())
-            .Where(m => m.IsDefined(typeof(TestAttribute)))
-            .Select(m => m.Name)
-            .ToHashSet();
+        var tests = TestNames();
         Assert.That(OpNames(), Is.SupersetOf(SecondOrderOps), "listed ops that no longer exist");
         var missing = SecondOrderOps.Where(op => !tests.Contains($"{op}_SecondOrderMatchesFiniteDifferences")).ToList();
         Assert.That(missing, Is.Empty, "listed ops without a second-order property test");
