@@ -82,7 +82,7 @@ public sealed partial class Tensor<T>
     }
 
     /// <summary>True for a non-leaf whose gradient <see cref="Backward"/> stores in <see cref="Grad"/> (see <see cref="RetainGrad"/>).</summary>
-    public bool RetainsGrad => _gradFn?._retainGradOf == this;
+    public bool RetainsGrad => ReferenceEquals(_gradFn?._retainGradOf, this);
 
     /// <summary>A tensor over the same storage that is not recorded and does not require grad.</summary>
     public Tensor<T> Detach() => new(_storage, _shape, _strides, _offset);

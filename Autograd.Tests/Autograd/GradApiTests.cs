@@ -48,6 +48,20 @@ public class GradApiTests
     }
 
     [Test]
+    public void Grad_OfAnOutputWithRespectToItself_IsTheCotangent_AndExpandedGradientsComeBackContiguous()
+    {
+        var x = Vec(1, 2, 3);
+        var v = Tensor.FromArray(new[] { 4.0, 5, 6 }, [3]);
+        Assert.That(Tensor.Grad(x, x, v)!.ToArray(), Is.EqualTo(new[] { 4.0, 5, 6 }));
+
+        // Sum's VJP is an expanded (stride-0) view of the seed; the caller gets a tensor of its own.
+        var g = Tensor.Grad(x.Sum(), x)!;
+        Assert.That(g.IsContiguous, Is.True);
+        Assert.That(g.Strides, Is.EqualTo(new[] { 1 }));
+        Assert.That(g.ToArray(), Is.EqualTo(new[] { 1.0, 1, 1 }));
+    }
+
+    [Test]
     public void Grad_InputListedTwice_GetsItsGradientTwice()
     {
         var x = Vec(2);
