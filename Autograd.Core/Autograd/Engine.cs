@@ -45,13 +45,14 @@ internal static class Engine
     private static void Run<T>(Tensor<T>[] roots, Tensor<T>[] seeds, bool retainGraph, bool createGraph, Targets<T>? targets)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var op = targets is null ? "Backward" : "Grad";
         for (var r = 0; r < roots.Length; r++)
         {
             if (roots[r]._gradFn is null && !roots[r].RequiresGrad)
             {
                 var which = roots.Length == 1 ? "the tensor" : $"output {r}";
                 throw new InvalidOperationException(
-                    $"Backward: {which} (shape {ShapeMath.Format(roots[r]._shape)}) does not require grad and was not produced by a recorded op; "
+                    $"{op}: {which} (shape {ShapeMath.Format(roots[r]._shape)}) does not require grad and was not produced by a recorded op; "
                     + "set RequiresGrad on the inputs before computing it, outside Tensor.NoGrad().");
             }
         }
@@ -67,7 +68,7 @@ internal static class Engine
             if (node.IsReleased && (run is null || run[n]))
             {
                 throw new InvalidOperationException(
-                    $"Backward: the graph through '{node.OpName}' (node #{node.Sequence}) was already freed by an earlier Backward(); "
+                    $"{op}: the graph through '{node.OpName}' (node #{node.Sequence}) was already freed by an earlier Backward() or Grad(); "
                     + "pass retainGraph: true to the first Backward() to go through it again.");
             }
         }
