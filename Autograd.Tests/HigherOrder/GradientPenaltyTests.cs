@@ -1,7 +1,7 @@
 using Autograd;
 using Autograd.Testing;
 
-namespace Autograd.Tests.Autograd;
+namespace Autograd.Tests.HigherOrder;
 
 /// <summary>
 /// WGAN-GP's gradient penalty, λ·mean_b (‖∇ₓD(x_b)‖ − 1)²: a loss made of a gradient, so training it

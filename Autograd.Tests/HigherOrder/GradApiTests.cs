@@ -1,6 +1,7 @@
 using Autograd;
+using Autograd.Testing;
 
-namespace Autograd.Tests.Autograd;
+namespace Autograd.Tests.HigherOrder;
 
 /// <summary>Tensor.Grad (torch.autograd.grad), Backward's createGraph, hooks and RetainGrad.</summary>
 public class GradApiTests
@@ -286,6 +287,23 @@ public class GradApiTests
         }, differentiableBackward: true);
         var s1 = Tensor.Grad(square.Sum(), x, createGraph: true)!;
         Assert.That(Tensor.Grad(s1.Sum(), x)!.ToArray(), Is.EqualTo(new[] { 2.0, 2 }));
+    }
+
+    [Test]
+    public void AsStridedOfAnOverlappingView_IsDifferentiableTwice()
+    {
+        // The input of AsStrided is an expanded view: storage elements it reads several times share
+        // their gradient, the weighted scatter/gather pair of AsStrided's VJP. Squared, so the second
+        // derivative is not zero.
+        var x = Tensor.FromArray(new[] { 0.3, -0.7 }, [1, 2], requiresGrad: true);
+        Func<Tensor<double>[], Tensor<double>> f = xs =>
+        {
+            var y = xs[0].Expand(3, 2).AsStrided([2, 3], [1, 0], 0);
+            return y * y;
+        };
+        Assert.That(GradCheck.Check(f, [x]).Passed, Is.True);
+        var result = GradGradCheck.Check(f, [x]);
+        Assert.That(result.Passed, result.Message);
     }
 
     [Test]
