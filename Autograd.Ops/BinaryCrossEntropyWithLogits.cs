@@ -40,10 +40,8 @@ public static class BinaryCrossEntropyWithLogitsExtensions
             if (Tape.ShouldRecord(input, target, weight, posWeight))
             {
                 var shape = input._shape;
-                List<Tensor<T>> inputs = [input, target];
-                var (wAt, pAt) = (weight is null ? -1 : inputs.Count, posWeight is null ? -1 : inputs.Count + (weight is null ? 0 : 1));
-                inputs.AddRange(new[] { weight, posWeight }.OfType<Tensor<T>>());
-                Tape.Record("BinaryCrossEntropyWithLogits", result, [.. inputs], (g, grads) =>
+                var (inputs, wAt, pAt) = OptionalInputs.Of([input, target], weight, posWeight);
+                Tape.Record("BinaryCrossEntropyWithLogits", result, inputs, (g, grads) =>
                 {
                     var gs = LossReduction.Spread(g, shape, reduction);
                     var gw = weight is null ? gs : gs.Mul(weight);
