@@ -150,6 +150,39 @@ public class NormalizationTests
         Assert.That(x.BatchNorm2d(null, null, training: true).ToArray(), Is.EqualTo(y.ToArray()));
     }
 
+    /// <summary>Every new layer and loss on one input, as a generic pipeline: float and double must agree (and both backward).</summary>
+    private static (double[] Values, double[] Grad) Pipeline<T>(double[] data)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var x = Tensor.FromArray(data.Select(T.CreateChecked).ToArray(), [2, 3, 4, 4], requiresGrad: true);
+        var (mean, variance) = (Tensor.Zeros<T>(3), Tensor.Ones<T>(3));
+        var h = x.BatchNorm2d(mean, variance, Tensor.Ones<T>(3), Tensor.Zeros<T>(3), training: true)
+            .LayerNorm([4, 4])
+            .Dropout(0.3, generator: new Generator(2))
+            .AvgPool2d(2, 1, 1, countIncludePad: false)
+            .AdaptiveAvgPool2d(3);
+        var logits = h.Flatten(1).Narrow(1, 0, 5);
+        var target = Tensor.Full([2, 5], T.CreateChecked(0.25));
+        var loss = logits.CrossEntropy([4, -100], Tensor.Ones<T>(5), labelSmoothing: 0.1)
+            + logits.BinaryCrossEntropyWithLogits(target, posWeight: Tensor.Full([5], T.CreateChecked(2)))
+            + logits.MseLoss(target) + logits.L1Loss(target, Reduction.Sum);
+        loss.Backward();
+        double[] values = [.. loss.ToArray().Select(double.CreateChecked), .. mean.ToArray().Select(double.CreateChecked), .. variance.ToArray().Select(double.CreateChecked)];
+        return (values, x.Grad!.ToArray().Select(double.CreateChecked).ToArray());
+    }
+
+    [Test]
+    public void LayersAndLosses_FloatMatchesDouble()
+    {
+        var g = new Generator(9);
+        var data = Enumerable.Range(0, 96).Select(_ => g.NextNormal()).ToArray();
+        var (dv, dg) = Pipeline<double>(data);
+        var (fv, fg) = Pipeline<float>(data);
+        Assert.That(fv, Is.EqualTo(dv).Within(1e-5));
+        Assert.That(fg, Is.EqualTo(dg).Within(1e-4));
+        Assert.That(dg.Any(v => v != 0));
+    }
+
     // ---- Arguments ----
 
     [Test]
