@@ -67,21 +67,23 @@ public static class BatchNorm2dExtensions
                 throw new ArgumentException($"BatchNorm2d: expected more than 1 value per channel when training {shapes}.", nameof(input));
             }
 
-            // x̂ and σ⁻¹: from the batch (training) or from constant copies of the running statistics
-            // (evaluation; copies, so a later in-place update of the buffers cannot change this backward).
-            Func<(Tensor<T> XHat, Tensor<T> InvStd)> stats;
-            (Tensor<T> XHat, Tensor<T> InvStd) saved;
+            // μ and σ⁻¹: of the batch (training; recomputed from x when a backward pass records) or
+            // constant copies of the running statistics (evaluation; copies, so a later in-place update of
+            // the buffers cannot change this backward).
+            Func<(Tensor<T> Mean, Tensor<T> InvStd)>? recompute = null;
+            (Tensor<T> Mean, Tensor<T> InvStd) saved;
             Tensor<T> result;
             using (Tensor.NoGrad())
             {
                 if (training)
                 {
                     var s = Normalization.Standardize(input, s_dims, epsT);
-                    saved = (s.XHat, s.InvStd);
-                    stats = () =>
+                    saved = (s.Mean, s.InvStd);
+                    result = s.XHat;
+                    recompute = () =>
                     {
                         var r = Normalization.Standardize(input, s_dims, epsT);
-                        return (r.XHat, r.InvStd);
+                        return (r.Mean, r.InvStd);
                     };
                     if (runningMean is not null)
                     {
@@ -95,11 +97,10 @@ public static class BatchNorm2dExtensions
                 {
                     var mean = Tensor.FromArray(runningMean!.ToArray(), [1, c, 1, 1]);
                     var invStd = InternalOps.InvSqrt(Tensor.FromArray(runningVar!.ToArray(), [1, c, 1, 1]).Add(Tensor.Scalar(epsT)));
-                    stats = () => (input.Sub(mean).Mul(invStd), invStd);
-                    saved = stats();
+                    saved = (mean, invStd);
+                    result = input.Sub(mean).Mul(invStd);
                 }
 
-                result = saved.XHat.Detach();
                 result = weight is null ? result : result.Mul(weight.Reshape(1, c, 1, 1));
                 result = bias is null ? result : result.Add(bias.Reshape(1, c, 1, 1));
             }
@@ -109,7 +110,7 @@ public static class BatchNorm2dExtensions
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
                 Tape.Record("BatchNorm2d", result, inputs, (g, grads) =>
                 {
-                    var (xHat, invStd) = Normalization.ForBackward(saved, stats);
+                    var (xHat, invStd) = Normalization.ForBackward(input, saved, recompute);
                     if (input.RequiresGrad)
                     {
                         var gXHat = weight is null ? g : g.Mul(weight.Reshape(1, c, 1, 1));
@@ -125,7 +126,9 @@ public static class BatchNorm2dExtensions
                     {
                         grads[bAt] = g.Sum(s_dims);
                     }
-                });
+                },
+                input,
+                weight);
             }
 
             return result;

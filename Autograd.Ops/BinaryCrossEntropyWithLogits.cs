@@ -71,7 +71,11 @@ public static class BinaryCrossEntropyWithLogitsExtensions
                     {
                         grads[pAt] = gw.Mul(target).Mul(softplusNeg).SumToSize(posWeight._shape);
                     }
-                });
+                },
+                input,
+                target,
+                weight,
+                posWeight);
             }
 
             return result;

@@ -16,7 +16,7 @@ internal static class InternalOps
     public static Tensor<T> InvSqrt<T>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
         => ElementwiseOp.Unary<T, InvSqrtKernel<T>>(
-            "InvSqrt", x, static (g, x, y) => g.Mul(y.Mul(y).Mul(y)).Mul(Tensor.Scalar(T.CreateChecked(-0.5))));
+            "InvSqrt", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y.Mul(y).Mul(y)).Mul(Tensor.Scalar(T.CreateChecked(-0.5))));
 
     /// <summary>
     /// softplus(x) = log(1 + eˣ), computed as max(x, 0) + log1p(e^−|x|) so that it neither overflows nor
@@ -24,7 +24,7 @@ internal static class InternalOps
     /// </summary>
     public static Tensor<T> Softplus<T>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => ElementwiseOp.Unary<T, SoftplusKernel<T>>("Softplus", x, static (g, x, y) => g.Mul(x.Sigmoid()));
+        => ElementwiseOp.Unary<T, SoftplusKernel<T>>("Softplus", x, ElementwiseOp.Saves.Input, static (g, x, y) => g.Mul(x.Sigmoid()));
 
     private readonly struct InvSqrtKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -38,18 +38,19 @@ public static class LayerNormExtensions
             var epsT = Normalization.CheckEps<T>(eps, "LayerNorm", shapes);
             var dims = Enumerable.Range(input.Rank - k, k).ToArray();
 
-            (Tensor<T> XHat, Tensor<T> InvStd) Stats()
+            (Tensor<T> Mean, Tensor<T> InvStd) Stats()
             {
                 var s = Normalization.Standardize(input, dims, epsT);
-                return (s.XHat, s.InvStd);
+                return (s.Mean, s.InvStd);
             }
 
             Tensor<T> result;
-            (Tensor<T> XHat, Tensor<T> InvStd) saved;
+            (Tensor<T> Mean, Tensor<T> InvStd) saved;
             using (Tensor.NoGrad())
             {
-                saved = Stats();
-                result = saved.XHat.Detach();
+                var s = Normalization.Standardize(input, dims, epsT);
+                saved = (s.Mean, s.InvStd);
+                result = s.XHat;
                 result = weight is null ? result : result.Mul(weight);
                 result = bias is null ? result : result.Add(bias);
             }
@@ -59,7 +60,7 @@ public static class LayerNormExtensions
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
                 Tape.Record("LayerNorm", result, inputs, (g, grads) =>
                 {
-                    var (xHat, invStd) = Normalization.ForBackward(saved, Stats);
+                    var (xHat, invStd) = Normalization.ForBackward(input, saved, Stats);
                     if (input.RequiresGrad)
                     {
                         grads[0] = Normalization.InputGradient(weight is null ? g : g.Mul(weight), xHat, invStd, dims);
@@ -74,7 +75,9 @@ public static class LayerNormExtensions
                     {
                         grads[bAt] = g.SumToSize(normalized);
                     }
-                });
+                },
+                input,
+                weight);
             }
 
             return result;

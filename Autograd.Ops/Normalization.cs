@@ -31,13 +31,18 @@ internal static class Normalization
         => invStd.Mul(gXHat.Sub(gXHat.Mean(dims, keepDim: true)).Sub(xHat.Mul(gXHat.Mul(xHat).Mean(dims, keepDim: true))));
 
     /// <summary>
-    /// x̂ and σ⁻¹ for a VJP: the forward pass's values, or, when the backward pass records (create_graph),
-    /// the same values recomputed from x with recorded ops so that the gradient stays connected to x.
+    /// x̂ and σ⁻¹ for a VJP, as PyTorch keeps them: only the statistics μ and σ⁻¹ are saved, and
+    /// x̂ = (x − μ)·σ⁻¹ is rebuilt from the input (so the forward output may be written in place). When the
+    /// backward pass records (create_graph) and the statistics depend on x, they are recomputed from x with
+    /// recorded ops by <paramref name="recompute"/>, so that the gradient stays connected to x.
     /// </summary>
     public static (Tensor<T> XHat, Tensor<T> InvStd) ForBackward<T>(
-        (Tensor<T> XHat, Tensor<T> InvStd) saved, Func<(Tensor<T> XHat, Tensor<T> InvStd)> recompute)
+        Tensor<T> x, (Tensor<T> Mean, Tensor<T> InvStd) saved, Func<(Tensor<T> Mean, Tensor<T> InvStd)>? recompute)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Tape.IsGradEnabled ? recompute() : saved;
+    {
+        var (mean, invStd) = Tape.IsGradEnabled && recompute is not null ? recompute() : saved;
+        return (x.Sub(mean).Mul(invStd), invStd);
+    }
 
     /// <summary>Throws unless eps is finite and non-negative.</summary>
     public static T CheckEps<T>(double eps, string op, string shapes)

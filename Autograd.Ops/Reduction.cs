@@ -93,7 +93,9 @@ internal static class DifferenceLoss
                 var dInput = LossReduction.Spread(g, shape, reduction).Mul(derivative(input.Sub(target)));
                 grads[0] = input.RequiresGrad ? dInput : null;
                 grads[1] = target.RequiresGrad ? dInput.Neg() : null;
-            });
+            },
+            input,
+            target);
         }
 
         return result;

@@ -183,6 +183,44 @@ public class NormalizationTests
         Assert.That(dg.Any(v => v != 0));
     }
 
+    [Test]
+    public void SavedTensors_AreTheInputsNotTheOutput()
+    {
+        // LayerNorm and BatchNorm2d keep μ and σ⁻¹ and rebuild x̂ from the input, as PyTorch: writing the
+        // output in place (an in-place ReLU after a norm) leaves the gradient right ...
+        var g = new Generator(4);
+        var x = Tensor.Randn<double>([2, 3, 2, 2], g, requiresGrad: true);
+        var upstream = Tensor.Randn<double>([2, 3, 2, 2], g);
+        x.LayerNorm([2, 2]).Backward(upstream);
+        var expected = x.Grad!.ToArray();
+        x.Grad = null;
+        var y = x.LayerNorm([2, 2]);
+        using (Tensor.NoGrad())
+        {
+            y.MulInPlace(0.0);
+        }
+
+        y.Backward(upstream);
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(expected));
+
+        // ... while writing a tensor the VJP reads makes backward throw instead of returning a wrong gradient.
+        var input = Tensor.FromArray(new[] { 1.0, 2.0 }, [2], requiresGrad: true);
+        var target = Tensor.FromArray(new[] { 0.0, 0.0 }, [2]);
+        var loss = input.MseLoss(target);
+        target.AddInPlace(1.0);
+        var e = Assert.Throws<SavedTensorModifiedException>(() => loss.Backward());
+        Assert.That(e!.OpName, Is.EqualTo("MseLoss"));
+
+        var z = x.BatchNorm2d(null, null, training: true);
+        using (Tensor.NoGrad())
+        {
+            x.Detach().AddInPlace(1.0);
+        }
+
+        e = Assert.Throws<SavedTensorModifiedException>(() => z.Backward(upstream));
+        Assert.That(e!.OpName, Is.EqualTo("BatchNorm2d"));
+    }
+
     // ---- Arguments ----
 
     [Test]
