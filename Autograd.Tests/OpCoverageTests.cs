@@ -63,7 +63,8 @@ public class OpCoverageTests
     [
         "Add", "Sub", "Mul", "Div", "Neg", "Exp", "Log", "Tanh", "Sigmoid", "Relu",
         "Sum", "Mean", "Max", "MatMul", "Conv2d", "ConvTranspose2d", "MaxPool2d",
-        "LogSoftmax", "NllLoss", "CrossEntropy",
+        "LogSoftmax", "NllLoss", "CrossEntropy", "MseLoss", "L1Loss", "BinaryCrossEntropyWithLogits",
+        "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "LayerNorm", "BatchNorm2d",
         "Reshape", "View", "Flatten", "Unsqueeze", "Squeeze", "Transpose", "Permute", "Slice", "Narrow", "Select",
         "Expand", "SumToSize", "AsStrided", "Contiguous", "Clone",
     ];

@@ -63,10 +63,10 @@ public class SecondOrderTests
     public void LogSoftmax_SecondOrderMatchesFiniteDifferences() => SecondOrder(new ActivationAndLossTests().LogSoftmax_GradientMatchesFiniteDifferences);
 
     [Test]
-    public void NllLoss_SecondOrderMatchesFiniteDifferences() => SecondOrder(new ActivationAndLossTests().NllLoss_GradientMatchesFiniteDifferences);
+    public void NllLoss_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LossTests().NllLoss_GradientMatchesFiniteDifferences);
 
     [Test]
-    public void CrossEntropy_SecondOrderMatchesFiniteDifferences() => SecondOrder(new ActivationAndLossTests().CrossEntropy_GradientMatchesFiniteDifferences);
+    public void CrossEntropy_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LossTests().CrossEntropy_GradientMatchesFiniteDifferences);
 
     // ---- ReductionTests ----
 
@@ -143,4 +143,34 @@ public class SecondOrderTests
 
     [Test]
     public void Clone_SecondOrderMatchesFiniteDifferences() => SecondOrder(new ViewTests().Clone_GradientMatchesFiniteDifferences);
+
+    // ---- LossTests ----
+
+    [Test]
+    public void MseLoss_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LossTests().MseLoss_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void L1Loss_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LossTests().L1Loss_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void BinaryCrossEntropyWithLogits_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LossTests().BinaryCrossEntropyWithLogits_GradientMatchesFiniteDifferences);
+
+    // ---- AvgPoolTests ----
+
+    [Test]
+    public void AvgPool2d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new AvgPoolTests().AvgPool2d_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void AdaptiveAvgPool2d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new AvgPoolTests().AdaptiveAvgPool2d_GradientMatchesFiniteDifferences);
+
+    // ---- NormalizationTests ----
+
+    [Test]
+    public void Dropout_SecondOrderMatchesFiniteDifferences() => SecondOrder(new NormalizationTests().Dropout_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void LayerNorm_SecondOrderMatchesFiniteDifferences() => SecondOrder(new NormalizationTests().LayerNorm_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void BatchNorm2d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new NormalizationTests().BatchNorm2d_GradientMatchesFiniteDifferences);
 }
