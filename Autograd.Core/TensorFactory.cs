@@ -6,7 +6,7 @@ namespace Autograd;
 /// Factories that infer the element type where they can (<c>Tensor.FromArray(new[] { 1f, 2f }, [2])</c>),
 /// the default random generator, and grad mode.
 /// </summary>
-public static class Tensor
+public static partial class Tensor
 {
     private static readonly Lock s_generatorLock = new();
     private static Generator s_default = new(0);

@@ -14,15 +14,20 @@ namespace Autograd;
 /// Forward: pad (a zero-padded copy), take the window view [N, C, OH, OW, KH, KW] of it
 /// (<see cref="Window.View{T}"/>; stride and dilation are strides of that view), pack each image and
 /// group into columns cols [Cg·KH·KW, OH·OW] and contract: Y_{n,g} = W_g · cols_{n,g} (GEMM), plus b.
-/// VJP, with dY the output gradient:
+/// VJP, with dY the output gradient, as three recorded ops so that it can be differentiated again:
 /// <list type="bullet">
-/// <item>dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the saved padded input);</item>
-/// <item>dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same windows into a zero padded
-/// buffer, whose interior is dX. This is the full convolution of the dilated dY with the 180°-rotated
-/// kernel: the rotation and dilation are what the scatter through the window strides does;</item>
+/// <item>dX = ConvTranspose2d(dY, W): dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same
+/// windows into a zero padded buffer, whose interior is dX. This is the full convolution of the
+/// dilated dY with the 180°-rotated kernel: the rotation and dilation are what the scatter through the
+/// window strides does;</item>
+/// <item>dW = WeightGradient(X, dY): dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the
+/// saved padded input);</item>
 /// <item>db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow].</item>
 /// </list>
-/// Only the gradients of inputs that require grad are computed.
+/// The three are bilinear forms of one trilinear form B(X, dY, W) = ⟨dY, conv(X, W)⟩, so each one's
+/// VJP is made of the other two: conv's partials are (ConvTranspose, WeightGradient), ConvTranspose's
+/// (conv, WeightGradient), WeightGradient's (ConvTranspose, conv). Only the gradients of inputs that
+/// require grad are computed.
 /// </remarks>
 public static class Conv2dOp
 {
@@ -57,8 +62,12 @@ public static class Conv2dOp
         }
     }
 
-    /// <summary>Sizes of one convolution; K = Cg·KH·KW is the contraction length, P = OH·OW the output plane.</summary>
-    private readonly record struct Geometry(
+    /// <summary>
+    /// Sizes of one convolution; K = Cg·KH·KW is the contraction length, P = OH·OW the output plane. OH and
+    /// OW may be fewer than the windows that fit in the padded input (a transposed convolution with output
+    /// padding describes its output that way); the extra windows are then left out.
+    /// </summary>
+    internal readonly record struct Geometry(
         int N, int C, int H, int W, int F, int Groups, int KH, int KW,
         Size2 Stride, Size2 Dilation, int PadTop, int PadBottom, int PadLeft, int PadRight, int OH, int OW)
     {
@@ -162,18 +171,32 @@ public static class Conv2dOp
         return new Geometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
     }
 
+    /// <summary>The window view of a padded input, limited to the geometry's OH × OW windows.</summary>
+    private static Tensor<T> Windows<T>(Tensor<T> padded, Geometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
+        return windows._shape[2] == g.OH && windows._shape[3] == g.OW
+            ? windows
+            : windows.ViewOf([windows._shape[0], windows._shape[1], g.OH, g.OW, g.KH, g.KW], windows._strides, windows._offset);
+    }
+
+    private static Tensor<T> Pad<T>(Tensor<T> input, Geometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
+
+    /// <summary>Y = conv(X, W) + b for a batched input; recorded, with the VJP described on the class.</summary>
     private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // Xpad and its windows [N, C, OH, OW, KH, KW]; without padding the windows are a view of the input itself.
-        var padded = g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
-        var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
-        var (w, wOffset) = Dense(weight);
-        var b = bias?.ToArray();
+        var padded = Pad(input, g);
+        var windows = Windows(padded, g);
+        var (w, wOffset) = weight.Dense();
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var y = GC.AllocateUninitializedArray<T>(g.N * g.F * p);   // every element is written by a GEMM
 
-        // Y_{n,g} = W_g · cols_{n,g} + b: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
+        // Y_{n,g} = W_g · cols_{n,g}: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
         // the packed windows (or the windows themselves when they already form a matrix).
         ForEachImage(
             g,
@@ -190,18 +213,10 @@ public static class Conv2dOp
                         y, (n * g.F + group * fg) * p, p,
                         accumulate: false);
                 }
-
-                if (b is not null)
-                {
-                    for (var f = 0; f < g.F; f++)
-                    {
-                        var row = y.AsSpan((n * g.F + f) * p, p);
-                        TP.Add(row, b[f], row);
-                    }
-                }
             },
             cols => ArrayPool<T>.Shared.Return(cols));
 
+        AddBias(y, 0, bias, g.N, g.F, p);
         var output = new Tensor<T>(y, [g.N, g.F, g.OH, g.OW]);
         if (Tape.ShouldRecord(input, weight, bias))
         {
@@ -228,137 +243,180 @@ public static class Conv2dOp
         var savedWeight = needX ? w : null;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            var (dX, dW, db) = Backward(dy, savedPadded, savedWeight, wOffset, g, needX, needW, needB);
-            grads[0] = dX;
-            grads[1] = dW;
-            if (grads.Length > 2)
+            if (needX)
             {
-                grads[2] = db;
+                grads[0] = Transposed(dy, weight, null, g, (savedWeight!, wOffset));
+            }
+
+            if (needW)
+            {
+                grads[1] = WeightGradient(input, dy, g, savedPadded);
+            }
+
+            if (needB)
+            {
+                // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
+                grads[2] = dy.Sum([0, 2, 3]);
             }
         },
         needW ? input : null,
         needX ? weight : null);
     }
 
-    private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
-        Tensor<T> gradOutput, Tensor<T>? padded, T[]? w, int wOffset, Geometry g, bool needX, bool needW, bool needB)
+    /// <summary>
+    /// Z = ConvTranspose(G, W) + b, the adjoint of conv(·, W) for the geometry <paramref name="g"/> (G has
+    /// the conv's output shape [N, F, OH, OW], Z its input shape [N, C, H, W]): dcols = W_gᵀ · G_{n,g}
+    /// scatter-added through the windows (col2im), then cropped. Recorded with VJP dG = conv(dZ, W),
+    /// dW = WeightGradient(dZ, G), db = Σ dZ.
+    /// </summary>
+    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g, (T[] Data, int Offset)? denseWeight = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = Dense(gradOutput);
+        var (dy, dyOffset) = gradOutput.Dense();
+        var (w, wOffset) = denseWeight ?? weight.Dense();
         var (fg, k, p) = (g.Fg, g.K, g.P);
-
-        Tensor<T>? db = null;
-        if (needB)
-        {
-            // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
-            var sums = new T[g.F];
-            for (var n = 0; n < g.N; n++)
-            {
-                for (var f = 0; f < g.F; f++)
-                {
-                    sums[f] += TP.Sum<T>(dy.AsSpan(dyOffset + (n * g.F + f) * p, p));
-                }
-            }
-
-            db = new Tensor<T>(sums, [g.F]);
-        }
-
-        if (!needX && !needW)
-        {
-            return (null, null, db);
-        }
-
-        var kernel = new Size2(g.KH, g.KW);
-        var windows = needW ? Window.View(padded!, kernel, g.Stride, g.Dilation) : null;
 
         // dX is accumulated into a zero padded buffer through the windows, then cropped.
         int[] paddedShape = [g.N, g.C, g.H + g.PadTop + g.PadBottom, g.W + g.PadLeft + g.PadRight];
-        var dPadded = needX ? new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape) : null;
-        var dWindows = dPadded is null ? null : Window.View(dPadded, kernel, g.Stride, g.Dilation);
-        var dw = needW ? new T[g.F * k] : null;
-        var dwLock = new Lock();
-
+        var dPadded = new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape);
+        var dWindows = Windows(dPadded, g);
         ForEachImage(
             g,
-            () => new Scratch<T>(needW ? ArrayPool<T>.Shared.Rent(k * p) : null, needX ? ArrayPool<T>.Shared.Rent(k * p) : null, needW ? new T[g.F * k] : null),
+            () => ArrayPool<T>.Shared.Rent(k * p),
+            (n, dcols) =>
+            {
+                for (var group = 0; group < g.Groups; group++)
+                {
+                    // dcols_{n,g} = W_gᵀ · dY_{n,g}: [K, Fg] · [Fg, P]; W_gᵀ is W_g read with swapped strides.
+                    Gemm.Multiply(
+                        k, p, fg,
+                        w, wOffset + group * fg * k, 1, k,
+                        dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
+                        dcols, 0, p,
+                        accumulate: false);
+
+                    // col2im: Xpad windows += dcols; overlapping windows add up.
+                    Window.ScatterAdd(dWindows, n, group * g.Cg, g.Cg, dcols, 0);
+                }
+            },
+            dcols => ArrayPool<T>.Shared.Return(dcols));
+
+        var dX = g.IsPadded ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous() : dPadded;
+        if (bias is not null)
+        {
+            // dX is contiguous: a fresh crop, or the interior view itself when that already is contiguous.
+            AddBias(dX._storage._data, dX._offset, bias, g.N, g.C, g.H * g.W);
+        }
+
+        if (Tape.ShouldRecord(gradOutput, weight, bias))
+        {
+            Tensor<T>[] inputs = bias is null ? [gradOutput, weight] : [gradOutput, weight, bias];
+            Tape.Record("ConvTranspose2d", dX, inputs, (dz, grads) =>
+            {
+                if (gradOutput.RequiresGrad)
+                {
+                    grads[0] = Forward(dz, weight, null, g);
+                }
+
+                if (weight.RequiresGrad)
+                {
+                    grads[1] = WeightGradient(dz, gradOutput, g, null);
+                }
+
+                if (bias?.RequiresGrad == true)
+                {
+                    grads[2] = dz.Sum([0, 2, 3]);
+                }
+            },
+            gradOutput.RequiresGrad ? weight : null,
+            weight.RequiresGrad ? gradOutput : null);
+        }
+
+        return dX;
+    }
+
+    /// <summary>
+    /// V = WeightGradient(X, G): V_g = Σ_n G_{n,g} · cols(X)_{n,g}ᵀ, i.e. V[f, c, i, j] =
+    /// Σ_{n,oh,ow} G[n, f, oh, ow]·Xpad[n, grp(f)·Cg + c, oh·sH + i·dH, ow·sW + j·dW]. Recorded with VJP
+    /// dX = ConvTranspose(G, dV), dG = conv(X, dV). <paramref name="padded"/> is X's padded copy when the
+    /// forward pass kept one.
+    /// </summary>
+    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g, Tensor<T>? padded)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (dy, dyOffset) = gradOutput.Dense();
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var windows = Windows(padded ?? Pad(input, g), g);
+        var dw = new T[g.F * k];
+        var dwLock = new Lock();
+        ForEachImage(
+            g,
+            () => (Cols: ArrayPool<T>.Shared.Rent(k * p), DW: new T[g.F * k]),
             (n, s) =>
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
-                    var dyAt = dyOffset + (n * g.F + group * fg) * p;
-                    if (needW)
-                    {
-                        // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
-                        var (c, cAt, cRow, cCol) = Window.Columns(windows!, n, group * g.Cg, g.Cg, s.Cols!);
-                        Gemm.Multiply(
-                            fg, k, p,
-                            dy, dyAt, p, 1,
-                            c, cAt, cCol, cRow,
-                            s.DW!, group * fg * k, k,
-                            accumulate: true);
-                    }
-
-                    if (needX)
-                    {
-                        // dcols_{n,g} = W_gᵀ · dY_{n,g}: [K, Fg] · [Fg, P]; W_gᵀ is W_g read with swapped strides.
-                        Gemm.Multiply(
-                            k, p, fg,
-                            w!, wOffset + group * fg * k, 1, k,
-                            dy, dyAt, p, 1,
-                            s.DCols!, 0, p,
-                            accumulate: false);
-
-                        // col2im: Xpad windows += dcols; overlapping windows add up.
-                        Window.ScatterAdd(dWindows!, n, group * g.Cg, g.Cg, s.DCols!, 0);
-                    }
+                    // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
+                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, s.Cols);
+                    Gemm.Multiply(
+                        fg, k, p,
+                        dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
+                        c, cAt, cCol, cRow,
+                        s.DW, group * fg * k, k,
+                        accumulate: true);
                 }
             },
             s =>
             {
-                if (s.DW is not null)
+                lock (dwLock)
                 {
-                    lock (dwLock)
-                    {
-                        TP.Add(dw!, s.DW, dw);
-                    }
+                    TP.Add(dw, s.DW, dw);
                 }
 
-                s.Return();
+                ArrayPool<T>.Shared.Return(s.Cols);
             });
 
-        Tensor<T>? dX = null;
-        if (dPadded is not null)
+        var result = new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
+        if (Tape.ShouldRecord(input, gradOutput))
         {
-            dX = g.IsPadded
-                ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous()
-                : dPadded;
+            Tape.Record("Conv2dWeightGradient", result, [input, gradOutput], (dv, grads) =>
+            {
+                if (input.RequiresGrad)
+                {
+                    grads[0] = Transposed(gradOutput, dv, null, g);
+                }
+
+                if (gradOutput.RequiresGrad)
+                {
+                    grads[1] = Forward(input, dv, null, g);
+                }
+            },
+            input.RequiresGrad ? gradOutput : null,
+            gradOutput.RequiresGrad ? input : null);
         }
 
-        var dW = dw is null ? null : new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
-        return (dX, dW, db);
+        return result;
     }
 
-    /// <summary>Per-worker buffers of the backward pass: columns, their gradient and a private dW to sum at the end.</summary>
-    private sealed record Scratch<T>(T[]? Cols, T[]? DCols, T[]? DW)
-    {
-        public void Return()
-        {
-            if (Cols is not null)
-            {
-                ArrayPool<T>.Shared.Return(Cols);
-            }
-
-            if (DCols is not null)
-            {
-                ArrayPool<T>.Shared.Return(DCols);
-            }
-        }
-    }
-
-    /// <summary>The row-major elements of <paramref name="t"/>: its own buffer and offset when contiguous, else a copy.</summary>
-    private static (T[] Data, int Offset) Dense<T>(Tensor<T> t)
+    /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
+    private static void AddBias<T>(T[] y, int offset, Tensor<T>? bias, int n, int channels, int plane)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => t.IsContiguous ? (t._storage._data, t._offset) : (t.ToArray(), 0);
+    {
+        if (bias is null)
+        {
+            return;
+        }
+
+        var b = bias.ToArray();
+        for (var i = 0; i < n; i++)
+        {
+            for (var c = 0; c < channels; c++)
+            {
+                var row = y.AsSpan(offset + (i * channels + c) * plane, plane);
+                TP.Add(row, b[c], row);
+            }
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="body"/> for every image, each worker with its own scratch from
