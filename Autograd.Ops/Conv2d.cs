@@ -29,6 +29,10 @@ public static class Conv2dOp
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
 
+    // Images are split into at most this many fixed chunks (enough for 16 threads) whose partial dW
+    // are added in chunk order: see ImageChunks.
+    private const int MaxImageChunks = 16;
+
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -178,7 +182,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, cols) =>
+            (n, _, cols) =>
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
@@ -276,13 +280,17 @@ public static class Conv2dOp
         var dPadded = needX ? new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape) : null;
         var dWindows = dPadded is null ? null : Window.View(dPadded, kernel, g.Stride, g.Dilation);
         var dw = needW ? new T[g.F * k] : null;
-        var dwLock = new Lock();
 
+        // dW is a sum over images. For bits that do not depend on thread timing or thread count, each
+        // fixed chunk of images sums into its own partial (chunk 0 straight into dW), and the partials
+        // are added to dW in chunk order, whether the chunks ran in parallel or one after another.
+        var partials = needW ? new T[]?[ImageChunks(g)] : null;
         ForEachImage(
             g,
-            () => new Scratch<T>(needW ? ArrayPool<T>.Shared.Rent(k * p) : null, needX ? ArrayPool<T>.Shared.Rent(k * p) : null, needW ? new T[g.F * k] : null),
-            (n, s) =>
+            () => new Scratch<T>(needW ? ArrayPool<T>.Shared.Rent(k * p) : null, needX ? ArrayPool<T>.Shared.Rent(k * p) : null),
+            (n, chunk, s) =>
             {
+                var partial = needW ? partials![chunk] ??= chunk == 0 ? dw! : RentCleared<T>(dw!.Length) : null;
                 for (var group = 0; group < g.Groups; group++)
                 {
                     var dyAt = dyOffset + (n * g.F + group * fg) * p;
@@ -294,7 +302,7 @@ public static class Conv2dOp
                             fg, k, p,
                             dy, dyAt, p, 1,
                             c, cAt, cCol, cRow,
-                            s.DW!, group * fg * k, k,
+                            partial!, group * fg * k, k,
                             accumulate: true);
                     }
 
@@ -313,17 +321,15 @@ public static class Conv2dOp
                     }
                 }
             },
-            s =>
+            s => s.Return(),
+            chunk =>
             {
-                if (s.DW is not null)
+                if (chunk > 0 && partials?[chunk] is { } partial)
                 {
-                    lock (dwLock)
-                    {
-                        TP.Add(dw!, s.DW, dw);
-                    }
+                    TP.Add(dw!, partial.AsSpan(0, dw!.Length), dw);
+                    ArrayPool<T>.Shared.Return(partial);
+                    partials[chunk] = null;
                 }
-
-                s.Return();
             });
 
         Tensor<T>? dX = null;
@@ -338,8 +344,8 @@ public static class Conv2dOp
         return (dX, dW, db);
     }
 
-    /// <summary>Per-worker buffers of the backward pass: columns, their gradient and a private dW to sum at the end.</summary>
-    private sealed record Scratch<T>(T[]? Cols, T[]? DCols, T[]? DW)
+    /// <summary>Per-worker buffers of the backward pass: the columns and their gradient.</summary>
+    private sealed record Scratch<T>(T[]? Cols, T[]? DCols)
     {
         public void Return()
         {
@@ -360,34 +366,67 @@ public static class Conv2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
         => t.IsContiguous ? (t._storage._data, t._offset) : (t.ToArray(), 0);
 
-    /// <summary>
-    /// Runs <paramref name="body"/> for every image, each worker with its own scratch from
-    /// <paramref name="init"/>; spread over threads when the batch is large enough to pay for them
-    /// and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
-    /// </summary>
-    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
+    /// <summary>A pooled buffer of at least <paramref name="length"/> elements, the first <paramref name="length"/> zero.</summary>
+    private static T[] RentCleared<T>(int length)
     {
-        if (g.N > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
+        var buffer = ArrayPool<T>.Shared.Rent(length);
+        buffer.AsSpan(0, length).Clear();
+        return buffer;
+    }
+
+    /// <summary>
+    /// How many chunks of consecutive images a pass is split into: a function of the batch size only,
+    /// never of the thread count, so that sums over images are associated the same way on any machine.
+    /// </summary>
+    private static int ImageChunks(Geometry g) => Math.Min(g.N, MaxImageChunks);
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(n, chunk, scratch) for every image, chunk by chunk (fixed chunks of
+    /// consecutive images, <see cref="ImageChunks"/>), each worker with its own scratch from
+    /// <paramref name="init"/>; chunks are spread over threads when the batch is large enough to pay for
+    /// them and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
+    /// <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is done (after
+    /// all of them when they ran in parallel), so partial results combine in a fixed order.
+    /// </summary>
+    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
+    {
+        var chunks = ImageChunks(g);
+        void RunChunk(int chunk, TLocal local)
+        {
+            var end = (int)((long)g.N * (chunk + 1) / chunks);
+            for (var n = (int)((long)g.N * chunk / chunks); n < end; n++)
+            {
+                body(n, chunk, local);
+            }
+        }
+
+        if (chunks > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
         {
             Parallel.For(
                 0,
-                g.N,
+                chunks,
                 init,
-                (n, _, local) =>
+                (chunk, _, local) =>
                 {
-                    body(n, local);
+                    RunChunk(chunk, local);
                     return local;
                 },
                 finish);
+            for (var chunk = 0; chunk < chunks; chunk++)
+            {
+                merge?.Invoke(chunk);
+            }
+
             return;
         }
 
         var scratch = init();
         try
         {
-            for (var n = 0; n < g.N; n++)
+            for (var chunk = 0; chunk < chunks; chunk++)
             {
-                body(n, scratch);
+                RunChunk(chunk, scratch);
+                merge?.Invoke(chunk);
             }
         }
         finally
