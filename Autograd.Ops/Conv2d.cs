@@ -153,6 +153,14 @@ public static class Conv2dOp
 
         var kernel = new Size2(kh, kw);
         var (top, bottom, left, right) = padding.Resolve(kernel, stride, dilation, "Conv2d", shapes);
+        var (paddedH, paddedW) = ((long)h + top + bottom, (long)w + left + right);
+        if ((top | bottom | left | right) != 0 && (double)n * c * paddedH * paddedW > int.MaxValue)
+        {
+            // The padded copy is materialised: refuse sizes whose element count does not fit an int.
+            throw new ArgumentException(
+                $"Conv2d: the padded input [{n}, {c}, {paddedH}, {paddedW}] has more than {int.MaxValue} elements (padding {padding}) {shapes}.", nameof(padding));
+        }
+
         var oh = Window.OutputSize(h + top + bottom, kh, stride.H, dilation.H);
         var ow = Window.OutputSize(w + left + right, kw, stride.W, dilation.W);
         if (oh < 1 || ow < 1)
