@@ -564,8 +564,14 @@ public static class Programs
         {
             var op = s_ops[random.NextInt(s_ops.Length)];
 
-            // Prefer recent values (deep programs) but reach back too (fan-out, so gradients fan in).
+            // Prefer recent values (deep programs) but reach back too (fan-out, so gradients fan in), and
+            // mostly values that require grad: work on constants reaches the output only through them.
             var a = random.NextInt(2) == 0 ? shapes.Length - 1 - random.NextInt(Math.Min(2, shapes.Length)) : random.NextInt(shapes.Length);
+            if (!grads[a] && random.NextInt(4) > 0)
+            {
+                a = Pick(random, shapes.Length, v => grads[v]) ?? a;
+            }
+
             var shape = shapes[a];
             int[] args = [];
             var b = 0;

@@ -62,6 +62,48 @@ public class ProgramTests
         program.Check().ThrowIfFailed();
     }
 
+    /// <summary>
+    /// A generated program (in-place writes, Max, Mean, Div) as <see cref="TensorProgram.ToNUnitTest"/>
+    /// printed it, pasted unchanged: the printed C# compiles and passes.
+    /// </summary>
+    [Test]
+    public void Generated_59()
+    {
+        // TensorProgram { inputs v0 [1], v1 [1] const, v2 []; 8 instructions; seed 59 }
+        var x0 = Tensor.FromArray(new double[] { 0.96 }, [1], requiresGrad: true);
+        var x1 = Tensor.FromArray(new double[] { 0.43 }, [1]);
+        var x2 = Tensor.FromArray(new double[] { 0.99 }, [], requiresGrad: true);
+        GradCheck.Check(xs =>
+            {
+                var v0 = xs[0];
+                var v1 = xs[1];
+                var v2 = xs[2];
+                var v3 = v2.Max();
+                var v4 = v1.Clone(); v4.Narrow(0, 0, 1).CopyFrom(v1);
+                var v5 = v4 / (v3.Sigmoid() + 0.5);
+                var v6 = v1.Clone(); v6.AddcmulInPlace(v4, v4, 0.25);
+                var v7 = v6.Max();
+                var v8 = v7.Mean();
+                var v9 = -v8;
+                var v10 = v9.Sum();
+                return (v0 * v0).Sum() + (v5 * v5).Sum();
+            }, [x0, x1, x2]).ThrowIfFailed();
+    }
+
+    /// <summary>The minimal program of docs/reliability.md's planted Narrow bug, pasted from the report.</summary>
+    [Test]
+    public void Program_Minimal()
+    {
+        // TensorProgram { inputs v0 [2]; 1 instruction; seed 1774523572 }
+        var x0 = Tensor.FromArray(new double[] { 0.4, -0.7 }, [2], requiresGrad: true);
+        GradCheck.Check(xs =>
+            {
+                var v0 = xs[0];
+                var v1 = v0.Narrow(0, 1, 1);
+                return (v1 * v1).Sum();
+            }, [x0]).ThrowIfFailed();
+    }
+
     private static IEnumerable<int> TensorProgramReads(ProgramInstruction x) =>
         x.Op is ProgramOp.Add or ProgramOp.Sub or ProgramOp.Mul or ProgramOp.Div or ProgramOp.MatMul or ProgramOp.InPlace ? [x.A, x.B] : [x.A];
 }
