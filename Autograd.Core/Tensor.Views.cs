@@ -40,8 +40,8 @@ public sealed partial class Tensor<T>
             return Reshape(1);
         }
 
-        var s = ShapeMath.NormalizeDim(startDim, Rank, "Flatten", nameof(startDim));
-        var e = ShapeMath.NormalizeDim(endDim, Rank, "Flatten", nameof(endDim));
+        var s = ShapeMath.NormalizeDim(startDim, Rank, "Flatten", nameof(startDim), _shape);
+        var e = ShapeMath.NormalizeDim(endDim, Rank, "Flatten", nameof(endDim), _shape);
         if (s > e)
         {
             throw new ArgumentException($"Flatten: startDim {startDim} comes after endDim {endDim} (shape {ShapeMath.Format(_shape)}).", nameof(startDim));
@@ -63,7 +63,7 @@ public sealed partial class Tensor<T>
     /// <summary>Inserts a dimension of size 1 at <paramref name="dim"/>.</summary>
     public Tensor<T> Unsqueeze(int dim)
     {
-        var d = ShapeMath.NormalizeDim(dim, Rank + 1, "Unsqueeze");
+        var d = ShapeMath.NormalizeDim(dim, Rank + 1, "Unsqueeze", "dim", _shape);
         var shape = new List<int>(_shape);
         var strides = new List<int>(_strides);
         shape.Insert(d, 1);
@@ -74,7 +74,7 @@ public sealed partial class Tensor<T>
     /// <summary>Removes dimension <paramref name="dim"/> when its size is 1 (otherwise returns the tensor as a view).</summary>
     public Tensor<T> Squeeze(int dim)
     {
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Squeeze");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Squeeze", "dim", _shape);
         if (Rank == 0 || _shape[d] != 1)
         {
             return RecordReshape("Squeeze", _shape, _strides);
@@ -90,8 +90,8 @@ public sealed partial class Tensor<T>
     /// <summary>Swaps two dimensions (a view).</summary>
     public Tensor<T> Transpose(int dim0, int dim1)
     {
-        var a = ShapeMath.NormalizeDim(dim0, Rank, "Transpose", nameof(dim0));
-        var b = ShapeMath.NormalizeDim(dim1, Rank, "Transpose", nameof(dim1));
+        var a = ShapeMath.NormalizeDim(dim0, Rank, "Transpose", nameof(dim0), _shape);
+        var b = ShapeMath.NormalizeDim(dim1, Rank, "Transpose", nameof(dim1), _shape);
         var perm = new int[Rank];
         for (var i = 0; i < perm.Length; i++)
         {
@@ -119,10 +119,10 @@ public sealed partial class Tensor<T>
         var seen = new bool[Rank];
         for (var i = 0; i < Rank; i++)
         {
-            perm[i] = ShapeMath.NormalizeDim(dims[i], Rank, "Permute", nameof(dims));
+            perm[i] = ShapeMath.NormalizeDim(dims[i], Rank, "Permute", nameof(dims), _shape);
             if (seen[perm[i]])
             {
-                throw new ArgumentException($"Permute: dimension {dims[i]} appears twice in {ShapeMath.Format(dims)}.", nameof(dims));
+                throw new ArgumentException($"Permute: dimension {dims[i]} appears twice in {ShapeMath.Format(dims)} (shape {ShapeMath.Format(_shape)}).", nameof(dims));
             }
 
             seen[perm[i]] = true;
@@ -159,10 +159,10 @@ public sealed partial class Tensor<T>
     /// </summary>
     public Tensor<T> Slice(int dim, int start, int end, int step = 1)
     {
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Slice");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Slice", "dim", _shape);
         if (Rank == 0)
         {
-            throw new ArgumentException("Slice: cannot slice a rank-0 tensor.", nameof(dim));
+            throw new ArgumentException("Slice: cannot slice a rank-0 tensor (shape []).", nameof(dim));
         }
 
         if (step <= 0)
@@ -186,10 +186,10 @@ public sealed partial class Tensor<T>
     {
         if (Rank == 0)
         {
-            throw new ArgumentException("Narrow: cannot narrow a rank-0 tensor.", nameof(dim));
+            throw new ArgumentException("Narrow: cannot narrow a rank-0 tensor (shape []).", nameof(dim));
         }
 
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Narrow");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Narrow", "dim", _shape);
         var size = _shape[d];
         if (start < 0 || length < 0 || start > size || length > size - start)
         {
@@ -208,10 +208,10 @@ public sealed partial class Tensor<T>
     {
         if (Rank == 0)
         {
-            throw new ArgumentException("Select: cannot index a rank-0 tensor.", nameof(dim));
+            throw new ArgumentException("Select: cannot index a rank-0 tensor (shape []).", nameof(dim));
         }
 
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Select");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Select", "dim", _shape);
         var size = _shape[d];
         var i = index < 0 ? index + size : index;
         if ((uint)i >= (uint)size)
@@ -248,7 +248,7 @@ public sealed partial class Tensor<T>
             {
                 if (want < 0)
                 {
-                    throw new ArgumentException($"Expand: a new leading dimension cannot be -1 (target {ShapeMath.Format(shape)}).", nameof(shape));
+                    throw new ArgumentException($"Expand: a new leading dimension cannot be -1 (shape {ShapeMath.Format(_shape)} to {ShapeMath.Format(shape)}).", nameof(shape));
                 }
 
                 target[i] = want;
@@ -338,7 +338,7 @@ public sealed partial class Tensor<T>
         {
             if (s < 0)
             {
-                throw new ArgumentException($"AsStrided: strides {ShapeMath.Format(strides)} must be non-negative.", nameof(strides));
+                throw new ArgumentException($"AsStrided: strides {ShapeMath.Format(strides)} must be non-negative (shape {ShapeMath.Format(shape)} of a tensor of shape {ShapeMath.Format(_shape)}).", nameof(strides));
             }
         }
 
@@ -509,14 +509,14 @@ public sealed partial class Tensor<T>
             {
                 if (infer >= 0)
                 {
-                    throw new ArgumentException($"{op}: only one dimension can be -1 in {ShapeMath.Format(shape)}.", nameof(shape));
+                    throw new ArgumentException($"{op}: only one dimension can be -1 in {ShapeMath.Format(shape)} (shape {ShapeMath.Format(_shape)}).", nameof(shape));
                 }
 
                 infer = i;
             }
             else if (target[i] < 0)
             {
-                throw new ArgumentException($"{op}: invalid size {target[i]} in {ShapeMath.Format(shape)}.", nameof(shape));
+                throw new ArgumentException($"{op}: invalid size {target[i]} in {ShapeMath.Format(shape)} (shape {ShapeMath.Format(_shape)}).", nameof(shape));
             }
             else
             {

@@ -34,6 +34,10 @@ public static class Conv2dOp
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
 
+    // Images are split into at most this many fixed chunks (enough for 16 threads) whose partial dW
+    // are added in chunk order: see ImageChunks.
+    private const int MaxImageChunks = 16;
+
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -158,6 +162,14 @@ public static class Conv2dOp
 
         var kernel = new Size2(kh, kw);
         var (top, bottom, left, right) = padding.Resolve(kernel, stride, dilation, "Conv2d", shapes);
+        var (paddedH, paddedW) = ((long)h + top + bottom, (long)w + left + right);
+        if ((top | bottom | left | right) != 0 && (double)n * c * paddedH * paddedW > int.MaxValue)
+        {
+            // The padded copy is materialised: refuse sizes whose element count does not fit an int.
+            throw new ArgumentException(
+                $"Conv2d: the padded input [{n}, {c}, {paddedH}, {paddedW}] has more than {int.MaxValue} elements (padding {padding}) {shapes}.", nameof(padding));
+        }
+
         var oh = Window.OutputSize(h + top + bottom, kh, stride.H, dilation.H);
         var ow = Window.OutputSize(w + left + right, kw, stride.W, dilation.W);
         if (oh < 1 || ow < 1)
@@ -201,7 +213,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, cols) =>
+            (n, _, cols) =>
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
@@ -283,7 +295,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, dcols) =>
+            (n, _, dcols) =>
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
@@ -348,32 +360,38 @@ public static class Conv2dOp
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var windows = Windows(padded ?? Pad(input, g), g);
         var dw = new T[g.F * k];
-        var dwLock = new Lock();
+
+        // dW is a sum over images. For bits that do not depend on thread timing or thread count, each
+        // fixed chunk of images sums into its own partial (chunk 0 straight into dW), and the partials
+        // are added to dW in chunk order, whether the chunks ran in parallel or one after another.
+        var partials = new T[]?[ImageChunks(g)];
         ForEachImage(
             g,
-            () => (Cols: ArrayPool<T>.Shared.Rent(k * p), DW: new T[g.F * k]),
-            (n, s) =>
+            () => ArrayPool<T>.Shared.Rent(k * p),
+            (n, chunk, cols) =>
             {
+                var partial = partials[chunk] ??= chunk == 0 ? dw : RentCleared<T>(dw.Length);
                 for (var group = 0; group < g.Groups; group++)
                 {
                     // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
-                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, s.Cols);
+                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, cols);
                     Gemm.Multiply(
                         fg, k, p,
                         dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
                         c, cAt, cCol, cRow,
-                        s.DW, group * fg * k, k,
+                        partial, group * fg * k, k,
                         accumulate: true);
                 }
             },
-            s =>
+            cols => ArrayPool<T>.Shared.Return(cols),
+            chunk =>
             {
-                lock (dwLock)
+                if (chunk > 0 && partials[chunk] is { } partial)
                 {
-                    TP.Add(dw, s.DW, dw);
+                    TP.Add(dw, partial.AsSpan(0, dw.Length), dw);
+                    ArrayPool<T>.Shared.Return(partial);
+                    partials[chunk] = null;
                 }
-
-                ArrayPool<T>.Shared.Return(s.Cols);
             });
 
         var result = new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
@@ -418,34 +436,67 @@ public static class Conv2dOp
         }
     }
 
-    /// <summary>
-    /// Runs <paramref name="body"/> for every image, each worker with its own scratch from
-    /// <paramref name="init"/>; spread over threads when the batch is large enough to pay for them
-    /// and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
-    /// </summary>
-    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
+    /// <summary>A pooled buffer of at least <paramref name="length"/> elements, the first <paramref name="length"/> zero.</summary>
+    private static T[] RentCleared<T>(int length)
     {
-        if (g.N > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
+        var buffer = ArrayPool<T>.Shared.Rent(length);
+        buffer.AsSpan(0, length).Clear();
+        return buffer;
+    }
+
+    /// <summary>
+    /// How many chunks of consecutive images a pass is split into: a function of the batch size only,
+    /// never of the thread count, so that sums over images are associated the same way on any machine.
+    /// </summary>
+    private static int ImageChunks(Geometry g) => Math.Min(g.N, MaxImageChunks);
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(n, chunk, scratch) for every image, chunk by chunk (fixed chunks of
+    /// consecutive images, <see cref="ImageChunks"/>), each worker with its own scratch from
+    /// <paramref name="init"/>; chunks are spread over threads when the batch is large enough to pay for
+    /// them and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
+    /// <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is done (after
+    /// all of them when they ran in parallel), so partial results combine in a fixed order.
+    /// </summary>
+    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
+    {
+        var chunks = ImageChunks(g);
+        void RunChunk(int chunk, TLocal local)
+        {
+            var end = (int)((long)g.N * (chunk + 1) / chunks);
+            for (var n = (int)((long)g.N * chunk / chunks); n < end; n++)
+            {
+                body(n, chunk, local);
+            }
+        }
+
+        if (chunks > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
         {
             Parallel.For(
                 0,
-                g.N,
+                chunks,
                 init,
-                (n, _, local) =>
+                (chunk, _, local) =>
                 {
-                    body(n, local);
+                    RunChunk(chunk, local);
                     return local;
                 },
                 finish);
+            for (var chunk = 0; chunk < chunks; chunk++)
+            {
+                merge?.Invoke(chunk);
+            }
+
             return;
         }
 
         var scratch = init();
         try
         {
-            for (var n = 0; n < g.N; n++)
+            for (var chunk = 0; chunk < chunks; chunk++)
             {
-                body(n, scratch);
+                RunChunk(chunk, scratch);
+                merge?.Invoke(chunk);
             }
         }
         finally
