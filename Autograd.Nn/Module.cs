@@ -128,7 +128,10 @@ public abstract class Module<T>
         _modules.Select(kv => (kv.Key, kv.Value));
 
     /// <summary>This module (name "") and every descendant once, depth first, with dotted names.</summary>
-    public IEnumerable<(string Name, Module<T> Module)> NamedModules()
+    public IEnumerable<(string Name, Module<T> Module)> NamedModules() => Descendants(memo: true);
+
+    /// <summary>Depth-first preorder; without <paramref name="memo"/> a module registered twice is visited under each name.</summary>
+    private IEnumerable<(string Name, Module<T> Module)> Descendants(bool memo)
     {
         var seen = new HashSet<Module<T>>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(string, Module<T>)>();
@@ -136,7 +139,7 @@ public abstract class Module<T>
         while (stack.Count > 0)
         {
             var (prefix, module) = stack.Pop();
-            if (!seen.Add(module))
+            if (memo && !seen.Add(module))
             {
                 continue;
             }
@@ -202,12 +205,13 @@ public abstract class Module<T>
 
     /// <summary>
     /// Every parameter and buffer by dotted name, in registration order: detached tensors that share
-    /// storage with the module (PyTorch's <c>state_dict()</c>), so saving it reads the live values.
+    /// storage with the module (PyTorch's <c>state_dict()</c>), so saving it reads the live values. As
+    /// in PyTorch, a module registered under two names appears under both.
     /// </summary>
     public OrderedDictionary<string, Tensor<T>> StateDict()
     {
         var state = new OrderedDictionary<string, Tensor<T>>();
-        foreach (var (prefix, module) in NamedModules())
+        foreach (var (prefix, module) in Descendants(memo: false))
         {
             foreach (var (name, tensor) in module._parameters.Concat(module._buffers))
             {

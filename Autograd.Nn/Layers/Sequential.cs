@@ -6,7 +6,7 @@ namespace Autograd.Nn;
 
 /// <summary>
 /// Modules applied one after the other (PyTorch's <c>nn.Sequential</c>), registered as "0", "1", …
-/// so their parameters are named <c>0.weight</c>, <c>3.bias</c>, as in PyTorch.
+/// so their parameters are named <c>0.weight</c>, <c>3.bias</c>, as in PyTorch, or under given names.
 /// </summary>
 public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -19,6 +19,19 @@ public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
         foreach (var layer in layers)
         {
             Append(layer);
+        }
+    }
+
+    /// <summary>
+    /// Named layers (PyTorch's <c>Sequential(OrderedDict(...))</c>, TorchSharp's <c>Sequential(("conv1", ...), ...)</c>):
+    /// parameters are then named <c>conv1.weight</c>.
+    /// </summary>
+    public Sequential(params IEnumerable<(string Name, Module<T> Module)> layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        foreach (var (name, layer) in layers)
+        {
+            Append(name, layer);
         }
     }
 
@@ -41,10 +54,13 @@ public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
     }
 
     /// <summary>Adds a layer at the end, named by its position; returns this.</summary>
-    public Sequential<T> Append(Module<T> layer)
+    public Sequential<T> Append(Module<T> layer) => Append(_layers.Count.ToString(CultureInfo.InvariantCulture), layer);
+
+    /// <summary>Adds a layer at the end under <paramref name="name"/>; returns this.</summary>
+    public Sequential<T> Append(string name, Module<T> layer)
     {
         ArgumentNullException.ThrowIfNull(layer);
-        _layers.Add(RegisterModule(_layers.Count.ToString(CultureInfo.InvariantCulture), layer));
+        _layers.Add(RegisterModule(name, layer));
         return this;
     }
 

@@ -150,6 +150,7 @@ public abstract class Optimizer<T, TOptions, TState> : IOptimizer
             throw new ArgumentException($"{Name}: a parameter group has no parameters.", nameof(group));
         }
 
+        var inGroup = new HashSet<Tensor<T>>(ReferenceEqualityComparer.Instance);
         for (var i = 0; i < group.Parameters.Count; i++)
         {
             var p = group.Parameters[i] ?? throw new ArgumentException($"{Name}: parameter {i} of group {_groups.Count} is null.", nameof(group));
@@ -166,6 +167,12 @@ public abstract class Optimizer<T, TOptions, TState> : IOptimizer
             if (_all.Contains(p))
             {
                 throw new ArgumentException($"{Name}: some parameters appear in more than one parameter group (parameter {i} of group {_groups.Count}, shape {ShapeMath.Format(p.Shape)}).", nameof(group));
+            }
+
+            if (!inGroup.Add(p))
+            {
+                // PyTorch only warns; stepping a parameter twice per Step() is never what was meant.
+                throw new ArgumentException($"{Name}: parameter {i} of group {_groups.Count} (shape {ShapeMath.Format(p.Shape)}) appears twice in the group.", nameof(group));
             }
         }
 
