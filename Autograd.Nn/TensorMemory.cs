@@ -28,7 +28,7 @@ internal static class TensorMemory
     /// <summary>Records an in-place write (the storage's version counter), so a graph that saved the tensor detects it.</summary>
     public static void Written<T>(Tensor<T> tensor)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => tensor._storage._version++;
+        => tensor._storage.BumpVersion();
 
     /// <summary>A contiguous tensor over <paramref name="buffer"/> without copying it (the buffer may be longer than the shape needs).</summary>
     public static Tensor<T> Wrap<T>(T[] buffer, int[] shape)
