@@ -146,6 +146,18 @@ public class DataTests
     }
 
     [Test]
+    public void BackwardThroughAStaleReusedBatch_Throws_InsteadOfUsingTheNextBatch()
+    {
+        var data = new TensorDataset<float>(Tensor.Randn<float>([8, 3], new Generator(1)), [0, 1, 0, 1, 0, 1, 0, 1]);
+        var layer = new Autograd.Nn.Linear<float>(3, 2);
+        using var batches = new DataLoader<float>(data, 4).GetEnumerator();
+        batches.MoveNext();
+        var loss = layer.Forward(batches.Current.X).CrossEntropy(batches.Current.Y);
+        batches.MoveNext();
+        Assert.Throws<SavedTensorModifiedException>(() => loss.Backward());
+    }
+
+    [Test]
     public void FromIdx_Normalises_AndAddsTheChannelDimension()
     {
         var images = new IdxArray([2, 1, 2], [0, 255, 51, 102]);
