@@ -10,12 +10,12 @@ namespace Autograd.Example;
 /// </summary>
 public static class SvgPlot
 {
-    private const int PanelWidth = 420, PanelHeight = 300, Left = 60, Top = 40, PlotWidth = 330, PlotHeight = 210;
+    private const int PanelWidth = 420, PanelHeight = 300, Left = 60, Top = 52, PlotWidth = 330, PlotHeight = 210;
 
     public static void Write(string path, IReadOnlyList<EpochResult> epochs, string title)
     {
         var svg = new StringBuilder();
-        svg.Append(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{2 * PanelWidth}\" height=\"{PanelHeight + 30}\" font-family=\"sans-serif\" font-size=\"12\">\n"));
+        svg.Append(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{2 * PanelWidth}\" height=\"{PanelHeight + 40}\" font-family=\"sans-serif\" font-size=\"12\">\n"));
         svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
         svg.Append(Inv($"<text x=\"{PanelWidth}\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">{Escape(title)}</text>\n"));
 
@@ -40,6 +40,8 @@ public static class SvgPlot
         var maxLoss = Math.Max(steps.Select(p => p.Y).DefaultIfEmpty(1).Max(), 0.1);
         Panel(svg, 0, "training loss (cross-entropy)", epochs.Count, 0, maxLoss, "F2",
             [(steps, "#9ecae1", false), (means, "#08519c", true)]);
+        svg.Append(Inv($"<text x=\"{Left + PlotWidth - 8}\" y=\"{Top + 16}\" text-anchor=\"end\" fill=\"#6baed6\">each step (smoothed)</text>\n"));
+        svg.Append(Inv($"<text x=\"{Left + PlotWidth - 8}\" y=\"{Top + 32}\" text-anchor=\"end\" fill=\"#08519c\">epoch mean</text>\n"));
 
         var accuracy = epochs.Select(e => ((double)e.Epoch, 100 * e.TestAccuracy)).ToList();
         var low = Math.Floor(Math.Min(accuracy.Select(p => p.Item2).DefaultIfEmpty(0).Min() - 2, 90) / 5) * 5;
