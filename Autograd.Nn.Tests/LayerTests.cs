@@ -55,6 +55,20 @@ public class LayerTests
     }
 
     [Test]
+    public void Sequential_NamesLayersByPositionOrByName_AndIndexes()
+    {
+        var empty = new Sequential<float>();
+        empty.Append(new Linear<float>(2, 2)).Append("act", new ReLU<float>());
+        Assert.That(empty.NamedChildren().Select(c => c.Name), Is.EqualTo(new[] { "0", "act" }));
+        var named = new Sequential<float>(("fc", new Linear<float>(2, 3)), ("out", new Linear<float>(3, 1)));
+        Assert.That(named.NamedParameters().Select(p => p.Name), Is.EqualTo(new[] { "fc.weight", "fc.bias", "out.weight", "out.bias" }));
+        Assert.That(named[-1], Is.InstanceOf<Linear<float>>());
+        Assert.That(named.Forward(Tensor.Zeros<float>(4, 2)).Shape, Is.EqualTo(new[] { 4, 1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = named[2]);
+        Assert.Throws<ArgumentException>(() => named.Append("fc", new ReLU<float>()));
+    }
+
+    [Test]
     public void Conv2d_And_MaxPool2d_GiveLeNetShapes()
     {
         var g = new Generator(0);

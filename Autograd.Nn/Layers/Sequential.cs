@@ -13,6 +13,11 @@ public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
 {
     private readonly List<Module<T>> _layers = [];
 
+    /// <summary>An empty container; add layers with <see cref="Append(Module{T})"/>.</summary>
+    public Sequential()
+    {
+    }
+
     public Sequential(params IEnumerable<Module<T>> layers)
     {
         ArgumentNullException.ThrowIfNull(layers);
