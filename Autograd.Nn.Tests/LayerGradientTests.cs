@@ -65,10 +65,44 @@ public class LayerGradientTests
     [Test]
     public void Dropout_WithAFixedMask_MatchesFiniteDifferences()
     {
-        // A fresh generator with the same seed per evaluation: the same mask every time f runs.
+        // A fresh module with a fresh generator per evaluation: the same mask every time f runs.
         var x = Input([4, 5], 13);
-        var result = GradCheck.Check(ts => Functional.Dropout(ts[0], 0.4, training: true, new Generator(99)), [x]);
+        var result = GradCheck.Check(ts => new Dropout<double>(0.4, new Generator(99)).Forward(ts[0]), [x]);
         Assert.That(result.Passed, Is.True, result.ToString());
+    }
+
+    [Test]
+    public void BatchNorm2d_TrainingAndEval_ParameterGradients_MatchFiniteDifferences()
+    {
+        var bn = new BatchNorm2d<double>(3);
+        using (Tensor.NoGrad())
+        {
+            bn.Weight!.CopyFrom(Tensor.FromArray(new[] { 0.5, 1.5, -1.0 }));
+            bn.Bias!.CopyFrom(Tensor.FromArray(new[] { 0.1, -0.2, 0.3 }));
+        }
+
+        AssertPasses(bn, Input([2, 3, 2, 2], 16));
+        bn.Eval();
+        AssertPasses(bn, Input([2, 3, 2, 2], 17));
+    }
+
+    [Test]
+    public void LayerNorm_ParameterGradients_MatchFiniteDifferences()
+    {
+        var ln = new LayerNorm<double>([2, 3]);
+        using (Tensor.NoGrad())
+        {
+            ln.Weight!.CopyFrom(Tensor.Randn<double>([2, 3], new Generator(18)));
+        }
+
+        AssertPasses(ln, Input([2, 2, 3], 19));
+    }
+
+    [Test]
+    public void AvgPool2d_And_AdaptiveAvgPool2d_InputGradients_MatchFiniteDifferences()
+    {
+        AssertPasses(new AvgPool2d<double>(2, stride: 1, padding: 1), Input([1, 2, 3, 3], 20));
+        AssertPasses(new AdaptiveAvgPool2d<double>((2, 3)), Input([1, 2, 5, 4], 21));
     }
 
     [Test]

@@ -39,7 +39,7 @@ public class LayerTests
         Assert.That(y.Where(v => v != 0), Is.All.EqualTo(1 / 0.75).Within(1e-12));
         dropout.Eval();
         Assert.That(dropout.Forward(x), Is.SameAs(x));
-        Assert.That(Functional.Dropout(x, 1.0).ToArray(), Is.All.EqualTo(0.0));
+        Assert.That(new Dropout<double>(1.0).Forward(x).ToArray(), Is.All.EqualTo(0.0));
         Assert.Throws<ArgumentException>(() => new Dropout<float>(1.5));
     }
 
@@ -47,9 +47,9 @@ public class LayerTests
     public void Dropout_SameSeed_SameMask()
     {
         var x = Tensor.Ones<float>(100);
-        var a = Functional.Dropout(x, 0.5, true, new Generator(5)).ToArray();
-        var b = Functional.Dropout(x, 0.5, true, new Generator(5)).ToArray();
-        var c = Functional.Dropout(x, 0.5, true, new Generator(6)).ToArray();
+        var a = new Dropout<float>(0.5, new Generator(5)).Forward(x).ToArray();
+        var b = new Dropout<float>(0.5, new Generator(5)).Forward(x).ToArray();
+        var c = new Dropout<float>(0.5, new Generator(6)).Forward(x).ToArray();
         Assert.That(a, Is.EqualTo(b));
         Assert.That(a, Is.Not.EqualTo(c));
     }
@@ -66,6 +66,36 @@ public class LayerTests
         Assert.That(named.Forward(Tensor.Zeros<float>(4, 2)).Shape, Is.EqualTo(new[] { 4, 1 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = named[2]);
         Assert.Throws<ArgumentException>(() => named.Append("fc", new ReLU<float>()));
+    }
+
+    [Test]
+    public void BatchNorm2d_UpdatesRunningStatisticsInTraining_AndUsesThemInEval()
+    {
+        var bn = new BatchNorm2d<double>(1, momentum: 0.5);
+        Assert.That(bn.NamedParameters().Select(p => p.Name), Is.EqualTo(new[] { "weight", "bias" }));
+        Assert.That(bn.StateDict().Keys, Is.EqualTo(new[] { "weight", "bias", "running_mean", "running_var" }));
+        var x = Tensor.FromArray(new[] { 1.0, 2, 3, 6 }, [4, 1, 1, 1]);
+        var y = bn.Forward(x).ToArray();
+        // Batch mean 3, biased variance 3.5: y = (x − 3)/√(3.5 + 1e-5).
+        Assert.That(y, Is.EqualTo(new[] { -2.0, -1, 0, 3 }.Select(v => v / Math.Sqrt(3.5 + 1e-5))).Within(1e-12));
+        // running ← ½·running + ½·batch, with the unbiased variance 14/3 for running_var.
+        Assert.That(bn.RunningMean!.ToArray(), Is.EqualTo(new[] { 1.5 }).Within(1e-12));
+        Assert.That(bn.RunningVar!.ToArray(), Is.EqualTo(new[] { 0.5 + 0.5 * 14 / 3.0 }).Within(1e-12));
+        bn.Eval();
+        var e = bn.Forward(Tensor.FromArray(new[] { 1.5 }, [1, 1, 1, 1])).ToArray();
+        Assert.That(e, Is.EqualTo(new[] { 0.0 }).Within(1e-12));
+        Assert.That(bn.ToString(), Is.EqualTo("BatchNorm2d(1, eps=1e-05, momentum=0.5, affine=True, track_running_stats=True)"));
+    }
+
+    [Test]
+    public void LayerNorm_NormalisesTheLastDimensions()
+    {
+        var ln = new LayerNorm<double>(4);
+        var y = ln.Forward(Tensor.FromArray(new[] { 1.0, 2, 3, 4, 10, 10, 10, 10 }, [2, 4])).ToArray();
+        var s = Math.Sqrt(1.25 + 1e-5);
+        Assert.That(y, Is.EqualTo(new[] { -1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s, 0, 0, 0, 0 }).Within(1e-12));
+        Assert.That(ln.Weight!.Shape, Is.EqualTo(new[] { 4 }));
+        Assert.That(ln.ToString(), Is.EqualTo("LayerNorm((4,), eps=1e-05, elementwise_affine=True)"));
     }
 
     [Test]

@@ -4,11 +4,11 @@ namespace Autograd.Nn;
 
 /// <summary>
 /// In training mode, zeroes each element with probability p and scales the rest by 1/(1 − p), so
-/// the expected value is unchanged (PyTorch's <c>nn.Dropout</c>, "inverted" dropout); the identity
-/// in evaluation mode. The mask is drawn from the constructor's generator (the default generator
-/// when null), so a seeded generator gives the same masks every run.
+/// the expected value is unchanged (PyTorch's <c>nn.Dropout</c>, "inverted" dropout, through the
+/// <c>Tensor.Dropout</c> op); the identity in evaluation mode. The mask is drawn from the
+/// constructor's generator (the default generator when null), so a seeded generator gives the same
+/// masks every run.
 /// </summary>
-/// <remarks>y = x ⊙ m with m ∈ {0, 1/(1 − p)} a constant, so the gradient is dx = g ⊙ m through Mul's VJP.</remarks>
 public sealed class Dropout<T> : Module<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -28,7 +28,7 @@ public sealed class Dropout<T> : Module<T>
     /// <summary>Probability of zeroing an element.</summary>
     public double P { get; }
 
-    public override Tensor<T> Forward(Tensor<T> input) => Functional.Dropout(input, P, Training, _generator);
+    public override Tensor<T> Forward(Tensor<T> input) => input.Dropout(P, Training, _generator);
 
     protected override string ExtraRepr() => $"p={P}";
 }
