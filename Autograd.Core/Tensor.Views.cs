@@ -306,9 +306,9 @@ public sealed partial class Tensor<T>
         }
 
         // Accumulate through the target's strides as broadcast to our shape: stride 0 on the summed dims.
-        var result = new Tensor<T>(new T[ShapeMath.Numel(target)], target);
+        var result = ZeroFilled(target);
         var broadcastStrides = result.BroadcastStridesTo(_shape, "SumToSize");
-        Strided.Accumulate(result._storage._data, 0, broadcastStrides, _storage._data, _offset, _strides, _shape);
+        Strided.Accumulate(result._storage.Span, 0, broadcastStrides, _storage.Span, _offset, _strides, _shape);
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
@@ -370,12 +370,12 @@ public sealed partial class Tensor<T>
     {
         var length = input._storage.Length;
         var buffer = new T[length];
-        Strided.Accumulate(buffer, output._offset, output._strides, g._storage._data, g._offset, g._strides, output._shape);
+        Strided.Accumulate(buffer, output._offset, output._strides, g._storage.Span, g._offset, g._strides, output._shape);
         if (!Strided.IsNonOverlapping(input._shape, input._strides))
         {
             var count = new T[length];
             var one = new Tensor<T>([T.One], []);
-            Strided.Accumulate(count, input._offset, input._strides, one._storage._data, 0, new int[input.Rank], input._shape);
+            Strided.Accumulate(count, input._offset, input._strides, one._storage.Span, 0, new int[input.Rank], input._shape);
             for (var i = 0; i < length; i++)
             {
                 if (count[i] > T.One)
@@ -396,7 +396,7 @@ public sealed partial class Tensor<T>
 
     private Tensor<T> Clone(string op)
     {
-        var result = new Tensor<T>(ToArray(), (int[])_shape.Clone());
+        var result = ContiguousCopy();
         if (Tape.ShouldRecord(this))
         {
             Tape.Record(op, result, [this], static (g, grads) => grads[0] = g);
@@ -429,9 +429,9 @@ public sealed partial class Tensor<T>
             var inputShape = _shape;
             Tape.Record(op, result, [this], (g, grads) =>
             {
-                var zeros = new Tensor<T>(new T[ShapeMath.Numel(inputShape)], (int[])inputShape.Clone());
+                var zeros = ZeroFilled((int[])inputShape.Clone());
                 var view = sameView(zeros);
-                Strided.Accumulate(zeros._storage._data, view._offset, view._strides, g._storage._data, g._offset, g._strides, view._shape);
+                Strided.Accumulate(zeros._storage.Span, view._offset, view._strides, g._storage.Span, g._offset, g._strides, view._shape);
                 grads[0] = zeros;
             });
         }

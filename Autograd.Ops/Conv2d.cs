@@ -168,10 +168,12 @@ public static class Conv2dOp
         // Xpad and its windows [N, C, OH, OW, KH, KW]; without padding the windows are a view of the input itself.
         var padded = g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
         var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
-        var (w, wOffset) = Dense(weight);
+        var dense = Dense(weight);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)dense._storage.Memory, dense._offset);
         var b = bias?.ToArray();
         var (fg, k, p) = (g.Fg, g.K, g.P);
-        var y = GC.AllocateUninitializedArray<T>(g.N * g.F * p);   // every element is written by a GEMM
+        var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);   // every element is written by a GEMM
+        var y = output._storage.Memory;
 
         // Y_{n,g} = W_g · cols_{n,g} + b: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
         // the packed windows (or the windows themselves when they already form a matrix).
@@ -195,17 +197,18 @@ public static class Conv2dOp
                 {
                     for (var f = 0; f < g.F; f++)
                     {
-                        var row = y.AsSpan((n * g.F + f) * p, p);
+                        var row = y.Span.Slice((n * g.F + f) * p, p);
                         TP.Add(row, b[f], row);
                     }
                 }
             },
             cols => ArrayPool<T>.Shared.Return(cols));
 
-        var output = new Tensor<T>(y, [g.N, g.F, g.OH, g.OW]);
+        // The GEMMs read the weight's memory: its owner (possibly a copy) must stay reachable until they are done.
+        GC.KeepAlive(dense);
         if (Tape.ShouldRecord(input, weight, bias))
         {
-            Record(output, input, weight, bias, padded, w, wOffset, g);
+            Record(output, input, weight, bias, padded, dense, g);
         }
 
         return output;
@@ -215,7 +218,7 @@ public static class Conv2dOp
     /// Records the VJP. dW needs the columns, rebuilt from Xpad; dX needs only W: the closure keeps
     /// just what the requested gradients read (and lives in its own method so that it captures nothing else).
     /// </summary>
-    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, T[] w, int wOffset, Geometry g)
+    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, Tensor<T> denseWeight, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor<T>[] inputs = bias is null ? [input, weight] : [input, weight, bias];
@@ -223,7 +226,7 @@ public static class Conv2dOp
         var needW = weight.RequiresGrad;
         var needB = bias?.RequiresGrad == true;
         var savedPadded = needW ? padded : null;
-        var savedWeight = needX ? w : null;
+        var savedWeight = needX ? denseWeight : null;
         var inputVersion = input._storage._version;
         var weightVersion = weight._storage._version;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
@@ -235,13 +238,13 @@ public static class Conv2dOp
                     $"Conv2d: the input {ShapeMath.Format(input._shape)} was modified in place after the forward pass; its saved value is needed for the weight gradient.");
             }
 
-            if (needX && ReferenceEquals(savedWeight, weight._storage._data) && weight._storage._version != weightVersion)
+            if (needX && ReferenceEquals(savedWeight, weight) && weight._storage._version != weightVersion)
             {
                 throw new InvalidOperationException(
                     $"Conv2d: the weight {ShapeMath.Format(weight._shape)} was modified in place after the forward pass; its saved value is needed for the input gradient.");
             }
 
-            var (dX, dW, db) = Backward(dy, savedPadded, savedWeight, wOffset, g, needX, needW, needB);
+            var (dX, dW, db) = Backward(dy, savedPadded, savedWeight, g, needX, needW, needB);
             grads[0] = dX;
             grads[1] = dW;
             if (grads.Length > 2)
@@ -252,10 +255,12 @@ public static class Conv2dOp
     }
 
     private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
-        Tensor<T> gradOutput, Tensor<T>? padded, T[]? w, int wOffset, Geometry g, bool needX, bool needW, bool needB)
+        Tensor<T> gradOutput, Tensor<T>? padded, Tensor<T>? weight, Geometry g, bool needX, bool needW, bool needB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = Dense(gradOutput);
+        var denseDy = Dense(gradOutput);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var (w, wOffset) = weight is null ? (default, 0) : ((ReadOnlyMemory<T>)weight._storage.Memory, weight._offset);
         var (fg, k, p) = (g.Fg, g.K, g.P);
 
         Tensor<T>? db = null;
@@ -267,7 +272,7 @@ public static class Conv2dOp
             {
                 for (var f = 0; f < g.F; f++)
                 {
-                    sums[f] += TP.Sum<T>(dy.AsSpan(dyOffset + (n * g.F + f) * p, p));
+                    sums[f] += TP.Sum<T>(dy.Span.Slice(dyOffset + (n * g.F + f) * p, p));
                 }
             }
 
@@ -284,7 +289,7 @@ public static class Conv2dOp
 
         // dX is accumulated into a zero padded buffer through the windows, then cropped.
         int[] paddedShape = [g.N, g.C, g.H + g.PadTop + g.PadBottom, g.W + g.PadLeft + g.PadRight];
-        var dPadded = needX ? new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape) : null;
+        var dPadded = needX ? Tensor<T>.ZeroFilled(paddedShape) : null;
         var dWindows = dPadded is null ? null : Window.View(dPadded, kernel, g.Stride, g.Dilation);
         var dw = needW ? new T[g.F * k] : null;
         var dwLock = new Lock();
@@ -314,7 +319,7 @@ public static class Conv2dOp
                         // dcols_{n,g} = W_gᵀ · dY_{n,g}: [K, Fg] · [Fg, P]; W_gᵀ is W_g read with swapped strides.
                         Gemm.Multiply(
                             k, p, fg,
-                            w!, wOffset + group * fg * k, 1, k,
+                            w, wOffset + group * fg * k, 1, k,
                             dy, dyAt, p, 1,
                             s.DCols!, 0, p,
                             accumulate: false);
@@ -341,11 +346,12 @@ public static class Conv2dOp
         if (dPadded is not null)
         {
             dX = g.IsPadded
-                ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous()
+                ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).ContiguousCopy()
                 : dPadded;
         }
 
         var dW = dw is null ? null : new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
+        GC.KeepAlive(denseDy);
         return (dX, dW, db);
     }
 
@@ -366,10 +372,10 @@ public static class Conv2dOp
         }
     }
 
-    /// <summary>The row-major elements of <paramref name="t"/>: its own buffer and offset when contiguous, else a copy.</summary>
-    private static (T[] Data, int Offset) Dense<T>(Tensor<T> t)
+    /// <summary><paramref name="t"/> itself when contiguous, else a contiguous copy (hold it while its memory is in use).</summary>
+    private static Tensor<T> Dense<T>(Tensor<T> t)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => t.IsContiguous ? (t._storage._data, t._offset) : (t.ToArray(), 0);
+        => t.IsContiguous ? t : t.ContiguousCopy();
 
     /// <summary>
     /// Runs <paramref name="body"/> for every image, each worker with its own scratch from
@@ -383,6 +389,7 @@ public static class Conv2dOp
             Parallel.For(
                 0,
                 g.N,
+                new ParallelOptions { MaxDegreeOfParallelism = Gemm.MaxThreads },
                 init,
                 (n, _, local) =>
                 {

@@ -94,24 +94,38 @@ public static class MaxPool2dOp
     private static Tensor<T> Forward<T>(Tensor<T> input, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
-        var y = new T[n * c * oh * ow];
-        var argmax = new int[y.Length];
-        var parallel = Gemm.MaxThreads > 1 && (long)y.Length * kernel.H * kernel.W >= ParallelWork;
-        Pool.MaxForward(
-            input._storage._data, input._offset, input._strides, n, c, h, w,
-            kernel, stride, padding, dilation, oh, ow, y, argmax, parallel);
+        // Window taps are numbered kh·KW + kw; under 255 of them a byte holds the argmax (255 = no tap).
+        return kernel.H * kernel.W < byte.MaxValue
+            ? Forward<T, byte>(input, kernel, stride, padding, dilation, oh, ow, byte.MaxValue)
+            : Forward<T, int>(input, kernel, stride, padding, dilation, oh, ow, -1);
+    }
 
-        var output = new Tensor<T>(y, [n, c, oh, ow]);
-        if (Tape.ShouldRecord(input))
+    private static Tensor<T> Forward<T, TIndex>(Tensor<T> input, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow, int noTap)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
+        var output = Tensor<T>.Uninitialized([n, c, oh, ow]);
+        var record = Tape.ShouldRecord(input);
+        var argmax = record ? new Storage<TIndex>(output.Numel, clear: false) : null;
+        var workers = (long)output.Numel * kernel.H * kernel.W >= ParallelWork ? Gemm.MaxThreads : 1;
+        Pool.MaxForward(
+            (ReadOnlyMemory<T>)input._storage.Memory, input._offset, input._strides, n, c, h, w,
+            kernel, stride, padding, dilation, oh, ow, output._storage.Memory, argmax?.Memory ?? default, record, noTap, workers);
+        GC.KeepAlive(input);
+
+        if (record)
         {
-            int[] inputShape = [n, c, h, w];
             Tape.Record("MaxPool2d", output, [input], (dy, grads) =>
             {
                 // dX[argmax[o]] += dY[o]
-                var dx = new T[n * c * h * w];
-                Pool.MaxBackward(dy._storage._data, dy._offset, dy._strides, argmax, n, c, oh, ow, dx, parallel: Gemm.MaxThreads > 1 && y.Length >= ParallelWork);
-                grads[0] = new Tensor<T>(dx, inputShape);
+                var dx = Tensor<T>.Uninitialized([n, c, h, w]);
+                Pool.MaxBackward(
+                    (ReadOnlyMemory<T>)dy._storage.Memory, dy._offset, dy._strides, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
+                    kernel, stride, padding, dilation, dx._storage.Memory, noTap, dy.Numel >= ParallelWork ? Gemm.MaxThreads : 1);
+                GC.KeepAlive(dy);
+                GC.KeepAlive(argmax);
+                grads[0] = dx;
             });
         }
 

@@ -135,7 +135,7 @@ internal static class Engine
     private static Tensor<T> Sum<T>(Tensor<T> a, Tensor<T> b)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var result = new Tensor<T>(a.ToArray(), (int[])a._shape.Clone());
+        var result = a.ContiguousCopy();
         result.AccumulateInPlace(b);
         return result;
     }
@@ -155,7 +155,7 @@ internal static class Engine
         if (leaf.Grad is null)
         {
             // A fresh copy: g may be a view shared with other gradients, or an expanded (stride-0) view.
-            leaf.Grad = new Tensor<T>(g.ToArray(), (int[])leaf._shape.Clone());
+            leaf.Grad = g.ContiguousCopy();
         }
         else if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
         {

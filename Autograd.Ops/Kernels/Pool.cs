@@ -29,25 +29,28 @@ internal static class Pool
 
     /// <summary>
     /// y[n, c, oh, ow] = max over the taps (oh·sH − pT + kh·dH, ow·sW − pL + kw·dW) that fall inside the
-    /// input, and argmax[n, c, oh, ow] = the row-major flat index of that tap in [N, C, H, W]. Ties go
-    /// to the first maximum in row-major window order; a NaN wins (and a later NaN wins over it), as
-    /// in PyTorch. A window with no tap inside the input gives −∞ and argmax −1. Input element
-    /// [n, c, h, w] is x[xOffset + n·xStrides[0] + c·xStrides[1] + h·xStrides[2] + w·xStrides[3]], so any view works.
+    /// input and, when <paramref name="argmax"/> is given, argmax[n, c, oh, ow] = the winning tap's index
+    /// kh·KW + kw in its window (a byte per output when the window has under 255 taps: the compact form
+    /// is a quarter of an int's traffic). Ties go to the first maximum in row-major window order; a NaN
+    /// wins (and a later NaN wins over it), as in PyTorch. A window with no tap inside the input gives
+    /// −∞ and argmax <paramref name="noTap"/> (255 for byte indices, −1 for int). Input element [n, c, h, w] is
+    /// x[xOffset + n·xStrides[0] + c·xStrides[1] + h·xStrides[2] + w·xStrides[3]], so any view works.
     /// </summary>
-    public static void MaxForward<T>(
-        T[] x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, int h, int w,
+    public static void MaxForward<T, TIndex>(
+        ReadOnlyMemory<T> x, int xOffset, int[] xStrides, int n, int c, int h, int w,
         Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow,
-        T[] y, int[] argmax, bool parallel)
+        Memory<T> y, Memory<TIndex> argmax, bool recordArgmax, int noTap, int workers)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         var (sN, sC, sH, sW) = (xStrides[0], xStrides[1], xStrides[2], xStrides[3]);
-        var planes = n * c;
-        void Plane(int plane)
+        Threads.For(n * c, workers, plane =>
         {
-            var (ni, ci) = (plane / c, plane % c);
-            var xPlane = xOffset + ni * sN + ci * sC;
-            var flatPlane = plane * h * w;
-            var o = plane * oh * ow;
+            var xs = x.Span;
+            var ys = y.Span.Slice(plane * oh * ow, oh * ow);
+            var arg = recordArgmax ? argmax.Span.Slice(plane * oh * ow, oh * ow) : default;
+            var xPlane = xOffset + plane / c * sN + plane % c * sC;
+            var o = 0;
             for (var i = 0; i < oh; i++)
             {
                 var h0 = i * stride.H - padding.H;
@@ -56,86 +59,72 @@ internal static class Pool
                 {
                     var w0 = j * stride.W - padding.W;
                     var (kwStart, kwEnd) = Taps(w0, w, kernel.W, dilation.W);
+
                     // PyTorch's rule: start from the first tap inside the input at −∞, take a tap when
                     // it is strictly greater (so ties keep the first) or NaN.
                     var best = T.NegativeInfinity;
-                    var bestAt = khStart < khEnd && kwStart < kwEnd
-                        ? flatPlane + (h0 + khStart * dilation.H) * w + w0 + kwStart * dilation.W
-                        : -1;
+                    var bestTap = khStart < khEnd && kwStart < kwEnd ? khStart * kernel.W + kwStart : noTap;
                     for (var kh = khStart; kh < khEnd; kh++)
                     {
-                        var hi = h0 + kh * dilation.H;
+                        var row = xPlane + (h0 + kh * dilation.H) * sH + w0 * sW;
                         for (var kw = kwStart; kw < kwEnd; kw++)
                         {
-                            var wi = w0 + kw * dilation.W;
-                            var v = x[xPlane + hi * sH + wi * sW];
+                            var v = xs[row + kw * dilation.W * sW];
                             if (v > best || T.IsNaN(v))
                             {
                                 best = v;
-                                bestAt = flatPlane + hi * w + wi;
+                                bestTap = kh * kernel.W + kw;
                             }
                         }
                     }
 
-                    y[o] = best;
-                    argmax[o] = bestAt;
-                }
-            }
-        }
-
-        if (parallel && planes > 1)
-        {
-            Parallel.For(0, planes, Plane);
-        }
-        else
-        {
-            for (var plane = 0; plane < planes; plane++)
-            {
-                Plane(plane);
-            }
-        }
-    }
-
-    /// <summary>
-    /// The adjoint of the windowed max: dx[argmax[o]] += dy[o] for every output o. Windows that
-    /// overlap can share an argmax, so their gradients add. Each plane's argmaxes stay in that
-    /// plane, so planes run in parallel without races. dy is any [N, C, OH, OW] view (element
-    /// [n, c, i, j] at dyOffset + n·dyStrides[0] + ...); dx is the row-major [N, C, H, W] gradient, added into.
-    /// </summary>
-    public static void MaxBackward<T>(
-        T[] dy, int dyOffset, ReadOnlySpan<int> dyStrides, int[] argmax, int n, int c, int oh, int ow, T[] dx, bool parallel)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (s0, s1, s2, s3) = (dyStrides[0], dyStrides[1], dyStrides[2], dyStrides[3]);
-        var planes = n * c;
-        void Plane(int plane)
-        {
-            var o = plane * oh * ow;
-            var at = dyOffset + plane / c * s0 + plane % c * s1;
-            for (var i = 0; i < oh; i++)
-            {
-                for (var j = 0; j < ow; j++, o++)
-                {
-                    var k = argmax[o];
-                    if (k >= 0)
+                    ys[o] = best;
+                    if (recordArgmax)
                     {
-                        dx[k] += dy[at + i * s2 + j * s3];
+                        arg[o] = TIndex.CreateTruncating(bestTap);
                     }
                 }
             }
-        }
+        });
+    }
 
-        if (parallel && planes > 1)
+    /// <summary>
+    /// The adjoint of the windowed max: dx[tap of argmax[o]] += dy[o] for every output o, written into a
+    /// row-major [N, C, H, W] dx that this clears plane by plane first (no separate zero-fill pass: each
+    /// plane is cleared and scattered into while in cache). Overlapping windows can share a winner, so
+    /// their gradients add. Planes are independent, so they run in parallel without races. dy is any
+    /// [N, C, OH, OW] view (element [n, c, i, j] at dyOffset + n·dyStrides[0] + ...).
+    /// </summary>
+    public static void MaxBackward<T, TIndex>(
+        ReadOnlyMemory<T> dy, int dyOffset, int[] dyStrides, ReadOnlyMemory<TIndex> argmax, int n, int c, int h, int w, int oh, int ow,
+        Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, Memory<T> dx, int noTap, int workers)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        var (s0, s1, s2, s3) = (dyStrides[0], dyStrides[1], dyStrides[2], dyStrides[3]);
+        Threads.For(n * c, workers, plane =>
         {
-            Parallel.For(0, planes, Plane);
-        }
-        else
-        {
-            for (var plane = 0; plane < planes; plane++)
+            var dys = dy.Span;
+            var arg = argmax.Span.Slice(plane * oh * ow, oh * ow);
+            var dxs = dx.Span.Slice(plane * h * w, h * w);
+            dxs.Clear();
+            var at = dyOffset + plane / c * s0 + plane % c * s1;
+            var o = 0;
+            for (var i = 0; i < oh; i++)
             {
-                Plane(plane);
+                var h0 = i * stride.H - padding.H;
+                for (var j = 0; j < ow; j++, o++)
+                {
+                    var tap = int.CreateTruncating(arg[o]);
+                    if (tap != noTap)
+                    {
+                        var hi = h0 + tap / kernel.W * dilation.H;
+                        var wi = j * stride.W - padding.W + tap % kernel.W * dilation.W;
+                        dxs[hi * w + wi] += dys[at + i * s2 + j * s3];
+                    }
+                }
             }
-        }
+        });
     }
 
     /// <summary>Kernel taps [start, end) of a window starting at <paramref name="origin"/> that land in 0..size-1.</summary>

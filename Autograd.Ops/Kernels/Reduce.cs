@@ -64,7 +64,7 @@ internal static class Reduce
 
         // The destination is read with stride 0 along reduced dims, so every element of a reduced
         // fibre accumulates into the same slot (a full-tensor sum is one TensorPrimitives.Sum).
-        Strided.Accumulate(result, 0, strides, x._storage._data, x._offset, x._strides, x._shape);
+        Strided.Accumulate(result, 0, strides, x._storage.Span, x._offset, x._strides, x._shape);
         return result;
     }
 
@@ -94,7 +94,7 @@ internal static class Reduce
         }
 
         var outer = x.Numel / inner;
-        var data = Strided.ToContiguous(x._storage._data, x._offset, permStrides, permShape);
+        var data = Strided.ToContiguous(x._storage.Span, x._offset, permStrides, permShape);
         var values = new T[outer];
         var argMax = new int[outer];
         var xStrides = ShapeMath.ContiguousStrides(x._shape);
