@@ -27,7 +27,7 @@ internal static class Engine
                     + "set RequiresGrad on the inputs before computing it, outside Tensor.NoGrad().");
             }
 
-            AccumulateLeaf(root, gradRoot);
+            AccumulateLeaf(root, gradRoot, owned: false);
             return;
         }
 
@@ -39,6 +39,11 @@ internal static class Engine
         pending[0] = gradRoot;
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(false);
+
+        // owned[i]: pending[i] is a buffer this pass created that nothing else references (a fresh result
+        // of a built-in VJP, or a sum made here), so it can go back to the pool as soon as it has been used.
+        // Not while VJPs are being recorded (grad mode on): the recorded graph then holds them.
+        var owned = Tape.IsGradEnabled ? null : new bool[nodes.Count];
         for (var n = 0; n < nodes.Count; n++)
         {
             var node = nodes[n];
@@ -49,6 +54,8 @@ internal static class Engine
                 continue;
             }
 
+            var gOwned = owned?[n] == true;
+            var builtIn = owned is not null && node._builtIn;
             var inputs = node._inputs;
             if (scratch.Length < inputs.Length)
             {
@@ -58,6 +65,7 @@ internal static class Engine
             var grads = scratch.AsSpan(0, inputs.Length);
             grads.Clear();
             node._vjp!(g, grads);
+            var gShared = false;
             for (var i = 0; i < inputs.Length; i++)
             {
                 var gi = grads[i];
@@ -72,14 +80,35 @@ internal static class Engine
                     throw new GradientShapeException(node.OpName, i, gi._shape, input._shape);
                 }
 
+                // A built-in VJP returns fresh tensors or views of g; a view of g is never owned (another
+                // input may hold the same view, as Add's two gradients do).
+                var aliasesG = ReferenceEquals(gi._storage, g._storage);
+                gShared |= aliasesG;
+                var giOwned = builtIn && !aliasesG && !SharedWithAnother(grads, i);
                 if (input._gradFn is { } producer)
                 {
                     var at = index[producer];
-                    pending[at] = pending[at] is { } sum ? Sum(sum, gi) : gi;
+                    if (pending[at] is not { } sum)
+                    {
+                        pending[at] = gi;
+                        owned?[at] = giOwned;
+                    }
+                    else if (owned?[at] == true && sum.IsContiguous)
+                    {
+                        sum.AccumulateInPlace(gi);
+                        Release(gi, giOwned);
+                    }
+                    else
+                    {
+                        pending[at] = Sum(sum, gi);
+                        Release(sum, owned?[at] == true);
+                        Release(gi, giOwned);
+                        owned?[at] = owned is not null;
+                    }
                 }
                 else
                 {
-                    AccumulateLeaf(input, gi);
+                    AccumulateLeaf(input, gi, giOwned);
                 }
             }
 
@@ -88,6 +117,36 @@ internal static class Engine
             {
                 node.Release();
             }
+
+            // The VJP is done with g and, being built-in, kept no reference to it.
+            Release(g, gOwned && builtIn && !gShared);
+        }
+
+        BufferPool.AfterBackward();
+    }
+
+    /// <summary>True when another of the returned gradients is over the same storage as gradient <paramref name="i"/>.</summary>
+    private static bool SharedWithAnother<T>(Span<Tensor<T>?> grads, int i)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var j = 0; j < grads.Length; j++)
+        {
+            if (j != i && grads[j] is { } other && ReferenceEquals(other._storage, grads[i]!._storage))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Returns an engine-owned gradient's buffer to the pool (no-op when not owned or not pooled).</summary>
+    private static void Release<T>(Tensor<T> t, bool owned)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (owned)
+        {
+            t._storage.ReleaseToPool();
         }
     }
 
@@ -140,30 +199,32 @@ internal static class Engine
         return result;
     }
 
-    private static void AccumulateLeaf<T>(Tensor<T> leaf, Tensor<T> g)
+    /// <summary>
+    /// Adds g into leaf.Grad. A first gradient that this pass owns is handed over as it is (no copy);
+    /// one the pass does not own is copied, since it may be a view shared with other gradients or an
+    /// expanded (stride-0) view.
+    /// </summary>
+    private static void AccumulateLeaf<T>(Tensor<T> leaf, Tensor<T> g, bool owned)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         lock (s_leafLocks[RuntimeHelpers.GetHashCode(leaf) & (s_leafLocks.Length - 1)])
         {
-            AccumulateLeafLocked(leaf, g);
-        }
-    }
+            if (leaf.Grad is null)
+            {
+                leaf.Grad = owned && g.IsContiguous ? g : g.ContiguousCopy();
+                return;
+            }
 
-    private static void AccumulateLeafLocked<T>(Tensor<T> leaf, Tensor<T> g)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (leaf.Grad is null)
-        {
-            // A fresh copy: g may be a view shared with other gradients, or an expanded (stride-0) view.
-            leaf.Grad = g.ContiguousCopy();
+            if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
+            {
+                leaf.Grad.AccumulateInPlace(g);
+            }
+            else
+            {
+                leaf.Grad = Sum(leaf.Grad, g);
+            }
         }
-        else if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
-        {
-            leaf.Grad.AccumulateInPlace(g);
-        }
-        else
-        {
-            leaf.Grad = Sum(leaf.Grad, g);
-        }
+
+        Release(g, owned);
     }
 }

@@ -24,11 +24,11 @@ internal static class BufferPool
     /// <summary>Larger buffers are plain arrays (one-off giants, e.g. a whole data set).</summary>
     public const long MaxPooledBytes = 1L << 30;
 
-    /// <summary>Outstanding bytes below which no collection is ever induced.</summary>
-    public const long MinBudget = 64L << 20;
+    /// <summary>Outstanding bytes below which no collection is ever induced (64 MiB; tests lower it to reach a steady state sooner).</summary>
+    internal static long MinBudget { get; set; } = 64L << 20;
 
     private static long s_outstanding;
-    private static long s_budget = MinBudget;
+    private static long s_budget = 64L << 20;
     private static long s_collections;
     private static long s_freshBytes;
     private static int s_collecting;
