@@ -1,6 +1,3 @@
-using Autograd.Kernels;
-using TP = System.Numerics.Tensors.TensorPrimitives;
-
 namespace Autograd.Benchmarks;
 
 /// <summary>
@@ -87,14 +84,10 @@ internal sealed class LeNet
                 }
                 else
                 {
-                    // buf = μ·buf + g
-                    TP.MultiplyAdd(buf.Data, Momentum, grad.ContiguousSpan(), buf.Data);
-                    buf.Storage._version++;
+                    buf.MulInPlace(Momentum).AddInPlace(grad);
                 }
 
-                // p = −lr·buf + p
-                TP.MultiplyAdd(buf.Data, -LearningRate, p.Data, p.Data);
-                p.Storage._version++;
+                p.AddInPlace(buf, -LearningRate);
             }
         }
     }

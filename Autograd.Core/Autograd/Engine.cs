@@ -64,6 +64,7 @@ internal static class Engine
 
             var grads = scratch.AsSpan(0, inputs.Length);
             grads.Clear();
+            node.CheckSaved();
             node._vjp!(g, grads);
             var gShared = false;
             for (var i = 0; i < inputs.Length; i++)

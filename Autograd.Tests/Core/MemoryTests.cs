@@ -28,9 +28,9 @@ public class MemoryTests
             loss.Backward();
             using (Tensor.NoGrad())
             {
-                // Plain SGD into fresh parameters' values (in place through the storage).
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(Conv.Grad!.Data, -0.01f, Conv.Data, Conv.Data);
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(Fc.Grad!.Data, -0.01f, Fc.Data, Fc.Data);
+                // Plain SGD, in place.
+                Conv.AddInPlace(Conv.Grad!, -0.01f);
+                Fc.AddInPlace(Fc.Grad!, -0.01f);
             }
 
             return (hidden, loss);
