@@ -11,15 +11,17 @@ namespace Autograd;
 /// group of filter f.
 /// </summary>
 /// <remarks>
-/// Forward: pad (a zero-padded copy), take the window view [N, C, OH, OW, KH, KW] of it
-/// (<see cref="Window.View{T}"/>; stride and dilation are strides of that view), pack each image and
-/// group into columns cols [Cg·KH·KW, OH·OW] and contract: Y_{n,g} = W_g · cols_{n,g} (GEMM), plus b.
+/// Forward: pack each image and group into columns cols [Cg·KH·KW, OH·OW] and contract:
+/// Y_{n,g} = W_g · cols_{n,g} (GEMM), plus b. Without padding the columns are the window view
+/// [N, C, OH, OW, KH, KW] of the input (<see cref="Window.View{T}"/>; stride and dilation are strides
+/// of that view), read in place when it collapses to a matrix; with padding they are packed straight
+/// from the input, zeros supplied for taps in the padding (no padded copy of the input is made).
 /// VJP, with dY the output gradient:
 /// <list type="bullet">
-/// <item>dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the saved padded input);</item>
-/// <item>dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same windows into a zero padded
-/// buffer, whose interior is dX. This is the full convolution of the dilated dY with the 180°-rotated
-/// kernel: the rotation and dilation are what the scatter through the window strides does;</item>
+/// <item>dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the saved input);</item>
+/// <item>dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same windows into zeros of the input's
+/// shape, taps in the padding dropped: dX. This is the full convolution of the dilated dY with the
+/// 180°-rotated kernel: the rotation and dilation are what the scatter through the window strides does;</item>
 /// <item>db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow].</item>
 /// </list>
 /// Only the gradients of inputs that require grad are computed.
@@ -165,9 +167,9 @@ public static class Conv2dOp
     private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // Xpad and its windows [N, C, OH, OW, KH, KW]; without padding the windows are a view of the input itself.
-        var padded = g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
-        var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
+        // Without padding the windows [N, C, OH, OW, KH, KW] are a view of the input itself; with padding
+        // the columns are packed straight from the input, zeros supplied where a tap falls in the padding.
+        var windows = g.IsPadded ? null : Window.View(input, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
         var dense = Dense(weight);
         var (w, wOffset) = ((ReadOnlyMemory<T>)dense._storage.Memory, dense._offset);
         var b = bias?.ToArray();
@@ -184,7 +186,7 @@ public static class Conv2dOp
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
-                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, cols);
+                    var (c, cAt, cRow, cCol) = Columns(input, windows, n, group * g.Cg, g, cols);
                     Gemm.Multiply(
                         fg, p, k,
                         w, wOffset + group * fg * k, k, 1,
@@ -208,30 +210,30 @@ public static class Conv2dOp
         GC.KeepAlive(dense);
         if (Tape.ShouldRecord(input, weight, bias))
         {
-            Record(output, input, weight, bias, padded, dense, g);
+            Record(output, input, weight, bias, dense, g);
         }
 
         return output;
     }
 
     /// <summary>
-    /// Records the VJP. dW needs the columns, rebuilt from Xpad; dX needs only W: the closure keeps
+    /// Records the VJP. dW needs the columns, rebuilt from the input; dX needs only W: the closure keeps
     /// just what the requested gradients read (and lives in its own method so that it captures nothing else).
     /// The input (for dW) and the weight (for dX) are declared saved, so writing into either before
     /// backward makes it throw, as PyTorch does, whether or not the forward happened to copy them.
     /// </summary>
-    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, Tensor<T> denseWeight, Geometry g)
+    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> denseWeight, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor<T>[] inputs = bias is null ? [input, weight] : [input, weight, bias];
         var needX = input.RequiresGrad;
         var needW = weight.RequiresGrad;
         var needB = bias?.RequiresGrad == true;
-        var savedPadded = needW ? padded : null;
+        var savedInput = needW ? input : null;
         var savedWeight = needX ? denseWeight : null;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            var (dX, dW, db) = Backward(dy, savedPadded, savedWeight, g, needX, needW, needB);
+            var (dX, dW, db) = Backward(dy, savedInput, savedWeight, g, needX, needW, needB);
             grads[0] = dX;
             grads[1] = dW;
             if (grads.Length > 2)
@@ -244,7 +246,7 @@ public static class Conv2dOp
     }
 
     private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
-        Tensor<T> gradOutput, Tensor<T>? padded, Tensor<T>? weight, Geometry g, bool needX, bool needW, bool needB)
+        Tensor<T> gradOutput, Tensor<T>? input, Tensor<T>? weight, Geometry g, bool needX, bool needW, bool needB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var denseDy = Dense(gradOutput);
@@ -274,12 +276,12 @@ public static class Conv2dOp
         }
 
         var kernel = new Size2(g.KH, g.KW);
-        var windows = needW ? Window.View(padded!, kernel, g.Stride, g.Dilation) : null;
+        var windows = needW && !g.IsPadded ? Window.View(input!, kernel, g.Stride, g.Dilation) : null;
 
-        // dX is accumulated into a zero padded buffer through the windows, then cropped.
-        int[] paddedShape = [g.N, g.C, g.H + g.PadTop + g.PadBottom, g.W + g.PadLeft + g.PadRight];
-        var dPadded = needX ? Tensor<T>.ZeroFilled(paddedShape) : null;
-        var dWindows = dPadded is null ? null : Window.View(dPadded, kernel, g.Stride, g.Dilation);
+        // dX is accumulated into zeros: through the windows without padding, else by the padded
+        // scatter (taps in the padding dropped), so there is no padded buffer to crop.
+        var dX = needX ? Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]) : null;
+        var dWindows = dX is null || g.IsPadded ? null : Window.View(dX, kernel, g.Stride, g.Dilation);
         var dw = needW ? new T[g.F * k] : null;
         var dwLock = new Lock();
 
@@ -294,7 +296,7 @@ public static class Conv2dOp
                     if (needW)
                     {
                         // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
-                        var (c, cAt, cRow, cCol) = Window.Columns(windows!, n, group * g.Cg, g.Cg, s.Cols!);
+                        var (c, cAt, cRow, cCol) = Columns(input!, windows, n, group * g.Cg, g, s.Cols!);
                         Gemm.Multiply(
                             fg, k, p,
                             dy, dyAt, p, 1,
@@ -313,8 +315,15 @@ public static class Conv2dOp
                             s.DCols!, 0, p,
                             accumulate: false);
 
-                        // col2im: Xpad windows += dcols; overlapping windows add up.
-                        Window.ScatterAdd(dWindows!, n, group * g.Cg, g.Cg, s.DCols!, 0);
+                        // col2im: windows += dcols; overlapping windows add up.
+                        if (dWindows is not null)
+                        {
+                            Window.ScatterAdd(dWindows, n, group * g.Cg, g.Cg, s.DCols!, 0);
+                        }
+                        else
+                        {
+                            ScatterAddPadded(dX!, n, group * g.Cg, g, s.DCols!);
+                        }
                     }
                 }
             },
@@ -331,17 +340,143 @@ public static class Conv2dOp
                 s.Return();
             });
 
-        Tensor<T>? dX = null;
-        if (dPadded is not null)
-        {
-            dX = g.IsPadded
-                ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).ContiguousCopy()
-                : dPadded;
-        }
-
         var dW = dw is null ? null : new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
         GC.KeepAlive(denseDy);
         return (dX, dW, db);
+    }
+
+    /// <summary>
+    /// The columns of image <paramref name="n"/>, channels c0..c0+Cg, as a GEMM operand: the window view
+    /// itself when there is no padding (<see cref="Window.Columns{T}"/>), else packed into
+    /// <paramref name="scratch"/> by <see cref="PackPadded{T}"/>.
+    /// </summary>
+    private static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> input, Tensor<T>? windows, int n, int c0, Geometry g, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (windows is not null)
+        {
+            return Window.Columns(windows, n, c0, g.Cg, scratch);
+        }
+
+        PackPadded(input, n, c0, g, scratch);
+        return (scratch, 0, g.P, 1);
+    }
+
+    /// <summary>
+    /// im2col with implicit zero padding: cols[(c, kh, kw), (oh, ow)] = x[n, c0 + c, ih, iw] with
+    /// ih = oh·sH − pT + kh·dH, iw = ow·sW − pL + kw·dW, or 0 when (ih, iw) is outside the input. The
+    /// valid ow of a row are one run, so each row is a copy (unit stride) or a strided gather, plus two
+    /// zeroed ends; the padded input is never built.
+    /// </summary>
+    private static void PackPadded<T>(Tensor<T> x, int n, int c0, Geometry g, Span<T> cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ReadOnlySpan<T> xs = x._storage.Span;
+        var (sN, sC, sH, sW) = (x._strides[0], x._strides[1], x._strides[2], x._strides[3]);
+        var (ow, p) = (g.OW, g.P);
+        var row = 0;
+        for (var c = 0; c < g.Cg; c++)
+        {
+            var plane = x._offset + n * sN + (c0 + c) * sC;
+            for (var kh = 0; kh < g.KH; kh++)
+            {
+                for (var kw = 0; kw < g.KW; kw++, row++)
+                {
+                    var dst = cols.Slice(row * p, p);
+                    var shift = kw * g.Dilation.W - g.PadLeft;
+                    var (start, end) = ValidRun(shift, g.Stride.W, g.W, ow);
+                    for (var oh = 0; oh < g.OH; oh++)
+                    {
+                        var d = dst.Slice(oh * ow, ow);
+                        var ih = oh * g.Stride.H - g.PadTop + kh * g.Dilation.H;
+                        if ((uint)ih >= (uint)g.H)
+                        {
+                            d.Clear();
+                            continue;
+                        }
+
+                        d[..start].Clear();
+                        d[end..].Clear();
+                        if (start == end)
+                        {
+                            continue;
+                        }
+
+                        var src = plane + ih * sH + (start * g.Stride.W + shift) * sW;
+                        if (g.Stride.W == 1 && sW == 1)
+                        {
+                            xs.Slice(src, end - start).CopyTo(d[start..end]);
+                        }
+                        else
+                        {
+                            var step = g.Stride.W * sW;
+                            for (var j = start; j < end; j++, src += step)
+                            {
+                                d[j] = xs[src];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// col2im with implicit padding, the adjoint of <see cref="PackPadded{T}"/>: dx[n, c0 + c, ih, iw] +=
+    /// dcols[(c, kh, kw), (oh, ow)] for every tap inside the input (taps in the padding are dropped).
+    /// dx is row-major [N, C, H, W]; only image <paramref name="n"/> is written, so images run in parallel.
+    /// </summary>
+    private static void ScatterAddPadded<T>(Tensor<T> dx, int n, int c0, Geometry g, ReadOnlySpan<T> dcols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ds = dx._storage.Span;
+        var (ow, p) = (g.OW, g.P);
+        var row = 0;
+        for (var c = 0; c < g.Cg; c++)
+        {
+            var plane = ((n * g.C) + c0 + c) * g.H * g.W;
+            for (var kh = 0; kh < g.KH; kh++)
+            {
+                for (var kw = 0; kw < g.KW; kw++, row++)
+                {
+                    var src = dcols.Slice(row * p, p);
+                    var shift = kw * g.Dilation.W - g.PadLeft;
+                    var (start, end) = ValidRun(shift, g.Stride.W, g.W, ow);
+                    for (var oh = 0; oh < g.OH; oh++)
+                    {
+                        var ih = oh * g.Stride.H - g.PadTop + kh * g.Dilation.H;
+                        if ((uint)ih >= (uint)g.H || start >= end)
+                        {
+                            continue;
+                        }
+
+                        var s = src.Slice(oh * ow + start, end - start);
+                        var at = plane + ih * g.W + start * g.Stride.W + shift;
+                        if (g.Stride.W == 1)
+                        {
+                            var d = ds.Slice(at, end - start);
+                            TP.Add(d, s, d);
+                        }
+                        else
+                        {
+                            for (var j = 0; j < s.Length; j++, at += g.Stride.W)
+                            {
+                                ds[at] += s[j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The output columns [start, end) whose tap iw = ow·stride + shift lies in 0..width−1.</summary>
+    private static (int Start, int End) ValidRun(int shift, int stride, int width, int outputs)
+    {
+        var start = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+        var end = width - 1 - shift < 0 ? 0 : Math.Min(outputs, (width - 1 - shift) / stride + 1);
+        start = Math.Min(start, outputs);
+        return (start, Math.Max(start, end));
     }
 
     /// <summary>Per-worker buffers of the backward pass: columns, their gradient and a private dW to sum at the end.</summary>

@@ -62,37 +62,6 @@ internal static class Window
     }
 
     /// <summary>
-    /// A contiguous copy of the 4-D tensor <paramref name="x"/> with <paramref name="fill"/> added
-    /// around the spatial dimensions (zeros for convolution, −∞ for max-pooling). Not recorded.
-    /// </summary>
-    public static Tensor<T> Pad<T>(Tensor<T> x, int top, int bottom, int left, int right, T fill)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int[] shape = [x._shape[0], x._shape[1], x._shape[2] + top + bottom, x._shape[3] + left + right];
-        var padded = fill == T.Zero ? Tensor<T>.ZeroFilled(shape) : Tensor<T>.Uninitialized(shape);
-        var data = padded._storage.Span;
-        if (fill != T.Zero)
-        {
-            data.Fill(fill);
-        }
-
-        var interior = Interior(padded, top, left, x._shape[2], x._shape[3]);
-        Strided.Copy(data, interior._offset, interior._strides, x._storage.Span, x._offset, x._strides, x._shape);
-        return padded;
-    }
-
-    /// <summary>The [N, C, h, w] view of a padded tensor that starts at (top, left): the inverse of <see cref="Pad"/>, used to crop a padded gradient.</summary>
-    public static Tensor<T> Interior<T>(Tensor<T> padded, int top, int left, int h, int w)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var s = padded._strides;
-        return padded.ViewOf(
-            [padded._shape[0], padded._shape[1], h, w],
-            (int[])s.Clone(),
-            padded._offset + top * s[2] + left * s[3]);
-    }
-
-    /// <summary>
     /// im2col for one image and a run of channels: cols[(c, kh, kw), (oh, ow)] = windows[n, c0 + c, oh, ow, kh, kw],
     /// a [channels·KH·KW, OH·OW] row-major block at <paramref name="colsOffset"/>. It is a permuted
     /// view of the windows copied by <see cref="Strided.Copy{T}"/>; there is no im2col loop.

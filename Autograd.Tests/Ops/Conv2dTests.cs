@@ -627,17 +627,6 @@ public class Conv2dTests
         Assert.That(ones.ToArray(), Is.EqualTo(new double[] { 1, 2, 3, 2, 1 }));
     }
 
-    [Test]
-    public void WindowPad_AndInterior_RoundTrip()
-    {
-        var x = Tensor.Arange(1.0, 13.0, 1.0).Reshape(1, 2, 2, 3);
-        var p = Window.Pad(x, 1, 2, 0, 1, double.NegativeInfinity);
-        Assert.That(p.Shape, Is.EqualTo(new[] { 1, 2, 5, 4 }));
-        Assert.That(p[0, 0, 0, 0], Is.EqualTo(double.NegativeInfinity));
-        Assert.That(p[0, 1, 1, 0], Is.EqualTo(7.0));
-        Assert.That(Window.Interior(p, 1, 0, 2, 3).ToArray(), Is.EqualTo(x.ToArray()));
-    }
-
     // ---- Reference loops ----
 
     internal sealed record Config(
