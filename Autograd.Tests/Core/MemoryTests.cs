@@ -153,6 +153,40 @@ public class MemoryTests
         Assert.That(grad.ToArray(), Is.EqualTo(expected));
     }
 
+    /// <summary>A custom function whose backward keeps the gradient it gets and the one it returns.</summary>
+    private sealed class Keep : Function<float>
+    {
+        public readonly List<(Tensor<float> Tensor, float[] Values)> Kept = [];
+
+        protected override Tensor<float> Forward(FunctionContext<float> ctx, Tensor<float>[] inputs) => inputs[0].Mul(Tensor.Scalar(2f));
+
+        protected override void Backward(FunctionContext<float> ctx, Tensor<float> gradOutput, Span<Tensor<float>?> inputGrads)
+        {
+            var gi = gradOutput.Mul(Tensor.Scalar(2f));
+            Kept.Add((gradOutput, gradOutput.ToArray()));
+            Kept.Add((gi, gi.ToArray()));
+            inputGrads[0] = gi;
+        }
+    }
+
+    [Test]
+    public void GradientsACustomFunctionKeeps_AreNeverRecycled()
+    {
+        // A custom backward may keep what it is given and what it returns; the engine must leave both alone.
+        var keep = new Keep();
+        var leaf = Tensor.Randn<float>([4096], new Generator(6), requiresGrad: true);
+        var y = keep.Apply(leaf.Relu());
+        (y * y).Sum().Backward();   // the gradient reaching Keep is a fresh tensor of a built-in VJP
+        BufferPool.Collect();
+        var other = Tensor.Randn<float>([4096], new Generator(7), requiresGrad: true);
+        (other.Relu() * other).Sum().Backward();
+        Assert.That(keep.Kept, Has.Count.EqualTo(2));
+        foreach (var (t, values) in keep.Kept)
+        {
+            Assert.That(t.ToArray(), Is.EqualTo(values));
+        }
+    }
+
     [Test]
     public void ReleasedStorage_ThrowsInsteadOfReadingReusedMemory()
     {
