@@ -8,6 +8,11 @@ public static class Program
 {
     public static void Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "workloads")
+        {
+            Environment.Exit(Workloads.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "quick")
         {
             // A few seconds of Stopwatch timing for tuning loops; BenchmarkDotNet is the number to publish.

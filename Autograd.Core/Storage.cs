@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Autograd.Kernels;
+
 namespace Autograd;
 
 /// <summary>
@@ -5,26 +9,113 @@ namespace Autograd;
 /// shape, strides and offset into it.
 /// </summary>
 /// <remarks>
+/// <para>
 /// <see cref="Version"/> counts in-place writes, so that a VJP can detect that a tensor it saved
 /// was changed after the op was recorded (PyTorch's version counter).
+/// </para>
+/// <para>
+/// Buffers of at least <see cref="BufferPool.MinPooledBytes"/> come from <see cref="BufferPool{T}"/> and
+/// go back to it when no tensor can read them any more: a small finalizable lease, referenced only by
+/// this storage, hands the array back once the storage is unreachable (see docs/performance.md,
+/// "Memory model"). Ops reach the elements only through <see cref="Span"/> and <see cref="Memory"/>,
+/// never through the array, so nothing outlives the storage that owns the buffer.
+/// </para>
 /// </remarks>
 public sealed class Storage<T>
     where T : unmanaged
 {
-    internal readonly T[] _data;
+    private readonly int _length;
+    private T[] _array;
+    private BufferLease<T>? _lease;
     internal int _version;
 
+    /// <summary>Wraps an array the caller hands over (not pooled; the GC frees it).</summary>
     internal Storage(T[] data)
     {
-        _data = data;
+        _array = data;
+        _length = data.Length;
+    }
+
+    /// <summary>A buffer of <paramref name="length"/> elements from the pool (zeroed when <paramref name="clear"/>).</summary>
+    internal Storage(int length, bool clear)
+    {
+        _length = length;
+        _array = BufferPool<T>.Rent(length, out var pooled);
+        if (pooled)
+        {
+            _lease = new BufferLease<T>(_array);
+        }
+
+        if (clear)
+        {
+            Span.Clear();
+        }
     }
 
     /// <summary>Number of elements the buffer holds.</summary>
-    public int Length => _data.Length;
+    public int Length => _length;
 
     /// <summary>Incremented by every in-place write through any tensor over this storage.</summary>
     public int Version => _version;
 
     /// <summary>Notes one in-place write (every view of this storage sees the new version).</summary>
     internal void BumpVersion() => Interlocked.Increment(ref _version);
+
+    /// <summary>True when the buffer came from the pool (and goes back to it).</summary>
+    internal bool IsPooled => _lease is not null;
+
+    /// <summary>The elements (the one way kernels read and write a storage on the calling thread).</summary>
+    internal Span<T> Span
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _array.AsSpan(0, _length);
+    }
+
+    /// <summary>The elements as a <see cref="Memory{T}"/>, for kernels that hand them to worker threads.</summary>
+    internal Memory<T> Memory => new(_array, 0, _length);
+
+    /// <summary>Element <paramref name="index"/> by reference (checked).</summary>
+    internal ref T this[int index] => ref Span[index];
+
+    /// <summary>
+    /// Gives the buffer back to the pool now. Only the engine calls this, for gradients it created and
+    /// no tensor outside the backward pass can reach; any later access throws instead of reading reused memory.
+    /// </summary>
+    internal void ReleaseToPool()
+    {
+        if (Interlocked.Exchange(ref _lease, null) is { } lease)
+        {
+            _array = [];
+            lease.ReturnNow();
+        }
+    }
+}
+
+/// <summary>
+/// Owns one pooled array on behalf of one <see cref="Storage{T}"/>. Its finalizer runs once the storage
+/// (its only referrer) is unreachable and returns the array to the pool; <see cref="ReturnNow"/> does it
+/// eagerly. A finalizer may touch other objects here: the array is only ever referenced by storages,
+/// spans on a live stack and the pool itself.
+/// </summary>
+internal sealed class BufferLease<T>(T[] array)
+    where T : unmanaged
+{
+    private T[]? _array = array;
+
+    ~BufferLease()
+    {
+        if (Interlocked.Exchange(ref _array, null) is { } a)
+        {
+            BufferPool<T>.Return(a);
+        }
+    }
+
+    public void ReturnNow()
+    {
+        if (Interlocked.Exchange(ref _array, null) is { } a)
+        {
+            GC.SuppressFinalize(this);
+            BufferPool<T>.Return(a);
+        }
+    }
 }

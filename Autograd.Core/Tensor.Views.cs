@@ -306,9 +306,9 @@ public sealed partial class Tensor<T>
         }
 
         // Accumulate through the target's strides as broadcast to our shape: stride 0 on the summed dims.
-        var result = new Tensor<T>(new T[ShapeMath.Numel(target)], target);
+        var result = ZeroFilled(target);
         var broadcastStrides = result.BroadcastStridesTo(_shape, "SumToSize");
-        Strided.Accumulate(result._storage._data, 0, broadcastStrides, _storage._data, _offset, _strides, _shape);
+        Strided.Accumulate(result._storage.Span, 0, broadcastStrides, _storage.Span, _offset, _strides, _shape);
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
@@ -376,7 +376,7 @@ public sealed partial class Tensor<T>
             // share[p] = 1 / (how many elements of the input read storage position p).
             share = new T[length];
             var one = new Tensor<T>([T.One], []);
-            Strided.Accumulate(share, input._offset, input._strides, one._storage._data, 0, new int[input.Rank], input._shape);
+            Strided.Accumulate(share, input._offset, input._strides, one._storage.Span, 0, new int[input.Rank], input._shape);
             for (var i = 0; i < length; i++)
             {
                 share[i] = share[i] > T.One ? T.One / share[i] : T.One;
@@ -398,7 +398,7 @@ public sealed partial class Tensor<T>
     internal static Tensor<T> StridedScatter(Tensor<T> src, int length, Geometry at, T[]? weights)
     {
         var buffer = new T[length];
-        Strided.Accumulate(buffer, at.Offset, at.Strides, src._storage._data, src._offset, src._strides, at.Shape);
+        Strided.Accumulate(buffer, at.Offset, at.Strides, src._storage.Span, src._offset, src._strides, at.Shape);
         if (weights is not null)
         {
             System.Numerics.Tensors.TensorPrimitives.Multiply(buffer, weights, buffer);
@@ -422,10 +422,10 @@ public sealed partial class Tensor<T>
         var flat = buffer.IsContiguous && weights is null ? buffer : new Tensor<T>(buffer.ToArray(), [buffer._shape[0]]);
         if (weights is not null)
         {
-            System.Numerics.Tensors.TensorPrimitives.Multiply(flat._storage._data, weights, flat._storage._data);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(flat._storage.Span, weights, flat._storage.Span);
         }
 
-        var result = new Tensor<T>(Strided.ToContiguous(flat._storage._data, flat._offset + at.Offset, at.Strides, at.Shape), (int[])at.Shape.Clone());
+        var result = new Tensor<T>(Strided.ToContiguous(flat._storage.Span, flat._offset + at.Offset, at.Strides, at.Shape), (int[])at.Shape.Clone());
         if (Tape.ShouldRecord(buffer))
         {
             var length = buffer._shape[0];
@@ -443,7 +443,7 @@ public sealed partial class Tensor<T>
 
     private Tensor<T> Clone(string op)
     {
-        var result = new Tensor<T>(ToArray(), (int[])_shape.Clone());
+        var result = ContiguousCopy();
         if (Tape.ShouldRecord(this))
         {
             Tape.Record(op, result, [this], static (g, grads) => grads[0] = g);
@@ -488,7 +488,7 @@ public sealed partial class Tensor<T>
     {
         var zeros = new Tensor<T>(new T[ShapeMath.Numel(inputShape)], (int[])inputShape.Clone());
         var view = sameView(zeros);
-        Strided.Accumulate(zeros._storage._data, view._offset, view._strides, g._storage._data, g._offset, g._strides, view._shape);
+        Strided.Accumulate(zeros._storage.Span, view._offset, view._strides, g._storage.Span, g._offset, g._strides, view._shape);
         if (Tape.ShouldRecord(g))
         {
             Tape.Record($"{op}Backward", zeros, [g], (gg, grads) => grads[0] = sameView(gg));

@@ -45,6 +45,39 @@ public sealed partial class Tensor<T>
     {
     }
 
+    /// <summary>A contiguous tensor over a storage of exactly numel elements (takes ownership of <paramref name="shape"/>).</summary>
+    internal Tensor(Storage<T> storage, int[] shape)
+        : this(storage, shape, ShapeMath.ContiguousStrides(shape), 0)
+    {
+    }
+
+    /// <summary>
+    /// A contiguous tensor over a pooled buffer whose elements are not initialised: the caller writes
+    /// every one. Takes ownership of <paramref name="shape"/>.
+    /// </summary>
+    internal static Tensor<T> Uninitialized(int[] shape) => new(new Storage<T>(ShapeMath.Numel(shape), clear: false), shape);
+
+    /// <summary>A contiguous tensor of zeros over a pooled buffer. Takes ownership of <paramref name="shape"/>.</summary>
+    internal static Tensor<T> ZeroFilled(int[] shape) => new(new Storage<T>(ShapeMath.Numel(shape), clear: true), shape);
+
+    /// <summary>A contiguous pooled copy of this tensor's elements (not recorded).</summary>
+    internal Tensor<T> ContiguousCopy()
+    {
+        var result = Uninitialized((int[])_shape.Clone());
+        Strided.Copy(result._storage.Span, 0, result._strides, _storage.Span, _offset, _strides, _shape);
+        return result;
+    }
+
+    /// <summary>The elements of a contiguous tensor, writable (kernels fill fresh results through this).</summary>
+    internal Span<T> Data
+    {
+        get
+        {
+            System.Diagnostics.Debug.Assert(IsContiguous, "Data needs a contiguous tensor");
+            return _storage.Span.Slice(_offset, Numel);
+        }
+    }
+
     /// <summary>Sizes of each dimension (a copy).</summary>
     public int[] Shape => (int[])_shape.Clone();
 
@@ -158,7 +191,7 @@ public sealed partial class Tensor<T>
             throw new InvalidOperationException($"Item: the tensor has {Numel} elements (shape {ShapeMath.Format(_shape)}); Item() needs exactly one.");
         }
 
-        return _storage._data[_offset];
+        return _storage.Span[_offset];
     }
 
     /// <summary>One element by its full index (negative indices count from the end).</summary>
@@ -184,30 +217,30 @@ public sealed partial class Tensor<T>
                 at += k * _strides[i];
             }
 
-            return _storage._data[at];
+            return _storage.Span[at];
         }
     }
 
     /// <summary>The elements in row-major order, whatever the strides (a copy).</summary>
-    public T[] ToArray() => Strided.ToContiguous(_storage._data, _offset, _strides, _shape);
+    public T[] ToArray() => Strided.ToContiguous(_storage.Span, _offset, _strides, _shape);
 
     /// <summary>
     /// The contiguous data when this tensor is contiguous, else a contiguous copy; never to be
     /// written (kernels read through this).
     /// </summary>
     internal ReadOnlySpan<T> ContiguousSpan() =>
-        IsContiguous ? _storage._data.AsSpan(_offset, Numel) : ToArray();
+        IsContiguous ? _storage.Span.Slice(_offset, Numel) : ToArray();
 
     /// <summary>
     /// The row-major elements as (buffer, offset): this tensor's own buffer when contiguous, else a copy;
     /// never to be written (kernels that need an array read through this).
     /// </summary>
-    internal (T[] Data, int Offset) Dense() => IsContiguous ? (_storage._data, _offset) : (ToArray(), 0);
+    internal (ReadOnlyMemory<T> Data, int Offset) Dense() => IsContiguous ? (_storage.Memory, _offset) : (ToArray(), 0);
 
     /// <summary>In-place fill; bumps the storage version.</summary>
     internal void FillInPlace(T value)
     {
-        Strided.Fill(_storage._data, _offset, _strides, _shape, value);
+        Strided.Fill(_storage.Span, _offset, _strides, _shape, value);
         _storage.BumpVersion();
     }
 
@@ -215,7 +248,7 @@ public sealed partial class Tensor<T>
     internal void AccumulateInPlace(Tensor<T> other)
     {
         var src = other.BroadcastStridesTo(_shape, "Accumulate");
-        Strided.Accumulate(_storage._data, _offset, _strides, other._storage._data, other._offset, src, _shape);
+        Strided.Accumulate(_storage.Span, _offset, _strides, other._storage.Span, other._offset, src, _shape);
         _storage.BumpVersion();
     }
 

@@ -32,6 +32,18 @@ public static partial class Tensor
         }
     }
 
+    /// <summary>
+    /// The most threads one op may use (PyTorch's get_num_threads): <c>AUTOGRAD_NUM_THREADS</c> when set,
+    /// else the processor count, until <see cref="SetNumThreads"/> changes it.
+    /// </summary>
+    public static int NumThreads => Kernels.Threads.Max;
+
+    /// <summary>
+    /// Sets the most threads one op may use (PyTorch's set_num_threads). GEMM, Conv2d, MaxPool2d and the
+    /// elementwise and reduction kernels obey it; 1 keeps every op on the calling thread.
+    /// </summary>
+    public static void SetNumThreads(int threads) => Kernels.Threads.Set(threads);
+
     /// <summary>Stops recording until the returned scope is disposed: <c>using (Tensor.NoGrad()) { ... }</c>.</summary>
     public static GradModeScope NoGrad() => new(false);
 
@@ -50,7 +62,10 @@ public static partial class Tensor
             throw new ArgumentException($"FromArray: shape {ShapeMath.Format(shape)} needs {n} elements but data has {data.Length}.", nameof(data));
         }
 
-        return new Tensor<T>((T[])data.Clone(), (int[])shape.Clone()) { RequiresGrad = requiresGrad };
+        var result = Tensor<T>.Uninitialized((int[])shape.Clone());
+        data.CopyTo(result.Data);
+        result.RequiresGrad = requiresGrad;
+        return result;
     }
 
     /// <summary>A one-dimensional tensor holding a copy of <paramref name="data"/>.</summary>
@@ -84,9 +99,10 @@ public static partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(shape);
         var n = ShapeMath.Numel(shape, op);
-        var data = n == 0 ? [] : GC.AllocateUninitializedArray<T>(n);
-        data.AsSpan().Fill(value);
-        return new Tensor<T>(data, (int[])shape.Clone()) { RequiresGrad = requiresGrad };
+        var result = Tensor<T>.Uninitialized((int[])shape.Clone());
+        result.Data.Fill(value);
+        result.RequiresGrad = requiresGrad;
+        return result;
     }
 
     /// <summary>Zeros with the shape of <paramref name="like"/>.</summary>
@@ -143,17 +159,19 @@ public static partial class Tensor
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(shape);
-        var n = ShapeMath.Numel(shape, op);
-        var data = new T[n];
+        ShapeMath.Numel(shape, op);
+        var result = Tensor<T>.Uninitialized((int[])shape.Clone());
+        var data = result.Data;
         var g = generator ?? DefaultGenerator;
         lock (g)
         {
-            for (var i = 0; i < n; i++)
+            for (var i = 0; i < data.Length; i++)
             {
                 data[i] = sample(g);
             }
         }
 
-        return new Tensor<T>(data, (int[])shape.Clone()) { RequiresGrad = requiresGrad };
+        result.RequiresGrad = requiresGrad;
+        return result;
     }
 }

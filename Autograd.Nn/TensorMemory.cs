@@ -17,7 +17,7 @@ internal static class TensorMemory
             throw new ArgumentException($"{op}: {name} (shape {ShapeMath.Format(tensor.Shape)}, strides {ShapeMath.Format(tensor.Strides)}) is not contiguous; it is updated in place, so pass a contiguous tensor.");
         }
 
-        return tensor._storage._data.AsSpan(tensor._offset, tensor.Numel);
+        return tensor._storage.Span.Slice(tensor._offset, tensor.Numel);
     }
 
     /// <summary>The elements in row-major order: the storage itself when contiguous, else a copy.</summary>

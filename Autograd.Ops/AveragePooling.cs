@@ -16,7 +16,7 @@ internal static class AveragePooling
     {
         var (n, c) = (x._shape[0], x._shape[1]);
         var y = new T[n * c * win.OH * win.OW];
-        AveragePool.Forward(x._storage._data, x._offset, x._strides, n, c, win, y);
+        AveragePool.Forward(x._storage.Memory, x._offset, x._strides, n, c, win, y);
         var result = new Tensor<T>(y, [n, c, win.OH, win.OW]);
         if (Tape.ShouldRecord(x))
         {
@@ -32,7 +32,7 @@ internal static class AveragePooling
     {
         var (n, c) = (dy._shape[0], dy._shape[1]);
         var dx = new T[n * c * win.H * win.W];
-        AveragePool.Spread(dy._storage._data, dy._offset, dy._strides, n, c, win, dx);
+        AveragePool.Spread(dy._storage.Memory, dy._offset, dy._strides, n, c, win, dx);
         var result = new Tensor<T>(dx, [n, c, win.H, win.W]);
         if (Tape.ShouldRecord(dy))
         {

@@ -244,7 +244,7 @@ public static class Conv2dOp
     /// The input (for dW) and the weight (for dX) are declared saved, so writing into either before
     /// backward makes it throw, as PyTorch does, whether or not the forward happened to copy them.
     /// </summary>
-    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, T[] w, int wOffset, Geometry g)
+    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, ReadOnlyMemory<T> w, int wOffset, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor<T>[] inputs = bias is null ? [input, weight] : [input, weight, bias];
@@ -281,7 +281,7 @@ public static class Conv2dOp
     /// scatter-added through the windows (col2im), then cropped. Recorded with VJP dG = conv(dZ, W),
     /// dW = WeightGradient(dZ, G), db = Σ dZ.
     /// </summary>
-    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g, (T[] Data, int Offset)? denseWeight = null)
+    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g, (ReadOnlyMemory<T> Data, int Offset)? denseWeight = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (dy, dyOffset) = gradOutput.Dense();
@@ -317,7 +317,7 @@ public static class Conv2dOp
         if (bias is not null)
         {
             // dX is contiguous: a fresh crop, or the interior view itself when that already is contiguous.
-            AddBias(dX._storage._data, dX._offset, bias, g.N, g.C, g.H * g.W);
+            AddBias(dX._storage.Span, dX._offset, bias, g.N, g.C, g.H * g.W);
         }
 
         if (Tape.ShouldRecord(gradOutput, weight, bias))
@@ -417,7 +417,7 @@ public static class Conv2dOp
     }
 
     /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
-    private static void AddBias<T>(T[] y, int offset, Tensor<T>? bias, int n, int channels, int plane)
+    private static void AddBias<T>(Span<T> y, int offset, Tensor<T>? bias, int n, int channels, int plane)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (bias is null)
@@ -430,7 +430,7 @@ public static class Conv2dOp
         {
             for (var c = 0; c < channels; c++)
             {
-                var row = y.AsSpan(offset + (i * channels + c) * plane, plane);
+                var row = y.Slice(offset + (i * channels + c) * plane, plane);
                 TP.Add(row, b[c], row);
             }
         }

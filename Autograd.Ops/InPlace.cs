@@ -79,7 +79,7 @@ public static class InPlaceExtensions
             CheckOperand(op, x, source, "source");
             source = Unaliased(x, source);
             var strides = source.BroadcastStridesTo(x._shape, op);
-            Strided.Copy(x._storage._data, x._offset, x._strides, source._storage._data, source._offset, strides, x._shape);
+            Strided.Copy(x._storage.Span, x._offset, x._strides, source._storage.Span, source._offset, strides, x._shape);
             x._storage.BumpVersion();
             return x;
         }
@@ -145,8 +145,8 @@ public static class InPlaceExtensions
         {
             // The optimiser case (parameter and gradient of one shape): one fused pass, x = other·alpha + x.
             var n = x.Numel;
-            var d = x._storage._data.AsSpan(x._offset, n);
-            TP.MultiplyAdd(other._storage._data.AsSpan(other._offset, n), alpha, d, d);
+            var d = x._storage.Span.Slice(x._offset, n);
+            TP.MultiplyAdd(other._storage.Span.Slice(other._offset, n), alpha, d, d);
         }
         else
         {

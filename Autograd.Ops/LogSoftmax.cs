@@ -24,7 +24,7 @@ public static class LogSoftmaxExtensions
             // Move dim last so that every softmax is one contiguous row.
             var perm = Enumerable.Range(0, rank).Where(i => i != d).Append(d).ToArray();
             var permShape = perm.Select(i => shape[i]).ToArray();
-            var data = Strided.ToContiguous(x._storage._data, x._offset, perm.Select(i => strides[i]).ToArray(), permShape);
+            var data = Strided.ToContiguous(x._storage.Span, x._offset, perm.Select(i => strides[i]).ToArray(), permShape);
             var n = shape[d];
             if (n > 0)
             {

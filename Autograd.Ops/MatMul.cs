@@ -37,16 +37,13 @@ public static class MatMulExtensions
 
             var batch = ShapeMath.Broadcast(a2._shape[..^2], b2._shape[..^2], $"MatMul: the batch dimensions of a {ShapeMath.Format(a._shape)} and b {ShapeMath.Format(b._shape)} do not broadcast");
             int[] out2 = [.. batch, m, n];
-            var numel = ShapeMath.Numel(out2, "MatMul");
-            var c = new T[numel];
+            ShapeMath.Numel(out2, "MatMul");
             var aStrides = a2.BroadcastStridesTo([.. batch, m, k], "MatMul");
             var bStrides = b2.BroadcastStridesTo([.. batch, k, n], "MatMul");
             if (a2._shape[^2] == 1)
             {
                 aStrides[^2] = 0;
             }
-
-            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, c);
 
             var outShape = new List<int>(batch);
             if (a.Rank > 1)
@@ -59,7 +56,9 @@ public static class MatMulExtensions
                 outShape.Add(n);
             }
 
-            var result = new Tensor<T>(c, [.. outShape]);
+            // Every element is written by the GEMMs (a k = 0 product clears its block).
+            var result = Tensor<T>.Uninitialized([.. outShape]);
+            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result._storage.Memory);
             if (Tape.ShouldRecord(a, b))
             {
                 Tape.Record("MatMul", result, [a, b], (g, grads) =>
@@ -87,12 +86,12 @@ public static class MatMulExtensions
     }
 
     /// <summary>One GEMM per batch element, or a single GEMM when the batch folds into A's rows.</summary>
-    private static void Multiply<T>(int[] batch, int m, int n, int k, Tensor<T> a, int[] aStrides, Tensor<T> b, int[] bStrides, T[] c)
+    private static void Multiply<T>(int[] batch, int m, int n, int k, Tensor<T> a, int[] aStrides, Tensor<T> b, int[] bStrides, Memory<T> c)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rank = batch.Length;
-        var aData = a._storage._data;
-        var bData = b._storage._data;
+        var aData = a._storage.Memory;
+        var bData = b._storage.Memory;
         int aRs = aStrides[rank], aCs = aStrides[rank + 1], bRs = bStrides[rank], bCs = bStrides[rank + 1];
         var batchCount = ShapeMath.Numel(batch);
         if (batchCount == 0 || m == 0 || n == 0)

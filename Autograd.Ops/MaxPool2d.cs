@@ -99,7 +99,7 @@ public static class MaxPool2dOp
         var argmax = new int[y.Length];
         var parallel = Gemm.MaxThreads > 1 && (long)y.Length * kernel.H * kernel.W >= ParallelWork;
         Pool.MaxForward(
-            input._storage._data, input._offset, input._strides, n, c, h, w,
+            input._storage.Memory, input._offset, input._strides, n, c, h, w,
             kernel, stride, padding, dilation, oh, ow, y, argmax, parallel);
 
         var output = new Tensor<T>(y, [n, c, oh, ow]);

@@ -27,7 +27,7 @@ public static class ReluExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var gs = g.ContiguousSpan();
-        var ys = y._storage._data.AsSpan(0, y.Numel);
+        var ys = y._storage.Span[..y.Numel];
         var dx = new T[gs.Length];
         for (var i = 0; i < dx.Length; i++)
         {

@@ -401,21 +401,21 @@ public static class GradCheck
             {
                 var input = _checked[c];
                 var x = _inputs[input];
-                var data = x.Storage._data;
+                var data = x.Storage.Span;
                 for (var k = 0; k < _positions[c].Length; k++)
                 {
                     var at = _positions[c][k];
                     var original = data[at];
                     var probe = new Probe(_options.Eps, h =>
                     {
-                        data[at] = original + h;
+                        x.Storage[at] = original + h;
                         try
                         {
                             return Evaluate();
                         }
                         finally
                         {
-                            data[at] = original;
+                            x.Storage[at] = original;
                         }
                     });
 
@@ -455,7 +455,7 @@ public static class GradCheck
         {
             var m = _y0.Length;
             var tally = new Tally(_options);
-            var originals = _checked.Select((input, c) => _positions[c].Select(at => _inputs[input].Storage._data[at]).ToArray()).ToArray();
+            var originals = _checked.Select((input, c) => _positions[c].Select(at => _inputs[input].Storage.Span[at]).ToArray()).ToArray();
             for (var p = 0; p < _options.Projections; p++)
             {
                 var u = _positions.Select(positions => RandomVector(positions.Length)).ToArray();
@@ -480,7 +480,7 @@ public static class GradCheck
                 {
                     for (var c = 0; c < _checked.Length; c++)
                     {
-                        var data = _inputs[_checked[c]].Storage._data;
+                        var data = _inputs[_checked[c]].Storage.Span;
                         for (var k = 0; k < _positions[c].Length; k++)
                         {
                             data[_positions[c][k]] = originals[c][k] + (h * u[c][k]);
@@ -495,7 +495,7 @@ public static class GradCheck
                     {
                         for (var c = 0; c < _checked.Length; c++)
                         {
-                            var data = _inputs[_checked[c]].Storage._data;
+                            var data = _inputs[_checked[c]].Storage.Span;
                             for (var k = 0; k < _positions[c].Length; k++)
                             {
                                 data[_positions[c][k]] = originals[c][k];

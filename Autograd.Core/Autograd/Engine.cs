@@ -163,6 +163,10 @@ internal static class Engine
         }
 
         leaves.Finish();
+
+        // A quiet point: the pass's temporaries are unreachable now, so this is where the buffer pool
+        // reclaims (a gen-1 collection when more than half its budget is out; see BufferPool).
+        BufferPool.AfterBackward();
     }
 
     /// <summary>

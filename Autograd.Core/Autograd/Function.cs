@@ -238,6 +238,15 @@ public static class Function
             output = output.Detach();
         }
 
-        return Tape.ShouldRecord<T>(inputs) ? Tape.Record(name, output, inputs, vjp) : output;
+        if (!Tape.ShouldRecord<T>(inputs))
+        {
+            return output;
+        }
+
+        // User code: its VJP may keep or share the tensors it is given or returns, so the engine must
+        // never recycle their buffers early.
+        Tape.Record(name, output, inputs, vjp);
+        output._gradFn!._builtIn = false;
+        return output;
     }
 }

@@ -41,6 +41,13 @@ public sealed class Node<T> : Node
     private SavedTensors<T> _saved;
     private int _released;
 
+    /// <summary>
+    /// True when the VJP is the library's own (Autograd.Core or Autograd.Ops): it keeps none of the
+    /// tensors it is given or returns, and returns either fresh tensors or views of its incoming
+    /// gradient. The engine may then recycle gradient buffers as soon as it is done with them.
+    /// </summary>
+    internal bool _builtIn;
+
     internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, ReadOnlySpan<Tensor<T>?> saved)
         : base(opName, sequence)
     {

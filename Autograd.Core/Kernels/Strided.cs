@@ -12,8 +12,8 @@ internal static class Strided
 {
     /// <summary>dst[view] = src[view], both described by (offset, strides) over the same shape.</summary>
     public static void Copy<T>(
-        T[] dst, int dstOffset, ReadOnlySpan<int> dstStrides,
-        T[] src, int srcOffset, ReadOnlySpan<int> srcStrides,
+        Span<T> dst, int dstOffset, ReadOnlySpan<int> dstStrides,
+        ReadOnlySpan<T> src, int srcOffset, ReadOnlySpan<int> srcStrides,
         ReadOnlySpan<int> shape)
         where T : unmanaged
     {
@@ -23,11 +23,11 @@ internal static class Strided
         {
             if (c.Inner0 == 1 && c.Inner1 == 1)
             {
-                src.AsSpan(c.Offset1, n).CopyTo(dst.AsSpan(c.Offset0, n));
+                src.Slice(c.Offset1, n).CopyTo(dst.Slice(c.Offset0, n));
             }
             else if (c.Inner0 == 1 && c.Inner1 == 0)
             {
-                dst.AsSpan(c.Offset0, n).Fill(src[c.Offset1]);
+                dst.Slice(c.Offset0, n).Fill(src[c.Offset1]);
             }
             else
             {
@@ -41,7 +41,7 @@ internal static class Strided
     }
 
     /// <summary>Copies a strided view into a new row-major array.</summary>
-    public static T[] ToContiguous<T>(T[] src, int offset, ReadOnlySpan<int> strides, ReadOnlySpan<int> shape)
+    public static T[] ToContiguous<T>(ReadOnlySpan<T> src, int offset, ReadOnlySpan<int> strides, ReadOnlySpan<int> shape)
         where T : unmanaged
     {
         var n = ShapeMath.Numel(shape);
@@ -56,8 +56,8 @@ internal static class Strided
     /// windows accumulate instead of overwrite.
     /// </summary>
     public static void Accumulate<T>(
-        T[] dst, int dstOffset, ReadOnlySpan<int> dstStrides,
-        T[] src, int srcOffset, ReadOnlySpan<int> srcStrides,
+        Span<T> dst, int dstOffset, ReadOnlySpan<int> dstStrides,
+        ReadOnlySpan<T> src, int srcOffset, ReadOnlySpan<int> srcStrides,
         ReadOnlySpan<int> shape)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -67,16 +67,16 @@ internal static class Strided
         {
             if (c.Inner0 == 1 && c.Inner1 == 1)
             {
-                var d = dst.AsSpan(c.Offset0, n);
-                TP.Add(d, src.AsSpan(c.Offset1, n), d);
+                var d = dst.Slice(c.Offset0, n);
+                TP.Add(d, src.Slice(c.Offset1, n), d);
             }
             else if (c.Inner0 == 0 && c.Inner1 == 1)
             {
-                dst[c.Offset0] += TP.Sum<T>(src.AsSpan(c.Offset1, n));
+                dst[c.Offset0] += TP.Sum<T>(src.Slice(c.Offset1, n));
             }
             else if (c.Inner0 == 1 && c.Inner1 == 0)
             {
-                var d = dst.AsSpan(c.Offset0, n);
+                var d = dst.Slice(c.Offset0, n);
                 TP.Add(d, src[c.Offset1], d);
             }
             else
@@ -91,7 +91,7 @@ internal static class Strided
     }
 
     /// <summary>dst[view] = value.</summary>
-    public static void Fill<T>(T[] dst, int dstOffset, ReadOnlySpan<int> dstStrides, ReadOnlySpan<int> shape, T value)
+    public static void Fill<T>(Span<T> dst, int dstOffset, ReadOnlySpan<int> dstStrides, ReadOnlySpan<int> shape, T value)
         where T : unmanaged
     {
         var c = new RowCursor(shape, dstStrides, dstOffset);
@@ -100,7 +100,7 @@ internal static class Strided
         {
             if (c.Inner0 == 1)
             {
-                dst.AsSpan(c.Offset0, n).Fill(value);
+                dst.Slice(c.Offset0, n).Fill(value);
             }
             else
             {

@@ -25,13 +25,14 @@ internal static class AveragePool
     /// y[n, c, i, j] = Σ_{h ∈ rows(i), w ∈ cols(j)} x[n, c, h, w] / Divisor[i, j] into the row-major y.
     /// x is any [N, C, H, W] view (element at xOffset + Σ index·stride).
     /// </summary>
-    public static void Forward<T>(T[] x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, AverageWindows win, T[] y)
+    public static void Forward<T>(ReadOnlyMemory<T> x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, AverageWindows win, T[] y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (sN, sC, sH, sW) = (xStrides[0], xStrides[1], xStrides[2], xStrides[3]);
         var (oh, ow) = (win.OH, win.OW);
         ForEachPlane(n * c, Work(n * c, win), plane =>
         {
+            var xs = x.Span;
             var xPlane = xOffset + plane / c * sN + plane % c * sC;
             var o = plane * oh * ow;
             for (var i = 0; i < oh; i++)
@@ -43,7 +44,7 @@ internal static class AveragePool
                     {
                         for (var w = win.ColStart[j]; w < win.ColEnd[j]; w++)
                         {
-                            sum += x[xPlane + h * sH + w * sW];
+                            sum += xs[xPlane + h * sH + w * sW];
                         }
                     }
 
@@ -58,20 +59,21 @@ internal static class AveragePool
     /// for every window (i, j) that contains (h, w). dy is any [N, C, OH, OW] view; dx is row-major
     /// [N, C, H, W] and added into. Planes are independent, so they run in parallel without races.
     /// </summary>
-    public static void Spread<T>(T[] dy, int dyOffset, ReadOnlySpan<int> dyStrides, int n, int c, AverageWindows win, T[] dx)
+    public static void Spread<T>(ReadOnlyMemory<T> dy, int dyOffset, ReadOnlySpan<int> dyStrides, int n, int c, AverageWindows win, T[] dx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (s0, s1, s2, s3) = (dyStrides[0], dyStrides[1], dyStrides[2], dyStrides[3]);
         var (oh, ow, width) = (win.OH, win.OW, win.W);
         ForEachPlane(n * c, Work(n * c, win), plane =>
         {
+            var dys = dy.Span;
             var at = dyOffset + plane / c * s0 + plane % c * s1;
             var xPlane = plane * win.H * width;
             for (var i = 0; i < oh; i++)
             {
                 for (var j = 0; j < ow; j++)
                 {
-                    var share = dy[at + i * s2 + j * s3] / T.CreateChecked(win.Divisor[i * ow + j]);
+                    var share = dys[at + i * s2 + j * s3] / T.CreateChecked(win.Divisor[i * ow + j]);
                     for (var h = win.RowStart[i]; h < win.RowEnd[i]; h++)
                     {
                         for (var w = win.ColStart[j]; w < win.ColEnd[j]; w++)

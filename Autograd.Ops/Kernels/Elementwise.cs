@@ -73,10 +73,19 @@ internal readonly struct DivideOp<T> : IBinaryOp<T>
 
 /// <summary>
 /// Drivers for elementwise ops: broadcast the operands to the result shape (stride 0 where a size is
-/// 1), then walk rows with <see cref="RowCursor"/> and hand each row to the op's SIMD form.
+/// 1), then walk rows with <see cref="RowCursor"/> and hand each row to the op's SIMD form. Results
+/// come from the buffer pool. Contiguous operands of at least <see cref="ParallelThreshold"/> elements
+/// are split into one range per thread: a memory-bound pass is worth a hand-off (~5 µs) only when it
+/// takes much longer than that, and one core does not saturate the memory bus.
 /// </summary>
 internal static class Elementwise
 {
+    /// <summary>Elements (1 MiB of floats) from which a contiguous elementwise pass is split over threads.</summary>
+    internal const int ParallelThreshold = 1 << 18;
+
+    /// <summary>How many ranges a pass over <paramref name="n"/> contiguous elements is split into (1: on the calling thread).</summary>
+    internal static int Chunks(long n) => n < ParallelThreshold ? 1 : (int)Math.Clamp(n / (ParallelThreshold / 2), 1, Gemm.MaxThreads);
+
     public static Tensor<T> Binary<T, TOp>(Tensor<T> a, Tensor<T> b, string opName)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IBinaryOp<T>
@@ -87,8 +96,8 @@ internal static class Elementwise
         }
 
         var shape = ShapeMath.Broadcast(a._shape, b._shape, opName);
-        var n = ShapeMath.Numel(shape, opName);
-        var result = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), shape);
+        ShapeMath.Numel(shape, opName);
+        var result = Tensor<T>.Uninitialized(shape);
         BinaryInto<T, TOp>(result, a, b, opName);
         return result;
     }
@@ -105,9 +114,9 @@ internal static class Elementwise
         var shape = destination._shape;
         var sa = a.BroadcastStridesTo(shape, opName);
         var sb = b.BroadcastStridesTo(shape, opName);
-        var x = a._storage._data;
-        var y = b._storage._data;
-        var d = destination._storage._data;
+        ReadOnlySpan<T> x = a._storage.Span;
+        ReadOnlySpan<T> y = b._storage.Span;
+        var d = destination._storage.Span;
         var c = new RowCursor(shape, destination._strides, destination._offset, sa, a._offset, sb, b._offset);
         var len = c.Length;
         while (c.MoveNext())
@@ -123,18 +132,18 @@ internal static class Elementwise
                 continue;
             }
 
-            var dst = d.AsSpan(c.Offset0, len);
+            var dst = d.Slice(c.Offset0, len);
             if (c.Inner1 == 1 && c.Inner2 == 1)
             {
-                TOp.Row(x.AsSpan(c.Offset1, len), y.AsSpan(c.Offset2, len), dst);
+                TOp.Row(x.Slice(c.Offset1, len), y.Slice(c.Offset2, len), dst);
             }
             else if (c.Inner1 == 1 && c.Inner2 == 0)
             {
-                TOp.Row(x.AsSpan(c.Offset1, len), y[c.Offset2], dst);
+                TOp.Row(x.Slice(c.Offset1, len), y[c.Offset2], dst);
             }
             else if (c.Inner1 == 0 && c.Inner2 == 1)
             {
-                TOp.Row(x[c.Offset1], y.AsSpan(c.Offset2, len), dst);
+                TOp.Row(x[c.Offset1], y.Slice(c.Offset2, len), dst);
             }
             else
             {
@@ -149,7 +158,7 @@ internal static class Elementwise
 
     /// <summary>
     /// The common cases without the broadcasting machinery: equal shapes, or one operand a single
-    /// element of no higher rank than the other (a scalar). One SIMD call, no stride arrays.
+    /// element of no higher rank than the other (a scalar). One SIMD call per range, no stride arrays.
     /// </summary>
     private static bool TryContiguous<T, TOp>(Tensor<T> a, Tensor<T> b, out Tensor<T> result)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -178,24 +187,49 @@ internal static class Elementwise
 
         // The result has the numel of the operand whose shape it takes (an empty tensor times a scalar is empty).
         var n = ReferenceEquals(shape, a._shape) ? na : nb;
-        var d = n == 0 ? [] : GC.AllocateUninitializedArray<T>(n);
-        var x = a._storage._data.AsSpan(a._offset, na);
-        var y = b._storage._data.AsSpan(b._offset, nb);
-        if (n > 0 && na == nb)
+        result = Tensor<T>.Uninitialized((int[])shape.Clone());
+        if (n == 0)
+        {
+            return true;
+        }
+
+        var chunks = Chunks(n);
+        if (chunks == 1)
+        {
+            Range<T, TOp>(a._storage.Span.Slice(a._offset, na), b._storage.Span.Slice(b._offset, nb), result._storage.Span);
+            return true;
+        }
+
+        var xm = a._storage.Memory.Slice(a._offset, na);
+        var ym = b._storage.Memory.Slice(b._offset, nb);
+        var dm = result._storage.Memory;
+        Threads.ForRanges(n, chunks, (start, end) =>
+        {
+            // A scalar operand stays whole; the others are cut to the range.
+            var x = na == 1 ? xm.Span : xm.Span[start..end];
+            var y = nb == 1 ? ym.Span : ym.Span[start..end];
+            Range<T, TOp>(x, y, dm.Span[start..end]);
+        });
+        return true;
+    }
+
+    /// <summary>d = op(x, y) where each of x and y is as long as d or a single element.</summary>
+    private static void Range<T, TOp>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryOp<T>
+    {
+        if (x.Length == d.Length && y.Length == d.Length)
         {
             TOp.Row(x, y, d);
         }
-        else if (n > 0 && nb == 1)
+        else if (y.Length == 1)
         {
             TOp.Row(x, y[0], d);
         }
-        else if (n > 0)
+        else
         {
             TOp.Row(x[0], y, d);
         }
-
-        result = new Tensor<T>(d, (int[])shape.Clone());
-        return true;
     }
 
     public static Tensor<T> Unary<T, TOp>(Tensor<T> x)
@@ -203,8 +237,16 @@ internal static class Elementwise
         where TOp : IUnaryOp<T>
     {
         var n = x.Numel;
-        var result = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), (int[])x._shape.Clone());
-        TOp.Row(x.ContiguousSpan(), result._storage._data);
+        var result = Tensor<T>.Uninitialized((int[])x._shape.Clone());
+        if (!x.IsContiguous || Chunks(n) == 1)
+        {
+            TOp.Row(x.ContiguousSpan(), result._storage.Span);
+            return result;
+        }
+
+        var xm = x._storage.Memory.Slice(x._offset, n);
+        var dm = result._storage.Memory;
+        Threads.ForRanges(n, Chunks(n), (start, end) => TOp.Row(xm.Span[start..end], dm.Span[start..end]));
         return result;
     }
 }

@@ -38,8 +38,6 @@ internal static class Gemm
     private const int ABlockBytes = 256 * 1024;
     private const int BPanelBytes = 4 * 1024 * 1024;
 
-    private static readonly int s_maxThreads = ReadMaxThreads();
-
     /// <summary>
     /// Test hook: when set, the AVX-512-wide kernel is skipped so the 256-bit kernel (the one used on
     /// machines without AVX-512) can be exercised on this machine too.
@@ -49,8 +47,8 @@ internal static class Gemm
     /// <summary>Test hook: overrides the worker count (0 = use AUTOGRAD_NUM_THREADS or the core count).</summary>
     internal static int ThreadsOverride { get; set; }
 
-    /// <summary>Upper bound on the worker count: AUTOGRAD_NUM_THREADS when set, else the processor count.</summary>
-    internal static int MaxThreads => ThreadsOverride > 0 ? ThreadsOverride : s_maxThreads;
+    /// <summary>Upper bound on the worker count: <see cref="Tensor.NumThreads"/> (AUTOGRAD_NUM_THREADS or the core count) unless overridden.</summary>
+    internal static int MaxThreads => ThreadsOverride > 0 ? ThreadsOverride : Threads.Max;
 
     /// <summary>
     /// How many workers a product of this many multiply-adds is split over (1: it runs on the calling
@@ -58,6 +56,7 @@ internal static class Gemm
     /// </summary>
     internal static int Workers(long multiplyAdds) => (int)Math.Min(MaxThreads, multiplyAdds / ParallelGrainPerThread);
 
+    /// <summary>The product over plain arrays (tests, benchmarks and scratch buffers).</summary>
     public static void Multiply<T>(
         int m, int n, int k,
         T[] a, int aOffset, int aRowStride, int aColStride,
@@ -69,6 +68,18 @@ internal static class Gemm
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(c);
+        Multiply(m, n, k, (ReadOnlyMemory<T>)a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, (Memory<T>)c, cOffset, cRowStride, accumulate);
+    }
+
+    /// <summary>The product over memory that a storage lends: its owner must stay reachable until this returns.</summary>
+    public static void Multiply<T>(
+        int m, int n, int k,
+        ReadOnlyMemory<T> a, int aOffset, int aRowStride, int aColStride,
+        ReadOnlyMemory<T> b, int bOffset, int bRowStride, int bColStride,
+        Memory<T> c, int cOffset, int cRowStride,
+        bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         ArgumentOutOfRangeException.ThrowIfNegative(k);
@@ -85,7 +96,7 @@ internal static class Gemm
             {
                 for (var i = 0; i < m; i++)
                 {
-                    c.AsSpan(cOffset + i * cRowStride, n).Clear();
+                    c.Span.Slice(cOffset + i * cRowStride, n).Clear();
                 }
             }
 
@@ -128,28 +139,22 @@ internal static class Gemm
         }
     }
 
-    private static int ReadMaxThreads()
-    {
-        var text = Environment.GetEnvironmentVariable("AUTOGRAD_NUM_THREADS");
-        return int.TryParse(text, out var threads) && threads > 0 ? threads : Environment.ProcessorCount;
-    }
-
     /// <summary>The call's arguments, passed by reference so helpers don't take a dozen parameters.</summary>
     private readonly struct Operands<T>(
-        T[] a, int aOffset, int aRowStride, int aColStride,
-        T[] b, int bOffset, int bRowStride, int bColStride,
-        T[] c, int cOffset, int cRowStride,
+        ReadOnlyMemory<T> a, int aOffset, int aRowStride, int aColStride,
+        ReadOnlyMemory<T> b, int bOffset, int bRowStride, int bColStride,
+        Memory<T> c, int cOffset, int cRowStride,
         bool accumulate)
     {
-        public readonly T[] A = a;
+        public readonly ReadOnlyMemory<T> A = a;
         public readonly int AOffset = aOffset;
         public readonly int ARowStride = aRowStride;
         public readonly int AColStride = aColStride;
-        public readonly T[] B = b;
+        public readonly ReadOnlyMemory<T> B = b;
         public readonly int BOffset = bOffset;
         public readonly int BRowStride = bRowStride;
         public readonly int BColStride = bColStride;
-        public readonly T[] C = c;
+        public readonly Memory<T> C = c;
         public readonly int COffset = cOffset;
         public readonly int CRowStride = cRowStride;
         public readonly bool Accumulate = accumulate;
@@ -160,9 +165,12 @@ internal static class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // i-p-j order so the inner loop runs along C's row.
+        var a = o.A.Span;
+        var b = o.B.Span;
+        var c = o.C.Span;
         for (var i = 0; i < m; i++)
         {
-            var cRow = o.C.AsSpan(o.COffset + i * o.CRowStride, n);
+            var cRow = c.Slice(o.COffset + i * o.CRowStride, n);
             if (!o.Accumulate)
             {
                 cRow.Clear();
@@ -171,11 +179,11 @@ internal static class Gemm
             var aRow = o.AOffset + i * o.ARowStride;
             for (var p = 0; p < k; p++)
             {
-                var aip = o.A[aRow + p * o.AColStride];
+                var aip = a[aRow + p * o.AColStride];
                 var bAt = o.BOffset + p * o.BRowStride;
                 if (o.BColStride == 1)
                 {
-                    var bRow = o.B.AsSpan(bAt, n);
+                    var bRow = b.Slice(bAt, n);
                     for (var j = 0; j < cRow.Length; j++)
                     {
                         cRow[j] += aip * bRow[j];
@@ -185,7 +193,7 @@ internal static class Gemm
                 {
                     for (var j = 0; j < cRow.Length; j++)
                     {
-                        cRow[j] += aip * o.B[bAt + j * o.BColStride];
+                        cRow[j] += aip * b[bAt + j * o.BColStride];
                     }
                 }
             }
@@ -300,7 +308,7 @@ internal static class Gemm
         ref var aPack = ref PackBuffers<T>.GetA(mcAlloc * kcMax);
         ref var bPack = ref PackBuffers<T>.GetB(ncAlloc * kcMax);
 
-        ref var cBase = ref MemoryMarshal.GetArrayDataReference(o.C);
+        ref var cBase = ref MemoryMarshal.GetReference(o.C.Span);
         var ldc = (nint)o.CRowStride;
 
         for (var jc = j0; jc < j1; jc += ncMax)
@@ -376,7 +384,7 @@ internal static class Gemm
     private static void PackA<T>(int mr, int mc, int kc, int ic, int pc, in Operands<T> o, ref T dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(o.A), o.AOffset + (nint)ic * o.ARowStride + (nint)pc * o.AColStride);
+        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetReference(o.A.Span), o.AOffset + (nint)ic * o.ARowStride + (nint)pc * o.AColStride);
         PackPanels(ref origin, o.ARowStride, o.AColStride, mc, mr, kc, ref dst);
     }
 
@@ -388,7 +396,7 @@ internal static class Gemm
     private static void PackB<T>(int nr, int kc, int nc, int pc, int jc, in Operands<T> o, ref T dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(o.B), o.BOffset + (nint)pc * o.BRowStride + (nint)jc * o.BColStride);
+        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetReference(o.B.Span), o.BOffset + (nint)pc * o.BRowStride + (nint)jc * o.BColStride);
         PackPanels(ref origin, o.BColStride, o.BRowStride, nc, nr, kc, ref dst);
     }
 

@@ -35,7 +35,7 @@ internal static class Pool
     /// [n, c, h, w] is x[xOffset + n·xStrides[0] + c·xStrides[1] + h·xStrides[2] + w·xStrides[3]], so any view works.
     /// </summary>
     public static void MaxForward<T>(
-        T[] x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, int h, int w,
+        ReadOnlyMemory<T> x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, int h, int w,
         Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow,
         T[] y, int[] argmax, bool parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -44,6 +44,7 @@ internal static class Pool
         var planes = n * c;
         void Plane(int plane)
         {
+            var xs = x.Span;
             var (ni, ci) = (plane / c, plane % c);
             var xPlane = xOffset + ni * sN + ci * sC;
             var flatPlane = plane * h * w;
@@ -68,7 +69,7 @@ internal static class Pool
                         for (var kw = kwStart; kw < kwEnd; kw++)
                         {
                             var wi = w0 + kw * dilation.W;
-                            var v = x[xPlane + hi * sH + wi * sW];
+                            var v = xs[xPlane + hi * sH + wi * sW];
                             if (v > best || T.IsNaN(v))
                             {
                                 best = v;

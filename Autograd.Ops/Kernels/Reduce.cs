@@ -53,6 +53,20 @@ internal static class Reduce
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = new T[ShapeMath.Numel(keepShape)];
+        var n = x.Numel;
+        var chunks = Elementwise.Chunks(n);
+        if (result.Length == 1 && chunks > 1 && x.IsContiguous)
+        {
+            // A full sum of a large contiguous tensor: one partial sum per thread, added in a fixed order
+            // (so the result does not depend on which thread finishes first).
+            var partial = new T[chunks];
+            var xm = x._storage.Memory.Slice(x._offset, n);
+            Threads.For(chunks, chunks, c => partial[c] = TP.Sum<T>(xm.Span[(int)((long)n * c / chunks)..(int)((long)n * (c + 1) / chunks)]));
+            GC.KeepAlive(x);
+            result[0] = TP.Sum<T>(partial);
+            return result;
+        }
+
         var strides = ShapeMath.ContiguousStrides(keepShape);
         for (var i = 0; i < keepShape.Length; i++)
         {
@@ -64,7 +78,7 @@ internal static class Reduce
 
         // The destination is read with stride 0 along reduced dims, so every element of a reduced
         // fibre accumulates into the same slot (a full-tensor sum is one TensorPrimitives.Sum).
-        Strided.Accumulate(result, 0, strides, x._storage._data, x._offset, x._strides, x._shape);
+        Strided.Accumulate(result, 0, strides, x._storage.Span, x._offset, x._strides, x._shape);
         return result;
     }
 
@@ -94,7 +108,7 @@ internal static class Reduce
         }
 
         var outer = x.Numel / inner;
-        var data = Strided.ToContiguous(x._storage._data, x._offset, permStrides, permShape);
+        var data = Strided.ToContiguous(x._storage.Span, x._offset, permStrides, permShape);
         var values = new T[outer];
         var argMax = new int[outer];
         var xStrides = ShapeMath.ContiguousStrides(x._shape);

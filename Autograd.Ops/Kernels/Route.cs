@@ -10,17 +10,18 @@ internal static class Route
     /// <paramref name="planes"/> equal runs whose indices fall in disjoint parts of dst (the caller's
     /// guarantee: max-pool windows stay in their own plane), so the runs can go to different threads.
     /// </summary>
-    public static void ScatterAdd<T>(T[] src, int srcOffset, int[] index, T[] dst, int planes, bool parallel)
+    public static void ScatterAdd<T>(ReadOnlyMemory<T> src, int srcOffset, int[] index, T[] dst, int planes, bool parallel)
         where T : unmanaged, INumberBase<T>
     {
         if (!parallel || planes < 2)
         {
+            var s = src.Span;
             for (var o = 0; o < index.Length; o++)
             {
                 var k = index[o];
                 if (k >= 0)
                 {
-                    dst[k] += src[srcOffset + o];
+                    dst[k] += s[srcOffset + o];
                 }
             }
 
@@ -30,12 +31,13 @@ internal static class Route
         var run = index.Length / planes;
         System.Threading.Tasks.Parallel.For(0, planes, plane =>
         {
+            var s = src.Span;
             for (int o = plane * run, end = o + run; o < end; o++)
             {
                 var k = index[o];
                 if (k >= 0)
                 {
-                    dst[k] += src[srcOffset + o];
+                    dst[k] += s[srcOffset + o];
                 }
             }
         });

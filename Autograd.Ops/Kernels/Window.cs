@@ -69,16 +69,16 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int[] shape = [x._shape[0], x._shape[1], x._shape[2] + top + bottom, x._shape[3] + left + right];
-        var n = ShapeMath.Numel(shape);
-        var data = n == 0 ? [] : fill == T.Zero ? new T[n] : GC.AllocateUninitializedArray<T>(n);
+        ShapeMath.Numel(shape);
+        var padded = fill == T.Zero ? Tensor<T>.ZeroFilled(shape) : Tensor<T>.Uninitialized(shape);
         if (fill != T.Zero)
         {
-            data.AsSpan().Fill(fill);
+            padded._storage.Span.Fill(fill);
         }
 
-        var padded = new Tensor<T>(data, shape);
         var interior = Interior(padded, top, left, x._shape[2], x._shape[3]);
-        Strided.Copy(data, interior._offset, interior._strides, x._storage._data, x._offset, x._strides, x._shape);
+        Strided.Copy(padded._storage.Span, interior._offset, interior._strides, x._storage.Span, x._offset, x._strides, x._shape);
+        GC.KeepAlive(x);
         return padded;
     }
 
@@ -102,7 +102,7 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Copy(cols, colsOffset, ShapeMath.ContiguousStrides(shape), windows._storage._data, offset, strides, shape);
+        Strided.Copy(cols, colsOffset, ShapeMath.ContiguousStrides(shape), windows._storage.Span, offset, strides, shape);
     }
 
     /// <summary>
@@ -111,17 +111,17 @@ internal static class Window
     /// (a 1×1 kernel at stride 1 over a contiguous input: im2col is then the identity), else packed into
     /// <paramref name="scratch"/> (at least channels·KH·KW·OH·OW long).
     /// </summary>
-    public static (T[] Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
+    public static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
         if (TryCollapse(shape.AsSpan(0, 3), strides.AsSpan(0, 3), out var rowStride)
             && TryCollapse(shape.AsSpan(3), strides.AsSpan(3), out var colStride))
         {
-            return (windows._storage._data, offset, rowStride, colStride);
+            return (windows._storage.Memory, offset, rowStride, colStride);
         }
 
-        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows._storage._data, offset, strides, shape);
+        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows._storage.Span, offset, strides, shape);
         return (scratch, 0, shape[3] * shape[4], 1);
     }
 
@@ -166,7 +166,7 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Accumulate(windows._storage._data, offset, strides, cols, colsOffset, ShapeMath.ContiguousStrides(shape), shape);
+        Strided.Accumulate(windows._storage.Span, offset, strides, cols, colsOffset, ShapeMath.ContiguousStrides(shape), shape);
     }
 
     /// <summary>windows[n, c0 : c0 + channels] permuted to [C, KH, KW, OH, OW], the column layout.</summary>

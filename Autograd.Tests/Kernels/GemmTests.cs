@@ -4,7 +4,7 @@ using Autograd.Kernels;
 namespace Autograd.Tests.Kernels;
 
 /// <summary>
-/// Checks <see cref="Gemm.Multiply{T}"/> against a double-precision triple loop over shapes that hit every
+/// Checks <c>Gemm.Multiply</c> against a double-precision triple loop over shapes that hit every
 /// path: the scalar fallback, full and ragged micro-tiles, several KC slices and MC blocks, packing fast
 /// paths (contiguous, transposed) and the generic strided one, and the parallel split.
 /// </summary>

@@ -347,12 +347,12 @@ public class Conv2dTests
         var x = Tensor.Randn<double>([3, 4, 5, 6], g, requiresGrad: true);
         var windows = Window.View(x, 1, 1, 1);
         var (data, offset, rowStride, colStride) = Window.Columns(windows, 2, 2, 2, new double[2 * 30]);
-        Assert.That(ReferenceEquals(data, x.Storage._data) && offset == 2 * 120 + 2 * 30 && rowStride == 30 && colStride == 1, Is.True);
+        Assert.That(data.Span.Overlaps(x.Storage.Span) && data.Length == x.Storage.Length && offset == 2 * 120 + 2 * 30 && rowStride == 30 && colStride == 1, Is.True);
 
         // A transposed input does not collapse: it is packed.
         var xt = Tensor.Randn<double>([3, 4, 6, 5], g).Transpose(2, 3);
         var scratch = new double[2 * 30];
-        Assert.That(Window.Columns(Window.View(xt, 1, 1, 1), 0, 0, 2, scratch).Data, Is.SameAs(scratch));
+        Assert.That(Window.Columns(Window.View(xt, 1, 1, 1), 0, 0, 2, scratch).Data.Span.Overlaps(scratch), Is.True);
 
         var cfg = new Config(3, 2, 4, 6, 5, 6, 1, 1, (1, 1), (1, 1), (0, 0), false);
         var w = Tensor.Randn<double>([6, 2, 1, 1], g, requiresGrad: true);
@@ -625,17 +625,6 @@ public class Conv2dTests
         var ow1 = Window.View(ones, new Size2(3, 1), 1, 1);
         Window.ScatterAdd(ow1, 0, 0, 1, Enumerable.Repeat(1.0, 3 * 3).ToArray(), 0);
         Assert.That(ones.ToArray(), Is.EqualTo(new double[] { 1, 2, 3, 2, 1 }));
-    }
-
-    [Test]
-    public void WindowPad_AndInterior_RoundTrip()
-    {
-        var x = Tensor.Arange(1.0, 13.0, 1.0).Reshape(1, 2, 2, 3);
-        var p = Window.Pad(x, 1, 2, 0, 1, double.NegativeInfinity);
-        Assert.That(p.Shape, Is.EqualTo(new[] { 1, 2, 5, 4 }));
-        Assert.That(p[0, 0, 0, 0], Is.EqualTo(double.NegativeInfinity));
-        Assert.That(p[0, 1, 1, 0], Is.EqualTo(7.0));
-        Assert.That(Window.Interior(p, 1, 0, 2, 3).ToArray(), Is.EqualTo(x.ToArray()));
     }
 
     // ---- Reference loops ----

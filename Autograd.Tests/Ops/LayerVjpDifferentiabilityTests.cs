@@ -100,7 +100,8 @@ public class LayerVjpDifferentiabilityTests
                         return CheckVjp(a => a[0].Reshape(1, c["n"], c["classes"]).AdaptiveAvgPool2d((2, 3)), [x], 0, gen);
                     default:
                         // Odd against even multiples of 0.1: no tie between input and target, where the sign jumps.
-                        var (xs, ts) = (x.Storage._data, t.Storage._data);
+                        var xs = x.Storage.Span;
+                        var ts = t.Storage.Span;
                         for (var i = 0; i < xs.Length; i++)
                         {
                             (xs[i], ts[i]) = (0.1 * (2 * Math.Round(xs[i] * 5) + 1), 0.2 * Math.Round(ts[i] * 5));

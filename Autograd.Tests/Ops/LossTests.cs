@@ -20,7 +20,7 @@ public class LossTests
     /// <summary>Sets every value of a leaf to an odd (or even) multiple of 0.1 in about [−1, 1], so odd − even is never within 0.1 of 0.</summary>
     private static Tensor<double> Snap(Tensor<double> leaf, bool odd)
     {
-        var data = leaf.Storage._data;
+        var data = leaf.Storage.Span;
         for (var i = 0; i < data.Length; i++)
         {
             data[i] = 0.1 * (2 * Math.Round(data[i] * 5) + (odd ? 1 : 0));

@@ -66,7 +66,7 @@ public class MaxPool2dTests
     /// </summary>
     private static Tensor<double> Distinct(Tensor<double> leaf, Generator g, double scale)
     {
-        var data = leaf.Storage._data;
+        var data = leaf.Storage.Span;
         var order = Enumerable.Range(0, data.Length).ToArray();
         for (var i = order.Length - 1; i > 0; i--)
         {

@@ -11,7 +11,7 @@ internal static class TestData
     /// </summary>
     public static Tensor<double> Distinct(Tensor<double> leaf, Generator g)
     {
-        var data = leaf.Storage._data;
+        var data = leaf.Storage.Span;
         var n = data.Length;
         var order = Enumerable.Range(0, n).ToArray();
         for (var i = n - 1; i > 0; i--)
@@ -31,7 +31,7 @@ internal static class TestData
     /// <summary>Pushes every value of a leaf at least <paramref name="margin"/> away from zero (no ReLU kink).</summary>
     public static Tensor<double> AwayFromZero(Tensor<double> leaf, double margin = 0.1)
     {
-        var data = leaf.Storage._data;
+        var data = leaf.Storage.Span;
         for (var i = 0; i < data.Length; i++)
         {
             data[i] = data[i] >= 0 ? data[i] + margin : data[i] - margin;

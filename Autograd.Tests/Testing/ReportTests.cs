@@ -201,7 +201,7 @@ public class ReportTests
     private static Tensor<double> WeightedSumIgnoringStrides(Tensor<double> x) => Function.Apply("WeightedSum", [x], xs =>
     {
         var t = xs[0];
-        var raw = t.Storage._data.AsSpan(t.Offset, t.Numel).ToArray();
+        var raw = t.Storage.Span.Slice(t.Offset, t.Numel).ToArray();
         var shape = t.Shape;
         var y = Tensor.Scalar(raw.Select((v, i) => (i + 1) * v).Sum());
         return (y, (g, grads) => grads[0] = Tensor.FromArray(Enumerable.Range(1, raw.Length).Select(i => i * g.Item()).ToArray(), shape));

@@ -1,0 +1,171 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace Autograd.Kernels;
+
+/// <summary>
+/// Accounting and policy shared by the per-type pools: how many pooled bytes are out (held by storages,
+/// live or not yet finalized), and when to ask the GC to find the unreachable ones.
+/// </summary>
+/// <remarks>
+/// A storage's buffer comes back when its lease is finalized, which needs a collection. The
+/// collection is induced, not waited for: when a miss would take the outstanding bytes over the
+/// budget (or a backward pass ends above half of it, a quiet point where little is alive), a gen-1
+/// collection runs and the finalizers are awaited. Gen-1, not gen-0, so that tensors promoted by an
+/// earlier collection are found too; what survives two such collections is long-lived (parameters),
+/// and the budget then grows to twice the surviving bytes, so a large live set does not cause a
+/// collection per step.
+/// </remarks>
+internal static class BufferPool
+{
+    /// <summary>Smaller buffers are plain arrays: the GC's gen-0 handles them better than a finalizer would.</summary>
+    public const int MinPooledBytes = 4096;
+
+    /// <summary>Larger buffers are plain arrays (one-off giants, e.g. a whole data set).</summary>
+    public const long MaxPooledBytes = 1L << 30;
+
+    /// <summary>Outstanding bytes below which no collection is ever induced (64 MiB; tests lower it to reach a steady state sooner).</summary>
+    internal static long MinBudget { get; set; } = 64L << 20;
+
+    private static long s_outstanding;
+    private static long s_budget = 64L << 20;
+    private static long s_collections;
+    private static long s_freshBytes;
+    private static int s_collecting;
+
+    /// <summary>Bytes of pooled buffers currently held by storages (live or awaiting finalization).</summary>
+    public static long OutstandingBytes => Interlocked.Read(ref s_outstanding);
+
+    /// <summary>Collections the pool has induced.</summary>
+    public static long InducedCollections => Interlocked.Read(ref s_collections);
+
+    /// <summary>Bytes of fresh arrays the pool has allocated (misses it could not serve from returned buffers).</summary>
+    public static long FreshBytes => Interlocked.Read(ref s_freshBytes);
+
+    /// <summary>Test hook: induce a collection on every miss (shakes out any buffer reused while still readable).</summary>
+    internal static bool StressCollect { get; set; }
+
+    internal static void AddOutstanding(long bytes) => Interlocked.Add(ref s_outstanding, bytes);
+
+    internal static void AddFresh(long bytes) => Interlocked.Add(ref s_freshBytes, bytes);
+
+    /// <summary>True when a miss of <paramref name="bytes"/> should first try to reclaim unreachable buffers.</summary>
+    internal static bool ShouldCollectBeforeMiss(long bytes) => StressCollect || OutstandingBytes + bytes > Interlocked.Read(ref s_budget);
+
+    /// <summary>Called at the end of a backward pass: reclaim at a quiet point when past half the budget.</summary>
+    public static void AfterBackward()
+    {
+        if (OutstandingBytes > Interlocked.Read(ref s_budget) / 2)
+        {
+            Collect();
+        }
+    }
+
+    /// <summary>
+    /// Finds unreachable storages (gen-1 collection) and waits for their leases to hand the buffers
+    /// back, then sets the budget to twice what is still out. One thread at a time; others just go on.
+    /// </summary>
+    public static void Collect()
+    {
+        if (Interlocked.Exchange(ref s_collecting, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            GC.Collect(1, GCCollectionMode.Forced, blocking: true);
+            GC.WaitForPendingFinalizers();
+            Interlocked.Increment(ref s_collections);
+            Interlocked.Exchange(ref s_budget, Math.Max(MinBudget, 2 * OutstandingBytes));
+        }
+        finally
+        {
+            Volatile.Write(ref s_collecting, 0);
+        }
+    }
+}
+
+/// <summary>
+/// Size-class pool of arrays for one element type. Classes are quarter steps between powers of two
+/// (4·2ᵉ, 5·2ᵉ, 6·2ᵉ, 7·2ᵉ elements), so a buffer wastes at most a fifth of its length. Arrays are
+/// allocated on the pinned object heap: they live as long as the process, are never moved or
+/// compacted, and stay in memory the process already touched.
+/// </summary>
+internal static class BufferPool<T>
+    where T : unmanaged
+{
+    private static readonly int s_minLength = BufferPool.MinPooledBytes / Unsafe.SizeOf<T>();
+    private static readonly long s_maxLength = BufferPool.MaxPooledBytes / Unsafe.SizeOf<T>();
+    private static readonly Stack<T[]>[] s_free = [.. Enumerable.Range(0, 32 * 4).Select(_ => new Stack<T[]>())];
+
+    /// <summary>An array of at least <paramref name="length"/> elements, not cleared; pooled says whether it must go back.</summary>
+    public static T[] Rent(int length, out bool pooled)
+    {
+        if (length < s_minLength || length > s_maxLength)
+        {
+            pooled = false;
+            return length == 0 ? [] : GC.AllocateUninitializedArray<T>(length);
+        }
+
+        pooled = true;
+        var (cls, capacity) = Class(length);
+        var bytes = (long)capacity * Unsafe.SizeOf<T>();
+        if (TryPop(cls, out var array))
+        {
+            BufferPool.AddOutstanding(bytes);
+            return array;
+        }
+
+        if (BufferPool.ShouldCollectBeforeMiss(bytes))
+        {
+            BufferPool.Collect();
+            if (TryPop(cls, out array))
+            {
+                BufferPool.AddOutstanding(bytes);
+                return array;
+            }
+        }
+
+        array = GC.AllocateUninitializedArray<T>(capacity, pinned: true);
+        BufferPool.AddOutstanding(bytes);
+        BufferPool.AddFresh(bytes);
+        return array;
+    }
+
+    /// <summary>Takes back an array that <see cref="Rent"/> handed out as pooled.</summary>
+    public static void Return(T[] array)
+    {
+        var (cls, capacity) = Class(array.Length);
+        var stack = s_free[cls];
+        lock (stack)
+        {
+            stack.Push(array);
+        }
+
+        BufferPool.AddOutstanding(-(long)capacity * Unsafe.SizeOf<T>());
+    }
+
+    private static bool TryPop(int cls, out T[] array)
+    {
+        var stack = s_free[cls];
+        lock (stack)
+        {
+            return stack.TryPop(out array!);
+        }
+    }
+
+    /// <summary>Size class of a length: the smallest m·2ᵉ (m in 4..7) that holds it, and its index.</summary>
+    internal static (int Class, int Capacity) Class(int length)
+    {
+        var e = BitOperations.Log2((uint)length) - 2;
+        var m = (int)((length + (1L << e) - 1) >> e);
+        if (m == 8)
+        {
+            m = 4;
+            e++;
+        }
+
+        return (e * 4 + m - 4, m << e);
+    }
+}

@@ -1,0 +1,79 @@
+using Autograd;
+
+namespace Autograd.Tests.Kernels;
+
+/// <summary>
+/// The kernels that split large tensors over threads (elementwise ops, full sums, relu's backward,
+/// max-pooling) give the single-threaded results: bit for bit where the arithmetic per element is the
+/// same, to rounding for the sum, whose partial sums are added in a different order.
+/// </summary>
+[NonParallelizable] // Changes the process-wide thread limit.
+public class ParallelKernelTests
+{
+    private const int Large = 1 << 19;   // above Elementwise.ParallelThreshold
+
+    private static T OnThreads<T>(int threads, Func<T> f)
+    {
+        var previous = Tensor.NumThreads;
+        Tensor.SetNumThreads(threads);
+        try
+        {
+            return f();
+        }
+        finally
+        {
+            Tensor.SetNumThreads(previous);
+        }
+    }
+
+    [Test]
+    public void ElementwiseOps_OnTwoThreads_MatchOneThread()
+    {
+        var g = new Generator(7);
+        var a = Tensor.Randn<float>([Large], g);
+        var b = Tensor.Randn<float>([Large], g);
+        float[] Run() => [.. (a * b).ToArray(), .. (a + 2f).ToArray(), .. (3f - a).ToArray(), .. a.Exp().ToArray(), .. a.Relu().ToArray()];
+        Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
+    }
+
+    [Test]
+    public void FullSum_OnTwoThreads_MatchesTheExactSum()
+    {
+        var x = Tensor.Randn<double>([Large + 3], new Generator(8));
+        var exact = x.ToArray().Sum();
+        Assert.That(OnThreads(2, () => x.Sum().Item()), Is.EqualTo(exact).Within(1e-9));
+        Assert.That(OnThreads(1, () => x.Sum().Item()), Is.EqualTo(exact).Within(1e-9));
+    }
+
+    [Test]
+    public void ReluBackward_OfASum_OnTwoThreads_IsTheMask()
+    {
+        var x = Tensor.Randn<float>([Large + 5], new Generator(9), requiresGrad: true);
+        float[] Run()
+        {
+            x.Grad = null;
+            (x.Relu().Sum() * 3f).Backward();   // the gradient reaching Relu is a broadcast scalar 3
+            return x.Grad!.ToArray();
+        }
+
+        var expected = x.ToArray().Select(v => v > 0 ? 3f : 0f).ToArray();
+        Assert.That(OnThreads(2, Run), Is.EqualTo(expected));
+        Assert.That(OnThreads(1, Run), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void MaxPool_ForwardAndBackward_OnTwoThreads_MatchOneThread()
+    {
+        var x = Tensor.Randn<float>([16, 32, 28, 28], new Generator(10), requiresGrad: true);
+        var weights = Tensor.Randn<float>([16, 32, 14, 14], new Generator(11));
+        float[] Run()
+        {
+            x.Grad = null;
+            var y = x.MaxPool2d(3, 2, 1);
+            (y * weights).Sum().Backward();
+            return [.. y.ToArray(), .. x.Grad!.ToArray()];
+        }
+
+        Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
+    }
+}
