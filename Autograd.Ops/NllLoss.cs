@@ -20,7 +20,7 @@ public static class NllLossExtensions
             var sum = T.Zero;
             for (var i = 0; i < n; i++)
             {
-                sum += logProbs[i, targets[i]];
+                sum += logProbs.At(i, targets[i]);
             }
 
             var scale = T.One / T.CreateChecked(n);

@@ -13,8 +13,8 @@ namespace Autograd.Tests;
 /// </summary>
 public class OpCoverageTests
 {
-    /// <summary>Public members returning tensors that are not differentiable ops.</summary>
-    private static readonly HashSet<string> NotOps = ["Detach"];
+    /// <summary>Public members returning tensors that are not differentiable ops (comparisons return masks).</summary>
+    private static readonly HashSet<string> NotOps = ["Detach", "Eq", "Ne", "Lt", "Le", "Gt", "Ge"];
 
     internal static IReadOnlyList<string> OpNames()
     {
