@@ -31,31 +31,33 @@ public sealed class IndexTensor
     /// <summary>A copy of the indices in row-major order.</summary>
     public long[] ToArray() => (long[])_data.Clone();
 
-    /// <summary>One index by its full position (negative positions count from the end).</summary>
-    public long this[params int[] index]
+    /// <summary>The single index of a one-element index tensor (an Argmax over all elements).</summary>
+    public long Item() => _data.Length == 1
+        ? _data[0]
+        : throw new InvalidOperationException($"IndexTensor.Item: the index tensor has {_data.Length} elements (shape {ShapeMath.Format(_shape)}); Item() needs exactly one.");
+
+    /// <summary>One index by its full position (negative positions count from the end), as <c>Tensor.At</c>.</summary>
+    public long At(params int[] index)
     {
-        get
+        ArgumentNullException.ThrowIfNull(index);
+        if (index.Length != Rank)
         {
-            ArgumentNullException.ThrowIfNull(index);
-            if (index.Length != Rank)
-            {
-                throw new ArgumentException($"IndexTensor: {index.Length} indices for shape {ShapeMath.Format(_shape)}.", nameof(index));
-            }
-
-            var at = 0;
-            for (var i = 0; i < index.Length; i++)
-            {
-                var k = index[i] < 0 ? index[i] + _shape[i] : index[i];
-                if ((uint)k >= (uint)_shape[i])
-                {
-                    throw new ArgumentException($"IndexTensor: index {index[i]} is out of range for dimension {i} of shape {ShapeMath.Format(_shape)}.", nameof(index));
-                }
-
-                at = at * _shape[i] + k;
-            }
-
-            return _data[at];
+            throw new ArgumentException($"IndexTensor.At: {index.Length} indices for shape {ShapeMath.Format(_shape)}.", nameof(index));
         }
+
+        var at = 0;
+        for (var i = 0; i < index.Length; i++)
+        {
+            var k = index[i] < 0 ? index[i] + _shape[i] : index[i];
+            if ((uint)k >= (uint)_shape[i])
+            {
+                throw new ArgumentException($"IndexTensor.At: index {index[i]} is out of range for dimension {i} of shape {ShapeMath.Format(_shape)}.", nameof(index));
+            }
+
+            at = at * _shape[i] + k;
+        }
+
+        return _data[at];
     }
 
     /// <summary>Indices (copied) in the given shape.</summary>
