@@ -21,8 +21,7 @@ public static class PowExtensions
         }
 
         /// <summary>
-        /// x^exponent elementwise with PyTorch broadcasting (for a scalar base use
-        /// <c>Tensor.Scalar(2.0).Pow(e)</c>). VJP (PyTorch's pow_backward_self/_exponent):
+        /// x^exponent elementwise with PyTorch broadcasting (a scalar base: <c>Tensor.Pow(2.0, e)</c>). VJP (PyTorch's pow_backward_self/_exponent):
         /// dx = Σ_broadcast g·b·x^(b−1), 0 where b = 0; db = Σ_broadcast g·y·log x, 0 where x = 0 and b ≥ 0
         /// (the limit of x^b at a zero base).
         /// </summary>
@@ -33,6 +32,17 @@ public static class PowExtensions
                 exponent,
                 static (g, a, b, y) => g * (b * a.Pow(b - 1.0)).MaskedFill(b.Eq(0.0), 0),
                 static (g, a, b, y) => g * (y * a.Log()).MaskedFill(a.Eq(0.0).Mul(b.Ge(0.0)), 0));
+    }
+
+    extension(Tensor)
+    {
+        /// <summary>
+        /// base^exponent elementwise for a scalar base (PyTorch's torch.pow(2, x)): Pow of a rank-0
+        /// tensor. VJP: dexponent = g·y·log(base), 0 where base = 0 and exponent ≥ 0.
+        /// </summary>
+        public static Tensor<T> Pow<T>(double @base, Tensor<T> exponent)
+            where T : unmanaged, IFloatingPointIeee754<T>
+            => ScalarOperatorExtensions.Scalar<T>(@base).Pow(exponent);
     }
 
     private readonly struct PowOp<T> : IBinaryOp<T>

@@ -23,6 +23,8 @@ public class MathOpTests
         {
             CheckUnary(x => x.Pow(p), 0.3, 2);
         }
+
+        CheckUnary(x => Tensor.Pow(1.7, x), -2, 2);
     }
 
     [Test]
@@ -127,7 +129,7 @@ public class MathOpTests
         var b = Tensor.FromArray(new[] { 2.0, 3.0, 0.0 }, [3]);
         Assert.That(a.Maximum(b).ToArray(), Is.EqualTo(new[] { 2.0, 5.0, double.NaN }));
         Assert.That(a.Minimum(b).ToArray(), Is.EqualTo(new[] { 1.0, 3.0, double.NaN }));
-        Assert.That(Tensor.Scalar(2.0).Pow(b).ToArray(), Is.EqualTo(new[] { 4.0, 8.0, 1.0 }));
+        Assert.That(Tensor.Pow(2.0, b).ToArray(), Is.EqualTo(new[] { 4.0, 8.0, 1.0 }));
     }
 
     [Test]
