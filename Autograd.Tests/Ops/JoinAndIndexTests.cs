@@ -138,6 +138,7 @@ public class JoinAndIndexTests
         Assert.That((double)x[1, 2, 3], Is.EqualTo(23.0));
         Assert.That(x[1, 2, 3].Item(), Is.EqualTo(x.At(1, 2, 3)));
         Assert.That(x[^1, ^1].ToArray(), Is.EqualTo(new[] { 20.0, 21, 22, 23 }));
+        Assert.That(x[-1, -1].ToArray(), Is.EqualTo(x[^1, ^1].ToArray()), "negative ints count from the end, as Python");
         Assert.That(x[TensorIndex.Ellipsis, 0].ToArray(), Is.EqualTo(new[] { 0.0, 4, 8, 12, 16, 20 }));
         Assert.That(x[0, 0, TensorIndex.Slice(1, null, 2)].ToArray(), Is.EqualTo(new[] { 1.0, 3 }));
         Assert.That(x[TensorIndex.NewAxis].Shape, Is.EqualTo(new[] { 1, 2, 3, 4 }));
