@@ -24,4 +24,7 @@ public sealed class Storage<T>
 
     /// <summary>Incremented by every in-place write through any tensor over this storage.</summary>
     public int Version => _version;
+
+    /// <summary>Notes one in-place write (every view of this storage sees the new version).</summary>
+    internal void BumpVersion() => Interlocked.Increment(ref _version);
 }

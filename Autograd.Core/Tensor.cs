@@ -175,7 +175,7 @@ public sealed partial class Tensor<T>
     internal void FillInPlace(T value)
     {
         Strided.Fill(_storage._data, _offset, _strides, _shape, value);
-        _storage._version++;
+        _storage.BumpVersion();
     }
 
     /// <summary>this += other, in place, with other broadcast to this shape; bumps the version.</summary>
@@ -183,7 +183,7 @@ public sealed partial class Tensor<T>
     {
         var src = other.BroadcastStridesTo(_shape, "Accumulate");
         Strided.Accumulate(_storage._data, _offset, _strides, other._storage._data, other._offset, src, _shape);
-        _storage._version++;
+        _storage.BumpVersion();
     }
 
     /// <summary>Strides that read this tensor as if expanded to <paramref name="shape"/> (0 on broadcast dims).</summary>

@@ -10,6 +10,6 @@ public static class AbsExtensions
     {
         /// <summary>|x| elementwise. VJP: dx = g·sign(x) (0 at x = 0, as PyTorch).</summary>
         public Tensor<T> Abs() =>
-            ElementwiseOp.Unary("Abs", x, static (s, d) => TP.Abs(s, d), static (g, x, y) => g * x.Sign());
+            ElementwiseOp.Unary("Abs", x, static (s, d) => TP.Abs(s, d), ElementwiseOp.Saves.Input, static (g, x, y) => g * x.Sign());
     }
 }

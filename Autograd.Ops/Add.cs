@@ -10,7 +10,7 @@ public static class AddExtensions
     {
         /// <summary>Adds with PyTorch broadcasting. VJP: da = Σ_broadcast g, db = Σ_broadcast g.</summary>
         public Tensor<T> Add(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, AddOp<T>>("Add", a, b, static (g, a, b, y) => g, static (g, a, b, y) => g);
+            ElementwiseOp.Binary<T, AddOp<T>>("Add", a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g);
 
         public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y);
 

@@ -35,7 +35,7 @@ public static class ClampExtensions
                 {
                     TP.Min(d, hi, d);
                 }
-            }, (g, x, y) => g.Where(Inside(x, min, max), Tensor.Scalar(T.Zero)));
+            }, ElementwiseOp.Saves.Input, (g, x, y) => g.Where(Inside(x, min, max), Tensor.Scalar(T.Zero)));
         }
     }
 

@@ -214,6 +214,8 @@ public static class Conv2dOp
     /// <summary>
     /// Records the VJP. dW needs the columns, rebuilt from Xpad; dX needs only W: the closure keeps
     /// just what the requested gradients read (and lives in its own method so that it captures nothing else).
+    /// The input (for dW) and the weight (for dX) are declared saved, so writing into either before
+    /// backward makes it throw, as PyTorch does, whether or not the forward happened to copy them.
     /// </summary>
     private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, T[] w, int wOffset, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -224,23 +226,8 @@ public static class Conv2dOp
         var needB = bias?.RequiresGrad == true;
         var savedPadded = needW ? padded : null;
         var savedWeight = needX ? w : null;
-        var inputVersion = input._storage._version;
-        var weightVersion = weight._storage._version;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            // A saved tensor that is the caller's own buffer (not a copy) must not have changed since the forward pass.
-            if (needW && ReferenceEquals(savedPadded, input) && input._storage._version != inputVersion)
-            {
-                throw new InvalidOperationException(
-                    $"Conv2d: the input {ShapeMath.Format(input._shape)} was modified in place after the forward pass; its saved value is needed for the weight gradient.");
-            }
-
-            if (needX && ReferenceEquals(savedWeight, weight._storage._data) && weight._storage._version != weightVersion)
-            {
-                throw new InvalidOperationException(
-                    $"Conv2d: the weight {ShapeMath.Format(weight._shape)} was modified in place after the forward pass; its saved value is needed for the input gradient.");
-            }
-
             var (dX, dW, db) = Backward(dy, savedPadded, savedWeight, wOffset, g, needX, needW, needB);
             grads[0] = dX;
             grads[1] = dW;
@@ -248,7 +235,9 @@ public static class Conv2dOp
             {
                 grads[2] = db;
             }
-        });
+        },
+        needW ? input : null,
+        needX ? weight : null);
     }
 
     private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(

@@ -10,7 +10,7 @@ public static class DivExtensions
     {
         /// <summary>Divides elementwise with PyTorch broadcasting. VJP: da = Σ_broadcast g / b, db = −Σ_broadcast g·y / b (y = a / b).</summary>
         public Tensor<T> Div(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, DivideOp<T>>("Div", a, b, static (g, a, b, y) => g.Div(b), static (g, a, b, y) => g.Mul(y).Div(b).Neg());
+            ElementwiseOp.Binary<T, DivideOp<T>>("Div", a, b, ElementwiseOp.Saves.B, static (g, a, b, y) => g.Div(b), ElementwiseOp.Saves.B | ElementwiseOp.Saves.Output, static (g, a, b, y) => g.Mul(y).Div(b).Neg());
 
         public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y);
 

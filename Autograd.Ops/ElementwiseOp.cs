@@ -10,14 +10,28 @@ namespace Autograd;
 /// </summary>
 internal static class ElementwiseOp
 {
+    /// <summary>Which tensors an elementwise VJP reads (their versions are checked before it runs).</summary>
+    [Flags]
+    public enum Saves
+    {
+        None = 0,
+        A = 1,
+        B = 2,
+        Output = 4,
+        Input = A,
+    }
+
     public delegate Tensor<T> BinaryVjp<T>(Tensor<T> g, Tensor<T> a, Tensor<T> b, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>;
 
     public delegate Tensor<T> UnaryVjp<T>(Tensor<T> g, Tensor<T> x, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>;
 
-    /// <summary>y = op(a, b) with broadcasting; da and db are reduced to a's and b's shapes here.</summary>
-    public static Tensor<T> Binary<T, TKernel>(string name, Tensor<T> a, Tensor<T> b, BinaryVjp<T> da, BinaryVjp<T> db)
+    /// <summary>
+    /// y = op(a, b) with broadcasting; da and db are reduced to a's and b's shapes here. Each formula
+    /// comes with the tensors it reads (<paramref name="daReads"/>, <paramref name="dbReads"/>).
+    /// </summary>
+    public static Tensor<T> Binary<T, TKernel>(string name, Tensor<T> a, Tensor<T> b, Saves daReads, BinaryVjp<T> da, Saves dbReads, BinaryVjp<T> db)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : IBinaryOp<T>
     {
@@ -26,6 +40,8 @@ internal static class ElementwiseOp
         var y = Elementwise.Binary<T, TKernel>(a, b, name);
         if (Tape.ShouldRecord(a, b))
         {
+            // Only what the wanted gradients read is saved (PyTorch: mul saves b for da only when a needs grad).
+            var saves = (a.RequiresGrad ? daReads : Saves.None) | (b.RequiresGrad ? dbReads : Saves.None);
             Tape.Record(name, y, [a, b], (g, grads) =>
             {
                 if (a.RequiresGrad)
@@ -37,14 +53,17 @@ internal static class ElementwiseOp
                 {
                     grads[1] = db(g, a, b, y).SumToSize(b._shape);
                 }
-            });
+            },
+            (saves & Saves.A) != 0 ? a : null,
+            (saves & Saves.B) != 0 ? b : null,
+            (saves & Saves.Output) != 0 ? y : null);
         }
 
         return y;
     }
 
     /// <summary>y = op(x) elementwise.</summary>
-    public static Tensor<T> Unary<T, TKernel>(string name, Tensor<T> x, UnaryVjp<T> dx)
+    public static Tensor<T> Unary<T, TKernel>(string name, Tensor<T> x, Saves saves, UnaryVjp<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : IUnaryOp<T>
     {
@@ -52,7 +71,10 @@ internal static class ElementwiseOp
         var y = Elementwise.Unary<T, TKernel>(x);
         if (Tape.ShouldRecord(x))
         {
-            Tape.Record(name, y, [x], (g, grads) => grads[0] = dx(g, x, y));
+            Tape.Record(
+                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                (saves & Saves.Input) != 0 ? x : null,
+                (saves & Saves.Output) != 0 ? y : null);
         }
 
         return y;
@@ -62,7 +84,7 @@ internal static class ElementwiseOp
     public delegate void RowFunc<T>(ReadOnlySpan<T> x, Span<T> destination);
 
     /// <summary>y = row(x) elementwise, with a parameterised row function.</summary>
-    public static Tensor<T> Unary<T>(string name, Tensor<T> x, RowFunc<T> row, UnaryVjp<T> dx)
+    public static Tensor<T> Unary<T>(string name, Tensor<T> x, RowFunc<T> row, Saves saves, UnaryVjp<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -71,7 +93,10 @@ internal static class ElementwiseOp
         row(x.ContiguousSpan(), y._storage._data);
         if (Tape.ShouldRecord(x))
         {
-            Tape.Record(name, y, [x], (g, grads) => grads[0] = dx(g, x, y));
+            Tape.Record(
+                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                (saves & Saves.Input) != 0 ? x : null,
+                (saves & Saves.Output) != 0 ? y : null);
         }
 
         return y;

@@ -16,6 +16,6 @@ public static class ErfExtensions
                 {
                     d[i] = T.CreateTruncating(Special.Erf(double.CreateTruncating(s[i])));
                 }
-            }, static (g, x, y) => g * x.Square().Neg().Exp() * (2 / Math.Sqrt(Math.PI)));
+            }, ElementwiseOp.Saves.Input, static (g, x, y) => g * x.Square().Neg().Exp() * (2 / Math.Sqrt(Math.PI)));
     }
 }

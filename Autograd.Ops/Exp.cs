@@ -10,7 +10,7 @@ public static class ExpExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>eˣ elementwise. VJP: dx = g·y (the saved output).</summary>
-        public Tensor<T> Exp() => ElementwiseOp.Unary<T, ExpKernel<T>>("Exp", x, static (g, x, y) => g.Mul(y));
+        public Tensor<T> Exp() => ElementwiseOp.Unary<T, ExpKernel<T>>("Exp", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y));
     }
 
     private readonly struct ExpKernel<T> : IUnaryOp<T>

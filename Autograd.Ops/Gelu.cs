@@ -32,7 +32,7 @@ public static class GeluExtensions
                         var v = double.CreateTruncating(s[i]);
                         d[i] = T.CreateTruncating(0.5 * v * (1 + Special.Erf(v * s_invSqrt2)));
                     }
-                }, static (g, x, y) => g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)),
+                }, ElementwiseOp.Saves.Input, static (g, x, y) => g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)),
                 "tanh" => ElementwiseOp.Unary("Gelu", x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
@@ -40,7 +40,7 @@ public static class GeluExtensions
                         var v = double.CreateTruncating(s[i]);
                         d[i] = T.CreateTruncating(0.5 * v * (1 + Math.Tanh(s_sqrt2OverPi * (v + Cubic * v * v * v))));
                     }
-                }, static (g, x, y) =>
+                }, ElementwiseOp.Saves.Input, static (g, x, y) =>
                 {
                     var t = ((x + x.Pow(3.0) * Cubic) * s_sqrt2OverPi).Tanh();
                     return g * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t.Square()) * s_sqrt2OverPi * (x.Square() * (3 * Cubic) + 1.0));

@@ -17,7 +17,7 @@ public static class LeakyReluExtensions
                 {
                     d[i] = s[i] > T.Zero ? s[i] : s[i] * slope;
                 }
-            }, (g, x, y) => g * (x.Gt(0.0) * (1 - negativeSlope) + negativeSlope));
+            }, ElementwiseOp.Saves.Input, (g, x, y) => g * (x.Gt(0.0) * (1 - negativeSlope) + negativeSlope));
         }
     }
 }

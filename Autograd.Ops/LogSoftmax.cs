@@ -55,7 +55,7 @@ public static class LogSoftmaxExtensions
             var result = new Tensor<T>(outData, (int[])x._shape.Clone());
             if (Tape.ShouldRecord(x))
             {
-                Tape.Record("LogSoftmax", result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))));
+                Tape.Record("LogSoftmax", result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))), result);
             }
 
             return result;

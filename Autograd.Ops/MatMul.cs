@@ -76,7 +76,9 @@ public static class MatMulExtensions
                     {
                         grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb._shape).Reshape(b._shape);
                     }
-                });
+                },
+                b.RequiresGrad ? a : null,
+                a.RequiresGrad ? b : null);
             }
 
             return result;

@@ -19,7 +19,9 @@ public static class MaximumExtensions
                 "Maximum",
                 a,
                 b,
+                ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,
                 static (g, a, b, y) => g * (a.Gt(b) + a.Eq(b) * 0.5),
+                ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,
                 static (g, a, b, y) => g * (b.Gt(a) + a.Eq(b) * 0.5));
     }
 

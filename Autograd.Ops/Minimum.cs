@@ -19,7 +19,9 @@ public static class MinimumExtensions
                 "Minimum",
                 a,
                 b,
+                ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,
                 static (g, a, b, y) => g * (a.Lt(b) + a.Eq(b) * 0.5),
+                ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,
                 static (g, a, b, y) => g * (b.Lt(a) + a.Eq(b) * 0.5));
     }
 

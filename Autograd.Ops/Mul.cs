@@ -10,7 +10,7 @@ public static class MulExtensions
     {
         /// <summary>Multiplies elementwise with PyTorch broadcasting. VJP: da = Σ_broadcast g·b, db = Σ_broadcast g·a.</summary>
         public Tensor<T> Mul(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, MultiplyOp<T>>("Mul", a, b, static (g, a, b, y) => g.Mul(b), static (g, a, b, y) => g.Mul(a));
+            ElementwiseOp.Binary<T, MultiplyOp<T>>("Mul", a, b, ElementwiseOp.Saves.B, static (g, a, b, y) => g.Mul(b), ElementwiseOp.Saves.A, static (g, a, b, y) => g.Mul(a));
 
         public static Tensor<T> operator *(Tensor<T> x, Tensor<T> y) => x.Mul(y);
 

@@ -10,7 +10,7 @@ public static class NegExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>−x. VJP: dx = −g.</summary>
-        public Tensor<T> Neg() => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", x, static (g, x, y) => g.Neg());
+        public Tensor<T> Neg() => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", x, ElementwiseOp.Saves.None, static (g, x, y) => g.Neg());
 
         public static Tensor<T> operator -(Tensor<T> t) => t.Neg();
     }

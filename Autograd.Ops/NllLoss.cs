@@ -8,71 +8,171 @@ public static class NllLossExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>
-        /// Negative log-likelihood: −(1/N) Σ_n logProbs[n, targets[n]] for logProbs [N, C] and class
-        /// indices in 0..C−1 (mean over the batch, as PyTorch's default reduction).
-        /// VJP: dlogProbs[n, targets[n]] = −g / N, zero elsewhere.
+        /// Negative log-likelihood (PyTorch's nll_loss) of log-probabilities [N, C], [N, C, d1, …] (class
+        /// dimension 1) or unbatched [C], against class indices <paramref name="targets"/> given row-major
+        /// over [N, d1, …] (one index for unbatched input). Per target lᵢ = −w[tᵢ]·logProbs[i, tᵢ], and 0 where
+        /// tᵢ = <paramref name="ignoreIndex"/>; <paramref name="weight"/> w has one entry per class (default
+        /// 1). <paramref name="reduction"/>: None gives the lᵢ in shape [N, d1, …]; Sum their sum; Mean (the
+        /// default) Σ lᵢ / Σ w[tᵢ] over the targets not ignored, NaN when every target is ignored (as PyTorch).
+        /// VJP: dlogProbs[i, tᵢ] = −w[tᵢ]·ĝᵢ, zero elsewhere, ĝ = g per target (g / Σ w[tᵢ] for the mean),
+        /// written as g times a constant tensor so it is differentiable in g. Class weights get no gradient.
         /// </summary>
-        public Tensor<T> NllLoss(int[] targets)
+        public Tensor<T> NllLoss(int[] targets, Tensor<T>? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean)
         {
             ArgumentNullException.ThrowIfNull(logProbs);
-            ArgumentNullException.ThrowIfNull(targets);
-            var (n, classes) = CheckTargets(logProbs, targets, "NllLoss");
+            var plan = ClassTargets<T>.Plan(logProbs, targets, weight, ignoreIndex, reduction, "NllLoss");
+            var xs = logProbs.ContiguousSpan();
+            var losses = new T[plan.Count];
             var sum = T.Zero;
-            for (var i = 0; i < n; i++)
+            for (var k = 0; k < plan.Count; k++)
             {
-                sum += logProbs.At(i, targets[i]);
+                if (plan.Ignored(k))
+                {
+                    continue;
+                }
+
+                losses[k] = -plan.Weight(k) * xs[plan.InputIndex(k)];
+                sum += losses[k];
             }
 
-            var scale = T.One / T.CreateChecked(n);
-            var result = Tensor.Scalar(-sum * scale);
+            var result = reduction switch
+            {
+                Reduction.None => new Tensor<T>(losses, plan.OutputShape),
+                Reduction.Sum => Tensor.Scalar(sum),
+                _ => Tensor.Scalar(sum / plan.TotalWeight()),
+            };
+
             if (Tape.ShouldRecord(logProbs))
             {
-                var picked = (int[])targets.Clone();
                 Tape.Record("NllLoss", result, [logProbs], (g, grads) =>
                 {
-                    var dx = new T[n * classes];
-                    var gv = g.Item() * scale;
-                    for (var i = 0; i < n; i++)
+                    // dlogProbs = g (a class axis of size 1 inserted for None) ⊙ M, M[i, tᵢ] = −w[tᵢ]·scale.
+                    var scale = reduction == Reduction.Mean ? T.One / plan.TotalWeight() : T.One;
+                    var m = new T[logProbs.Numel];
+                    for (var k = 0; k < plan.Count; k++)
                     {
-                        dx[i * classes + picked[i]] = -gv;
+                        if (!plan.Ignored(k))
+                        {
+                            m[plan.InputIndex(k)] = -plan.Weight(k) * scale;
+                        }
                     }
 
-                    grads[0] = new Tensor<T>(dx, [n, classes]);
+                    var gb = reduction == Reduction.None ? g.Reshape(plan.GradientShape) : g;
+                    grads[0] = gb.Mul(new Tensor<T>(m, (int[])logProbs._shape.Clone()));
                 });
             }
 
             return result;
         }
     }
+}
 
-    /// <summary>Checks a [N, C] input against N class indices in 0..C−1; shared with CrossEntropy.</summary>
-    internal static (int N, int Classes) CheckTargets<T>(Tensor<T> input, int[] targets, string op)
-        where T : unmanaged, IFloatingPointIeee754<T>
+/// <summary>
+/// Class-index targets checked against an input [N, C, d…] (or [C]): the layout that maps target k
+/// (row-major over [N, d…]) to its input element, which targets are ignored, their class weights and
+/// their total. Shared by NllLoss and CrossEntropy.
+/// </summary>
+internal sealed class ClassTargets<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly int[] _targets;
+    private readonly int _spatial;
+    private readonly int _classes;
+    private readonly int _ignoreIndex;
+    private readonly T[]? _weights;
+
+    private ClassTargets(int[] targets, int classes, int spatial, int ignoreIndex, T[]? weights, int[] outputShape, int[] gradientShape)
     {
-        if (input.Rank != 2)
-        {
-            throw new ArgumentException($"{op}: input must be [N, C], got shape {ShapeMath.Format(input._shape)}.", nameof(input));
-        }
+        _targets = targets;
+        _classes = classes;
+        _spatial = spatial;
+        _ignoreIndex = ignoreIndex;
+        _weights = weights;
+        OutputShape = outputShape;
+        GradientShape = gradientShape;
+    }
 
-        var (n, classes) = (input._shape[0], input._shape[1]);
-        if (targets.Length != n)
-        {
-            throw new ArgumentException($"{op}: {targets.Length} targets for a batch of {n} (input {ShapeMath.Format(input._shape)}).", nameof(targets));
-        }
+    /// <summary>Number of targets.</summary>
+    public int Count => _targets.Length;
 
-        if (n == 0)
-        {
-            throw new ArgumentException($"{op}: the batch is empty (input {ShapeMath.Format(input._shape)}).", nameof(input));
-        }
+    /// <summary>Shape of the unreduced loss: [N, d…] ([] for unbatched input).</summary>
+    public int[] OutputShape { get; }
 
-        for (var i = 0; i < n; i++)
+    /// <summary>OutputShape with a size-1 class axis at dimension 1 (for unbatched input: [1]), to broadcast over classes.</summary>
+    public int[] GradientShape { get; }
+
+    public bool Ignored(int k) => _targets[k] == _ignoreIndex;
+
+    /// <summary>Row-major index in the input of target k's log-probability.</summary>
+    public int InputIndex(int k) => ((k / _spatial * _classes) + _targets[k]) * _spatial + k % _spatial;
+
+    /// <summary>The class weight of target k (1 without weights).</summary>
+    public T Weight(int k) => _weights is null ? T.One : _weights[_targets[k]];
+
+    /// <summary>Σ w[tᵢ] over the targets not ignored: the divisor of the mean.</summary>
+    public T TotalWeight()
+    {
+        var total = T.Zero;
+        for (var k = 0; k < Count; k++)
         {
-            if ((uint)targets[i] >= (uint)classes)
+            if (!Ignored(k))
             {
-                throw new ArgumentException($"{op}: target {targets[i]} at position {i} is not a class index in 0..{classes - 1} (input {ShapeMath.Format(input._shape)}).", nameof(targets));
+                total += Weight(k);
             }
         }
 
-        return (n, classes);
+        return total;
+    }
+
+    public static ClassTargets<T> Plan(Tensor<T> input, int[] targets, Tensor<T>? weight, int ignoreIndex, Reduction reduction, string op)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        LossReduction.Check(reduction, op);
+        var shape = ShapeMath.Format(input._shape);
+        if (input.Rank == 0)
+        {
+            throw new ArgumentException($"{op}: input must be [N, C], [N, C, d1, …] or [C], got shape {shape}.", nameof(input));
+        }
+
+        var classes = input.Rank == 1 ? input._shape[0] : input._shape[1];
+        int[] outputShape = input.Rank == 1 ? [] : [input._shape[0], .. input._shape[2..]];
+        int[] gradientShape = input.Rank == 1 ? [1] : [input._shape[0], 1, .. input._shape[2..]];
+        var spatial = input.Rank <= 2 ? 1 : ShapeMath.Numel(input._shape.AsSpan(2));
+        var expected = ShapeMath.Numel(outputShape);
+        if (targets.Length != expected)
+        {
+            var targetShape = input.Rank == 1 ? "one target" : $"target shape {ShapeMath.Format(outputShape)}";
+            throw new ArgumentException(
+                $"{op}: {targets.Length} targets for input {shape}; expected {expected} ({targetShape}, row-major).", nameof(targets));
+        }
+
+        for (var k = 0; k < targets.Length; k++)
+        {
+            if (targets[k] != ignoreIndex && (uint)targets[k] >= (uint)classes)
+            {
+                throw new ArgumentException(
+                    $"{op}: target {targets[k]} at position {k} is not a class index in 0..{classes - 1} nor ignoreIndex {ignoreIndex} (input {shape}).", nameof(targets));
+            }
+        }
+
+        T[]? weights = null;
+        if (weight is not null)
+        {
+            if (weight.Rank != 1 || weight._shape[0] != classes)
+            {
+                throw new ArgumentException(
+                    $"{op}: weight must have one entry per class, [{classes}], got shape {ShapeMath.Format(weight._shape)} (input {shape}).", nameof(weight));
+            }
+
+            if (Tape.ShouldRecord(weight))
+            {
+                throw new ArgumentException(
+                    $"{op}: weight requires grad, but class weights are not differentiable (as in PyTorch); pass weight.Detach() (input {shape}).", nameof(weight));
+            }
+
+            weights = weight.ToArray();
+        }
+
+        return new ClassTargets<T>((int[])targets.Clone(), classes, spatial, ignoreIndex, weights, outputShape, gradientShape);
     }
 }

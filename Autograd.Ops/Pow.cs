@@ -16,7 +16,7 @@ public static class PowExtensions
         public Tensor<T> Pow(double exponent)
         {
             var p = T.CreateTruncating(exponent);
-            return ElementwiseOp.Unary("Pow", x, (s, d) => TP.Pow(s, p, d),
+            return ElementwiseOp.Unary("Pow", x, (s, d) => TP.Pow(s, p, d), ElementwiseOp.Saves.Input,
                 (g, x, y) => exponent == 0 ? Tensor.ZerosLike(g) : g * x.Pow(exponent - 1) * exponent);
         }
 
@@ -30,7 +30,9 @@ public static class PowExtensions
                 "Pow",
                 x,
                 exponent,
+                ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,
                 static (g, a, b, y) => g * (b * a.Pow(b - 1.0)).MaskedFill(b.Eq(0.0), 0),
+                ElementwiseOp.Saves.A | ElementwiseOp.Saves.B | ElementwiseOp.Saves.Output,
                 static (g, a, b, y) => g * (y * a.Log()).MaskedFill(a.Eq(0.0).Mul(b.Ge(0.0)), 0));
     }
 

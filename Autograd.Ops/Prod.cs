@@ -41,7 +41,7 @@ public static class ProdExtensions
                     grads[0] = x.ContiguousSpan().IndexOf(T.Zero) < 0
                         ? gk * result.Reshape(keep) / x
                         : gk * ProductOfOthers(x, reduced);
-                });
+                }, x, result);
             }
 
             return result;

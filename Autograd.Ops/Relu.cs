@@ -15,7 +15,7 @@ public static class ReluExtensions
         /// </summary>
         public Tensor<T> Relu() =>
             // The output carries the mask: y > 0 exactly where x > 0, so the input need not be kept.
-            ElementwiseOp.Unary<T, ReluKernel<T>>("Relu", x, static (g, x, y) => MaskedGradient(g, y));
+            ElementwiseOp.Unary<T, ReluKernel<T>>("Relu", x, ElementwiseOp.Saves.Output, static (g, x, y) => MaskedGradient(g, y));
     }
 
     private static Tensor<T> MaskedGradient<T>(Tensor<T> g, Tensor<T> y)

@@ -10,6 +10,6 @@ public static class RsqrtExtensions
     {
         /// <summary>1/√x elementwise. VJP: dx = −g·y³ / 2.</summary>
         public Tensor<T> Rsqrt() =>
-            ElementwiseOp.Unary("Rsqrt", x, static (s, d) => TP.ReciprocalSqrt(s, d), static (g, x, y) => g * y.Pow(3.0) * -0.5);
+            ElementwiseOp.Unary("Rsqrt", x, static (s, d) => TP.ReciprocalSqrt(s, d), ElementwiseOp.Saves.Output, static (g, x, y) => g * y.Pow(3.0) * -0.5);
     }
 }

@@ -10,7 +10,7 @@ public static class SigmoidExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>1 / (1 + e⁻ˣ) elementwise. VJP: dx = g·y·(1 − y) with y the saved output.</summary>
-        public Tensor<T> Sigmoid() => ElementwiseOp.Unary<T, SigmoidKernel<T>>("Sigmoid", x, static (g, x, y) => g.Mul(y).Mul(y.Neg().Add(Tensor.Scalar(T.One))));
+        public Tensor<T> Sigmoid() => ElementwiseOp.Unary<T, SigmoidKernel<T>>("Sigmoid", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y).Mul(y.Neg().Add(Tensor.Scalar(T.One))));
     }
 
     private readonly struct SigmoidKernel<T> : IUnaryOp<T>

@@ -19,6 +19,6 @@ public static class SignExtensions
                     var v = s[i];
                     d[i] = v > T.Zero ? T.One : v < T.Zero ? T.NegativeOne : v;
                 }
-            }, static (g, x, y) => Tensor.ZerosLike(g));
+            }, ElementwiseOp.Saves.None, static (g, x, y) => Tensor.ZerosLike(g));
     }
 }

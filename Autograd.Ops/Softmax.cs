@@ -23,7 +23,7 @@ public static class SoftmaxExtensions
 
             if (Tape.ShouldRecord(x))
             {
-                Tape.Record("Softmax", result, [x], (g, grads) => grads[0] = result * (g - (g * result).Sum(d, keepDim: true)));
+                Tape.Record("Softmax", result, [x], (g, grads) => grads[0] = result * (g - (g * result).Sum(d, keepDim: true)), result);
             }
 
             return result;

@@ -30,7 +30,7 @@ public static class SoftplusExtensions
                     var z = beta * v;
                     d[i] = z > threshold ? s[i] : T.CreateTruncating((Math.Max(z, 0) + Special.Log1P(Math.Exp(-Math.Abs(z)))) / beta);
                 }
-            }, (g, x, y) =>
+            }, ElementwiseOp.Saves.Input, (g, x, y) =>
             {
                 var z = x * beta;
                 return g * z.Sigmoid().MaskedFill(z.Gt(threshold), 1);

@@ -10,6 +10,6 @@ public static class SqrtExtensions
     {
         /// <summary>√x elementwise (NaN below 0). VJP: dx = g / (2y).</summary>
         public Tensor<T> Sqrt() =>
-            ElementwiseOp.Unary("Sqrt", x, static (s, d) => TP.Sqrt(s, d), static (g, x, y) => g / (y * 2.0));
+            ElementwiseOp.Unary("Sqrt", x, static (s, d) => TP.Sqrt(s, d), ElementwiseOp.Saves.Output, static (g, x, y) => g / (y * 2.0));
     }
 }

@@ -10,6 +10,6 @@ public static class SquareExtensions
     {
         /// <summary>x² elementwise. VJP: dx = 2·g·x.</summary>
         public Tensor<T> Square() =>
-            ElementwiseOp.Unary("Square", x, static (s, d) => TP.Multiply(s, s, d), static (g, x, y) => g * x * 2.0);
+            ElementwiseOp.Unary("Square", x, static (s, d) => TP.Multiply(s, s, d), ElementwiseOp.Saves.Input, static (g, x, y) => g * x * 2.0);
     }
 }

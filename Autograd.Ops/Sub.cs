@@ -10,7 +10,7 @@ public static class SubExtensions
     {
         /// <summary>Subtracts with PyTorch broadcasting. VJP: da = Σ_broadcast g, db = −Σ_broadcast g.</summary>
         public Tensor<T> Sub(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, SubtractOp<T>>("Sub", a, b, static (g, a, b, y) => g, static (g, a, b, y) => g.Neg());
+            ElementwiseOp.Binary<T, SubtractOp<T>>("Sub", a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g.Neg());
 
         public static Tensor<T> operator -(Tensor<T> x, Tensor<T> y) => x.Sub(y);
 

@@ -10,7 +10,7 @@ public static class TanhExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>tanh x elementwise. VJP: dx = g·(1 − y²) with y the saved output.</summary>
-        public Tensor<T> Tanh() => ElementwiseOp.Unary<T, TanhKernel<T>>("Tanh", x, static (g, x, y) => g.Mul(y.Mul(y).Neg().Add(Tensor.Scalar(T.One))));
+        public Tensor<T> Tanh() => ElementwiseOp.Unary<T, TanhKernel<T>>("Tanh", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y.Mul(y).Neg().Add(Tensor.Scalar(T.One))));
     }
 
     private readonly struct TanhKernel<T> : IUnaryOp<T>

@@ -45,7 +45,7 @@ public static class WhereExtensions
                     {
                         grads[1] = zero.Where(condition, g).SumToSize(other._shape);
                     }
-                });
+                }, condition);
             }
 
             return result;

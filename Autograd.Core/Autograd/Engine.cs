@@ -57,6 +57,7 @@ internal static class Engine
 
             var grads = scratch.AsSpan(0, inputs.Length);
             grads.Clear();
+            node.CheckSaved();
             node._vjp!(g, grads);
             for (var i = 0; i < inputs.Length; i++)
             {

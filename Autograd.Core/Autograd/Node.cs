@@ -38,18 +38,26 @@ public sealed class Node<T> : Node
     internal Tensor<T>[] _inputs;
     internal VjpFunc<T>? _vjp;
     private readonly Tape _tape;
+    private SavedTensors<T> _saved;
     private int _released;
 
-    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape)
+    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, ReadOnlySpan<Tensor<T>?> saved)
         : base(opName, sequence)
     {
         _inputs = inputs;
         _vjp = vjp;
         _tape = tape;
+        _saved = new SavedTensors<T>(saved);
     }
 
     /// <summary>The recorded inputs (empty after release).</summary>
     public IReadOnlyList<Tensor<T>> Inputs => _inputs;
+
+    /// <summary>
+    /// Throws when a tensor the op saved for its VJP was written in place after the op was recorded:
+    /// the VJP would read the new values and return a wrong gradient without a word.
+    /// </summary>
+    internal void CheckSaved() => _saved.Check(this);
 
     /// <summary>Drops the VJP closure and the inputs, and with them every tensor the op saved.</summary>
     internal void Release()
@@ -59,10 +67,95 @@ public sealed class Node<T> : Node
         {
             _vjp = null;
             _inputs = [];
+            _saved = default;
             IsReleased = true;
             _tape.CountReleased();
         }
     }
+}
+
+/// <summary>
+/// The tensors an op's VJP reads, each with the storage version it had when the op was recorded
+/// (PyTorch's saved-variable version check). Two are kept inline, so the common binary op allocates
+/// nothing for them.
+/// </summary>
+internal readonly struct SavedTensors<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Tensor<T>? _t0;
+    private readonly Tensor<T>? _t1;
+    private readonly int _v0;
+    private readonly int _v1;
+    private readonly (Tensor<T> Tensor, int Version)[]? _rest;
+
+    public SavedTensors(ReadOnlySpan<Tensor<T>?> saved)
+    {
+        foreach (var t in saved)
+        {
+            if (t is null)
+            {
+                continue;
+            }
+
+            if (_t0 is null)
+            {
+                (_t0, _v0) = (t, t._storage._version);
+            }
+            else if (_t1 is null)
+            {
+                (_t1, _v1) = (t, t._storage._version);
+            }
+            else
+            {
+                _rest = _rest is null ? [(t, t._storage._version)] : [.. _rest, (t, t._storage._version)];
+            }
+        }
+    }
+
+    public void Check(Node node)
+    {
+        Check(node, _t0, _v0);
+        Check(node, _t1, _v1);
+        if (_rest is not null)
+        {
+            foreach (var (t, v) in _rest)
+            {
+                Check(node, t, v);
+            }
+        }
+    }
+
+    private static void Check(Node node, Tensor<T>? t, int version)
+    {
+        if (t is not null && t._storage._version != version)
+        {
+            throw new SavedTensorModifiedException(node.OpName, node.Sequence, t._shape, version, t._storage._version);
+        }
+    }
+}
+
+/// <summary>
+/// Thrown by backward when a tensor that an op saved for its gradient was modified in place after the
+/// op was recorded (an in-place op, <c>ZeroGrad</c>, an optimiser step): its VJP would silently use the
+/// new values. Names the op, the tensor's shape and the storage versions.
+/// </summary>
+public sealed class SavedTensorModifiedException : InvalidOperationException
+{
+    public SavedTensorModifiedException(string opName, long sequence, int[] shape, int savedVersion, int currentVersion)
+        : base($"Backward: a tensor of shape {ShapeMath.Format(shape)} that '{opName}' (node #{sequence}) saved for its gradient "
+            + $"was modified in place after the op was recorded (storage version {savedVersion}, now {currentVersion}); "
+            + "the gradient would be wrong. Modify a copy (Clone()), or modify it after Backward().")
+    {
+        OpName = opName;
+        SavedVersion = savedVersion;
+        CurrentVersion = currentVersion;
+    }
+
+    public string OpName { get; }
+
+    public int SavedVersion { get; }
+
+    public int CurrentVersion { get; }
 }
 
 /// <summary>

@@ -71,8 +71,12 @@ public sealed class Tape
     /// Appends one node for <paramref name="output"/>: the op's name, its inputs (whatever the VJP
     /// needs beyond them it captures) and its VJP. Marks the output as requiring grad. Returns the output.
     /// Call it only when <see cref="ShouldRecord{T}(ReadOnlySpan{Tensor{T}})"/> said so.
+    /// <c>saved</c> lists the tensors whose values the VJP reads (inputs or the output; nulls are
+    /// skipped). Their storage versions are noted now and checked before the VJP runs, so an in-place
+    /// write in between makes backward throw <see cref="SavedTensorModifiedException"/> instead of
+    /// returning a wrong gradient.
     /// </summary>
-    public static Tensor<T> Record<T>(string opName, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp)
+    public static Tensor<T> Record<T>(string opName, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -84,7 +88,7 @@ public sealed class Tape
         }
 
         var tape = Current;
-        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape);
+        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape, saved);
         output._gradFn = node;
         output.RequiresGradInternal = true;
         Interlocked.Increment(ref tape._recorded);

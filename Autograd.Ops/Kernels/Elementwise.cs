@@ -89,15 +89,40 @@ internal static class Elementwise
         var shape = ShapeMath.Broadcast(a._shape, b._shape, opName);
         var n = ShapeMath.Numel(shape, opName);
         var result = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), shape);
+        BinaryInto<T, TOp>(result, a, b, opName);
+        return result;
+    }
+
+    /// <summary>
+    /// destination = op(a, b) elementwise, a and b broadcast to the destination's shape; the destination
+    /// may be any non-overlapping view, and may be a itself (in-place ops: every element is read before
+    /// it is written, row by row).
+    /// </summary>
+    public static void BinaryInto<T, TOp>(Tensor<T> destination, Tensor<T> a, Tensor<T> b, string opName)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryOp<T>
+    {
+        var shape = destination._shape;
         var sa = a.BroadcastStridesTo(shape, opName);
         var sb = b.BroadcastStridesTo(shape, opName);
         var x = a._storage._data;
         var y = b._storage._data;
-        var d = result._storage._data;
-        var c = new RowCursor(shape, result._strides, 0, sa, a._offset, sb, b._offset);
+        var d = destination._storage._data;
+        var c = new RowCursor(shape, destination._strides, destination._offset, sa, a._offset, sb, b._offset);
         var len = c.Length;
         while (c.MoveNext())
         {
+            if (c.Inner0 != 1)
+            {
+                int i0 = c.Offset0, i1 = c.Offset1, i2 = c.Offset2;
+                for (var i = 0; i < len; i++, i0 += c.Inner0, i1 += c.Inner1, i2 += c.Inner2)
+                {
+                    d[i0] = TOp.Invoke(x[i1], y[i2]);
+                }
+
+                continue;
+            }
+
             var dst = d.AsSpan(c.Offset0, len);
             if (c.Inner1 == 1 && c.Inner2 == 1)
             {
@@ -120,8 +145,6 @@ internal static class Elementwise
                 }
             }
         }
-
-        return result;
     }
 
     /// <summary>

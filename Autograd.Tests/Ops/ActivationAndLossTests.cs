@@ -30,30 +30,6 @@ public class ActivationAndLossTests
             });
 
     [Test]
-    public void NllLoss_GradientMatchesFiniteDifferences() =>
-        GradProperty.Check(
-            new CaseSpec().Int("n", 1, 4).Int("classes", 1, 5).Views(1),
-            c =>
-            {
-                var g = c.Generator();
-                var (x, vx) = Inputs.Make([c["n"], c["classes"]], c.View(0), g);
-                var targets = Enumerable.Range(0, c["n"]).Select(_ => g.NextInt(c["classes"])).ToArray();
-                return GradCheck.Check(t => vx(t[0]).NllLoss(targets), [x]);
-            });
-
-    [Test]
-    public void CrossEntropy_GradientMatchesFiniteDifferences() =>
-        GradProperty.Check(
-            new CaseSpec().Int("n", 1, 4).Int("classes", 1, 5).Views(1),
-            c =>
-            {
-                var g = c.Generator();
-                var (x, vx) = Inputs.Make([c["n"], c["classes"]], c.View(0), g, -4, 4);
-                var targets = Enumerable.Range(0, c["n"]).Select(_ => g.NextInt(c["classes"])).ToArray();
-                return GradCheck.Check(t => vx(t[0]).CrossEntropy(targets), [x]);
-            });
-
-    [Test]
     public void Relu_MaskIsXGreaterThanZero()
     {
         var x = Tensor.FromArray(new[] { -2f, 0f, 3f, -0f, 1e-30f }, [5], requiresGrad: true);

@@ -1,0 +1,49 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// The recorded pair behind AvgPool2d and AdaptiveAvgPool2d: the pool P (a linear map, y = P·x) and its
+/// transpose, the spread Pᵀ. The VJP of the pool is the spread and the VJP of the spread is the pool,
+/// so when a backward pass records (create_graph) the pooling gradient is itself differentiable.
+/// </summary>
+internal static class AveragePooling
+{
+    /// <summary>y = P·x for x [N, C, H, W], recorded as <paramref name="op"/>. VJP: dx = Pᵀ·g.</summary>
+    public static Tensor<T> Pool<T>(string op, Tensor<T> x, AverageWindows win)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, c) = (x._shape[0], x._shape[1]);
+        var y = new T[n * c * win.OH * win.OW];
+        AveragePool.Forward(x._storage._data, x._offset, x._strides, n, c, win, y);
+        var result = new Tensor<T>(y, [n, c, win.OH, win.OW]);
+        if (Tape.ShouldRecord(x))
+        {
+            Tape.Record(op, result, [x], (g, grads) => grads[0] = Spread(op, g, win));
+        }
+
+        return result;
+    }
+
+    /// <summary>dx = Pᵀ·dy for dy [N, C, OH, OW], recorded (when dy requires grad) as "{op}Backward". VJP: d(dy) = P·g.</summary>
+    public static Tensor<T> Spread<T>(string op, Tensor<T> dy, AverageWindows win)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, c) = (dy._shape[0], dy._shape[1]);
+        var dx = new T[n * c * win.H * win.W];
+        AveragePool.Spread(dy._storage._data, dy._offset, dy._strides, n, c, win, dx);
+        var result = new Tensor<T>(dx, [n, c, win.H, win.W]);
+        if (Tape.ShouldRecord(dy))
+        {
+            Tape.Record(op + "Backward", result, [dy], (g, grads) => grads[0] = Pool(op, g, win));
+        }
+
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="pool"/> on a 4-D input, or on a 3-D [C, H, W] input as a batch of one.</summary>
+    public static Tensor<T> Batched<T>(Tensor<T> input, Func<Tensor<T>, Tensor<T>> pool)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => input.Rank == 3 ? pool(input.Unsqueeze(0)).Squeeze(0) : pool(input);
+}

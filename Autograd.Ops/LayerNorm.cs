@@ -1,0 +1,86 @@
+using System.Numerics;
+
+namespace Autograd;
+
+public static class LayerNormExtensions
+{
+    extension<T>(Tensor<T> input)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// Layer normalisation (PyTorch's layer_norm): over the last dims given by
+        /// <paramref name="normalizedShape"/>, y = (x − μ)/√(var + eps)·weight + bias with the biased
+        /// variance; <paramref name="weight"/> and <paramref name="bias"/> (optional) have shape normalizedShape.
+        /// </summary>
+        /// <remarks>
+        /// VJP, with x̂ = (x − μ)·σ⁻¹ and gx̂ = g·weight: dx = σ⁻¹·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂)) (means over
+        /// the normalised dims), dweight = Σ_leading g·x̂, dbias = Σ_leading g.
+        /// </remarks>
+        public Tensor<T> LayerNorm(int[] normalizedShape, Tensor<T>? weight = null, Tensor<T>? bias = null, double eps = 1e-5)
+        {
+            ArgumentNullException.ThrowIfNull(input);
+            ArgumentNullException.ThrowIfNull(normalizedShape);
+            var shapes = $"(input {ShapeMath.Format(input._shape)}, normalizedShape {ShapeMath.Format(normalizedShape)})";
+            var k = normalizedShape.Length;
+            if (k == 0 || normalizedShape.Any(d => d < 1))
+            {
+                throw new ArgumentException($"LayerNorm: normalizedShape must be non-empty with positive sizes {shapes}.", nameof(normalizedShape));
+            }
+
+            if (input.Rank < k || !input._shape.AsSpan(input.Rank - k).SequenceEqual(normalizedShape))
+            {
+                throw new ArgumentException($"LayerNorm: the input's last {k} dimensions must equal normalizedShape {shapes}.", nameof(normalizedShape));
+            }
+
+            var normalized = (int[])normalizedShape.Clone();
+            Normalization.CheckShape(weight, normalized, "LayerNorm", nameof(weight), shapes);
+            Normalization.CheckShape(bias, normalized, "LayerNorm", nameof(bias), shapes);
+            var epsT = Normalization.CheckEps<T>(eps, "LayerNorm", shapes);
+            var dims = Enumerable.Range(input.Rank - k, k).ToArray();
+
+            (Tensor<T> Mean, Tensor<T> InvStd) Stats()
+            {
+                var s = Normalization.Standardize(input, dims, epsT);
+                return (s.Mean, s.InvStd);
+            }
+
+            Tensor<T> result;
+            (Tensor<T> Mean, Tensor<T> InvStd) saved;
+            using (Tensor.NoGrad())
+            {
+                var s = Normalization.Standardize(input, dims, epsT);
+                saved = (s.Mean, s.InvStd);
+                result = s.XHat;
+                result = weight is null ? result : result.Mul(weight);
+                result = bias is null ? result : result.Add(bias);
+            }
+
+            if (Tape.ShouldRecord(input, weight, bias))
+            {
+                var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
+                Tape.Record("LayerNorm", result, inputs, (g, grads) =>
+                {
+                    var (xHat, invStd) = Normalization.ForBackward(input, saved, Stats);
+                    if (input.RequiresGrad)
+                    {
+                        grads[0] = Normalization.InputGradient(weight is null ? g : g.Mul(weight), xHat, invStd, dims);
+                    }
+
+                    if (weight is { RequiresGrad: true })
+                    {
+                        grads[wAt] = g.Mul(xHat).SumToSize(normalized);
+                    }
+
+                    if (bias is { RequiresGrad: true })
+                    {
+                        grads[bAt] = g.SumToSize(normalized);
+                    }
+                },
+                input,
+                weight);
+            }
+
+            return result;
+        }
+    }
+}
