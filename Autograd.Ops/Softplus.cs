@@ -12,7 +12,8 @@ public static class SoftplusExtensions
         /// log(1 + exp(βx)) / β elementwise, and x itself where βx &gt; threshold (PyTorch's linear
         /// region; the two differ there by less than e^(−threshold)/β). Computed as
         /// max(βx, 0) + log1p(exp(−|βx|)), which neither overflows nor loses small values.
-        /// VJP: dx = g·sigmoid(βx), and g where βx &gt; threshold.
+        /// VJP: dx = g·sigmoid(βx), and g where βx &gt; threshold. An infinite threshold never switches to
+        /// the linear region (BinaryCrossEntropyWithLogits uses that for PyTorch's exact formula).
         /// </summary>
         public Tensor<T> Softplus(double beta = 1, double threshold = 20)
         {
@@ -32,8 +33,9 @@ public static class SoftplusExtensions
                 }
             }, ElementwiseOp.Saves.Input, (g, x, y) =>
             {
-                var z = x * beta;
-                return g * z.Sigmoid().MaskedFill(z.Gt(threshold), 1);
+                var z = beta == 1 ? x : x * beta;
+                var slope = z.Sigmoid();
+                return g * (double.IsPositiveInfinity(threshold) ? slope : slope.MaskedFill(z.Gt(threshold), 1));
             });
         }
     }
