@@ -74,7 +74,8 @@ public sealed class Generator
         return (int)(NextUInt64() % (ulong)n);
     }
 
-    private static ulong SplitMix(ref ulong s)
+    /// <summary>SplitMix64 (Steele, Lea and Flood, 2014); also the data loader's portable shuffle generator.</summary>
+    internal static ulong SplitMix(ref ulong s)
     {
         s += 0x9E3779B97F4A7C15UL;
         var z = s;

@@ -41,13 +41,14 @@ public static class ShapeMath
         return strides;
     }
 
-    /// <summary>Turns a possibly negative dimension index into 0..rank-1, or throws naming the op.</summary>
-    public static int NormalizeDim(int dim, int rank, string op, string argument = "dim")
+    /// <summary>Turns a possibly negative dimension index into 0..rank-1, or throws naming the op (and the tensor's shape when given).</summary>
+    public static int NormalizeDim(int dim, int rank, string op, string argument = "dim", int[]? shape = null)
     {
         var r = Math.Max(rank, 1);
         if (dim < -r || dim >= r)
         {
-            throw new ArgumentException($"{op}: {argument} {dim} is out of range for a tensor of rank {rank} (expected {-r}..{r - 1}).", argument);
+            var of = shape is null ? "" : $" (shape {Format(shape)})";
+            throw new ArgumentException($"{op}: {argument} {dim} is out of range for a tensor of rank {rank} (expected {-r}..{r - 1}){of}.", argument);
         }
 
         return dim < 0 ? dim + r : dim;
@@ -65,7 +66,8 @@ public static class ShapeMath
             if (da != db && da != 1 && db != 1)
             {
                 throw new ArgumentException(
-                    $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast (dimension {i} of the result: {da} vs {db}).");
+                    $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast (dimension {i} of the result: {da} vs {db}).",
+                    nameof(b));
             }
 
             result[i] = da == 1 ? db : da;

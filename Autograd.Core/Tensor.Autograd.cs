@@ -2,6 +2,9 @@ namespace Autograd;
 
 public sealed partial class Tensor<T>
 {
+    /// <summary>Hooks of a leaf (a non-leaf keeps its hooks on its node, where the pass finds them).</summary>
+    internal HookList<T>? _hooks;
+
     internal bool RequiresGradInternal
     {
         set => _requiresGrad = value;
@@ -9,32 +12,117 @@ public sealed partial class Tensor<T>
 
     /// <summary>
     /// Walks the tape in reverse from this tensor and accumulates d(this)/d(leaf) · gradOutput into the
-    /// <c>Grad</c> of every leaf that requires grad. Without <paramref name="gradOutput"/> the tensor must
-    /// have one element (a loss) and the seed is 1. The nodes used are released unless
-    /// <paramref name="retainGraph"/> is true; a second pass through a released node throws.
+    /// <c>Grad</c> of every leaf that requires grad (and of non-leaves that called <see cref="RetainGrad"/>).
+    /// Without <paramref name="gradOutput"/> the tensor must have one element (a loss) and the seed is 1.
+    /// The nodes used are released unless <paramref name="retainGraph"/> is true (its default is
+    /// <paramref name="createGraph"/>); a second pass through a released node throws. With
+    /// <paramref name="createGraph"/> the backward pass is itself recorded: the <c>Grad</c>s it writes are
+    /// graph-connected tensors that can be differentiated again (PyTorch's create_graph).
     /// </summary>
-    public void Backward(Tensor<T>? gradOutput = null, bool retainGraph = false)
+    public void Backward(Tensor<T>? gradOutput = null, bool? retainGraph = null, bool createGraph = false)
     {
-        if (gradOutput is null)
-        {
-            if (Numel != 1)
-            {
-                throw new InvalidOperationException(
-                    $"Backward: an implicit gradient needs a one-element tensor, this one has shape {ShapeMath.Format(_shape)}; pass gradOutput of that shape.");
-            }
-
-            gradOutput = new Tensor<T>([T.One], (int[])_shape.Clone());
-        }
-        else if (!ShapeMath.SameShape(gradOutput._shape, _shape))
-        {
-            throw new ArgumentException(
-                $"Backward: gradOutput has shape {ShapeMath.Format(gradOutput._shape)} but the tensor has shape {ShapeMath.Format(_shape)}.",
-                nameof(gradOutput));
-        }
-
-        Engine.Run(this, gradOutput, retainGraph);
+        var seed = Seed(this, gradOutput, "Backward", nameof(gradOutput));
+        Engine.Backward(this, seed, retainGraph ?? createGraph, createGraph);
     }
+
+    /// <summary>
+    /// Registers <paramref name="hook"/> to be called with the gradient of this tensor every time one is
+    /// computed (for a leaf, once per pass with the pass's total, before it is added into <c>Grad</c>).
+    /// Returning a tensor of the same shape replaces the gradient; returning null keeps it. Hooks run in
+    /// registration order; with createGraph the gradient they see is graph-connected. The handle removes
+    /// the hook (PyTorch's register_hook).
+    /// </summary>
+    public HookHandle RegisterHook(Func<Tensor<T>, Tensor<T>?> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        if (!_requiresGrad)
+        {
+            throw new InvalidOperationException(
+                $"RegisterHook: the tensor (shape {ShapeMath.Format(_shape)}) does not require grad, so no gradient will ever reach a hook on it.");
+        }
+
+        // Created once even when two threads register at the same time.
+        if (_gradFn is { } node)
+        {
+            Interlocked.CompareExchange(ref node._hooks, new HookList<T>(), null);
+            return node._hooks.Add(hook);
+        }
+
+        Interlocked.CompareExchange(ref _hooks, new HookList<T>(), null);
+        return _hooks.Add(hook);
+    }
+
+    /// <summary>Registers a hook that looks at the gradient without replacing it (see <see cref="RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>).</summary>
+    public HookHandle RegisterHook(Action<Tensor<T>> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        return RegisterHook(g =>
+        {
+            hook(g);
+            return null;
+        });
+    }
+
+    /// <summary>
+    /// Makes <see cref="Backward"/> store this non-leaf tensor's gradient in <see cref="Grad"/> too
+    /// (accumulating over passes, like a leaf's); a no-op for leaves, which always get one. After any
+    /// hooks, as PyTorch's retain_grad. <see cref="Tensor.Grad{T}(Tensor{T}[], Tensor{T}[], Tensor{T}?[], bool?, bool, bool)"/> never writes it.
+    /// </summary>
+    public void RetainGrad()
+    {
+        if (_gradFn is { } node)
+        {
+            node._retainGradOf = this;
+        }
+        else if (!_requiresGrad)
+        {
+            throw new InvalidOperationException(
+                $"RetainGrad: the tensor (shape {ShapeMath.Format(_shape)}) does not require grad and was not produced by a recorded op.");
+        }
+    }
+
+    /// <summary>True for a non-leaf whose gradient <see cref="Backward"/> stores in <see cref="Grad"/> (see <see cref="RetainGrad"/>).</summary>
+    public bool RetainsGrad => ReferenceEquals(_gradFn?._retainGradOf, this);
 
     /// <summary>A tensor over the same storage that is not recorded and does not require grad.</summary>
     public Tensor<T> Detach() => new(_storage, _shape, _strides, _offset);
+
+    private static readonly Storage<T> s_noStorage = new([]);
+
+    /// <summary>
+    /// What a released node keeps of an input: a leaf itself (user-owned, and its identity is what
+    /// Tensor.Grad and hooks look up), or for a non-leaf a data-less placeholder with the same producer,
+    /// so that the storage can be collected.
+    /// </summary>
+    internal static Tensor<T> EdgeOf(Tensor<T> input) =>
+        input._gradFn is null
+            ? input
+            : new Tensor<T>(s_noStorage, input._shape, input._strides, 0) { _gradFn = input._gradFn, _requiresGrad = input._requiresGrad };
+
+    /// <summary>
+    /// The seed of a pass from <paramref name="output"/>: <paramref name="gradOutput"/> checked against its
+    /// shape, or 1 for a one-element output.
+    /// </summary>
+    internal static Tensor<T> Seed(Tensor<T> output, Tensor<T>? gradOutput, string op, string argument)
+    {
+        if (gradOutput is null)
+        {
+            if (output.Numel != 1)
+            {
+                throw new InvalidOperationException(
+                    $"{op}: an implicit gradient needs a one-element tensor, this one has shape {ShapeMath.Format(output._shape)}; pass {argument} of that shape.");
+            }
+
+            return new Tensor<T>([T.One], (int[])output._shape.Clone());
+        }
+
+        if (!ShapeMath.SameShape(gradOutput._shape, output._shape))
+        {
+            throw new ArgumentException(
+                $"{op}: {argument} has shape {ShapeMath.Format(gradOutput._shape)} but the tensor has shape {ShapeMath.Format(output._shape)}.",
+                argument);
+        }
+
+        return gradOutput;
+    }
 }

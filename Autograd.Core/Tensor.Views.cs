@@ -40,8 +40,8 @@ public sealed partial class Tensor<T>
             return Reshape(1);
         }
 
-        var s = ShapeMath.NormalizeDim(startDim, Rank, "Flatten", nameof(startDim));
-        var e = ShapeMath.NormalizeDim(endDim, Rank, "Flatten", nameof(endDim));
+        var s = ShapeMath.NormalizeDim(startDim, Rank, "Flatten", nameof(startDim), _shape);
+        var e = ShapeMath.NormalizeDim(endDim, Rank, "Flatten", nameof(endDim), _shape);
         if (s > e)
         {
             throw new ArgumentException($"Flatten: startDim {startDim} comes after endDim {endDim} (shape {ShapeMath.Format(_shape)}).", nameof(startDim));
@@ -63,7 +63,7 @@ public sealed partial class Tensor<T>
     /// <summary>Inserts a dimension of size 1 at <paramref name="dim"/>.</summary>
     public Tensor<T> Unsqueeze(int dim)
     {
-        var d = ShapeMath.NormalizeDim(dim, Rank + 1, "Unsqueeze");
+        var d = ShapeMath.NormalizeDim(dim, Rank + 1, "Unsqueeze", "dim", _shape);
         var shape = new List<int>(_shape);
         var strides = new List<int>(_strides);
         shape.Insert(d, 1);
@@ -74,7 +74,7 @@ public sealed partial class Tensor<T>
     /// <summary>Removes dimension <paramref name="dim"/> when its size is 1 (otherwise returns the tensor as a view).</summary>
     public Tensor<T> Squeeze(int dim)
     {
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Squeeze");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Squeeze", "dim", _shape);
         if (Rank == 0 || _shape[d] != 1)
         {
             return RecordReshape("Squeeze", _shape, _strides);
@@ -90,8 +90,8 @@ public sealed partial class Tensor<T>
     /// <summary>Swaps two dimensions (a view).</summary>
     public Tensor<T> Transpose(int dim0, int dim1)
     {
-        var a = ShapeMath.NormalizeDim(dim0, Rank, "Transpose", nameof(dim0));
-        var b = ShapeMath.NormalizeDim(dim1, Rank, "Transpose", nameof(dim1));
+        var a = ShapeMath.NormalizeDim(dim0, Rank, "Transpose", nameof(dim0), _shape);
+        var b = ShapeMath.NormalizeDim(dim1, Rank, "Transpose", nameof(dim1), _shape);
         var perm = new int[Rank];
         for (var i = 0; i < perm.Length; i++)
         {
@@ -119,10 +119,10 @@ public sealed partial class Tensor<T>
         var seen = new bool[Rank];
         for (var i = 0; i < Rank; i++)
         {
-            perm[i] = ShapeMath.NormalizeDim(dims[i], Rank, "Permute", nameof(dims));
+            perm[i] = ShapeMath.NormalizeDim(dims[i], Rank, "Permute", nameof(dims), _shape);
             if (seen[perm[i]])
             {
-                throw new ArgumentException($"Permute: dimension {dims[i]} appears twice in {ShapeMath.Format(dims)}.", nameof(dims));
+                throw new ArgumentException($"Permute: dimension {dims[i]} appears twice in {ShapeMath.Format(dims)} (shape {ShapeMath.Format(_shape)}).", nameof(dims));
             }
 
             seen[perm[i]] = true;
@@ -159,10 +159,10 @@ public sealed partial class Tensor<T>
     /// </summary>
     public Tensor<T> Slice(int dim, int start, int end, int step = 1)
     {
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Slice");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Slice", "dim", _shape);
         if (Rank == 0)
         {
-            throw new ArgumentException("Slice: cannot slice a rank-0 tensor.", nameof(dim));
+            throw new ArgumentException("Slice: cannot slice a rank-0 tensor (shape []).", nameof(dim));
         }
 
         if (step <= 0)
@@ -186,10 +186,10 @@ public sealed partial class Tensor<T>
     {
         if (Rank == 0)
         {
-            throw new ArgumentException("Narrow: cannot narrow a rank-0 tensor.", nameof(dim));
+            throw new ArgumentException("Narrow: cannot narrow a rank-0 tensor (shape []).", nameof(dim));
         }
 
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Narrow");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Narrow", "dim", _shape);
         var size = _shape[d];
         if (start < 0 || length < 0 || start > size || length > size - start)
         {
@@ -208,10 +208,10 @@ public sealed partial class Tensor<T>
     {
         if (Rank == 0)
         {
-            throw new ArgumentException("Select: cannot index a rank-0 tensor.", nameof(dim));
+            throw new ArgumentException("Select: cannot index a rank-0 tensor (shape []).", nameof(dim));
         }
 
-        var d = ShapeMath.NormalizeDim(dim, Rank, "Select");
+        var d = ShapeMath.NormalizeDim(dim, Rank, "Select", "dim", _shape);
         var size = _shape[d];
         var i = index < 0 ? index + size : index;
         if ((uint)i >= (uint)size)
@@ -248,7 +248,7 @@ public sealed partial class Tensor<T>
             {
                 if (want < 0)
                 {
-                    throw new ArgumentException($"Expand: a new leading dimension cannot be -1 (target {ShapeMath.Format(shape)}).", nameof(shape));
+                    throw new ArgumentException($"Expand: a new leading dimension cannot be -1 (shape {ShapeMath.Format(_shape)} to {ShapeMath.Format(shape)}).", nameof(shape));
                 }
 
                 target[i] = want;
@@ -338,7 +338,7 @@ public sealed partial class Tensor<T>
         {
             if (s < 0)
             {
-                throw new ArgumentException($"AsStrided: strides {ShapeMath.Format(strides)} must be non-negative.", nameof(strides));
+                throw new ArgumentException($"AsStrided: strides {ShapeMath.Format(strides)} must be non-negative (shape {ShapeMath.Format(shape)} of a tensor of shape {ShapeMath.Format(_shape)}).", nameof(strides));
             }
         }
 
@@ -364,28 +364,75 @@ public sealed partial class Tensor<T>
     /// <summary>
     /// Scatter-adds the gradient into a zero buffer the size of the storage through the output's
     /// geometry, then reads it back through the input's geometry. Storage elements the input sees
-    /// several times (a stride-0 input) share their gradient equally, as in PyTorch.
+    /// several times (a stride-0 input) share their gradient equally, as in PyTorch. Both steps are
+    /// recorded ops, adjoint to each other, so the gradient is differentiable again.
     /// </summary>
     private static Tensor<T> AsStridedBackward(Tensor<T> input, Tensor<T> output, Tensor<T> g)
     {
         var length = input._storage.Length;
-        var buffer = new T[length];
-        Strided.Accumulate(buffer, output._offset, output._strides, g._storage._data, g._offset, g._strides, output._shape);
+        T[]? share = null;
         if (!Strided.IsNonOverlapping(input._shape, input._strides))
         {
-            var count = new T[length];
+            // share[p] = 1 / (how many elements of the input read storage position p).
+            share = new T[length];
             var one = new Tensor<T>([T.One], []);
-            Strided.Accumulate(count, input._offset, input._strides, one._storage._data, 0, new int[input.Rank], input._shape);
+            Strided.Accumulate(share, input._offset, input._strides, one._storage._data, 0, new int[input.Rank], input._shape);
             for (var i = 0; i < length; i++)
             {
-                if (count[i] > T.One)
-                {
-                    buffer[i] /= count[i];
-                }
+                share[i] = share[i] > T.One ? T.One / share[i] : T.One;
             }
         }
 
-        return new Tensor<T>(Strided.ToContiguous(buffer, input._offset, input._strides, input._shape), (int[])input._shape.Clone());
+        var buffer = StridedScatter(g, length, new(output._shape, output._strides, output._offset), share);
+        return StridedGather(buffer, new(input._shape, input._strides, input._offset), null);
+    }
+
+    /// <summary>Shape, strides and offset of a strided read from a flat buffer.</summary>
+    internal readonly record struct Geometry(int[] Shape, int[] Strides, int Offset);
+
+    /// <summary>
+    /// buffer[p] = w[p] · Σ_{i : at(i) = p} src[i] for a fresh zero buffer of <paramref name="length"/>, where at(i) is
+    /// <paramref name="at"/>'s storage position of element i (w = 1 when <paramref name="weights"/> is null).
+    /// Recorded: its VJP is <see cref="StridedGather"/> with the same geometry and weights, its adjoint.
+    /// </summary>
+    internal static Tensor<T> StridedScatter(Tensor<T> src, int length, Geometry at, T[]? weights)
+    {
+        var buffer = new T[length];
+        Strided.Accumulate(buffer, at.Offset, at.Strides, src._storage._data, src._offset, src._strides, at.Shape);
+        if (weights is not null)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Multiply(buffer, weights, buffer);
+        }
+
+        var result = new Tensor<T>(buffer, [length]);
+        if (Tape.ShouldRecord(src))
+        {
+            Tape.Record("StridedScatter", result, [src], (g, grads) => grads[0] = StridedGather(g, at, weights));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// out[i] = w[at(i)] · buffer[at(i)] for a 1-D <paramref name="buffer"/> (any strides): the adjoint of
+    /// <see cref="StridedScatter"/>, recorded with it as its VJP.
+    /// </summary>
+    internal static Tensor<T> StridedGather(Tensor<T> buffer, Geometry at, T[]? weights)
+    {
+        var flat = buffer.IsContiguous && weights is null ? buffer : new Tensor<T>(buffer.ToArray(), [buffer._shape[0]]);
+        if (weights is not null)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Multiply(flat._storage._data, weights, flat._storage._data);
+        }
+
+        var result = new Tensor<T>(Strided.ToContiguous(flat._storage._data, flat._offset + at.Offset, at.Strides, at.Shape), (int[])at.Shape.Clone());
+        if (Tape.ShouldRecord(buffer))
+        {
+            var length = buffer._shape[0];
+            Tape.Record("StridedGather", result, [buffer], (g, grads) => grads[0] = StridedScatter(g, length, at, weights));
+        }
+
+        return result;
     }
 
     /// <summary>This tensor when already contiguous, else a contiguous copy (differentiable).</summary>
@@ -427,16 +474,27 @@ public sealed partial class Tensor<T>
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
-            Tape.Record(op, result, [this], (g, grads) =>
-            {
-                var zeros = new Tensor<T>(new T[ShapeMath.Numel(inputShape)], (int[])inputShape.Clone());
-                var view = sameView(zeros);
-                Strided.Accumulate(zeros._storage._data, view._offset, view._strides, g._storage._data, g._offset, g._strides, view._shape);
-                grads[0] = zeros;
-            });
+            Tape.Record(op, result, [this], (g, grads) => grads[0] = SubViewBackward(g, inputShape, sameView, op));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Zeros of the input's shape with <paramref name="g"/> added into the same view of them. Recorded when
+    /// g requires grad (createGraph): that op's VJP is the view again, so view gradients stay differentiable.
+    /// </summary>
+    private static Tensor<T> SubViewBackward(Tensor<T> g, int[] inputShape, Func<Tensor<T>, Tensor<T>> sameView, string op)
+    {
+        var zeros = new Tensor<T>(new T[ShapeMath.Numel(inputShape)], (int[])inputShape.Clone());
+        var view = sameView(zeros);
+        Strided.Accumulate(zeros._storage._data, view._offset, view._strides, g._storage._data, g._offset, g._strides, view._shape);
+        if (Tape.ShouldRecord(g))
+        {
+            Tape.Record($"{op}Backward", zeros, [g], (gg, grads) => grads[0] = sameView(gg));
+        }
+
+        return zeros;
     }
 
     private int[] InferShape(int[] shape, string op)
@@ -451,14 +509,14 @@ public sealed partial class Tensor<T>
             {
                 if (infer >= 0)
                 {
-                    throw new ArgumentException($"{op}: only one dimension can be -1 in {ShapeMath.Format(shape)}.", nameof(shape));
+                    throw new ArgumentException($"{op}: only one dimension can be -1 in {ShapeMath.Format(shape)} (shape {ShapeMath.Format(_shape)}).", nameof(shape));
                 }
 
                 infer = i;
             }
             else if (target[i] < 0)
             {
-                throw new ArgumentException($"{op}: invalid size {target[i]} in {ShapeMath.Format(shape)}.", nameof(shape));
+                throw new ArgumentException($"{op}: invalid size {target[i]} in {ShapeMath.Format(shape)} (shape {ShapeMath.Format(_shape)}).", nameof(shape));
             }
             else
             {

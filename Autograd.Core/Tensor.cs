@@ -122,7 +122,7 @@ public sealed partial class Tensor<T>
     public Node? GradFn => _gradFn;
 
     /// <summary>
-    /// Gradient accumulated by <see cref="Backward(Tensor{T}?, bool)"/> for a leaf that requires grad.
+    /// Gradient accumulated by <see cref="Backward(Tensor{T}?, bool?, bool)"/> for a leaf that requires grad.
     /// Backward adds into it (in place) until it is cleared: set it to null or call <see cref="ZeroGrad"/>.
     /// </summary>
     public Tensor<T>? Grad
@@ -170,6 +170,12 @@ public sealed partial class Tensor<T>
     /// </summary>
     internal ReadOnlySpan<T> ContiguousSpan() =>
         IsContiguous ? _storage._data.AsSpan(_offset, Numel) : ToArray();
+
+    /// <summary>
+    /// The row-major elements as (buffer, offset): this tensor's own buffer when contiguous, else a copy;
+    /// never to be written (kernels that need an array read through this).
+    /// </summary>
+    internal (T[] Data, int Offset) Dense() => IsContiguous ? (_storage._data, _offset) : (ToArray(), 0);
 
     /// <summary>In-place fill; bumps the storage version.</summary>
     internal void FillInPlace(T value)

@@ -6,7 +6,7 @@ namespace Autograd;
 /// Factories that infer the element type where they can (<c>Tensor.FromArray(new[] { 1f, 2f }, [2])</c>),
 /// the default random generator, and grad mode.
 /// </summary>
-public static class Tensor
+public static partial class Tensor
 {
     private static readonly Lock s_generatorLock = new();
     private static Generator s_default = new(0);
@@ -68,18 +68,22 @@ public static class Tensor
 
     public static Tensor<T> Zeros<T>(params int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Full(shape, T.Zero);
+        => Full(shape, T.Zero, false, "Zeros");
 
     public static Tensor<T> Ones<T>(params int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Full(shape, T.One);
+        => Full(shape, T.One, false, "Ones");
 
     /// <summary>A tensor of the given shape filled with <paramref name="value"/>.</summary>
     public static Tensor<T> Full<T>(int[] shape, T value, bool requiresGrad = false)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => Full(shape, value, requiresGrad, "Full");
+
+    private static Tensor<T> Full<T>(int[] shape, T value, bool requiresGrad, string op)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(shape);
-        var n = ShapeMath.Numel(shape, "Full");
+        var n = ShapeMath.Numel(shape, op);
         var data = n == 0 ? [] : GC.AllocateUninitializedArray<T>(n);
         data.AsSpan().Fill(value);
         return new Tensor<T>(data, (int[])shape.Clone()) { RequiresGrad = requiresGrad };

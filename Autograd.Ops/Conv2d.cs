@@ -14,20 +14,29 @@ namespace Autograd;
 /// Forward: pad (a zero-padded copy), take the window view [N, C, OH, OW, KH, KW] of it
 /// (<see cref="Window.View{T}"/>; stride and dilation are strides of that view), pack each image and
 /// group into columns cols [Cg·KH·KW, OH·OW] and contract: Y_{n,g} = W_g · cols_{n,g} (GEMM), plus b.
-/// VJP, with dY the output gradient:
+/// VJP, with dY the output gradient, as three recorded ops so that it can be differentiated again:
 /// <list type="bullet">
-/// <item>dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the saved padded input);</item>
-/// <item>dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same windows into a zero padded
-/// buffer, whose interior is dX. This is the full convolution of the dilated dY with the 180°-rotated
-/// kernel: the rotation and dilation are what the scatter through the window strides does;</item>
+/// <item>dX = ConvTranspose2d(dY, W): dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same
+/// windows into a zero padded buffer, whose interior is dX. This is the full convolution of the
+/// dilated dY with the 180°-rotated kernel: the rotation and dilation are what the scatter through the
+/// window strides does;</item>
+/// <item>dW = WeightGradient(X, dY): dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the
+/// saved padded input);</item>
 /// <item>db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow].</item>
 /// </list>
-/// Only the gradients of inputs that require grad are computed.
+/// The three are bilinear forms of one trilinear form B(X, dY, W) = ⟨dY, conv(X, W)⟩, so each one's
+/// VJP is made of the other two: conv's partials are (ConvTranspose, WeightGradient), ConvTranspose's
+/// (conv, WeightGradient), WeightGradient's (ConvTranspose, conv). Only the gradients of inputs that
+/// require grad are computed.
 /// </remarks>
 public static class Conv2dOp
 {
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
+
+    // Images are split into at most this many fixed chunks (enough for 16 threads) whose partial dW
+    // are added in chunk order: see ImageChunks.
+    private const int MaxImageChunks = 16;
 
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -57,8 +66,12 @@ public static class Conv2dOp
         }
     }
 
-    /// <summary>Sizes of one convolution; K = Cg·KH·KW is the contraction length, P = OH·OW the output plane.</summary>
-    private readonly record struct Geometry(
+    /// <summary>
+    /// Sizes of one convolution; K = Cg·KH·KW is the contraction length, P = OH·OW the output plane. OH and
+    /// OW may be fewer than the windows that fit in the padded input (a transposed convolution with output
+    /// padding describes its output that way); the extra windows are then left out.
+    /// </summary>
+    internal readonly record struct Geometry(
         int N, int C, int H, int W, int F, int Groups, int KH, int KW,
         Size2 Stride, Size2 Dilation, int PadTop, int PadBottom, int PadLeft, int PadRight, int OH, int OW)
     {
@@ -149,6 +162,14 @@ public static class Conv2dOp
 
         var kernel = new Size2(kh, kw);
         var (top, bottom, left, right) = padding.Resolve(kernel, stride, dilation, "Conv2d", shapes);
+        var (paddedH, paddedW) = ((long)h + top + bottom, (long)w + left + right);
+        if ((top | bottom | left | right) != 0 && (double)n * c * paddedH * paddedW > int.MaxValue)
+        {
+            // The padded copy is materialised: refuse sizes whose element count does not fit an int.
+            throw new ArgumentException(
+                $"Conv2d: the padded input [{n}, {c}, {paddedH}, {paddedW}] has more than {int.MaxValue} elements (padding {padding}) {shapes}.", nameof(padding));
+        }
+
         var oh = Window.OutputSize(h + top + bottom, kh, stride.H, dilation.H);
         var ow = Window.OutputSize(w + left + right, kw, stride.W, dilation.W);
         if (oh < 1 || ow < 1)
@@ -162,23 +183,37 @@ public static class Conv2dOp
         return new Geometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
     }
 
+    /// <summary>The window view of a padded input, limited to the geometry's OH × OW windows.</summary>
+    private static Tensor<T> Windows<T>(Tensor<T> padded, Geometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
+        return windows._shape[2] == g.OH && windows._shape[3] == g.OW
+            ? windows
+            : windows.ViewOf([windows._shape[0], windows._shape[1], g.OH, g.OW, g.KH, g.KW], windows._strides, windows._offset);
+    }
+
+    private static Tensor<T> Pad<T>(Tensor<T> input, Geometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
+
+    /// <summary>Y = conv(X, W) + b for a batched input; recorded, with the VJP described on the class.</summary>
     private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // Xpad and its windows [N, C, OH, OW, KH, KW]; without padding the windows are a view of the input itself.
-        var padded = g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
-        var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
-        var (w, wOffset) = Dense(weight);
-        var b = bias?.ToArray();
+        var padded = Pad(input, g);
+        var windows = Windows(padded, g);
+        var (w, wOffset) = weight.Dense();
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var y = GC.AllocateUninitializedArray<T>(g.N * g.F * p);   // every element is written by a GEMM
 
-        // Y_{n,g} = W_g · cols_{n,g} + b: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
+        // Y_{n,g} = W_g · cols_{n,g}: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
         // the packed windows (or the windows themselves when they already form a matrix).
         ForEachImage(
             g,
             () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, cols) =>
+            (n, _, cols) =>
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
@@ -190,18 +225,10 @@ public static class Conv2dOp
                         y, (n * g.F + group * fg) * p, p,
                         accumulate: false);
                 }
-
-                if (b is not null)
-                {
-                    for (var f = 0; f < g.F; f++)
-                    {
-                        var row = y.AsSpan((n * g.F + f) * p, p);
-                        TP.Add(row, b[f], row);
-                    }
-                }
             },
             cols => ArrayPool<T>.Shared.Return(cols));
 
+        AddBias(y, 0, bias, g.N, g.F, p);
         var output = new Tensor<T>(y, [g.N, g.F, g.OH, g.OW]);
         if (Tape.ShouldRecord(input, weight, bias))
         {
@@ -228,166 +255,248 @@ public static class Conv2dOp
         var savedWeight = needX ? w : null;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            var (dX, dW, db) = Backward(dy, savedPadded, savedWeight, wOffset, g, needX, needW, needB);
-            grads[0] = dX;
-            grads[1] = dW;
-            if (grads.Length > 2)
+            if (needX)
             {
-                grads[2] = db;
+                grads[0] = Transposed(dy, weight, null, g, (savedWeight!, wOffset));
+            }
+
+            if (needW)
+            {
+                grads[1] = WeightGradient(input, dy, g, savedPadded);
+            }
+
+            if (needB)
+            {
+                // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
+                grads[2] = dy.Sum([0, 2, 3]);
             }
         },
         needW ? input : null,
         needX ? weight : null);
     }
 
-    private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
-        Tensor<T> gradOutput, Tensor<T>? padded, T[]? w, int wOffset, Geometry g, bool needX, bool needW, bool needB)
+    /// <summary>
+    /// Z = ConvTranspose(G, W) + b, the adjoint of conv(·, W) for the geometry <paramref name="g"/> (G has
+    /// the conv's output shape [N, F, OH, OW], Z its input shape [N, C, H, W]): dcols = W_gᵀ · G_{n,g}
+    /// scatter-added through the windows (col2im), then cropped. Recorded with VJP dG = conv(dZ, W),
+    /// dW = WeightGradient(dZ, G), db = Σ dZ.
+    /// </summary>
+    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g, (T[] Data, int Offset)? denseWeight = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = Dense(gradOutput);
+        var (dy, dyOffset) = gradOutput.Dense();
+        var (w, wOffset) = denseWeight ?? weight.Dense();
         var (fg, k, p) = (g.Fg, g.K, g.P);
-
-        Tensor<T>? db = null;
-        if (needB)
-        {
-            // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
-            var sums = new T[g.F];
-            for (var n = 0; n < g.N; n++)
-            {
-                for (var f = 0; f < g.F; f++)
-                {
-                    sums[f] += TP.Sum<T>(dy.AsSpan(dyOffset + (n * g.F + f) * p, p));
-                }
-            }
-
-            db = new Tensor<T>(sums, [g.F]);
-        }
-
-        if (!needX && !needW)
-        {
-            return (null, null, db);
-        }
-
-        var kernel = new Size2(g.KH, g.KW);
-        var windows = needW ? Window.View(padded!, kernel, g.Stride, g.Dilation) : null;
 
         // dX is accumulated into a zero padded buffer through the windows, then cropped.
         int[] paddedShape = [g.N, g.C, g.H + g.PadTop + g.PadBottom, g.W + g.PadLeft + g.PadRight];
-        var dPadded = needX ? new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape) : null;
-        var dWindows = dPadded is null ? null : Window.View(dPadded, kernel, g.Stride, g.Dilation);
-        var dw = needW ? new T[g.F * k] : null;
-        var dwLock = new Lock();
-
+        var dPadded = new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape);
+        var dWindows = Windows(dPadded, g);
         ForEachImage(
             g,
-            () => new Scratch<T>(needW ? ArrayPool<T>.Shared.Rent(k * p) : null, needX ? ArrayPool<T>.Shared.Rent(k * p) : null, needW ? new T[g.F * k] : null),
-            (n, s) =>
+            () => ArrayPool<T>.Shared.Rent(k * p),
+            (n, _, dcols) =>
             {
                 for (var group = 0; group < g.Groups; group++)
                 {
-                    var dyAt = dyOffset + (n * g.F + group * fg) * p;
-                    if (needW)
-                    {
-                        // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
-                        var (c, cAt, cRow, cCol) = Window.Columns(windows!, n, group * g.Cg, g.Cg, s.Cols!);
-                        Gemm.Multiply(
-                            fg, k, p,
-                            dy, dyAt, p, 1,
-                            c, cAt, cCol, cRow,
-                            s.DW!, group * fg * k, k,
-                            accumulate: true);
-                    }
+                    // dcols_{n,g} = W_gᵀ · dY_{n,g}: [K, Fg] · [Fg, P]; W_gᵀ is W_g read with swapped strides.
+                    Gemm.Multiply(
+                        k, p, fg,
+                        w, wOffset + group * fg * k, 1, k,
+                        dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
+                        dcols, 0, p,
+                        accumulate: false);
 
-                    if (needX)
-                    {
-                        // dcols_{n,g} = W_gᵀ · dY_{n,g}: [K, Fg] · [Fg, P]; W_gᵀ is W_g read with swapped strides.
-                        Gemm.Multiply(
-                            k, p, fg,
-                            w!, wOffset + group * fg * k, 1, k,
-                            dy, dyAt, p, 1,
-                            s.DCols!, 0, p,
-                            accumulate: false);
-
-                        // col2im: Xpad windows += dcols; overlapping windows add up.
-                        Window.ScatterAdd(dWindows!, n, group * g.Cg, g.Cg, s.DCols!, 0);
-                    }
+                    // col2im: Xpad windows += dcols; overlapping windows add up.
+                    Window.ScatterAdd(dWindows, n, group * g.Cg, g.Cg, dcols, 0);
                 }
             },
-            s =>
+            dcols => ArrayPool<T>.Shared.Return(dcols));
+
+        var dX = g.IsPadded ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous() : dPadded;
+        if (bias is not null)
+        {
+            // dX is contiguous: a fresh crop, or the interior view itself when that already is contiguous.
+            AddBias(dX._storage._data, dX._offset, bias, g.N, g.C, g.H * g.W);
+        }
+
+        if (Tape.ShouldRecord(gradOutput, weight, bias))
+        {
+            Tensor<T>[] inputs = bias is null ? [gradOutput, weight] : [gradOutput, weight, bias];
+            Tape.Record("ConvTranspose2d", dX, inputs, (dz, grads) =>
             {
-                if (s.DW is not null)
+                if (gradOutput.RequiresGrad)
                 {
-                    lock (dwLock)
-                    {
-                        TP.Add(dw!, s.DW, dw);
-                    }
+                    grads[0] = Forward(dz, weight, null, g);
                 }
 
-                s.Return();
-            });
+                if (weight.RequiresGrad)
+                {
+                    grads[1] = WeightGradient(dz, gradOutput, g, null);
+                }
 
-        Tensor<T>? dX = null;
-        if (dPadded is not null)
-        {
-            dX = g.IsPadded
-                ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous()
-                : dPadded;
+                if (bias?.RequiresGrad == true)
+                {
+                    grads[2] = dz.Sum([0, 2, 3]);
+                }
+            },
+            gradOutput.RequiresGrad ? weight : null,
+            weight.RequiresGrad ? gradOutput : null);
         }
 
-        var dW = dw is null ? null : new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
-        return (dX, dW, db);
+        return dX;
     }
-
-    /// <summary>Per-worker buffers of the backward pass: columns, their gradient and a private dW to sum at the end.</summary>
-    private sealed record Scratch<T>(T[]? Cols, T[]? DCols, T[]? DW)
-    {
-        public void Return()
-        {
-            if (Cols is not null)
-            {
-                ArrayPool<T>.Shared.Return(Cols);
-            }
-
-            if (DCols is not null)
-            {
-                ArrayPool<T>.Shared.Return(DCols);
-            }
-        }
-    }
-
-    /// <summary>The row-major elements of <paramref name="t"/>: its own buffer and offset when contiguous, else a copy.</summary>
-    private static (T[] Data, int Offset) Dense<T>(Tensor<T> t)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => t.IsContiguous ? (t._storage._data, t._offset) : (t.ToArray(), 0);
 
     /// <summary>
-    /// Runs <paramref name="body"/> for every image, each worker with its own scratch from
-    /// <paramref name="init"/>; spread over threads when the batch is large enough to pay for them
-    /// and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
+    /// V = WeightGradient(X, G): V_g = Σ_n G_{n,g} · cols(X)_{n,g}ᵀ, i.e. V[f, c, i, j] =
+    /// Σ_{n,oh,ow} G[n, f, oh, ow]·Xpad[n, grp(f)·Cg + c, oh·sH + i·dH, ow·sW + j·dW]. Recorded with VJP
+    /// dX = ConvTranspose(G, dV), dG = conv(X, dV). <paramref name="padded"/> is X's padded copy when the
+    /// forward pass kept one.
     /// </summary>
-    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
+    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g, Tensor<T>? padded)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (g.N > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
+        var (dy, dyOffset) = gradOutput.Dense();
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var windows = Windows(padded ?? Pad(input, g), g);
+        var dw = new T[g.F * k];
+
+        // dW is a sum over images. For bits that do not depend on thread timing or thread count, each
+        // fixed chunk of images sums into its own partial (chunk 0 straight into dW), and the partials
+        // are added to dW in chunk order, whether the chunks ran in parallel or one after another.
+        var partials = new T[]?[ImageChunks(g)];
+        ForEachImage(
+            g,
+            () => ArrayPool<T>.Shared.Rent(k * p),
+            (n, chunk, cols) =>
+            {
+                var partial = partials[chunk] ??= chunk == 0 ? dw : RentCleared<T>(dw.Length);
+                for (var group = 0; group < g.Groups; group++)
+                {
+                    // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
+                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, cols);
+                    Gemm.Multiply(
+                        fg, k, p,
+                        dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
+                        c, cAt, cCol, cRow,
+                        partial, group * fg * k, k,
+                        accumulate: true);
+                }
+            },
+            cols => ArrayPool<T>.Shared.Return(cols),
+            chunk =>
+            {
+                if (chunk > 0 && partials[chunk] is { } partial)
+                {
+                    TP.Add(dw, partial.AsSpan(0, dw.Length), dw);
+                    ArrayPool<T>.Shared.Return(partial);
+                    partials[chunk] = null;
+                }
+            });
+
+        var result = new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
+        if (Tape.ShouldRecord(input, gradOutput))
+        {
+            Tape.Record("Conv2dWeightGradient", result, [input, gradOutput], (dv, grads) =>
+            {
+                if (input.RequiresGrad)
+                {
+                    grads[0] = Transposed(gradOutput, dv, null, g);
+                }
+
+                if (gradOutput.RequiresGrad)
+                {
+                    grads[1] = Forward(input, dv, null, g);
+                }
+            },
+            input.RequiresGrad ? gradOutput : null,
+            gradOutput.RequiresGrad ? input : null);
+        }
+
+        return result;
+    }
+
+    /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
+    private static void AddBias<T>(T[] y, int offset, Tensor<T>? bias, int n, int channels, int plane)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (bias is null)
+        {
+            return;
+        }
+
+        var b = bias.ToArray();
+        for (var i = 0; i < n; i++)
+        {
+            for (var c = 0; c < channels; c++)
+            {
+                var row = y.AsSpan(offset + (i * channels + c) * plane, plane);
+                TP.Add(row, b[c], row);
+            }
+        }
+    }
+
+    /// <summary>A pooled buffer of at least <paramref name="length"/> elements, the first <paramref name="length"/> zero.</summary>
+    private static T[] RentCleared<T>(int length)
+    {
+        var buffer = ArrayPool<T>.Shared.Rent(length);
+        buffer.AsSpan(0, length).Clear();
+        return buffer;
+    }
+
+    /// <summary>
+    /// How many chunks of consecutive images a pass is split into: a function of the batch size only,
+    /// never of the thread count, so that sums over images are associated the same way on any machine.
+    /// </summary>
+    private static int ImageChunks(Geometry g) => Math.Min(g.N, MaxImageChunks);
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(n, chunk, scratch) for every image, chunk by chunk (fixed chunks of
+    /// consecutive images, <see cref="ImageChunks"/>), each worker with its own scratch from
+    /// <paramref name="init"/>; chunks are spread over threads when the batch is large enough to pay for
+    /// them and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
+    /// <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is done (after
+    /// all of them when they ran in parallel), so partial results combine in a fixed order.
+    /// </summary>
+    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
+    {
+        var chunks = ImageChunks(g);
+        void RunChunk(int chunk, TLocal local)
+        {
+            var end = (int)((long)g.N * (chunk + 1) / chunks);
+            for (var n = (int)((long)g.N * chunk / chunks); n < end; n++)
+            {
+                body(n, chunk, local);
+            }
+        }
+
+        if (chunks > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
         {
             Parallel.For(
                 0,
-                g.N,
+                chunks,
                 init,
-                (n, _, local) =>
+                (chunk, _, local) =>
                 {
-                    body(n, local);
+                    RunChunk(chunk, local);
                     return local;
                 },
                 finish);
+            for (var chunk = 0; chunk < chunks; chunk++)
+            {
+                merge?.Invoke(chunk);
+            }
+
             return;
         }
 
         var scratch = init();
         try
         {
-            for (var n = 0; n < g.N; n++)
+            for (var chunk = 0; chunk < chunks; chunk++)
             {
-                body(n, scratch);
+                RunChunk(chunk, scratch);
+                merge?.Invoke(chunk);
             }
         }
         finally

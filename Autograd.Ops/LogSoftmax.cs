@@ -16,7 +16,7 @@ public static class LogSoftmaxExtensions
         public Tensor<T> LogSoftmax(int dim)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var d = ShapeMath.NormalizeDim(dim, x.Rank, "LogSoftmax");
+            var d = ShapeMath.NormalizeDim(dim, x.Rank, "LogSoftmax", shape: x._shape);
             var rank = Math.Max(x.Rank, 1);
             var shape = x.Rank == 0 ? [1] : x._shape;
             var strides = x.Rank == 0 ? [1] : x._strides;

@@ -20,7 +20,7 @@ public static class MatMulExtensions
             ArgumentNullException.ThrowIfNull(b);
             if (a.Rank == 0 || b.Rank == 0)
             {
-                throw new ArgumentException($"MatMul: both operands need at least one dimension (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).");
+                throw new ArgumentException($"MatMul: both operands need at least one dimension (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).", a.Rank == 0 ? "a" : nameof(b));
             }
 
             var a2 = a.Rank == 1 ? a.ViewOf([1, a._shape[0]], [0, a._strides[0]], a._offset) : a;
@@ -31,10 +31,11 @@ public static class MatMulExtensions
             if (b2._shape[^2] != k)
             {
                 throw new ArgumentException(
-                    $"MatMul: a has {k} columns but b has {b2._shape[^2]} rows (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).");
+                    $"MatMul: a has {k} columns but b has {b2._shape[^2]} rows (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).",
+                    nameof(b));
             }
 
-            var batch = ShapeMath.Broadcast(a2._shape[..^2], b2._shape[..^2], "MatMul");
+            var batch = ShapeMath.Broadcast(a2._shape[..^2], b2._shape[..^2], $"MatMul: the batch dimensions of a {ShapeMath.Format(a._shape)} and b {ShapeMath.Format(b._shape)} do not broadcast");
             int[] out2 = [.. batch, m, n];
             var numel = ShapeMath.Numel(out2, "MatMul");
             var c = new T[numel];

@@ -28,18 +28,8 @@ public static class MaxExtensions
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x._shape;
-                Tape.Record("Max", result, [x], (g, grads) =>
-                {
-                    // dx[argmax[o]] += g[o]
-                    var gs = g.ContiguousSpan();
-                    var dx = new T[ShapeMath.Numel(xShape)];
-                    for (var o = 0; o < argMax.Length; o++)
-                    {
-                        dx[argMax[o]] += gs[o];
-                    }
-
-                    grads[0] = new Tensor<T>(dx, (int[])xShape.Clone());
-                });
+                // dx[argmax[o]] += g[o], as a recorded scatter (its VJP gathers at the argmax).
+                Tape.Record("Max", result, [x], (g, grads) => grads[0] = IndexRouting.Scatter(g, argMax, xShape, "Max"));
             }
 
             return result;

@@ -106,13 +106,9 @@ public static class MaxPool2dOp
         if (Tape.ShouldRecord(input))
         {
             int[] inputShape = [n, c, h, w];
-            Tape.Record("MaxPool2d", output, [input], (dy, grads) =>
-            {
-                // dX[argmax[o]] += dY[o]
-                var dx = new T[n * c * h * w];
-                Pool.MaxBackward(dy._storage._data, dy._offset, dy._strides, argmax, n, c, oh, ow, dx, parallel: Gemm.MaxThreads > 1 && y.Length >= ParallelWork);
-                grads[0] = new Tensor<T>(dx, inputShape);
-            });
+            // dX[argmax[o]] += dY[o], a recorded scatter whose VJP gathers at the argmax; each plane's
+            // argmaxes stay in that plane, so the planes scatter in parallel.
+            Tape.Record("MaxPool2d", output, [input], (dy, grads) => grads[0] = IndexRouting.Scatter(dy, argmax, inputShape, "MaxPool2d", planes: n * c));
         }
 
         return output;

@@ -78,9 +78,14 @@ public readonly struct Padding2d : IEquatable<Padding2d>
                     throw new ArgumentException($"{op}: padding \"same\" needs stride 1, got stride {stride} {shapes}.", "padding");
                 }
 
-                var totalH = dilation.H * (kernel.H - 1);
-                var totalW = dilation.W * (kernel.W - 1);
-                return (totalH / 2, totalH - totalH / 2, totalW / 2, totalW - totalW / 2);
+                var totalH = (long)dilation.H * (kernel.H - 1);
+                var totalW = (long)dilation.W * (kernel.W - 1);
+                if (totalH > int.MaxValue || totalW > int.MaxValue)
+                {
+                    throw new ArgumentException($"{op}: padding \"same\" for kernel {kernel} at dilation {dilation} needs ({totalH}, {totalW}), more than {int.MaxValue} {shapes}.", "padding");
+                }
+
+                return ((int)(totalH / 2), (int)(totalH - totalH / 2), (int)(totalW / 2), (int)(totalW - totalW / 2));
             default:
                 throw new ArgumentException(
                     $"{op}: padding \"{_mode}\" is not an int, an (h, w) pair, \"same\" or \"valid\" {shapes}.", "padding");

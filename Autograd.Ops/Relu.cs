@@ -18,6 +18,11 @@ public static class ReluExtensions
             ElementwiseOp.Unary<T, ReluKernel<T>>("Relu", x, ElementwiseOp.Saves.Output, static (g, x, y) => MaskedGradient(g, y));
     }
 
+    /// <summary>
+    /// g ⊙ [y &gt; 0]. The mask is constant where it is defined, so this is linear in g and its own VJP
+    /// (PyTorch's threshold_backward): recorded when g requires grad (createGraph), so the gradient can be
+    /// differentiated again; d/dy is zero and y is not an input of that node.
+    /// </summary>
     private static Tensor<T> MaskedGradient<T>(Tensor<T> g, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -29,7 +34,13 @@ public static class ReluExtensions
             dx[i] = ys[i] > T.Zero ? gs[i] : T.Zero;
         }
 
-        return new Tensor<T>(dx, (int[])y._shape.Clone());
+        var result = new Tensor<T>(dx, (int[])y._shape.Clone());
+        if (Tape.ShouldRecord(g))
+        {
+            Tape.Record("ReluBackward", result, [g], (gg, grads) => grads[0] = MaskedGradient(gg, y), y);
+        }
+
+        return result;
     }
 
     private readonly struct ReluKernel<T> : IUnaryOp<T>

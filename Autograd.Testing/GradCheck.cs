@@ -32,7 +32,48 @@ public static class GradCheck
         Tensor<double>[] inputs,
         GradCheckOptions? options = null,
         [CallerArgumentExpression(nameof(f))] string? functionText = null)
-        => CheckCore(f, inputs, options, functionText, []);
+        => CheckCore(f, inputs, WithScopeOrder(options), functionText, []);
+
+    private static readonly AsyncLocal<int?> s_order = new();
+
+    /// <summary>
+    /// Until disposed, every check on this thread or async flow (<see cref="Check"/>, every
+    /// <see cref="GradProperty"/>) runs at <paramref name="order"/> whatever its options say: wrapping an
+    /// existing gradient property in <c>using (GradCheck.UseOrder(2)) { ... }</c> makes it a second-order
+    /// property over the same generated cases, with no other change.
+    /// <code>
+    /// [Test]
+    /// public void Exp_SecondOrderMatchesFiniteDifferences()
+    /// {
+    ///     using (GradCheck.UseOrder(2)) { new ElementwiseTests().Exp_GradientMatchesFiniteDifferences(); }
+    /// }
+    /// </code>
+    /// </summary>
+    public static OrderScope UseOrder(int order)
+    {
+        if (order is not (1 or 2))
+        {
+            throw new ArgumentOutOfRangeException(nameof(order), order, "GradCheck.UseOrder: the order is 1 (gradients) or 2 (gradients of gradients).");
+        }
+
+        var previous = s_order.Value;
+        s_order.Value = order;
+        return new OrderScope(previous);
+    }
+
+    /// <summary>Restores the previous order when disposed (see <see cref="UseOrder"/>).</summary>
+    public readonly struct OrderScope : IDisposable
+    {
+        private readonly int? _previous;
+
+        internal OrderScope(int? previous) => _previous = previous;
+
+        public void Dispose() => s_order.Value = _previous;
+    }
+
+    /// <summary>The options a public entry point runs with: the given ones, at the scope's order when <see cref="UseOrder"/> set one.</summary>
+    internal static GradCheckOptions? WithScopeOrder(GradCheckOptions? options) =>
+        s_order.Value is { } order ? (options ?? new GradCheckOptions()) with { Order = order } : options;
 
     internal static GradCheckResult CheckCore(
         Func<Tensor<double>[], Tensor<double>> f,
@@ -44,9 +85,14 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new GradCheckOptions();
-        if (!(options.Eps > 0) || options.Projections < 1)
+        if (!(options.Eps > 0) || options.Projections < 1 || options.Order is not (1 or 2))
         {
-            throw new ArgumentException($"GradCheck: Eps must be positive and Projections at least 1 (got Eps {options.Eps}, Projections {options.Projections}).", nameof(options));
+            throw new ArgumentException($"GradCheck: Eps must be positive, Projections at least 1 and Order 1 or 2 (got Eps {options.Eps}, Projections {options.Projections}, Order {options.Order}).", nameof(options));
+        }
+
+        if (options.Order == 2)
+        {
+            return GradGradCheck.CheckCore(f, inputs, null, options, functionText, preamble);
         }
 
         for (var i = 0; i < inputs.Length; i++)

@@ -39,6 +39,16 @@ public sealed record GradCheckOptions
     /// <summary>Seed of the random cotangents and projection directions; the same seed gives the same check.</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>
+    /// 1: check the gradients (gradcheck). 2: check the gradients of the gradients (PyTorch's
+    /// gradgradcheck, see <see cref="GradGradCheck"/>): the VJP x, v ↦ Jᵀv, recorded with createGraph, is
+    /// itself checked against finite differences, with the cotangent v a random input of its own.
+    /// </summary>
+    public int Order { get; init; } = 1;
+
+    /// <summary>Default options with <see cref="Order"/> 2: any gradient property becomes a second-order one.</summary>
+    public static GradCheckOptions SecondOrder { get; } = new() { Order = 2 };
+
     /// <summary>The C# object initializer of these options, listing what differs from the defaults; null when nothing does.</summary>
     public string? ToCSharp()
     {
@@ -61,6 +71,7 @@ public sealed record GradCheckOptions
         Add(NondetTol != defaults.NondetTol, nameof(NondetTol), CSharp.Double(NondetTol));
         Add(NonDifferentiable != defaults.NonDifferentiable, nameof(NonDifferentiable), $"{nameof(NonDifferentiablePolicy)}.{NonDifferentiable}");
         Add(Seed != defaults.Seed, nameof(Seed), Seed.ToString(CultureInfo.InvariantCulture));
+        Add(Order != defaults.Order, nameof(Order), Order.ToString(CultureInfo.InvariantCulture));
         return parts.Count == 0 ? null : new StringBuilder("new GradCheckOptions { ").AppendJoin(", ", parts).Append(" }").ToString();
     }
 }

@@ -222,7 +222,7 @@ public static class GradProperty
         return GradCheck.CheckCore(
             xs => f(c, xs.Select((x, i) => samples[i].ApplyView(x)).ToArray()),
             leaves,
-            options,
+            GradCheck.WithScopeOrder(options),
             call,
             preamble);
     }

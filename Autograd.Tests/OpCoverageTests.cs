@@ -29,6 +29,14 @@ public class OpCoverageTests
         return ops.Concat(views).Where(n => !NotOps.Contains(n)).Distinct().Order().ToList();
     }
 
+    /// <summary>The names of every test method in this assembly.</summary>
+    private static HashSet<string> TestNames() =>
+        typeof(OpCoverageTests).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods())
+            .Where(m => m.IsDefined(typeof(TestAttribute)))
+            .Select(m => m.Name)
+            .ToHashSet();
+
     private static bool IsTensor(Type t) => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Tensor<>);
 
     [Test]
@@ -41,13 +49,33 @@ public class OpCoverageTests
     [Test]
     public void EveryOp_HasAGradientProperty()
     {
-        var tests = typeof(OpCoverageTests).Assembly.GetTypes()
-            .SelectMany(t => t.GetMethods())
-            .Where(m => m.IsDefined(typeof(TestAttribute)))
-            .Select(m => m.Name)
-            .ToHashSet();
+        var tests = TestNames();
         var missing = OpNames().Where(op => !tests.Contains($"{op}_GradientMatchesFiniteDifferences")).ToList();
         Assert.That(missing, Is.Empty, "ops without a gradient property test");
+    }
+
+    /// <summary>
+    /// The ops whose VJP must be differentiable, each with an <c>{Op}_SecondOrderMatchesFiniteDifferences</c>
+    /// property (usually one line in SecondOrderTests). A list rather than every op found by reflection, so
+    /// that branches adding ops merge without failing here; add an op's name when you add its line.
+    /// </summary>
+    internal static readonly string[] SecondOrderOps =
+    [
+        "Add", "Sub", "Mul", "Div", "Neg", "Exp", "Log", "Tanh", "Sigmoid", "Relu",
+        "Sum", "Mean", "Max", "MatMul", "Conv2d", "ConvTranspose2d", "MaxPool2d",
+        "LogSoftmax", "NllLoss", "CrossEntropy", "MseLoss", "L1Loss", "BinaryCrossEntropyWithLogits",
+        "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "LayerNorm", "BatchNorm2d",
+        "Reshape", "View", "Flatten", "Unsqueeze", "Squeeze", "Transpose", "Permute", "Slice", "Narrow", "Select",
+        "Expand", "SumToSize", "AsStrided", "Contiguous", "Clone",
+    ];
+
+    [Test]
+    public void ListedOps_HaveASecondOrderProperty()
+    {
+        var tests = TestNames();
+        Assert.That(OpNames(), Is.SupersetOf(SecondOrderOps), "listed ops that no longer exist");
+        var missing = SecondOrderOps.Where(op => !tests.Contains($"{op}_SecondOrderMatchesFiniteDifferences")).ToList();
+        Assert.That(missing, Is.Empty, "listed ops without a second-order property test");
     }
 
     [Test]

@@ -12,13 +12,24 @@ namespace Autograd;
 /// One instance may be applied many times: per-call data (saved tensors, argmax indices, ...) goes in
 /// the <see cref="FunctionContext{T}"/>, while constructor arguments (stride, epsilon, ...) are the op's
 /// configuration. The forward runs with grad mode off, so the ops it uses inside are its implementation
-/// and are not recorded separately; the backward runs with grad mode off too (no double backward).
+/// and are not recorded separately. The backward runs with grad mode off, unless the op declares
+/// <see cref="IsBackwardDifferentiable"/>: then, under createGraph, the ops its backward uses are
+/// recorded and its gradients can be differentiated again. An op that does not declare it still works
+/// with createGraph, but differentiating its gradients throws (PyTorch's once_differentiable) rather than
+/// silently returning zero.
 /// </remarks>
 public abstract class Function<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>The name the tape and error messages show; the type's name unless overridden.</summary>
     public virtual string Name => GetType().Name;
+
+    /// <summary>
+    /// True when <see cref="Backward"/> computes its gradients only with differentiable ops on tensors
+    /// (the saved tensors and the gradient it is given), so that createGraph can record it for a second
+    /// derivative. False by default: the backward may read raw values, and is then once differentiable.
+    /// </summary>
+    public virtual bool IsBackwardDifferentiable => false;
 
     /// <summary>
     /// Computes the output from <paramref name="inputs"/>. Save with
@@ -45,7 +56,8 @@ public abstract class Function<T>
             output = Forward(ctx, (Tensor<T>[])captured.Clone());
         }
 
-        return Function.Record(name, output, captured, (g, grads) => Backward(ctx, g, grads));
+        VjpFunc<T> vjp = (g, grads) => Backward(ctx, g, grads);
+        return Function.Record(name, output, captured, IsBackwardDifferentiable ? vjp : Function.OnceDifferentiable(name, captured, vjp));
     }
 }
 
@@ -129,7 +141,14 @@ public static class Function
     /// });
     /// </code>
     /// </summary>
-    public static Tensor<T> Apply<T>(string name, Tensor<T>[] inputs, Func<Tensor<T>[], (Tensor<T> Output, VjpFunc<T> Vjp)> forward)
+    /// <param name="name">The op's name on the tape and in errors.</param>
+    /// <param name="inputs">The tensor inputs.</param>
+    /// <param name="forward">Computes the output and returns it with its VJP.</param>
+    /// <param name="differentiableBackward">
+    /// The VJP uses only differentiable ops on tensors, so createGraph may record it (see
+    /// <see cref="Function{T}.IsBackwardDifferentiable"/>); otherwise differentiating its gradients throws.
+    /// </param>
+    public static Tensor<T> Apply<T>(string name, Tensor<T>[] inputs, Func<Tensor<T>[], (Tensor<T> Output, VjpFunc<T> Vjp)> forward, bool differentiableBackward = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -147,8 +166,46 @@ public static class Function
             throw new InvalidOperationException($"{name}: the forward returned no VJP.");
         }
 
-        return Record(name, output, captured, vjp);
+        return Record(name, output, captured, differentiableBackward ? vjp : OnceDifferentiable(name, captured, vjp));
     }
+
+    /// <summary>
+    /// Wraps a VJP that is not differentiable. Without createGraph (grad mode off in the pass) it runs as
+    /// is. Under createGraph it runs with grad mode off, and each gradient it returns is recorded as the
+    /// output of an op whose own VJP throws: a second derivative through this op fails loudly instead of
+    /// coming out as zero.
+    /// </summary>
+    internal static VjpFunc<T> OnceDifferentiable<T>(string name, Tensor<T>[] inputs, VjpFunc<T> vjp)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => (g, grads) =>
+        {
+            if (!Tape.IsGradEnabled)
+            {
+                vjp(g, grads);
+                return;
+            }
+
+            using (Tensor.NoGrad())
+            {
+                vjp(g, grads);
+            }
+
+            Tensor<T>[] sources = [g, .. inputs];
+            if (!Tape.ShouldRecord<T>(sources))
+            {
+                return;
+            }
+
+            for (var i = 0; i < grads.Length; i++)
+            {
+                if (grads[i] is { } gi)
+                {
+                    grads[i] = Tape.Record($"{name}Backward", gi.Detach(), sources, (_, _) => throw new InvalidOperationException(
+                        $"{name}: its backward is not differentiable, so its gradients cannot be differentiated again (a second derivative, createGraph). "
+                        + "Write the backward with differentiable tensor ops and declare it: override IsBackwardDifferentiable, or pass differentiableBackward: true."));
+                }
+            }
+        };
 
     internal static Tensor<T>[] CheckInputs<T>(string name, Tensor<T>[] inputs)
         where T : unmanaged, IFloatingPointIeee754<T>

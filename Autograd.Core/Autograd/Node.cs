@@ -54,6 +54,25 @@ public sealed class Node<T> : Node
     public IReadOnlyList<Tensor<T>> Inputs => _inputs;
 
     /// <summary>
+    /// Hooks registered on the output tensor (<see cref="Tensor{T}.RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>):
+    /// they see, and may replace, the total gradient of the output before the VJP runs (PyTorch's tensor
+    /// pre-hooks on grad_fn). Copy-on-write, so a pass reads a consistent array while hooks are added.
+    /// </summary>
+    internal HookList<T>? _hooks;
+
+    /// <summary>The output tensor when <see cref="Tensor{T}.RetainGrad"/> asked Backward to store its gradient in <c>Grad</c>.</summary>
+    internal Tensor<T>? _retainGradOf;
+
+    /// <summary>
+    /// The graph's edges from this node: its inputs, or after release placeholders that keep only what a
+    /// pass needs to find its way (the producing node, the leaf itself), as PyTorch keeps a released
+    /// node's edges. A pass can then tell whether a released node lies on its path, and throw only then.
+    /// </summary>
+    internal Tensor<T>[] Edges => Volatile.Read(ref _edges) ?? _inputs;
+
+    private Tensor<T>[]? _edges;
+
+    /// <summary>
     /// Throws when a tensor the op saved for its VJP was written in place after the op was recorded:
     /// the VJP would read the new values and return a wrong gradient without a word.
     /// </summary>
@@ -65,6 +84,7 @@ public sealed class Node<T> : Node
         // Once, even when two passes without retainGraph race through the same node.
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
+            Volatile.Write(ref _edges, [.. _inputs.Select(Tensor<T>.EdgeOf)]);
             _vjp = null;
             _inputs = [];
             _saved = default;

@@ -3,7 +3,7 @@ using System.Numerics;
 namespace Autograd.Kernels;
 
 /// <summary>
-/// Windowed max with argmax, and its adjoint. Reads the [N, C, OH, OW, KH, KW] window view of the
+/// Windowed max with argmax (its adjoint is the scatter of <see cref="Route"/>). Reads the [N, C, OH, OW, KH, KW] window view of the
 /// input padded with −∞ (<see cref="Window"/>) without building the padded copy: a padded tap can
 /// never beat a real one, so taps outside the input are simply skipped. That is also PyTorch's loop,
 /// which makes the result identical to it, NaN propagation and all-−∞ windows included.
@@ -79,48 +79,6 @@ internal static class Pool
 
                     y[o] = best;
                     argmax[o] = bestAt;
-                }
-            }
-        }
-
-        if (parallel && planes > 1)
-        {
-            Parallel.For(0, planes, Plane);
-        }
-        else
-        {
-            for (var plane = 0; plane < planes; plane++)
-            {
-                Plane(plane);
-            }
-        }
-    }
-
-    /// <summary>
-    /// The adjoint of the windowed max: dx[argmax[o]] += dy[o] for every output o. Windows that
-    /// overlap can share an argmax, so their gradients add. Each plane's argmaxes stay in that
-    /// plane, so planes run in parallel without races. dy is any [N, C, OH, OW] view (element
-    /// [n, c, i, j] at dyOffset + n·dyStrides[0] + ...); dx is the row-major [N, C, H, W] gradient, added into.
-    /// </summary>
-    public static void MaxBackward<T>(
-        T[] dy, int dyOffset, ReadOnlySpan<int> dyStrides, int[] argmax, int n, int c, int oh, int ow, T[] dx, bool parallel)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (s0, s1, s2, s3) = (dyStrides[0], dyStrides[1], dyStrides[2], dyStrides[3]);
-        var planes = n * c;
-        void Plane(int plane)
-        {
-            var o = plane * oh * ow;
-            var at = dyOffset + plane / c * s0 + plane % c * s1;
-            for (var i = 0; i < oh; i++)
-            {
-                for (var j = 0; j < ow; j++, o++)
-                {
-                    var k = argmax[o];
-                    if (k >= 0)
-                    {
-                        dx[k] += dy[at + i * s2 + j * s3];
-                    }
                 }
             }
         }

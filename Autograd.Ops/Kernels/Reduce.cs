@@ -21,7 +21,7 @@ internal static class Reduce
         {
             foreach (var dim in dims)
             {
-                var d = ShapeMath.NormalizeDim(dim, shape.Length, op);
+                var d = ShapeMath.NormalizeDim(dim, shape.Length, op, shape: shape);
                 if (shape.Length > 0 && reduced[d])
                 {
                     throw new ArgumentException($"{op}: dimension {dim} appears twice in dims {ShapeMath.Format(dims)} (shape {ShapeMath.Format(shape)}).", nameof(dims));
@@ -83,7 +83,7 @@ internal static class Reduce
         var (data, outer, inner, perm, permShape) = Rows(x, reduced);
         if (inner == 0)
         {
-            throw new ArgumentException($"{op}: cannot take the {(min ? "minimum" : "maximum")} over an empty dimension (shape {ShapeMath.Format(x._shape)}).");
+            throw new ArgumentException($"{op}: cannot take the {(min ? "minimum" : "maximum")} over an empty dimension (shape {ShapeMath.Format(x._shape)}).", "dims");
         }
 
         var rank = x.Rank;

@@ -1,0 +1,160 @@
+using System.Collections;
+using System.Numerics;
+using Autograd.Nn;
+
+namespace Autograd.Data;
+
+/// <summary>One batch: inputs [B, ...] and their B class labels.</summary>
+public readonly record struct Batch<T>(Tensor<T> X, int[] Y)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Number of samples (B; the last batch of an epoch may be smaller).</summary>
+    public int Count => Y.Length;
+}
+
+/// <summary>
+/// Batches of a <see cref="TensorDataset{T}"/> (PyTorch's <c>DataLoader</c>): each enumeration is one
+/// epoch, optionally shuffled by a seeded permutation, with the last partial batch kept unless
+/// <c>dropLast</c>.
+/// </summary>
+/// <remarks>
+/// <para>Shuffling: epoch e (the e-th enumeration, counting from 0; see <see cref="Epoch"/>) visits the
+/// samples in <see cref="Permutation"/>(N, seed + e), a Fisher-Yates shuffle driven by SplitMix64 —
+/// the portable generator of the peers' recipe, so the batches are the same as theirs for the same
+/// seed (WORKLOADS.md §7 uses seed 1000).</para>
+/// <para>Who owns a batch: with <c>reuseBuffers</c> (the default) the loader gathers each batch into
+/// the same buffers, one copy per sample, so a training loop allocates nothing per step. A batch is
+/// then valid until the next batch is requested: the next one overwrites it. Copy what you keep
+/// (<c>batch.X.Clone()</c>, <c>(int[])batch.Y.Clone()</c>). The overwrite bumps the buffer's version
+/// counter, so a graph that saved a stale batch is detectable. Pass <c>reuseBuffers: false</c> to get
+/// fresh arrays for every batch. One enumeration at a time per loader.</para>
+/// </remarks>
+public sealed class DataLoader<T> : IEnumerable<Batch<T>>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly TensorDataset<T> _dataset;
+    private readonly int _sampleSize;
+    private readonly bool _reuse;
+    private T[]? _buffer;
+    private Tensor<T>? _full;
+    private int[]? _fullLabels;
+    private int[]? _lastLabels;
+
+    public DataLoader(TensorDataset<T> dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, bool reuseBuffers = true)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (batchSize < 1)
+        {
+            throw new ArgumentException($"DataLoader: batch size must be positive, got {batchSize}.", nameof(batchSize));
+        }
+
+        _dataset = dataset;
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        DropLast = dropLast;
+        Seed = seed;
+        _reuse = reuseBuffers;
+        _sampleSize = ShapeMath.Numel(dataset.SampleShape);
+    }
+
+    public int BatchSize { get; }
+
+    public bool Shuffle { get; }
+
+    public bool DropLast { get; }
+
+    /// <summary>Epoch e is shuffled with SplitMix64 state <c>Seed + e</c>.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>The epoch the next enumeration will be (incremented by each enumeration; set it to replay or resume).</summary>
+    public int Epoch { get; set; }
+
+    /// <summary>Batches per epoch: ⌈N / B⌉, or ⌊N / B⌋ with dropLast.</summary>
+    public int Count => DropLast ? _dataset.Count / BatchSize : (_dataset.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>
+    /// The permutation of 0..n−1 for SplitMix64 state <paramref name="state"/>: p = [0..n−1]; for i = n−1
+    /// down to 1: j = next() mod (i + 1), swap p[i] and p[j] (Fisher-Yates). WORKLOADS.md §7 spells out the
+    /// same algorithm so that every implementation shuffles identically.
+    /// </summary>
+    public static int[] Permutation(int n, ulong state)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        var p = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            p[i] = i;
+        }
+
+        for (var i = n - 1; i >= 1; i--)
+        {
+            var j = (int)(Generator.SplitMix(ref state) % (ulong)(i + 1));
+            (p[i], p[j]) = (p[j], p[i]);
+        }
+
+        return p;
+    }
+
+    public IEnumerator<Batch<T>> GetEnumerator()
+    {
+        // The order is fixed when the enumeration starts, so Epoch counts enumerations, not MoveNext calls.
+        var epoch = Epoch++;
+        var order = Shuffle ? Permutation(_dataset.Count, Seed + (ulong)epoch) : null;
+        return Batches(order);
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private IEnumerator<Batch<T>> Batches(int[]? order)
+    {
+        var n = _dataset.Count;
+        for (var start = 0; start < n; start += BatchSize)
+        {
+            var count = Math.Min(BatchSize, n - start);
+            if (count < BatchSize && DropLast)
+            {
+                yield break;
+            }
+
+            yield return Gather(order, start, count);
+        }
+    }
+
+    /// <summary>Copies samples order[start..start+count) into the batch buffer: one copy per sample, straight from the data set.</summary>
+    private Batch<T> Gather(int[]? order, int start, int count)
+    {
+        var features = TensorMemory.Readable(_dataset.Features);
+        var labels = _dataset.Labels;
+        int[] shape = [count, .. _dataset.SampleShape];
+        T[] buffer;
+        int[] y;
+        if (_reuse)
+        {
+            _buffer ??= new T[BatchSize * _sampleSize];
+            buffer = _buffer;
+            y = count == BatchSize ? _fullLabels ??= new int[count] : (_lastLabels is { } last && last.Length == count ? last : _lastLabels = new int[count]);
+        }
+        else
+        {
+            buffer = new T[count * _sampleSize];
+            y = new int[count];
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var index = order is null ? start + i : order[start + i];
+            features.Slice(index * _sampleSize, _sampleSize).CopyTo(buffer.AsSpan(i * _sampleSize, _sampleSize));
+            y[i] = labels[index];
+        }
+
+        if (!_reuse)
+        {
+            return new Batch<T>(TensorMemory.Wrap(buffer, shape), y);
+        }
+
+        // One tensor over the reused buffer; the partial last batch is a view of its first rows.
+        _full ??= TensorMemory.Wrap(buffer, [BatchSize, .. _dataset.SampleShape]);
+        TensorMemory.Written(_full);
+        return new Batch<T>(count == BatchSize ? _full : _full.Narrow(0, 0, count), y);
+    }
+}

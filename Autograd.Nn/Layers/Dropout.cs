@@ -1,0 +1,34 @@
+using System.Numerics;
+
+namespace Autograd.Nn;
+
+/// <summary>
+/// In training mode, zeroes each element with probability p and scales the rest by 1/(1 − p), so
+/// the expected value is unchanged (PyTorch's <c>nn.Dropout</c>, "inverted" dropout, through the
+/// <c>Tensor.Dropout</c> op); the identity in evaluation mode. The mask is drawn from the
+/// constructor's generator (the default generator when null), so a seeded generator gives the same
+/// masks every run.
+/// </summary>
+public sealed class Dropout<T> : Module<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Generator? _generator;
+
+    public Dropout(double p = 0.5, Generator? generator = null)
+    {
+        if (!(p >= 0 && p <= 1))
+        {
+            throw new ArgumentException($"Dropout: probability must be in [0, 1], got {p}.", nameof(p));
+        }
+
+        P = p;
+        _generator = generator;
+    }
+
+    /// <summary>Probability of zeroing an element.</summary>
+    public double P { get; }
+
+    public override Tensor<T> Forward(Tensor<T> input) => input.Dropout(P, Training, _generator);
+
+    protected override string ExtraRepr() => $"p={P}";
+}
