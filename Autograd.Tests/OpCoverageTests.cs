@@ -67,6 +67,9 @@ public class OpCoverageTests
         "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "LayerNorm", "BatchNorm2d",
         "Reshape", "View", "Flatten", "Unsqueeze", "Squeeze", "Transpose", "Permute", "Slice", "Narrow", "Select",
         "Expand", "SumToSize", "AsStrided", "Contiguous", "Clone",
+        "Pow", "Sqrt", "Rsqrt", "Square", "Abs", "Sign", "Clamp", "Maximum", "Minimum", "Softplus", "LeakyRelu", "Erf", "Gelu",
+        "Where", "MaskedFill", "Min", "Prod", "Var", "Std", "LogSumExp", "Softmax",
+        "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd",
     ];
 
     [Test]
