@@ -16,7 +16,7 @@ public class LayerVjpDifferentiabilityTests
     /// Checks (inputs…, g) ↦ VJP_input(g) of the op's recorded node at <paramref name="input"/>. Every
     /// leaf requires grad; the VJP runs with grad on, so whatever it computes is recorded and differentiable.
     /// </summary>
-    internal static GradCheckResult CheckVjp(Func<Tensor<double>[], Tensor<double>> op, Tensor<double>[] leaves, int input, Generator gen)
+    private static GradCheckResult CheckVjp(Func<Tensor<double>[], Tensor<double>> op, Tensor<double>[] leaves, int input, Generator gen)
     {
         int[] outShape;
         using (Tensor.NoGrad())
