@@ -194,33 +194,6 @@ public sealed partial class Tensor<T>
         return _storage.Span[_offset];
     }
 
-    /// <summary>One element by its full index (negative indices count from the end).</summary>
-    [System.Runtime.CompilerServices.IndexerName("At")]
-    public T this[params int[] index]
-    {
-        get
-        {
-            if (index.Length != Rank)
-            {
-                throw new ArgumentException($"Indexer: {index.Length} indices for a tensor of shape {ShapeMath.Format(_shape)}.", nameof(index));
-            }
-
-            var at = _offset;
-            for (var i = 0; i < index.Length; i++)
-            {
-                var k = index[i] < 0 ? index[i] + _shape[i] : index[i];
-                if ((uint)k >= (uint)_shape[i])
-                {
-                    throw new ArgumentException($"Indexer: index {index[i]} is out of range for dimension {i} of shape {ShapeMath.Format(_shape)}.", nameof(index));
-                }
-
-                at += k * _strides[i];
-            }
-
-            return _storage.Span[at];
-        }
-    }
-
     /// <summary>The elements in row-major order, whatever the strides (a copy).</summary>
     public T[] ToArray() => Strided.ToContiguous(_storage.Span, _offset, _strides, _shape);
 

@@ -96,7 +96,7 @@ public static class BatchNorm2dExtensions
                 else
                 {
                     var mean = Tensor.FromArray(runningMean!.ToArray(), [1, c, 1, 1]);
-                    var invStd = InternalOps.InvSqrt(Tensor.FromArray(runningVar!.ToArray(), [1, c, 1, 1]).Add(Tensor.Scalar(epsT)));
+                    var invStd = Tensor.FromArray(runningVar!.ToArray(), [1, c, 1, 1]).Add(Tensor.Scalar(epsT)).Rsqrt();
                     saved = (mean, invStd);
                     result = input.Sub(mean).Mul(invStd);
                 }

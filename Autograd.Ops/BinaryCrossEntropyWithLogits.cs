@@ -45,7 +45,7 @@ public static class BinaryCrossEntropyWithLogitsExtensions
                 {
                     var gs = LossReduction.Spread(g, shape, reduction);
                     var gw = weight is null ? gs : gs.Mul(weight);
-                    var softplusNeg = InternalOps.Softplus(input.Neg());
+                    var softplusNeg = input.Neg().Softplus(threshold: double.PositiveInfinity);
                     if (input.RequiresGrad)
                     {
                         var sigmoid = input.Sigmoid();
@@ -86,7 +86,7 @@ public static class BinaryCrossEntropyWithLogitsExtensions
     private static Tensor<T> Unreduced<T>(Tensor<T> x, Tensor<T> t, Tensor<T>? weight, Tensor<T>? posWeight)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var softplusNeg = InternalOps.Softplus(x.Neg());
+        var softplusNeg = x.Neg().Softplus(threshold: double.PositiveInfinity);
         var loss = Tensor.Scalar(T.One).Sub(t).Mul(x)
             .Add(posWeight is null ? softplusNeg : PositiveFactor(t, posWeight).Mul(softplusNeg));
         return weight is null ? loss : loss.Mul(weight);

@@ -79,4 +79,26 @@ internal static class ElementwiseOp
 
         return y;
     }
+
+    /// <summary>A contiguous row function for unary ops whose kernel needs parameters (an exponent, bounds, a slope).</summary>
+    public delegate void RowFunc<T>(ReadOnlySpan<T> x, Span<T> destination);
+
+    /// <summary>y = row(x) elementwise, with a parameterised row function.</summary>
+    public static Tensor<T> Unary<T>(string name, Tensor<T> x, RowFunc<T> row, Saves saves, UnaryVjp<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var n = x.Numel;
+        var y = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), (int[])x._shape.Clone());
+        row(x.ContiguousSpan(), y._storage.Span);
+        if (Tape.ShouldRecord(x))
+        {
+            Tape.Record(
+                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                (saves & Saves.Input) != 0 ? x : null,
+                (saves & Saves.Output) != 0 ? y : null);
+        }
+
+        return y;
+    }
 }

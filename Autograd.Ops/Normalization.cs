@@ -17,7 +17,7 @@ internal static class Normalization
         var mean = x.Mean(dims, keepDim: true);
         var centered = x.Sub(mean);
         var variance = centered.Mul(centered).Mean(dims, keepDim: true);
-        var invStd = InternalOps.InvSqrt(variance.Add(Tensor.Scalar(eps)));
+        var invStd = variance.Add(Tensor.Scalar(eps)).Rsqrt();
         return (centered.Mul(invStd), mean, variance, invStd);
     }
 

@@ -14,7 +14,7 @@ namespace Autograd.Tests;
 [Category("GradProperty")]
 public class SecondOrderTests
 {
-    private static void SecondOrder(Action firstOrderProperty)
+    internal static void SecondOrder(Action firstOrderProperty)
     {
         using (GradCheck.UseOrder(2))
         {

@@ -3,7 +3,7 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
 
-/// <summary>Reductions over a set of dimensions, shared by Sum, Mean and Max.</summary>
+/// <summary>Reductions over a set of dimensions, shared by Sum, Mean, Max, Min, Argmax/Argmin and Prod.</summary>
 internal static class Reduce
 {
     /// <summary>
@@ -88,35 +88,27 @@ internal static class Reduce
     /// </summary>
     public static (T[] Values, int[] ArgMax) Max<T>(Tensor<T> x, bool[] reduced, string op)
         where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var rank = x.Rank;
-        var perm = Enumerable.Range(0, rank).Where(d => !reduced[d]).Concat(Enumerable.Range(0, rank).Where(d => reduced[d])).ToArray();
-        var permShape = perm.Select(d => x._shape[d]).ToArray();
-        var permStrides = perm.Select(d => x._strides[d]).ToArray();
-        var inner = 1;
-        for (var d = 0; d < rank; d++)
-        {
-            if (reduced[d])
-            {
-                inner *= x._shape[d];
-            }
-        }
+        => Extreme(x, reduced, op, min: false);
 
+    /// <summary>Max or (with <paramref name="min"/>) min over the reduced dims, with the row-major index in x of the first extreme.</summary>
+    public static (T[] Values, int[] Arg) Extreme<T>(Tensor<T> x, bool[] reduced, string op, bool min)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (data, outer, inner, perm, permShape) = Rows(x, reduced);
         if (inner == 0)
         {
-            throw new ArgumentException($"{op}: cannot take the maximum over an empty dimension (shape {ShapeMath.Format(x._shape)}).", "dims");
+            throw new ArgumentException($"{op}: cannot take the {(min ? "minimum" : "maximum")} over an empty dimension (shape {ShapeMath.Format(x._shape)}).", "dims");
         }
 
-        var outer = x.Numel / inner;
-        var data = Strided.ToContiguous(x._storage.Span, x._offset, permStrides, permShape);
+        var rank = x.Rank;
         var values = new T[outer];
-        var argMax = new int[outer];
+        var arg = new int[outer];
         var xStrides = ShapeMath.ContiguousStrides(x._shape);
         var index = new int[rank];
         for (var o = 0; o < outer; o++)
         {
             var row = data.AsSpan(o * inner, inner);
-            var k = TP.IndexOfMax<T>(row);
+            var k = min ? TP.IndexOfMin<T>(row) : TP.IndexOfMax<T>(row);
             values[o] = row[k];
 
             // Unravel (o, k) in the permuted shape, then map back to x's row-major index.
@@ -133,9 +125,37 @@ internal static class Reduce
                 at += index[d] * xStrides[perm[d]];
             }
 
-            argMax[o] = at;
+            arg[o] = at;
         }
 
-        return (values, argMax);
+        return (values, arg);
+    }
+
+    /// <summary>
+    /// x with the kept dims first and the reduced dims last, copied row-major: each of the
+    /// <c>outer</c> rows of <c>inner</c> elements is one reduction, in keepDim row-major order.
+    /// </summary>
+    public static (T[] Data, int Outer, int Inner, int[] Perm, int[] PermShape) Rows<T>(Tensor<T> x, bool[] reduced)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rank = x.Rank;
+        var perm = Enumerable.Range(0, rank).Where(d => !reduced[d]).Concat(Enumerable.Range(0, rank).Where(d => reduced[d])).ToArray();
+        var permShape = perm.Select(d => x._shape[d]).ToArray();
+        var permStrides = perm.Select(d => x._strides[d]).ToArray();
+        var inner = 1;
+        var outer = 1;
+        for (var d = 0; d < rank; d++)
+        {
+            if (reduced[d])
+            {
+                inner *= x._shape[d];
+            }
+            else
+            {
+                outer *= x._shape[d];
+            }
+        }
+
+        return (Strided.ToContiguous(x._storage.Span, x._offset, permStrides, permShape), outer, inner, perm, permShape);
     }
 }

@@ -186,7 +186,7 @@ public class TapeTests
         var t = Tensor.FromArray(data, [2], requiresGrad: true);
         (t * t).Sum().Backward();
         data[0] = 100;
-        Assert.That(t[0], Is.EqualTo(1.0));
+        Assert.That(t.At(0), Is.EqualTo(1.0));
     }
 
     [Test]

@@ -101,7 +101,7 @@ public class ViewTests
         Assert.That(t.Strides, Is.EqualTo(new[] { 1, 4, 12 }));
         Assert.That(t.Storage, Is.SameAs(x.Storage));
         Assert.That(t.IsContiguous, Is.False);
-        Assert.That(t[3, 2, 1], Is.EqualTo(x[1, 2, 3]));
+        Assert.That(t.At(3, 2, 1), Is.EqualTo(x.At(1, 2, 3)));
         var s = x.Slice(2, 1, 4, 2);
         Assert.That(s.Shape, Is.EqualTo(new[] { 2, 3, 2 }));
         Assert.That(s.Strides, Is.EqualTo(new[] { 12, 4, 2 }));
@@ -188,7 +188,7 @@ public class ViewTests
         Assert.That(Assert.Throws<ArgumentException>(() => x.Slice(0, 0, 1, 0))!.Message, Does.Contain("Slice").And.Contain("step"));
         Assert.That(Assert.Throws<ArgumentException>(() => x.Expand(2, 4))!.Message, Does.Contain("Expand").And.Contain("[2, 3]"));
         Assert.That(Assert.Throws<ArgumentException>(() => x.SumToSize(4))!.Message, Does.Contain("SumToSize").And.Contain("[2, 3]"));
-        Assert.That(Assert.Throws<ArgumentException>(() => _ = x[0, 3])!.Message, Does.Contain("[2, 3]"));
+        Assert.That(Assert.Throws<ArgumentException>(() => _ = x.At(0, 3))!.Message, Does.Contain("[2, 3]"));
     }
 
     private static readonly int[][] Permutations = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];

@@ -592,7 +592,7 @@ public class Conv2dTests
                 {
                     for (var kw = 0; kw < 2; kw++)
                     {
-                        Assert.That(v[1, 2, oh, ow, kh, kw], Is.EqualTo(x[1, 2, oh * 2 + kh * 2, ow * 3 + kw]));
+                        Assert.That(v.At(1, 2, oh, ow, kh, kw), Is.EqualTo(x.At(1, 2, oh * 2 + kh * 2, ow * 3 + kw)));
                     }
                 }
             }
@@ -625,6 +625,17 @@ public class Conv2dTests
         var ow1 = Window.View(ones, new Size2(3, 1), 1, 1);
         Window.ScatterAdd(ow1, 0, 0, 1, Enumerable.Repeat(1.0, 3 * 3).ToArray(), 0);
         Assert.That(ones.ToArray(), Is.EqualTo(new double[] { 1, 2, 3, 2, 1 }));
+    }
+
+    [Test]
+    public void WindowPad_AndInterior_RoundTrip()
+    {
+        var x = Tensor.Arange(1.0, 13.0, 1.0).Reshape(1, 2, 2, 3);
+        var p = Window.Pad(x, 1, 2, 0, 1, double.NegativeInfinity);
+        Assert.That(p.Shape, Is.EqualTo(new[] { 1, 2, 5, 4 }));
+        Assert.That(p.At(0, 0, 0, 0), Is.EqualTo(double.NegativeInfinity));
+        Assert.That(p.At(0, 1, 1, 0), Is.EqualTo(7.0));
+        Assert.That(Window.Interior(p, 1, 0, 2, 3).ToArray(), Is.EqualTo(x.ToArray()));
     }
 
     // ---- Reference loops ----

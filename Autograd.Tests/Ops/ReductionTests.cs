@@ -13,10 +13,10 @@ public class ReductionTests
         .Int("mask", 0, 7).Int("keepDim", 0, 1)
         .Views(1);
 
-    private static int[] Dims(Case c) =>
+    internal static int[] Dims(Case c) =>
         Enumerable.Range(0, c["rank"]).Where(d => (c["mask"] & (1 << d)) != 0).ToArray();
 
-    private static void Check(Func<Tensor<double>, int[], bool, Tensor<double>> op, bool distinct = false) =>
+    internal static void Check(Func<Tensor<double>, int[], bool, Tensor<double>> op, bool distinct = false) =>
         GradProperty.Check(Spec(), c =>
         {
             var shape = TestData.Suffix([c["d0"], c["d1"], c["d2"]], c["rank"], 0);

@@ -1,0 +1,34 @@
+using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public sealed partial class Tensor<T>
+{
+    /// <summary>
+    /// A copy converted to <typeparamref name="TOut"/> (float ↔ double; PyTorch's <c>x.to(dtype)</c>),
+    /// rounding to nearest. VJP: dx = g converted back to T.
+    /// </summary>
+    /// <remarks>
+    /// A method of the tensor rather than an extension: C# 14 extension members need every type argument
+    /// spelled out (<c>x.Cast&lt;float, double&gt;()</c>). The tape is typed, so a node of
+    /// Tensor&lt;TOut&gt; cannot list a Tensor&lt;T&gt; input: the cast records a node with no inputs whose
+    /// VJP starts a backward pass of its own through this tensor's graph with the converted gradient.
+    /// Backward is linear, so the leaves receive the same sum as from one pass. The inner pass retains
+    /// the graph behind this tensor, which another cast of it may still need; the GC collects it.
+    /// </remarks>
+    public Tensor<TOut> Cast<TOut>()
+        where TOut : unmanaged, IFloatingPointIeee754<TOut>
+    {
+        var data = new TOut[Numel];
+        TP.ConvertTruncating<T, TOut>(ContiguousSpan(), data);
+        var result = new Tensor<TOut>(data, (int[])_shape.Clone());
+        if (Tape.ShouldRecord(this))
+        {
+            var input = this;
+            Tape.Record("Cast", result, [], (g, grads) => input.Backward(g.Cast<T>(), retainGraph: true));
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+
+namespace Autograd;
+
+/// <summary>
+/// Python-style indexing. <c>x[i, 1..3, ..]</c> is a view made of the recorded views Select, Slice and
+/// Unsqueeze, so it is differentiable and never copies; <c>x[0, 1]</c> is a rank-0 view (read it with
+/// <see cref="Item"/> or a cast). Element access by position is <see cref="At"/>, which returns the value.
+/// </summary>
+public sealed partial class Tensor<T>
+{
+    /// <summary>
+    /// A view selected by integers (remove the dimension), ranges and slices (keep it),
+    /// <see cref="TensorIndex.Ellipsis"/> and <see cref="TensorIndex.NewAxis"/>, as PyTorch's basic indexing.
+    /// </summary>
+    [IndexerName("Index")]
+    public Tensor<T> this[params TensorIndex[] indices]
+    {
+        get
+        {
+            ArgumentNullException.ThrowIfNull(indices);
+            var consumed = 0;
+            var ellipsis = -1;
+            for (var i = 0; i < indices.Length; i++)
+            {
+                switch (indices[i]._kind)
+                {
+                    case TensorIndex.IndexKind.Ellipsis when ellipsis >= 0:
+                        throw new ArgumentException($"Index: more than one Ellipsis in [{string.Join(", ", indices)}].", nameof(indices));
+                    case TensorIndex.IndexKind.Ellipsis:
+                        ellipsis = i;
+                        break;
+                    case TensorIndex.IndexKind.Single or TensorIndex.IndexKind.Slice:
+                        consumed++;
+                        break;
+                }
+            }
+
+            if (consumed > Rank)
+            {
+                throw new ArgumentException($"Index: {consumed} indices for a tensor of shape {ShapeMath.Format(_shape)} ([{string.Join(", ", indices)}]).", nameof(indices));
+            }
+
+            var result = this;
+            var dim = 0;
+            foreach (var index in indices)
+            {
+                switch (index._kind)
+                {
+                    case TensorIndex.IndexKind.Ellipsis:
+                        dim += Rank - consumed;
+                        break;
+                    case TensorIndex.IndexKind.NewAxis:
+                        result = result.Unsqueeze(dim++);
+                        break;
+                    case TensorIndex.IndexKind.Single:
+                    {
+                        var size = result._shape[dim];
+                        var at = index._single.IsFromEnd ? size - index._single.Value : index._single.Value;
+                        if ((uint)at >= (uint)size)
+                        {
+                            throw new ArgumentException(
+                                $"Index: index {index} is out of range for dimension {dim} of size {size} (shape {ShapeMath.Format(_shape)}).", nameof(indices));
+                        }
+
+                        result = result.Select(dim, at);
+                        break;
+                    }
+
+                    default:
+                    {
+                        var size = result._shape[dim];
+                        var start = index._start is { } s ? (s.IsFromEnd ? size - s.Value : s.Value) : 0;
+                        var end = index._end is { } e ? (e.IsFromEnd ? size - e.Value : e.Value) : size;
+                        if (index._step != 1 || start > 0 || end < size)
+                        {
+                            // Slice clamps like Python; a full range is the tensor itself (no node recorded).
+                            result = result.Slice(dim, Math.Max(start, 0), Math.Max(end, 0), index._step);
+                        }
+
+                        dim++;
+                        break;
+                    }
+                }
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>One element by its full index (negative indices count from the end).</summary>
+    public T At(params int[] index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        if (index.Length != Rank)
+        {
+            throw new ArgumentException($"At: {index.Length} indices for a tensor of shape {ShapeMath.Format(_shape)}.", nameof(index));
+        }
+
+        var at = _offset;
+        for (var i = 0; i < index.Length; i++)
+        {
+            var k = index[i] < 0 ? index[i] + _shape[i] : index[i];
+            if ((uint)k >= (uint)_shape[i])
+            {
+                throw new ArgumentException($"At: index {index[i]} is out of range for dimension {i} of shape {ShapeMath.Format(_shape)}.", nameof(index));
+            }
+
+            at += k * _strides[i];
+        }
+
+        return _storage.Span[at];
+    }
+
+    /// <summary>The single element of a one-element tensor: <c>(float)loss</c> is <c>loss.Item()</c>.</summary>
+    public static explicit operator T(Tensor<T> tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        return tensor.Item();
+    }
+}

@@ -1,0 +1,132 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// Elementwise comparisons with PyTorch broadcasting: <c>Eq</c>, <c>Ne</c>, <c>Lt</c>, <c>Le</c>,
+/// <c>Gt</c>, <c>Ge</c>, against a tensor or a scalar. The result is a <em>mask</em>: a tensor of the
+/// same element type holding 1 where the comparison holds and 0 elsewhere (our tensors are float or
+/// double only; there is no bool tensor). A mask is piecewise constant, so it is never recorded and
+/// never requires grad; <c>Where</c>, <c>MaskedFill</c> and <c>Mul</c> consume it. NaN compares as
+/// IEEE 754 says: unequal to everything, itself included.
+/// </summary>
+public static class ComparisonExtensions
+{
+    extension<T>(Tensor<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Mask of a == b.</summary>
+        public Tensor<T> Eq(Tensor<T> b) => Compare<T, EqTest>(a, b, "Eq");
+
+        /// <summary>Mask of a == value.</summary>
+        public Tensor<T> Eq(double value) => Compare<T, EqTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Eq");
+
+        /// <summary>Mask of a != b.</summary>
+        public Tensor<T> Ne(Tensor<T> b) => Compare<T, NeTest>(a, b, "Ne");
+
+        /// <summary>Mask of a != value.</summary>
+        public Tensor<T> Ne(double value) => Compare<T, NeTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Ne");
+
+        /// <summary>Mask of a &lt; b.</summary>
+        public Tensor<T> Lt(Tensor<T> b) => Compare<T, LtTest>(a, b, "Lt");
+
+        /// <summary>Mask of a &lt; value.</summary>
+        public Tensor<T> Lt(double value) => Compare<T, LtTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Lt");
+
+        /// <summary>Mask of a &lt;= b.</summary>
+        public Tensor<T> Le(Tensor<T> b) => Compare<T, LeTest>(a, b, "Le");
+
+        /// <summary>Mask of a &lt;= value.</summary>
+        public Tensor<T> Le(double value) => Compare<T, LeTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Le");
+
+        /// <summary>Mask of a &gt; b.</summary>
+        public Tensor<T> Gt(Tensor<T> b) => Compare<T, GtTest>(a, b, "Gt");
+
+        /// <summary>Mask of a &gt; value.</summary>
+        public Tensor<T> Gt(double value) => Compare<T, GtTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Gt");
+
+        /// <summary>Mask of a &gt;= b.</summary>
+        public Tensor<T> Ge(Tensor<T> b) => Compare<T, GeTest>(a, b, "Ge");
+
+        /// <summary>Mask of a &gt;= value.</summary>
+        public Tensor<T> Ge(double value) => Compare<T, GeTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Ge");
+    }
+
+    private static Tensor<T> Compare<T, TTest>(Tensor<T> a, Tensor<T> b, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TTest : ITest
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return Elementwise.Binary<T, CompareOp<T, TTest>>(a, b, name);
+    }
+
+    private interface ITest
+    {
+        static abstract bool Holds<T>(T x, T y)
+            where T : IFloatingPointIeee754<T>;
+    }
+
+    private readonly struct EqTest : ITest
+    {
+        public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x == y;
+    }
+
+    private readonly struct NeTest : ITest
+    {
+        public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x != y;
+    }
+
+    private readonly struct LtTest : ITest
+    {
+        public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x < y;
+    }
+
+    private readonly struct LeTest : ITest
+    {
+        public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x <= y;
+    }
+
+    private readonly struct GtTest : ITest
+    {
+        public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x > y;
+    }
+
+    private readonly struct GeTest : ITest
+    {
+        public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x >= y;
+    }
+
+    /// <summary>1 where the test holds, else 0: the row forms of the broadcasting driver.</summary>
+    private readonly struct CompareOp<T, TTest> : IBinaryOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TTest : ITest
+    {
+        public static T Invoke(T x, T y) => TTest.Holds(x, y) ? T.One : T.Zero;
+
+        public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
+        {
+            for (var i = 0; i < d.Length; i++)
+            {
+                d[i] = Invoke(x[i], y[i]);
+            }
+        }
+
+        public static void Row(ReadOnlySpan<T> x, T y, Span<T> d)
+        {
+            for (var i = 0; i < d.Length; i++)
+            {
+                d[i] = Invoke(x[i], y);
+            }
+        }
+
+        public static void Row(T x, ReadOnlySpan<T> y, Span<T> d)
+        {
+            for (var i = 0; i < d.Length; i++)
+            {
+                d[i] = Invoke(x, y[i]);
+            }
+        }
+    }
+}

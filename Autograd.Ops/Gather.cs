@@ -1,0 +1,47 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+public static class GatherExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// out[p] = x[p with coordinate <paramref name="dim"/> replaced by index[p]], for every position p
+        /// of <paramref name="index"/> (PyTorch's gather; the result has the index's shape). The index has
+        /// x's rank and is no larger than x in the other dimensions. VJP: dx = zeros(x.shape).ScatterAdd(dim,
+        /// index, g): repeated indices accumulate.
+        /// </summary>
+        public Tensor<T> Gather(int dim, IndexTensor index)
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            ArgumentNullException.ThrowIfNull(index);
+            var d = ShapeMath.NormalizeDim(dim, x.Rank, "Gather");
+            var shapes = $"input {ShapeMath.Format(x._shape)}, index {ShapeMath.Format(index._shape)}, dim {dim}";
+            if (x.Rank == 0)
+            {
+                throw new ArgumentException($"Gather: cannot gather from a rank-0 tensor ({shapes}).", nameof(x));
+            }
+
+            IndexWalk.CheckShapes("Gather", index, d, x._shape, "input", null, shapes);
+            var (from, _) = IndexWalk.Offsets("Gather", index, d, x._shape, x._strides, x._offset, new int[index.Rank], 0, shapes);
+            var src = x._storage.Span;
+            var data = new T[from.Length];
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = src[from[i]];
+            }
+
+            var result = new Tensor<T>(data, (int[])index._shape.Clone());
+            if (Tape.ShouldRecord(x))
+            {
+                var xShape = x._shape;
+                Tape.Record("Gather", result, [x], (g, grads) => grads[0] = Tensor.Zeros<T>(xShape).ScatterAdd(d, index, g));
+            }
+
+            return result;
+        }
+    }
+}

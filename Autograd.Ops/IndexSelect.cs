@@ -1,0 +1,101 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+public static class IndexSelectExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// The slices x.Select(dim, index[k]) for each k, stacked along <paramref name="dim"/> (PyTorch's
+        /// index_select; indices may repeat). VJP: dx = zeros(x.shape) with g's slice k added at
+        /// index[k] along dim (index_add), itself recorded with VJP IndexSelect.
+        /// </summary>
+        public Tensor<T> IndexSelect(int dim, IndexTensor index)
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            ArgumentNullException.ThrowIfNull(index);
+            var d = ShapeMath.NormalizeDim(dim, x.Rank, "IndexSelect");
+            if (x.Rank == 0 || index.Rank > 1)
+            {
+                throw new ArgumentException(
+                    $"IndexSelect: needs a tensor of rank ≥ 1 and a 1-D index (input {ShapeMath.Format(x._shape)}, index {ShapeMath.Format(index._shape)}).", nameof(index));
+            }
+
+            var idx = Checked(index, x._shape, d, "IndexSelect");
+            var shape = (int[])x._shape.Clone();
+            shape[d] = idx.Length;
+            var result = new Tensor<T>(new T[ShapeMath.Numel(shape, "IndexSelect")], shape);
+            var (sliceShape, outStrides, xStrides) = Slices(shape, result._strides, x._strides, d);
+            for (var k = 0; k < idx.Length; k++)
+            {
+                Strided.Copy(
+                    result._storage.Span, k * result._strides[d], outStrides,
+                    x._storage.Span, x._offset + idx[k] * x._strides[d], xStrides,
+                    sliceShape);
+            }
+
+            if (Tape.ShouldRecord(x))
+            {
+                var xShape = x._shape;
+                Tape.Record("IndexSelect", result, [x], (g, grads) => grads[0] = IndexAdd(g, d, index, idx, xShape));
+            }
+
+            return result;
+        }
+
+        /// <summary>IndexSelect with the indices given as ints.</summary>
+        public Tensor<T> IndexSelect(int dim, int[] index)
+        {
+            ArgumentNullException.ThrowIfNull(index);
+            return x.IndexSelect(dim, IndexTensor.FromArray(index));
+        }
+    }
+
+    /// <summary>zeros(shape) with slice k of g added at position idx[k] of dim; recorded, its VJP is IndexSelect.</summary>
+    private static Tensor<T> IndexAdd<T>(Tensor<T> g, int d, IndexTensor index, int[] idx, int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var result = new Tensor<T>(new T[ShapeMath.Numel(shape)], (int[])shape.Clone());
+        var (sliceShape, outStrides, gStrides) = Slices(g._shape, result._strides, g._strides, d);
+        for (var k = 0; k < idx.Length; k++)
+        {
+            Strided.Accumulate(
+                result._storage.Span, idx[k] * result._strides[d], outStrides,
+                g._storage.Span, g._offset + k * g._strides[d], gStrides,
+                sliceShape);
+        }
+
+        if (Tape.ShouldRecord(g))
+        {
+            Tape.Record("IndexAdd", result, [g], (gg, grads) => grads[0] = gg.IndexSelect(d, index));
+        }
+
+        return result;
+    }
+
+    /// <summary>Shape and strides of one slice across dim (dim removed).</summary>
+    private static (int[] Shape, int[] A, int[] B) Slices(int[] shape, int[] a, int[] b, int d) =>
+        ([.. shape[..d], .. shape[(d + 1)..]], [.. a[..d], .. a[(d + 1)..]], [.. b[..d], .. b[(d + 1)..]]);
+
+    private static int[] Checked(IndexTensor index, int[] shape, int d, string op)
+    {
+        var idx = new int[index.Numel];
+        for (var k = 0; k < idx.Length; k++)
+        {
+            var v = index._data[k];
+            if ((ulong)v >= (ulong)shape[d])
+            {
+                throw new ArgumentException(
+                    $"{op}: index {v} is out of range for dimension {d} of size {shape[d]} (input {ShapeMath.Format(shape)}, index {ShapeMath.Format(index._shape)}).",
+                    nameof(index));
+            }
+
+            idx[k] = (int)v;
+        }
+
+        return idx;
+    }
+}

@@ -1,0 +1,87 @@
+using System.Numerics;
+using Autograd.Kernels;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class ProdExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Π of all elements (a rank-0 tensor).</summary>
+        public Tensor<T> Prod() => x.Prod(null, false);
+
+        /// <summary>Π over one dimension.</summary>
+        public Tensor<T> Prod(int dim, bool keepDim = false) => x.Prod([dim], keepDim);
+
+        /// <summary>
+        /// Π over <paramref name="dims"/> (null or empty: all). VJP: dx_i = g·Π_{j≠i} x_j over i's
+        /// reduction. Without zeros that is g·y/x, written with ops (differentiable again); with zeros
+        /// (where y/x is 0/0) the products of all other elements come from prefix and suffix products
+        /// per reduction (PyTorch's prod_backward for inputs with zeros).
+        /// </summary>
+        public Tensor<T> Prod(int[]? dims, bool keepDim = false)
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Prod");
+            var (data, outer, inner, _, _) = Reduce.Rows(x, reduced);
+            var values = new T[outer];
+            for (var o = 0; o < outer; o++)
+            {
+                values[o] = inner == 0 ? T.One : TP.Product<T>(data.AsSpan(o * inner, inner));
+            }
+
+            var result = new Tensor<T>(values, outShape);
+            if (Tape.ShouldRecord(x))
+            {
+                Tape.Record("Prod", result, [x], (g, grads) =>
+                {
+                    var gk = g.Reshape(keep);
+                    grads[0] = x.ContiguousSpan().IndexOf(T.Zero) < 0
+                        ? gk * result.Reshape(keep) / x
+                        : gk * ProductOfOthers(x, reduced);
+                }, x, result);
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>For each element, the product of the other elements of its reduction (a constant tensor of x's shape).</summary>
+    private static Tensor<T> ProductOfOthers<T>(Tensor<T> x, bool[] reduced)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (data, outer, inner, perm, permShape) = Reduce.Rows(x, reduced);
+        var others = new T[data.Length];
+        for (var o = 0; o < outer; o++)
+        {
+            var row = data.AsSpan(o * inner, inner);
+            var dst = others.AsSpan(o * inner, inner);
+
+            // dst[i] = (x_0 ⋯ x_{i−1}) · (x_{i+1} ⋯ x_{n−1}): a forward pass of prefixes, a backward pass of suffixes.
+            var prefix = T.One;
+            for (var i = 0; i < inner; i++)
+            {
+                dst[i] = prefix;
+                prefix *= row[i];
+            }
+
+            var suffix = T.One;
+            for (var i = inner - 1; i >= 0; i--)
+            {
+                dst[i] *= suffix;
+                suffix *= row[i];
+            }
+        }
+
+        // Back from the (kept dims, reduced dims) order to x's dimension order.
+        var inverse = new int[perm.Length];
+        for (var i = 0; i < perm.Length; i++)
+        {
+            inverse[perm[i]] = i;
+        }
+
+        return new Tensor<T>(others, permShape).Permute(inverse).Contiguous();
+    }
+}

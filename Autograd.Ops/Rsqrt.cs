@@ -1,0 +1,15 @@
+using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class RsqrtExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>1/√x elementwise. VJP: dx = −g·y³ / 2.</summary>
+        public Tensor<T> Rsqrt() =>
+            ElementwiseOp.Unary("Rsqrt", x, static (s, d) => TP.ReciprocalSqrt(s, d), ElementwiseOp.Saves.Output, static (g, x, y) => g * y.Pow(3.0) * -0.5);
+    }
+}

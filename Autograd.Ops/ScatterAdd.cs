@@ -1,0 +1,73 @@
+using System.Numerics;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+public static class ScatterAddExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>
+        /// A copy of x with src[p] added at x[p with coordinate <paramref name="dim"/> replaced by
+        /// index[p]] for every position p of <paramref name="index"/>; repeated indices accumulate
+        /// (PyTorch's scatter_add, out of place). The index has x's rank, is no larger than src in any
+        /// dimension and no larger than x in the others. VJP: dx = g; dsrc = g.Gather(dim, index), zero
+        /// where src is larger than the index.
+        /// </summary>
+        public Tensor<T> ScatterAdd(int dim, IndexTensor index, Tensor<T> src)
+        {
+            ArgumentNullException.ThrowIfNull(x);
+            ArgumentNullException.ThrowIfNull(index);
+            ArgumentNullException.ThrowIfNull(src);
+            var d = ShapeMath.NormalizeDim(dim, x.Rank, "ScatterAdd");
+            var shapes = $"input {ShapeMath.Format(x._shape)}, index {ShapeMath.Format(index._shape)}, src {ShapeMath.Format(src._shape)}, dim {dim}";
+            if (x.Rank == 0)
+            {
+                throw new ArgumentException($"ScatterAdd: cannot scatter into a rank-0 tensor ({shapes}).", nameof(x));
+            }
+
+            IndexWalk.CheckShapes("ScatterAdd", index, d, x._shape, "input", src._shape, shapes);
+            var result = new Tensor<T>(x.ToArray(), (int[])x._shape.Clone());
+            var (to, from) = IndexWalk.Offsets("ScatterAdd", index, d, result._shape, result._strides, 0, src._strides, src._offset, shapes);
+            var dst = result._storage.Span;
+            var s = src._storage.Span;
+            for (var i = 0; i < to.Length; i++)
+            {
+                dst[to[i]] += s[from[i]];
+            }
+
+            if (Tape.ShouldRecord(x, src))
+            {
+                var srcShape = src._shape;
+                Tape.Record("ScatterAdd", result, [x, src], (g, grads) =>
+                {
+                    grads[0] = g;
+                    if (src.RequiresGrad)
+                    {
+                        grads[1] = PadTo(g.Gather(d, index), srcShape);
+                    }
+                });
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>Zeros appended at the end of each dimension up to <paramref name="shape"/> (with Cat, so differentiable).</summary>
+    private static Tensor<T> PadTo<T>(Tensor<T> t, int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var d = 0; d < shape.Length; d++)
+        {
+            if (t._shape[d] < shape[d])
+            {
+                var pad = t.Shape;
+                pad[d] = shape[d] - t._shape[d];
+                t = Tensor.Cat([t, Tensor.Zeros<T>(pad)], d);
+            }
+        }
+
+        return t;
+    }
+}

@@ -1,0 +1,15 @@
+using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Autograd;
+
+public static class SquareExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>x² elementwise. VJP: dx = 2·g·x.</summary>
+        public Tensor<T> Square() =>
+            ElementwiseOp.Unary("Square", x, static (s, d) => TP.Multiply(s, s, d), ElementwiseOp.Saves.Input, static (g, x, y) => g * x * 2.0);
+    }
+}

@@ -1,0 +1,20 @@
+using System.Numerics;
+
+namespace Autograd;
+
+public static class StdExtensions
+{
+    extension<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Standard deviation over one dimension.</summary>
+        public Tensor<T> Std(int dim, double correction = 1, bool keepDim = false) => x.Std([dim], correction, keepDim);
+
+        /// <summary>
+        /// √Var(dims, correction) (see Var). VJP: dx = g·(x − mean) / ((N − correction)·y): infinite where
+        /// y = 0 (all elements equal), as PyTorch.
+        /// </summary>
+        public Tensor<T> Std(int[]? dims = null, double correction = 1, bool keepDim = false) =>
+            x.Var(dims, correction, keepDim).Sqrt();
+    }
+}

@@ -1,0 +1,253 @@
+using Autograd;
+using Autograd.Testing;
+using Autograd.Tests.Support;
+using static Autograd.Tests.Ops.ElementwiseTests;
+
+namespace Autograd.Tests.Ops;
+
+/// <summary>
+/// Elementwise maths beyond the four operations: gradient properties over broadcast shapes and
+/// non-contiguous views (kinks are left to the kink-aware checker), values against scalar maths,
+/// PyTorch's choices at ties and bounds, and argument errors.
+/// </summary>
+[Category("GradProperty")]
+public class MathOpTests
+{
+    [Test]
+    public void Pow_GradientMatchesFiniteDifferences() => CheckBinary((a, b) => a.Pow(b), -2, 2, aLo: 0.3, aHi: 2);
+
+    [Test]
+    public void PowScalarExponent_GradientMatchesFiniteDifferences()
+    {
+        foreach (var p in new[] { 2.0, 3.0, 0.5, -1.5, 0.0 })
+        {
+            CheckUnary(x => x.Pow(p), 0.3, 2);
+        }
+
+        CheckUnary(x => Tensor.Pow(1.7, x), -2, 2);
+    }
+
+    [Test]
+    public void Sqrt_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Sqrt(), 0.2, 3);
+
+    [Test]
+    public void Rsqrt_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Rsqrt(), 0.2, 3);
+
+    [Test]
+    public void Abs_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Abs());
+
+    [Test]
+    public void Sign_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Sign() * x);
+
+    [Test]
+    public void Square_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Square(), -2, 2);
+
+    [Test]
+    public void Clamp_GradientMatchesFiniteDifferences()
+    {
+        CheckUnary(x => x.Clamp(-0.5, 0.4));
+        CheckUnary(x => x.Clamp(min: 0.1));
+        CheckUnary(x => x.Clamp(max: -0.2));
+    }
+
+    [Test]
+    public void Maximum_GradientMatchesFiniteDifferences() => CheckBinary((a, b) => a.Maximum(b));
+
+    [Test]
+    public void Minimum_GradientMatchesFiniteDifferences() => CheckBinary((a, b) => a.Minimum(b));
+
+    [Test]
+    public void Softplus_GradientMatchesFiniteDifferences()
+    {
+        CheckUnary(x => x.Softplus(), -4, 4);
+        CheckUnary(x => x.Softplus(beta: 2, threshold: 1), -2, 2);
+    }
+
+    [Test]
+    public void LeakyRelu_GradientMatchesFiniteDifferences() => CheckUnary(x => x.LeakyRelu(0.2));
+
+    [Test]
+    public void Gelu_GradientMatchesFiniteDifferences()
+    {
+        CheckUnary(x => x.Gelu(), -3, 3);
+        CheckUnary(x => x.Gelu("tanh"), -3, 3);
+    }
+
+    [Test]
+    public void Erf_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Erf(), -3, 3);
+
+    [Test]
+    public void Where_GradientMatchesFiniteDifferences() =>
+        CheckBinary((a, b) => a.Where(a.Gt(0.1) * b.Lt(0.3), b));
+
+    [Test]
+    public void MaskedFill_GradientMatchesFiniteDifferences() =>
+        CheckBinary((a, b) => (a + b).MaskedFill(b.Gt(0), -2.5));
+
+    [Test]
+    public void Cast_GradientMatchesFiniteDifferences() =>
+        GradProperty.Check(
+            new CaseSpec().Int("rank", 0, 3).Int("d0", 1, 3).Int("d1", 1, 3).Int("d2", 1, 4).Views(1),
+            c =>
+            {
+                var shape = TestData.Suffix([c["d0"], c["d1"], c["d2"]], c["rank"], 0);
+                var (x, vx) = Inputs.Make(shape, c.View(0), c.Generator());
+                var data = x.Storage.Span;
+                for (var i = 0; i < data.Length; i++)
+                {
+                    data[i] = (float)data[i];
+                }
+
+                // Float-representable values and a power-of-two step keep x ± eps exact in float, so the
+                // finite differences through float arithmetic stay within tolerance.
+                var options = new GradCheckOptions { Eps = 1.0 / 4096, Atol = 1e-4, Rtol = 1e-3 };
+                return GradCheck.Check(t => (vx(t[0]).Cast<float>() * 3f).Cast<double>() + vx(t[0]) * 2.0, [x], options);
+            });
+
+    [Test]
+    public void Forward_MatchesScalarMaths()
+    {
+        var x = Tensor.FromArray(new[] { -1.5, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0 }, [7]);
+        double[] erf = [-0.9661051464753108, -0.5204998778130465, 0, 0.5204998778130465, 0.8427007929497149, 0.9953222650189527, 0.9999779095030014];
+        Assert.That(x.Erf().ToArray(), Is.EqualTo(erf).Within(1e-15));
+        Assert.That(x.Gelu().ToArray(), Is.EqualTo(x.ToArray().Select((v, i) => 0.5 * v * (1 + Erf(v / Math.Sqrt(2))))).Within(1e-15));
+        Assert.That(x.Gelu().At(4), Is.EqualTo(0.8413447460685429).Within(1e-15));
+        Assert.That(x.Gelu("tanh").At(4), Is.EqualTo(0.8411919906082768).Within(1e-15));
+        Assert.That(x.Abs().ToArray(), Is.EqualTo(new[] { 1.5, 0.5, 0, 0.5, 1, 2, 3 }));
+        Assert.That(x.Sign().ToArray(), Is.EqualTo(new[] { -1.0, -1, 0, 1, 1, 1, 1 }));
+        Assert.That(x.Square().ToArray(), Is.EqualTo(new[] { 2.25, 0.25, 0, 0.25, 1, 4, 9 }));
+        Assert.That(x.Clamp(-1, 1).ToArray(), Is.EqualTo(new[] { -1.0, -0.5, 0, 0.5, 1, 1, 1 }));
+        Assert.That(x.Clamp(2, 1).ToArray(), Is.All.EqualTo(1.0), "min above max gives max, as PyTorch");
+        Assert.That(x.LeakyRelu(0.1).ToArray(), Is.EqualTo(new[] { -0.15, -0.05, 0, 0.5, 1, 2, 3 }).Within(1e-15));
+        Assert.That(x.Softplus().ToArray(), Is.EqualTo(x.ToArray().Select(v => Math.Log(1 + Math.Exp(v)))).Within(1e-15));
+        Assert.That(Tensor.FromArray(new[] { -800.0, 800.0, 30.0 }).Softplus().ToArray(), Is.EqualTo(new[] { 0.0, 800.0, 30.0 }));
+        Assert.That(Tensor.FromArray(new[] { -40.0 }).Softplus().At(0), Is.EqualTo(Math.Exp(-40)).Within(1e-30));
+        Assert.That(x.Pow(2).ToArray(), Is.EqualTo(x.Square().ToArray()));
+        Assert.That(Tensor.FromArray(new[] { 4.0, 9.0 }).Sqrt().ToArray(), Is.EqualTo(new[] { 2.0, 3.0 }));
+        Assert.That(Tensor.FromArray(new[] { 4.0, 0.25 }).Rsqrt().ToArray(), Is.EqualTo(new[] { 0.5, 2.0 }).Within(1e-15));
+        var a = Tensor.FromArray(new[] { 1.0, 5.0, double.NaN }, [3]);
+        var b = Tensor.FromArray(new[] { 2.0, 3.0, 0.0 }, [3]);
+        Assert.That(a.Maximum(b).ToArray(), Is.EqualTo(new[] { 2.0, 5.0, double.NaN }));
+        Assert.That(a.Minimum(b).ToArray(), Is.EqualTo(new[] { 1.0, 3.0, double.NaN }));
+        Assert.That(Tensor.Pow(2.0, b).ToArray(), Is.EqualTo(new[] { 4.0, 8.0, 1.0 }));
+    }
+
+    [Test]
+    public void Comparisons_GiveMasksThatNeverRequireGrad()
+    {
+        var a = Tensor.FromArray(new[] { 1f, 2f, 3f, float.NaN }, [4], requiresGrad: true);
+        var b = Tensor.FromArray(new[] { 2f }, [1]);
+        Assert.That(a.Eq(b).ToArray(), Is.EqualTo(new[] { 0f, 1f, 0f, 0f }));
+        Assert.That(a.Ne(b).ToArray(), Is.EqualTo(new[] { 1f, 0f, 1f, 1f }));
+        Assert.That(a.Lt(b).ToArray(), Is.EqualTo(new[] { 1f, 0f, 0f, 0f }));
+        Assert.That(a.Le(2).ToArray(), Is.EqualTo(new[] { 1f, 1f, 0f, 0f }));
+        Assert.That(a.Gt(2.5).ToArray(), Is.EqualTo(new[] { 0f, 0f, 1f, 0f }));
+        Assert.That(a.Ge(b).ToArray(), Is.EqualTo(new[] { 0f, 1f, 1f, 0f }));
+        Assert.That(a.Gt(b).RequiresGrad, Is.False);
+        Assert.That(a.Gt(b).GradFn, Is.Null);
+        var col = Tensor.FromArray(new[] { 1f, 3f }, [2, 1]);
+        Assert.That(a.Lt(col).Shape, Is.EqualTo(new[] { 2, 4 }));
+        Assert.That(a.Lt(col).ToArray(), Is.EqualTo(new[] { 0f, 0f, 0f, 0f, 1f, 1f, 0f, 0f }));
+    }
+
+    [Test]
+    public void Where_AndMaskedFill_RouteGradientsByTheMask()
+    {
+        var a = Tensor.FromArray(new[] { 1.0, -2.0, 3.0 }, [3], requiresGrad: true);
+        var b = Tensor.FromArray(new[] { 10.0 }, [1], requiresGrad: true);
+        var y = a.Where(a.Gt(0), b);
+        Assert.That(y.ToArray(), Is.EqualTo(new[] { 1.0, 10.0, 3.0 }));
+        Assert.That(Tensor.Where(a.Gt(0), a, b).ToArray(), Is.EqualTo(y.ToArray()));
+        y.Backward(Tensor.FromArray(new[] { 1.0, 2.0, 4.0 }));
+        Assert.That(a.Grad!.ToArray(), Is.EqualTo(new[] { 1.0, 0.0, 4.0 }));
+        Assert.That(b.Grad!.ToArray(), Is.EqualTo(new[] { 2.0 }));
+        a.Grad = null;
+        var z = a.MaskedFill(a.Lt(0), 0);
+        Assert.That(z.ToArray(), Is.EqualTo(new[] { 1.0, 0.0, 3.0 }));
+        z.Sum().Backward();
+        Assert.That(a.Grad!.ToArray(), Is.EqualTo(new[] { 1.0, 0.0, 1.0 }));
+    }
+
+    [Test]
+    public void Ties_AndBounds_FollowPyTorch()
+    {
+        var a = Tensor.FromArray(new[] { 1.0, 2.0 }, [2], requiresGrad: true);
+        var b = Tensor.FromArray(new[] { 1.0, 3.0 }, [2], requiresGrad: true);
+        a.Maximum(b).Sum().Backward();
+        Assert.That(a.Grad!.ToArray(), Is.EqualTo(new[] { 0.5, 0.0 }));
+        Assert.That(b.Grad!.ToArray(), Is.EqualTo(new[] { 0.5, 1.0 }));
+        a.Grad = b.Grad = null;
+        a.Minimum(b).Sum().Backward();
+        Assert.That(a.Grad!.ToArray(), Is.EqualTo(new[] { 0.5, 1.0 }));
+        Assert.That(b.Grad!.ToArray(), Is.EqualTo(new[] { 0.5, 0.0 }));
+
+        var x = Tensor.FromArray(new[] { -1.0, 0.0, 0.5, 1.0, 2.0 }, [5], requiresGrad: true);
+        x.Clamp(0, 1).Sum().Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 0.0, 1.0, 1.0, 1.0, 0.0 }), "bounds are inside");
+        x.Grad = null;
+        x.Abs().Sum().Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { -1.0, 0.0, 1.0, 1.0, 1.0 }));
+        x.Grad = null;
+        x.LeakyRelu(0.1).Sum().Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 0.1, 0.1, 1.0, 1.0, 1.0 }));
+        x.Grad = null;
+        x.Pow(0).Sum().Backward();
+        Assert.That(x.Grad!.ToArray(), Is.All.EqualTo(0.0));
+
+        // x^b at a zero base: d/db is 0 for b >= 0 (PyTorch masks log 0), d/dx is 0 where b = 0.
+        var zero = Tensor.FromArray(new[] { 0.0, 0.0 }, [2], requiresGrad: true);
+        var e = Tensor.FromArray(new[] { 0.0, 2.0 }, [2], requiresGrad: true);
+        zero.Pow(e).Sum().Backward();
+        Assert.That(e.Grad!.ToArray(), Is.EqualTo(new[] { 0.0, 0.0 }));
+        Assert.That(zero.Grad!.ToArray(), Is.EqualTo(new[] { 0.0, 0.0 }));
+    }
+
+    [Test]
+    public void Cast_ConvertsAndSendsTheGradientBack()
+    {
+        var x = Tensor.FromArray(new[] { 1.5f, -2f }, [2], requiresGrad: true);
+        var d = x.Cast<double>();
+        Assert.That(d.ToArray(), Is.EqualTo(new[] { 1.5, -2.0 }));
+        var loss = (d * d).Sum() + x.Cast<double>().Sum();
+        loss.Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 4f, -3f }));
+        Assert.That(Tensor.FromArray(new[] { 1.0 / 3 }).Cast<float>().At(0), Is.EqualTo(1f / 3));
+    }
+
+    [Test]
+    public void FloatTensors_TakeDoubleLiteralsAndCastToScalars()
+    {
+        var x = Tensor.FromArray(new[] { 1f, 2f }, [2], requiresGrad: true);
+        var y = (x * 0.5 + 1.0 - 0.25 * x / 2.0).Sum();
+        Assert.That((float)y, Is.EqualTo(1.5f + 2.0f - 0.375f));
+        Assert.That(y.Item(), Is.EqualTo((float)y));
+        Assert.That((double)Tensor.Scalar(2.0), Is.EqualTo(2.0));
+        y.Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 0.375f, 0.375f }));
+        Assert.Throws<InvalidOperationException>(() => _ = (float)x);
+    }
+
+    [Test]
+    public void BadArguments_NameOpArgumentAndShape()
+    {
+        var x = Tensor.Zeros<float>(2, 3);
+        var ex = Assert.Throws<ArgumentException>(() => x.Clamp());
+        Assert.That(ex!.Message, Does.Contain("Clamp").And.Contain("[2, 3]"));
+        ex = Assert.Throws<ArgumentException>(() => x.Gelu("fast"));
+        Assert.That(ex!.Message, Does.Contain("Gelu").And.Contain("fast"));
+        ex = Assert.Throws<ArgumentException>(() => x.Softplus(beta: 0));
+        Assert.That(ex!.Message, Does.Contain("Softplus").And.Contain("beta"));
+        ex = Assert.Throws<ArgumentException>(() => x.Where(Tensor.Zeros<float>(4), x));
+        Assert.That(ex!.Message, Does.Contain("Where").And.Contain("[4]").And.Contain("[2, 3]"));
+        ex = Assert.Throws<ArgumentException>(() => x.MaskedFill(Tensor.Zeros<float>(3, 3), 1));
+        Assert.That(ex!.Message, Does.Contain("MaskedFill").And.Contain("[3, 3]"));
+        ex = Assert.Throws<ArgumentException>(() => x.MaskedFill(Tensor.Zeros<float>(2, 1, 3), 1));
+        Assert.That(ex!.Message, Does.Contain("MaskedFill").And.Contain("[2, 1, 3]").And.Contain("[2, 3]"));
+        ex = Assert.Throws<ArgumentException>(() => x.Maximum(Tensor.Zeros<float>(4)));
+        Assert.That(ex!.Message, Does.Contain("Maximum").And.Contain("[4]"));
+        ex = Assert.Throws<ArgumentException>(() => x.Gt(Tensor.Zeros<float>(4)));
+        Assert.That(ex!.Message, Does.Contain("Gt").And.Contain("[4]"));
+    }
+
+    private static double Erf(double v) => Autograd.Kernels.Special.Erf(v);
+}
