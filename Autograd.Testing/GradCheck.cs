@@ -128,10 +128,16 @@ public static class GradCheck
         private readonly List<NonDifferentiablePoint> _kinks = [];
         private readonly List<VjpCheckFailure> _vjpFailures = [];
         private readonly Generator _random;
+        private readonly Func<int[], ITapeSide> _tapeSide;
+        private ITapeSide _tape = null!;
         private int[] _yShape = [];
         private double[] _y0 = [];
 
-        public Run(Func<Tensor<double>[], Tensor<double>> f, Tensor<double>[] inputs, GradCheckOptions options)
+        /// <summary>
+        /// <paramref name="f"/> at <paramref name="inputs"/> gives the finite differences (double). The analytic
+        /// side is <paramref name="tapeSide"/> (given the checked inputs): f itself on the tape, or a float32 twin.
+        /// </summary>
+        public Run(Func<Tensor<double>[], Tensor<double>> f, Tensor<double>[] inputs, GradCheckOptions options, Func<int[], ITapeSide>? tapeSide = null)
         {
             _f = f;
             _inputs = inputs;
@@ -139,6 +145,11 @@ public static class GradCheck
             _checked = Enumerable.Range(0, inputs.Length).Where(i => inputs[i].RequiresGrad).ToArray();
             _positions = _checked.Select(i => StoragePositions(inputs[i])).ToArray();
             _random = new Generator(options.Seed);
+            _tapeSide = tapeSide ?? (checkedInputs =>
+            {
+                var y = f(inputs) ?? throw new ArgumentException("GradCheck: f returned null.", "f");
+                return new TapeSide<double>(y, inputs, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
+            });
         }
 
         public Outcome Execute()
@@ -148,15 +159,15 @@ public static class GradCheck
                 _inputs[i].Grad = null;
             }
 
-            var y = _f(_inputs) ?? throw new ArgumentException("GradCheck: f returned null.", "f");
-            _yShape = y.Shape;
+            _tape = _tapeSide(_checked);
+            _yShape = _tape.Shape;
 
             // f(x) for the one-sided differences, evaluated the same way as the perturbed points.
             _y0 = Evaluate();
             var backwardWorks = true;
-            if (y.RequiresGrad && y.Numel > 0 && _options.Checks != VjpChecks.None)
+            if (_tape.RequiresGrad && _y0.Length > 0 && _options.Checks != VjpChecks.None)
             {
-                backwardWorks = CheckVjp(y);
+                backwardWorks = CheckVjp();
             }
 
             if (!backwardWorks)
@@ -164,18 +175,18 @@ public static class GradCheck
                 return Finish(null, 0, 0);
             }
 
-            return _options.FastMode ? CompareProjections(y) : CompareJacobian(y);
+            return _options.FastMode ? CompareProjections() : CompareJacobian();
         }
 
         // ---- VJP properties ----
 
         /// <summary>Runs the enabled VJP checks; false when backward cannot run at all (a shape error).</summary>
-        private bool CheckVjp(Tensor<double> y)
+        private bool CheckVjp()
         {
             var checks = _options.Checks;
-            var m = y.Numel;
+            var m = _y0.Length;
             var u = RandomVector(m);
-            var gu = TryVjp(y, u);
+            var gu = TryVjp(u);
             if (gu is null)
             {
                 return false;
@@ -183,7 +194,7 @@ public static class GradCheck
 
             if (checks.HasFlag(VjpChecks.Reentrancy))
             {
-                var again = TryVjp(y, u);
+                var again = TryVjp(u);
                 if (again is null)
                 {
                     return false;
@@ -200,7 +211,7 @@ public static class GradCheck
 
             if (checks.HasFlag(VjpChecks.ZeroCotangent))
             {
-                var g0 = TryVjp(y, new double[m]);
+                var g0 = TryVjp(new double[m]);
                 if (g0 is null)
                 {
                     return false;
@@ -222,14 +233,14 @@ public static class GradCheck
                 // Coefficients away from 0 and 1, and of both signs, so that an affine or a quadratic VJP shows.
                 var a = 0.5 + _random.NextDouble();
                 var b = -(0.5 + _random.NextDouble());
-                var gv = TryVjp(y, v);
+                var gv = TryVjp(v);
                 var combined = new double[m];
                 for (var j = 0; j < m; j++)
                 {
                     combined[j] = a * u[j] + b * v[j];
                 }
 
-                var gw = gv is null ? null : TryVjp(y, combined);
+                var gw = gv is null ? null : TryVjp(combined);
                 if (gv is null || gw is null)
                 {
                     return false;
@@ -245,18 +256,98 @@ public static class GradCheck
                 }
             }
 
+            if (checks.HasFlag(VjpChecks.CotangentViews) && !CheckCotangentViews(u, gu))
+            {
+                return false;
+            }
+
+            if (checks.HasFlag(VjpChecks.CallerTensorsUnchanged))
+            {
+                try
+                {
+                    if (_tape.CheckAccumulation(u, CotangentLayout.Strided, e => (2 * _options.NondetTol) + _options.Atol + (_options.Rtol * Math.Abs(e))) is { } problem)
+                    {
+                        AddCallerFailure(problem);
+                    }
+                }
+                catch (GradientShapeException) when (checks.HasFlag(VjpChecks.GradShapes))
+                {
+                    return false;
+                }
+            }
+
             return true;
+        }
+
+        /// <summary>
+        /// The VJP of a cotangent does not depend on its layout: u as a strided view at an offset and as a
+        /// transposed view gives vjp(u) (<paramref name="gu"/>, from a contiguous u), and u made constant
+        /// along a dimension gives the same as an expanded (stride-0) view as contiguous.
+        /// </summary>
+        private bool CheckCotangentViews(double[] u, double[][] gu)
+        {
+            var cases = new List<(CotangentLayout Layout, double[] U, double[][] Expected)>
+            {
+                (CotangentLayout.Strided, u, gu),
+                (CotangentLayout.Transposed, u, gu),
+            };
+            if (Cotangents.ExpandableCopy(u, _yShape) is { } constant)
+            {
+                var expected = TryVjp(constant);
+                if (expected is null)
+                {
+                    return false;
+                }
+
+                cases.Add((CotangentLayout.Expanded, constant, expected));
+            }
+
+            foreach (var (layout, cotangent, expected) in cases)
+            {
+                var actual = TryVjp(cotangent, layout);
+                if (actual is null)
+                {
+                    return false;
+                }
+
+                if (WorstDifference(actual, expected, (_, e) => _options.Atol + _options.Rtol * Math.Abs(e)) is { } d)
+                {
+                    _vjpFailures.Add(new VjpCheckFailure(
+                        VjpChecks.CotangentViews,
+                        $"the VJP depends on how the cotangent is laid out: as a {Describe(layout)} it gave {d.Actual:G6}, as a contiguous tensor {d.Expected:G6}, "
+                        + $"at input {_checked[d.Input]} {ShapeMath.Format(d.Index)}"));
+                    break;
+                }
+            }
+
+            return true;
+        }
+
+        private static string Describe(CotangentLayout layout) => layout switch
+        {
+            CotangentLayout.Strided => "strided view at storage offset 1",
+            CotangentLayout.Transposed => "transposed view at storage offset 1",
+            CotangentLayout.Expanded => "expanded (stride-0) view at storage offset 1",
+            _ => "contiguous tensor",
+        };
+
+        private void AddCallerFailure(string problem)
+        {
+            if (!_vjpFailures.Any(f => f.Check == VjpChecks.CallerTensorsUnchanged))
+            {
+                _vjpFailures.Add(new VjpCheckFailure(VjpChecks.CallerTensorsUnchanged, problem));
+            }
         }
 
         /// <summary>
         /// One backward pass with cotangent <paramref name="u"/>: each checked input's gradient (zeros where
         /// none arrived), or null after recording a shape failure.
         /// </summary>
-        private double[][]? TryVjp(Tensor<double> y, double[] u)
+        private double[][]? TryVjp(double[] u, CotangentLayout layout = CotangentLayout.Contiguous)
         {
             try
             {
-                return Vjp(y, u);
+                return Vjp(u, layout);
             }
             catch (GradientShapeException e) when (_options.Checks.HasFlag(VjpChecks.GradShapes))
             {
@@ -271,33 +362,21 @@ public static class GradCheck
             }
         }
 
-        private double[][] Vjp(Tensor<double> y, double[] u)
+        /// <summary>One backward pass; a write into a caller-owned tensor is recorded as a failure.</summary>
+        private double[][] Vjp(double[] u, CotangentLayout layout = CotangentLayout.Contiguous)
         {
-            y.Backward(Tensor.FromArray(u, _yShape), retainGraph: true);
-            var grads = new double[_checked.Length][];
-            for (var c = 0; c < _checked.Length; c++)
+            var (grads, modified) = _tape.Vjp(u, layout);
+            if (modified is not null && _options.Checks.HasFlag(VjpChecks.CallerTensorsUnchanged))
             {
-                var x = _inputs[_checked[c]];
-                if (x.Grad is { } g)
-                {
-                    if (_options.Checks.HasFlag(VjpChecks.GradShapes) && !g.Shape.AsSpan().SequenceEqual(x.Shape))
-                    {
-                        // Tensor.Grad refuses this today; the check stays so the guarantee is tested, not assumed.
-                        throw new InvalidOperationException($"GradCheck: input {_checked[c]} has shape {ShapeMath.Format(x.Shape)} but got a gradient of shape {ShapeMath.Format(g.Shape)}.");
-                    }
-
-                    grads[c] = g.ToArray();
-                }
-                else
-                {
-                    grads[c] = new double[x.Numel];
-                }
-
-                x.Grad = null;
+                AddCallerFailure(modified);
             }
 
             return grads;
         }
+
+        /// <summary>The layout of the cotangent of Jacobian row or projection <paramref name="j"/>: all layouts in turn.</summary>
+        private CotangentLayout RowLayout(int j) =>
+            _options.Checks.HasFlag(VjpChecks.CotangentViews) ? Cotangents.Rotation[j % Cotangents.Rotation.Length] : CotangentLayout.Contiguous;
 
         private readonly record struct Difference(int Input, int[] Index, double Actual, double Expected);
 
@@ -329,17 +408,17 @@ public static class GradCheck
 
         // ---- Full Jacobian ----
 
-        private Outcome CompareJacobian(Tensor<double> y)
+        private Outcome CompareJacobian()
         {
             var m = _y0.Length;
             var analytic = _checked.Select(i => new double[m, _inputs[i].Numel]).ToArray();
-            if (y.RequiresGrad)
+            if (_tape.RequiresGrad)
             {
                 for (var j = 0; j < m; j++)
                 {
                     var seed = new double[m];
                     seed[j] = 1;
-                    var rows = Vjp(y, seed);
+                    var rows = Vjp(seed, RowLayout(j));
                     for (var c = 0; c < _checked.Length; c++)
                     {
                         for (var k = 0; k < rows[c].Length; k++)
@@ -405,7 +484,7 @@ public static class GradCheck
 
         // ---- Fast mode ----
 
-        private Outcome CompareProjections(Tensor<double> y)
+        private Outcome CompareProjections()
         {
             var m = _y0.Length;
             var tally = new Tally(_options);
@@ -417,9 +496,9 @@ public static class GradCheck
 
                 // (vᵀJ)·u: one backward pass with cotangent v, then a dot product with the direction.
                 var analytic = 0.0;
-                if (y.RequiresGrad && m > 0)
+                if (_tape.RequiresGrad && m > 0)
                 {
-                    var g = Vjp(y, v);
+                    var g = Vjp(v, RowLayout(p));
                     for (var c = 0; c < g.Length; c++)
                     {
                         for (var k = 0; k < g[c].Length; k++)

@@ -83,7 +83,21 @@ public enum VjpChecks
     /// <summary>A second backward pass through the same graph gives the same gradients.</summary>
     Reentrancy = 8,
 
-    All = GradShapes | ZeroCotangent | Linearity | Reentrancy,
+    /// <summary>
+    /// The VJP does not depend on the cotangent's layout: a cotangent handed to backward as a strided view at a
+    /// non-zero storage offset, as a transposed view or as an expanded (stride-0) view gives the same gradients
+    /// as a contiguous one; and the Jacobian rows are fed in these layouts in turn.
+    /// </summary>
+    CotangentViews = 16,
+
+    /// <summary>
+    /// Every backward pass leaves the caller's tensors bit-for-bit unchanged (the gradOutput passed to it, its
+    /// whole buffer included, and every input), gives no two leaves one Grad buffer, and a second pass adds to
+    /// each leaf's Grad exactly its gradient, touching no other leaf's Grad.
+    /// </summary>
+    CallerTensorsUnchanged = 32,
+
+    All = GradShapes | ZeroCotangent | Linearity | Reentrancy | CotangentViews | CallerTensorsUnchanged,
 }
 
 /// <summary>What <see cref="GradCheck"/> does with an element where f is not differentiable.</summary>
