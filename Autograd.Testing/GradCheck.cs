@@ -34,6 +34,154 @@ public static class GradCheck
         [CallerArgumentExpression(nameof(f))] string? functionText = null)
         => CheckCore(f, inputs, options, functionText, []);
 
+    /// <summary>
+    /// Checks a function of parameters it reads itself, as a module's forward reads its weights:
+    /// <paramref name="f"/> takes no argument and closes over <paramref name="parameters"/> (leaves), which
+    /// the finite differences perturb in place: <c>GradCheck.CheckParameters(() => x.MatMul(w).Tanh().Sum(), [w])</c>.
+    /// A module's check is this over its parameters: <c>CheckParameters(() => module.Forward(input).Sum(), module.Parameters())</c>.
+    /// </summary>
+    public static GradCheckResult CheckParameters(
+        Func<Tensor<double>> f,
+        IReadOnlyList<Tensor<double>> parameters,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(f))] string? functionText = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(parameters);
+        return CheckCore(_ => f(), [.. parameters], options, functionText, ["// f reads the parameters x0, x1, ... itself (GradCheck.CheckParameters(f, parameters)); rebuild it over the literals below."]);
+    }
+
+    /// <summary>
+    /// Checks float32 gradients: the VJPs of <paramref name="f"/> on the float <paramref name="inputs"/> (the
+    /// tape in float32, as users train) against central differences of <paramref name="reference"/>, the same
+    /// function in float64, at the same point (the float values, widened exactly). The finite differences are
+    /// as accurate as in a double check; only the analytic side has float32 rounding, so the tolerances are
+    /// float32's: <see cref="GradCheckOptions.Float32"/> unless <paramref name="options"/> says otherwise.
+    /// Write f once as a generic method and pass it twice: <c>GradCheck.CheckFloat32(F&lt;float&gt;, F&lt;double&gt;, [x])</c>.
+    /// </summary>
+    public static GradCheckResult CheckFloat32(
+        Func<Tensor<float>[], Tensor<float>> f,
+        Func<Tensor<double>[], Tensor<double>> reference,
+        Tensor<float>[] inputs,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(f))] string? functionText = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(inputs);
+        options ??= GradCheckOptions.Float32;
+        Validate(inputs, options);
+        var twins = inputs.Select(x => Tensor.FromArray(x.ToArray().Select(v => (double)v).ToArray(), x.Shape, requiresGrad: x.RequiresGrad)).ToArray();
+        var savedGrads = inputs.Select(x => x.Grad).ToArray();
+        try
+        {
+            return Execute(
+                new Run(reference, twins, options, checkedInputs =>
+                {
+                    foreach (var i in checkedInputs)
+                    {
+                        inputs[i].Grad = null;
+                    }
+
+                    var y = f(inputs) ?? throw new ArgumentException("GradCheck: f returned null.", nameof(f));
+                    return new TapeSide<float>(y, inputs, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
+                }),
+                twins,
+                options,
+                functionText,
+                ["// float32 check: the Jacobian came from f on float32 inputs, the finite differences from the float64 reference;",
+                 "// rebuild the inputs below as float tensors and call GradCheck.CheckFloat32(f, reference, inputs)."]);
+        }
+        finally
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                inputs[i].Grad = savedGrads[i];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The float32 check of a function of parameters (see <see cref="CheckParameters(Func{Tensor{double}}, IReadOnlyList{Tensor{double}}, GradCheckOptions?, string?)"/>):
+    /// <paramref name="f"/> reads the float <paramref name="parameters"/>, <paramref name="reference"/> reads
+    /// <paramref name="referenceParameters"/>, the same parameters in float64 (a float64 twin of a module).
+    /// The reference parameters are set to the float values for the check and restored after it.
+    /// </summary>
+    public static GradCheckResult CheckParameters(
+        Func<Tensor<float>> f,
+        IReadOnlyList<Tensor<float>> parameters,
+        Func<Tensor<double>> reference,
+        IReadOnlyList<Tensor<double>> referenceParameters,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(f))] string? functionText = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(referenceParameters);
+        if (parameters.Count != referenceParameters.Count)
+        {
+            throw new ArgumentException($"GradCheck: {parameters.Count} parameters but {referenceParameters.Count} reference parameters.", nameof(referenceParameters));
+        }
+
+        var originals = new double[parameters.Count][];
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            var (p, r) = (parameters[i], referenceParameters[i]);
+            if (!p.Shape.AsSpan().SequenceEqual(r.Shape) || p.RequiresGrad != r.RequiresGrad)
+            {
+                throw new ArgumentException(
+                    $"GradCheck: parameter {i} has shape {ShapeMath.Format(p.Shape)} (requiresGrad {p.RequiresGrad}) but its reference has shape {ShapeMath.Format(r.Shape)} (requiresGrad {r.RequiresGrad}).",
+                    nameof(referenceParameters));
+            }
+
+            originals[i] = r.ToArray();
+        }
+
+        options ??= GradCheckOptions.Float32;
+        var floats = parameters.ToArray();
+        Validate(floats, options);
+        Validate([.. referenceParameters], options);
+        var savedGrads = floats.Select(x => x.Grad).ToArray();
+        try
+        {
+            for (var i = 0; i < floats.Length; i++)
+            {
+                SetValues(referenceParameters[i], floats[i].ToArray().Select(v => (double)v).ToArray());
+            }
+
+            var twins = referenceParameters.ToArray();
+            return Execute(
+                new Run(_ => reference(), twins, options, checkedInputs =>
+                {
+                    var y = f() ?? throw new ArgumentException("GradCheck: f returned null.", nameof(f));
+                    return new TapeSide<float>(y, floats, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
+                }),
+                twins,
+                options,
+                functionText,
+                ["// float32 check of a function of parameters against its float64 reference (GradCheck.CheckParameters(f, parameters, reference, referenceParameters))."]);
+        }
+        finally
+        {
+            for (var i = 0; i < floats.Length; i++)
+            {
+                floats[i].Grad = savedGrads[i];
+                SetValues(referenceParameters[i], originals[i]);
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="values"/> (row-major) into the elements of <paramref name="x"/>, in place.</summary>
+    private static void SetValues(Tensor<double> x, double[] values)
+    {
+        var positions = Run.StoragePositions(x);
+        for (var k = 0; k < positions.Length; k++)
+        {
+            x.Storage._data[positions[k]] = values[k];
+        }
+    }
+
     internal static GradCheckResult CheckCore(
         Func<Tensor<double>[], Tensor<double>> f,
         Tensor<double>[] inputs,
@@ -44,6 +192,41 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new GradCheckOptions();
+        Validate(inputs, options);
+        var savedGrads = inputs.Select(x => x.Grad).ToArray();
+        try
+        {
+            return Execute(new Run(f, inputs, options), inputs, options, functionText, preamble);
+        }
+        finally
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                inputs[i].Grad = savedGrads[i];
+            }
+        }
+    }
+
+    private static GradCheckResult Execute(Run run, Tensor<double>[] inputs, GradCheckOptions options, string? functionText, IReadOnlyList<string> preamble)
+    {
+        var snapshot = inputs.Select(x => new GradCheckInput(x.Shape, x.ToArray(), x.RequiresGrad)).ToArray();
+        var outcome = run.Execute();
+        return new GradCheckResult(outcome.Passed, outcome.Worst, outcome.Failures, outcome.Entries, outcome.Message)
+        {
+            NotDifferentiable = outcome.Kinks,
+            VjpFailures = outcome.VjpFailures,
+            FastMode = options.FastMode,
+            Inputs = snapshot,
+            Options = options,
+            FunctionText = functionText,
+            Preamble = preamble,
+        };
+    }
+
+    /// <summary>Options in range; inputs are leaves that address each element once and share no storage.</summary>
+    private static void Validate<T>(Tensor<T>[] inputs, GradCheckOptions options)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
         if (!(options.Eps > 0) || options.Projections < 1)
         {
             throw new ArgumentException($"GradCheck: Eps must be positive and Projections at least 1 (got Eps {options.Eps}, Projections {options.Projections}).", nameof(options));
@@ -69,31 +252,6 @@ public static class GradCheck
                 {
                     throw new ArgumentException($"GradCheck: inputs {j} and {i} share storage (shapes {ShapeMath.Format(inputs[j].Shape)} and {ShapeMath.Format(x.Shape)}); pass each leaf once and reuse it inside f.", nameof(inputs));
                 }
-            }
-        }
-
-        var snapshot = inputs.Select(x => new GradCheckInput(x.Shape, x.ToArray(), x.RequiresGrad)).ToArray();
-        var savedGrads = inputs.Select(x => x.Grad).ToArray();
-        try
-        {
-            var run = new Run(f, inputs, options);
-            var outcome = run.Execute();
-            return new GradCheckResult(outcome.Passed, outcome.Worst, outcome.Failures, outcome.Entries, outcome.Message)
-            {
-                NotDifferentiable = outcome.Kinks,
-                VjpFailures = outcome.VjpFailures,
-                FastMode = options.FastMode,
-                Inputs = snapshot,
-                Options = options,
-                FunctionText = functionText,
-                Preamble = preamble,
-            };
-        }
-        finally
-        {
-            for (var i = 0; i < inputs.Length; i++)
-            {
-                inputs[i].Grad = savedGrads[i];
             }
         }
     }
@@ -637,7 +795,7 @@ public static class GradCheck
 
             if (!y.Shape.AsSpan().SequenceEqual(_yShape))
             {
-                throw new ArgumentException($"GradCheck: f returned shape {ShapeMath.Format(y.Shape)} for a perturbed input but {ShapeMath.Format(_yShape)} at the original point; f must be deterministic.");
+                throw new ArgumentException($"GradCheck: f returned shape {ShapeMath.Format(y.Shape)} without the tape but {ShapeMath.Format(_yShape)} on it; f must be deterministic (and a float32 check's reference must compute the same function).");
             }
 
             return y.ToArray();
@@ -666,7 +824,7 @@ public static class GradCheck
         }
 
         /// <summary>Storage index of every element, in row-major order of the tensor's shape.</summary>
-        private static int[] StoragePositions(Tensor<double> x)
+        internal static int[] StoragePositions(Tensor<double> x)
         {
             var shape = x._shape;
             var positions = new int[x.Numel];

@@ -9,6 +9,14 @@ namespace Autograd.Testing;
 /// </summary>
 public sealed record GradCheckOptions
 {
+    /// <summary>
+    /// The defaults of a float32 check (<c>GradCheck.CheckFloat32(f, reference, floatInputs)</c>): the finite differences
+    /// run in float64 with the same step, so only the analytic side carries float32 rounding. A float32 VJP's
+    /// relative error is a few ulps (6e-8 each) times the length of the sums it does (≤ 1e3 here), so
+    /// atol = 1e-4 and rtol = 1e-3 pass every right op and fail any error a hundredth of the gradient's size.
+    /// </summary>
+    public static GradCheckOptions Float32 => new() { Atol = 1e-4, Rtol = 1e-3 };
+
     /// <summary>Finite-difference step.</summary>
     public double Eps { get; init; } = 1e-6;
 
