@@ -14,6 +14,8 @@ which=${1:-all}
 out=${2:-StrykerOutput}
 out=$(mkdir -p "$out" && cd "$out" && pwd)
 dotnet tool restore >/dev/null
+# Stryker's project analysis needs restored projects (on a fresh clone there are none yet).
+dotnet restore Autograd.Tests/Autograd.Tests.csproj >/dev/null
 
 run() {
     local project=$1
