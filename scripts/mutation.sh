@@ -28,9 +28,22 @@ run() {
         mutate+=(--mutate "$pattern")
     done < <(dotnet run scripts/mutation-scope.cs -- "$project")
     echo "== Autograd.$project: ${#mutate[@]} mutate patterns"
+    # Stryker's project analysis (Buildalyzer) gives up with "Could not find build environment" when
+    # `dotnet --info` is slow on a busy machine: try again, three times at most.
+    local attempt
+    for attempt in 1 2 3; do
+        stryker "$project" "${mutate[@]}" && return 0
+        echo "== Stryker failed (attempt $attempt)" >&2
+    done
+    return 1
+}
+
+stryker() {
+    local project=$1
+    shift
     (cd Autograd.Tests && dotnet stryker \
         --project "Autograd.$project.csproj" \
-        "${mutate[@]}" \
+        "$@" \
         --test-case-filter "Category=GradProperty" \
         --concurrency "${STRYKER_CONCURRENCY:-1}" \
         --configuration Release \
