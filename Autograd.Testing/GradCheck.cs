@@ -72,12 +72,14 @@ public static class GradCheck
         options ??= GradCheckOptions.Float32;
         Validate(inputs, options);
         var twins = inputs.Select(x => Tensor.FromArray(x.ToArray().Select(v => (double)v).ToArray(), x.Shape, requiresGrad: x.RequiresGrad)).ToArray();
+        var allChecked = Enumerable.Range(0, inputs.Length).Where(i => inputs[i].RequiresGrad).ToArray();
         var savedGrads = inputs.Select(x => x.Grad).ToArray();
         try
         {
             return Execute(
                 new Run(reference, twins, options, checkedInputs =>
                 {
+                    SetRequiresGrad(inputs, allChecked, checkedInputs);
                     foreach (var i in checkedInputs)
                     {
                         inputs[i].Grad = null;
@@ -140,6 +142,7 @@ public static class GradCheck
 
         options ??= GradCheckOptions.Float32;
         var floats = parameters.ToArray();
+        var allChecked = Enumerable.Range(0, floats.Length).Where(i => floats[i].RequiresGrad).ToArray();
         Validate(floats, options);
         Validate([.. referenceParameters], options);
         var savedGrads = floats.Select(x => x.Grad).ToArray();
@@ -154,6 +157,7 @@ public static class GradCheck
             return Execute(
                 new Run(_ => reference(), twins, options, checkedInputs =>
                 {
+                    SetRequiresGrad(floats, allChecked, checkedInputs);
                     var y = f() ?? throw new ArgumentException("GradCheck: f returned null.", nameof(f));
                     return new TapeSide<float>(y, floats, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
                 }),
@@ -256,6 +260,16 @@ public static class GradCheck
         }
     }
 
+    /// <summary>Of the <paramref name="all"/> checked inputs, those in <paramref name="wanted"/> require grad and the others not.</summary>
+    private static void SetRequiresGrad<T>(Tensor<T>[] inputs, int[] all, int[] wanted)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        foreach (var i in all)
+        {
+            inputs[i].RequiresGrad = wanted.Contains(i);
+        }
+    }
+
     internal static int[] Unravel(int flat, int[] shape)
     {
         var index = new int[shape.Length];
@@ -305,6 +319,7 @@ public static class GradCheck
             _random = new Generator(options.Seed);
             _tapeSide = tapeSide ?? (checkedInputs =>
             {
+                SetRequiresGrad(inputs, _checked, checkedInputs);
                 var y = f(inputs) ?? throw new ArgumentException("GradCheck: f returned null.", "f");
                 return new TapeSide<double>(y, inputs, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
             });
@@ -419,6 +434,11 @@ public static class GradCheck
                 return false;
             }
 
+            if (checks.HasFlag(VjpChecks.PartialGradients) && _checked.Length >= 2 && !CheckPartialGradients(u, gu))
+            {
+                return false;
+            }
+
             if (checks.HasFlag(VjpChecks.CallerTensorsUnchanged))
             {
                 try
@@ -481,6 +501,46 @@ public static class GradCheck
             return true;
         }
 
+        /// <summary>
+        /// With one checked input at a time made a constant (RequiresGrad off, f recorded again), every other
+        /// input gets the gradient it gets when all require grad: the "is this gradient wanted" branches of
+        /// the VJPs skip work, never change the result.
+        /// </summary>
+        private bool CheckPartialGradients(double[] u, double[][] gu)
+        {
+            try
+            {
+                for (var c = 0; c < _checked.Length; c++)
+                {
+                    var others = _checked.Where((_, k) => k != c).ToArray();
+                    _tape = _tapeSide(others);
+
+                    // f no longer depends on a tensor that requires grad: the others' gradients must be zero.
+                    var partial = _tape.RequiresGrad ? TryVjp(u) : others.Select(i => new double[_inputs[i].Numel]).ToArray();
+                    if (partial is null)
+                    {
+                        return false;
+                    }
+
+                    var expected = gu.Where((_, k) => k != c).ToArray();
+                    if (WorstDifference(partial, expected, (_, e) => _options.Atol + _options.Rtol * Math.Abs(e), others) is { } d)
+                    {
+                        _vjpFailures.Add(new VjpCheckFailure(
+                            VjpChecks.PartialGradients,
+                            $"with input {_checked[c]} a constant, input {others[d.Input]} got {d.Actual:G6} instead of {d.Expected:G6} at {ShapeMath.Format(d.Index)}"));
+                        break;
+                    }
+                }
+
+                return true;
+            }
+            finally
+            {
+                // Every checked input requires grad again, and the rest of the check uses a graph recorded so.
+                _tape = _tapeSide(_checked);
+            }
+        }
+
         private static string Describe(CotangentLayout layout) => layout switch
         {
             CotangentLayout.Strided => "strided view at storage offset 1",
@@ -539,8 +599,9 @@ public static class GradCheck
         private readonly record struct Difference(int Input, int[] Index, double Actual, double Expected);
 
         /// <summary>The element of <paramref name="actual"/> furthest outside tolerance of <paramref name="expected"/>, or null when all are within.</summary>
-        private Difference? WorstDifference(double[][] actual, double[][] expected, Func<double, double, double> tolerance)
+        private Difference? WorstDifference(double[][] actual, double[][] expected, Func<double, double, double> tolerance, int[]? inputs = null)
         {
+            inputs ??= _checked;
             Difference? worst = null;
             var worstExcess = 0.0;
             for (var c = 0; c < actual.Length; c++)
@@ -555,7 +616,7 @@ public static class GradCheck
                         if (worst is null || excess > worstExcess)
                         {
                             worstExcess = excess;
-                            worst = new Difference(c, Unravel(k, _inputs[_checked[c]].Shape), actual[c][k], expected[c][k]);
+                            worst = new Difference(c, Unravel(k, _inputs[inputs[c]].Shape), actual[c][k], expected[c][k]);
                         }
                     }
                 }

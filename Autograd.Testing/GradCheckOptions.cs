@@ -105,7 +105,13 @@ public enum VjpChecks
     /// </summary>
     CallerTensorsUnchanged = 32,
 
-    All = GradShapes | ZeroCotangent | Linearity | Reentrancy | CotangentViews | CallerTensorsUnchanged,
+    /// <summary>
+    /// With two or more checked inputs, each in turn made a constant (RequiresGrad off, f recorded again): the
+    /// others get the same gradients, so a VJP's "is this gradient wanted" branches never change a result.
+    /// </summary>
+    PartialGradients = 64,
+
+    All = GradShapes | ZeroCotangent | Linearity | Reentrancy | CotangentViews | CallerTensorsUnchanged | PartialGradients,
 }
 
 /// <summary>What <see cref="GradCheck"/> does with an element where f is not differentiable.</summary>
