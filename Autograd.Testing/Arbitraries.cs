@@ -154,6 +154,25 @@ public static class Arbitraries
         return Arb.From(gen, c => Progress(c, c.Shrink()));
     }
 
+    /// <summary>
+    /// The same cases with integer values in [−<paramref name="levels"/>, <paramref name="levels"/>], so that
+    /// ties are the rule, not the exception: a max or a pooling window over a few elements almost always
+    /// has two equal maxima. For structural properties of a subgradient rule (the whole gradient to the
+    /// first maximum); a finite-difference check would discard such samples as not differentiable.
+    /// </summary>
+    public static Arbitrary<TCase> Ties<TCase>(Arbitrary<TCase> cases, int levels = 2)
+        where TCase : GradCase
+    {
+        ArgumentNullException.ThrowIfNull(cases);
+        Require(levels >= 1, $"Ties: need at least one level (got {levels}).");
+
+        // Rounding uniform values in (−levels − ½, levels + ½) gives each integer the same chance.
+        var (lo, hi) = (-levels - 0.49, levels + 0.49);
+        return Arb.From(
+            cases.Generator.Select(c => (TCase)(c with { Lo = lo, Hi = hi, Decimals = 0 })),
+            c => cases.Shrinker(c).Select(s => (TCase)(s with { Decimals = 0 })).Where(s => !s.Equals(c)));
+    }
+
     // ---- Building blocks ----
 
     /// <summary>

@@ -75,6 +75,158 @@ public static class GradCheck
     internal static GradCheckOptions? WithScopeOrder(GradCheckOptions? options) =>
         s_order.Value is { } order ? (options ?? new GradCheckOptions()) with { Order = order } : options;
 
+    /// <summary>
+    /// Checks a function of parameters it reads itself, as a module's forward reads its weights:
+    /// <paramref name="f"/> takes no argument and closes over <paramref name="parameters"/> (leaves), which
+    /// the finite differences perturb in place: <c>GradCheck.CheckParameters(() => x.MatMul(w).Tanh().Sum(), [w])</c>.
+    /// A module's check is this over its parameters: <c>CheckParameters(() => module.Forward(input).Sum(), module.Parameters())</c>.
+    /// </summary>
+    public static GradCheckResult CheckParameters(
+        Func<Tensor<double>> f,
+        IReadOnlyList<Tensor<double>> parameters,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(f))] string? functionText = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(parameters);
+        return CheckCore(_ => f(), [.. parameters], options, functionText, ["// f reads the parameters x0, x1, ... itself (GradCheck.CheckParameters(f, parameters)); rebuild it over the literals below."]);
+    }
+
+    /// <summary>
+    /// Checks float32 gradients: the VJPs of <paramref name="f"/> on the float <paramref name="inputs"/> (the
+    /// tape in float32, as users train) against central differences of <paramref name="reference"/>, the same
+    /// function in float64, at the same point (the float values, widened exactly). The finite differences are
+    /// as accurate as in a double check; only the analytic side has float32 rounding, so the tolerances are
+    /// float32's: <see cref="GradCheckOptions.Float32"/> unless <paramref name="options"/> says otherwise.
+    /// Write f once as a generic method and pass it twice: <c>GradCheck.CheckFloat32(F&lt;float&gt;, F&lt;double&gt;, [x])</c>.
+    /// </summary>
+    public static GradCheckResult CheckFloat32(
+        Func<Tensor<float>[], Tensor<float>> f,
+        Func<Tensor<double>[], Tensor<double>> reference,
+        Tensor<float>[] inputs,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(f))] string? functionText = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(inputs);
+        options ??= GradCheckOptions.Float32;
+        Validate(inputs, options);
+        var twins = inputs.Select(x => Tensor.FromArray(x.ToArray().Select(v => (double)v).ToArray(), x.Shape, requiresGrad: x.RequiresGrad)).ToArray();
+        var allChecked = Enumerable.Range(0, inputs.Length).Where(i => inputs[i].RequiresGrad).ToArray();
+        var savedGrads = inputs.Select(x => x.Grad).ToArray();
+        try
+        {
+            return Execute(
+                new Run(reference, twins, options, checkedInputs =>
+                {
+                    SetRequiresGrad(inputs, allChecked, checkedInputs);
+                    foreach (var i in checkedInputs)
+                    {
+                        inputs[i].Grad = null;
+                    }
+
+                    var y = f(inputs) ?? throw new ArgumentException("GradCheck: f returned null.", nameof(f));
+                    return new TapeSide<float>(y, inputs, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
+                }),
+                twins,
+                options,
+                functionText,
+                ["// float32 check: the Jacobian came from f on float32 inputs, the finite differences from the float64 reference;",
+                 "// rebuild the inputs below as float tensors and call GradCheck.CheckFloat32(f, reference, inputs)."]);
+        }
+        finally
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                inputs[i].Grad = savedGrads[i];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The float32 check of a function of parameters (see <see cref="CheckParameters(Func{Tensor{double}}, IReadOnlyList{Tensor{double}}, GradCheckOptions?, string?)"/>):
+    /// <paramref name="f"/> reads the float <paramref name="parameters"/>, <paramref name="reference"/> reads
+    /// <paramref name="referenceParameters"/>, the same parameters in float64 (a float64 twin of a module).
+    /// The reference parameters are set to the float values for the check and restored after it.
+    /// </summary>
+    public static GradCheckResult CheckParameters(
+        Func<Tensor<float>> f,
+        IReadOnlyList<Tensor<float>> parameters,
+        Func<Tensor<double>> reference,
+        IReadOnlyList<Tensor<double>> referenceParameters,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(f))] string? functionText = null)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(referenceParameters);
+        if (parameters.Count != referenceParameters.Count)
+        {
+            throw new ArgumentException($"GradCheck: {parameters.Count} parameters but {referenceParameters.Count} reference parameters.", nameof(referenceParameters));
+        }
+
+        var originals = new double[parameters.Count][];
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            var (p, r) = (parameters[i], referenceParameters[i]);
+            if (!p.Shape.AsSpan().SequenceEqual(r.Shape) || p.RequiresGrad != r.RequiresGrad)
+            {
+                throw new ArgumentException(
+                    $"GradCheck: parameter {i} has shape {ShapeMath.Format(p.Shape)} (requiresGrad {p.RequiresGrad}) but its reference has shape {ShapeMath.Format(r.Shape)} (requiresGrad {r.RequiresGrad}).",
+                    nameof(referenceParameters));
+            }
+
+            originals[i] = r.ToArray();
+        }
+
+        options ??= GradCheckOptions.Float32;
+        var floats = parameters.ToArray();
+        var allChecked = Enumerable.Range(0, floats.Length).Where(i => floats[i].RequiresGrad).ToArray();
+        Validate(floats, options);
+        Validate([.. referenceParameters], options);
+        var savedGrads = floats.Select(x => x.Grad).ToArray();
+        try
+        {
+            for (var i = 0; i < floats.Length; i++)
+            {
+                SetValues(referenceParameters[i], floats[i].ToArray().Select(v => (double)v).ToArray());
+            }
+
+            var twins = referenceParameters.ToArray();
+            return Execute(
+                new Run(_ => reference(), twins, options, checkedInputs =>
+                {
+                    SetRequiresGrad(floats, allChecked, checkedInputs);
+                    var y = f() ?? throw new ArgumentException("GradCheck: f returned null.", nameof(f));
+                    return new TapeSide<float>(y, floats, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
+                }),
+                twins,
+                options,
+                functionText,
+                ["// float32 check of a function of parameters against its float64 reference (GradCheck.CheckParameters(f, parameters, reference, referenceParameters))."]);
+        }
+        finally
+        {
+            for (var i = 0; i < floats.Length; i++)
+            {
+                floats[i].Grad = savedGrads[i];
+                SetValues(referenceParameters[i], originals[i]);
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="values"/> (row-major) into the elements of <paramref name="x"/>, in place.</summary>
+    private static void SetValues(Tensor<double> x, double[] values)
+    {
+        var positions = Run.StoragePositions(x);
+        for (var k = 0; k < positions.Length; k++)
+        {
+            x.Storage.Span[positions[k]] = values[k];
+        }
+    }
+
     internal static GradCheckResult CheckCore(
         Func<Tensor<double>[], Tensor<double>> f,
         Tensor<double>[] inputs,
@@ -85,14 +237,49 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(inputs);
         options ??= new GradCheckOptions();
-        if (!(options.Eps > 0) || options.Projections < 1 || options.Order is not (1 or 2))
-        {
-            throw new ArgumentException($"GradCheck: Eps must be positive, Projections at least 1 and Order 1 or 2 (got Eps {options.Eps}, Projections {options.Projections}, Order {options.Order}).", nameof(options));
-        }
-
+        Validate(inputs, options);
         if (options.Order == 2)
         {
             return GradGradCheck.CheckCore(f, inputs, null, options, functionText, preamble);
+        }
+
+        var savedGrads = inputs.Select(x => x.Grad).ToArray();
+        try
+        {
+            return Execute(new Run(f, inputs, options), inputs, options, functionText, preamble);
+        }
+        finally
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                inputs[i].Grad = savedGrads[i];
+            }
+        }
+    }
+
+    private static GradCheckResult Execute(Run run, Tensor<double>[] inputs, GradCheckOptions options, string? functionText, IReadOnlyList<string> preamble)
+    {
+        var snapshot = inputs.Select(x => new GradCheckInput(x.Shape, x.ToArray(), x.RequiresGrad)).ToArray();
+        var outcome = run.Execute();
+        return new GradCheckResult(outcome.Passed, outcome.Worst, outcome.Failures, outcome.Entries, outcome.Message)
+        {
+            NotDifferentiable = outcome.Kinks,
+            VjpFailures = outcome.VjpFailures,
+            FastMode = options.FastMode,
+            Inputs = snapshot,
+            Options = options,
+            FunctionText = functionText,
+            Preamble = preamble,
+        };
+    }
+
+    /// <summary>Options in range; inputs are leaves that address each element once and share no storage.</summary>
+    private static void Validate<T>(Tensor<T>[] inputs, GradCheckOptions options)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        if (!(options.Eps > 0) || options.Projections < 1 || options.Order is not (1 or 2))
+        {
+            throw new ArgumentException($"GradCheck: Eps must be positive, Projections at least 1 and Order 1 or 2 (got Eps {options.Eps}, Projections {options.Projections}, Order {options.Order}).", nameof(options));
         }
 
         for (var i = 0; i < inputs.Length; i++)
@@ -117,30 +304,15 @@ public static class GradCheck
                 }
             }
         }
+    }
 
-        var snapshot = inputs.Select(x => new GradCheckInput(x.Shape, x.ToArray(), x.RequiresGrad)).ToArray();
-        var savedGrads = inputs.Select(x => x.Grad).ToArray();
-        try
+    /// <summary>Of the <paramref name="all"/> checked inputs, those in <paramref name="wanted"/> require grad and the others not.</summary>
+    private static void SetRequiresGrad<T>(Tensor<T>[] inputs, int[] all, int[] wanted)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        foreach (var i in all)
         {
-            var run = new Run(f, inputs, options);
-            var outcome = run.Execute();
-            return new GradCheckResult(outcome.Passed, outcome.Worst, outcome.Failures, outcome.Entries, outcome.Message)
-            {
-                NotDifferentiable = outcome.Kinks,
-                VjpFailures = outcome.VjpFailures,
-                FastMode = options.FastMode,
-                Inputs = snapshot,
-                Options = options,
-                FunctionText = functionText,
-                Preamble = preamble,
-            };
-        }
-        finally
-        {
-            for (var i = 0; i < inputs.Length; i++)
-            {
-                inputs[i].Grad = savedGrads[i];
-            }
+            inputs[i].RequiresGrad = wanted.Contains(i);
         }
     }
 
@@ -174,10 +346,16 @@ public static class GradCheck
         private readonly List<NonDifferentiablePoint> _kinks = [];
         private readonly List<VjpCheckFailure> _vjpFailures = [];
         private readonly Generator _random;
+        private readonly Func<int[], ITapeSide> _tapeSide;
+        private ITapeSide _tape = null!;
         private int[] _yShape = [];
         private double[] _y0 = [];
 
-        public Run(Func<Tensor<double>[], Tensor<double>> f, Tensor<double>[] inputs, GradCheckOptions options)
+        /// <summary>
+        /// <paramref name="f"/> at <paramref name="inputs"/> gives the finite differences (double). The analytic
+        /// side is <paramref name="tapeSide"/> (given the checked inputs): f itself on the tape, or a float32 twin.
+        /// </summary>
+        public Run(Func<Tensor<double>[], Tensor<double>> f, Tensor<double>[] inputs, GradCheckOptions options, Func<int[], ITapeSide>? tapeSide = null)
         {
             _f = f;
             _inputs = inputs;
@@ -185,6 +363,12 @@ public static class GradCheck
             _checked = Enumerable.Range(0, inputs.Length).Where(i => inputs[i].RequiresGrad).ToArray();
             _positions = _checked.Select(i => StoragePositions(inputs[i])).ToArray();
             _random = new Generator(options.Seed);
+            _tapeSide = tapeSide ?? (checkedInputs =>
+            {
+                SetRequiresGrad(inputs, _checked, checkedInputs);
+                var y = f(inputs) ?? throw new ArgumentException("GradCheck: f returned null.", "f");
+                return new TapeSide<double>(y, inputs, checkedInputs, options.Checks.HasFlag(VjpChecks.GradShapes));
+            });
         }
 
         public Outcome Execute()
@@ -194,15 +378,15 @@ public static class GradCheck
                 _inputs[i].Grad = null;
             }
 
-            var y = _f(_inputs) ?? throw new ArgumentException("GradCheck: f returned null.", "f");
-            _yShape = y.Shape;
+            _tape = _tapeSide(_checked);
+            _yShape = _tape.Shape;
 
             // f(x) for the one-sided differences, evaluated the same way as the perturbed points.
             _y0 = Evaluate();
             var backwardWorks = true;
-            if (y.RequiresGrad && y.Numel > 0 && _options.Checks != VjpChecks.None)
+            if (_tape.RequiresGrad && _y0.Length > 0 && _options.Checks != VjpChecks.None)
             {
-                backwardWorks = CheckVjp(y);
+                backwardWorks = CheckVjp();
             }
 
             if (!backwardWorks)
@@ -210,18 +394,18 @@ public static class GradCheck
                 return Finish(null, 0, 0);
             }
 
-            return _options.FastMode ? CompareProjections(y) : CompareJacobian(y);
+            return _options.FastMode ? CompareProjections() : CompareJacobian();
         }
 
         // ---- VJP properties ----
 
         /// <summary>Runs the enabled VJP checks; false when backward cannot run at all (a shape error).</summary>
-        private bool CheckVjp(Tensor<double> y)
+        private bool CheckVjp()
         {
             var checks = _options.Checks;
-            var m = y.Numel;
+            var m = _y0.Length;
             var u = RandomVector(m);
-            var gu = TryVjp(y, u);
+            var gu = TryVjp(u);
             if (gu is null)
             {
                 return false;
@@ -229,7 +413,7 @@ public static class GradCheck
 
             if (checks.HasFlag(VjpChecks.Reentrancy))
             {
-                var again = TryVjp(y, u);
+                var again = TryVjp(u);
                 if (again is null)
                 {
                     return false;
@@ -246,7 +430,7 @@ public static class GradCheck
 
             if (checks.HasFlag(VjpChecks.ZeroCotangent))
             {
-                var g0 = TryVjp(y, new double[m]);
+                var g0 = TryVjp(new double[m]);
                 if (g0 is null)
                 {
                     return false;
@@ -268,14 +452,14 @@ public static class GradCheck
                 // Coefficients away from 0 and 1, and of both signs, so that an affine or a quadratic VJP shows.
                 var a = 0.5 + _random.NextDouble();
                 var b = -(0.5 + _random.NextDouble());
-                var gv = TryVjp(y, v);
+                var gv = TryVjp(v);
                 var combined = new double[m];
                 for (var j = 0; j < m; j++)
                 {
                     combined[j] = a * u[j] + b * v[j];
                 }
 
-                var gw = gv is null ? null : TryVjp(y, combined);
+                var gw = gv is null ? null : TryVjp(combined);
                 if (gv is null || gw is null)
                 {
                     return false;
@@ -291,18 +475,143 @@ public static class GradCheck
                 }
             }
 
+            if (checks.HasFlag(VjpChecks.CotangentViews) && !CheckCotangentViews(u, gu))
+            {
+                return false;
+            }
+
+            if (checks.HasFlag(VjpChecks.PartialGradients) && _checked.Length >= 2 && !CheckPartialGradients(u, gu))
+            {
+                return false;
+            }
+
+            if (checks.HasFlag(VjpChecks.CallerTensorsUnchanged))
+            {
+                try
+                {
+                    if (_tape.CheckAccumulation(u, CotangentLayout.Strided, e => (2 * _options.NondetTol) + _options.Atol + (_options.Rtol * Math.Abs(e))) is { } problem)
+                    {
+                        AddCallerFailure(problem);
+                    }
+                }
+                catch (GradientShapeException) when (checks.HasFlag(VjpChecks.GradShapes))
+                {
+                    return false;
+                }
+            }
+
             return true;
+        }
+
+        /// <summary>
+        /// The VJP of a cotangent does not depend on its layout: u as a strided view at an offset and as a
+        /// transposed view gives vjp(u) (<paramref name="gu"/>, from a contiguous u), and u made constant
+        /// along a dimension gives the same as an expanded (stride-0) view as contiguous.
+        /// </summary>
+        private bool CheckCotangentViews(double[] u, double[][] gu)
+        {
+            var cases = new List<(CotangentLayout Layout, double[] U, double[][] Expected)>
+            {
+                (CotangentLayout.Strided, u, gu),
+                (CotangentLayout.Transposed, u, gu),
+            };
+            if (Cotangents.ExpandableCopy(u, _yShape) is { } constant)
+            {
+                var expected = TryVjp(constant);
+                if (expected is null)
+                {
+                    return false;
+                }
+
+                cases.Add((CotangentLayout.Expanded, constant, expected));
+            }
+
+            foreach (var (layout, cotangent, expected) in cases)
+            {
+                var actual = TryVjp(cotangent, layout);
+                if (actual is null)
+                {
+                    return false;
+                }
+
+                if (WorstDifference(actual, expected, (_, e) => _options.Atol + _options.Rtol * Math.Abs(e)) is { } d)
+                {
+                    _vjpFailures.Add(new VjpCheckFailure(
+                        VjpChecks.CotangentViews,
+                        $"the VJP depends on how the cotangent is laid out: as a {Describe(layout)} it gave {d.Actual:G6}, as a contiguous tensor {d.Expected:G6}, "
+                        + $"at input {_checked[d.Input]} {ShapeMath.Format(d.Index)}"));
+                    break;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>
+        /// With one checked input at a time made a constant (RequiresGrad off, f recorded again), every other
+        /// input gets the gradient it gets when all require grad: the "is this gradient wanted" branches of
+        /// the VJPs skip work, never change the result.
+        /// </summary>
+        private bool CheckPartialGradients(double[] u, double[][] gu)
+        {
+            try
+            {
+                for (var c = 0; c < _checked.Length; c++)
+                {
+                    var others = _checked.Where((_, k) => k != c).ToArray();
+                    _tape = _tapeSide(others);
+
+                    // f no longer depends on a tensor that requires grad: the others' gradients must be zero.
+                    var partial = _tape.RequiresGrad ? TryVjp(u) : others.Select(i => new double[_inputs[i].Numel]).ToArray();
+                    if (partial is null)
+                    {
+                        return false;
+                    }
+
+                    var expected = gu.Where((_, k) => k != c).ToArray();
+                    if (WorstDifference(partial, expected, (_, e) => _options.Atol + _options.Rtol * Math.Abs(e), others) is { } d)
+                    {
+                        _vjpFailures.Add(new VjpCheckFailure(
+                            VjpChecks.PartialGradients,
+                            $"with input {_checked[c]} a constant, input {others[d.Input]} got {d.Actual:G6} instead of {d.Expected:G6} at {ShapeMath.Format(d.Index)}"));
+                        break;
+                    }
+                }
+
+                return true;
+            }
+            finally
+            {
+                // Every checked input requires grad again, and the rest of the check uses a graph recorded so.
+                _tape = _tapeSide(_checked);
+            }
+        }
+
+        private static string Describe(CotangentLayout layout) => layout switch
+        {
+            CotangentLayout.Strided => "strided view at storage offset 1",
+            CotangentLayout.Transposed => "transposed view at storage offset 1",
+            CotangentLayout.Expanded => "expanded (stride-0) view at storage offset 1",
+            _ => "contiguous tensor",
+        };
+
+        private void AddCallerFailure(string problem)
+        {
+            if (!_vjpFailures.Any(f => f.Check == VjpChecks.CallerTensorsUnchanged))
+            {
+                _vjpFailures.Add(new VjpCheckFailure(VjpChecks.CallerTensorsUnchanged, problem));
+            }
         }
 
         /// <summary>
         /// One backward pass with cotangent <paramref name="u"/>: each checked input's gradient (zeros where
         /// none arrived), or null after recording a shape failure.
         /// </summary>
-        private double[][]? TryVjp(Tensor<double> y, double[] u)
+        private double[][]? TryVjp(double[] u, CotangentLayout layout = CotangentLayout.Contiguous)
         {
             try
             {
-                return Vjp(y, u);
+                return Vjp(u, layout);
             }
             catch (GradientShapeException e) when (_options.Checks.HasFlag(VjpChecks.GradShapes))
             {
@@ -317,39 +626,28 @@ public static class GradCheck
             }
         }
 
-        private double[][] Vjp(Tensor<double> y, double[] u)
+        /// <summary>One backward pass; a write into a caller-owned tensor is recorded as a failure.</summary>
+        private double[][] Vjp(double[] u, CotangentLayout layout = CotangentLayout.Contiguous)
         {
-            y.Backward(Tensor.FromArray(u, _yShape), retainGraph: true);
-            var grads = new double[_checked.Length][];
-            for (var c = 0; c < _checked.Length; c++)
+            var (grads, modified) = _tape.Vjp(u, layout);
+            if (modified is not null && _options.Checks.HasFlag(VjpChecks.CallerTensorsUnchanged))
             {
-                var x = _inputs[_checked[c]];
-                if (x.Grad is { } g)
-                {
-                    if (_options.Checks.HasFlag(VjpChecks.GradShapes) && !g.Shape.AsSpan().SequenceEqual(x.Shape))
-                    {
-                        // Tensor.Grad refuses this today; the check stays so the guarantee is tested, not assumed.
-                        throw new InvalidOperationException($"GradCheck: input {_checked[c]} has shape {ShapeMath.Format(x.Shape)} but got a gradient of shape {ShapeMath.Format(g.Shape)}.");
-                    }
-
-                    grads[c] = g.ToArray();
-                }
-                else
-                {
-                    grads[c] = new double[x.Numel];
-                }
-
-                x.Grad = null;
+                AddCallerFailure(modified);
             }
 
             return grads;
         }
 
+        /// <summary>The layout of the cotangent of Jacobian row or projection <paramref name="j"/>: all layouts in turn.</summary>
+        private CotangentLayout RowLayout(int j) =>
+            _options.Checks.HasFlag(VjpChecks.CotangentViews) ? Cotangents.Rotation[j % Cotangents.Rotation.Length] : CotangentLayout.Contiguous;
+
         private readonly record struct Difference(int Input, int[] Index, double Actual, double Expected);
 
         /// <summary>The element of <paramref name="actual"/> furthest outside tolerance of <paramref name="expected"/>, or null when all are within.</summary>
-        private Difference? WorstDifference(double[][] actual, double[][] expected, Func<double, double, double> tolerance)
+        private Difference? WorstDifference(double[][] actual, double[][] expected, Func<double, double, double> tolerance, int[]? inputs = null)
         {
+            inputs ??= _checked;
             Difference? worst = null;
             var worstExcess = 0.0;
             for (var c = 0; c < actual.Length; c++)
@@ -364,7 +662,7 @@ public static class GradCheck
                         if (worst is null || excess > worstExcess)
                         {
                             worstExcess = excess;
-                            worst = new Difference(c, Unravel(k, _inputs[_checked[c]].Shape), actual[c][k], expected[c][k]);
+                            worst = new Difference(c, Unravel(k, _inputs[inputs[c]].Shape), actual[c][k], expected[c][k]);
                         }
                     }
                 }
@@ -375,17 +673,17 @@ public static class GradCheck
 
         // ---- Full Jacobian ----
 
-        private Outcome CompareJacobian(Tensor<double> y)
+        private Outcome CompareJacobian()
         {
             var m = _y0.Length;
             var analytic = _checked.Select(i => new double[m, _inputs[i].Numel]).ToArray();
-            if (y.RequiresGrad)
+            if (_tape.RequiresGrad)
             {
                 for (var j = 0; j < m; j++)
                 {
                     var seed = new double[m];
                     seed[j] = 1;
-                    var rows = Vjp(y, seed);
+                    var rows = Vjp(seed, RowLayout(j));
                     for (var c = 0; c < _checked.Length; c++)
                     {
                         for (var k = 0; k < rows[c].Length; k++)
@@ -451,7 +749,7 @@ public static class GradCheck
 
         // ---- Fast mode ----
 
-        private Outcome CompareProjections(Tensor<double> y)
+        private Outcome CompareProjections()
         {
             var m = _y0.Length;
             var tally = new Tally(_options);
@@ -463,9 +761,9 @@ public static class GradCheck
 
                 // (vᵀJ)·u: one backward pass with cotangent v, then a dot product with the direction.
                 var analytic = 0.0;
-                if (y.RequiresGrad && m > 0)
+                if (_tape.RequiresGrad && m > 0)
                 {
-                    var g = Vjp(y, v);
+                    var g = Vjp(v, RowLayout(p));
                     for (var c = 0; c < g.Length; c++)
                     {
                         for (var k = 0; k < g[c].Length; k++)
@@ -604,7 +902,7 @@ public static class GradCheck
 
             if (!y.Shape.AsSpan().SequenceEqual(_yShape))
             {
-                throw new ArgumentException($"GradCheck: f returned shape {ShapeMath.Format(y.Shape)} for a perturbed input but {ShapeMath.Format(_yShape)} at the original point; f must be deterministic.");
+                throw new ArgumentException($"GradCheck: f returned shape {ShapeMath.Format(y.Shape)} without the tape but {ShapeMath.Format(_yShape)} on it; f must be deterministic (and a float32 check's reference must compute the same function).");
             }
 
             return y.ToArray();
@@ -633,7 +931,7 @@ public static class GradCheck
         }
 
         /// <summary>Storage index of every element, in row-major order of the tensor's shape.</summary>
-        private static int[] StoragePositions(Tensor<double> x)
+        internal static int[] StoragePositions(Tensor<double> x)
         {
             var shape = x._shape;
             var positions = new int[x.Numel];

@@ -9,6 +9,14 @@ namespace Autograd.Testing;
 /// </summary>
 public sealed record GradCheckOptions
 {
+    /// <summary>
+    /// The defaults of a float32 check (<c>GradCheck.CheckFloat32(f, reference, floatInputs)</c>): the finite differences
+    /// run in float64 with the same step, so only the analytic side carries float32 rounding. A float32 VJP's
+    /// relative error is a few ulps (6e-8 each) times the length of the sums it does (≤ 1e3 here), so
+    /// atol = 1e-4 and rtol = 1e-3 pass every right op and fail any error a hundredth of the gradient's size.
+    /// </summary>
+    public static GradCheckOptions Float32 => new() { Atol = 1e-4, Rtol = 1e-3 };
+
     /// <summary>Finite-difference step.</summary>
     public double Eps { get; init; } = 1e-6;
 
@@ -94,7 +102,27 @@ public enum VjpChecks
     /// <summary>A second backward pass through the same graph gives the same gradients.</summary>
     Reentrancy = 8,
 
-    All = GradShapes | ZeroCotangent | Linearity | Reentrancy,
+    /// <summary>
+    /// The VJP does not depend on the cotangent's layout: a cotangent handed to backward as a strided view at a
+    /// non-zero storage offset, as a transposed view or as an expanded (stride-0) view gives the same gradients
+    /// as a contiguous one; and the Jacobian rows are fed in these layouts in turn.
+    /// </summary>
+    CotangentViews = 16,
+
+    /// <summary>
+    /// Every backward pass leaves the caller's tensors bit-for-bit unchanged (the gradOutput passed to it, its
+    /// whole buffer included, and every input), gives no two leaves one Grad buffer, and a second pass adds to
+    /// each leaf's Grad exactly its gradient, touching no other leaf's Grad.
+    /// </summary>
+    CallerTensorsUnchanged = 32,
+
+    /// <summary>
+    /// With two or more checked inputs, each in turn made a constant (RequiresGrad off, f recorded again): the
+    /// others get the same gradients, so a VJP's "is this gradient wanted" branches never change a result.
+    /// </summary>
+    PartialGradients = 64,
+
+    All = GradShapes | ZeroCotangent | Linearity | Reentrancy | CotangentViews | CallerTensorsUnchanged | PartialGradients,
 }
 
 /// <summary>What <see cref="GradCheck"/> does with an element where f is not differentiable.</summary>

@@ -147,14 +147,22 @@ public static class GradProperty
     public static void Check(Property property, int maxTest = 100, string? replay = null)
     {
         ArgumentNullException.ThrowIfNull(property);
-        var runner = new CapturingRunner();
+        var runner = new CapturingRunner { StopAtFirstFailure = Environment.GetEnvironmentVariable(NoShrinkVariable) == "1" };
         var config = Config.Quick.WithRunner(runner).WithMaxTest(maxTest);
         if (replay is not null)
         {
             config = config.WithReplay(FSharpOption<Replay>.Some(ParseReplay(replay)));
         }
 
-        FsCheck.Check.One(config, property);
+        try
+        {
+            FsCheck.Check.One(config, property);
+        }
+        catch (FirstFailureException)
+        {
+            throw new GradPropertyException($"GradProperty falsified (not shrunk: {NoShrinkVariable}=1); run without it for the minimal case and its report.");
+        }
+
         switch (runner.Result)
         {
             case TestResult.Failed failed:
@@ -297,10 +305,21 @@ public static class GradProperty
             Exception: gradCheck?.InnerException ?? (gradCheck is null ? exception : null));
     }
 
+    /// <summary>
+    /// With this environment variable set to 1, a property stops at its first failing case instead of
+    /// shrinking it: for mutation testing (scripts/mutation.sh), where only pass or fail matters and
+    /// shrinking a failure of every mutant would cost most of the run.
+    /// </summary>
+    public const string NoShrinkVariable = "AUTOGRAD_PROPERTY_NO_SHRINK";
+
+    private sealed class FirstFailureException : Exception;
+
     /// <summary>Keeps FsCheck's verdict instead of printing it, so that the report can be built from it.</summary>
     private sealed class CapturingRunner : IRunner
     {
         public TestResult? Result { get; private set; }
+
+        public bool StopAtFirstFailure { get; init; }
 
         public void OnStartFixture(Type t)
         {
@@ -312,6 +331,10 @@ public static class GradProperty
 
         public void OnShrink(Microsoft.FSharp.Collections.FSharpList<object> args, FSharpFunc<Microsoft.FSharp.Collections.FSharpList<object>, string> everyShrink)
         {
+            if (StopAtFirstFailure)
+            {
+                throw new FirstFailureException();
+            }
         }
 
         public void OnFinished(string name, TestResult testResult) => Result = testResult;

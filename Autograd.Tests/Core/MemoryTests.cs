@@ -128,7 +128,10 @@ public class MemoryTests
             // promoted to gen 2 comes back only after a gen-2 collection, so allow a few of those; without
             // reclaiming, the pool would allocate the whole turnover afresh.
             Assert.That(BufferPool.FreshBytes - fresh, Is.LessThanOrEqualTo(256 * 1024), "bytes of fresh arrays the pool allocated during 60 steady-state steps");
-            Assert.That(BufferPool.InducedCollections - collections, Is.GreaterThan(0), "the pool reclaimed by collecting");
+            // Whether the buffers came back through a collection the pool induced or a natural one depends
+            // on what else allocates (ops that still allocate plain arrays trigger natural collections), so
+            // only the outcome is asserted: the turnover was served from returned buffers.
+            _ = collections;
         }
         finally
         {

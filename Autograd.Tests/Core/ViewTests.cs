@@ -65,9 +65,28 @@ public class ViewTests
 
     [Test]
     public void Expand_GradientMatchesFiniteDifferences() =>
-        Check(new CaseSpec().Int("d0", 1, 3).Int("d1", 1, 3).Int("lead", 1, 3).Views(1),
-            c => [1, c["d1"]],
-            (c, x) => x.Expand(c["lead"], c["d0"], c["d1"]));
+        // The expanded row is the leaf itself, a row picked out of a taller leaf (non-zero storage offset),
+        // or a row of a transposed leaf (offset and a non-unit inner stride); the result overlaps itself.
+        GradProperty.Check(
+            new CaseSpec().Int("d0", 1, 3).Int("d1", 1, 3).Int("lead", 1, 3).Int("source", 0, 2).Int("row", 0, 2).Views(1),
+            c =>
+            {
+                var (rows, d1) = (c["source"] == 0 ? 1 : 3, c["d1"]);
+                var (x, vx) = Inputs.Make(c["source"] == 2 ? [d1, rows] : [rows, d1], c.View(0), c.Generator());
+                return GradCheck.Check(
+                    t =>
+                    {
+                        var leaf = vx(t[0]);
+                        var source = c["source"] switch
+                        {
+                            0 => leaf,
+                            1 => leaf.Narrow(0, c["row"], 1),
+                            _ => leaf.Transpose(0, 1).Narrow(0, c["row"], 1),
+                        };
+                        return source.Expand(c["lead"], c["d0"], d1);
+                    },
+                    [x]);
+            });
 
     [Test]
     public void SumToSize_GradientMatchesFiniteDifferences() =>
@@ -89,6 +108,42 @@ public class ViewTests
                 var (x, _) = Inputs.Make([c["n"]], ViewKind.Contiguous, c.Generator());
                 var count = (c["n"] - c["window"]) / c["step"] + 1;
                 return GradCheck.Check(t => t[0].AsStrided([count, c["window"]], [c["step"], 1], 0).Mul(t[0].AsStrided([count, c["window"]], [c["step"], 1], 0)), [x]);
+            });
+
+    [Test]
+    public void AsStrided_OverlappingAtAnOffset_GradientMatchesFiniteDifferences() =>
+        // Any geometry: strides 0..3 in each dimension (0 repeats an element, a stride smaller than the
+        // other dimension's extent overlaps rows), a storage offset of 0..3, over an input that is the leaf,
+        // a transposed leaf, an expanded (self-overlapping) leaf, or a narrowed leaf whose own offset is the default.
+        GradProperty.Check(
+            new CaseSpec().Int("n0", 1, 3).Int("n1", 1, 3).Int("s0", 0, 3).Int("s1", 0, 3).Int("offset", 0, 3).Int("extra", 0, 2).Int("source", 0, 3),
+            c =>
+            {
+                var span = (c["n0"] - 1) * c["s0"] + (c["n1"] - 1) * c["s1"] + 1;
+                var length = c["offset"] + span + c["extra"];
+                int[] leafShape = c["source"] switch
+                {
+                    1 => [(length + 1) / 2, 2],
+                    2 => [1, length],
+                    3 => [1 + span + c["extra"]],
+                    _ => [length],
+                };
+                var (x, _) = Inputs.Make(leafShape, ViewKind.Contiguous, c.Generator());
+                int[] shape = [c["n0"], c["n1"]];
+                int[] strides = [c["s0"], c["s1"]];
+                return GradCheck.Check(
+                    t =>
+                    {
+                        var y = c["source"] switch
+                        {
+                            1 => t[0].Transpose(0, 1).AsStrided(shape, strides, c["offset"]),
+                            2 => t[0].Expand(2, length).AsStrided(shape, strides, c["offset"]),
+                            3 => t[0].Narrow(0, 1, leafShape[0] - 1).AsStrided(shape, strides),
+                            _ => t[0].AsStrided(shape, strides, c["offset"]),
+                        };
+                        return y.Mul(y);
+                    },
+                    [x]);
             });
 
     [Test]

@@ -66,11 +66,26 @@ internal static class TestFunctions
         return Function.Apply($"Scale{bug}", [x], xs =>
         {
             var shape = xs[0].Shape;
+            var input = xs[0];
             var y = Tensor.FromArray(xs[0].ToArray().Select(a => 3 * a).ToArray(), shape);
             return (y, (g, grads) =>
             {
-                var gv = g.ToArray();
+                // Reads the cotangent's buffer as if it were contiguous at offset 0, as a kernel that takes
+                // g.Storage.Span without its offset and strides would.
+                var gv = bug == ScaleBug.ReadsCotangentAsContiguous ? g.Storage.Span[..g.Numel].ToArray() : g.ToArray();
                 calls++;
+                if (bug == ScaleBug.ClearsCotangent)
+                {
+                    // "Recycles" the incoming gradient buffer: the caller's gradOutput is wiped.
+                    g.FillInPlace(0);
+                }
+
+                if (bug == ScaleBug.WritesIntoInput)
+                {
+                    // Uses the input's storage as scratch space.
+                    input.FillInPlace(0);
+                }
+
                 grads[0] = bug switch
                 {
                     // 3g + 1: right on no cotangent at all, wrong on zero (and so not linear).
@@ -97,5 +112,8 @@ internal static class TestFunctions
         Quadratic,
         NotReentrant,
         WrongShape,
+        ReadsCotangentAsContiguous,
+        ClearsCotangent,
+        WritesIntoInput,
     }
 }

@@ -74,6 +74,47 @@ public class VjpCheckTests
     }
 
     [Test]
+    public void VjpReadingTheCotangentAsContiguous_FailsCotangentViews()
+    {
+        var r = GradCheck.Check(xs => Scale(xs[0], ScaleBug.ReadsCotangentAsContiguous), [X()]);
+        Assert.That(r.Passed, Is.False);
+        Assert.That(Failed(r), Does.Contain(VjpChecks.CotangentViews));
+        Assert.That(r.Message, Does.Contain("depends on how the cotangent is laid out"));
+
+        // The Jacobian rows arrive in every layout too, so the Jacobian itself is wrong.
+        Assert.That(r.Failures, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void VjpReadingTheCotangentAsContiguous_PassesWithContiguousCotangentsOnly()
+    {
+        // The blind spot the check closes: fed fresh contiguous cotangents only, the bug is invisible.
+        var options = new GradCheckOptions { Checks = VjpChecks.All & ~VjpChecks.CotangentViews };
+        var r = GradCheck.Check(xs => Scale(xs[0], ScaleBug.ReadsCotangentAsContiguous), [X()], options);
+        Assert.That(r.Passed, Is.True, r.Message);
+    }
+
+    [Test]
+    public void VjpClearingTheCotangent_FailsCallerTensorsUnchanged()
+    {
+        var r = GradCheck.Check(xs => Scale(xs[0], ScaleBug.ClearsCotangent), [X()]);
+        Assert.That(r.Passed, Is.False);
+        Assert.That(Failed(r), Is.EqualTo(new[] { VjpChecks.CallerTensorsUnchanged }));
+        Assert.That(r.Message, Does.Contain("backward wrote into the gradOutput passed to it"));
+        var off = new GradCheckOptions { Checks = VjpChecks.All & ~VjpChecks.CallerTensorsUnchanged };
+        Assert.That(GradCheck.Check(xs => Scale(xs[0], ScaleBug.ClearsCotangent), [X()], off).Passed, Is.True);
+    }
+
+    [Test]
+    public void VjpWritingIntoItsInput_FailsCallerTensorsUnchanged()
+    {
+        var r = GradCheck.Check(xs => Scale(xs[0], ScaleBug.WritesIntoInput), [X()]);
+        Assert.That(r.Passed, Is.False);
+        Assert.That(Failed(r), Does.Contain(VjpChecks.CallerTensorsUnchanged));
+        Assert.That(r.Message, Does.Contain("backward wrote into input 0"));
+    }
+
+    [Test]
     public void BuiltInOps_PassEveryCheck_OnViews()
     {
         var g = new Generator(11);

@@ -1,0 +1,132 @@
+// Prints the Stryker.NET mutate patterns of the VJP code, one per line: "<glob>{start..end}...".
+// Run by scripts/mutation.sh as a .NET file-based app: dotnet run scripts/mutation-scope.cs -- <Ops|Core>.
+// The spans are character offsets (Stryker mutates a node only when a span contains it), found from the
+// source so that they follow the code as it changes:
+//   - every Tape.Record(...) call: the VJP closure an op records, with everything it captures inline;
+//   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ...");
+//   - named VJP helpers (Conv2d's Record/Backward, Relu's MaskedGradient, Pool.MaxBackward, Window.ScatterAdd,
+//     AsStridedBackward, SumToSize: the VJP of every broadcast);
+//   - the engine (Engine.cs, Node.cs) as whole files.
+var project = args.Length > 0 ? args[0] : "Ops";
+var root = Directory.GetCurrentDirectory();
+var patterns = new List<string>();
+
+void Add(string relative, IEnumerable<(int Start, int End)> spans)
+{
+    var list = spans.Where(s => s.End > s.Start).ToList();
+    if (list.Count > 0)
+    {
+        patterns.Add($"**/{relative}" + string.Concat(list.Select(s => $"{{{s.Start}..{s.End}}}")));
+    }
+}
+
+// The index just past the bracket that closes the one at `open`, skipping strings, chars and comments.
+static int Close(string text, int open)
+{
+    var (opening, closing) = text[open] switch { '(' => ('(', ')'), '{' => ('{', '}'), _ => ('[', ']') };
+    var depth = 0;
+    for (var i = open; i < text.Length; i++)
+    {
+        var ch = text[i];
+        if (ch == '/' && i + 1 < text.Length && text[i + 1] == '/')
+        {
+            i = text.IndexOf('\n', i);
+            continue;
+        }
+
+        if (ch == '"' || ch == '\'')
+        {
+            // Interpolated strings in this code never nest quotes inside holes.
+            for (i++; i < text.Length && text[i] != ch; i++)
+            {
+                if (text[i] == '\\')
+                {
+                    i++;
+                }
+            }
+
+            continue;
+        }
+
+        if (ch == opening)
+        {
+            depth++;
+        }
+        else if (ch == closing && --depth == 0)
+        {
+            return i + 1;
+        }
+    }
+
+    throw new InvalidOperationException($"unbalanced {opening} at {open}");
+}
+
+IEnumerable<(int, int)> Calls(string text, string marker)
+{
+    for (var at = text.IndexOf(marker, StringComparison.Ordinal); at >= 0; at = text.IndexOf(marker, at + 1, StringComparison.Ordinal))
+    {
+        yield return (at, Close(text, at + marker.Length - 1));
+    }
+}
+
+// From the method's name to the end of its body (the first '{' after the name opens the body).
+IEnumerable<(int, int)> Method(string text, string signature)
+{
+    var at = text.IndexOf(signature, StringComparison.Ordinal);
+    if (at < 0)
+    {
+        throw new InvalidOperationException($"no method '{signature}'");
+    }
+
+    yield return (at, Close(text, text.IndexOf('{', at)));
+}
+
+// Elementwise VJP formulas: from the first "static (" of the statement to its ';'.
+IEnumerable<(int, int)> StaticLambdas(string text)
+{
+    var at = text.IndexOf("static (", StringComparison.Ordinal);
+    while (at >= 0)
+    {
+        var end = text.IndexOf(';', at);
+        yield return (at, end);
+        at = text.IndexOf("static (", end, StringComparison.Ordinal);
+    }
+}
+
+string Read(string relative) => File.ReadAllText(Path.Combine(root, relative));
+
+if (project == "Core")
+{
+    patterns.Add("**/Autograd.Core/Autograd/Engine.cs");
+    patterns.Add("**/Autograd.Core/Autograd/Node.cs");
+    var views = Read("Autograd.Core/Tensor.Views.cs");
+    Add("Autograd.Core/Tensor.Views.cs", Calls(views, "Tape.Record(").Concat(Method(views, "AsStridedBackward(")).Concat(Method(views, "Tensor<T> SumToSize(")));
+}
+else
+{
+    foreach (var file in Directory.GetFiles(Path.Combine(root, "Autograd.Ops"), "*.cs").Order(StringComparer.Ordinal))
+    {
+        var text = File.ReadAllText(file);
+        var name = Path.GetFileName(file);
+        var spans = Calls(text, "Tape.Record(").Concat(StaticLambdas(text));
+        if (name == "Relu.cs")
+        {
+            spans = spans.Concat(Method(text, "MaskedGradient<T>("));
+        }
+
+        if (name == "Conv2d.cs")
+        {
+            spans = spans.Concat(Method(text, "void Record<T>(")).Concat(Method(text, "Backward<T>("));
+        }
+
+        Add("Autograd.Ops/" + name, spans);
+    }
+
+    Add("Autograd.Ops/Kernels/Pool.cs", Method(Read("Autograd.Ops/Kernels/Pool.cs"), "MaxBackward<T>("));
+    Add("Autograd.Ops/Kernels/Window.cs", Method(Read("Autograd.Ops/Kernels/Window.cs"), "ScatterAdd<T>("));
+}
+
+foreach (var p in patterns)
+{
+    Console.WriteLine(p);
+}
