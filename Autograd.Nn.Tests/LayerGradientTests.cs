@@ -121,3 +121,40 @@ public class LayerGradientTests
         Assert.That(result.Passed, Is.True, result.ToString());
     }
 }
+
+/// <summary><c>GradCheck.Check(module, input)</c>: the module-level check over every parameter of a model.</summary>
+public class ModuleGradCheckTests
+{
+    [Test]
+    public void ModuleCheck_CoversEveryParameterOfANestedModel()
+    {
+        var gen = new Generator(7);
+        var model = new Sequential<double>(
+            new Conv2d<double>(1, 2, 3, padding: 1, generator: gen), new Tanh<double>(), new Flatten<double>(),
+            new Linear<double>(2 * 4 * 4, 3, generator: gen));
+        var x = Tensor.Randn<double>([2, 1, 4, 4], gen);
+        var result = GradCheck.Check(model, x);
+        Assert.That(result.Passed, Is.True, result.ToString());
+        Assert.That(result.Inputs.Count, Is.EqualTo(model.Parameters().Count()), "one checked input per parameter");
+        Assert.That(x.Grad, Is.Null, "the input is held constant");
+    }
+
+    [Test]
+    public void ModuleCheck_CatchesAModuleWithAWrongGradient()
+    {
+        // A layer whose custom op returns g·w instead of g·2w for d(w²)/dw: the module check must fail.
+        var result = GradCheck.Check(new Squares(), Tensor.Ones<double>(3));
+        Assert.That(result.Passed, Is.False);
+        Assert.That(result.ToString(), Does.Contain("analytic"));
+    }
+
+    private sealed class Squares : Module<double>
+    {
+        private readonly Tensor<double> _w;
+
+        public Squares() => _w = RegisterParameter("w", Tensor.FromArray(new double[] { 0.5, -1.5, 2.0 }, [3], requiresGrad: true))!;
+
+        public override Tensor<double> Forward(Tensor<double> input) =>
+            input * Function.Apply("BadSquare", [_w], ws => (ws[0] * ws[0], (g, grads) => grads[0] = g * ws[0]));
+    }
+}

@@ -37,7 +37,7 @@ public static class GradCheck
     private static readonly AsyncLocal<int?> s_order = new();
 
     /// <summary>
-    /// Until disposed, every check on this thread or async flow (<see cref="Check"/>, every
+    /// Until disposed, every check on this thread or async flow (<see cref="Check(Func{Tensor{double}[], Tensor{double}}, Tensor{double}[], GradCheckOptions?, string?)"/>, every
     /// <see cref="GradProperty"/>) runs at <paramref name="order"/> whatever its options say: wrapping an
     /// existing gradient property in <c>using (GradCheck.UseOrder(2)) { ... }</c> makes it a second-order
     /// property over the same generated cases, with no other change.
@@ -74,6 +74,31 @@ public static class GradCheck
     /// <summary>The options a public entry point runs with: the given ones, at the scope's order when <see cref="UseOrder"/> set one.</summary>
     internal static GradCheckOptions? WithScopeOrder(GradCheckOptions? options) =>
         s_order.Value is { } order ? (options ?? new GradCheckOptions()) with { Order = order } : options;
+
+    /// <summary>
+    /// Checks a module: the Jacobian of <c>module.Forward(input)</c> with respect to every parameter of the
+    /// module (recursively, as <see cref="Autograd.Nn.Module{T}.Parameters"/> lists them) against central
+    /// differences, with the VJP checks. The input is held constant; a module whose forward depends on
+    /// randomness (dropout in training mode) must be put in <c>Eval()</c> first. Parameters are restored.
+    /// <code>GradCheck.Check(new Linear&lt;double&gt;(3, 2), Tensor.Randn&lt;double&gt;([4, 3], gen))</code>
+    /// </summary>
+    public static GradCheckResult Check(
+        Autograd.Nn.Module<double> module,
+        Tensor<double> input,
+        GradCheckOptions? options = null,
+        [CallerArgumentExpression(nameof(module))] string? moduleText = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(input);
+        var parameters = module.Parameters().ToArray();
+        if (parameters.Length == 0)
+        {
+            throw new ArgumentException($"GradCheck: the module {module.GetType().Name} has no parameters to check.", nameof(module));
+        }
+
+        var constant = input.Detach();
+        return CheckParameters(() => module.Forward(constant), parameters, options, $"{moduleText}.Forward(input)");
+    }
 
     /// <summary>
     /// Checks a function of parameters it reads itself, as a module's forward reads its weights:

@@ -50,7 +50,7 @@ public sealed record VjpCheckFailure(VjpChecks Check, string Detail)
 /// <summary>The value of one input when the check ran, for the reproduction.</summary>
 public sealed record GradCheckInput(int[] Shape, double[] Values, bool RequiresGrad);
 
-/// <summary>The verdict of one <see cref="GradCheck.Check"/>.</summary>
+/// <summary>The verdict of one <see cref="GradCheck.Check(Func{Tensor{double}[], Tensor{double}}, Tensor{double}[], GradCheckOptions?, string?)"/>.</summary>
 public sealed class GradCheckResult
 {
     internal GradCheckResult(bool passed, Mismatch? worst, int failures, int entries, string message)
@@ -90,7 +90,7 @@ public sealed class GradCheckResult
 
     public GradCheckOptions Options { get; init; } = new();
 
-    /// <summary>The source text of the checked function, as written at the call site of <see cref="GradCheck.Check"/>.</summary>
+    /// <summary>The source text of the checked function, as written at the call site of <see cref="GradCheck.Check(Func{Tensor{double}[], Tensor{double}}, Tensor{double}[], GradCheckOptions?, string?)"/>.</summary>
     public string? FunctionText { get; init; }
 
     /// <summary>Lines the reproduction needs before the check (comments, the case, the function).</summary>

@@ -91,7 +91,7 @@ public static class GradProperty
 
     /// <summary>
     /// The one-line property: for every generated case, <paramref name="f"/> applied to the case's tensors
-    /// (each a leaf seen through its view) passes <see cref="GradCheck.Check"/>.
+    /// (each a leaf seen through its view) passes <see cref="GradCheck.Check(Func{Tensor{double}[], Tensor{double}}, Tensor{double}[], GradCheckOptions?, string?)"/>.
     /// <code>GradProperty.For(Arbitraries.Conv2d(), (c, xs) => xs[0].Conv2d(xs[1], c.Bias ? xs[2] : null, c.Stride, c.Padding, c.Dilation, c.Groups))</code>
     /// </summary>
     public static Property For<TCase>(

@@ -146,7 +146,7 @@ public sealed record TensorProgram(ImmutableArray<ProgramInput> Inputs, Immutabl
         return total!;
     }
 
-    /// <summary>Checks the program's gradients with <see cref="GradCheck.Check"/>; the result's reproduction is this program as C#.</summary>
+    /// <summary>Checks the program's gradients with <see cref="GradCheck.Check(Func{Tensor{double}[], Tensor{double}}, Tensor{double}[], GradCheckOptions?, string?)"/>; the result's reproduction is this program as C#.</summary>
     public GradCheckResult Check(GradCheckOptions? options = null) =>
         GradCheck.Check(Run, MakeInputs(), options, functionText: FunctionCSharp());
 
