@@ -20,9 +20,9 @@ public sealed partial class Tensor<T>
     public Tensor<TOut> Cast<TOut>()
         where TOut : unmanaged, IFloatingPointIeee754<TOut>
     {
-        var data = new TOut[Numel];
-        TP.ConvertTruncating<T, TOut>(ContiguousSpan(), data);
-        var result = new Tensor<TOut>(data, (int[])_shape.Clone());
+        var result = Tensor<TOut>.Uninitialized((int[])_shape.Clone());
+        TP.ConvertTruncating<T, TOut>(ContiguousSpan(), result.Data);
+        GC.KeepAlive(this);
         if (Tape.ShouldRecord(this))
         {
             var input = this;

@@ -109,7 +109,9 @@ public sealed partial class Tensor<T>
             at += k * _strides[i];
         }
 
-        return _storage.Span[at];
+        var value = _storage.Span[at];
+        GC.KeepAlive(this);
+        return value;
     }
 
     /// <summary>The single element of a one-element tensor: <c>(float)loss</c> is <c>loss.Item()</c>.</summary>

@@ -309,6 +309,7 @@ public sealed partial class Tensor<T>
         var result = ZeroFilled(target);
         var broadcastStrides = result.BroadcastStridesTo(_shape, "SumToSize");
         Strided.Accumulate(result._storage.Span, 0, broadcastStrides, _storage.Span, _offset, _strides, _shape);
+        GC.KeepAlive(this);
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
@@ -397,14 +398,15 @@ public sealed partial class Tensor<T>
     /// </summary>
     internal static Tensor<T> StridedScatter(Tensor<T> src, int length, Geometry at, T[]? weights)
     {
-        var buffer = new T[length];
+        var result = ZeroFilled([length]);
+        var buffer = result._storage.Span;
         Strided.Accumulate(buffer, at.Offset, at.Strides, src._storage.Span, src._offset, src._strides, at.Shape);
         if (weights is not null)
         {
             System.Numerics.Tensors.TensorPrimitives.Multiply(buffer, weights, buffer);
         }
 
-        var result = new Tensor<T>(buffer, [length]);
+        GC.KeepAlive(src);
         if (Tape.ShouldRecord(src))
         {
             Tape.Record("StridedScatter", result, [src], (g, grads) => grads[0] = StridedGather(g, at, weights));
@@ -419,13 +421,15 @@ public sealed partial class Tensor<T>
     /// </summary>
     internal static Tensor<T> StridedGather(Tensor<T> buffer, Geometry at, T[]? weights)
     {
-        var flat = buffer.IsContiguous && weights is null ? buffer : new Tensor<T>(buffer.ToArray(), [buffer._shape[0]]);
+        var flat = buffer.IsContiguous && weights is null ? buffer : buffer.ContiguousCopy();
         if (weights is not null)
         {
             System.Numerics.Tensors.TensorPrimitives.Multiply(flat._storage.Span, weights, flat._storage.Span);
         }
 
-        var result = new Tensor<T>(Strided.ToContiguous(flat._storage.Span, flat._offset + at.Offset, at.Strides, at.Shape), (int[])at.Shape.Clone());
+        var result = Uninitialized((int[])at.Shape.Clone());
+        Strided.Copy(result._storage.Span, 0, result._strides, flat._storage.Span, flat._offset + at.Offset, at.Strides, at.Shape);
+        GC.KeepAlive(flat);
         if (Tape.ShouldRecord(buffer))
         {
             var length = buffer._shape[0];
@@ -486,9 +490,10 @@ public sealed partial class Tensor<T>
     /// </summary>
     private static Tensor<T> SubViewBackward(Tensor<T> g, int[] inputShape, Func<Tensor<T>, Tensor<T>> sameView, string op)
     {
-        var zeros = new Tensor<T>(new T[ShapeMath.Numel(inputShape)], (int[])inputShape.Clone());
+        var zeros = ZeroFilled((int[])inputShape.Clone());
         var view = sameView(zeros);
         Strided.Accumulate(zeros._storage.Span, view._offset, view._strides, g._storage.Span, g._offset, g._strides, view._shape);
+        GC.KeepAlive(g);
         if (Tape.ShouldRecord(g))
         {
             Tape.Record($"{op}Backward", zeros, [g], (gg, grads) => grads[0] = sameView(gg));

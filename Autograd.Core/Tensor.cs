@@ -65,6 +65,7 @@ public sealed partial class Tensor<T>
     {
         var result = Uninitialized((int[])_shape.Clone());
         Strided.Copy(result._storage.Span, 0, result._strides, _storage.Span, _offset, _strides, _shape);
+        GC.KeepAlive(this);
         return result;
     }
 
@@ -191,22 +192,31 @@ public sealed partial class Tensor<T>
             throw new InvalidOperationException($"Item: the tensor has {Numel} elements (shape {ShapeMath.Format(_shape)}); Item() needs exactly one.");
         }
 
-        return _storage.Span[_offset];
+        var value = _storage.Span[_offset];
+        GC.KeepAlive(this);
+        return value;
     }
 
     /// <summary>The elements in row-major order, whatever the strides (a copy).</summary>
-    public T[] ToArray() => Strided.ToContiguous(_storage.Span, _offset, _strides, _shape);
+    public T[] ToArray()
+    {
+        var result = Strided.ToContiguous(_storage.Span, _offset, _strides, _shape);
+        GC.KeepAlive(this);   // the span does not keep the pooled buffer's lease alive (docs/architecture.md, "Storage lifetime")
+        return result;
+    }
 
     /// <summary>
     /// The contiguous data when this tensor is contiguous, else a contiguous copy; never to be
-    /// written (kernels read through this).
+    /// written (kernels read through this). The caller keeps this tensor reachable until its last use
+    /// of the span (<c>GC.KeepAlive</c>): a span does not keep a pooled buffer's lease alive.
     /// </summary>
     internal ReadOnlySpan<T> ContiguousSpan() =>
         IsContiguous ? _storage.Span.Slice(_offset, Numel) : ToArray();
 
     /// <summary>
     /// The row-major elements as (buffer, offset): this tensor's own buffer when contiguous, else a copy;
-    /// never to be written (kernels that need an array read through this).
+    /// never to be written (kernels that need an array read through this). The caller keeps this tensor
+    /// reachable until the kernel is done with the memory, as for <see cref="ContiguousSpan"/>.
     /// </summary>
     internal (ReadOnlyMemory<T> Data, int Offset) Dense() => IsContiguous ? (_storage.Memory, _offset) : (ToArray(), 0);
 
@@ -223,6 +233,7 @@ public sealed partial class Tensor<T>
         var src = other.BroadcastStridesTo(_shape, "Accumulate");
         Strided.Accumulate(_storage.Span, _offset, _strides, other._storage.Span, other._offset, src, _shape);
         _storage.BumpVersion();
+        GC.KeepAlive(other);
     }
 
     /// <summary>Strides that read this tensor as if expanded to <paramref name="shape"/> (0 on broadcast dims).</summary>

@@ -146,13 +146,14 @@ public static partial class Tensor
         }
 
         var n = (int)Math.Max(count, 0);
-        var data = new T[n];
+        var result = Tensor<T>.Uninitialized([n]);
+        var data = result.Data;
         for (var i = 0; i < n; i++)
         {
             data[i] = start + T.CreateChecked(i) * step;
         }
 
-        return new Tensor<T>(data, [n]);
+        return result;
     }
 
     private static Tensor<T> Random<T>(int[] shape, Generator? generator, bool requiresGrad, string op, Func<Generator, T> sample)

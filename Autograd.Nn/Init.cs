@@ -181,7 +181,8 @@ public static class Init
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        var values = new T[tensor.Numel];
+        var source = Tensor<T>.Uninitialized(tensor.Shape);
+        var values = source.Data;
         var g = generator ?? Tensor.DefaultGenerator;
         lock (g)
         {
@@ -193,7 +194,7 @@ public static class Init
 
         using (Tensor.NoGrad())
         {
-            tensor.CopyFrom(Tensor.FromArray(values, tensor.Shape));
+            tensor.CopyFrom(source);
         }
 
         return tensor;

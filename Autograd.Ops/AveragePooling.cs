@@ -15,9 +15,9 @@ internal static class AveragePooling
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (n, c) = (x._shape[0], x._shape[1]);
-        var y = new T[n * c * win.OH * win.OW];
-        AveragePool.Forward(x._storage.Memory, x._offset, x._strides, n, c, win, y);
-        var result = new Tensor<T>(y, [n, c, win.OH, win.OW]);
+        var result = Tensor<T>.Uninitialized([n, c, win.OH, win.OW]);
+        AveragePool.Forward(x._storage.Memory, x._offset, x._strides, n, c, win, result._storage.Memory);
+        GC.KeepAlive(x);
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(op, result, [x], (g, grads) => grads[0] = Spread(op, g, win));
@@ -31,9 +31,9 @@ internal static class AveragePooling
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (n, c) = (dy._shape[0], dy._shape[1]);
-        var dx = new T[n * c * win.H * win.W];
-        AveragePool.Spread(dy._storage.Memory, dy._offset, dy._strides, n, c, win, dx);
-        var result = new Tensor<T>(dx, [n, c, win.H, win.W]);
+        var result = Tensor<T>.ZeroFilled([n, c, win.H, win.W]);
+        AveragePool.Spread(dy._storage.Memory, dy._offset, dy._strides, n, c, win, result._storage.Memory);
+        GC.KeepAlive(dy);
         if (Tape.ShouldRecord(dy))
         {
             Tape.Record(op + "Backward", result, [dy], (g, grads) => grads[0] = Pool(op, g, win));

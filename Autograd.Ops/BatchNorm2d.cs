@@ -95,8 +95,8 @@ public static class BatchNorm2dExtensions
                 }
                 else
                 {
-                    var mean = Tensor.FromArray(runningMean!.ToArray(), [1, c, 1, 1]);
-                    var invStd = Tensor.FromArray(runningVar!.ToArray(), [1, c, 1, 1]).Add(Tensor.Scalar(epsT)).Rsqrt();
+                    var mean = runningMean!.ContiguousCopy().View(1, c, 1, 1);
+                    var invStd = runningVar!.Add(Tensor.Scalar(epsT)).Rsqrt().View(1, c, 1, 1);
                     saved = (mean, invStd);
                     result = input.Sub(mean).Mul(invStd);
                 }
@@ -135,12 +135,11 @@ public static class BatchNorm2dExtensions
         }
     }
 
-    /// <summary>running ← (1 − m)·running + scaledBatch (scaledBatch = m·batch statistic), in place, in PyTorch's order of operations.</summary>
+    /// <summary>
+    /// running ← (1 − m)·running + scaledBatch (scaledBatch = m·batch statistic), in place and without a
+    /// temporary: the same two roundings as PyTorch's order of operations (a sum is commutative bit for bit).
+    /// </summary>
     private static void Update<T>(Tensor<T> running, Tensor<T> scaledBatch, T momentum)
         where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var updated = scaledBatch.Add(running.Mul(Tensor.Scalar(T.One - momentum)));
-        running.FillInPlace(T.Zero);
-        running.AccumulateInPlace(updated);
-    }
+        => running.MulInPlace(T.One - momentum).AddInPlace(scaledBatch);
 }

@@ -55,7 +55,8 @@ public static class CatExtensions
 
             var shape = (int[])first.Clone();
             shape[d] = (int)Math.Min(total, int.MaxValue);
-            var result = new Tensor<T>(new T[ShapeMath.Numel(shape, "Cat")], shape);
+            ShapeMath.Numel(shape, "Cat");
+            var result = Tensor<T>.Uninitialized(shape);   // the inputs tile it along d
             var offsets = new int[inputs.Length];
             var at = 0;
             for (var i = 0; i < inputs.Length; i++)
@@ -65,6 +66,8 @@ public static class CatExtensions
                 Strided.Copy(result._storage.Span, at * result._strides[d], result._strides, t._storage.Span, t._offset, t._strides, t._shape);
                 at += t._shape[d];
             }
+
+            GC.KeepAlive(inputs);
 
             if (Tape.ShouldRecord<T>(inputs))
             {

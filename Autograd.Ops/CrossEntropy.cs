@@ -55,13 +55,14 @@ public static class CrossEntropyExtensions
                 scale /= plan.TotalWeight();
             }
 
-            var coefficient = new T[plan.Count];
+            var coefficientTensor = Tensor<T>.Uninitialized((int[])plan.OutputShape.Clone());
+            var coefficient = coefficientTensor.Data;
             for (var k = 0; k < plan.Count; k++)
             {
                 coefficient[k] = plan.Ignored(k) ? T.Zero : scale;
             }
 
-            var smooth = weighted.Sum(classDim).Mul(new Tensor<T>(coefficient, plan.OutputShape));
+            var smooth = weighted.Sum(classDim).Mul(coefficientTensor);
             if (reduction != Reduction.None)
             {
                 smooth = smooth.Sum();

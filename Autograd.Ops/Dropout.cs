@@ -29,7 +29,8 @@ public static class DropoutExtensions
 
             // Bernoulli(1 − p) / (1 − p), as PyTorch; p = 1 drops everything (mask 0, not 0·∞).
             var scale = p == 1 ? T.Zero : T.One / (T.One - T.CreateChecked(p));
-            var mask = new T[x.Numel];
+            var maskTensor = Tensor<T>.Uninitialized((int[])x._shape.Clone());
+            var mask = maskTensor.Data;
             var gen = generator ?? Tensor.DefaultGenerator;
             lock (gen)
             {
@@ -39,7 +40,6 @@ public static class DropoutExtensions
                 }
             }
 
-            var maskTensor = new Tensor<T>(mask, (int[])x._shape.Clone());
             Tensor<T> result;
             using (Tensor.NoGrad())
             {

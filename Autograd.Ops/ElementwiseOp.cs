@@ -88,9 +88,9 @@ internal static class ElementwiseOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var n = x.Numel;
-        var y = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), (int[])x._shape.Clone());
-        row(x.ContiguousSpan(), y._storage.Span);
+        var y = Tensor<T>.Uninitialized((int[])x._shape.Clone());
+        row(x.ContiguousSpan(), y.Data);
+        GC.KeepAlive(x);
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(

@@ -27,14 +27,15 @@ public static class GatherExtensions
 
             IndexWalk.CheckShapes("Gather", index, d, x._shape, "input", null, shapes);
             var (from, _) = IndexWalk.Offsets("Gather", index, d, x._shape, x._strides, x._offset, new int[index.Rank], 0, shapes);
+            var result = Tensor<T>.Uninitialized((int[])index._shape.Clone());
             var src = x._storage.Span;
-            var data = new T[from.Length];
+            var data = result.Data;
             for (var i = 0; i < data.Length; i++)
             {
                 data[i] = src[from[i]];
             }
 
-            var result = new Tensor<T>(data, (int[])index._shape.Clone());
+            GC.KeepAlive(x);
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x._shape;

@@ -81,6 +81,7 @@ public static class InPlaceExtensions
             var strides = source.BroadcastStridesTo(x._shape, op);
             Strided.Copy(x._storage.Span, x._offset, x._strides, source._storage.Span, source._offset, strides, x._shape);
             x._storage.BumpVersion();
+            GC.KeepAlive(source);
             return x;
         }
 
@@ -147,6 +148,7 @@ public static class InPlaceExtensions
             var n = x.Numel;
             var d = x._storage.Span.Slice(x._offset, n);
             TP.MultiplyAdd(other._storage.Span.Slice(other._offset, n), alpha, d, d);
+            GC.KeepAlive(other);
         }
         else
         {
@@ -238,6 +240,6 @@ public static class InPlaceExtensions
             return operand;
         }
 
-        return new Tensor<T>(operand.ToArray(), (int[])operand._shape.Clone());
+        return operand.ContiguousCopy();
     }
 }

@@ -27,7 +27,8 @@ public static class IndexSelectExtensions
             var idx = Checked(index, x._shape, d, "IndexSelect");
             var shape = (int[])x._shape.Clone();
             shape[d] = idx.Length;
-            var result = new Tensor<T>(new T[ShapeMath.Numel(shape, "IndexSelect")], shape);
+            ShapeMath.Numel(shape, "IndexSelect");
+            var result = Tensor<T>.Uninitialized(shape);   // every slice is written below
             var (sliceShape, outStrides, xStrides) = Slices(shape, result._strides, x._strides, d);
             for (var k = 0; k < idx.Length; k++)
             {
@@ -37,6 +38,7 @@ public static class IndexSelectExtensions
                     sliceShape);
             }
 
+            GC.KeepAlive(x);
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x._shape;
@@ -58,7 +60,7 @@ public static class IndexSelectExtensions
     private static Tensor<T> IndexAdd<T>(Tensor<T> g, int d, IndexTensor index, int[] idx, int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var result = new Tensor<T>(new T[ShapeMath.Numel(shape)], (int[])shape.Clone());
+        var result = Tensor<T>.ZeroFilled((int[])shape.Clone());
         var (sliceShape, outStrides, gStrides) = Slices(g._shape, result._strides, g._strides, d);
         for (var k = 0; k < idx.Length; k++)
         {
@@ -68,6 +70,7 @@ public static class IndexSelectExtensions
                 sliceShape);
         }
 
+        GC.KeepAlive(g);
         if (Tape.ShouldRecord(g))
         {
             Tape.Record("IndexAdd", result, [g], (gg, grads) => grads[0] = gg.IndexSelect(d, index));

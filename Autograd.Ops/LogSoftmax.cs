@@ -24,13 +24,16 @@ public static class LogSoftmaxExtensions
             // Move dim last so that every softmax is one contiguous row.
             var perm = Enumerable.Range(0, rank).Where(i => i != d).Append(d).ToArray();
             var permShape = perm.Select(i => shape[i]).ToArray();
-            var data = Strided.ToContiguous(x._storage.Span, x._offset, perm.Select(i => strides[i]).ToArray(), permShape);
+            var work = Tensor<T>.Uninitialized(permShape);
+            var data = work.Data;
+            Strided.Copy(data, 0, work._strides, x._storage.Span, x._offset, perm.Select(i => strides[i]).ToArray(), permShape);
+            GC.KeepAlive(x);
             var n = shape[d];
             if (n > 0)
             {
                 for (var start = 0; start < data.Length; start += n)
                 {
-                    var row = data.AsSpan(start, n);
+                    var row = data.Slice(start, n);
                     var max = TP.Max<T>(row);
                     if (T.IsInfinity(max))
                     {
@@ -43,16 +46,26 @@ public static class LogSoftmaxExtensions
                 }
             }
 
-            // Back to x's dimension order: a permuted view of the fresh buffer, copied to row-major.
-            var inverse = new int[rank];
-            for (var i = 0; i < rank; i++)
+            // Back to x's dimension order: when dim was already last the buffer is the result, else a
+            // permuted view of it is copied to row-major.
+            Tensor<T> result;
+            if (d == rank - 1 && x.Rank > 0)
             {
-                inverse[perm[i]] = i;
+                result = work;
+            }
+            else
+            {
+                var inverse = new int[rank];
+                for (var i = 0; i < rank; i++)
+                {
+                    inverse[perm[i]] = i;
+                }
+
+                result = Tensor<T>.Uninitialized((int[])x._shape.Clone());
+                Strided.Copy(result._storage.Span, 0, ShapeMath.ContiguousStrides(shape), data, 0, inverse.Select(i => work._strides[i]).ToArray(), shape);
+                GC.KeepAlive(work);
             }
 
-            var permStrides = ShapeMath.ContiguousStrides(permShape);
-            var outData = Strided.ToContiguous(data, 0, inverse.Select(i => permStrides[i]).ToArray(), shape);
-            var result = new Tensor<T>(outData, (int[])x._shape.Clone());
             if (Tape.ShouldRecord(x))
             {
                 Tape.Record("LogSoftmax", result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))), result);

@@ -22,7 +22,8 @@ public static class NllLossExtensions
             ArgumentNullException.ThrowIfNull(logProbs);
             var plan = ClassTargets<T>.Plan(logProbs, targets, weight, ignoreIndex, reduction, "NllLoss");
             var xs = logProbs.ContiguousSpan();
-            var losses = new T[plan.Count];
+            var perTarget = reduction == Reduction.None ? Tensor<T>.ZeroFilled((int[])plan.OutputShape.Clone()) : null;
+            var losses = perTarget is null ? [] : perTarget.Data;
             var sum = T.Zero;
             for (var k = 0; k < plan.Count; k++)
             {
@@ -31,13 +32,19 @@ public static class NllLossExtensions
                     continue;
                 }
 
-                losses[k] = -plan.Weight(k) * xs[plan.InputIndex(k)];
-                sum += losses[k];
+                var loss = -plan.Weight(k) * xs[plan.InputIndex(k)];
+                if (perTarget is not null)
+                {
+                    losses[k] = loss;
+                }
+
+                sum += loss;
             }
 
+            GC.KeepAlive(logProbs);
             var result = reduction switch
             {
-                Reduction.None => new Tensor<T>(losses, plan.OutputShape),
+                Reduction.None => perTarget!,
                 Reduction.Sum => Tensor.Scalar(sum),
                 _ => Tensor.Scalar(sum / plan.TotalWeight()),
             };
@@ -48,7 +55,8 @@ public static class NllLossExtensions
                 {
                     // dlogProbs = g (a class axis of size 1 inserted for None) ⊙ M, M[i, tᵢ] = −w[tᵢ]·scale.
                     var scale = reduction == Reduction.Mean ? T.One / plan.TotalWeight() : T.One;
-                    var m = new T[logProbs.Numel];
+                    var mask = Tensor<T>.ZeroFilled((int[])logProbs._shape.Clone());
+                    var m = mask.Data;
                     for (var k = 0; k < plan.Count; k++)
                     {
                         if (!plan.Ignored(k))
@@ -58,7 +66,7 @@ public static class NllLossExtensions
                     }
 
                     var gb = reduction == Reduction.None ? g.Reshape(plan.GradientShape) : g;
-                    grads[0] = gb.Mul(new Tensor<T>(m, (int[])logProbs._shape.Clone()));
+                    grads[0] = gb.Mul(mask);
                 });
             }
 

@@ -26,13 +26,13 @@ public static class ProdExtensions
             ArgumentNullException.ThrowIfNull(x);
             var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Prod");
             var (data, outer, inner, _, _) = Reduce.Rows(x, reduced);
-            var values = new T[outer];
+            var result = Tensor<T>.Uninitialized(outShape);
+            var values = result.Data;
             for (var o = 0; o < outer; o++)
             {
                 values[o] = inner == 0 ? T.One : TP.Product<T>(data.AsSpan(o * inner, inner));
             }
 
-            var result = new Tensor<T>(values, outShape);
             if (Tape.ShouldRecord(x))
             {
                 Tape.Record("Prod", result, [x], (g, grads) =>
@@ -53,11 +53,12 @@ public static class ProdExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (data, outer, inner, perm, permShape) = Reduce.Rows(x, reduced);
-        var others = new T[data.Length];
+        var result = Tensor<T>.Uninitialized(permShape);
+        var others = result.Data;
         for (var o = 0; o < outer; o++)
         {
             var row = data.AsSpan(o * inner, inner);
-            var dst = others.AsSpan(o * inner, inner);
+            var dst = others.Slice(o * inner, inner);
 
             // dst[i] = (x_0 ⋯ x_{i−1}) · (x_{i+1} ⋯ x_{n−1}): a forward pass of prefixes, a backward pass of suffixes.
             var prefix = T.One;
@@ -82,6 +83,6 @@ public static class ProdExtensions
             inverse[perm[i]] = i;
         }
 
-        return new Tensor<T>(others, permShape).Permute(inverse).Contiguous();
+        return result.Permute(inverse).Contiguous();
     }
 }

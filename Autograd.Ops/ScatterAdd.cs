@@ -28,7 +28,7 @@ public static class ScatterAddExtensions
             }
 
             IndexWalk.CheckShapes("ScatterAdd", index, d, x._shape, "input", src._shape, shapes);
-            var result = new Tensor<T>(x.ToArray(), (int[])x._shape.Clone());
+            var result = x.ContiguousCopy();
             var (to, from) = IndexWalk.Offsets("ScatterAdd", index, d, result._shape, result._strides, 0, src._strides, src._offset, shapes);
             var dst = result._storage.Span;
             var s = src._storage.Span;
@@ -36,6 +36,8 @@ public static class ScatterAddExtensions
             {
                 dst[to[i]] += s[from[i]];
             }
+
+            GC.KeepAlive(src);
 
             if (Tape.ShouldRecord(x, src))
             {

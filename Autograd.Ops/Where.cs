@@ -21,15 +21,7 @@ public static class WhereExtensions
             ArgumentNullException.ThrowIfNull(other);
             var shape = ShapeMath.Broadcast(ShapeMath.Broadcast(condition._shape, x._shape, "Where"), other._shape, "Where");
             ShapeMath.Numel(shape, "Where");
-            var c = Broadcast(condition, shape);
-            var a = Broadcast(x, shape);
-            var b = Broadcast(other, shape);
-            for (var i = 0; i < c.Length; i++)
-            {
-                c[i] = c[i] != T.Zero ? a[i] : b[i];
-            }
-
-            var result = new Tensor<T>(c, shape);
+            var result = Select(condition, x, other, shape);
             if (Tape.ShouldRecord(x, other))
             {
                 var zero = Tensor.Scalar(T.Zero);
@@ -52,10 +44,36 @@ public static class WhereExtensions
         }
     }
 
-    /// <summary>A row-major copy of <paramref name="t"/> broadcast to <paramref name="shape"/>.</summary>
-    private static T[] Broadcast<T>(Tensor<T> t, int[] shape)
+    /// <summary>
+    /// A fresh row-major [shape] tensor of where(c, a, b), each operand broadcast to <paramref name="shape"/>:
+    /// b copied in, then a's elements written where c is non-zero (a walk over three strided operands).
+    /// </summary>
+    private static Tensor<T> Select<T>(Tensor<T> c, Tensor<T> a, Tensor<T> b, int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Strided.ToContiguous(t._storage.Span, t._offset, t.BroadcastStridesTo(shape, "Where"), shape);
+    {
+        var result = Tensor<T>.Uninitialized(shape);
+        var dst = result._storage.Span;
+        Strided.Copy(dst, 0, result._strides, b._storage.Span, b._offset, b.BroadcastStridesTo(shape, "Where"), shape);
+        var cs = c._storage.Span;
+        var xs = a._storage.Span;
+        var cursor = new RowCursor(shape, result._strides, 0, c.BroadcastStridesTo(shape, "Where"), c._offset, a.BroadcastStridesTo(shape, "Where"), a._offset);
+        while (cursor.MoveNext())
+        {
+            int d = cursor.Offset0, ci = cursor.Offset1, ai = cursor.Offset2;
+            for (var i = 0; i < cursor.Length; i++, d += cursor.Inner0, ci += cursor.Inner1, ai += cursor.Inner2)
+            {
+                if (cs[ci] != T.Zero)
+                {
+                    dst[d] = xs[ai];
+                }
+            }
+        }
+
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
+        GC.KeepAlive(c);
+        return result;
+    }
 }
 
 /// <summary>The static form of Where on the <see cref="Tensor"/> factory class (its own class: the lowered signature equals the instance form).</summary>

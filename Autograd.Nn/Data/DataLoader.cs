@@ -126,7 +126,8 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
         var features = TensorMemory.Readable(_dataset.Features);
         var labels = _dataset.Labels;
         int[] shape = [count, .. _dataset.SampleShape];
-        T[] buffer;
+        Span<T> buffer;
+        Tensor<T>? fresh = null;
         int[] y;
         if (_reuse)
         {
@@ -136,24 +137,27 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
         }
         else
         {
-            buffer = new T[count * _sampleSize];
+            // A fresh batch from the pool: it goes back when the caller drops the batch (and every view of it).
+            fresh = Tensor<T>.Uninitialized(shape);
+            buffer = fresh.Data;
             y = new int[count];
         }
 
         for (var i = 0; i < count; i++)
         {
             var index = order is null ? start + i : order[start + i];
-            features.Slice(index * _sampleSize, _sampleSize).CopyTo(buffer.AsSpan(i * _sampleSize, _sampleSize));
+            features.Slice(index * _sampleSize, _sampleSize).CopyTo(buffer.Slice(i * _sampleSize, _sampleSize));
             y[i] = labels[index];
         }
 
-        if (!_reuse)
+        GC.KeepAlive(_dataset);
+        if (fresh is not null)
         {
-            return new Batch<T>(TensorMemory.Wrap(buffer, shape), y);
+            return new Batch<T>(fresh, y);
         }
 
         // One tensor over the reused buffer; the partial last batch is a view of its first rows.
-        _full ??= TensorMemory.Wrap(buffer, [BatchSize, .. _dataset.SampleShape]);
+        _full ??= TensorMemory.Wrap(_buffer!, [BatchSize, .. _dataset.SampleShape]);
         TensorMemory.Written(_full);
         return new Batch<T>(count == BatchSize ? _full : _full.Narrow(0, 0, count), y);
     }

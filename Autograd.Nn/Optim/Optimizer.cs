@@ -230,6 +230,7 @@ public abstract class Optimizer<T, TOptions, TState> : IOptimizer
 
                     Update(p, TensorMemory.Writable(p, Name, "a parameter"), TensorMemory.Readable(grad), state, options);
                     TensorMemory.Written(p);
+                    GC.KeepAlive(grad);   // the spans do not keep a pooled buffer's lease alive (docs/architecture.md)
                 }
             }
         }

@@ -97,7 +97,9 @@ public sealed class SGD<T> : Optimizer<T, SgdOptions, SgdState<T>>
                 if (state.MomentumBuffer is null)
                 {
                     // PyTorch: buf = torch.clone(d_p).detach() on the first step (no dampening).
-                    state.MomentumBuffer = Tensor.FromArray(d.ToArray(), parameter.Shape);
+                    var first = Tensor<T>.Uninitialized(parameter.Shape);
+                    d.CopyTo(first.Data);
+                    state.MomentumBuffer = first;
                 }
                 else
                 {

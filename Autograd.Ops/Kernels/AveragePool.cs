@@ -25,7 +25,7 @@ internal static class AveragePool
     /// y[n, c, i, j] = Σ_{h ∈ rows(i), w ∈ cols(j)} x[n, c, h, w] / Divisor[i, j] into the row-major y.
     /// x is any [N, C, H, W] view (element at xOffset + Σ index·stride).
     /// </summary>
-    public static void Forward<T>(ReadOnlyMemory<T> x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, AverageWindows win, T[] y)
+    public static void Forward<T>(ReadOnlyMemory<T> x, int xOffset, ReadOnlySpan<int> xStrides, int n, int c, AverageWindows win, Memory<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (sN, sC, sH, sW) = (xStrides[0], xStrides[1], xStrides[2], xStrides[3]);
@@ -33,6 +33,7 @@ internal static class AveragePool
         ForEachPlane(n * c, Work(n * c, win), plane =>
         {
             var xs = x.Span;
+            var ys = y.Span;
             var xPlane = xOffset + plane / c * sN + plane % c * sC;
             var o = plane * oh * ow;
             for (var i = 0; i < oh; i++)
@@ -48,7 +49,7 @@ internal static class AveragePool
                         }
                     }
 
-                    y[o] = sum / T.CreateChecked(win.Divisor[i * ow + j]);
+                    ys[o] = sum / T.CreateChecked(win.Divisor[i * ow + j]);
                 }
             }
         });
@@ -59,7 +60,7 @@ internal static class AveragePool
     /// for every window (i, j) that contains (h, w). dy is any [N, C, OH, OW] view; dx is row-major
     /// [N, C, H, W] and added into. Planes are independent, so they run in parallel without races.
     /// </summary>
-    public static void Spread<T>(ReadOnlyMemory<T> dy, int dyOffset, ReadOnlySpan<int> dyStrides, int n, int c, AverageWindows win, T[] dx)
+    public static void Spread<T>(ReadOnlyMemory<T> dy, int dyOffset, ReadOnlySpan<int> dyStrides, int n, int c, AverageWindows win, Memory<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (s0, s1, s2, s3) = (dyStrides[0], dyStrides[1], dyStrides[2], dyStrides[3]);
@@ -67,6 +68,7 @@ internal static class AveragePool
         ForEachPlane(n * c, Work(n * c, win), plane =>
         {
             var dys = dy.Span;
+            var dxs = dx.Span;
             var at = dyOffset + plane / c * s0 + plane % c * s1;
             var xPlane = plane * win.H * width;
             for (var i = 0; i < oh; i++)
@@ -78,7 +80,7 @@ internal static class AveragePool
                     {
                         for (var w = win.ColStart[j]; w < win.ColEnd[j]; w++)
                         {
-                            dx[xPlane + h * width + w] += share;
+                            dxs[xPlane + h * width + w] += share;
                         }
                     }
                 }
