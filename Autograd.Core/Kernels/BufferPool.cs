@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Autograd.Kernels;
 
@@ -44,6 +45,33 @@ internal static class BufferPool
 
     /// <summary>Test hook: induce a collection on every miss (shakes out any buffer reused while still readable).</summary>
     internal static bool StressCollect { get; set; }
+
+    /// <summary>
+    /// Debug/test hook: every returned buffer is filled with all-ones bytes (NaN as float or double) before it
+    /// goes back on the free list, so a kernel still reading a span of a storage whose lease was finalized
+    /// reads NaN instead of plausible stale values (docs/architecture.md, "Storage lifetime"). On with
+    /// AUTOGRAD_POOL_POISON=1, or set by a test.
+    /// </summary>
+    internal static bool Poison { get; set; } = Environment.GetEnvironmentVariable("AUTOGRAD_POOL_POISON") == "1";
+
+    /// <summary>
+    /// Test hook: when set to N &gt; 0, the N-th row that a strided kernel (<see cref="RowCursor"/>) starts
+    /// from now, on any thread, first runs a full collection and waits for the finalizers, while the kernel
+    /// holds spans of its operands. An op that lets an operand die before its kernel is done then has the
+    /// operand's buffer returned (and, with <see cref="Poison"/>, overwritten) under it, where otherwise it
+    /// would take a lucky race. One static read per row when off (0).
+    /// </summary>
+    internal static int CollectAfterRows;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static void KernelCheckpoint()
+    {
+        if (Interlocked.Decrement(ref CollectAfterRows) == 0)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
 
     internal static void AddOutstanding(long bytes) => Interlocked.Add(ref s_outstanding, bytes);
 
@@ -136,6 +164,11 @@ internal static class BufferPool<T>
     /// <summary>Takes back an array that <see cref="Rent"/> handed out as pooled.</summary>
     public static void Return(T[] array)
     {
+        if (BufferPool.Poison)
+        {
+            MemoryMarshal.AsBytes(array.AsSpan()).Fill(0xFF);
+        }
+
         var (cls, capacity) = Class(array.Length);
         var stack = s_free[cls];
         lock (stack)

@@ -143,6 +143,11 @@ internal struct RowCursor
         }
 
         _rowsLeft--;
+        if (BufferPool.CollectAfterRows > 0)
+        {
+            BufferPool.KernelCheckpoint();
+        }
+
         if (!_started)
         {
             _started = true;

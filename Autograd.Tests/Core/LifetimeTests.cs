@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Autograd;
+using Autograd.Kernels;
+
+namespace Autograd.Tests.Core;
+
+/// <summary>
+/// The storage lifetime rule (docs/architecture.md, "Storage lifetime"): a span of a pooled storage does not
+/// keep the storage's lease alive, so a method that reads a span of a tensor must keep the tensor reachable
+/// until it is done (<c>GC.KeepAlive</c>). Here every input is a temporary that nothing else references,
+/// another thread collects and runs finalizers without pause, and the pool poisons every buffer it takes
+/// back (NaN): an op that lets its input die while its kernel still reads it returns NaN or stale values
+/// instead of the result of the same op on an input that stays reachable.
+/// </summary>
+[NonParallelizable] // Toggles the pool's process-wide poison hook and collects continuously.
+public class LifetimeTests
+{
+    private static readonly int[] Shape = [256, 1024];   // 1 MiB of floats: pooled, and a kernel long enough to be caught
+
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        var rows = Enumerable.Range(0, 64).Select(i => (i * 37) % 256).ToArray();
+        var index = IndexTensor.FromArray(Enumerable.Range(0, 256 * 8).Select(i => (long)((i * 131) % 1024)).ToArray(), [256, 8]);
+        var mask = Tensor.FromArray(Enumerable.Range(0, 1024).Select(i => i % 3 == 0 ? 1f : 0f).ToArray(), [1, 1024]);
+        var zeros = Tensor.Zeros<float>(256, 1024);
+        yield return Case("ToArray", t => t.ToArray());
+        yield return Case("ToArray of a transposed view", t => t.Transpose(0, 1).ToArray());
+        yield return Case("Clone", t => Keep(t.Transpose(0, 1).Clone()));
+        yield return Case("Cast", t => [.. t.Cast<double>().ToArray().Select(v => (float)v)]);
+        yield return Case("SumToSize", t => Keep(t.SumToSize(1, 1024)));
+        yield return Case("LogSoftmax", t => Keep(t.LogSoftmax(0)));
+        yield return Case("Where", t => Keep(t.Where(mask, zeros)));
+        yield return Case("Gather", t => Keep(t.Gather(1, index)));
+        yield return Case("IndexSelect", t => Keep(t.IndexSelect(0, rows)));
+        yield return Case("Cat", t => Keep(Tensor.Cat([t, zeros], 0)));
+        yield return Case("AvgPool2d", t => Keep(t.View(4, 64, 32, 32).AvgPool2d(2)));
+        yield return Case("CopyFrom", t => Keep(Tensor.Zeros<float>(1024, 256).CopyFrom(t.Transpose(0, 1))));
+        yield return Case("AddInPlace (fused)", t => Keep(Tensor.Zeros<float>(256, 1024).AddInPlace(t, 0.5f)));
+    }
+
+    private static TestCaseData Case(string name, Func<Tensor<float>, float[]> op) => new TestCaseData(op).SetArgDisplayNames(name);
+
+    // The result is a temporary too; its ToArray keeps it alive itself.
+    private static float[] Keep(Tensor<float> result) => result.ToArray();
+
+    [TestCaseSource(nameof(Cases))]
+    public void OpsOnDyingTemporaries_ReadTheirInputs_WhileAnotherThreadCollects(Func<Tensor<float>, float[]> op)
+    {
+        var data = Tensor.Randn<float>(Shape, new Generator(11)).ToArray();
+        var held = Tensor.FromArray(data, Shape);
+        var expected = op(held);
+        GC.KeepAlive(held);
+
+        var stop = 0;
+        var collector = new Thread(() =>
+        {
+            // Mostly gen-1 collections, which are short, so that many fall inside a kernel; every eighth a
+            // full one for inputs promoted while their op was still running.
+            for (var i = 0; Volatile.Read(ref stop) == 0; i++)
+            {
+                GC.Collect(i % 8 == 7 ? 2 : 1, GCCollectionMode.Forced, blocking: true);
+                GC.WaitForPendingFinalizers();
+            }
+        }) { IsBackground = true };
+
+        var poison = BufferPool.Poison;
+        BufferPool.Poison = true;
+        collector.Start();
+        var runs = 0;
+        var wrong = 0;
+        var random = new Random(5);
+        try
+        {
+            // Long enough for the op's methods to be recompiled optimised (tier 1), where the JIT ends a
+            // reference's lifetime at its last use; tier-0 code keeps every local alive to the end.
+            var clock = Stopwatch.StartNew();
+            while (clock.ElapsedMilliseconds < 700)
+            {
+                // One collection inside a strided kernel at a row chosen afresh once the last one has fired.
+                if (Volatile.Read(ref BufferPool.CollectAfterRows) <= 0)
+                {
+                    Volatile.Write(ref BufferPool.CollectAfterRows, random.Next(1, 300));
+                }
+
+                var got = RunOnce(op, data);
+                runs++;
+                if (!got.AsSpan().SequenceEqual(expected))
+                {
+                    wrong++;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            Volatile.Write(ref BufferPool.CollectAfterRows, 0);
+            collector.Join();
+            BufferPool.Poison = poison;
+        }
+
+        Assert.That(wrong, Is.Zero, $"{wrong} of {runs} runs read a buffer after the pool took it back");
+    }
+
+    /// <summary>
+    /// The op on a fresh input that nothing else references: it dies as soon as the op has read its fields.
+    /// Optimised at once and never inlined: tier-0 code of the test loop would keep the temporary alive in
+    /// a stack slot for the whole method.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float[] RunOnce(Func<Tensor<float>, float[]> op, float[] data) => op(Tensor.FromArray(data, Shape));
+
+    [Test]
+    public void Poison_FillsReturnedBuffers_WithNaN()
+    {
+        var poison = BufferPool.Poison;
+        BufferPool.Poison = true;
+        try
+        {
+            var t = Tensor.Ones<float>(2048);
+            Assert.That(t.Storage.IsPooled, Is.True);
+            var memory = t.Storage.Memory;   // what a kernel would still be reading
+            t.Storage.ReleaseToPool();
+            Assert.That(memory.ToArray().All(float.IsNaN), Is.True, "a returned buffer reads as NaN");
+        }
+        finally
+        {
+            BufferPool.Poison = poison;
+        }
+    }
+}
