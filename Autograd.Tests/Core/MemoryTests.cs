@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Autograd;
 using Autograd.Kernels;
 
@@ -184,6 +185,48 @@ public class MemoryTests
         {
             Assert.That(t.ToArray(), Is.EqualTo(values));
         }
+    }
+
+    /// <summary>
+    /// Records a small conv net's forward and returns the loss, with weak references to the storages of
+    /// every intermediate the graph saved for backward; nothing else refers to them once this returns.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (Tensor<float> Loss, WeakReference[] Saved) RecordWithSavedIntermediates(Net net)
+    {
+        var conv = net.X.Conv2d(net.Conv, padding: 1);          // Conv2d saves its input and weight (leaves)
+        var hidden = conv.Relu();                                 // Relu saves its output
+        var pooled = hidden.MaxPool2d(2).Flatten(1);              // MatMul saves its input
+        var logits = pooled.MatMul(net.Fc) * 0.01f;
+        var loss = logits.CrossEntropy(net.Y);                    // LogSoftmax saves its output
+        return (loss, [new(hidden.Storage), new(pooled.Storage), new(logits.Storage), new(conv.Storage)]);
+    }
+
+    [Test]
+    public void ReleasedNodes_FreeWhatTheySaved()
+    {
+        var net = new Net();
+        var (loss, saved) = RecordWithSavedIntermediates(net);
+        static void Collect()
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+
+        // The graph holds the saved intermediates: alive before backward, and after one that retains it.
+        Collect();
+        Assert.That(saved.Count(w => w.IsAlive), Is.EqualTo(saved.Length), "the recorded graph keeps its saved tensors");
+        loss.Backward(retainGraph: true);
+        Collect();
+        Assert.That(saved.Count(w => w.IsAlive), Is.EqualTo(saved.Length), "a retained graph keeps its saved tensors");
+
+        // A backward that releases the graph drops them, while the loss (the graph's root) is still referenced.
+        loss.Backward();
+        Collect();
+        Assert.That(saved.Count(w => w.IsAlive), Is.Zero, "storages still reachable after the graph was released");
+        Assert.That(loss.GradFn!.IsReleased, Is.True);
+        GC.KeepAlive(loss);
     }
 
     [Test]
