@@ -4,8 +4,8 @@ namespace Autograd.Tests.Ops;
 
 /// <summary>
 /// The everyday ops' gradient properties rerun at the second order (GradGradCheck through createGraph),
-/// as <see cref="SecondOrderTests"/> does for the first op set. Not here: Cast (its VJP is a nested
-/// backward pass, once differentiable) and Prod over inputs with zeros (a kernel VJP).
+/// as <see cref="SecondOrderTests"/> does for the first op set. Not here: Prod over inputs with zeros
+/// (a kernel VJP).
 /// </summary>
 [Category("GradProperty")]
 public class OpSecondOrderTests
@@ -26,6 +26,9 @@ public class OpSecondOrderTests
 
     [Test]
     public void Abs_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MathOpTests().Abs_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void Cast_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MathOpTests().Cast_GradientMatchesFiniteDifferences);
 
     [Test]
     public void Sign_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MathOpTests().Sign_GradientMatchesFiniteDifferences);
