@@ -4,8 +4,7 @@ namespace Autograd.Tests.Ops;
 
 /// <summary>
 /// The everyday ops' gradient properties rerun at the second order (GradGradCheck through createGraph),
-/// as <see cref="SecondOrderTests"/> does for the first op set. Not here: Prod over inputs with zeros
-/// (a kernel VJP).
+/// as <see cref="SecondOrderTests"/> does for the first op set.
 /// </summary>
 [Category("GradProperty")]
 public class OpSecondOrderTests
@@ -70,6 +69,9 @@ public class OpSecondOrderTests
 
     [Test]
     public void Prod_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MoreReductionTests().Prod_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void ProdWithZeros_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MoreReductionTests().ProdWithZeros_GradientMatchesFiniteDifferences);
 
     [Test]
     public void Var_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MoreReductionTests().Var_GradientMatchesFiniteDifferences);
