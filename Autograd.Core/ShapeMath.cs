@@ -9,14 +9,23 @@ public static class ShapeMath
     /// <summary>Number of elements; throws when a size is negative or the product overflows an int.</summary>
     public static int Numel(ReadOnlySpan<int> shape, string op = "Tensor", string argument = "shape")
     {
-        long n = 1;
         foreach (var d in shape)
         {
             if (d < 0)
             {
                 throw new ArgumentException($"{op}: {argument} {Format(shape)} has a negative size.", argument);
             }
+        }
 
+        // A size-0 dimension makes the tensor empty whatever the others are ([65536, 65536, 0] is valid).
+        if (shape.Contains(0))
+        {
+            return 0;
+        }
+
+        long n = 1;
+        foreach (var d in shape)
+        {
             n *= d;
             if (n > int.MaxValue)
             {

@@ -13,9 +13,11 @@ public sealed partial class Tensor<T>
     /// A method of the tensor rather than an extension: C# 14 extension members need every type argument
     /// spelled out (<c>x.Cast&lt;float, double&gt;()</c>). The tape is typed, so a node of
     /// Tensor&lt;TOut&gt; cannot list a Tensor&lt;T&gt; input: the cast records a node with no inputs whose
-    /// VJP starts a backward pass of its own through this tensor's graph with the converted gradient.
-    /// Backward is linear, so the leaves receive the same sum as from one pass. The inner pass retains
-    /// the graph behind this tensor, which another cast of it may still need; the GC collects it.
+    /// VJP continues the running pass through this tensor's graph with the converted gradient, as a
+    /// nested pass that shares the outer pass's mode (createGraph, Tensor.Grad targets, leaves); see
+    /// <c>Engine.CrossType</c>. Backward is linear, so the leaves receive the same sum as from one pass.
+    /// With createGraph the conversion of the gradient is itself a recorded cast, so the gradient
+    /// can be differentiated again.
     /// </remarks>
     public Tensor<TOut> Cast<TOut>()
         where TOut : unmanaged, IFloatingPointIeee754<TOut>
@@ -26,7 +28,8 @@ public sealed partial class Tensor<T>
         if (Tape.ShouldRecord(this))
         {
             var input = this;
-            Tape.Record("Cast", result, [], (g, grads) => input.Backward(g.Cast<T>(), retainGraph: true));
+            Tape.Record("Cast", result, [], (g, grads) => Engine.CrossType(input, g.Cast<T>()));
+            result._gradFn!._crossesType = true;
         }
 
         return result;

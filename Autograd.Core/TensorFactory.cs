@@ -139,6 +139,13 @@ public static partial class Tensor
             throw new ArgumentException($"Arange: start {start}, end {end} and step {step} must be finite and step non-zero.", nameof(step));
         }
 
+        // As torch.arange: a step that points away from end is an error, not an empty range (start == end
+        // is the empty range).
+        if (end != start && (end > start) != (step > T.Zero))
+        {
+            throw new ArgumentException($"Arange: step {step} points away from end {end} (start {start}); use a {(step > T.Zero ? "negative" : "positive")} step.", nameof(step));
+        }
+
         var count = double.Ceiling(double.CreateChecked((end - start) / step));
         if (count > int.MaxValue)
         {

@@ -19,7 +19,8 @@ public static class ProdExtensions
         /// Π over <paramref name="dims"/> (null or empty: all). VJP: dx_i = g·Π_{j≠i} x_j over i's
         /// reduction. Without zeros that is g·y/x, written with ops (differentiable again); with zeros
         /// (where y/x is 0/0) the products of all other elements come from prefix and suffix products
-        /// per reduction (PyTorch's prod_backward for inputs with zeros).
+        /// per reduction (PyTorch's prod_backward for inputs with zeros), or, when the backward pass is
+        /// recorded (createGraph), from recorded ops, so that it is differentiable again.
         /// </summary>
         public Tensor<T> Prod(int[]? dims, bool keepDim = false)
         {
@@ -40,12 +41,45 @@ public static class ProdExtensions
                     var gk = g.Reshape(keep);
                     grads[0] = x.ContiguousSpan().IndexOf(T.Zero) < 0
                         ? gk * result.Reshape(keep) / x
-                        : gk * ProductOfOthers(x, reduced);
+                        : gk * (Tape.ShouldRecord(x) ? RecordedProductOfOthers(x, reduced) : ProductOfOthers(x, reduced));
                 }, x, result);
             }
 
             return result;
         }
+    }
+
+    /// <summary>
+    /// <see cref="ProductOfOthers"/> written with recorded ops, for a recorded backward pass over an input
+    /// with zeros: each reduction of n elements is spread to an n × n matrix whose row i holds the
+    /// reduction with x_i replaced by 1 (Expand, then MaskedFill with the identity), and each row's Prod is
+    /// Π_{j≠i} x_j. Its own VJP is Prod's again, so every order is differentiable. O(n²) memory per
+    /// reduction, paid only when a gradient through zeros is differentiated.
+    /// </summary>
+    private static Tensor<T> RecordedProductOfOthers<T>(Tensor<T> x, bool[] reduced)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rank = x.Rank;
+        var perm = Enumerable.Range(0, rank).Where(d => !reduced[d]).Concat(Enumerable.Range(0, rank).Where(d => reduced[d])).ToArray();
+        var permShape = perm.Select(d => x._shape[d]).ToArray();
+        int[] kept = [.. Enumerable.Range(0, rank).Where(d => !reduced[d]).Select(d => x._shape[d])];
+        var n = permShape.Skip(kept.Length).Aggregate(1, (a, b) => a * b);
+        var rows = x.Permute(perm).Reshape([.. kept, n]);
+        var spread = rows.Unsqueeze(kept.Length).Expand([.. kept, n, n]);
+        var eye = Tensor<T>.ZeroFilled([n, n]);
+        var e = eye._storage.Span;
+        for (var i = 0; i < n; i++)
+        {
+            e[(i * n) + i] = T.One;
+        }
+
+        var inverse = new int[rank];
+        for (var i = 0; i < rank; i++)
+        {
+            inverse[perm[i]] = i;
+        }
+
+        return spread.MaskedFill(eye, 1.0).Prod(kept.Length + 1).Reshape(permShape).Permute(inverse);
     }
 
     /// <summary>For each element, the product of the other elements of its reduction (a constant tensor of x's shape).</summary>

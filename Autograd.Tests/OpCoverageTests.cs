@@ -69,7 +69,7 @@ public class OpCoverageTests
         "Expand", "SumToSize", "AsStrided", "Contiguous", "Clone",
         "Pow", "Sqrt", "Rsqrt", "Square", "Abs", "Sign", "Clamp", "Maximum", "Minimum", "Softplus", "LeakyRelu", "Erf", "Gelu",
         "Where", "MaskedFill", "Min", "Prod", "Var", "Std", "LogSumExp", "Softmax",
-        "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd",
+        "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd", "Cast",
     ];
 
     [Test]

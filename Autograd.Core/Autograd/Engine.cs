@@ -45,6 +45,73 @@ internal static class Engine
     private static void Run<T>(Tensor<T>[] roots, Tensor<T>[] seeds, bool retainGraph, bool createGraph, Targets<T>? targets)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var frame = new PassFrame(typeof(T), targets is not null, createGraph, targets, new LeafGradients<T>(targets, createGraph), t_frame);
+        t_frame = frame;
+        try
+        {
+            Run(roots, seeds, retainGraph, createGraph, targets, (LeafGradients<T>)frame.Leaves, nested: false);
+            frame.FinishDeferred();
+        }
+        finally
+        {
+            t_frame = frame.Outer;
+        }
+
+        // A quiet point: the pass's temporaries are unreachable now, so this is where the buffer pool
+        // reclaims (a gen-1 collection when more than half its budget is out; see BufferPool).
+        BufferPool.AfterBackward();
+    }
+
+    /// <summary>
+    /// The VJP of a cast (<see cref="Tensor{T}.Cast{TOut}"/>): continues the running pass through the
+    /// cast's input, whose graph has the other element type, with the gradient converted to it. The tape
+    /// is typed, so this is a nested pass over that graph, but it belongs to the pass that called it: it
+    /// records with the same createGraph, captures into the same Tensor.Grad targets (the nearest running
+    /// pass of this element type; a Tensor.Grad pass with none here captures nothing and touches no Grad),
+    /// and sends leaf gradients to that pass's leaves (or, with no pass of this type running, delivers
+    /// them when the outermost pass finishes). It retains the graph behind the cast, which the enclosing
+    /// pass may still have to walk (another cast of it, or a direct path); the GC collects it.
+    /// </summary>
+    internal static void CrossType<T>(Tensor<T> input, Tensor<T> gradient)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (t_frame is not { } outer)
+        {
+            // Not inside a pass (a VJP called by hand): an ordinary pass of its own.
+            Run([input], [gradient], retainGraph: true, createGraph: false, targets: null);
+            return;
+        }
+
+        // The sinks of the nearest pass of this type; with none running, one pair per type kept by the
+        // outermost pass, so that every cast into this type shares it and leaf hooks see one total.
+        var same = outer.Nearest(typeof(T)) ?? outer.Root.Orphan(typeof(T), root =>
+        {
+            var targets = root.TargetMode ? new Targets<T>([], allowUnused: true) : null;
+            var leaves = new LeafGradients<T>(targets, root.CreateGraph);
+            root.Defer(leaves.Finish);
+            return new PassFrame(typeof(T), root.TargetMode, root.CreateGraph, targets, leaves, outer: null);
+        });
+        var targets = (Targets<T>?)same.Targets;
+        var leaves = (LeafGradients<T>)same.Leaves;
+        var frame = new PassFrame(typeof(T), outer.TargetMode, outer.CreateGraph, targets, leaves, outer);
+
+        t_frame = frame;
+        try
+        {
+            Run([input], [gradient], retainGraph: true, outer.CreateGraph, targets, leaves, nested: true);
+        }
+        finally
+        {
+            t_frame = outer;
+        }
+    }
+
+    [ThreadStatic]
+    private static PassFrame? t_frame;
+
+    private static void Run<T>(Tensor<T>[] roots, Tensor<T>[] seeds, bool retainGraph, bool createGraph, Targets<T>? targets, LeafGradients<T> leaves, bool nested)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var op = targets is null ? "Backward" : "Grad";
         for (var r = 0; r < roots.Length; r++)
         {
@@ -61,7 +128,7 @@ internal static class Engine
         // threads) must not see each other's pending gradients. Node i of the pass, latest first, has
         // its pending gradient in pending[i].
         var (nodes, index) = Collect(roots);
-        var run = targets?.Plan(nodes, index, roots, createGraph);
+        var run = targets?.Plan(nodes, index, roots, createGraph, checkUnused: !nested);
         for (var n = 0; n < nodes.Count; n++)
         {
             var node = nodes[n];
@@ -74,7 +141,6 @@ internal static class Engine
         }
 
         var pending = new Tensor<T>?[nodes.Count];
-        var leaves = new LeafGradients<T>(targets, createGraph);
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(createGraph);
         for (var r = 0; r < roots.Length; r++)
@@ -162,11 +228,10 @@ internal static class Engine
             }
         }
 
-        leaves.Finish();
-
-        // A quiet point: the pass's temporaries are unreachable now, so this is where the buffer pool
-        // reclaims (a gen-1 collection when more than half its budget is out; see BufferPool).
-        BufferPool.AfterBackward();
+        if (!nested)
+        {
+            leaves.Finish();
+        }
     }
 
     /// <summary>

@@ -48,6 +48,12 @@ public sealed class Node<T> : Node
     /// </summary>
     internal bool _builtIn;
 
+    /// <summary>
+    /// True for a cast's node: it has no inputs on this typed tape, and its VJP continues the pass in a
+    /// graph of the other element type (<see cref="Engine.CrossType{T}"/>), where a Tensor.Grad target may lie.
+    /// </summary>
+    internal bool _crossesType;
+
     internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, ReadOnlySpan<Tensor<T>?> saved)
         : base(opName, sequence)
     {

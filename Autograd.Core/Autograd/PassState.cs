@@ -95,7 +95,7 @@ internal sealed class Targets<T>
     /// or is a target itself. Producers come later in the list (they were recorded earlier), so one walk
     /// from the end decides every node. Throws for an input no path reaches, unless allowUnused.
     /// </summary>
-    public bool[] Plan(List<Node<T>> nodes, Dictionary<Node<T>, int> index, Tensor<T>[] roots, bool createGraph)
+    public bool[] Plan(List<Node<T>> nodes, Dictionary<Node<T>, int> index, Tensor<T>[] roots, bool createGraph, bool checkUnused)
     {
         _createGraph = createGraph;
         var run = new bool[nodes.Count];
@@ -130,6 +130,15 @@ internal sealed class Targets<T>
                 }
             }
 
+            // A cast continues into a graph of the other element type, which may lead back to a target
+            // (float → double → float): it runs, and whether every input was reached is known only
+            // from what was captured (Results).
+            if (node._crossesType)
+            {
+                run[n] = true;
+                checkUnused = false;
+            }
+
             if (_nodeSlots.TryGetValue(node, out var own))
             {
                 reached[own] = true;
@@ -139,7 +148,7 @@ internal sealed class Targets<T>
             wanted[n] |= run[n];
         }
 
-        if (!_allowUnused)
+        if (!_allowUnused && checkUnused)
         {
             for (var i = 0; i < _inputs.Length; i++)
             {
@@ -155,9 +164,11 @@ internal sealed class Targets<T>
 
     public void CaptureNode(Node<T> node, Tensor<T> g)
     {
+        // Summed: a pass that crosses a cast reaches a node once directly and once more through the
+        // nested pass behind the cast, each time with part of its gradient.
         if (_nodeSlots.TryGetValue(node, out var slot))
         {
-            _grads[slot] = g;
+            _grads[slot] = _grads[slot] is { } sum ? Engine.Sum(sum, g, _createGraph) : g;
         }
     }
 
@@ -210,4 +221,70 @@ internal sealed class Targets<T>
     private InvalidOperationException Unused(int i) =>
         new($"Grad: input {i} (shape {ShapeMath.Format(_inputs[i]._shape)}) was not used to compute the outputs, so no gradient reaches it; "
             + "pass allowUnused: true to get null for it.");
+}
+
+/// <summary>
+/// A backward pass running on this thread: its element type, mode and sinks. Passes nest when a cast's
+/// VJP continues a pass into a graph of the other element type (<see cref="Engine.CrossType{T}"/>);
+/// the nested pass finds here the targets and leaves of the nearest pass of its own type, and work the
+/// outermost pass must finish last (leaf hooks of a type no outer pass has).
+/// </summary>
+internal sealed class PassFrame(Type elementType, bool targetMode, bool createGraph, object? targets, object leaves, PassFrame? outer)
+{
+    private List<Action>? _deferred;
+
+    public Type ElementType { get; } = elementType;
+
+    /// <summary>True for Tensor.Grad (nothing may touch a <c>Grad</c>), false for Backward.</summary>
+    public bool TargetMode { get; } = targetMode;
+
+    public bool CreateGraph { get; } = createGraph;
+
+    public object? Targets { get; } = targets;
+
+    public object Leaves { get; } = leaves;
+
+    public PassFrame? Outer { get; } = outer;
+
+    public PassFrame Root => Outer?.Root ?? this;
+
+    public PassFrame? Nearest(Type elementType)
+    {
+        for (var f = this; f is not null; f = f.Outer)
+        {
+            if (f.ElementType == elementType)
+            {
+                return f;
+            }
+        }
+
+        return null;
+    }
+
+    public void Defer(Action action) => (_deferred ??= []).Add(action);
+
+    private Dictionary<Type, PassFrame>? _orphans;
+
+    /// <summary>The shared sinks of an element type that no running pass has (kept by the outermost pass).</summary>
+    public PassFrame Orphan(Type elementType, Func<PassFrame, PassFrame> create)
+    {
+        _orphans ??= [];
+        if (!_orphans.TryGetValue(elementType, out var frame))
+        {
+            _orphans[elementType] = frame = create(this);
+        }
+
+        return frame;
+    }
+
+    public void FinishDeferred()
+    {
+        if (_deferred is not null)
+        {
+            foreach (var action in _deferred)
+            {
+                action();
+            }
+        }
+    }
 }

@@ -176,6 +176,11 @@ public class TapeTests
         Assert.That(Assert.Throws<ArgumentException>(() => Tensor.FromArray(new[] { 1f }, [2]))!.Message, Does.Contain("FromArray").And.Contain("[2]"));
         Assert.Throws<ArgumentException>(() => Tensor.Zeros<float>(-1));
         Assert.Throws<ArgumentException>(() => Tensor.Arange(0.0, 1.0, 0.0));
+        Assert.That(Tensor.Arange(3.0, 0.0, -1.0).ToArray(), Is.EqualTo(new[] { 3.0, 2, 1 }));
+        Assert.That(Tensor.Arange(2.0, 2.0, -1.0).Numel, Is.EqualTo(0));
+        Assert.That(Assert.Throws<ArgumentException>(() => Tensor.Arange(0.0, 3.0, -1.0))!.Message, Does.Contain("Arange").And.Contain("step"));
+        Assert.That(Tensor.Zeros<float>(65536, 65536, 0).Shape, Is.EqualTo(new[] { 65536, 65536, 0 }));
+        Assert.That(Tensor.Zeros<float>(65536, 65536, 0).Reshape(0, 7).Numel, Is.EqualTo(0));
         Assert.That(Assert.Throws<InvalidOperationException>(() => a.Item())!.Message, Does.Contain("Item"));
     }
 

@@ -4,8 +4,7 @@ namespace Autograd.Tests.Ops;
 
 /// <summary>
 /// The everyday ops' gradient properties rerun at the second order (GradGradCheck through createGraph),
-/// as <see cref="SecondOrderTests"/> does for the first op set. Not here: Cast (its VJP is a nested
-/// backward pass, once differentiable) and Prod over inputs with zeros (a kernel VJP).
+/// as <see cref="SecondOrderTests"/> does for the first op set.
 /// </summary>
 [Category("GradProperty")]
 public class OpSecondOrderTests
@@ -26,6 +25,9 @@ public class OpSecondOrderTests
 
     [Test]
     public void Abs_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MathOpTests().Abs_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void Cast_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MathOpTests().Cast_GradientMatchesFiniteDifferences);
 
     [Test]
     public void Sign_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MathOpTests().Sign_GradientMatchesFiniteDifferences);
@@ -67,6 +69,9 @@ public class OpSecondOrderTests
 
     [Test]
     public void Prod_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MoreReductionTests().Prod_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void ProdWithZeros_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MoreReductionTests().ProdWithZeros_GradientMatchesFiniteDifferences);
 
     [Test]
     public void Var_SecondOrderMatchesFiniteDifferences() => SecondOrder(new MoreReductionTests().Var_GradientMatchesFiniteDifferences);

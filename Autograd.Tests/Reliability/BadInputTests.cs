@@ -367,6 +367,8 @@ public class BadInputTests
                 Call("Arange", [], _ => Tensor.Arange(0f, float.PositiveInfinity, 1f), shapes: false),
                 Call("Arange", [], _ => Tensor.Arange(0f, 1e12f, 1f), shapes: false),
                 Call("Arange", [], _ => Tensor.Arange(float.NaN), shapes: false),
+                Call("Arange", [], _ => Tensor.Arange(0f, 5f, -1f), shapes: false),
+                Call("Arange", [], _ => Tensor.Arange(5f, 0f, 0.5f), shapes: false),
             ],
             from shape in ShapeGen(1, 4, 0, 4)
             from i in Gen.Choose(0, shape.Length - 1)
