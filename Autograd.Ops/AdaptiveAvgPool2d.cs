@@ -19,6 +19,8 @@ public static class AdaptiveAvgPool2dOp
         /// <summary>Averages input [N, C, H, W] (or [C, H, W]) into <paramref name="outputSize"/> bins per plane.</summary>
         public Tensor<T> AdaptiveAvgPool2d(Size2 outputSize, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var shape = $"(input {ShapeMath.Format(input._shape)}, outputSize {outputSize})";
             if (input.Rank is not (3 or 4))

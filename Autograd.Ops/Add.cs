@@ -13,10 +13,10 @@ public static class AddExtensions
         public Tensor<T> Add(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Binary<T, AddOp<T>>("Add", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g);
 
-        public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y);
+        public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y, callerLine: 0);
 
-        public static Tensor<T> operator +(Tensor<T> x, T y) => x.Add(Tensor.Scalar(y));
+        public static Tensor<T> operator +(Tensor<T> x, T y) => x.Add(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator +(T x, Tensor<T> y) => Tensor.Scalar(x).Add(y);
+        public static Tensor<T> operator +(T x, Tensor<T> y) => Tensor.Scalar(x).Add(y, callerLine: 0);
     }
 }

@@ -36,6 +36,8 @@ public static class AvgPool2dOp
         public Tensor<T> AvgPool2d(
             Size2 kernel, Size2? stride = null, Size2? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var s = stride ?? kernel;
             var p = padding ?? new Size2(0, 0);

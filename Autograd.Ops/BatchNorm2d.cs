@@ -28,6 +28,8 @@ public static class BatchNorm2dExtensions
             Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight = null, Tensor<T>? bias = null,
             bool training = false, double momentum = 0.1, double eps = 1e-5, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var shapes = $"(input {ShapeMath.Format(input._shape)})";
             if (input.Rank != 4)

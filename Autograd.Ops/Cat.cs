@@ -110,7 +110,7 @@ public static class CatExtensions
                 }
             }
 
-            return Tensor.Cat(tensors.Select(t => t.Unsqueeze(d)).ToArray(), d);
+            return Tensor.Cat(tensors.Select(t => t.Unsqueeze(d, callerFile, callerLine)).ToArray(), d, callerFile, callerLine);
         }
     }
 }

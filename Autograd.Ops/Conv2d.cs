@@ -56,6 +56,8 @@ public static class Conv2dOp
         /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape node.</param>
         public Tensor<T> Conv2d(Tensor<T> weight, Tensor<T>? bias = null, Size2? stride = null, Padding2d? padding = null, Size2? dilation = null, int groups = 1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(weight);
             var geometry = Check(input, weight, bias, stride ?? new Size2(1, 1), padding ?? 0, dilation ?? new Size2(1, 1), groups);

@@ -31,6 +31,8 @@ public static class ConvTranspose2dOp
         public Tensor<T> ConvTranspose2d(
             Tensor<T> weight, Tensor<T>? bias = null, Size2? stride = null, Size2? padding = null, Size2? outputPadding = null, int groups = 1, Size2? dilation = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(weight);
             var geometry = Check(input, weight, bias, stride ?? new Size2(1, 1), padding ?? new Size2(0, 0), outputPadding ?? new Size2(0, 0), groups, dilation ?? new Size2(1, 1));

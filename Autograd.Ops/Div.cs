@@ -13,10 +13,10 @@ public static class DivExtensions
         public Tensor<T> Div(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Binary<T, DivideOp<T>>("Div", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.B, static (g, a, b, y) => g.Div(b), ElementwiseOp.Saves.B | ElementwiseOp.Saves.Output, static (g, a, b, y) => g.Mul(y).Div(b).Neg());
 
-        public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y);
+        public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y, callerLine: 0);
 
-        public static Tensor<T> operator /(Tensor<T> x, T y) => x.Div(Tensor.Scalar(y));
+        public static Tensor<T> operator /(Tensor<T> x, T y) => x.Div(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator /(T x, Tensor<T> y) => Tensor.Scalar(x).Div(y);
+        public static Tensor<T> operator /(T x, Tensor<T> y) => Tensor.Scalar(x).Div(y, callerLine: 0);
     }
 }

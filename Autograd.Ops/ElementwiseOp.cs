@@ -72,7 +72,7 @@ internal static class ElementwiseOp
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(
-                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                name, site, y, [x], (g, grads) => grads[0] = dx(g, x, y),
                 (saves & Saves.Input) != 0 ? x : null,
                 (saves & Saves.Output) != 0 ? y : null);
         }
@@ -94,7 +94,7 @@ internal static class ElementwiseOp
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(
-                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                name, site, y, [x], (g, grads) => grads[0] = dx(g, x, y),
                 (saves & Saves.Input) != 0 ? x : null,
                 (saves & Saves.Output) != 0 ? y : null);
         }

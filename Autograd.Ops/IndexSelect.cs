@@ -51,7 +51,7 @@ public static class IndexSelectExtensions
         public Tensor<T> IndexSelect(int dim, int[] index, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(index);
-            return x.IndexSelect(dim, IndexTensor.FromArray(index));
+            return x.IndexSelect(dim, IndexTensor.FromArray(index), callerFile, callerLine);
         }
     }
 

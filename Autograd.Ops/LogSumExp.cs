@@ -10,7 +10,7 @@ public static class LogSumExpExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>log Σ exp(x) over one dimension.</summary>
-        public Tensor<T> LogSumExp(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.LogSumExp([dim], keepDim);
+        public Tensor<T> LogSumExp(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.LogSumExp([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// log Σ exp(x) over <paramref name="dims"/> (null or empty: all), computed stably as
@@ -20,6 +20,8 @@ public static class LogSumExpExtensions
         /// </summary>
         public Tensor<T> LogSumExp(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "LogSumExp");
             var m = new T[ShapeMath.Numel(keep)];

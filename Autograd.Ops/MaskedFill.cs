@@ -25,7 +25,7 @@ public static class MaskedFillExtensions
                     nameof(mask));
             }
 
-            return ScalarOperatorExtensions.Scalar<T>(value).Where(mask, x);
+            return ScalarOperatorExtensions.Scalar<T>(value).Where(mask, x, callerFile, callerLine);
         }
     }
 }

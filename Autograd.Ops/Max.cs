@@ -10,10 +10,10 @@ public static class MaxExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>The largest element (a rank-0 tensor).</summary>
-        public Tensor<T> Max([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max(null, false);
+        public Tensor<T> Max([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max(null, false, callerFile, callerLine);
 
         /// <summary>The largest element along one dimension.</summary>
-        public Tensor<T> Max(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max([dim], keepDim);
+        public Tensor<T> Max(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// The largest element over <paramref name="dims"/> (null or empty: all). VJP: each upstream

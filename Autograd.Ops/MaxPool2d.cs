@@ -36,6 +36,8 @@ public static class MaxPool2dOp
         /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape node.</param>
         public Tensor<T> MaxPool2d(Size2 kernel, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var s = stride ?? kernel;
             var p = padding ?? new Size2(0, 0);

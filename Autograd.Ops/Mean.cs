@@ -11,10 +11,10 @@ public static class MeanExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Mean of all elements (a rank-0 tensor; NaN for an empty tensor, as PyTorch).</summary>
-        public Tensor<T> Mean([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Mean(null, false);
+        public Tensor<T> Mean([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Mean(null, false, callerFile, callerLine);
 
         /// <summary>Mean over one dimension.</summary>
-        public Tensor<T> Mean(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Mean([dim], keepDim);
+        public Tensor<T> Mean(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Mean([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// Mean over <paramref name="dims"/> (null or empty: all). VJP: dx = g / n expanded to x's shape,

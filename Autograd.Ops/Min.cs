@@ -10,10 +10,10 @@ public static class MinExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>The smallest element (a rank-0 tensor).</summary>
-        public Tensor<T> Min([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min(null, false);
+        public Tensor<T> Min([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min(null, false, callerFile, callerLine);
 
         /// <summary>The smallest element along one dimension.</summary>
-        public Tensor<T> Min(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min([dim], keepDim);
+        public Tensor<T> Min(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// The smallest element over <paramref name="dims"/> (null or empty: all; NaN wins, as PyTorch).

@@ -13,10 +13,10 @@ public static class MulExtensions
         public Tensor<T> Mul(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Binary<T, MultiplyOp<T>>("Mul", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.B, static (g, a, b, y) => g.Mul(b), ElementwiseOp.Saves.A, static (g, a, b, y) => g.Mul(a));
 
-        public static Tensor<T> operator *(Tensor<T> x, Tensor<T> y) => x.Mul(y);
+        public static Tensor<T> operator *(Tensor<T> x, Tensor<T> y) => x.Mul(y, callerLine: 0);
 
-        public static Tensor<T> operator *(Tensor<T> x, T y) => x.Mul(Tensor.Scalar(y));
+        public static Tensor<T> operator *(Tensor<T> x, T y) => x.Mul(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator *(T x, Tensor<T> y) => Tensor.Scalar(x).Mul(y);
+        public static Tensor<T> operator *(T x, Tensor<T> y) => Tensor.Scalar(x).Mul(y, callerLine: 0);
     }
 }

@@ -13,7 +13,7 @@ public static class NegExtensions
         /// <summary>−x. VJP: dx = −g.</summary>
         public Tensor<T> Neg([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.None, static (g, x, y) => g.Neg());
 
-        public static Tensor<T> operator -(Tensor<T> t) => t.Neg();
+        public static Tensor<T> operator -(Tensor<T> t) => t.Neg(callerLine: 0);
     }
 
     private readonly struct NegKernel<T> : IUnaryOp<T>

@@ -46,7 +46,7 @@ public static class PowExtensions
         /// </summary>
         public static Tensor<T> Pow<T>(double @base, Tensor<T> exponent, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
-            => ScalarOperatorExtensions.Scalar<T>(@base).Pow(exponent);
+            => ScalarOperatorExtensions.Scalar<T>(@base).Pow(exponent, callerFile, callerLine);
     }
 
     private readonly struct PowOp<T> : IBinaryOp<T>

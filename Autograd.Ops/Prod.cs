@@ -11,10 +11,10 @@ public static class ProdExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Π of all elements (a rank-0 tensor).</summary>
-        public Tensor<T> Prod([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Prod(null, false);
+        public Tensor<T> Prod([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Prod(null, false, callerFile, callerLine);
 
         /// <summary>Π over one dimension.</summary>
-        public Tensor<T> Prod(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Prod([dim], keepDim);
+        public Tensor<T> Prod(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Prod([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// Π over <paramref name="dims"/> (null or empty: all). VJP: dx_i = g·Π_{j≠i} x_j over i's

@@ -14,6 +14,8 @@ public static class SplitExtensions
         /// </summary>
         public Tensor<T>[] Split(int splitSize, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Split");
             var size = x.Rank == 0 ? 0 : x._shape[d];
@@ -34,6 +36,8 @@ public static class SplitExtensions
         /// <summary>Views of consecutive pieces of the given sizes along <paramref name="dim"/>; the sizes must add up to the dimension's size.</summary>
         public Tensor<T>[] Split(int[] sizes, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(sizes);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Split");
@@ -66,6 +70,8 @@ public static class SplitExtensions
         /// </summary>
         public Tensor<T>[] Chunk(int chunks, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             if (chunks <= 0)
             {

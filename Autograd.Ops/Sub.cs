@@ -13,10 +13,10 @@ public static class SubExtensions
         public Tensor<T> Sub(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Binary<T, SubtractOp<T>>("Sub", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g.Neg());
 
-        public static Tensor<T> operator -(Tensor<T> x, Tensor<T> y) => x.Sub(y);
+        public static Tensor<T> operator -(Tensor<T> x, Tensor<T> y) => x.Sub(y, callerLine: 0);
 
-        public static Tensor<T> operator -(Tensor<T> x, T y) => x.Sub(Tensor.Scalar(y));
+        public static Tensor<T> operator -(Tensor<T> x, T y) => x.Sub(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator -(T x, Tensor<T> y) => Tensor.Scalar(x).Sub(y);
+        public static Tensor<T> operator -(T x, Tensor<T> y) => Tensor.Scalar(x).Sub(y, callerLine: 0);
     }
 }

@@ -10,10 +10,10 @@ public static class SumExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Σ of all elements (a rank-0 tensor).</summary>
-        public Tensor<T> Sum([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Sum(null, false);
+        public Tensor<T> Sum([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Sum(null, false, callerFile, callerLine);
 
         /// <summary>Σ over one dimension.</summary>
-        public Tensor<T> Sum(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Sum([dim], keepDim);
+        public Tensor<T> Sum(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Sum([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// Σ over <paramref name="dims"/> (null or empty: all), keeping them as size 1 when

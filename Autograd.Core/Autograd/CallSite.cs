@@ -81,12 +81,12 @@ public readonly record struct CallSite(string? FilePath, int Line)
             : $"'{opName}' (node #{sequence}, recorded without a call site: by a C# operator or a params overload, which cannot take one; "
                 + "call the named method, e.g. Mul for *, to get the line)";
 
-    /// <summary>The site a node records: the open scope's, else this one.</summary>
+    /// <summary>The site a node records: the open scope's, else this one (<see cref="Unknown"/> without a line).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal CallSite Resolve()
     {
         var outer = t_outer;
-        return outer.Line > 0 ? outer : this;
+        return outer.Line > 0 ? outer : Line > 0 ? this : default;
     }
 
     internal static void Restore(CallSite previous) => t_outer = previous;
