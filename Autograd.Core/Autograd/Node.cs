@@ -56,8 +56,26 @@ public sealed class Node<T> : Node
     /// True when the VJP is the library's own (Autograd.Core or Autograd.Ops): it keeps none of the
     /// tensors it is given or returns, and returns either fresh tensors or views of its incoming
     /// gradient. The engine may then recycle gradient buffers as soon as it is done with them.
+    /// Decided from the VJP's assembly on first read, not at record time: the recording path stays free
+    /// of reflection, and a released node (no VJP) counts as not built in.
     /// </summary>
-    internal bool _builtIn;
+    internal bool _builtIn
+    {
+        get
+        {
+            if (_builtInState == 0)
+            {
+                _builtInState = _vjp is { } vjp && Tape.IsBuiltIn(vjp) ? 1 : 2;
+            }
+
+            return _builtInState == 1;
+        }
+
+        set => _builtInState = value ? 1 : 2;
+    }
+
+    /// <summary>0 until <see cref="_builtIn"/> is decided, then 1 (built in) or 2 (user code).</summary>
+    private int _builtInState;
 
     internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, CallSite callSite, ReadOnlySpan<Tensor<T>?> saved)
         : base(opName, sequence, callSite)

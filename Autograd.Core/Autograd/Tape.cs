@@ -101,7 +101,6 @@ public sealed class Tape
 
         var tape = Current;
         var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape, callSite.Resolve(), saved);
-        node._builtIn = IsBuiltIn(vjp);
         output._gradFn = node;
         output.RequiresGradInternal = true;
         Interlocked.Increment(ref tape._recorded);
@@ -119,7 +118,7 @@ public sealed class Tape
     internal static void TrustAssembly(System.Reflection.Assembly assembly) => s_opsAssembly = assembly;
 
     /// <summary>Whether the VJP's code lives in Autograd.Core or Autograd.Ops (its closure's or method's declaring type).</summary>
-    private static bool IsBuiltIn(Delegate vjp)
+    internal static bool IsBuiltIn(Delegate vjp)
     {
         var assembly = vjp.Target is { } target ? target.GetType().Assembly : vjp.Method.DeclaringType?.Assembly;
         return assembly is not null && (assembly == typeof(Tape).Assembly || assembly == s_opsAssembly);
