@@ -39,6 +39,11 @@ public static class ShapeMath
     /// <summary>Row-major strides of a contiguous tensor of this shape.</summary>
     public static int[] ContiguousStrides(ReadOnlySpan<int> shape)
     {
+        if (shape.Length == 0)
+        {
+            return [];
+        }
+
         var strides = new int[shape.Length];
         var s = 1;
         for (var i = shape.Length - 1; i >= 0; i--)

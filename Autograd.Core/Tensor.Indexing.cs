@@ -41,6 +41,8 @@ public sealed partial class Tensor<T>
                 throw new ArgumentException($"Index: {consumed} indices for a tensor of shape {ShapeMath.Format(_shape)} ([{string.Join(", ", indices)}]).", nameof(indices));
             }
 
+            // An indexer cannot take caller information: line 0 records these views without a call site
+            // rather than with this file's line.
             var result = this;
             var dim = 0;
             foreach (var index in indices)
@@ -51,7 +53,7 @@ public sealed partial class Tensor<T>
                         dim += Rank - consumed;
                         break;
                     case TensorIndex.IndexKind.NewAxis:
-                        result = result.Unsqueeze(dim++);
+                        result = result.Unsqueeze(dim++, callerLine: 0);
                         break;
                     case TensorIndex.IndexKind.Single:
                     {
@@ -63,7 +65,7 @@ public sealed partial class Tensor<T>
                                 $"Index: index {index} is out of range for dimension {dim} of size {size} (shape {ShapeMath.Format(_shape)}).", nameof(indices));
                         }
 
-                        result = result.Select(dim, at);
+                        result = result.Select(dim, at, callerLine: 0);
                         break;
                     }
 
@@ -75,7 +77,7 @@ public sealed partial class Tensor<T>
                         if (index._step != 1 || start > 0 || end < size)
                         {
                             // Slice clamps like Python; a full range is the tensor itself (no node recorded).
-                            result = result.Slice(dim, Math.Max(start, 0), Math.Max(end, 0), index._step);
+                            result = result.Slice(dim, Math.Max(start, 0), Math.Max(end, 0), index._step, callerLine: 0);
                         }
 
                         dim++;

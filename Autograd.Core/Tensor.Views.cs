@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -15,29 +16,60 @@ public sealed partial class Tensor<T>
     /// The same elements in a new shape (one size may be -1 and is inferred): a view when the strides
     /// allow, else a contiguous copy, as PyTorch's reshape.
     /// </summary>
-    public Tensor<T> Reshape(params int[] shape)
+    /// <remarks>A params call carries no call site (C# allows nothing after params); the overloads of one to four sizes do.</remarks>
+    public Tensor<T> Reshape(params int[] shape) => ReshapeCore(shape, CallSite.Unknown);
+
+    /// <inheritdoc cref="Reshape(int[])"/>
+    public Tensor<T> Reshape(int d0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ReshapeCore([d0], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Reshape(int[])"/>
+    public Tensor<T> Reshape(int d0, int d1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ReshapeCore([d0, d1], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Reshape(int[])"/>
+    public Tensor<T> Reshape(int d0, int d1, int d2, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ReshapeCore([d0, d1, d2], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Reshape(int[])"/>
+    public Tensor<T> Reshape(int d0, int d1, int d2, int d3, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ReshapeCore([d0, d1, d2, d3], new CallSite(callerFile, callerLine));
+
+    private Tensor<T> ReshapeCore(int[] shape, CallSite site)
     {
         var target = InferShape(shape, "Reshape");
         var strides = ViewStrides(target);
-        return strides is not null ? RecordReshape("Reshape", target, strides) : Contiguous().View(target);
+        return strides is not null ? RecordReshape("Reshape", target, strides, site) : Clone("Contiguous", site, IsContiguous).ViewCore(target, site);
     }
 
-    /// <summary>Like <see cref="Reshape"/> but never copies: throws when the strides do not allow a view.</summary>
-    public Tensor<T> View(params int[] shape)
+    /// <summary>Like <see cref="Reshape(int[])"/> but never copies: throws when the strides do not allow a view.</summary>
+    /// <remarks>A params call carries no call site; the overloads of one to four sizes do.</remarks>
+    public Tensor<T> View(params int[] shape) => ViewCore(shape, CallSite.Unknown);
+
+    /// <inheritdoc cref="View(int[])"/>
+    public Tensor<T> View(int d0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ViewCore([d0], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="View(int[])"/>
+    public Tensor<T> View(int d0, int d1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ViewCore([d0, d1], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="View(int[])"/>
+    public Tensor<T> View(int d0, int d1, int d2, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ViewCore([d0, d1, d2], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="View(int[])"/>
+    public Tensor<T> View(int d0, int d1, int d2, int d3, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ViewCore([d0, d1, d2, d3], new CallSite(callerFile, callerLine));
+
+    private Tensor<T> ViewCore(int[] shape, CallSite site)
     {
         var target = InferShape(shape, "View");
         var strides = ViewStrides(target) ?? throw new ArgumentException(
             $"View: a tensor of shape {ShapeMath.Format(_shape)} with strides {ShapeMath.Format(_strides)} cannot be viewed as {ShapeMath.Format(target)} without a copy; use Reshape.",
             nameof(shape));
-        return RecordReshape("View", target, strides);
+        return RecordReshape("View", target, strides, site);
     }
 
     /// <summary>Flattens dimensions startDim..endDim into one.</summary>
-    public Tensor<T> Flatten(int startDim = 0, int endDim = -1)
+    public Tensor<T> Flatten(int startDim = 0, int endDim = -1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
+        var site = new CallSite(callerFile, callerLine);
         if (Rank == 0)
         {
-            return Reshape(1);
+            return ReshapeCore([1], site);
         }
 
         var s = ShapeMath.NormalizeDim(startDim, Rank, "Flatten", nameof(startDim), _shape);
@@ -57,38 +89,38 @@ public sealed partial class Tensor<T>
 
         shape.Add(n);
         shape.AddRange(_shape[(e + 1)..]);
-        return Reshape([.. shape]);
+        return ReshapeCore([.. shape], site);
     }
 
     /// <summary>Inserts a dimension of size 1 at <paramref name="dim"/>.</summary>
-    public Tensor<T> Unsqueeze(int dim)
+    public Tensor<T> Unsqueeze(int dim, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         var d = ShapeMath.NormalizeDim(dim, Rank + 1, "Unsqueeze", "dim", _shape);
         var shape = new List<int>(_shape);
         var strides = new List<int>(_strides);
         shape.Insert(d, 1);
         strides.Insert(d, d < Rank ? _strides[d] * _shape[d] : 1);
-        return RecordReshape("Unsqueeze", [.. shape], [.. strides]);
+        return RecordReshape("Unsqueeze", [.. shape], [.. strides], new CallSite(callerFile, callerLine));
     }
 
     /// <summary>Removes dimension <paramref name="dim"/> when its size is 1 (otherwise returns the tensor as a view).</summary>
-    public Tensor<T> Squeeze(int dim)
+    public Tensor<T> Squeeze(int dim, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         var d = ShapeMath.NormalizeDim(dim, Rank, "Squeeze", "dim", _shape);
         if (Rank == 0 || _shape[d] != 1)
         {
-            return RecordReshape("Squeeze", _shape, _strides);
+            return RecordReshape("Squeeze", _shape, _strides, new CallSite(callerFile, callerLine));
         }
 
         var shape = new List<int>(_shape);
         var strides = new List<int>(_strides);
         shape.RemoveAt(d);
         strides.RemoveAt(d);
-        return RecordReshape("Squeeze", [.. shape], [.. strides]);
+        return RecordReshape("Squeeze", [.. shape], [.. strides], new CallSite(callerFile, callerLine));
     }
 
     /// <summary>Swaps two dimensions (a view).</summary>
-    public Tensor<T> Transpose(int dim0, int dim1)
+    public Tensor<T> Transpose(int dim0, int dim1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         var a = ShapeMath.NormalizeDim(dim0, Rank, "Transpose", nameof(dim0), _shape);
         var b = ShapeMath.NormalizeDim(dim1, Rank, "Transpose", nameof(dim1), _shape);
@@ -103,11 +135,23 @@ public sealed partial class Tensor<T>
             (perm[a], perm[b]) = (perm[b], perm[a]);
         }
 
-        return PermuteCore(perm, "Transpose");
+        return PermuteCore(perm, "Transpose", new CallSite(callerFile, callerLine));
     }
 
     /// <summary>Reorders the dimensions: output dimension i is input dimension dims[i] (a view).</summary>
-    public Tensor<T> Permute(params int[] dims)
+    /// <remarks>A params call carries no call site; the overloads of two to four dims do.</remarks>
+    public Tensor<T> Permute(params int[] dims) => PermuteChecked(dims, CallSite.Unknown);
+
+    /// <inheritdoc cref="Permute(int[])"/>
+    public Tensor<T> Permute(int d0, int d1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => PermuteChecked([d0, d1], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Permute(int[])"/>
+    public Tensor<T> Permute(int d0, int d1, int d2, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => PermuteChecked([d0, d1, d2], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Permute(int[])"/>
+    public Tensor<T> Permute(int d0, int d1, int d2, int d3, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => PermuteChecked([d0, d1, d2, d3], new CallSite(callerFile, callerLine));
+
+    private Tensor<T> PermuteChecked(int[] dims, CallSite site)
     {
         ArgumentNullException.ThrowIfNull(dims);
         if (dims.Length != Rank)
@@ -128,10 +172,10 @@ public sealed partial class Tensor<T>
             seen[perm[i]] = true;
         }
 
-        return PermuteCore(perm, "Permute");
+        return PermuteCore(perm, "Permute", site);
     }
 
-    private Tensor<T> PermuteCore(int[] perm, string op)
+    private Tensor<T> PermuteCore(int[] perm, string op, CallSite site = default)
     {
         var shape = new int[Rank];
         var strides = new int[Rank];
@@ -147,7 +191,7 @@ public sealed partial class Tensor<T>
         if (Tape.ShouldRecord(this))
         {
             // d/dx of a permutation is the inverse permutation of the gradient.
-            Tape.Record(op, result, [this], (g, grads) => grads[0] = g.PermuteCore(inverse, op));
+            Tape.Record(op, site, result, [this], (g, grads) => grads[0] = g.PermuteCore(inverse, op));
         }
 
         return result;
@@ -157,7 +201,7 @@ public sealed partial class Tensor<T>
     /// Elements start, start+step, ... (before end) of one dimension, as Python's x[start:end:step]:
     /// negative indices count from the end and out-of-range bounds are clamped. A view.
     /// </summary>
-    public Tensor<T> Slice(int dim, int start, int end, int step = 1)
+    public Tensor<T> Slice(int dim, int start, int end, int step = 1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         var d = ShapeMath.NormalizeDim(dim, Rank, "Slice", "dim", _shape);
         if (Rank == 0)
@@ -178,11 +222,11 @@ public sealed partial class Tensor<T>
         var strides = (int[])_strides.Clone();
         shape[d] = length;
         strides[d] = _strides[d] * step;
-        return RecordSubView("Slice", shape, strides, _offset + s * _strides[d], t => t.Slice(d, s, e, step));
+        return RecordSubView("Slice", shape, strides, _offset + s * _strides[d], t => t.Slice(d, s, e, step), new CallSite(callerFile, callerLine));
     }
 
     /// <summary>Elements start..start+length-1 of one dimension (a view); throws when out of range.</summary>
-    public Tensor<T> Narrow(int dim, int start, int length)
+    public Tensor<T> Narrow(int dim, int start, int length, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         if (Rank == 0)
         {
@@ -200,11 +244,11 @@ public sealed partial class Tensor<T>
 
         var shape = (int[])_shape.Clone();
         shape[d] = length;
-        return RecordSubView("Narrow", shape, (int[])_strides.Clone(), _offset + start * _strides[d], t => t.Narrow(d, start, length));
+        return RecordSubView("Narrow", shape, (int[])_strides.Clone(), _offset + start * _strides[d], t => t.Narrow(d, start, length), new CallSite(callerFile, callerLine));
     }
 
     /// <summary>The slice at <paramref name="index"/> of one dimension, with that dimension removed (x[:, i] in Python).</summary>
-    public Tensor<T> Select(int dim, int index)
+    public Tensor<T> Select(int dim, int index, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         if (Rank == 0)
         {
@@ -223,14 +267,29 @@ public sealed partial class Tensor<T>
         var strides = new List<int>(_strides);
         shape.RemoveAt(d);
         strides.RemoveAt(d);
-        return RecordSubView("Select", [.. shape], [.. strides], _offset + i * _strides[d], t => t.Select(d, i));
+        return RecordSubView("Select", [.. shape], [.. strides], _offset + i * _strides[d], t => t.Select(d, i), new CallSite(callerFile, callerLine));
     }
 
     /// <summary>
     /// Broadcasts to a larger shape without copying: size-1 dimensions get stride 0 and new leading
     /// dimensions may be added; -1 keeps a size. The VJP sums over the broadcast dimensions.
     /// </summary>
-    public Tensor<T> Expand(params int[] shape)
+    /// <remarks>A params call carries no call site; the overloads of one to four sizes do.</remarks>
+    public Tensor<T> Expand(params int[] shape) => ExpandCore(shape, CallSite.Unknown);
+
+    /// <inheritdoc cref="Expand(int[])"/>
+    public Tensor<T> Expand(int d0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ExpandCore([d0], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Expand(int[])"/>
+    public Tensor<T> Expand(int d0, int d1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ExpandCore([d0, d1], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Expand(int[])"/>
+    public Tensor<T> Expand(int d0, int d1, int d2, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ExpandCore([d0, d1, d2], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Expand(int[])"/>
+    public Tensor<T> Expand(int d0, int d1, int d2, int d3, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ExpandCore([d0, d1, d2, d3], new CallSite(callerFile, callerLine));
+
+    private Tensor<T> ExpandCore(int[] shape, CallSite site)
     {
         ArgumentNullException.ThrowIfNull(shape);
         var lead = shape.Length - Rank;
@@ -280,7 +339,7 @@ public sealed partial class Tensor<T>
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
-            Tape.Record("Expand", result, [this], (g, grads) => grads[0] = g.SumToSize(inputShape));
+            Tape.Record("Expand", site, result, [this], (g, grads) => grads[0] = g.SumToSize(inputShape));
         }
 
         return result;
@@ -324,7 +383,7 @@ public sealed partial class Tensor<T>
     /// [i0, ...] is storage[storageOffset + Σ ik·strides[k]] (storageOffset defaults to this tensor's
     /// offset). Strides must be non-negative and every element must fall inside the storage.
     /// </summary>
-    public Tensor<T> AsStrided(int[] shape, int[] strides, int? storageOffset = null)
+    public Tensor<T> AsStrided(int[] shape, int[] strides, int? storageOffset = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(strides);
@@ -356,7 +415,7 @@ public sealed partial class Tensor<T>
         if (Tape.ShouldRecord(this))
         {
             var input = this;
-            Tape.Record("AsStrided", result, [this], (g, grads) => grads[0] = AsStridedBackward(input, result, g));
+            Tape.Record("AsStrided", new CallSite(callerFile, callerLine), result, [this], (g, grads) => grads[0] = AsStridedBackward(input, result, g));
         }
 
         return result;
@@ -440,29 +499,34 @@ public sealed partial class Tensor<T>
     }
 
     /// <summary>This tensor when already contiguous, else a contiguous copy (differentiable).</summary>
-    public Tensor<T> Contiguous() => IsContiguous ? this : Clone("Contiguous");
+    public Tensor<T> Contiguous([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => Clone("Contiguous", new CallSite(callerFile, callerLine), IsContiguous);
 
     /// <summary>A contiguous copy with its own storage (differentiable, gradient passes through).</summary>
-    public Tensor<T> Clone() => Clone("Clone");
+    public Tensor<T> Clone([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => Clone("Clone", new CallSite(callerFile, callerLine), false);
 
-    private Tensor<T> Clone(string op)
+    private Tensor<T> Clone(string op, CallSite site, bool unlessContiguous)
     {
+        if (unlessContiguous)
+        {
+            return this;
+        }
+
         var result = ContiguousCopy();
         if (Tape.ShouldRecord(this))
         {
-            Tape.Record(op, result, [this], static (g, grads) => grads[0] = g);
+            Tape.Record(op, site, result, [this], static (g, grads) => grads[0] = g);
         }
 
         return result;
     }
 
-    private Tensor<T> RecordReshape(string op, int[] shape, int[] strides)
+    private Tensor<T> RecordReshape(string op, int[] shape, int[] strides, CallSite site)
     {
         var result = ViewOf(shape, strides, _offset);
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
-            Tape.Record(op, result, [this], (g, grads) => grads[0] = g.Reshape(inputShape));
+            Tape.Record(op, site, result, [this], (g, grads) => grads[0] = g.Reshape(inputShape));
         }
 
         return result;
@@ -472,13 +536,13 @@ public sealed partial class Tensor<T>
     /// Records a view that picks a subset of the elements. Its VJP makes zeros of the input's shape
     /// and adds the gradient into the same view of them (<paramref name="sameView"/>).
     /// </summary>
-    private Tensor<T> RecordSubView(string op, int[] shape, int[] strides, int offset, Func<Tensor<T>, Tensor<T>> sameView)
+    private Tensor<T> RecordSubView(string op, int[] shape, int[] strides, int offset, Func<Tensor<T>, Tensor<T>> sameView, CallSite site)
     {
         var result = ViewOf(shape, strides, offset);
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
-            Tape.Record(op, result, [this], (g, grads) => grads[0] = SubViewBackward(g, inputShape, sameView, op));
+            Tape.Record(op, site, result, [this], (g, grads) => grads[0] = SubViewBackward(g, inputShape, sameView, op));
         }
 
         return result;

@@ -57,6 +57,31 @@ public sealed partial class Tensor<T>
     /// </summary>
     internal static Tensor<T> Uninitialized(int[] shape) => new(new Storage<T>(ShapeMath.Numel(shape), clear: false), shape);
 
+    /// <summary>
+    /// A contiguous tensor of <paramref name="like"/>'s shape over a pooled buffer whose elements are not
+    /// initialised. Shape and stride arrays are never written after construction, so it shares
+    /// <paramref name="like"/>'s shape array, and its strides too when they are the row-major ones: a
+    /// one-element result of a tape of scalar ops allocates no arrays but its buffer.
+    /// </summary>
+    internal static Tensor<T> UninitializedLike(Tensor<T> like)
+    {
+        var shape = like._shape;
+        var strides = like._strides;
+        var expected = 1;
+        for (var i = shape.Length - 1; i >= 0; i--)
+        {
+            if (strides[i] != expected)
+            {
+                strides = ShapeMath.ContiguousStrides(shape);
+                break;
+            }
+
+            expected *= Math.Max(shape[i], 1);
+        }
+
+        return new(new Storage<T>(ShapeMath.Numel(shape), clear: false), shape, strides, 0);
+    }
+
     /// <summary>A contiguous tensor of zeros over a pooled buffer. Takes ownership of <paramref name="shape"/>.</summary>
     internal static Tensor<T> ZeroFilled(int[] shape) => new(new Storage<T>(ShapeMath.Numel(shape), clear: true), shape);
 

@@ -50,6 +50,19 @@ public static partial class Tensor
     /// <summary>Turns recording back on inside a <see cref="NoGrad"/> block.</summary>
     public static GradModeScope EnableGrad() => new(true);
 
+    /// <summary>
+    /// Anomaly mode until the returned scope is disposed (PyTorch's <c>torch.autograd.detect_anomaly</c>):
+    /// <c>using (Tensor.DetectAnomaly()) { ... }</c>. Every recorded op's result and every gradient a VJP
+    /// returns is checked for NaN and ±∞; the first one throws <see cref="AnomalyException"/> naming the op,
+    /// its call site, forward or backward, and whether an input (or the incoming gradient) already carried
+    /// the value or the op produced it. Per thread or async flow, like <see cref="NoGrad"/>; scopes nest
+    /// (<paramref name="enabled"/>: false turns it off inside an outer scope). Off by default.
+    /// </summary>
+    public static AnomalyScope DetectAnomaly(bool enabled = true) => Anomaly.Enter(enabled);
+
+    /// <summary>Whether anomaly mode is on in this thread or async flow (see <see cref="DetectAnomaly"/>).</summary>
+    public static bool IsAnomalyDetectionEnabled => Anomaly.IsEnabled;
+
     /// <summary>A tensor holding a copy of <paramref name="data"/> (row-major) in the given shape.</summary>
     public static Tensor<T> FromArray<T>(T[] data, int[] shape, bool requiresGrad = false)
         where T : unmanaged, IFloatingPointIeee754<T>

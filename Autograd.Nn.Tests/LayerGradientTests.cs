@@ -154,7 +154,7 @@ public class ModuleGradCheckTests
 
         public Squares() => _w = RegisterParameter("w", Tensor.FromArray(new double[] { 0.5, -1.5, 2.0 }, [3], requiresGrad: true))!;
 
-        public override Tensor<double> Forward(Tensor<double> input) =>
+        protected override Tensor<double> ForwardCore(Tensor<double> input) =>
             input * Function.Apply("BadSquare", [_w], ws => (ws[0] * ws[0], (g, grads) => grads[0] = g * ws[0]));
     }
 }

@@ -27,7 +27,7 @@ public class ModuleTests
 
         public Tensor<double> Count { get; }
 
-        public override Tensor<double> Forward(Tensor<double> input) => Head.Forward(Features.Forward(input)) * Scale;
+        protected override Tensor<double> ForwardCore(Tensor<double> input) => Head.Forward(Features.Forward(input)) * Scale;
     }
 
     [Test]
@@ -65,7 +65,7 @@ public class ModuleTests
             }
         }
 
-        public override Tensor<float> Forward(Tensor<float> input) => input;
+        protected override Tensor<float> ForwardCore(Tensor<float> input) => input;
     }
 
     [Test]

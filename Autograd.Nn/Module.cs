@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Autograd.Nn;
@@ -31,8 +32,22 @@ public abstract class Module<T>
     /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
     public bool Training { get; private set; } = true;
 
-    /// <summary>The module's computation. Call it as <c>model.Forward(x)</c>.</summary>
-    public abstract Tensor<T> Forward(Tensor<T> input);
+    /// <summary>
+    /// Runs the module (<see cref="ForwardCore"/>): call it as <c>model.Forward(x)</c>. The tape nodes a built-in
+    /// layer records name the caller's file and line (<see cref="CallSite"/>), not lines inside the library;
+    /// inside a user-defined module the ops name their own lines, since that code is the user's.
+    /// </summary>
+    /// <param name="input">The input batch.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling file, kept on the tape nodes.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape nodes.</param>
+    public Tensor<T> Forward(Tensor<T> input, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+    {
+        using var site = GetType().Assembly == typeof(Module<T>).Assembly ? CallSite.Enter(callerFile, callerLine) : CallSite.Suspend();
+        return ForwardCore(input);
+    }
+
+    /// <summary>The module's computation; subclasses implement it (PyTorch's <c>forward</c>). Callers use <see cref="Forward"/>.</summary>
+    protected abstract Tensor<T> ForwardCore(Tensor<T> input);
 
     /// <summary>
     /// Registers <paramref name="parameter"/> (a leaf tensor; it is marked <c>RequiresGrad</c>) under

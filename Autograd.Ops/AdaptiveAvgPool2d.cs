@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -16,8 +17,10 @@ public static class AdaptiveAvgPool2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Averages input [N, C, H, W] (or [C, H, W]) into <paramref name="outputSize"/> bins per plane.</summary>
-        public Tensor<T> AdaptiveAvgPool2d(Size2 outputSize)
+        public Tensor<T> AdaptiveAvgPool2d(Size2 outputSize, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var shape = $"(input {ShapeMath.Format(input._shape)}, outputSize {outputSize})";
             if (input.Rank is not (3 or 4))

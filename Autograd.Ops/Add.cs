@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,13 +10,13 @@ public static class AddExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Adds with PyTorch broadcasting. VJP: da = Σ_broadcast g, db = Σ_broadcast g.</summary>
-        public Tensor<T> Add(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, AddOp<T>>("Add", a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g);
+        public Tensor<T> Add(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            ElementwiseOp.Binary<T, AddOp<T>>("Add", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g);
 
-        public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y);
+        public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y, callerLine: 0);
 
-        public static Tensor<T> operator +(Tensor<T> x, T y) => x.Add(Tensor.Scalar(y));
+        public static Tensor<T> operator +(Tensor<T> x, T y) => x.Add(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator +(T x, Tensor<T> y) => Tensor.Scalar(x).Add(y);
+        public static Tensor<T> operator +(T x, Tensor<T> y) => Tensor.Scalar(x).Add(y, callerLine: 0);
     }
 }

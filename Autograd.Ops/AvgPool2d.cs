@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -30,9 +31,13 @@ public static class AvgPool2dOp
         /// <param name="ceilMode">Round the output size up instead of down.</param>
         /// <param name="countIncludePad">Count the zero padding in the divisor (default true, as PyTorch).</param>
         /// <param name="divisorOverride">Divide every window sum by this instead.</param>
+        /// <param name="callerFile">Filled in by the compiler: the calling file, kept on the tape node (<see cref="CallSite"/>).</param>
+        /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape node.</param>
         public Tensor<T> AvgPool2d(
-            Size2 kernel, Size2? stride = null, Size2? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null)
+            Size2 kernel, Size2? stride = null, Size2? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var s = stride ?? kernel;
             var p = padding ?? new Size2(0, 0);

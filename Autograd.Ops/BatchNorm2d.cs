@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -25,8 +26,10 @@ public static class BatchNorm2dExtensions
         /// </remarks>
         public Tensor<T> BatchNorm2d(
             Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight = null, Tensor<T>? bias = null,
-            bool training = false, double momentum = 0.1, double eps = 1e-5)
+            bool training = false, double momentum = 0.1, double eps = 1e-5, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var shapes = $"(input {ShapeMath.Format(input._shape)})";
             if (input.Rank != 4)
@@ -108,7 +111,7 @@ public static class BatchNorm2dExtensions
             if (Tape.ShouldRecord(input, weight, bias))
             {
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
-                Tape.Record("BatchNorm2d", result, inputs, (g, grads) =>
+                Tape.Record("BatchNorm2d", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     var (xHat, invStd) = Normalization.ForBackward(input, saved, recompute);
                     if (input.RequiresGrad)

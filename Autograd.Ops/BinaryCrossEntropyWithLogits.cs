@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -21,7 +22,7 @@ public static class BinaryCrossEntropyWithLogitsExtensions
         /// dw = Σ_broadcast ĝ·l/w, dp = Σ_broadcast ĝ·w·t·softplus(−x).
         /// </remarks>
         public Tensor<T> BinaryCrossEntropyWithLogits(
-            Tensor<T> target, Tensor<T>? weight = null, Tensor<T>? posWeight = null, Reduction reduction = Reduction.Mean)
+            Tensor<T> target, Tensor<T>? weight = null, Tensor<T>? posWeight = null, Reduction reduction = Reduction.Mean, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             const string op = "BinaryCrossEntropyWithLogits";
             ArgumentNullException.ThrowIfNull(input);
@@ -41,7 +42,7 @@ public static class BinaryCrossEntropyWithLogitsExtensions
             {
                 var shape = input._shape;
                 var (inputs, wAt, pAt) = OptionalInputs.Of([input, target], weight, posWeight);
-                Tape.Record("BinaryCrossEntropyWithLogits", result, inputs, (g, grads) =>
+                Tape.Record("BinaryCrossEntropyWithLogits", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     var gs = LossReduction.Spread(g, shape, reduction);
                     var gw = weight is null ? gs : gs.Mul(weight);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -12,7 +13,7 @@ public static class CatExtensions
         /// the same sizes except in <paramref name="dim"/>. VJP: dtensors[i] = g.Narrow(dim, offset_i, size_i),
         /// offset_i the sum of the sizes before it.
         /// </summary>
-        public static Tensor<T> Cat<T>(IReadOnlyList<Tensor<T>> tensors, int dim = 0)
+        public static Tensor<T> Cat<T>(IReadOnlyList<Tensor<T>> tensors, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ArgumentNullException.ThrowIfNull(tensors);
@@ -71,7 +72,7 @@ public static class CatExtensions
 
             if (Tape.ShouldRecord<T>(inputs))
             {
-                Tape.Record("Cat", result, inputs, (g, grads) =>
+                Tape.Record("Cat", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     for (var i = 0; i < inputs.Length; i++)
                     {
@@ -90,7 +91,7 @@ public static class CatExtensions
         /// Joins tensors of one shape along a new dimension <paramref name="dim"/> (PyTorch's torch.stack):
         /// Cat of each unsqueezed at dim. VJP: dtensors[i] = g.Select(dim, i).
         /// </summary>
-        public static Tensor<T> Stack<T>(IReadOnlyList<Tensor<T>> tensors, int dim = 0)
+        public static Tensor<T> Stack<T>(IReadOnlyList<Tensor<T>> tensors, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ArgumentNullException.ThrowIfNull(tensors);
@@ -112,7 +113,7 @@ public static class CatExtensions
                 }
             }
 
-            return Tensor.Cat(tensors.Select(t => t.Unsqueeze(d)).ToArray(), d);
+            return Tensor.Cat(tensors.Select(t => t.Unsqueeze(d, callerFile, callerLine)).ToArray(), d, callerFile, callerLine);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd;
@@ -13,7 +14,7 @@ public static class ClampExtensions
         /// max gives max everywhere and NaN stays NaN. VJP: dx = g where min ≤ x ≤ max, else 0 (the
         /// bounds count as inside, as PyTorch's clamp_backward).
         /// </summary>
-        public Tensor<T> Clamp(double? min = null, double? max = null)
+        public Tensor<T> Clamp(double? min = null, double? max = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             if (min is null && max is null)
@@ -23,7 +24,7 @@ public static class ClampExtensions
 
             var lo = T.CreateTruncating(min ?? 0);
             var hi = T.CreateTruncating(max ?? 0);
-            return ElementwiseOp.Unary("Clamp", x, (s, d) =>
+            return ElementwiseOp.Unary("Clamp", new CallSite(callerFile, callerLine), x, (s, d) =>
             {
                 s.CopyTo(d);
                 if (min is not null)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -25,9 +26,13 @@ public static class ConvTranspose2dOp
         /// <param name="outputPadding">Extra rows/columns at the bottom/right: which of the input sizes that a strided Conv2d maps to H this output takes (default 0; less than the stride or the dilation).</param>
         /// <param name="groups">Channel groups, as in Conv2d.</param>
         /// <param name="dilation">Spacing between kernel taps (default 1).</param>
+        /// <param name="callerFile">Filled in by the compiler: the calling file, kept on the tape node (<see cref="CallSite"/>).</param>
+        /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape node.</param>
         public Tensor<T> ConvTranspose2d(
-            Tensor<T> weight, Tensor<T>? bias = null, Size2? stride = null, Size2? padding = null, Size2? outputPadding = null, int groups = 1, Size2? dilation = null)
+            Tensor<T> weight, Tensor<T>? bias = null, Size2? stride = null, Size2? padding = null, Size2? outputPadding = null, int groups = 1, Size2? dilation = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(weight);
             var geometry = Check(input, weight, bias, stride ?? new Size2(1, 1), padding ?? new Size2(0, 0), outputPadding ?? new Size2(0, 0), groups, dilation ?? new Size2(1, 1));

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -23,8 +24,10 @@ public static class CrossEntropyExtensions
         /// without smoothing or weights, dlogits = (softmax(logits) − onehot(t))·ĝ.
         /// </remarks>
         public Tensor<T> CrossEntropy(
-            int[] targets, Tensor<T>? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean, double labelSmoothing = 0.0)
+            int[] targets, Tensor<T>? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean, double labelSmoothing = 0.0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(logits);
             var plan = ClassTargets<T>.Plan(logits, targets, weight, ignoreIndex, reduction, "CrossEntropy");
             if (!(labelSmoothing >= 0.0 && labelSmoothing <= 1.0))

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,13 +10,13 @@ public static class DivExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Divides elementwise with PyTorch broadcasting. VJP: da = Σ_broadcast g / b, db = −Σ_broadcast g·y / b (y = a / b).</summary>
-        public Tensor<T> Div(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, DivideOp<T>>("Div", a, b, ElementwiseOp.Saves.B, static (g, a, b, y) => g.Div(b), ElementwiseOp.Saves.B | ElementwiseOp.Saves.Output, static (g, a, b, y) => g.Mul(y).Div(b).Neg());
+        public Tensor<T> Div(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            ElementwiseOp.Binary<T, DivideOp<T>>("Div", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.B, static (g, a, b, y) => g.Div(b), ElementwiseOp.Saves.B | ElementwiseOp.Saves.Output, static (g, a, b, y) => g.Mul(y).Div(b).Neg());
 
-        public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y);
+        public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y, callerLine: 0);
 
-        public static Tensor<T> operator /(Tensor<T> x, T y) => x.Div(Tensor.Scalar(y));
+        public static Tensor<T> operator /(Tensor<T> x, T y) => x.Div(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator /(T x, Tensor<T> y) => Tensor.Scalar(x).Div(y);
+        public static Tensor<T> operator /(T x, Tensor<T> y) => Tensor.Scalar(x).Div(y, callerLine: 0);
     }
 }

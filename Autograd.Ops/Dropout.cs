@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -14,7 +15,7 @@ public static class DropoutExtensions
         /// order from <paramref name="generator"/> (default: <see cref="Tensor.DefaultGenerator"/>), so a
         /// seed reproduces it. VJP: dx = g ⊙ mask, the saved mask of 0 and 1/(1 − p).
         /// </summary>
-        public Tensor<T> Dropout(double p = 0.5, bool training = true, Generator? generator = null)
+        public Tensor<T> Dropout(double p = 0.5, bool training = true, Generator? generator = null, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             if (!(p >= 0 && p <= 1))
@@ -48,7 +49,7 @@ public static class DropoutExtensions
 
             if (Tape.ShouldRecord(x))
             {
-                Tape.Record("Dropout", result, [x], (g, grads) => grads[0] = g.Mul(maskTensor));
+                Tape.Record("Dropout", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Mul(maskTensor));
             }
 
             return result;

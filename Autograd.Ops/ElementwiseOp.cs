@@ -31,7 +31,7 @@ internal static class ElementwiseOp
     /// y = op(a, b) with broadcasting; da and db are reduced to a's and b's shapes here. Each formula
     /// comes with the tensors it reads (<paramref name="daReads"/>, <paramref name="dbReads"/>).
     /// </summary>
-    public static Tensor<T> Binary<T, TKernel>(string name, Tensor<T> a, Tensor<T> b, Saves daReads, BinaryVjp<T> da, Saves dbReads, BinaryVjp<T> db)
+    public static Tensor<T> Binary<T, TKernel>(string name, CallSite site, Tensor<T> a, Tensor<T> b, Saves daReads, BinaryVjp<T> da, Saves dbReads, BinaryVjp<T> db)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : IBinaryOp<T>
     {
@@ -42,7 +42,7 @@ internal static class ElementwiseOp
         {
             // Only what the wanted gradients read is saved (PyTorch: mul saves b for da only when a needs grad).
             var saves = (a.RequiresGrad ? daReads : Saves.None) | (b.RequiresGrad ? dbReads : Saves.None);
-            Tape.Record(name, y, [a, b], (g, grads) =>
+            Tape.Record(name, site, y, [a, b], (g, grads) =>
             {
                 if (a.RequiresGrad)
                 {
@@ -63,7 +63,7 @@ internal static class ElementwiseOp
     }
 
     /// <summary>y = op(x) elementwise.</summary>
-    public static Tensor<T> Unary<T, TKernel>(string name, Tensor<T> x, Saves saves, UnaryVjp<T> dx)
+    public static Tensor<T> Unary<T, TKernel>(string name, CallSite site, Tensor<T> x, Saves saves, UnaryVjp<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : IUnaryOp<T>
     {
@@ -72,7 +72,7 @@ internal static class ElementwiseOp
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(
-                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                name, site, y, [x], (g, grads) => grads[0] = dx(g, x, y),
                 (saves & Saves.Input) != 0 ? x : null,
                 (saves & Saves.Output) != 0 ? y : null);
         }
@@ -84,7 +84,7 @@ internal static class ElementwiseOp
     public delegate void RowFunc<T>(ReadOnlySpan<T> x, Span<T> destination);
 
     /// <summary>y = row(x) elementwise, with a parameterised row function.</summary>
-    public static Tensor<T> Unary<T>(string name, Tensor<T> x, RowFunc<T> row, Saves saves, UnaryVjp<T> dx)
+    public static Tensor<T> Unary<T>(string name, CallSite site, Tensor<T> x, RowFunc<T> row, Saves saves, UnaryVjp<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -94,7 +94,7 @@ internal static class ElementwiseOp
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(
-                name, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+                name, site, y, [x], (g, grads) => grads[0] = dx(g, x, y),
                 (saves & Saves.Input) != 0 ? x : null,
                 (saves & Saves.Output) != 0 ? y : null);
         }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,8 +10,8 @@ public static class ErfExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>The error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt elementwise. VJP: dx = g·2/√π·e^(−x²).</summary>
-        public Tensor<T> Erf() =>
-            ElementwiseOp.Unary("Erf", x, static (s, d) =>
+        public Tensor<T> Erf([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            ElementwiseOp.Unary("Erf", new CallSite(callerFile, callerLine), x, static (s, d) =>
             {
                 for (var i = 0; i < d.Length; i++)
                 {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,7 +11,7 @@ public static class ExpExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>eˣ elementwise. VJP: dx = g·y (the saved output).</summary>
-        public Tensor<T> Exp() => ElementwiseOp.Unary<T, ExpKernel<T>>("Exp", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y));
+        public Tensor<T> Exp([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, ExpKernel<T>>("Exp", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y));
     }
 
     private readonly struct ExpKernel<T> : IUnaryOp<T>

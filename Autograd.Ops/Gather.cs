@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -14,7 +15,7 @@ public static class GatherExtensions
         /// x's rank and is no larger than x in the other dimensions. VJP: dx = zeros(x.shape).ScatterAdd(dim,
         /// index, g): repeated indices accumulate.
         /// </summary>
-        public Tensor<T> Gather(int dim, IndexTensor index)
+        public Tensor<T> Gather(int dim, IndexTensor index, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(index);
@@ -39,7 +40,7 @@ public static class GatherExtensions
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x._shape;
-                Tape.Record("Gather", result, [x], (g, grads) => grads[0] = Tensor.Zeros<T>(xShape).ScatterAdd(d, index, g));
+                Tape.Record("Gather", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = Tensor.Zeros<T>(xShape).ScatterAdd(d, index, g));
             }
 
             return result;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -20,12 +21,12 @@ public static class GeluExtensions
         /// VJP: exact dx = g·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π);
         /// tanh dx = g·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)), t = tanh(√(2/π)(x + 0.044715x³)).
         /// </summary>
-        public Tensor<T> Gelu(string approximate = "none")
+        public Tensor<T> Gelu(string approximate = "none", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             return approximate switch
             {
-                "none" => ElementwiseOp.Unary("Gelu", x, static (s, d) =>
+                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
                     {
@@ -33,7 +34,7 @@ public static class GeluExtensions
                         d[i] = T.CreateTruncating(0.5 * v * (1 + Special.Erf(v * s_invSqrt2)));
                     }
                 }, ElementwiseOp.Saves.Input, static (g, x, y) => g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)),
-                "tanh" => ElementwiseOp.Unary("Gelu", x, static (s, d) =>
+                "tanh" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
                     {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -13,7 +14,7 @@ public static class IndexSelectExtensions
         /// index_select; indices may repeat). VJP: dx = zeros(x.shape) with g's slice k added at
         /// index[k] along dim (index_add), itself recorded with VJP IndexSelect.
         /// </summary>
-        public Tensor<T> IndexSelect(int dim, IndexTensor index)
+        public Tensor<T> IndexSelect(int dim, IndexTensor index, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(index);
@@ -42,17 +43,17 @@ public static class IndexSelectExtensions
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x._shape;
-                Tape.Record("IndexSelect", result, [x], (g, grads) => grads[0] = IndexAdd(g, d, index, idx, xShape));
+                Tape.Record("IndexSelect", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = IndexAdd(g, d, index, idx, xShape));
             }
 
             return result;
         }
 
         /// <summary>IndexSelect with the indices given as ints.</summary>
-        public Tensor<T> IndexSelect(int dim, int[] index)
+        public Tensor<T> IndexSelect(int dim, int[] index, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(index);
-            return x.IndexSelect(dim, IndexTensor.FromArray(index));
+            return x.IndexSelect(dim, IndexTensor.FromArray(index), callerFile, callerLine);
         }
     }
 

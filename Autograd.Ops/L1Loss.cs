@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -13,8 +14,8 @@ public static class L1LossExtensions
         /// VJP: dinput = sign(input − target)·ĝ (0 where they are equal, as PyTorch), dtarget = −dinput,
         /// ĝ = g per element (g / n for the mean). The sign is a constant: its derivative is 0 almost everywhere.
         /// </summary>
-        public Tensor<T> L1Loss(Tensor<T> target, Reduction reduction = Reduction.Mean) =>
-            DifferenceLoss.Apply("L1Loss", input, target, reduction, static d => Map(d, T.Abs), static d => Map(d, Sign));
+        public Tensor<T> L1Loss(Tensor<T> target, Reduction reduction = Reduction.Mean, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            DifferenceLoss.Apply("L1Loss", new CallSite(callerFile, callerLine), input, target, reduction, static d => Map(d, T.Abs), static d => Map(d, Sign));
     }
 
     // T.Sign throws on NaN; PyTorch's sign keeps NaN, so the gradient is NaN there.

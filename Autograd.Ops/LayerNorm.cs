@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -16,7 +17,7 @@ public static class LayerNormExtensions
         /// VJP, with x̂ = (x − μ)·σ⁻¹ and gx̂ = g·weight: dx = σ⁻¹·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂)) (means over
         /// the normalised dims), dweight = Σ_leading g·x̂, dbias = Σ_leading g.
         /// </remarks>
-        public Tensor<T> LayerNorm(int[] normalizedShape, Tensor<T>? weight = null, Tensor<T>? bias = null, double eps = 1e-5)
+        public Tensor<T> LayerNorm(int[] normalizedShape, Tensor<T>? weight = null, Tensor<T>? bias = null, double eps = 1e-5, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(normalizedShape);
@@ -58,7 +59,7 @@ public static class LayerNormExtensions
             if (Tape.ShouldRecord(input, weight, bias))
             {
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
-                Tape.Record("LayerNorm", result, inputs, (g, grads) =>
+                Tape.Record("LayerNorm", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     var (xHat, invStd) = Normalization.ForBackward(input, saved, Stats);
                     if (input.RequiresGrad)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -8,10 +9,10 @@ public static class LeakyReluExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>x where x &gt; 0, else negativeSlope·x. VJP: dx = g where x &gt; 0, else negativeSlope·g (PyTorch's choice at 0).</summary>
-        public Tensor<T> LeakyRelu(double negativeSlope = 0.01)
+        public Tensor<T> LeakyRelu(double negativeSlope = 0.01, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             var slope = T.CreateTruncating(negativeSlope);
-            return ElementwiseOp.Unary("LeakyRelu", x, (s, d) =>
+            return ElementwiseOp.Unary("LeakyRelu", new CallSite(callerFile, callerLine), x, (s, d) =>
             {
                 for (var i = 0; i < d.Length; i++)
                 {

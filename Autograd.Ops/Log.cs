@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,7 +11,7 @@ public static class LogExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Natural logarithm elementwise (NaN below 0, −∞ at 0, as PyTorch). VJP: dx = g / x.</summary>
-        public Tensor<T> Log() => ElementwiseOp.Unary<T, LogKernel<T>>("Log", x, ElementwiseOp.Saves.Input, static (g, x, y) => g.Div(x));
+        public Tensor<T> Log([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, LogKernel<T>>("Log", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.Input, static (g, x, y) => g.Div(x));
     }
 
     private readonly struct LogKernel<T> : IUnaryOp<T>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -13,7 +14,7 @@ public static class LogSoftmaxExtensions
         /// log(softmax(x)) along <paramref name="dim"/>, computed stably as x − max − log Σ exp(x − max).
         /// VJP: dx = g − exp(y) · Σ_dim g, with y the saved output.
         /// </summary>
-        public Tensor<T> LogSoftmax(int dim)
+        public Tensor<T> LogSoftmax(int dim, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "LogSoftmax", shape: x._shape);
@@ -68,7 +69,7 @@ public static class LogSoftmaxExtensions
 
             if (Tape.ShouldRecord(x))
             {
-                Tape.Record("LogSoftmax", result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))), result);
+                Tape.Record("LogSoftmax", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))), result);
             }
 
             return result;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,7 +10,7 @@ public static class LogSumExpExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>log Σ exp(x) over one dimension.</summary>
-        public Tensor<T> LogSumExp(int dim, bool keepDim = false) => x.LogSumExp([dim], keepDim);
+        public Tensor<T> LogSumExp(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.LogSumExp([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// log Σ exp(x) over <paramref name="dims"/> (null or empty: all), computed stably as
@@ -17,8 +18,10 @@ public static class LogSumExpExtensions
         /// of −∞ gives −∞). The identity holds for any constant m, so the composition's VJP is exact:
         /// dx = g·exp(x − y) = g·softmax(x).
         /// </summary>
-        public Tensor<T> LogSumExp(int[]? dims, bool keepDim = false)
+        public Tensor<T> LogSumExp(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "LogSumExp");
             var m = new T[ShapeMath.Numel(keep)];

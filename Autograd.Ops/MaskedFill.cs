@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -12,7 +13,7 @@ public static class MaskedFillExtensions
         /// broadcast to x's shape (PyTorch's masked_fill). A composition: Where(mask, value, x), so
         /// VJP: dx = where(mask, 0, g).
         /// </summary>
-        public Tensor<T> MaskedFill(Tensor<T> mask, double value)
+        public Tensor<T> MaskedFill(Tensor<T> mask, double value, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(mask);
@@ -24,7 +25,7 @@ public static class MaskedFillExtensions
                     nameof(mask));
             }
 
-            return ScalarOperatorExtensions.Scalar<T>(value).Where(mask, x);
+            return ScalarOperatorExtensions.Scalar<T>(value).Where(mask, x, callerFile, callerLine);
         }
     }
 }

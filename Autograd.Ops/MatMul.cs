@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -14,7 +15,7 @@ public static class MatMulExtensions
         /// and leading (batch) dimensions broadcast. Strided operands (transposed, sliced) are read in
         /// place by the GEMM. VJP (seed 000): dA = Σ_broadcast dC·Bᵀ, dB = Σ_broadcast Aᵀ·dC.
         /// </summary>
-        public Tensor<T> MatMul(Tensor<T> b)
+        public Tensor<T> MatMul(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(a);
             ArgumentNullException.ThrowIfNull(b);
@@ -61,7 +62,7 @@ public static class MatMulExtensions
             Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result._storage.Memory);
             if (Tape.ShouldRecord(a, b))
             {
-                Tape.Record("MatMul", result, [a, b], (g, grads) =>
+                Tape.Record("MatMul", new CallSite(callerFile, callerLine), result, [a, b], (g, grads) =>
                 {
                     // Work in the promoted shapes, then undo the promotion: dA2 = dC2·B2ᵀ, dB2 = A2ᵀ·dC2.
                     var ta = a.Rank == 1 ? a.Unsqueeze(0) : a;

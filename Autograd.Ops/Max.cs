@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,17 +10,17 @@ public static class MaxExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>The largest element (a rank-0 tensor).</summary>
-        public Tensor<T> Max() => x.Max(null, false);
+        public Tensor<T> Max([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max(null, false, callerFile, callerLine);
 
         /// <summary>The largest element along one dimension.</summary>
-        public Tensor<T> Max(int dim, bool keepDim = false) => x.Max([dim], keepDim);
+        public Tensor<T> Max(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// The largest element over <paramref name="dims"/> (null or empty: all). VJP: each upstream
         /// gradient goes to the position of its maximum; ties go to the first maximum in row-major
         /// order (the policy of MaxPool2d), so the gradient is a subgradient at a tie.
         /// </summary>
-        public Tensor<T> Max(int[]? dims, bool keepDim = false)
+        public Tensor<T> Max(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             var (reduced, _, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Max");
@@ -29,7 +30,7 @@ public static class MaxExtensions
             {
                 var xShape = x._shape;
                 // dx[argmax[o]] += g[o], as a recorded scatter (its VJP gathers at the argmax).
-                Tape.Record("Max", result, [x], (g, grads) => grads[0] = IndexRouting.Scatter(g, argMax, xShape, "Max"));
+                Tape.Record("Max", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = IndexRouting.Scatter(g, argMax, xShape, "Max"));
             }
 
             return result;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -31,8 +32,12 @@ public static class MaxPool2dOp
         /// <param name="padding">Implicit −∞ padding per side, at most half the kernel (default 0).</param>
         /// <param name="dilation">Spacing between window taps (default 1).</param>
         /// <param name="ceilMode">Round the output size up instead of down.</param>
-        public Tensor<T> MaxPool2d(Size2 kernel, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false)
+        /// <param name="callerFile">Filled in by the compiler: the calling file, kept on the tape node (<see cref="CallSite"/>).</param>
+        /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape node.</param>
+        public Tensor<T> MaxPool2d(Size2 kernel, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             var s = stride ?? kernel;
             var p = padding ?? new Size2(0, 0);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,16 +11,16 @@ public static class MeanExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Mean of all elements (a rank-0 tensor; NaN for an empty tensor, as PyTorch).</summary>
-        public Tensor<T> Mean() => x.Mean(null, false);
+        public Tensor<T> Mean([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Mean(null, false, callerFile, callerLine);
 
         /// <summary>Mean over one dimension.</summary>
-        public Tensor<T> Mean(int dim, bool keepDim = false) => x.Mean([dim], keepDim);
+        public Tensor<T> Mean(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Mean([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// Mean over <paramref name="dims"/> (null or empty: all). VJP: dx = g / n expanded to x's shape,
         /// n the number of elements averaged.
         /// </summary>
-        public Tensor<T> Mean(int[]? dims, bool keepDim = false)
+        public Tensor<T> Mean(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             var (_, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Mean");
@@ -31,7 +32,7 @@ public static class MeanExtensions
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x._shape;
-                Tape.Record("Mean", result, [x], (g, grads) => grads[0] = g.Mul(Tensor.Scalar(scale)).Reshape(keep).Expand(xShape));
+                Tape.Record("Mean", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Mul(Tensor.Scalar(scale)).Reshape(keep).Expand(xShape));
             }
 
             return result;

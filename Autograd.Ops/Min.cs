@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,10 +10,10 @@ public static class MinExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>The smallest element (a rank-0 tensor).</summary>
-        public Tensor<T> Min() => x.Min(null, false);
+        public Tensor<T> Min([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min(null, false, callerFile, callerLine);
 
         /// <summary>The smallest element along one dimension.</summary>
-        public Tensor<T> Min(int dim, bool keepDim = false) => x.Min([dim], keepDim);
+        public Tensor<T> Min(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// The smallest element over <paramref name="dims"/> (null or empty: all; NaN wins, as PyTorch).
@@ -20,7 +21,7 @@ public static class MinExtensions
         /// row-major order (as Max): dx = zeros(numel).ScatterAdd(0, argmin, g), a recorded scatter whose
         /// own VJP is a gather.
         /// </summary>
-        public Tensor<T> Min(int[]? dims, bool keepDim = false)
+        public Tensor<T> Min(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             var (reduced, _, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Min");
@@ -30,7 +31,7 @@ public static class MinExtensions
             {
                 var xShape = x._shape;
                 var flat = IndexTensor.FromArray(argMin);
-                Tape.Record("Min", result, [x], (g, grads) =>
+                Tape.Record("Min", new CallSite(callerFile, callerLine), result, [x], (g, grads) =>
                     grads[0] = Tensor.Zeros<T>(ShapeMath.Numel(xShape)).ScatterAdd(0, flat, g.Reshape(-1)).Reshape(xShape));
             }
 

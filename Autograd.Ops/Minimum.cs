@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -14,9 +15,10 @@ public static class MinimumExtensions
         /// derivatives.yaml: the smaller operand gets g, and at a tie each gets g/2:
         /// da = Σ_broadcast g·([a &lt; b] + ½[a = b]), db = Σ_broadcast g·([b &lt; a] + ½[a = b]).
         /// </summary>
-        public Tensor<T> Minimum(Tensor<T> b) =>
+        public Tensor<T> Minimum(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Binary<T, MinimumOp<T>>(
                 "Minimum",
+                new CallSite(callerFile, callerLine),
                 a,
                 b,
                 ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -12,7 +13,7 @@ public static class MseLossExtensions
         /// <paramref name="reduction"/> (default: the mean). Input and target must have the same shape.
         /// VJP: dinput = 2·(input − target)·ĝ, dtarget = −dinput, ĝ = g per element (g / n for the mean).
         /// </summary>
-        public Tensor<T> MseLoss(Tensor<T> target, Reduction reduction = Reduction.Mean) =>
-            DifferenceLoss.Apply("MseLoss", input, target, reduction, static d => d.Mul(d), static d => d.Mul(Tensor.Scalar(T.CreateChecked(2))));
+        public Tensor<T> MseLoss(Tensor<T> target, Reduction reduction = Reduction.Mean, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            DifferenceLoss.Apply("MseLoss", new CallSite(callerFile, callerLine), input, target, reduction, static d => d.Mul(d), static d => d.Mul(Tensor.Scalar(T.CreateChecked(2))));
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,9 +11,9 @@ public static class NegExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>−x. VJP: dx = −g.</summary>
-        public Tensor<T> Neg() => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", x, ElementwiseOp.Saves.None, static (g, x, y) => g.Neg());
+        public Tensor<T> Neg([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.None, static (g, x, y) => g.Neg());
 
-        public static Tensor<T> operator -(Tensor<T> t) => t.Neg();
+        public static Tensor<T> operator -(Tensor<T> t) => t.Neg(callerLine: 0);
     }
 
     private readonly struct NegKernel<T> : IUnaryOp<T>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -17,7 +18,7 @@ public static class NllLossExtensions
         /// VJP: dlogProbs[i, tᵢ] = −w[tᵢ]·ĝᵢ, zero elsewhere, ĝ = g per target (g / Σ w[tᵢ] for the mean),
         /// written as g times a constant tensor so it is differentiable in g. Class weights get no gradient.
         /// </summary>
-        public Tensor<T> NllLoss(int[] targets, Tensor<T>? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean)
+        public Tensor<T> NllLoss(int[] targets, Tensor<T>? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(logProbs);
             var plan = ClassTargets<T>.Plan(logProbs, targets, weight, ignoreIndex, reduction, "NllLoss");
@@ -51,7 +52,7 @@ public static class NllLossExtensions
 
             if (Tape.ShouldRecord(logProbs))
             {
-                Tape.Record("NllLoss", result, [logProbs], (g, grads) =>
+                Tape.Record("NllLoss", new CallSite(callerFile, callerLine), result, [logProbs], (g, grads) =>
                 {
                     // dlogProbs = g (a class axis of size 1 inserted for None) ⊙ M, M[i, tᵢ] = −w[tᵢ]·scale.
                     var scale = reduction == Reduction.Mean ? T.One / plan.TotalWeight() : T.One;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -13,10 +14,10 @@ public static class PowExtensions
         /// x^p elementwise. VJP: dx = g·p·x^(p−1), and 0 when p = 0 (PyTorch's pow_backward: the
         /// derivative of the constant 1, even at x = 0).
         /// </summary>
-        public Tensor<T> Pow(double exponent)
+        public Tensor<T> Pow(double exponent, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             var p = T.CreateTruncating(exponent);
-            return ElementwiseOp.Unary("Pow", x, (s, d) => TP.Pow(s, p, d), ElementwiseOp.Saves.Input,
+            return ElementwiseOp.Unary("Pow", new CallSite(callerFile, callerLine), x, (s, d) => TP.Pow(s, p, d), ElementwiseOp.Saves.Input,
                 (g, x, y) => exponent == 0 ? Tensor.ZerosLike(g) : g * x.Pow(exponent - 1) * exponent);
         }
 
@@ -25,9 +26,10 @@ public static class PowExtensions
         /// dx = Σ_broadcast g·b·x^(b−1), 0 where b = 0; db = Σ_broadcast g·y·log x, 0 where x = 0 and b ≥ 0
         /// (the limit of x^b at a zero base).
         /// </summary>
-        public Tensor<T> Pow(Tensor<T> exponent) =>
+        public Tensor<T> Pow(Tensor<T> exponent, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Binary<T, PowOp<T>>(
                 "Pow",
+                new CallSite(callerFile, callerLine),
                 x,
                 exponent,
                 ElementwiseOp.Saves.A | ElementwiseOp.Saves.B,
@@ -42,9 +44,9 @@ public static class PowExtensions
         /// base^exponent elementwise for a scalar base (PyTorch's torch.pow(2, x)): Pow of a rank-0
         /// tensor. VJP: dexponent = g·y·log(base), 0 where base = 0 and exponent ≥ 0.
         /// </summary>
-        public static Tensor<T> Pow<T>(double @base, Tensor<T> exponent)
+        public static Tensor<T> Pow<T>(double @base, Tensor<T> exponent, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
-            => ScalarOperatorExtensions.Scalar<T>(@base).Pow(exponent);
+            => ScalarOperatorExtensions.Scalar<T>(@base).Pow(exponent, callerFile, callerLine);
     }
 
     private readonly struct PowOp<T> : IBinaryOp<T>

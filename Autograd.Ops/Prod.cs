@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,10 +11,10 @@ public static class ProdExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Π of all elements (a rank-0 tensor).</summary>
-        public Tensor<T> Prod() => x.Prod(null, false);
+        public Tensor<T> Prod([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Prod(null, false, callerFile, callerLine);
 
         /// <summary>Π over one dimension.</summary>
-        public Tensor<T> Prod(int dim, bool keepDim = false) => x.Prod([dim], keepDim);
+        public Tensor<T> Prod(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Prod([dim], keepDim, callerFile, callerLine);
 
         /// <summary>
         /// Π over <paramref name="dims"/> (null or empty: all). VJP: dx_i = g·Π_{j≠i} x_j over i's
@@ -22,7 +23,7 @@ public static class ProdExtensions
         /// per reduction (PyTorch's prod_backward for inputs with zeros), or, when the backward pass is
         /// recorded (createGraph), from recorded ops, so that it is differentiable again.
         /// </summary>
-        public Tensor<T> Prod(int[]? dims, bool keepDim = false)
+        public Tensor<T> Prod(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Prod");
@@ -36,7 +37,7 @@ public static class ProdExtensions
 
             if (Tape.ShouldRecord(x))
             {
-                Tape.Record("Prod", result, [x], (g, grads) =>
+                Tape.Record("Prod", new CallSite(callerFile, callerLine), result, [x], (g, grads) =>
                 {
                     var gk = g.Reshape(keep);
                     grads[0] = x.ContiguousSpan().IndexOf(T.Zero) < 0

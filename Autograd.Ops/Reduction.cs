@@ -72,7 +72,7 @@ internal static class LossReduction
 internal static class DifferenceLoss
 {
     public static Tensor<T> Apply<T>(
-        string op, Tensor<T> input, Tensor<T> target, Reduction reduction, Func<Tensor<T>, Tensor<T>> loss, Func<Tensor<T>, Tensor<T>> derivative)
+        string op, CallSite site, Tensor<T> input, Tensor<T> target, Reduction reduction, Func<Tensor<T>, Tensor<T>> loss, Func<Tensor<T>, Tensor<T>> derivative)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -88,7 +88,7 @@ internal static class DifferenceLoss
         if (Tape.ShouldRecord(input, target))
         {
             var shape = input._shape;
-            Tape.Record(op, result, [input, target], (g, grads) =>
+            Tape.Record(op, site, result, [input, target], (g, grads) =>
             {
                 var dInput = LossReduction.Spread(g, shape, reduction).Mul(derivative(input.Sub(target)));
                 grads[0] = input.RequiresGrad ? dInput : null;

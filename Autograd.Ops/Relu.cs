@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -13,9 +14,9 @@ public static class ReluExtensions
         /// max(x, 0) elementwise. VJP: dx = g ⊙ [x &gt; 0] (seed 004: the derivative at 0 is taken as 0,
         /// as PyTorch does).
         /// </summary>
-        public Tensor<T> Relu() =>
+        public Tensor<T> Relu([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             // The output carries the mask: y > 0 exactly where x > 0, so the input need not be kept.
-            ElementwiseOp.Unary<T, ReluKernel<T>>("Relu", x, ElementwiseOp.Saves.Output, static (g, x, y) => MaskedGradient(g, y));
+            ElementwiseOp.Unary<T, ReluKernel<T>>("Relu", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.Output, static (g, x, y) => MaskedGradient(g, y));
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -15,7 +16,7 @@ public static class ScatterAddExtensions
         /// dimension and no larger than x in the others. VJP: dx = g; dsrc = g.Gather(dim, index), zero
         /// where src is larger than the index.
         /// </summary>
-        public Tensor<T> ScatterAdd(int dim, IndexTensor index, Tensor<T> src)
+        public Tensor<T> ScatterAdd(int dim, IndexTensor index, Tensor<T> src, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(index);
@@ -42,7 +43,7 @@ public static class ScatterAddExtensions
             if (Tape.ShouldRecord(x, src))
             {
                 var srcShape = src._shape;
-                Tape.Record("ScatterAdd", result, [x, src], (g, grads) =>
+                Tape.Record("ScatterAdd", new CallSite(callerFile, callerLine), result, [x, src], (g, grads) =>
                 {
                     grads[0] = g;
                     if (src.RequiresGrad)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,7 +11,7 @@ public static class SigmoidExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>1 / (1 + e⁻ˣ) elementwise. VJP: dx = g·y·(1 − y) with y the saved output.</summary>
-        public Tensor<T> Sigmoid() => ElementwiseOp.Unary<T, SigmoidKernel<T>>("Sigmoid", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y).Mul(y.Neg().Add(Tensor.Scalar(T.One))));
+        public Tensor<T> Sigmoid([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, SigmoidKernel<T>>("Sigmoid", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y).Mul(y.Neg().Add(Tensor.Scalar(T.One))));
     }
 
     private readonly struct SigmoidKernel<T> : IUnaryOp<T>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -11,8 +12,8 @@ public static class SignExtensions
         /// −1, 0 or 1 by the sign of x (0 and −0 stay, NaN stays NaN, as torch.sign). Piecewise constant:
         /// VJP: dx = 0.
         /// </summary>
-        public Tensor<T> Sign() =>
-            ElementwiseOp.Unary("Sign", x, static (s, d) =>
+        public Tensor<T> Sign([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            ElementwiseOp.Unary("Sign", new CallSite(callerFile, callerLine), x, static (s, d) =>
             {
                 for (var i = 0; i < d.Length; i++)
                 {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -11,7 +12,7 @@ public static class SoftmaxExtensions
         /// exp(x) / Σ_dim exp(x) along <paramref name="dim"/>, computed as exp(LogSoftmax(x)) (stable for
         /// large inputs). VJP: dx = y·(g − Σ_dim g·y), with y the saved output (differentiable again).
         /// </summary>
-        public Tensor<T> Softmax(int dim)
+        public Tensor<T> Softmax(int dim, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Softmax");
@@ -23,7 +24,7 @@ public static class SoftmaxExtensions
 
             if (Tape.ShouldRecord(x))
             {
-                Tape.Record("Softmax", result, [x], (g, grads) => grads[0] = result * (g - (g * result).Sum(d, keepDim: true)), result);
+                Tape.Record("Softmax", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = result * (g - (g * result).Sum(d, keepDim: true)), result);
             }
 
             return result;

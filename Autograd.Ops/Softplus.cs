@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -15,7 +16,7 @@ public static class SoftplusExtensions
         /// VJP: dx = g·sigmoid(βx), and g where βx &gt; threshold. An infinite threshold never switches to
         /// the linear region (BinaryCrossEntropyWithLogits uses that for PyTorch's exact formula).
         /// </summary>
-        public Tensor<T> Softplus(double beta = 1, double threshold = 20)
+        public Tensor<T> Softplus(double beta = 1, double threshold = 20, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             if (!(beta != 0) || !double.IsFinite(beta))
@@ -23,7 +24,7 @@ public static class SoftplusExtensions
                 throw new ArgumentException($"Softplus: beta must be finite and non-zero, got {beta} (input shape {ShapeMath.Format(x._shape)}).", nameof(beta));
             }
 
-            return ElementwiseOp.Unary("Softplus", x, (s, d) =>
+            return ElementwiseOp.Unary("Softplus", new CallSite(callerFile, callerLine), x, (s, d) =>
             {
                 for (var i = 0; i < d.Length; i++)
                 {

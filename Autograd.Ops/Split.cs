@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
@@ -11,8 +12,10 @@ public static class SplitExtensions
         /// Views of consecutive pieces of <paramref name="splitSize"/> along <paramref name="dim"/>, the last
         /// possibly smaller (PyTorch's split with an int). Each piece is a Narrow view with its own VJP.
         /// </summary>
-        public Tensor<T>[] Split(int splitSize, int dim = 0)
+        public Tensor<T>[] Split(int splitSize, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Split");
             var size = x.Rank == 0 ? 0 : x._shape[d];
@@ -31,8 +34,10 @@ public static class SplitExtensions
         }
 
         /// <summary>Views of consecutive pieces of the given sizes along <paramref name="dim"/>; the sizes must add up to the dimension's size.</summary>
-        public Tensor<T>[] Split(int[] sizes, int dim = 0)
+        public Tensor<T>[] Split(int[] sizes, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(sizes);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Split");
@@ -63,8 +68,10 @@ public static class SplitExtensions
         /// At most <paramref name="chunks"/> views along <paramref name="dim"/>, each of ⌈size/chunks⌉ but the
         /// last (PyTorch's chunk: fewer pieces when the size does not allow that many).
         /// </summary>
-        public Tensor<T>[] Chunk(int chunks, int dim = 0)
+        public Tensor<T>[] Chunk(int chunks, int dim = 0, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             if (chunks <= 0)
             {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,13 +10,13 @@ public static class SubExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Subtracts with PyTorch broadcasting. VJP: da = Σ_broadcast g, db = −Σ_broadcast g.</summary>
-        public Tensor<T> Sub(Tensor<T> b) =>
-            ElementwiseOp.Binary<T, SubtractOp<T>>("Sub", a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g.Neg());
+        public Tensor<T> Sub(Tensor<T> b, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
+            ElementwiseOp.Binary<T, SubtractOp<T>>("Sub", new CallSite(callerFile, callerLine), a, b, ElementwiseOp.Saves.None, static (g, a, b, y) => g, ElementwiseOp.Saves.None, static (g, a, b, y) => g.Neg());
 
-        public static Tensor<T> operator -(Tensor<T> x, Tensor<T> y) => x.Sub(y);
+        public static Tensor<T> operator -(Tensor<T> x, Tensor<T> y) => x.Sub(y, callerLine: 0);
 
-        public static Tensor<T> operator -(Tensor<T> x, T y) => x.Sub(Tensor.Scalar(y));
+        public static Tensor<T> operator -(Tensor<T> x, T y) => x.Sub(Tensor.Scalar(y), callerLine: 0);
 
-        public static Tensor<T> operator -(T x, Tensor<T> y) => Tensor.Scalar(x).Sub(y);
+        public static Tensor<T> operator -(T x, Tensor<T> y) => Tensor.Scalar(x).Sub(y, callerLine: 0);
     }
 }

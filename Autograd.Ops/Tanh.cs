@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -10,7 +11,7 @@ public static class TanhExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>tanh x elementwise. VJP: dx = g·(1 − y²) with y the saved output.</summary>
-        public Tensor<T> Tanh() => ElementwiseOp.Unary<T, TanhKernel<T>>("Tanh", x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y.Mul(y).Neg().Add(Tensor.Scalar(T.One))));
+        public Tensor<T> Tanh([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, TanhKernel<T>>("Tanh", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.Output, static (g, x, y) => g.Mul(y.Mul(y).Neg().Add(Tensor.Scalar(T.One))));
     }
 
     private readonly struct TanhKernel<T> : IUnaryOp<T>

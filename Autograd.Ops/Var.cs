@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -9,7 +10,7 @@ public static class VarExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Variance over one dimension.</summary>
-        public Tensor<T> Var(int dim, double correction = 1, bool keepDim = false) => x.Var([dim], correction, keepDim);
+        public Tensor<T> Var(int dim, double correction = 1, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Var([dim], correction, keepDim, callerFile, callerLine);
 
         /// <summary>
         /// Variance over <paramref name="dims"/> (null or empty: all): Σ(x − mean)² / max(0, N − correction),
@@ -17,8 +18,10 @@ public static class VarExtensions
         /// variance. N ≤ correction divides by 0 (inf or NaN), as PyTorch. A composition of Mean, Sub,
         /// Square, Sum and Div: VJP dx = g·2(x − mean)/(N − correction).
         /// </summary>
-        public Tensor<T> Var(int[]? dims = null, double correction = 1, bool keepDim = false)
+        public Tensor<T> Var(int[]? dims = null, double correction = 1, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
+            // Composed of recorded ops: each names the caller's line, not one in this file.
+            using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             var (_, keep, _) = Reduce.Plan(x._shape, dims, keepDim, "Var");
             var n = ShapeMath.Numel(keep) == 0 ? 0 : x.Numel / ShapeMath.Numel(keep);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -14,7 +15,7 @@ public static class WhereExtensions
         /// The condition is a mask (see <c>Gt</c> and the other comparisons): data, never differentiated.
         /// VJP: dx = Σ_broadcast where(condition, g, 0); dother = Σ_broadcast where(condition, 0, g).
         /// </summary>
-        public Tensor<T> Where(Tensor<T> condition, Tensor<T> other)
+        public Tensor<T> Where(Tensor<T> condition, Tensor<T> other, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(condition);
@@ -25,7 +26,7 @@ public static class WhereExtensions
             if (Tape.ShouldRecord(x, other))
             {
                 var zero = Tensor.Scalar(T.Zero);
-                Tape.Record("Where", result, [x, other], (g, grads) =>
+                Tape.Record("Where", new CallSite(callerFile, callerLine), result, [x, other], (g, grads) =>
                 {
                     // Written with Where itself, so the VJP is differentiable (and 0·∞ never makes NaN).
                     if (x.RequiresGrad)
@@ -82,7 +83,7 @@ public static class TensorWhereExtensions
     extension(Tensor)
     {
         /// <summary>PyTorch's <c>torch.where(condition, x, y)</c>: <c>x.Where(condition, y)</c>.</summary>
-        public static Tensor<T> Where<T>(Tensor<T> condition, Tensor<T> x, Tensor<T> y)
+        public static Tensor<T> Where<T>(Tensor<T> condition, Tensor<T> x, Tensor<T> y, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ArgumentNullException.ThrowIfNull(x);

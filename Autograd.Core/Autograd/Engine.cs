@@ -135,7 +135,7 @@ internal static class Engine
             if (node.IsReleased && (run is null || run[n]))
             {
                 throw new InvalidOperationException(
-                    $"{op}: the graph through '{node.OpName}' (node #{node.Sequence}) was already freed by an earlier Backward() or Grad(); "
+                    $"{op}: the graph through {node.Describe()} was already freed by an earlier Backward() or Grad(); "
                     + "pass retainGraph: true to the first Backward() to go through it again.");
             }
         }
@@ -196,6 +196,11 @@ internal static class Engine
             grads.Clear();
             node.CheckSaved();
             node._vjp!(g, grads);
+            if (Anomaly.IsEnabled)
+            {
+                Anomaly.CheckBackward(node, g, grads);
+            }
+
             for (var i = 0; i < inputs.Length; i++)
             {
                 var gi = grads[i];
@@ -207,7 +212,7 @@ internal static class Engine
 
                 if (!ShapeMath.SameShape(gi._shape, input._shape))
                 {
-                    throw new GradientShapeException(node.OpName, i, gi._shape, input._shape);
+                    throw new GradientShapeException(node, i, gi._shape, input._shape);
                 }
 
                 if (input._gradFn is { } producer)

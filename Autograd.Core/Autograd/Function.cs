@@ -1,11 +1,12 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd;
 
 /// <summary>
 /// A user-defined differentiable op, as PyTorch's <c>torch.autograd.Function</c>: <see cref="Forward"/>
 /// computes the output and <see cref="Backward"/> maps the output's gradient to the inputs' gradients.
-/// <see cref="Apply"/> runs the forward and records one node on the tape, exactly as a built-in op does,
+/// <see cref="Apply(Tensor{T}[])"/> runs the forward and records one node on the tape, exactly as a built-in op does,
 /// so <c>Backward()</c>, <c>Tensor.NoGrad()</c> and GradCheck treat the two alike.
 /// </summary>
 /// <remarks>
@@ -45,7 +46,19 @@ public abstract class Function<T>
     protected abstract void Backward(FunctionContext<T> ctx, Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads);
 
     /// <summary>Runs the op on <paramref name="inputs"/> and, when any of them requires grad, records it.</summary>
-    public Tensor<T> Apply(params Tensor<T>[] inputs)
+    /// <remarks>A params call records no call site; the overloads of one to three inputs do.</remarks>
+    public Tensor<T> Apply(params Tensor<T>[] inputs) => Apply(inputs, CallSite.Unknown);
+
+    /// <inheritdoc cref="Apply(Tensor{T}[])"/>
+    public Tensor<T> Apply(Tensor<T> x, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => Apply([x], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Apply(Tensor{T}[])"/>
+    public Tensor<T> Apply(Tensor<T> x, Tensor<T> y, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => Apply([x, y], new CallSite(callerFile, callerLine));
+
+    /// <inheritdoc cref="Apply(Tensor{T}[])"/>
+    public Tensor<T> Apply(Tensor<T> x, Tensor<T> y, Tensor<T> z, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => Apply([x, y, z], new CallSite(callerFile, callerLine));
+
+    private Tensor<T> Apply(Tensor<T>[] inputs, CallSite site)
     {
         var name = Name;
         var captured = Function.CheckInputs(name, inputs);
@@ -57,7 +70,7 @@ public abstract class Function<T>
         }
 
         VjpFunc<T> vjp = (g, grads) => Backward(ctx, g, grads);
-        return Function.Record(name, output, captured, IsBackwardDifferentiable ? vjp : Function.OnceDifferentiable(name, captured, vjp));
+        return Function.Record(name, site, output, captured, IsBackwardDifferentiable ? vjp : Function.OnceDifferentiable(name, captured, vjp));
     }
 }
 
@@ -148,7 +161,9 @@ public static class Function
     /// The VJP uses only differentiable ops on tensors, so createGraph may record it (see
     /// <see cref="Function{T}.IsBackwardDifferentiable"/>); otherwise differentiating its gradients throws.
     /// </param>
-    public static Tensor<T> Apply<T>(string name, Tensor<T>[] inputs, Func<Tensor<T>[], (Tensor<T> Output, VjpFunc<T> Vjp)> forward, bool differentiableBackward = false)
+    /// <param name="callerFile">Filled in by the compiler: the calling file, kept on the tape node (<see cref="CallSite"/>).</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape node.</param>
+    public static Tensor<T> Apply<T>(string name, Tensor<T>[] inputs, Func<Tensor<T>[], (Tensor<T> Output, VjpFunc<T> Vjp)> forward, bool differentiableBackward = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -166,7 +181,7 @@ public static class Function
             throw new InvalidOperationException($"{name}: the forward returned no VJP.");
         }
 
-        return Record(name, output, captured, differentiableBackward ? vjp : OnceDifferentiable(name, captured, vjp));
+        return Record(name, new CallSite(callerFile, callerLine), output, captured, differentiableBackward ? vjp : OnceDifferentiable(name, captured, vjp));
     }
 
     /// <summary>
@@ -223,7 +238,7 @@ public static class Function
         return (Tensor<T>[])inputs.Clone();
     }
 
-    internal static Tensor<T> Record<T>(string name, Tensor<T>? output, Tensor<T>[] inputs, VjpFunc<T> vjp)
+    internal static Tensor<T> Record<T>(string name, CallSite site, Tensor<T>? output, Tensor<T>[] inputs, VjpFunc<T> vjp)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (output is null)
@@ -245,7 +260,7 @@ public static class Function
 
         // User code: its VJP may keep or share the tensors it is given or returns, so the engine must
         // never recycle their buffers early.
-        Tape.Record(name, output, inputs, vjp);
+        Tape.Record(name, site, output, inputs, vjp);
         output._gradFn!._builtIn = false;
         return output;
     }

@@ -13,10 +13,11 @@ public delegate void VjpFunc<T>(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrad
 /// <summary>One entry on the tape: an op's name, its place in recording order and, until released, its VJP.</summary>
 public abstract class Node
 {
-    private protected Node(string opName, long sequence)
+    private protected Node(string opName, long sequence, CallSite callSite)
     {
         OpName = opName;
         Sequence = sequence;
+        CallSite = callSite;
     }
 
     /// <summary>The op that recorded this node ("MatMul", "Conv2d", ...).</summary>
@@ -25,10 +26,20 @@ public abstract class Node
     /// <summary>Position on the tape: later ops have larger numbers, so reverse order is a valid backward order.</summary>
     public long Sequence { get; }
 
+    /// <summary>
+    /// The file and line of the user code that recorded this node (see <see cref="Autograd.CallSite"/>);
+    /// <see cref="CallSite.Unknown"/> for nodes recorded by C# operators or params overloads.
+    /// </summary>
+    public CallSite CallSite { get; }
+
     /// <summary>True once a backward pass without retainGraph has used and freed this node.</summary>
     public bool IsReleased { get; private protected set; }
 
-    public override string ToString() => IsReleased ? $"{OpName}#{Sequence} (released)" : $"{OpName}#{Sequence}";
+    public override string ToString() =>
+        (IsReleased ? $"{OpName}#{Sequence} (released)" : $"{OpName}#{Sequence}") + (CallSite.IsKnown ? $" at {CallSite}" : "");
+
+    /// <summary>How errors name this node: <c>'Mul' (node #12) at Train.cs:42</c> (<see cref="CallSite.Describe"/>).</summary>
+    internal string Describe() => CallSite.Describe(OpName, Sequence, CallSite);
 }
 
 /// <summary>A tape node for tensors of element type <typeparamref name="T"/>.</summary>
@@ -45,8 +56,26 @@ public sealed class Node<T> : Node
     /// True when the VJP is the library's own (Autograd.Core or Autograd.Ops): it keeps none of the
     /// tensors it is given or returns, and returns either fresh tensors or views of its incoming
     /// gradient. The engine may then recycle gradient buffers as soon as it is done with them.
+    /// Decided from the VJP's assembly on first read, not at record time: the recording path stays free
+    /// of reflection, and a released node (no VJP) counts as not built in.
     /// </summary>
-    internal bool _builtIn;
+    internal bool _builtIn
+    {
+        get
+        {
+            if (_builtInState == 0)
+            {
+                _builtInState = _vjp is { } vjp && Tape.IsBuiltIn(vjp) ? 1 : 2;
+            }
+
+            return _builtInState == 1;
+        }
+
+        set => _builtInState = value ? 1 : 2;
+    }
+
+    /// <summary>0 until <see cref="_builtIn"/> is decided, then 1 (built in) or 2 (user code).</summary>
+    private int _builtInState;
 
     /// <summary>
     /// True for a cast's node: it has no inputs on this typed tape, and its VJP continues the pass in a
@@ -54,8 +83,8 @@ public sealed class Node<T> : Node
     /// </summary>
     internal bool _crossesType;
 
-    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, ReadOnlySpan<Tensor<T>?> saved)
-        : base(opName, sequence)
+    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, CallSite callSite, ReadOnlySpan<Tensor<T>?> saved)
+        : base(opName, sequence, callSite)
     {
         _inputs = inputs;
         _vjp = vjp;
@@ -162,7 +191,7 @@ internal readonly struct SavedTensors<T>
     {
         if (t is not null && t._storage._version != version)
         {
-            throw new SavedTensorModifiedException(node.OpName, node.Sequence, t._shape, version, t._storage._version);
+            throw new SavedTensorModifiedException(node.OpName, node.Sequence, node.CallSite, t._shape, version, t._storage._version);
         }
     }
 }
@@ -175,16 +204,25 @@ internal readonly struct SavedTensors<T>
 public sealed class SavedTensorModifiedException : InvalidOperationException
 {
     public SavedTensorModifiedException(string opName, long sequence, int[] shape, int savedVersion, int currentVersion)
-        : base($"Backward: a tensor of shape {ShapeMath.Format(shape)} that '{opName}' (node #{sequence}) saved for its gradient "
+        : this(opName, sequence, CallSite.Unknown, shape, savedVersion, currentVersion)
+    {
+    }
+
+    public SavedTensorModifiedException(string opName, long sequence, CallSite callSite, int[] shape, int savedVersion, int currentVersion)
+        : base($"Backward: a tensor of shape {ShapeMath.Format(shape)} that {CallSite.Describe(opName, sequence, callSite)} saved for its gradient "
             + $"was modified in place after the op was recorded (storage version {savedVersion}, now {currentVersion}); "
             + "the gradient would be wrong. Modify a copy (Clone()), or modify it after Backward().")
     {
         OpName = opName;
+        CallSite = callSite;
         SavedVersion = savedVersion;
         CurrentVersion = currentVersion;
     }
 
     public string OpName { get; }
+
+    /// <summary>Where the op was recorded (<see cref="CallSite.Unknown"/> when it carried no line).</summary>
+    public CallSite CallSite { get; }
 
     public int SavedVersion { get; }
 
@@ -207,7 +245,22 @@ public sealed class GradientShapeException : InvalidOperationException
         InputShape = inputShape;
     }
 
+    /// <summary>The error for <paramref name="node"/>, named with its call site.</summary>
+    public GradientShapeException(Node node, int input, int[] gradientShape, int[] inputShape)
+        : base($"Backward: the VJP of {CallSite.Describe(node.OpName, node.Sequence, node.CallSite)} returned a gradient of shape "
+            + $"{ShapeMath.Format(gradientShape)} for input {input} of shape {ShapeMath.Format(inputShape)}.")
+    {
+        OpName = node.OpName;
+        CallSite = node.CallSite;
+        Input = input;
+        GradientShape = gradientShape;
+        InputShape = inputShape;
+    }
+
     public string OpName { get; }
+
+    /// <summary>Where the op was recorded (<see cref="CallSite.Unknown"/> when it carried no line).</summary>
+    public CallSite CallSite { get; }
 
     public int Input { get; }
 

@@ -4,7 +4,7 @@ namespace Autograd;
 
 /// <summary>
 /// The ambient recorder of the current thread or async flow. Ops ask <see cref="ShouldRecord{T}(Tensor{T})"/>
-/// and then <see cref="Record"/> one node per call; backward walks those nodes in reverse
+/// and then <c>Record</c> one node per call; backward walks those nodes in reverse
 /// recording order.
 /// </summary>
 /// <remarks>
@@ -75,9 +75,20 @@ public sealed class Tape
     /// <c>saved</c> lists the tensors whose values the VJP reads (inputs or the output; nulls are
     /// skipped). Their storage versions are noted now and checked before the VJP runs, so an in-place
     /// write in between makes backward throw <see cref="SavedTensorModifiedException"/> instead of
-    /// returning a wrong gradient.
+    /// returning a wrong gradient. The node has no call site unless a <see cref="CallSite.Enter"/> scope is
+    /// open; ops pass theirs with the overload that takes one.
     /// </summary>
     public static Tensor<T> Record<T>(string opName, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Record(opName, CallSite.Unknown, output, inputs, vjp, saved);
+
+    /// <summary>
+    /// <see cref="Record{T}(string, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> with the
+    /// user code's file and line (the op's <c>[CallerFilePath]</c>/<c>[CallerLineNumber]</c>), kept on the node
+    /// and named by every backward error about it. An open <see cref="CallSite.Enter"/> scope (an op composed of
+    /// other ops, a built-in module) overrides it with the outer caller's line.
+    /// </summary>
+    public static Tensor<T> Record<T>(string opName, CallSite callSite, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -89,11 +100,15 @@ public sealed class Tape
         }
 
         var tape = Current;
-        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape, saved);
-        node._builtIn = IsBuiltIn(vjp);
+        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape, callSite.Resolve(), saved);
         output._gradFn = node;
         output.RequiresGradInternal = true;
         Interlocked.Increment(ref tape._recorded);
+        if (Anomaly.IsEnabled)
+        {
+            Anomaly.CheckForward(node, output);
+        }
+
         return output;
     }
 
@@ -103,7 +118,7 @@ public sealed class Tape
     internal static void TrustAssembly(System.Reflection.Assembly assembly) => s_opsAssembly = assembly;
 
     /// <summary>Whether the VJP's code lives in Autograd.Core or Autograd.Ops (its closure's or method's declaring type).</summary>
-    private static bool IsBuiltIn(Delegate vjp)
+    internal static bool IsBuiltIn(Delegate vjp)
     {
         var assembly = vjp.Target is { } target ? target.GetType().Assembly : vjp.Method.DeclaringType?.Assembly;
         return assembly is not null && (assembly == typeof(Tape).Assembly || assembly == s_opsAssembly);

@@ -6,21 +6,21 @@ namespace Autograd.Nn;
 public sealed class ReLU<T> : Module<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public override Tensor<T> Forward(Tensor<T> input) => input.Relu();
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.Relu();
 }
 
 /// <summary>tanh elementwise (PyTorch's <c>nn.Tanh</c>).</summary>
 public sealed class Tanh<T> : Module<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public override Tensor<T> Forward(Tensor<T> input) => input.Tanh();
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.Tanh();
 }
 
 /// <summary>1 / (1 + e^−x) elementwise (PyTorch's <c>nn.Sigmoid</c>).</summary>
 public sealed class Sigmoid<T> : Module<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public override Tensor<T> Forward(Tensor<T> input) => input.Sigmoid();
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.Sigmoid();
 }
 
 /// <summary>Flattens dimensions startDim..endDim into one (PyTorch's <c>nn.Flatten</c>; by default all but the batch dimension). A view when the strides allow.</summary>
@@ -31,7 +31,7 @@ public sealed class Flatten<T>(int startDim = 1, int endDim = -1) : Module<T>
 
     public int EndDim { get; } = endDim;
 
-    public override Tensor<T> Forward(Tensor<T> input) => input.Flatten(StartDim, EndDim);
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.Flatten(StartDim, EndDim);
 
     protected override string ExtraRepr() => $"start_dim={StartDim}, end_dim={EndDim}";
 }

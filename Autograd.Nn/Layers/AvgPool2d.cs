@@ -18,7 +18,7 @@ public sealed class AvgPool2d<T>(Size2 kernelSize, Size2? stride = null, Size2? 
 
     public int? DivisorOverride { get; } = divisorOverride;
 
-    public override Tensor<T> Forward(Tensor<T> input) =>
+    protected override Tensor<T> ForwardCore(Tensor<T> input) =>
         input.AvgPool2d(KernelSize, Stride, Padding, CeilMode, CountIncludePad, DivisorOverride);
 
     protected override string ExtraRepr() => $"kernel_size={KernelSize}, stride={Stride}, padding={Padding}";
@@ -30,7 +30,7 @@ public sealed class AdaptiveAvgPool2d<T>(Size2 outputSize) : Module<T>
 {
     public Size2 OutputSize { get; } = outputSize;
 
-    public override Tensor<T> Forward(Tensor<T> input) => input.AdaptiveAvgPool2d(OutputSize);
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.AdaptiveAvgPool2d(OutputSize);
 
     protected override string ExtraRepr() => $"output_size={OutputSize}";
 }

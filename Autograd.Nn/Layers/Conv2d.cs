@@ -56,7 +56,7 @@ public sealed class Conv2d<T> : Module<T>
     /// <summary>[F], or null.</summary>
     public Tensor<T>? Bias { get; }
 
-    public override Tensor<T> Forward(Tensor<T> input) =>
+    protected override Tensor<T> ForwardCore(Tensor<T> input) =>
         input.Conv2d(Weight, Bias, Stride, Padding, Dilation, Groups);
 
     protected override string ExtraRepr()

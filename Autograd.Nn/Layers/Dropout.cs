@@ -28,7 +28,7 @@ public sealed class Dropout<T> : Module<T>
     /// <summary>Probability of zeroing an element.</summary>
     public double P { get; }
 
-    public override Tensor<T> Forward(Tensor<T> input) => input.Dropout(P, Training, _generator);
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.Dropout(P, Training, _generator);
 
     protected override string ExtraRepr() => $"p={P}";
 }

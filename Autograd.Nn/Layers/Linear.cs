@@ -38,7 +38,7 @@ public sealed class Linear<T> : Module<T>
     /// <summary>[out], or null.</summary>
     public Tensor<T>? Bias { get; }
 
-    public override Tensor<T> Forward(Tensor<T> input)
+    protected override Tensor<T> ForwardCore(Tensor<T> input)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Rank < 1 || input.Size(-1) != InFeatures)

@@ -16,7 +16,7 @@ public sealed class MaxPool2d<T>(Size2 kernelSize, Size2? stride = null, Size2? 
 
     public bool CeilMode { get; } = ceilMode;
 
-    public override Tensor<T> Forward(Tensor<T> input) =>
+    protected override Tensor<T> ForwardCore(Tensor<T> input) =>
         input.MaxPool2d(KernelSize, Stride, Padding, Dilation, CeilMode);
 
     protected override string ExtraRepr() =>

@@ -49,7 +49,7 @@ public sealed class BatchNorm2d<T> : Module<T>
     public Tensor<T>? RunningVar { get; }
 
     /// <summary>Batch statistics in training mode, and always when no running statistics are tracked (PyTorch's rule).</summary>
-    public override Tensor<T> Forward(Tensor<T> input) =>
+    protected override Tensor<T> ForwardCore(Tensor<T> input) =>
         input.BatchNorm2d(RunningMean, RunningVar, Weight, Bias, training: Training || RunningMean is null, Momentum, Eps);
 
     /// <summary>Python's repr of a small float: 1e-05, not 1E-05.</summary>
@@ -97,7 +97,7 @@ public sealed class LayerNorm<T> : Module<T>
 
     public Tensor<T>? Bias { get; }
 
-    public override Tensor<T> Forward(Tensor<T> input) => input.LayerNorm(_normalizedShape, Weight, Bias, Eps);
+    protected override Tensor<T> ForwardCore(Tensor<T> input) => input.LayerNorm(_normalizedShape, Weight, Bias, Eps);
 
     protected override string ExtraRepr() =>
         string.Create(CultureInfo.InvariantCulture, $"({string.Join(", ", _normalizedShape)}{(_normalizedShape.Length == 1 ? "," : "")}), eps={BatchNorm2d<T>.FormatEps(Eps)}, elementwise_affine={(Weight is null ? "False" : "True")}");

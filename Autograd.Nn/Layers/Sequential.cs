@@ -69,7 +69,7 @@ public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
         return this;
     }
 
-    public override Tensor<T> Forward(Tensor<T> input)
+    protected override Tensor<T> ForwardCore(Tensor<T> input)
     {
         var x = input;
         foreach (var layer in _layers)

@@ -186,8 +186,9 @@ internal static class Elementwise
         }
 
         // The result has the numel of the operand whose shape it takes (an empty tensor times a scalar is empty).
+        // Shape and strides arrays are never written after construction, so the result shares the operand's.
         var n = ReferenceEquals(shape, a._shape) ? na : nb;
-        result = Tensor<T>.Uninitialized((int[])shape.Clone());
+        result = Tensor<T>.UninitializedLike(ReferenceEquals(shape, a._shape) ? a : b);
         if (n == 0)
         {
             return true;
@@ -200,6 +201,19 @@ internal static class Elementwise
             return true;
         }
 
+        ParallelRanges<T, TOp>(a, b, result, n, chunks);
+        return true;
+    }
+
+    /// <summary>
+    /// The threaded form of <see cref="TryContiguous"/>, apart so that its closure is allocated only when
+    /// it runs (a lambda's captured locals are allocated on entry to the method that declares them).
+    /// </summary>
+    private static void ParallelRanges<T, TOp>(Tensor<T> a, Tensor<T> b, Tensor<T> result, int n, int chunks)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryOp<T>
+    {
+        var (na, nb) = (a.Numel, b.Numel);
         var xm = a._storage.Memory.Slice(a._offset, na);
         var ym = b._storage.Memory.Slice(b._offset, nb);
         var dm = result._storage.Memory;
@@ -210,7 +224,6 @@ internal static class Elementwise
             var y = nb == 1 ? ym.Span : ym.Span[start..end];
             Range<T, TOp>(x, y, dm.Span[start..end]);
         });
-        return true;
     }
 
     /// <summary>d = op(x, y) where each of x and y is as long as d or a single element.</summary>
@@ -237,16 +250,24 @@ internal static class Elementwise
         where TOp : IUnaryOp<T>
     {
         var n = x.Numel;
-        var result = Tensor<T>.Uninitialized((int[])x._shape.Clone());
+        var result = Tensor<T>.UninitializedLike(x);
         if (!x.IsContiguous || Chunks(n) == 1)
         {
             TOp.Row(x.ContiguousSpan(), result._storage.Span);
             return result;
         }
 
+        ParallelRows<T, TOp>(x, result, n);
+        return result;
+    }
+
+    /// <summary>The threaded form of <see cref="Unary{T, TOp}"/>, apart so that its closure is allocated only when it runs.</summary>
+    private static void ParallelRows<T, TOp>(Tensor<T> x, Tensor<T> result, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IUnaryOp<T>
+    {
         var xm = x._storage.Memory.Slice(x._offset, n);
         var dm = result._storage.Memory;
         Threads.ForRanges(n, Chunks(n), (start, end) => TOp.Row(xm.Span[start..end], dm.Span[start..end]));
-        return result;
     }
 }
