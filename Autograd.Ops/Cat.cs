@@ -68,11 +68,12 @@ public static class CatExtensions
 
             if (Tape.ShouldRecord<T>(inputs))
             {
+                var need = Array.ConvertAll(inputs, static t => t.RequiresGrad);
                 Tape.Record("Cat", result, inputs, (g, grads) =>
                 {
                     for (var i = 0; i < inputs.Length; i++)
                     {
-                        if (inputs[i].RequiresGrad)
+                        if (need[i])
                         {
                             grads[i] = g.Narrow(d, offsets[i], inputs[i]._shape[d]);
                         }

@@ -134,7 +134,7 @@ internal static class Engine
             {
                 var gi = grads[i];
                 var input = inputs[i];
-                if (gi is null || !input.RequiresGrad)
+                if (gi is null || !node.NeedsGrad(i))
                 {
                     continue;
                 }
@@ -192,9 +192,10 @@ internal static class Engine
         {
             var node = stack.Pop();
             result.Add(node);
-            foreach (var input in node.Edges)
+            var edges = node.Edges;
+            for (var i = 0; i < edges.Length; i++)
             {
-                if (input._gradFn is { } producer && input.RequiresGrad && index.TryAdd(producer, 0))
+                if (edges[i]._gradFn is { } producer && node.NeedsGrad(i) && index.TryAdd(producer, 0))
                 {
                     stack.Push(producer);
                 }

@@ -112,9 +112,11 @@ internal sealed class Targets<T>
         for (var n = nodes.Count - 1; n >= 0; n--)
         {
             var node = nodes[n];
-            foreach (var input in node.Edges)
+            var edges = node.Edges;
+            for (var i = 0; i < edges.Length; i++)
             {
-                if (!input.RequiresGrad)
+                var input = edges[i];
+                if (!node.NeedsGrad(i))
                 {
                     continue;
                 }
