@@ -73,8 +73,12 @@ internal static class Engine
             }
         }
 
+        // Atomic: until every VJP and hook has run, nothing a user can see changes. Leaf and RetainGrad
+        // gradients wait in the pass (committed by leaves.Commit at the end), and the nodes that ran are
+        // released only after that, so a pass that throws leaves every Grad and the graph as they were.
         var pending = new Tensor<T>?[nodes.Count];
         var leaves = new LeafGradients<T>(targets, createGraph);
+        var ran = retainGraph ? null : new bool[nodes.Count];
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(createGraph);
         for (var r = 0; r < roots.Length; r++)
@@ -117,7 +121,7 @@ internal static class Engine
             }
             else if (node._retainGradOf is { } retained)
             {
-                AccumulateLeaf(retained, g, createGraph);
+                leaves.Retain(retained, g);
             }
 
             var inputs = node._inputs;
@@ -156,13 +160,20 @@ internal static class Engine
             }
 
             grads.Clear();
-            if (!retainGraph)
-            {
-                node.Release();
-            }
+            ran?[n] = true;
         }
 
-        leaves.Finish();
+        leaves.Commit();
+        if (ran is not null)
+        {
+            for (var n = 0; n < nodes.Count; n++)
+            {
+                if (ran[n])
+                {
+                    nodes[n].Release();
+                }
+            }
+        }
 
         // A quiet point: the pass's temporaries are unreachable now, so this is where the buffer pool
         // reclaims (a gen-1 collection when more than half its budget is out; see BufferPool).

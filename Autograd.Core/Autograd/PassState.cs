@@ -4,13 +4,17 @@ namespace Autograd;
 
 /// <summary>
 /// Where a backward pass sends the gradients that reach leaves: into <c>Grad</c> (Backward), or to the
-/// requested inputs (Tensor.Grad). A leaf with hooks gets its pass total at the end, so that its hooks
-/// see one gradient per pass, as PyTorch's hooks on AccumulateGrad do.
+/// requested inputs (Tensor.Grad). Backward's leaf and RetainGrad gradients are summed here, privately,
+/// and written into <c>Grad</c> only by <see cref="Commit"/> once every VJP has run: a pass that throws
+/// changes no <c>Grad</c>. A leaf's hooks see its pass total, once per pass, as PyTorch's hooks on
+/// AccumulateGrad do, and all of them run before the first <c>Grad</c> is written.
 /// </summary>
 internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private Dictionary<Tensor<T>, Tensor<T>>? _hooked;
+    // Pass totals in first-delivery order (commits happen in a fixed order), and where each tensor's is.
+    private List<(Tensor<T> Tensor, Tensor<T> Grad)>? _totals;
+    private Dictionary<Tensor<T>, int>? _slots;
 
     public void Deliver(Tensor<T> leaf, Tensor<T> g)
     {
@@ -18,27 +22,51 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph)
         {
             targets.CaptureLeaf(leaf, g);
         }
-        else if (leaf._hooks is null)
-        {
-            Engine.AccumulateLeaf(leaf, g, createGraph);
-        }
         else
         {
-            _hooked ??= new(ReferenceEqualityComparer.Instance);
-            _hooked[leaf] = _hooked.TryGetValue(leaf, out var sum) ? Engine.Sum(sum, g, createGraph) : g;
+            Add(leaf, g);
         }
     }
 
-    public void Finish()
+    /// <summary>The total gradient of a non-leaf that asked for RetainGrad (it arrives once per pass).</summary>
+    public void Retain(Tensor<T> tensor, Tensor<T> g) => Add(tensor, g);
+
+    private void Add(Tensor<T> tensor, Tensor<T> g)
     {
-        if (_hooked is null)
+        _totals ??= [];
+        _slots ??= new(ReferenceEqualityComparer.Instance);
+        if (_slots.TryGetValue(tensor, out var slot))
+        {
+            _totals[slot] = (tensor, Engine.Sum(_totals[slot].Grad, g, createGraph));
+        }
+        else
+        {
+            _slots[tensor] = _totals.Count;
+            _totals.Add((tensor, g));
+        }
+    }
+
+    /// <summary>Runs the leaves' hooks (any may throw: nothing is written yet), then adds every total into its <c>Grad</c>.</summary>
+    public void Commit()
+    {
+        if (_totals is null)
         {
             return;
         }
 
-        foreach (var (leaf, g) in _hooked)
+        var totals = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_totals);
+        for (var i = 0; i < totals.Length; i++)
         {
-            Engine.AccumulateLeaf(leaf, leaf._hooks!.Run(g, $"a leaf of shape {ShapeMath.Format(leaf._shape)}"), createGraph);
+            var (tensor, g) = totals[i];
+            if (tensor._gradFn is null && tensor._hooks is { } hooks)
+            {
+                totals[i].Grad = hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}");
+            }
+        }
+
+        foreach (var (tensor, g) in totals)
+        {
+            Engine.AccumulateLeaf(tensor, g, createGraph);
         }
     }
 }
