@@ -13,10 +13,12 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     // Pass totals in first-delivery order (commits happen in a fixed order), and where each tensor's is.
-    private List<(Tensor<T> Tensor, Tensor<T> Grad)>? _totals;
+    // Owned: the pass made the total and nothing else references it (see Engine.Run's owned flags).
+    private List<(Tensor<T> Tensor, Tensor<T> Grad, bool Owned)>? _totals;
     private Dictionary<Tensor<T>, int>? _slots;
 
-    public void Deliver(Tensor<T> leaf, Tensor<T> g)
+    /// <summary>A gradient reaching a leaf; <paramref name="owned"/> when the pass owns it.</summary>
+    public void Deliver(Tensor<T> leaf, Tensor<T> g, bool owned)
     {
         if (targets is not null)
         {
@@ -24,25 +26,26 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph)
         }
         else
         {
-            Add(leaf, g);
+            Add(leaf, g, owned);
         }
     }
 
-    /// <summary>The total gradient of a non-leaf that asked for RetainGrad (it arrives once per pass).</summary>
-    public void Retain(Tensor<T> tensor, Tensor<T> g) => Add(tensor, g);
+    /// <summary>The total gradient of a non-leaf that asked for RetainGrad (it arrives once per pass; the pass keeps using it).</summary>
+    public void Retain(Tensor<T> tensor, Tensor<T> g) => Add(tensor, g, owned: false);
 
-    private void Add(Tensor<T> tensor, Tensor<T> g)
+    private void Add(Tensor<T> tensor, Tensor<T> g, bool owned)
     {
         _totals ??= [];
         _slots ??= new(ReferenceEqualityComparer.Instance);
         if (_slots.TryGetValue(tensor, out var slot))
         {
-            _totals[slot] = (tensor, Engine.Sum(_totals[slot].Grad, g, createGraph));
+            var (_, sum, sumOwned) = _totals[slot];
+            _totals[slot] = (tensor, Engine.AddOwned(sum, sumOwned, g, owned, createGraph), !createGraph);
         }
         else
         {
             _slots[tensor] = _totals.Count;
-            _totals.Add((tensor, g));
+            _totals.Add((tensor, g, owned));
         }
     }
 
@@ -57,16 +60,17 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph)
         var totals = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_totals);
         for (var i = 0; i < totals.Length; i++)
         {
-            var (tensor, g) = totals[i];
+            var (tensor, g, _) = totals[i];
             if (tensor._gradFn is null && tensor._hooks is { } hooks)
             {
-                totals[i].Grad = hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}");
+                // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
+                totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}"), false);
             }
         }
 
-        foreach (var (tensor, g) in totals)
+        foreach (var (tensor, g, owned) in totals)
         {
-            Engine.AccumulateLeaf(tensor, g, createGraph);
+            Engine.AccumulateLeaf(tensor, g, createGraph, owned);
         }
     }
 }
@@ -183,12 +187,16 @@ internal sealed class Targets<T>
         return run;
     }
 
-    public void CaptureNode(Node<T> node, Tensor<T> g)
+    /// <summary>Keeps g when node's output is a target; true then (g is the caller's now).</summary>
+    public bool CaptureNode(Node<T> node, Tensor<T> g)
     {
         if (_nodeSlots.TryGetValue(node, out var slot))
         {
             _grads[slot] = g;
+            return true;
         }
+
+        return false;
     }
 
     public void CaptureLeaf(Tensor<T> leaf, Tensor<T> g)
