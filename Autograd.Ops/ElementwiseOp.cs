@@ -35,8 +35,8 @@ internal static class ElementwiseOp
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : IBinaryOp<T>
     {
-        ArgumentNullException.ThrowIfNull(a);
-        ArgumentNullException.ThrowIfNull(b);
+        Tensor<T>.ThrowIfNullArgument(a, name, nameof(a));
+        Tensor<T>.ThrowIfNullArgument(b, name, nameof(b));
         var y = Elementwise.Binary<T, TKernel>(a, b, name);
         if (Tape.ShouldRecord(a, b))
         {
