@@ -221,9 +221,14 @@ internal static class Engine
             }
         }
 
+        // Positions are assigned as nodes are popped. A chain (and many a graph) pops in decreasing
+        // sequence already; only when it did not is the list sorted and the positions redone.
+        var sorted = true;
         while (stack.Count > 0)
         {
             var node = stack.Pop();
+            sorted &= result.Count == 0 || result[^1].Sequence > node.Sequence;
+            index[node] = result.Count;
             result.Add(node);
             var edges = node.Edges;
             for (var i = 0; i < edges.Length; i++)
@@ -235,10 +240,13 @@ internal static class Engine
             }
         }
 
-        result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
-        for (var i = 0; i < result.Count; i++)
+        if (!sorted)
         {
-            index[result[i]] = i;
+            result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
+            for (var i = 0; i < result.Count; i++)
+            {
+                index[result[i]] = i;
+            }
         }
 
         return (result, index);

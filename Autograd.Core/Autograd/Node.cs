@@ -115,7 +115,13 @@ public sealed class Node<T> : Node
         // Once, even when two passes without retainGraph race through the same node.
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
-            Volatile.Write(ref _edges, [.. _inputs.Select(Tensor<T>.EdgeOf)]);
+            var edges = new Tensor<T>[_inputs.Length];
+            for (var i = 0; i < edges.Length; i++)
+            {
+                edges[i] = Tensor<T>.EdgeOf(_inputs[i]);
+            }
+
+            Volatile.Write(ref _edges, edges);
             _vjp = null;
             _inputs = [];
             _saved = default;
