@@ -66,6 +66,24 @@ public class RecordTimeTests
     }
 
     [Test]
+    public void ManyInputs_KeepTheirRecordTimeFlags()
+    {
+        // Beyond 64 inputs a node keeps a bool per input instead of a bit.
+        var parts = Enumerable.Range(0, 70).Select(i => Tensor.FromArray(new[] { (double)i }, [1], requiresGrad: i % 3 == 0)).ToArray();
+        var loss = (Tensor.Cat(parts) * Tensor.Arange(70.0)).Sum();
+        foreach (var p in parts)
+        {
+            p.RequiresGrad = !p.RequiresGrad;
+        }
+
+        loss.Backward();
+        for (var i = 0; i < parts.Length; i++)
+        {
+            Assert.That(parts[i].Grad?.Item(), Is.EqualTo(i % 3 == 0 ? i : null), $"input {i}");
+        }
+    }
+
+    [Test]
     public void TogglingRequiresGrad_DoesNotChangeTensorGrad_Either()
     {
         var (x0, w0, _, clean) = Forward();
