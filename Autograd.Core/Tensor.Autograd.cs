@@ -90,6 +90,23 @@ public sealed partial class Tensor<T>
     private static readonly Storage<T> s_noStorage = new([]);
 
     /// <summary>
+    /// Throws for a null tensor argument of <paramref name="op"/>, saying the usual cause: a leaf's
+    /// <see cref="Grad"/> stays null until a backward pass sends it a gradient (issue 9: the bare
+    /// "Value cannot be null. (Parameter 'b')" of <c>w - lr * w.Grad</c> said nothing).
+    /// </summary>
+    internal static void ThrowIfNullArgument(Tensor<T>? t, string op, string argument)
+    {
+        if (t is null)
+        {
+            throw new ArgumentNullException(
+                argument,
+                $"{op}: argument '{argument}' is null. If it is a Grad: a leaf's Grad stays null until a Backward() pass sends it a gradient, "
+                + "so check that Backward() ran, that the leaf requires grad, and that the loss uses it outside Tensor.NoGrad() and not through Detach() "
+                + "(Tensor.Grad(loss, leaf) throws naming an input the loss does not reach). Optimisers skip parameters whose Grad is null.");
+        }
+    }
+
+    /// <summary>
     /// What a released node keeps of an input: a leaf itself (user-owned, and its identity is what
     /// Tensor.Grad and hooks look up), or for a non-leaf a data-less placeholder with the same producer,
     /// so that the storage can be collected.

@@ -183,10 +183,17 @@ public sealed partial class Tensor<T>
     /// <summary>
     /// Gradient accumulated by <see cref="Backward(Tensor{T}?, bool?, bool)"/> for a leaf that requires grad.
     /// Backward adds into it (in place) until it is cleared: set it to null or call <see cref="ZeroGrad"/>.
+    /// Null for a leaf no gradient has reached (optimisers skip it, as PyTorch's).
     /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The tensor is not a leaf (the result of a recorded op), did not call <see cref="RetainGrad"/> and
+    /// has no Grad: Backward never stores one there, so reading it is a mistake (PyTorch warns and returns
+    /// None). The message says why and what to do, including for a parameter that an update outside
+    /// <see cref="Tensor.NoGrad"/> turned into a non-leaf.
+    /// </exception>
     public Tensor<T>? Grad
     {
-        get => _grad;
+        get => _grad is null && _gradFn is { } node && !ReferenceEquals(node._retainGradOf, this) ? throw NonLeafGrad(node) : _grad;
         set
         {
             if (value is not null && !ShapeMath.SameShape(value._shape, _shape))
@@ -199,6 +206,13 @@ public sealed partial class Tensor<T>
             _grad = value;
         }
     }
+
+    private InvalidOperationException NonLeafGrad(Node node) => new(
+        $"Grad: this tensor (shape {ShapeMath.Format(_shape)}) is the result of '{node.OpName}', not a leaf, so Backward() does not store its gradient. "
+        + "To read it, call RetainGrad() on it before Backward(), or use Tensor.Grad(loss, tensor). "
+        + "If it is a parameter that an update replaced (w = w - lr * w.Grad) outside Tensor.NoGrad(), that update recorded it as an op: "
+        + "update parameters in place inside 'using (Tensor.NoGrad()) { w.AddInPlace(w.Grad, -lr); }' so they stay leaves. "
+        + "To make a new leaf from a computed tensor, use Detach() and set RequiresGrad = true.");
 
     /// <summary>Sets <see cref="Grad"/> to zeros in place when it exists (PyTorch's zero_(), set_to_none=False).</summary>
     public void ZeroGrad()

@@ -111,21 +111,22 @@ public static class BatchNorm2dExtensions
             if (Tape.ShouldRecord(input, weight, bias))
             {
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
+                var (needX, needW, needB) = (input.RequiresGrad, weight?.RequiresGrad == true, bias?.RequiresGrad == true);
                 Tape.Record("BatchNorm2d", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     var (xHat, invStd) = Normalization.ForBackward(input, saved, recompute);
-                    if (input.RequiresGrad)
+                    if (needX)
                     {
                         var gXHat = weight is null ? g : g.Mul(weight.Reshape(1, c, 1, 1));
                         grads[0] = training ? Normalization.InputGradient(gXHat, xHat, invStd, s_dims) : gXHat.Mul(invStd);
                     }
 
-                    if (weight is { RequiresGrad: true })
+                    if (needW)
                     {
                         grads[wAt] = g.Mul(xHat).Sum(s_dims);
                     }
 
-                    if (bias is { RequiresGrad: true })
+                    if (needB)
                     {
                         grads[bAt] = g.Sum(s_dims);
                     }

@@ -42,12 +42,13 @@ public static class BinaryCrossEntropyWithLogitsExtensions
             {
                 var shape = input._shape;
                 var (inputs, wAt, pAt) = OptionalInputs.Of([input, target], weight, posWeight);
+                var (needX, needT, needW, needP) = (input.RequiresGrad, target.RequiresGrad, weight?.RequiresGrad == true, posWeight?.RequiresGrad == true);
                 Tape.Record("BinaryCrossEntropyWithLogits", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     var gs = LossReduction.Spread(g, shape, reduction);
                     var gw = weight is null ? gs : gs.Mul(weight);
                     var softplusNeg = input.Neg().Softplus(threshold: double.PositiveInfinity);
-                    if (input.RequiresGrad)
+                    if (needX)
                     {
                         var sigmoid = input.Sigmoid();
                         grads[0] = posWeight is null
@@ -55,7 +56,7 @@ public static class BinaryCrossEntropyWithLogitsExtensions
                             : gw.Mul(PositiveFactor(target, posWeight).Mul(sigmoid).Sub(posWeight.Mul(target))).SumToSize(shape);
                     }
 
-                    if (target.RequiresGrad)
+                    if (needT)
                     {
                         var dt = posWeight is null
                             ? input.Neg()
@@ -63,12 +64,12 @@ public static class BinaryCrossEntropyWithLogitsExtensions
                         grads[1] = gw.Mul(dt).SumToSize(shape);
                     }
 
-                    if (weight is { RequiresGrad: true })
+                    if (needW && weight is not null)
                     {
                         grads[wAt] = gs.Mul(Unreduced(input, target, null, posWeight)).SumToSize(weight._shape);
                     }
 
-                    if (posWeight is { RequiresGrad: true })
+                    if (needP && posWeight is not null)
                     {
                         grads[pAt] = gw.Mul(target).Mul(softplusNeg).SumToSize(posWeight._shape);
                     }

@@ -72,11 +72,12 @@ public static class CatExtensions
 
             if (Tape.ShouldRecord<T>(inputs))
             {
+                var need = Array.ConvertAll(inputs, static t => t.RequiresGrad);
                 Tape.Record("Cat", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     for (var i = 0; i < inputs.Length; i++)
                     {
-                        if (inputs[i].RequiresGrad)
+                        if (need[i])
                         {
                             grads[i] = g.Narrow(d, offsets[i], inputs[i]._shape[d]);
                         }

@@ -328,25 +328,26 @@ public static class Conv2dOp
         if (Tape.ShouldRecord(gradOutput, weight, bias))
         {
             Tensor<T>[] inputs = bias is null ? [gradOutput, weight] : [gradOutput, weight, bias];
+            var (needG, needW, needB) = (gradOutput.RequiresGrad, weight.RequiresGrad, bias?.RequiresGrad == true);
             Tape.Record("ConvTranspose2d", dX, inputs, (dz, grads) =>
             {
-                if (gradOutput.RequiresGrad)
+                if (needG)
                 {
                     grads[0] = Forward(dz, weight, null, g);
                 }
 
-                if (weight.RequiresGrad)
+                if (needW)
                 {
                     grads[1] = WeightGradient(dz, gradOutput, g, null);
                 }
 
-                if (bias?.RequiresGrad == true)
+                if (needB)
                 {
                     grads[2] = dz.Sum([0, 2, 3]);
                 }
             },
-            gradOutput.RequiresGrad ? weight : null,
-            weight.RequiresGrad ? gradOutput : null);
+            needG ? weight : null,
+            needW ? gradOutput : null);
         }
 
         return dX;
@@ -402,20 +403,21 @@ public static class Conv2dOp
         var result = new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
         if (Tape.ShouldRecord(input, gradOutput))
         {
+            var (needX, needG) = (input.RequiresGrad, gradOutput.RequiresGrad);
             Tape.Record("Conv2dWeightGradient", result, [input, gradOutput], (dv, grads) =>
             {
-                if (input.RequiresGrad)
+                if (needX)
                 {
                     grads[0] = Transposed(gradOutput, dv, null, g);
                 }
 
-                if (gradOutput.RequiresGrad)
+                if (needG)
                 {
                     grads[1] = Forward(input, dv, null, g);
                 }
             },
-            input.RequiresGrad ? gradOutput : null,
-            gradOutput.RequiresGrad ? input : null);
+            needX ? gradOutput : null,
+            needG ? input : null);
         }
 
         return result;

@@ -35,21 +35,23 @@ internal static class ElementwiseOp
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : IBinaryOp<T>
     {
-        ArgumentNullException.ThrowIfNull(a);
-        ArgumentNullException.ThrowIfNull(b);
+        Tensor<T>.ThrowIfNullArgument(a, name, nameof(a));
+        Tensor<T>.ThrowIfNullArgument(b, name, nameof(b));
         var y = Elementwise.Binary<T, TKernel>(a, b, name);
         if (Tape.ShouldRecord(a, b))
         {
             // Only what the wanted gradients read is saved (PyTorch: mul saves b for da only when a needs grad).
-            var saves = (a.RequiresGrad ? daReads : Saves.None) | (b.RequiresGrad ? dbReads : Saves.None);
+            // Decided now, at record time: what the graph wants does not change if RequiresGrad does later.
+            var (needA, needB) = (a.RequiresGrad, b.RequiresGrad);
+            var saves = (needA ? daReads : Saves.None) | (needB ? dbReads : Saves.None);
             Tape.Record(name, site, y, [a, b], (g, grads) =>
             {
-                if (a.RequiresGrad)
+                if (needA)
                 {
                     grads[0] = da(g, a, b, y).SumToSize(a._shape);
                 }
 
-                if (b.RequiresGrad)
+                if (needB)
                 {
                     grads[1] = db(g, a, b, y).SumToSize(b._shape);
                 }

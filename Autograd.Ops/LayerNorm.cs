@@ -59,20 +59,21 @@ public static class LayerNormExtensions
             if (Tape.ShouldRecord(input, weight, bias))
             {
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);
+                var (needX, needW, needB) = (input.RequiresGrad, weight?.RequiresGrad == true, bias?.RequiresGrad == true);
                 Tape.Record("LayerNorm", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
                     var (xHat, invStd) = Normalization.ForBackward(input, saved, Stats);
-                    if (input.RequiresGrad)
+                    if (needX)
                     {
                         grads[0] = Normalization.InputGradient(weight is null ? g : g.Mul(weight), xHat, invStd, dims);
                     }
 
-                    if (weight is { RequiresGrad: true })
+                    if (needW)
                     {
                         grads[wAt] = g.Mul(xHat).SumToSize(normalized);
                     }
 
-                    if (bias is { RequiresGrad: true })
+                    if (needB)
                     {
                         grads[bAt] = g.SumToSize(normalized);
                     }

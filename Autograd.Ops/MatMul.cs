@@ -62,24 +62,25 @@ public static class MatMulExtensions
             Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result._storage.Memory);
             if (Tape.ShouldRecord(a, b))
             {
+                var (needA, needB) = (a.RequiresGrad, b.RequiresGrad);
                 Tape.Record("MatMul", new CallSite(callerFile, callerLine), result, [a, b], (g, grads) =>
                 {
                     // Work in the promoted shapes, then undo the promotion: dA2 = dC2·B2ᵀ, dB2 = A2ᵀ·dC2.
                     var ta = a.Rank == 1 ? a.Unsqueeze(0) : a;
                     var tb = b.Rank == 1 ? b.Unsqueeze(-1) : b;
                     var g2 = g.Reshape(out2);
-                    if (a.RequiresGrad)
+                    if (needA)
                     {
                         grads[0] = g2.MatMul(tb.Transpose(-1, -2)).SumToSize(ta._shape).Reshape(a._shape);
                     }
 
-                    if (b.RequiresGrad)
+                    if (needB)
                     {
                         grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb._shape).Reshape(b._shape);
                     }
                 },
-                b.RequiresGrad ? a : null,
-                a.RequiresGrad ? b : null);
+                needB ? a : null,
+                needA ? b : null);
             }
 
             return result;

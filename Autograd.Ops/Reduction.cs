@@ -88,11 +88,12 @@ internal static class DifferenceLoss
         if (Tape.ShouldRecord(input, target))
         {
             var shape = input._shape;
+            var (needInput, needTarget) = (input.RequiresGrad, target.RequiresGrad);
             Tape.Record(op, site, result, [input, target], (g, grads) =>
             {
                 var dInput = LossReduction.Spread(g, shape, reduction).Mul(derivative(input.Sub(target)));
-                grads[0] = input.RequiresGrad ? dInput : null;
-                grads[1] = target.RequiresGrad ? dInput.Neg() : null;
+                grads[0] = needInput ? dInput : null;
+                grads[1] = needTarget ? dInput.Neg() : null;
             },
             input,
             target);

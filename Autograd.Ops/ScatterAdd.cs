@@ -43,10 +43,11 @@ public static class ScatterAddExtensions
             if (Tape.ShouldRecord(x, src))
             {
                 var srcShape = src._shape;
+                var needSrc = src.RequiresGrad;
                 Tape.Record("ScatterAdd", new CallSite(callerFile, callerLine), result, [x, src], (g, grads) =>
                 {
                     grads[0] = g;
-                    if (src.RequiresGrad)
+                    if (needSrc)
                     {
                         grads[1] = PadTo(g.Gather(d, index), srcShape);
                     }

@@ -26,15 +26,16 @@ public static class WhereExtensions
             if (Tape.ShouldRecord(x, other))
             {
                 var zero = Tensor.Scalar(T.Zero);
+                var (needX, needOther) = (x.RequiresGrad, other.RequiresGrad);
                 Tape.Record("Where", new CallSite(callerFile, callerLine), result, [x, other], (g, grads) =>
                 {
                     // Written with Where itself, so the VJP is differentiable (and 0·∞ never makes NaN).
-                    if (x.RequiresGrad)
+                    if (needX)
                     {
                         grads[0] = g.Where(condition, zero).SumToSize(x._shape);
                     }
 
-                    if (other.RequiresGrad)
+                    if (needOther)
                     {
                         grads[1] = zero.Where(condition, g).SumToSize(other._shape);
                     }

@@ -45,12 +45,12 @@ internal static class Engine
     private static void Run<T>(Tensor<T>[] roots, Tensor<T>[] seeds, bool retainGraph, bool createGraph, Targets<T>? targets)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var frame = new PassFrame(typeof(T), targets is not null, createGraph, targets, new LeafGradients<T>(targets, createGraph), t_frame);
+        var leaves = new LeafGradients<T>(targets, createGraph);
+        var frame = new PassFrame(typeof(T), targets is not null, createGraph, targets, leaves, t_frame);
         t_frame = frame;
         try
         {
-            Run(roots, seeds, retainGraph, createGraph, targets, (LeafGradients<T>)frame.Leaves, nested: false);
-            frame.FinishDeferred();
+            Run(roots, seeds, retainGraph, createGraph, targets, leaves, root: frame);
         }
         finally
         {
@@ -87,9 +87,7 @@ internal static class Engine
         var same = outer.Nearest(typeof(T)) ?? outer.Root.Orphan(typeof(T), root =>
         {
             var targets = root.TargetMode ? new Targets<T>([], allowUnused: true) : null;
-            var leaves = new LeafGradients<T>(targets, root.CreateGraph);
-            root.Defer(leaves.Finish);
-            return new PassFrame(typeof(T), root.TargetMode, root.CreateGraph, targets, leaves, outer: null);
+            return new PassFrame(typeof(T), root.TargetMode, root.CreateGraph, targets, new LeafGradients<T>(targets, root.CreateGraph), outer: null);
         });
         var targets = (Targets<T>?)same.Targets;
         var leaves = (LeafGradients<T>)same.Leaves;
@@ -98,7 +96,7 @@ internal static class Engine
         t_frame = frame;
         try
         {
-            Run([input], [gradient], retainGraph: true, outer.CreateGraph, targets, leaves, nested: true);
+            Run([input], [gradient], retainGraph: true, outer.CreateGraph, targets, leaves, root: null);
         }
         finally
         {
@@ -109,7 +107,7 @@ internal static class Engine
     [ThreadStatic]
     private static PassFrame? t_frame;
 
-    private static void Run<T>(Tensor<T>[] roots, Tensor<T>[] seeds, bool retainGraph, bool createGraph, Targets<T>? targets, LeafGradients<T> leaves, bool nested)
+    private static void Run<T>(Tensor<T>[] roots, Tensor<T>[] seeds, bool retainGraph, bool createGraph, Targets<T>? targets, LeafGradients<T> leaves, PassFrame? root)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var op = targets is null ? "Backward" : "Grad";
@@ -128,7 +126,7 @@ internal static class Engine
         // threads) must not see each other's pending gradients. Node i of the pass, latest first, has
         // its pending gradient in pending[i].
         var (nodes, index) = Collect(roots);
-        var run = targets?.Plan(nodes, index, roots, createGraph, checkUnused: !nested);
+        var run = targets?.Plan(nodes, index, roots, createGraph, checkUnused: root is not null);
         for (var n = 0; n < nodes.Count; n++)
         {
             var node = nodes[n];
@@ -140,19 +138,28 @@ internal static class Engine
             }
         }
 
+        // Atomic: until every VJP and hook has run, nothing a user can see changes. Leaf and RetainGrad
+        // gradients wait in the pass (committed by leaves.Commit at the end), and the nodes that ran are
+        // released only after that, so a pass that throws leaves every Grad and the graph as they were.
         var pending = new Tensor<T>?[nodes.Count];
+        var ran = retainGraph ? null : new bool[nodes.Count];
+
+        // owned[i]: pending[i] is a buffer this pass made that nothing else references (a fresh result of
+        // a built-in VJP, or a sum made here), so it may be summed into in place, handed over as a leaf's
+        // first Grad, or go back to the pool once used. Never under createGraph: the recorded graph holds
+        // the gradients then.
+        var owned = createGraph ? null : new bool[nodes.Count];
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(createGraph);
         for (var r = 0; r < roots.Length; r++)
         {
             if (roots[r]._gradFn is { } node)
             {
-                var at = index[node];
-                pending[at] = pending[at] is { } sum ? Sum(sum, seeds[r], createGraph) : seeds[r];
+                AddPending(pending, owned, index[node], seeds[r], gOwned: false, createGraph);
             }
             else
             {
-                leaves.Deliver(roots[r], seeds[r]);
+                leaves.Deliver(roots[r], seeds[r], owned: false);
             }
         }
 
@@ -167,15 +174,18 @@ internal static class Engine
             }
 
             // The output's total gradient is known now: its hooks may replace it, then Tensor.Grad
-            // captures it or RetainGrad stores it.
+            // captures it or RetainGrad stores it. Each of them lets a user keep it: the pass gives up
+            // ownership (no reuse, no recycling) of what a user can reach.
+            var gOwned = owned?[n] == true;
             if (node._hooks is { } hooks)
             {
                 g = hooks.Run(g, $"the output of '{node.OpName}'");
+                gOwned = false;
             }
 
             if (targets is not null)
             {
-                targets.CaptureNode(node, g);
+                gOwned &= !targets.CaptureNode(node, g);
                 if (!run![n])
                 {
                     continue;
@@ -183,8 +193,13 @@ internal static class Engine
             }
             else if (node._retainGradOf is { } retained)
             {
-                AccumulateLeaf(retained, g, createGraph);
+                leaves.Retain(retained, g);
+                gOwned = false;
             }
+
+            // A built-in VJP keeps nothing it is given or returns, and returns fresh tensors or views of g.
+            var builtIn = owned is not null && node._builtIn;
+            var gShared = false;
 
             var inputs = node._inputs;
             if (scratch.Length < inputs.Length)
@@ -205,7 +220,7 @@ internal static class Engine
             {
                 var gi = grads[i];
                 var input = inputs[i];
-                if (gi is null || !input.RequiresGrad)
+                if (gi is null || !node.NeedsGrad(i))
                 {
                     continue;
                 }
@@ -215,27 +230,45 @@ internal static class Engine
                     throw new GradientShapeException(node, i, gi._shape, input._shape);
                 }
 
+                // A view of g is never owned (another input may hold the same view, as Add's two do).
+                var aliasesG = ReferenceEquals(gi._storage, g._storage);
+                gShared |= aliasesG;
+                var giOwned = builtIn && !aliasesG && IsFresh(gi) && !SharedWithAnother(grads, i);
                 if (input._gradFn is { } producer)
                 {
-                    var at = index[producer];
-                    pending[at] = pending[at] is { } sum ? Sum(sum, gi, createGraph) : gi;
+                    AddPending(pending, owned, index[producer], gi, giOwned, createGraph);
                 }
                 else
                 {
-                    leaves.Deliver(input, gi);
+                    leaves.Deliver(input, gi, giOwned);
                 }
             }
 
             grads.Clear();
-            if (!retainGraph)
+            ran?[n] = true;
+
+            // The VJP is done with g and, being built-in, kept no reference to it.
+            if (gOwned && builtIn && !gShared)
             {
-                node.Release();
+                g._storage.ReleaseToPool();
             }
         }
 
-        if (!nested)
+        // A nested pass (behind a cast) belongs to the outermost one, which commits every sink and
+        // releases its nodes once all of them ran (a nested pass retains its graph).
+        if (root is not null)
         {
-            leaves.Finish();
+            root.Commit();
+            if (ran is not null)
+            {
+                for (var n = 0; n < nodes.Count; n++)
+                {
+                    if (ran[n])
+                    {
+                        nodes[n].Release();
+                    }
+                }
+            }
         }
     }
 
@@ -258,26 +291,111 @@ internal static class Engine
             }
         }
 
+        // Positions are assigned as nodes are popped. A chain (and many a graph) pops in decreasing
+        // sequence already; only when it did not is the list sorted and the positions redone.
+        var sorted = true;
         while (stack.Count > 0)
         {
             var node = stack.Pop();
+            sorted &= result.Count == 0 || result[^1].Sequence > node.Sequence;
+            index[node] = result.Count;
             result.Add(node);
-            foreach (var input in node.Edges)
+            var edges = node.Edges;
+            for (var i = 0; i < edges.Length; i++)
             {
-                if (input._gradFn is { } producer && input.RequiresGrad && index.TryAdd(producer, 0))
+                if (edges[i]._gradFn is { } producer && node.NeedsGrad(i) && index.TryAdd(producer, 0))
                 {
                     stack.Push(producer);
                 }
             }
         }
 
-        result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
-        for (var i = 0; i < result.Count; i++)
+        if (!sorted)
         {
-            index[result[i]] = i;
+            result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
+            for (var i = 0; i < result.Count; i++)
+            {
+                index[result[i]] = i;
+            }
         }
 
         return (result, index);
+    }
+
+    /// <summary>
+    /// Adds gradient <paramref name="g"/> to the pending gradient of node <paramref name="at"/>: in place
+    /// when the pass owns either operand (a + b and b + a round alike), else into a fresh sum the pass owns.
+    /// </summary>
+    private static void AddPending<T>(Tensor<T>?[] pending, bool[]? owned, int at, Tensor<T> g, bool gOwned, bool createGraph)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (pending[at] is not { } sum)
+        {
+            pending[at] = g;
+            owned?[at] = gOwned;
+        }
+        else
+        {
+            var sumOwned = owned?[at] == true;
+            pending[at] = AddOwned(sum, sumOwned, g, gOwned, createGraph);
+            owned?[at] = owned is not null;
+        }
+    }
+
+    /// <summary>
+    /// a + b for the pass: summed in place into whichever operand the pass owns (the other is recycled
+    /// when owned too), or into a fresh tensor. The result is pass-owned unless <paramref name="createGraph"/>.
+    /// </summary>
+    internal static Tensor<T> AddOwned<T>(Tensor<T> a, bool aOwned, Tensor<T> b, bool bOwned, bool createGraph)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (aOwned)
+        {
+            a.AccumulateInPlace(b);
+            Recycle(b, bOwned);
+            return a;
+        }
+
+        if (bOwned)
+        {
+            b.AccumulateInPlace(a);
+            return b;
+        }
+
+        return Sum(a, b, createGraph);
+    }
+
+    /// <summary>
+    /// A buffer nothing else can be looking at: contiguous from offset 0 over its whole storage. A view
+    /// (of an input, a saved tensor, a larger gradient) fails this and is never reused or recycled.
+    /// </summary>
+    internal static bool IsFresh<T>(Tensor<T> t)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => t._offset == 0 && t._storage.Length == t.Numel && t.IsContiguous;
+
+    /// <summary>True when another of the returned gradients is over the same storage as gradient <paramref name="i"/>.</summary>
+    private static bool SharedWithAnother<T>(Span<Tensor<T>?> grads, int i)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var j = 0; j < grads.Length; j++)
+        {
+            if (j != i && grads[j] is { } other && ReferenceEquals(other._storage, grads[i]!._storage))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Returns a pass-owned gradient's buffer to the pool (nothing when not owned or not pooled).</summary>
+    internal static void Recycle<T>(Tensor<T> t, bool owned)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (owned)
+        {
+            t._storage.ReleaseToPool();
+        }
     }
 
     /// <summary>
@@ -303,11 +421,12 @@ internal static class Engine
     }
 
     /// <summary>
-    /// Adds a gradient into <c>Grad</c>: a fresh contiguous copy the first time, then in place. With
+    /// Adds a gradient into <c>Grad</c>: the first time, g itself when the pass owns it (handed over, no
+    /// copy), else a fresh contiguous copy; then in place, recycling an owned g. With
     /// <paramref name="createGraph"/>, as PyTorch, out of place and recorded (Grad = Grad + g), so the
     /// stored gradient is part of the graph and can be differentiated.
     /// </summary>
-    internal static void AccumulateLeaf<T>(Tensor<T> leaf, Tensor<T> g, bool createGraph)
+    internal static void AccumulateLeaf<T>(Tensor<T> leaf, Tensor<T> g, bool createGraph, bool owned)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         lock (s_leafLocks[RuntimeHelpers.GetHashCode(leaf) & (s_leafLocks.Length - 1)])
@@ -318,20 +437,22 @@ internal static class Engine
             }
             else
             {
-                AccumulateLeafLocked(leaf, g);
+                AccumulateLeafLocked(leaf, g, owned);
             }
         }
     }
 
-    private static void AccumulateLeafLocked<T>(Tensor<T> leaf, Tensor<T> g)
+    private static void AccumulateLeafLocked<T>(Tensor<T> leaf, Tensor<T> g, bool owned)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (leaf.Grad is null)
         {
-            // A fresh copy: g may be a view shared with other gradients, or an expanded (stride-0) view.
-            leaf.Grad = new Tensor<T>(g.ToArray(), (int[])leaf._shape.Clone());
+            // Not owned: g may be a view shared with other gradients, or an expanded (stride-0) view.
+            leaf.Grad = owned ? g : new Tensor<T>(g.ToArray(), (int[])leaf._shape.Clone());
+            return;
         }
-        else if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
+
+        if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
         {
             leaf.Grad.AccumulateInPlace(g);
         }
@@ -339,5 +460,7 @@ internal static class Engine
         {
             leaf.Grad = Sum(leaf.Grad, g, record: false);
         }
+
+        Recycle(g, owned);
     }
 }

@@ -80,6 +80,7 @@ public sealed class FunctionContext<T>
 {
     private readonly string _name;
     private readonly Tensor<T>[] _inputs;
+    private readonly bool[] _needsInputGrad;
     private Tensor<T>[] _saved = [];
     private int[] _savedVersions = [];
 
@@ -87,13 +88,17 @@ public sealed class FunctionContext<T>
     {
         _name = name;
         _inputs = inputs;
+        _needsInputGrad = Array.ConvertAll(inputs, static t => t.RequiresGrad);
     }
 
     /// <summary>Number of tensor inputs of this call.</summary>
     public int InputCount => _inputs.Length;
 
-    /// <summary>Whether input <paramref name="input"/> wants a gradient, so a backward can skip the rest.</summary>
-    public bool NeedsInputGrad(int input) => _inputs[input].RequiresGrad;
+    /// <summary>
+    /// Whether input <paramref name="input"/> wants a gradient, so a backward can skip the rest: whether it
+    /// required grad when the op was applied (the graph's edges are fixed then).
+    /// </summary>
+    public bool NeedsInputGrad(int input) => _needsInputGrad[input];
 
     /// <summary>The shape of input <paramref name="input"/>, e.g. to reduce a broadcast gradient back to it.</summary>
     public int[] InputShape(int input) => _inputs[input].Shape;

@@ -90,7 +90,31 @@ public sealed class Node<T> : Node
         _vjp = vjp;
         _tape = tape;
         _saved = new SavedTensors<T>(saved);
+
+        // The graph's edges are fixed now, as PyTorch's: which inputs get a gradient does not change when
+        // a user flips RequiresGrad between the forward and the backward.
+        if (inputs.Length <= 64)
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                if (inputs[i].RequiresGrad)
+                {
+                    _needs |= 1UL << i;
+                }
+            }
+        }
+        else
+        {
+            _needsMany = Array.ConvertAll(inputs, static t => t.RequiresGrad);
+        }
     }
+
+    // Bit i: input i required grad when the op was recorded (a bool per input beyond 64 inputs).
+    private readonly ulong _needs;
+    private readonly bool[]? _needsMany;
+
+    /// <summary>Whether input <paramref name="i"/> required grad when this node was recorded: the pass routes a gradient to it only then.</summary>
+    internal bool NeedsGrad(int i) => _needsMany is null ? (_needs >> i & 1) != 0 : _needsMany[i];
 
     /// <summary>The recorded inputs (empty after release).</summary>
     public IReadOnlyList<Tensor<T>> Inputs => _inputs;
@@ -126,7 +150,13 @@ public sealed class Node<T> : Node
         // Once, even when two passes without retainGraph race through the same node.
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
-            Volatile.Write(ref _edges, [.. _inputs.Select(Tensor<T>.EdgeOf)]);
+            var edges = new Tensor<T>[_inputs.Length];
+            for (var i = 0; i < edges.Length; i++)
+            {
+                edges[i] = Tensor<T>.EdgeOf(_inputs[i]);
+            }
+
+            Volatile.Write(ref _edges, edges);
             _vjp = null;
             _inputs = [];
             _saved = default;

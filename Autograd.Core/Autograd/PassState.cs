@@ -4,43 +4,92 @@ namespace Autograd;
 
 /// <summary>
 /// Where a backward pass sends the gradients that reach leaves: into <c>Grad</c> (Backward), or to the
-/// requested inputs (Tensor.Grad). A leaf with hooks gets its pass total at the end, so that its hooks
-/// see one gradient per pass, as PyTorch's hooks on AccumulateGrad do.
+/// requested inputs (Tensor.Grad). Backward's leaf and RetainGrad gradients are summed here, privately,
+/// and written into <c>Grad</c> only by <see cref="RunHooks"/> and <see cref="Write"/> once every VJP has run: a pass that throws
+/// changes no <c>Grad</c>. A leaf's hooks see its pass total, once per pass, as PyTorch's hooks on
+/// AccumulateGrad do, and all of them run before the first <c>Grad</c> is written.
 /// </summary>
-internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph)
+internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : ILeafSink
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private Dictionary<Tensor<T>, Tensor<T>>? _hooked;
+    // Pass totals in first-delivery order (commits happen in a fixed order), and where each tensor's is.
+    // Owned: the pass made the total and nothing else references it (see Engine.Run's owned flags).
+    private List<(Tensor<T> Tensor, Tensor<T> Grad, bool Owned)>? _totals;
+    private Dictionary<Tensor<T>, int>? _slots;
 
-    public void Deliver(Tensor<T> leaf, Tensor<T> g)
+    /// <summary>A gradient reaching a leaf; <paramref name="owned"/> when the pass owns it.</summary>
+    public void Deliver(Tensor<T> leaf, Tensor<T> g, bool owned)
     {
         if (targets is not null)
         {
             targets.CaptureLeaf(leaf, g);
         }
-        else if (leaf._hooks is null)
-        {
-            Engine.AccumulateLeaf(leaf, g, createGraph);
-        }
         else
         {
-            _hooked ??= new(ReferenceEqualityComparer.Instance);
-            _hooked[leaf] = _hooked.TryGetValue(leaf, out var sum) ? Engine.Sum(sum, g, createGraph) : g;
+            Add(leaf, g, owned);
         }
     }
 
-    public void Finish()
+    /// <summary>The total gradient of a non-leaf that asked for RetainGrad (it arrives once per pass; the pass keeps using it).</summary>
+    public void Retain(Tensor<T> tensor, Tensor<T> g) => Add(tensor, g, owned: false);
+
+    private void Add(Tensor<T> tensor, Tensor<T> g, bool owned)
     {
-        if (_hooked is null)
+        _totals ??= [];
+        _slots ??= new(ReferenceEqualityComparer.Instance);
+        if (_slots.TryGetValue(tensor, out var slot))
+        {
+            var (_, sum, sumOwned) = _totals[slot];
+            _totals[slot] = (tensor, Engine.AddOwned(sum, sumOwned, g, owned, createGraph), !createGraph);
+        }
+        else
+        {
+            _slots[tensor] = _totals.Count;
+            _totals.Add((tensor, g, owned));
+        }
+    }
+
+    /// <summary>Runs the leaves' hooks (any may throw: nothing is written yet); <see cref="Write"/> then adds every total into its <c>Grad</c>.</summary>
+    public void RunHooks()
+    {
+        if (_totals is null)
         {
             return;
         }
 
-        foreach (var (leaf, g) in _hooked)
+        var totals = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_totals);
+        for (var i = 0; i < totals.Length; i++)
         {
-            Engine.AccumulateLeaf(leaf, leaf._hooks!.Run(g, $"a leaf of shape {ShapeMath.Format(leaf._shape)}"), createGraph);
+            var (tensor, g, _) = totals[i];
+            if (tensor._gradFn is null && tensor._hooks is { } hooks)
+            {
+                // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
+                totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}"), false);
+            }
         }
     }
+
+    /// <summary>Adds every total into its <c>Grad</c> (after <see cref="RunHooks"/> of every sink of the pass).</summary>
+    public void Write()
+    {
+        if (_totals is null)
+        {
+            return;
+        }
+
+        foreach (var (tensor, g, owned) in _totals)
+        {
+            Engine.AccumulateLeaf(tensor, g, createGraph, owned);
+        }
+    }
+}
+
+/// <summary>The leaf sink of one element type, committed in two phases so that a throwing hook of any type changes no Grad.</summary>
+internal interface ILeafSink
+{
+    void RunHooks();
+
+    void Write();
 }
 
 /// <summary>
@@ -112,9 +161,11 @@ internal sealed class Targets<T>
         for (var n = nodes.Count - 1; n >= 0; n--)
         {
             var node = nodes[n];
-            foreach (var input in node.Edges)
+            var edges = node.Edges;
+            for (var i = 0; i < edges.Length; i++)
             {
-                if (!input.RequiresGrad)
+                var input = edges[i];
+                if (!node.NeedsGrad(i))
                 {
                     continue;
                 }
@@ -162,14 +213,18 @@ internal sealed class Targets<T>
         return run;
     }
 
-    public void CaptureNode(Node<T> node, Tensor<T> g)
+    /// <summary>Keeps g when node's output is a target; true then (g is the caller's now).</summary>
+    public bool CaptureNode(Node<T> node, Tensor<T> g)
     {
         // Summed: a pass that crosses a cast reaches a node once directly and once more through the
         // nested pass behind the cast, each time with part of its gradient.
         if (_nodeSlots.TryGetValue(node, out var slot))
         {
             _grads[slot] = _grads[slot] is { } sum ? Engine.Sum(sum, g, _createGraph) : g;
+            return true;
         }
+
+        return false;
     }
 
     public void CaptureLeaf(Tensor<T> leaf, Tensor<T> g)
@@ -226,13 +281,11 @@ internal sealed class Targets<T>
 /// <summary>
 /// A backward pass running on this thread: its element type, mode and sinks. Passes nest when a cast's
 /// VJP continues a pass into a graph of the other element type (<see cref="Engine.CrossType{T}"/>);
-/// the nested pass finds here the targets and leaves of the nearest pass of its own type, and work the
-/// outermost pass must finish last (leaf hooks of a type no outer pass has).
+/// the nested pass finds here the targets and leaves of the nearest pass of its own type, or the sinks the
+/// outermost pass keeps for a type no running pass has, which it commits with its own.
 /// </summary>
-internal sealed class PassFrame(Type elementType, bool targetMode, bool createGraph, object? targets, object leaves, PassFrame? outer)
+internal sealed class PassFrame(Type elementType, bool targetMode, bool createGraph, object? targets, ILeafSink leaves, PassFrame? outer)
 {
-    private List<Action>? _deferred;
-
     public Type ElementType { get; } = elementType;
 
     /// <summary>True for Tensor.Grad (nothing may touch a <c>Grad</c>), false for Backward.</summary>
@@ -242,7 +295,7 @@ internal sealed class PassFrame(Type elementType, bool targetMode, bool createGr
 
     public object? Targets { get; } = targets;
 
-    public object Leaves { get; } = leaves;
+    public ILeafSink Leaves { get; } = leaves;
 
     public PassFrame? Outer { get; } = outer;
 
@@ -261,7 +314,24 @@ internal sealed class PassFrame(Type elementType, bool targetMode, bool createGr
         return null;
     }
 
-    public void Defer(Action action) => (_deferred ??= []).Add(action);
+    /// <summary>
+    /// Commits the pass: every sink's leaf hooks first (this frame's, then those of the types reached
+    /// only through casts), then every write, so that a throwing hook of any type changes no Grad.
+    /// </summary>
+    public void Commit()
+    {
+        Leaves.RunHooks();
+        foreach (var orphan in _orphans?.Values ?? Enumerable.Empty<PassFrame>())
+        {
+            orphan.Leaves.RunHooks();
+        }
+
+        Leaves.Write();
+        foreach (var orphan in _orphans?.Values ?? Enumerable.Empty<PassFrame>())
+        {
+            orphan.Leaves.Write();
+        }
+    }
 
     private Dictionary<Type, PassFrame>? _orphans;
 
@@ -275,16 +345,5 @@ internal sealed class PassFrame(Type elementType, bool targetMode, bool createGr
         }
 
         return frame;
-    }
-
-    public void FinishDeferred()
-    {
-        if (_deferred is not null)
-        {
-            foreach (var action in _deferred)
-            {
-                action();
-            }
-        }
     }
 }

@@ -78,4 +78,22 @@ public class CastPassTests
         Assert.That(seen[0], Is.EqualTo(new[] { 4.0, 4.0 }));
         Assert.That(w.Grad!.ToArray(), Is.EqualTo(new[] { 4.0, 4.0 }));
     }
+
+    [Test]
+    public void AHookThrowingOnTheOtherType_ChangesNoGrad_OfEitherType()
+    {
+        var x = Tensor.FromArray(new[] { 1f, 2f }, [2], requiresGrad: true);
+        var w = Tensor.FromArray(new[] { 3.0, 4.0 }, [2], requiresGrad: true);
+        var fail = true;
+        w.RegisterHook(g => fail ? throw new InvalidOperationException("hook failed") : null);
+        var y = (x * 2f).Sum() + w.Cast<float>().Square().Sum();
+        Assert.Throws<InvalidOperationException>(() => y.Backward(retainGraph: true));
+        Assert.That(x.Grad, Is.Null, "a float leaf was written although a double leaf's hook threw");
+        Assert.That(w.Grad, Is.Null);
+
+        fail = false;
+        y.Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 2f, 2f }));
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(new[] { 6.0, 8.0 }));
+    }
 }

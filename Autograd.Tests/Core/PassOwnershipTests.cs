@@ -1,0 +1,145 @@
+using Autograd;
+using Autograd.Kernels;
+
+namespace Autograd.Tests.Core;
+
+/// <summary>
+/// The engine reuses and recycles the gradients it owns (fresh results of built-in VJPs, sums it made),
+/// and never one a user can reach: what hooks see or return, RetainGrad values, Tensor.Grad's results,
+/// a createGraph pass's gradients, a custom Function's gradients.
+/// </summary>
+[NonParallelizable] // Toggles the pool's process-wide stress hook.
+public class PassOwnershipTests
+{
+    private const int N = 4096; // pooled: 16 KiB of floats
+
+    private static Tensor<float> Leaf(int seed) => Tensor.Randn<float>([N], new Generator((ulong)seed), requiresGrad: true);
+
+    /// <summary>
+    /// Several passes over fresh graphs of the same size class, with every pool miss collecting first:
+    /// a buffer the engine recycled while a user still held it is rented again and overwritten here.
+    /// </summary>
+    private static void Churn()
+    {
+        BufferPool.Collect();
+        for (var i = 0; i < 6; i++)
+        {
+            var a = Leaf(100 + i);
+            var b = Leaf(200 + i);
+            var h = (a.Relu() * b).Exp();
+            (h * h + a * 3f).Sum().Backward();
+        }
+
+        BufferPool.Collect();
+    }
+
+    private static void WithStress(Action body)
+    {
+        BufferPool.StressCollect = true;
+        try
+        {
+            body();
+        }
+        finally
+        {
+            BufferPool.StressCollect = false;
+        }
+    }
+
+    private static void AssertKept(List<(Tensor<float> Tensor, float[] Values)> kept, int expected)
+    {
+        Assert.That(kept, Has.Count.EqualTo(expected));
+        for (var i = 0; i < kept.Count; i++)
+        {
+            Assert.That(kept[i].Tensor.ToArray(), Is.EqualTo(kept[i].Values), $"kept gradient {i} changed after later passes");
+        }
+    }
+
+    [Test]
+    public void GradientsHooksSeeOrReturn_AreNeverReusedOrRecycled() => WithStress(() =>
+    {
+        var kept = new List<(Tensor<float>, float[])>();
+        var x = Leaf(1);
+        var w = Leaf(2);
+        x.RegisterHook(g => kept.Add((g, g.ToArray())));          // a leaf's total (two uses of x sum into it)
+        var h = x.Relu() * w;
+        h.RegisterHook(g => kept.Add((g, g.ToArray())));          // a fresh gradient of a built-in VJP
+        var e = h.Exp();
+        e.RegisterHook(g =>
+        {
+            var replaced = g * 0.5f;                              // a replacement the hook keeps
+            kept.Add((replaced, replaced.ToArray()));
+            return replaced;
+        });
+        ((e * e).Sum() + (x * x).Sum()).Backward();
+        Churn();
+        AssertKept(kept, 3);
+    });
+
+    [Test]
+    public void RetainGradValues_AreNeverReusedOrRecycled() => WithStress(() =>
+    {
+        var x = Leaf(3);
+        var w = Leaf(4);
+        var h = x.Relu() * w;
+        var e = h.Exp();
+        h.RetainGrad();
+        e.RetainGrad();
+        (e * e + h).Sum().Backward();
+        var kept = new List<(Tensor<float>, float[])> { (h.Grad!, h.Grad!.ToArray()), (e.Grad!, e.Grad!.ToArray()), (x.Grad!, x.Grad!.ToArray()) };
+        Churn();
+        AssertKept(kept, 3);
+    });
+
+    [Test]
+    public void TensorGradResults_AreNeverReusedOrRecycled() => WithStress(() =>
+    {
+        var x = Leaf(5);
+        var w = Leaf(6);
+        var h = x.Relu() * w;
+        var e = h.Exp();
+        var loss = (e * e + x * x).Sum();
+        var grads = Tensor.Grad(loss, [h, x, w, e]);
+        var kept = grads.Select(g => (g!, g!.ToArray())).ToList();
+        Churn();
+        AssertKept(kept, 4);
+        Assert.That(x.Grad, Is.Null);
+    });
+
+    [Test]
+    public void LeafGradients_HandedOver_StayTheLeafsOwn() => WithStress(() =>
+    {
+        // x and w get fresh gradients from built-in VJPs, summed over two uses each: the sum and the
+        // hand-over are the engine's, the Grad afterwards is the user's, across passes.
+        var x = Leaf(7);
+        var w = Leaf(8);
+        var loss = ((x.Relu() * w).Exp() + x * w).Sum();
+        loss.Backward();
+        Assert.That(x.Grad!.Storage.IsPooled, Is.True, "x's first gradient is handed over from the VJP, not copied into a plain array");
+        var kept = new List<(Tensor<float>, float[])> { (x.Grad!, x.Grad!.ToArray()), (w.Grad!, w.Grad!.ToArray()) };
+        Churn();
+        AssertKept(kept, 2);
+
+        // A second pass accumulates in place into the handed-over buffers.
+        var again = ((x.Relu() * w).Exp() + x * w).Sum();
+        again.Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(kept[0].Item2.Select(v => v * 2).ToArray()).Within(1e-4f));
+        Assert.That(ReferenceEquals(x.Grad, kept[0].Item1), Is.True);
+    });
+
+    [Test]
+    public void CreateGraphGradients_AreNeverReusedOrRecycled() => WithStress(() =>
+    {
+        var x = Leaf(9);
+        var y = (x.Relu() * x).Exp();
+        var loss = (y + x * x).Sum();
+        loss.Backward(createGraph: true);
+        var g1 = x.Grad!;
+        var kept = new List<(Tensor<float>, float[])> { (g1, g1.ToArray()) };
+        Churn();
+        AssertKept(kept, 1);
+        x.Grad = null;
+        g1.Sum().Backward(); // the recorded gradient graph is intact
+        Assert.That(x.Grad, Is.Not.Null);
+    });
+}
