@@ -406,7 +406,7 @@ internal static class Engine
     internal static Tensor<T> Sum<T>(Tensor<T> a, Tensor<T> b, bool record)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var result = new Tensor<T>(a.ToArray(), (int[])a._shape.Clone());
+        var result = a.ContiguousCopy();
         result.AccumulateInPlace(b);
         if (record && Tape.ShouldRecord(a, b))
         {
@@ -448,7 +448,7 @@ internal static class Engine
         if (leaf.Grad is null)
         {
             // Not owned: g may be a view shared with other gradients, or an expanded (stride-0) view.
-            leaf.Grad = owned ? g : new Tensor<T>(g.ToArray(), (int[])leaf._shape.Clone());
+            leaf.Grad = owned ? g : g.ContiguousCopy();
             return;
         }
 

@@ -257,7 +257,7 @@ internal sealed class Targets<T>
                 }
             }
 
-            _grads[slot] = _createGraph || g.IsContiguous ? g : new Tensor<T>(g.ToArray(), (int[])g._shape.Clone());
+            _grads[slot] = _createGraph || g.IsContiguous ? g : g.ContiguousCopy();
         }
 
         var result = new Tensor<T>?[_inputs.Length];
