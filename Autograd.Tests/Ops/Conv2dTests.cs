@@ -339,6 +339,62 @@ public class Conv2dTests
     }
 
     [Test]
+    public void LargeImages_AreSplitIntoColumnBlocks_AndMatchDirectLoops()
+    {
+        // K·P above ConvColumns' block budget, so columns are packed and scattered a block of output
+        // positions at a time, blocks starting mid-row: "same" padding at stride 1 (the shifted-copy path),
+        // stride 2, dilation 2 with asymmetric padding, and a transposed input (the row-by-row path).
+        var g = new Generator(31);
+        Config[] configs =
+        [
+            new(2, 1, 32, 3, 24, 24, 3, 3, (1, 1), (1, 1), (1, 1), true),
+            new(1, 1, 32, 2, 48, 44, 3, 3, (2, 2), (1, 1), (1, 1), false),
+            new(1, 2, 48, 4, 30, 34, 3, 3, (1, 1), (2, 2), (2, 1), false),
+        ];
+        foreach (var cfg in configs)
+        {
+            Assert.That((long)cfg.C / cfg.Groups * cfg.KH * cfg.KW * cfg.OH * cfg.OW, Is.GreaterThan(128 * 1024), cfg.ToString());
+            foreach (var transposed in new[] { false, true })
+            {
+                var x = transposed
+                    ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3).Detach()
+                    : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
+                x.RequiresGrad = true;
+                var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
+                var y = x.Conv2d(w, null, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
+                Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), null)).Within(1e-10), cfg.ToString());
+                var dy = Tensor.Randn<double>(y.Shape, g);
+                y.Backward(dy);
+                var (dx, dw, _) = DirectBackward(cfg, x.ToArray(), w.ToArray(), dy.ToArray());
+                Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-10), cfg.ToString());
+                Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-10), cfg.ToString());
+            }
+        }
+    }
+
+    [Test]
+    public void FusedBackward_AndRecordedBackward_GiveTheSameBits()
+    {
+        // Without createGraph the VJP is one fused pass; with it, the recorded ConvTranspose2d and weight
+        // gradient ops. Both run the same per-image kernels in the same order.
+        var g = new Generator(37);
+        foreach (var cfg in RandomConfigs(20, 9).Append(new(4, 1, 32, 8, 24, 24, 3, 3, (1, 1), (1, 1), (1, 1), true)))
+        {
+            var x = Tensor.Randn<float>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
+            var w = Tensor.Randn<float>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
+            var b = Tensor.Randn<float>([cfg.F], g, requiresGrad: true);
+            var dy = Tensor.Randn<float>([cfg.N, cfg.F, cfg.OH, cfg.OW], g);
+            var fused = Tensor.Grad([x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups)], [x, w, b], [dy]);
+            var recorded = Tensor.Grad([x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups)], [x, w, b], [dy], createGraph: true);
+            Assert.That(recorded[0]!.RequiresGrad && recorded[1]!.RequiresGrad, Is.True, cfg.ToString());
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.That(recorded[i]!.ToArray(), Is.EqualTo(fused[i]!.ToArray()), $"{cfg} gradient {i}");
+            }
+        }
+    }
+
+    [Test]
     public void OneByOneKernel_UsesTheInputAsColumns_AndMatchesDirectLoops()
     {
         // A 1×1 kernel at stride 1 over a contiguous input: the [C, 1, 1, H, W] window view is already
