@@ -199,7 +199,8 @@ public static class Conv2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
-        var (w, wOffset) = weight.Dense();
+        var dense = Dense(weight);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)dense._storage.Memory, dense._offset);
         var b = bias?.ToArray();
         var y = output._storage.Memory;
         var windows = DirectWindows(input, g);
@@ -210,7 +211,7 @@ public static class Conv2dOp
             (n, _, cols) => ForwardImage(input, windows, w, wOffset, b, y, g, n, cols),
             cols => ArrayPool<T>.Shared.Return(cols));
         GC.KeepAlive(input);
-        GC.KeepAlive(weight);
+        GC.KeepAlive(dense);
 
         if (Tape.ShouldRecord(input, weight, bias))
         {
@@ -357,7 +358,7 @@ public static class Conv2dOp
         var needB = bias?.RequiresGrad == true;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            if (Tape.ShouldRecord(dy, input, weight))
+            if (Tape.ShouldRecord(dy, input, weight, bias))
             {
                 if (needX)
                 {
@@ -368,16 +369,23 @@ public static class Conv2dOp
                 {
                     grads[1] = WeightGradient(input, dy, g);
                 }
-            }
-            else if (needX || needW)
-            {
-                (grads[0], grads[1]) = Backward(input, weight, dy, g, needX, needW);
-            }
 
-            if (needB)
+                if (needB)
+                {
+                    // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow], summed over a contiguous dY as the fused pass does
+                    // (the same bits; an expanded dY, Sum's gradient, is also much slower to reduce).
+                    grads[2] = dy.Contiguous().Sum([0, 2, 3]);
+                }
+            }
+            else
             {
-                // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
-                grads[2] = dy.Sum([0, 2, 3]);
+                var (dX, dW, dB) = Backward(input, weight, dy, g, needX, needW, needB);
+                grads[0] = dX;
+                grads[1] = dW;
+                if (needB)
+                {
+                    grads[2] = dB;
+                }
             }
         },
         needW ? input : null,
@@ -388,11 +396,19 @@ public static class Conv2dOp
     /// dX and dW in one pass over the images (not recorded): for each image, dW's partial of its chunk
     /// gains dY_n · cols_nᵀ and dX_n is scattered from Wᵀ · dY_n, with one scratch buffer for both.
     /// </summary>
-    private static (Tensor<T>? DX, Tensor<T>? DW) Backward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T> gradOutput, Geometry g, bool needX, bool needW)
+    private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
+        Tensor<T> input, Tensor<T> weight, Tensor<T> gradOutput, Geometry g, bool needX, bool needW, bool needB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = gradOutput.Dense();
-        var (w, wOffset) = needX ? weight.Dense() : default;
+        if (!needX && !needW)
+        {
+            return (null, null, needB ? gradOutput.Contiguous().Sum([0, 2, 3]) : null);
+        }
+
+        var denseDy = Dense(gradOutput);
+        var denseW = needX ? Dense(weight) : weight;
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
         var dX = needX ? Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]) : null;
         var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
         var windows = needW ? DirectWindows(input, g) : null;
@@ -416,10 +432,13 @@ public static class Conv2dOp
             },
             scratch => ArrayPool<T>.Shared.Return(scratch),
             partials is null ? null : partials.Merge);
+
+        // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
+        var dB = needB ? denseDy.Sum([0, 2, 3]) : null;
         GC.KeepAlive(input);
-        GC.KeepAlive(weight);
-        GC.KeepAlive(gradOutput);
-        return (dX, dW);
+        GC.KeepAlive(denseW);
+        GC.KeepAlive(denseDy);
+        return (dX, dW, dB);
     }
 
     /// <summary>
@@ -431,8 +450,10 @@ public static class Conv2dOp
     internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = gradOutput.Dense();
-        var (w, wOffset) = weight.Dense();
+        var denseDy = Dense(gradOutput);
+        var denseW = Dense(weight);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
         var dX = Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]);
         var dx = dX._storage.Memory;
         var width = ConvColumns.BlockWidth(g);
@@ -441,8 +462,8 @@ public static class Conv2dOp
             () => ArrayPool<T>.Shared.Rent(g.K * width),
             (n, _, dcols) => InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, dcols),
             dcols => ArrayPool<T>.Shared.Return(dcols));
-        GC.KeepAlive(gradOutput);
-        GC.KeepAlive(weight);
+        GC.KeepAlive(denseDy);
+        GC.KeepAlive(denseW);
 
         if (bias is not null)
         {
@@ -484,7 +505,8 @@ public static class Conv2dOp
     private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = gradOutput.Dense();
+        var denseDy = Dense(gradOutput);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
         var result = Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]);
         var windows = DirectWindows(input, g);
         var partials = new WeightPartials<T>(result, g);
@@ -496,7 +518,7 @@ public static class Conv2dOp
             cols => ArrayPool<T>.Shared.Return(cols),
             partials.Merge);
         GC.KeepAlive(input);
-        GC.KeepAlive(gradOutput);
+        GC.KeepAlive(denseDy);
 
         if (Tape.ShouldRecord(input, gradOutput))
         {
@@ -546,6 +568,14 @@ public static class Conv2dOp
             }
         }
     }
+
+    /// <summary>
+    /// <paramref name="t"/> itself when contiguous, else a pooled contiguous copy (a GEMM operand with
+    /// row-major planes; an expanded gradient such as Sum's would otherwise be read with stride 0).
+    /// </summary>
+    private static Tensor<T> Dense<T>(Tensor<T> t)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => t.IsContiguous ? t : t.ContiguousCopy();
 
     /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
     private static void AddBias<T>(Span<T> y, int offset, T[] bias, int n, int channels, int plane)
