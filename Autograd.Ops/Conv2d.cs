@@ -268,22 +268,37 @@ public static class Conv2dOp
     {
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var width = ConvColumns.BlockWidth(g);
+
+        // Few input channels (K ≤ 32): the shallow kernel reads the packed columns where they lie and adds the bias.
+        var shallow = windows is null && ShallowGemm.Applies<T>(k);
         for (var group = 0; group < g.Groups; group++)
         {
             for (var p0 = 0; p0 < p; p0 += width)
             {
                 var count = Math.Min(width, p - p0);
                 var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
+                var yAt = (n * g.F + group * fg) * p + p0;
+                if (shallow)
+                {
+                    ShallowGemm.Multiply<T>(
+                        fg, count, k,
+                        w.Span[(wOffset + group * fg * k)..], k, 1,
+                        cols, count,
+                        y.Span[yAt..], p,
+                        b is null ? default : b.AsSpan(group * fg, fg));
+                    continue;
+                }
+
                 Gemm.Multiply(
                     fg, count, k,
                     w, wOffset + group * fg * k, k, 1,
                     c, cAt, cRow, cCol,
-                    y, (n * g.F + group * fg) * p + p0, p,
+                    y, yAt, p,
                     accumulate: false);
             }
         }
 
-        if (b is not null)
+        if (b is not null && !shallow)
         {
             // Added while the image's planes are still in cache.
             AddBias(y.Span, n * g.F * p, b, 1, g.F, p);
@@ -331,12 +346,22 @@ public static class Conv2dOp
             for (var p0 = 0; p0 < p; p0 += width)
             {
                 var count = Math.Min(width, p - p0);
-                Gemm.Multiply(
-                    k, count, fg,
-                    w, wOffset + group * fg * k, 1, k,
-                    dy, dyOffset + (n * g.F + group * fg) * p + p0, p, 1,
-                    dcols, 0, count,
-                    accumulate: false);
+                var dyAt = dyOffset + (n * g.F + group * fg) * p + p0;
+                if (ShallowGemm.Applies<T>(fg))
+                {
+                    // Few filters: a shallow product, B (dY's rows) read where it lies.
+                    ShallowGemm.Multiply<T>(k, count, fg, w.Span[(wOffset + group * fg * k)..], 1, k, dy.Span[dyAt..], p, dcols, count, default);
+                }
+                else
+                {
+                    Gemm.Multiply(
+                        k, count, fg,
+                        w, wOffset + group * fg * k, 1, k,
+                        dy, dyAt, p, 1,
+                        dcols, 0, count,
+                        accumulate: false);
+                }
+
                 ConvColumns.ScatterAdd<T>(dx.Span, (n * g.C + group * g.Cg) * plane, plane, g.W, 1, g, p0, count, dcols);
             }
         }

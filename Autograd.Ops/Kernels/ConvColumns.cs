@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
@@ -220,18 +222,19 @@ internal static class ConvColumns
             return;
         }
 
+        // One or two elements per row for a small kernel: plain stores, no span slicing per row.
+        ref var origin = ref MemoryMarshal.GetReference(block);
         for (var rowStart = from / ow * ow; rowStart < to; rowStart += ow)
         {
-            Clear(block, Math.Max(rowStart, from) - p0, Math.Min(rowStart + start, to) - p0);
-            Clear(block, Math.Max(rowStart + end, from) - p0, Math.Min(rowStart + ow, to) - p0);
-        }
-    }
+            for (int i = Math.Max(rowStart, from), e = Math.Min(rowStart + start, to); i < e; i++)
+            {
+                Unsafe.Add(ref origin, i - p0) = T.Zero;
+            }
 
-    private static void Clear<T>(Span<T> block, int from, int to)
-    {
-        if (from < to)
-        {
-            block[from..to].Clear();
+            for (int i = Math.Max(rowStart + end, from), e = Math.Min(rowStart + ow, to); i < e; i++)
+            {
+                Unsafe.Add(ref origin, i - p0) = T.Zero;
+            }
         }
     }
 
