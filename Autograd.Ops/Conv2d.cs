@@ -320,6 +320,24 @@ public static class Conv2dOp
             {
                 var count = Math.Min(width, p - p0);
                 var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
+                if (windows is null && ShallowGemm.Applies<T>(k))
+                {
+                    // Few columns rows (K ≤ 32): Fg·K dot products over the block; Gemm would pack colsᵀ
+                    // a scalar at a time for so few lines.
+                    var dyRows = dy.Span;
+                    var target = dw.Span;
+                    for (var f = 0; f < fg; f++)
+                    {
+                        var dyRow = dyRows.Slice(dyOffset + (n * g.F + group * fg + f) * p + p0, count);
+                        for (var r = 0; r < k; r++)
+                        {
+                            target[(group * fg + f) * k + r] += TP.Dot<T>(dyRow, cols.AsSpan(r * count, count));
+                        }
+                    }
+
+                    continue;
+                }
+
                 Gemm.Multiply(
                     fg, k, count,
                     dy, dyOffset + (n * g.F + group * fg) * p + p0, p, 1,
