@@ -684,6 +684,58 @@ public class Conv2dTests
     }
 
     [Test]
+    public void ConvColumns_AreTheWindowViewOfThePaddedInput_BlockByBlock()
+    {
+        // ConvColumns packs and scatters without a padded copy; the reference is the plain window view
+        // of a padded copy (Window.Pad, View, Pack, ScatterAdd, Interior). Random geometries, blocks of
+        // output positions starting anywhere, contiguous and transposed inputs.
+        var g = new Generator(41);
+        foreach (var cfg in RandomConfigs(80, 43))
+        {
+            var (top, bottom, left, right) = cfg.Pads;
+            var geometry = new Conv2dOp.Geometry(
+                cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
+                top, bottom, left, right, cfg.OH, cfg.OW);
+            var transposed = g.NextInt(2) == 0;
+            var x = transposed
+                ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3)
+                : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
+            var windows = Window.View(Window.Pad(x, top, bottom, left, right, 0.0), new Size2(cfg.KH, cfg.KW), new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W));
+            windows = windows.ViewOf([cfg.N, cfg.C, cfg.OH, cfg.OW, cfg.KH, cfg.KW], windows.Strides.ToArray(), windows.Offset);
+            var (n, group) = (g.NextInt(cfg.N), g.NextInt(cfg.Groups));
+            var (cg, k, p) = (cfg.C / cfg.Groups, geometry.K, geometry.P);
+            var expected = new double[k * p];
+            Window.Pack(windows, n, group * cg, cg, expected, 0);
+
+            var p0 = g.NextInt(p);
+            var count = 1 + g.NextInt(p - p0);
+            var block = Enumerable.Repeat(double.NaN, k * count).ToArray();
+            var s = x.Strides.ToArray();
+            ConvColumns.Pack<double>(x.Storage.Span, x.Offset + n * s[0] + group * cg * s[1], s[1], s[2], s[3], geometry, p0, count, block);
+            for (var r = 0; r < k; r++)
+            {
+                Assert.That(block.AsSpan(r * count, count).ToArray(), Is.EqualTo(expected.AsSpan(r * p + p0, count).ToArray()), $"{cfg} row {r}, block {p0}+{count}");
+            }
+
+            // Scatter: the same block of column gradients into zeros, against a padded buffer's interior.
+            var dcols = Tensor.Randn<double>([k * count], g).ToArray();
+            var full = new double[k * p];
+            for (var r = 0; r < k; r++)
+            {
+                dcols.AsSpan(r * count, count).CopyTo(full.AsSpan(r * p + p0, count));
+            }
+
+            var padded = Tensor.Zeros<double>(cfg.N, cfg.C, cfg.H + top + bottom, cfg.W + left + right);
+            var paddedWindows = Window.View(padded, new Size2(cfg.KH, cfg.KW), new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W));
+            paddedWindows = paddedWindows.ViewOf([cfg.N, cfg.C, cfg.OH, cfg.OW, cfg.KH, cfg.KW], paddedWindows.Strides.ToArray(), paddedWindows.Offset);
+            Window.ScatterAdd(paddedWindows, n, group * cg, cg, full, 0);
+            var dx = new double[cfg.N * cfg.C * cfg.H * cfg.W];
+            ConvColumns.ScatterAdd<double>(dx, (n * cfg.C + group * cg) * cfg.H * cfg.W, cfg.H * cfg.W, cfg.W, 1, geometry, p0, count, dcols);
+            Assert.That(dx, Is.EqualTo(Window.Interior(padded, top, left, cfg.H, cfg.W).ToArray()), $"{cfg} scatter, block {p0}+{count}");
+        }
+    }
+
+    [Test]
     public void WindowPad_AndInterior_RoundTrip()
     {
         var x = Tensor.Arange(1.0, 13.0, 1.0).Reshape(1, 2, 2, 3);
