@@ -52,71 +52,8 @@ internal static class ConvColumns
     public static void Pack<T>(ReadOnlySpan<T> x, int plane0, int sC, int sH, int sW, in Conv2dOp.Geometry g, int p0, int count, Span<T> cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var affine = IsAffine(g, sH, sW);
-        var row = 0;
-        for (var c = 0; c < g.Cg; c++)
-        {
-            var plane = plane0 + c * sC;
-
-            // One past the plane's last element: copies never read outside the plane.
-            var planeEnd = plane + (g.H - 1) * sH + (g.W - 1) * sW + 1;
-            for (var kh = 0; kh < g.KH; kh++)
-            {
-                var dh = kh * g.Dilation.H - g.PadTop;
-                for (var kw = 0; kw < g.KW; kw++, row++)
-                {
-                    var dst = cols.Slice(row * count, count);
-                    var shift = kw * g.Dilation.W - g.PadLeft;
-                    var (start, end) = ValidRun(shift, g.Stride.W, g.W, g.OW);
-                    if (affine)
-                    {
-                        // Position j reads x[origin + j] (zero where the tap row is outside the input).
-                        var origin = plane + dh * sH + shift;
-                        var (from, to) = AffineRange(g, dh, p0, count, plane - origin, planeEnd - origin);
-                        dst[..(from - p0)].Clear();
-                        if (from < to)
-                        {
-                            x.Slice(origin + from, to - from).CopyTo(dst[(from - p0)..(to - p0)]);
-                        }
-
-                        dst[(to - p0)..].Clear();
-                        ZeroWrapped(dst, g.OW, p0, from, to, start, end);
-                        continue;
-                    }
-
-                    for (var oh = p0 / g.OW; oh * g.OW < p0 + count; oh++)
-                    {
-                        var rowStart = oh * g.OW;
-                        var (a, b) = (Math.Max(p0, rowStart) - rowStart, Math.Min(p0 + count, rowStart + g.OW) - rowStart);
-                        var d = dst.Slice(rowStart + a - p0, b - a);
-                        var ih = oh * g.Stride.H + dh;
-                        var (s, e) = (Math.Clamp(start, a, b), Math.Clamp(end, a, b));
-                        if ((uint)ih >= (uint)g.H || s >= e)
-                        {
-                            d.Clear();
-                            continue;
-                        }
-
-                        d[..(s - a)].Clear();
-                        d[(e - a)..].Clear();
-                        var src = plane + ih * sH + (s * g.Stride.W + shift) * sW;
-                        var step = g.Stride.W * sW;
-                        var run = d[(s - a)..(e - a)];
-                        if (step == 1)
-                        {
-                            x.Slice(src, run.Length).CopyTo(run);
-                        }
-                        else
-                        {
-                            for (var j = 0; j < run.Length; j++, src += step)
-                            {
-                                run[j] = x[src];
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        var packer = new Packer<T>(x, cols, p0, count, g.OW);
+        Walk(g, plane0, sC, sH, sW, p0, count, ref packer);
     }
 
     /// <summary>
@@ -128,33 +65,54 @@ internal static class ConvColumns
     public static void ScatterAdd<T>(Span<T> dx, int plane0, int sC, int sH, int sW, in Conv2dOp.Geometry g, int p0, int count, Span<T> dcols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var scatter = new Scatter<T>(dx, dcols, p0, count, g.OW);
+        Walk(g, plane0, sC, sH, sW, p0, count, ref scatter);
+    }
+
+    /// <summary>What <see cref="Walk"/> does with each column row: pack it or scatter it back.</summary>
+    private interface ITapRows
+    {
+        /// <summary>
+        /// Row <paramref name="row"/>'s positions j in [from, to) pair with input element origin + j (the
+        /// rest of the block is padding); in each output row only columns [start, end) are inside the input.
+        /// </summary>
+        void Affine(int row, int origin, int from, int to, int start, int end);
+
+        /// <summary>
+        /// Output row starting at position rowStart, block columns [a, b): columns [s, e) pair with input
+        /// elements at, at + step, …; the others (all when s = e) are padding.
+        /// </summary>
+        void Run(int row, int rowStart, int a, int b, int s, int e, int at, int step);
+    }
+
+    /// <summary>
+    /// Walks the column rows (c, kh, kw) of one image's group over the block [p0, p0 + count), pairing
+    /// each position with its input element: as one shifted stretch per row when the geometry is affine,
+    /// else output row by output row.
+    /// </summary>
+    private static void Walk<TRows>(in Conv2dOp.Geometry g, int plane0, int sC, int sH, int sW, int p0, int count, ref TRows rows)
+        where TRows : ITapRows, allows ref struct
+    {
         var affine = IsAffine(g, sH, sW);
         var row = 0;
         for (var c = 0; c < g.Cg; c++)
         {
             var plane = plane0 + c * sC;
+
+            // One past the plane's last element: no stretch reaches outside the plane.
             var planeEnd = plane + (g.H - 1) * sH + (g.W - 1) * sW + 1;
             for (var kh = 0; kh < g.KH; kh++)
             {
                 var dh = kh * g.Dilation.H - g.PadTop;
                 for (var kw = 0; kw < g.KW; kw++, row++)
                 {
-                    var src = dcols.Slice(row * count, count);
                     var shift = kw * g.Dilation.W - g.PadLeft;
                     var (start, end) = ValidRun(shift, g.Stride.W, g.W, g.OW);
                     if (affine)
                     {
-                        // Position j adds into dx[origin + j]: a wrapped tap would land on the neighbouring
-                        // row's edge, so its entry is zeroed first and the whole stretch is one vector add.
                         var origin = plane + dh * sH + shift;
                         var (from, to) = AffineRange(g, dh, p0, count, plane - origin, planeEnd - origin);
-                        ZeroWrapped(src, g.OW, p0, from, to, start, end);
-                        if (from < to)
-                        {
-                            var d = dx.Slice(origin + from, to - from);
-                            TP.Add(d, src[(from - p0)..(to - p0)], d);
-                        }
-
+                        rows.Affine(row, origin, from, to, start, end);
                         continue;
                     }
 
@@ -163,29 +121,101 @@ internal static class ConvColumns
                         var rowStart = oh * g.OW;
                         var (a, b) = (Math.Max(p0, rowStart) - rowStart, Math.Min(p0 + count, rowStart + g.OW) - rowStart);
                         var ih = oh * g.Stride.H + dh;
-                        var (s, e) = (Math.Clamp(start, a, b), Math.Clamp(end, a, b));
-                        if ((uint)ih >= (uint)g.H || s >= e)
+                        var (s, e) = (uint)ih < (uint)g.H ? (Math.Clamp(start, a, b), Math.Clamp(end, a, b)) : (a, a);
+                        if (s >= e)
                         {
-                            continue;
+                            (s, e) = (a, a);
                         }
 
-                        var run = src.Slice(rowStart + s - p0, e - s);
-                        var at = plane + ih * sH + (s * g.Stride.W + shift) * sW;
-                        var step = g.Stride.W * sW;
-                        if (step == 1)
-                        {
-                            var d = dx.Slice(at, run.Length);
-                            TP.Add(d, run, d);
-                        }
-                        else
-                        {
-                            for (var j = 0; j < run.Length; j++, at += step)
-                            {
-                                dx[at] += run[j];
-                            }
-                        }
+                        rows.Run(row, rowStart, a, b, s, e, plane + ih * sH + (s * g.Stride.W + shift) * sW, g.Stride.W * sW);
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>im2col: copies (or gathers) the taps inside the input and zeroes the ones in the padding.</summary>
+    private readonly ref struct Packer<T>(ReadOnlySpan<T> x, Span<T> cols, int p0, int count, int ow) : ITapRows
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly ReadOnlySpan<T> _x = x;
+        private readonly Span<T> _cols = cols;
+
+        public void Affine(int row, int origin, int from, int to, int start, int end)
+        {
+            var dst = _cols.Slice(row * count, count);
+            dst[..(from - p0)].Clear();
+            if (from < to)
+            {
+                _x.Slice(origin + from, to - from).CopyTo(dst[(from - p0)..(to - p0)]);
+            }
+
+            dst[(to - p0)..].Clear();
+            ZeroWrapped(dst, ow, p0, from, to, start, end);
+        }
+
+        public void Run(int row, int rowStart, int a, int b, int s, int e, int at, int step)
+        {
+            var d = _cols.Slice(row * count + rowStart + a - p0, b - a);
+            d[..(s - a)].Clear();
+            d[(e - a)..].Clear();
+            var run = d[(s - a)..(e - a)];
+            if (run.IsEmpty)
+            {
+                return;
+            }
+
+            if (step == 1)
+            {
+                _x.Slice(at, run.Length).CopyTo(run);
+                return;
+            }
+
+            for (var j = 0; j < run.Length; j++, at += step)
+            {
+                run[j] = _x[at];
+            }
+        }
+    }
+
+    /// <summary>col2im: adds the taps inside the input into it; the ones in the padding are dropped.</summary>
+    private readonly ref struct Scatter<T>(Span<T> dx, Span<T> dcols, int p0, int count, int ow) : ITapRows
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly Span<T> _dx = dx;
+        private readonly Span<T> _dcols = dcols;
+
+        public void Affine(int row, int origin, int from, int to, int start, int end)
+        {
+            // A wrapped tap would land on the neighbouring row's edge, so its entry is zeroed first and
+            // the whole stretch is one vector add.
+            var src = _dcols.Slice(row * count, count);
+            ZeroWrapped(src, ow, p0, from, to, start, end);
+            if (from < to)
+            {
+                var d = _dx.Slice(origin + from, to - from);
+                TP.Add(d, src[(from - p0)..(to - p0)], d);
+            }
+        }
+
+        public void Run(int row, int rowStart, int a, int b, int s, int e, int at, int step)
+        {
+            if (s == e)
+            {
+                return;
+            }
+
+            var run = _dcols.Slice(row * count + rowStart + s - p0, e - s);
+            if (step == 1)
+            {
+                var d = _dx.Slice(at, run.Length);
+                TP.Add(d, run, d);
+                return;
+            }
+
+            for (var j = 0; j < run.Length; j++, at += step)
+            {
+                _dx[at] += run[j];
             }
         }
     }
