@@ -321,7 +321,7 @@ public class Conv2dTests
         Config[] large =
         [
             new(8, 2, 16, 16, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images over threads, one-thread GEMMs
-            new(2, 1, 16, 64, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images in turn, GEMMs split by Gemm
+            new(3, 1, 16, 64, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images in turn (3 chunks, 2 threads), GEMMs split by Gemm
         ];
         foreach (var cfg in RandomConfigs(30, 7).Concat(large))
         {
