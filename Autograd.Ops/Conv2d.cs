@@ -12,23 +12,26 @@ namespace Autograd;
 /// group of filter f.
 /// </summary>
 /// <remarks>
-/// Forward: pad (a zero-padded copy), take the window view [N, C, OH, OW, KH, KW] of it
-/// (<see cref="Window.View{T}"/>; stride and dilation are strides of that view), pack each image and
-/// group into columns cols [Cg·KH·KW, OH·OW] and contract: Y_{n,g} = W_g · cols_{n,g} (GEMM), plus b.
-/// VJP, with dY the output gradient, as three recorded ops so that it can be differentiated again:
+/// Forward: the columns cols_{n,g} [Cg·KH·KW, OH·OW] are the window view [N, C, OH, OW, KH, KW] of the
+/// zero-padded input (<see cref="Window.View{T}"/>; stride and dilation are strides of that view), and
+/// Y_{n,g} = W_g · cols_{n,g} (GEMM), plus b. No padded copy is made: the columns are packed a block of
+/// output positions at a time straight from the input, zeros supplied for taps in the padding
+/// (<see cref="ConvColumns"/>), or read in place when the view already is a matrix (1×1, stride 1).
+/// VJP, with dY the output gradient:
 /// <list type="bullet">
 /// <item>dX = ConvTranspose2d(dY, W): dcols_{n,g} = W_gᵀ · dY_{n,g}, scatter-added through the same
-/// windows into a zero padded buffer, whose interior is dX. This is the full convolution of the
-/// dilated dY with the 180°-rotated kernel: the rotation and dilation are what the scatter through the
-/// window strides does;</item>
-/// <item>dW = WeightGradient(X, dY): dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns rebuilt from the
-/// saved padded input);</item>
+/// windows into zeros of the input's shape, taps in the padding dropped. This is the full convolution of
+/// the dilated dY with the 180°-rotated kernel: the rotation and dilation are what the scatter through
+/// the window strides does;</item>
+/// <item>dW = WeightGradient(X, dY): dW_g = Σ_n dY_{n,g} · cols_{n,g}ᵀ (GEMM, columns packed again from
+/// the saved input), summed over fixed chunks of images in chunk order;</item>
 /// <item>db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow].</item>
 /// </list>
 /// The three are bilinear forms of one trilinear form B(X, dY, W) = ⟨dY, conv(X, W)⟩, so each one's
 /// VJP is made of the other two: conv's partials are (ConvTranspose, WeightGradient), ConvTranspose's
-/// (conv, WeightGradient), WeightGradient's (ConvTranspose, conv). Only the gradients of inputs that
-/// require grad are computed.
+/// (conv, WeightGradient), WeightGradient's (ConvTranspose, conv). With createGraph the VJP records
+/// those ops; without it dX and dW come from one fused pass over the images that runs the same
+/// per-image kernels (same bits). Only the gradients of inputs that require grad are computed.
 /// </remarks>
 public static class Conv2dOp
 {
@@ -170,7 +173,7 @@ public static class Conv2dOp
         var (paddedH, paddedW) = ((long)h + top + bottom, (long)w + left + right);
         if ((top | bottom | left | right) != 0 && (double)n * c * paddedH * paddedW > int.MaxValue)
         {
-            // The padded copy is materialised: refuse sizes whose element count does not fit an int.
+            // The padded input is never built, but the kernels index it in int arithmetic.
             throw new ArgumentException(
                 $"Conv2d: the padded input [{n}, {c}, {paddedH}, {paddedW}] has more than {int.MaxValue} elements (padding {padding}) {shapes}.", nameof(padding));
         }
@@ -185,95 +188,252 @@ public static class Conv2dOp
                 nameof(input));
         }
 
+        if ((double)n * f * oh * ow > int.MaxValue)
+        {
+            throw new ArgumentException($"Conv2d: the output [{n}, {f}, {oh}, {ow}] has more than {int.MaxValue} elements (padding {padding}, stride {stride}, dilation {dilation}) {shapes}.", nameof(input));
+        }
+
         return new Geometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
     }
 
-    /// <summary>The window view of a padded input, limited to the geometry's OH × OW windows.</summary>
-    private static Tensor<T> Windows<T>(Tensor<T> padded, Geometry g)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var windows = Window.View(padded, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
-        return windows._shape[2] == g.OH && windows._shape[3] == g.OW
-            ? windows
-            : windows.ViewOf([windows._shape[0], windows._shape[1], g.OH, g.OW, g.KH, g.KW], windows._strides, windows._offset);
-    }
-
-    private static Tensor<T> Pad<T>(Tensor<T> input, Geometry g)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => g.IsPadded ? Window.Pad(input, g.PadTop, g.PadBottom, g.PadLeft, g.PadRight, T.Zero) : input;
-
-    /// <summary>Y = conv(X, W) + b for a batched input; recorded, with the VJP described on the class.</summary>
+    /// <summary>
+    /// Y = conv(X, W) + b for a batched input; recorded, with the VJP described on the class. The
+    /// output comes from the pool; every element is written by a GEMM.
+    /// </summary>
     private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // Xpad and its windows [N, C, OH, OW, KH, KW]; without padding the windows are a view of the input itself.
-        var padded = Pad(input, g);
-        var windows = Windows(padded, g);
-        var (w, wOffset) = weight.Dense();
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var y = GC.AllocateUninitializedArray<T>(g.N * g.F * p);   // every element is written by a GEMM
-
-        // Y_{n,g} = W_g · cols_{n,g}: W_g is the [Fg, K] block of the row-major weight, cols_{n,g}
-        // the packed windows (or the windows themselves when they already form a matrix).
+        var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
+        var dense = Dense(weight);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)dense._storage.Memory, dense._offset);
+        var b = bias?.ToArray();
+        var y = output._storage.Memory;
+        var windows = DirectWindows(input, g);
+        var width = ConvColumns.BlockWidth(g);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, _, cols) =>
-            {
-                for (var group = 0; group < g.Groups; group++)
-                {
-                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, cols);
-                    Gemm.Multiply(
-                        fg, p, k,
-                        w, wOffset + group * fg * k, k, 1,
-                        c, cAt, cRow, cCol,
-                        y, (n * g.F + group * fg) * p, p,
-                        accumulate: false);
-                }
-            },
+            () => ArrayPool<T>.Shared.Rent(g.K * width),
+            (n, _, cols) => ForwardImage(input, windows, w, wOffset, b, y, g, n, cols),
             cols => ArrayPool<T>.Shared.Return(cols));
+        GC.KeepAlive(input);
+        GC.KeepAlive(dense);
 
-        AddBias(y, 0, bias, g.N, g.F, p);
-        var output = new Tensor<T>(y, [g.N, g.F, g.OH, g.OW]);
         if (Tape.ShouldRecord(input, weight, bias))
         {
-            Record(output, input, weight, bias, padded, w, wOffset, g);
+            Record(output, input, weight, bias, g);
         }
 
         return output;
     }
 
     /// <summary>
-    /// Records the VJP. dW needs the columns, rebuilt from Xpad; dX needs only W: the closure keeps
-    /// just what the requested gradients read (and lives in its own method so that it captures nothing else).
-    /// The input (for dW) and the weight (for dX) are declared saved, so writing into either before
-    /// backward makes it throw, as PyTorch does, whether or not the forward happened to copy them.
+    /// The window view [N, C, OH, OW, KH, KW] of an unpadded input when its columns are the view itself
+    /// (a 1×1 kernel at stride 1 over a contiguous input: im2col is the identity), else null: the
+    /// columns are then packed block by block, padding supplied while packing.
     /// </summary>
-    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Tensor<T> padded, ReadOnlyMemory<T> w, int wOffset, Geometry g)
+    private static Tensor<T>? DirectWindows<T>(Tensor<T> x, Geometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (g.IsPadded)
+        {
+            return null;
+        }
+
+        var windows = Window.View(x, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
+        if (windows._shape[2] != g.OH || windows._shape[3] != g.OW)
+        {
+            windows = windows.ViewOf([windows._shape[0], windows._shape[1], g.OH, g.OW, g.KH, g.KW], windows._strides, windows._offset);
+        }
+
+        return Window.TryColumns(windows, 0, 0, g.C, out _) ? windows : null;
+    }
+
+    /// <summary>
+    /// The columns of image n, group <paramref name="group"/>, output positions [p0, p0 + count) as a
+    /// GEMM operand cols[row, j] = data[offset + row·RowStride + j·ColStride]: the window view itself
+    /// (<see cref="DirectWindows{T}"/>), else packed into <paramref name="scratch"/>.
+    /// </summary>
+    private static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(
+        Tensor<T> x, Tensor<T>? windows, Geometry g, int n, int group, int p0, int count, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (windows is not null && Window.TryColumns(windows, n, group * g.Cg, g.Cg, out var view))
+        {
+            return (view.Data, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
+        }
+
+        var s = x._strides;
+        ConvColumns.Pack<T>(x._storage.Span, x._offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, scratch);
+        return (scratch, 0, count, 1);
+    }
+
+    /// <summary>Y_n = W_g · cols_{n,g} for every group, block by block of output positions, then + b.</summary>
+    private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> w, int wOffset, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var width = ConvColumns.BlockWidth(g);
+
+        // Few input channels (K ≤ 32): the shallow kernel reads the packed columns where they lie and adds the bias.
+        var shallow = windows is null && ShallowGemm.Applies<T>(k);
+        for (var group = 0; group < g.Groups; group++)
+        {
+            for (var p0 = 0; p0 < p; p0 += width)
+            {
+                var count = Math.Min(width, p - p0);
+                var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
+                var yAt = (n * g.F + group * fg) * p + p0;
+                if (shallow)
+                {
+                    ShallowGemm.Multiply<T>(
+                        fg, count, k,
+                        w.Span[(wOffset + group * fg * k)..], k, 1,
+                        cols, count,
+                        y.Span[yAt..], p,
+                        b is null ? default : b.AsSpan(group * fg, fg));
+                    continue;
+                }
+
+                Gemm.Multiply(
+                    fg, count, k,
+                    w, wOffset + group * fg * k, k, 1,
+                    c, cAt, cRow, cCol,
+                    y, yAt, p,
+                    accumulate: false);
+            }
+        }
+
+        if (b is not null && !shallow)
+        {
+            // Added while the image's planes are still in cache.
+            AddBias(y.Span, n * g.F * p, b, 1, g.F, p);
+        }
+    }
+
+    /// <summary>
+    /// dW_g += Σ_blocks dY_{n,g}[:, block] · cols_{n,g}[:, block]ᵀ: [Fg, count] · [count, K], colsᵀ read
+    /// with swapped strides, into <paramref name="dw"/> ([F, K] row-major).
+    /// </summary>
+    private static void WeightGradientImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n, T[] cols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var width = ConvColumns.BlockWidth(g);
+        for (var group = 0; group < g.Groups; group++)
+        {
+            for (var p0 = 0; p0 < p; p0 += width)
+            {
+                var count = Math.Min(width, p - p0);
+                var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
+                if (windows is null && ShallowGemm.Applies<T>(k))
+                {
+                    // Few columns rows (K ≤ 32): Fg·K dot products over the block; Gemm would pack colsᵀ
+                    // a scalar at a time for so few lines.
+                    var dyRows = dy.Span;
+                    var target = dw.Span;
+                    for (var f = 0; f < fg; f++)
+                    {
+                        var dyRow = dyRows.Slice(dyOffset + (n * g.F + group * fg + f) * p + p0, count);
+                        for (var r = 0; r < k; r++)
+                        {
+                            target[(group * fg + f) * k + r] += TP.Dot<T>(dyRow, cols.AsSpan(r * count, count));
+                        }
+                    }
+
+                    continue;
+                }
+
+                Gemm.Multiply(
+                    fg, k, count,
+                    dy, dyOffset + (n * g.F + group * fg) * p + p0, p, 1,
+                    c, cAt, cCol, cRow,
+                    dw, group * fg * k, k,
+                    accumulate: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dX_n += col2im(W_gᵀ · dY_{n,g}) for every group, block by block: dcols = W_gᵀ · dY_{n,g}[:, block]
+    /// ([K, Fg] · [Fg, count], W_gᵀ read with swapped strides), scatter-added through the windows into the
+    /// dense [N, C, H, W] <paramref name="dx"/>, taps in the padding dropped.
+    /// </summary>
+    private static void InputGradientImage<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var width = ConvColumns.BlockWidth(g);
+        var plane = g.H * g.W;
+        for (var group = 0; group < g.Groups; group++)
+        {
+            for (var p0 = 0; p0 < p; p0 += width)
+            {
+                var count = Math.Min(width, p - p0);
+                var dyAt = dyOffset + (n * g.F + group * fg) * p + p0;
+                if (ShallowGemm.Applies<T>(fg))
+                {
+                    // Few filters: a shallow product, B (dY's rows) read where it lies.
+                    ShallowGemm.Multiply<T>(k, count, fg, w.Span[(wOffset + group * fg * k)..], 1, k, dy.Span[dyAt..], p, dcols, count, default);
+                }
+                else
+                {
+                    Gemm.Multiply(
+                        k, count, fg,
+                        w, wOffset + group * fg * k, 1, k,
+                        dy, dyAt, p, 1,
+                        dcols, 0, count,
+                        accumulate: false);
+                }
+
+                ConvColumns.ScatterAdd<T>(dx.Span, (n * g.C + group * g.Cg) * plane, plane, g.W, 1, g, p0, count, dcols);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records the VJP. Without createGraph (grad mode off during backward) the requested gradients come
+    /// from one fused pass over the images (<see cref="Backward{T}"/>); with it, from the recorded ops
+    /// ConvTranspose2d (dX) and Conv2dWeightGradient (dW), so that they can be differentiated again. Both
+    /// run the same per-image kernels in the same order, so they give the same bits. The input (for dW)
+    /// and the weight (for dX) are declared saved, so writing into either before backward makes it throw.
+    /// </summary>
+    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor<T>[] inputs = bias is null ? [input, weight] : [input, weight, bias];
         var needX = input.RequiresGrad;
         var needW = weight.RequiresGrad;
         var needB = bias?.RequiresGrad == true;
-        var savedPadded = needW ? padded : null;
-        var savedWeight = needX ? w : null;
         Tape.Record("Conv2d", output, inputs, (dy, grads) =>
         {
-            if (needX)
+            if (Tape.ShouldRecord(dy, input, weight, bias))
             {
-                grads[0] = Transposed(dy, weight, null, g, (savedWeight!, wOffset));
-            }
+                if (needX)
+                {
+                    grads[0] = Transposed(dy, weight, null, g);
+                }
 
-            if (needW)
-            {
-                grads[1] = WeightGradient(input, dy, g, savedPadded);
-            }
+                if (needW)
+                {
+                    grads[1] = WeightGradient(input, dy, g);
+                }
 
-            if (needB)
+                if (needB)
+                {
+                    // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow], summed over a contiguous dY as the fused pass does
+                    // (the same bits; an expanded dY, Sum's gradient, is also much slower to reduce).
+                    grads[2] = dy.Contiguous().Sum([0, 2, 3]);
+                }
+            }
+            else
             {
-                // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
-                grads[2] = dy.Sum([0, 2, 3]);
+                var (dX, dW, dB) = Backward(input, weight, dy, g, needX, needW, needB);
+                grads[0] = dX;
+                grads[1] = dW;
+                if (needB)
+                {
+                    grads[2] = dB;
+                }
             }
         },
         needW ? input : null,
@@ -281,48 +441,81 @@ public static class Conv2dOp
     }
 
     /// <summary>
-    /// Z = ConvTranspose(G, W) + b, the adjoint of conv(·, W) for the geometry <paramref name="g"/> (G has
-    /// the conv's output shape [N, F, OH, OW], Z its input shape [N, C, H, W]): dcols = W_gᵀ · G_{n,g}
-    /// scatter-added through the windows (col2im), then cropped. Recorded with VJP dG = conv(dZ, W),
-    /// dW = WeightGradient(dZ, G), db = Σ dZ.
+    /// dX and dW in one pass over the images (not recorded): for each image, dW's partial of its chunk
+    /// gains dY_n · cols_nᵀ and dX_n is scattered from Wᵀ · dY_n, with one scratch buffer for both.
     /// </summary>
-    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g, (ReadOnlyMemory<T> Data, int Offset)? denseWeight = null)
+    private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
+        Tensor<T> input, Tensor<T> weight, Tensor<T> gradOutput, Geometry g, bool needX, bool needW, bool needB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = gradOutput.Dense();
-        var (w, wOffset) = denseWeight ?? weight.Dense();
-        var (fg, k, p) = (g.Fg, g.K, g.P);
+        if (!needX && !needW)
+        {
+            return (null, null, needB ? gradOutput.Contiguous().Sum([0, 2, 3]) : null);
+        }
 
-        // dX is accumulated into a zero padded buffer through the windows, then cropped.
-        int[] paddedShape = [g.N, g.C, g.H + g.PadTop + g.PadBottom, g.W + g.PadLeft + g.PadRight];
-        var dPadded = new Tensor<T>(new T[ShapeMath.Numel(paddedShape)], paddedShape);
-        var dWindows = Windows(dPadded, g);
+        var denseDy = Dense(gradOutput);
+        var denseW = needX ? Dense(weight) : weight;
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
+        var dX = needX ? Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]) : null;
+        var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
+        var windows = needW ? DirectWindows(input, g) : null;
+        var dx = dX is null ? default : dX._storage.Memory;
+        var partials = needW ? new WeightPartials<T>(dW!, g) : null;
+        var width = ConvColumns.BlockWidth(g);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, _, dcols) =>
+            () => ArrayPool<T>.Shared.Rent(g.K * width),
+            (n, chunk, scratch) =>
             {
-                for (var group = 0; group < g.Groups; group++)
+                if (partials is not null)
                 {
-                    // dcols_{n,g} = W_gᵀ · dY_{n,g}: [K, Fg] · [Fg, P]; W_gᵀ is W_g read with swapped strides.
-                    Gemm.Multiply(
-                        k, p, fg,
-                        w, wOffset + group * fg * k, 1, k,
-                        dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
-                        dcols, 0, p,
-                        accumulate: false);
+                    WeightGradientImage(input, windows, dy, dyOffset, partials.For(chunk), g, n, scratch);
+                }
 
-                    // col2im: Xpad windows += dcols; overlapping windows add up.
-                    Window.ScatterAdd(dWindows, n, group * g.Cg, g.Cg, dcols, 0);
+                if (needX)
+                {
+                    InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, scratch);
                 }
             },
-            dcols => ArrayPool<T>.Shared.Return(dcols));
+            scratch => ArrayPool<T>.Shared.Return(scratch),
+            partials is null ? null : partials.Merge);
 
-        var dX = g.IsPadded ? Window.Interior(dPadded, g.PadTop, g.PadLeft, g.H, g.W).Contiguous() : dPadded;
+        // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
+        var dB = needB ? denseDy.Sum([0, 2, 3]) : null;
+        GC.KeepAlive(input);
+        GC.KeepAlive(denseW);
+        GC.KeepAlive(denseDy);
+        return (dX, dW, dB);
+    }
+
+    /// <summary>
+    /// Z = ConvTranspose(G, W) + b, the adjoint of conv(·, W) for the geometry <paramref name="g"/> (G has
+    /// the conv's output shape [N, F, OH, OW], Z its input shape [N, C, H, W]): dcols = W_gᵀ · G_{n,g}
+    /// scatter-added through the windows (col2im) into zeros, taps in the padding dropped. Recorded with
+    /// VJP dG = conv(dZ, W), dW = WeightGradient(dZ, G), db = Σ dZ.
+    /// </summary>
+    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var denseDy = Dense(gradOutput);
+        var denseW = Dense(weight);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
+        var dX = Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]);
+        var dx = dX._storage.Memory;
+        var width = ConvColumns.BlockWidth(g);
+        ForEachImage(
+            g,
+            () => ArrayPool<T>.Shared.Rent(g.K * width),
+            (n, _, dcols) => InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, dcols),
+            dcols => ArrayPool<T>.Shared.Return(dcols));
+        GC.KeepAlive(denseDy);
+        GC.KeepAlive(denseW);
+
         if (bias is not null)
         {
-            // dX is contiguous: a fresh crop, or the interior view itself when that already is contiguous.
-            AddBias(dX._storage.Span, dX._offset, bias, g.N, g.C, g.H * g.W);
+            AddBias(dX._storage.Span, 0, bias.ToArray(), g.N, g.C, g.H * g.W);
         }
 
         if (Tape.ShouldRecord(gradOutput, weight, bias))
@@ -338,7 +531,7 @@ public static class Conv2dOp
 
                 if (needW)
                 {
-                    grads[1] = WeightGradient(dz, gradOutput, g, null);
+                    grads[1] = WeightGradient(dz, gradOutput, g);
                 }
 
                 if (needB)
@@ -356,51 +549,26 @@ public static class Conv2dOp
     /// <summary>
     /// V = WeightGradient(X, G): V_g = Σ_n G_{n,g} · cols(X)_{n,g}ᵀ, i.e. V[f, c, i, j] =
     /// Σ_{n,oh,ow} G[n, f, oh, ow]·Xpad[n, grp(f)·Cg + c, oh·sH + i·dH, ow·sW + j·dW]. Recorded with VJP
-    /// dX = ConvTranspose(G, dV), dG = conv(X, dV). <paramref name="padded"/> is X's padded copy when the
-    /// forward pass kept one.
+    /// dX = ConvTranspose(G, dV), dG = conv(X, dV).
     /// </summary>
-    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g, Tensor<T>? padded)
+    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (dy, dyOffset) = gradOutput.Dense();
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var windows = Windows(padded ?? Pad(input, g), g);
-        var dw = new T[g.F * k];
-
-        // dW is a sum over images. For bits that do not depend on thread timing or thread count, each
-        // fixed chunk of images sums into its own partial (chunk 0 straight into dW), and the partials
-        // are added to dW in chunk order, whether the chunks ran in parallel or one after another.
-        var partials = new T[]?[ImageChunks(g)];
+        var denseDy = Dense(gradOutput);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var result = Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]);
+        var windows = DirectWindows(input, g);
+        var partials = new WeightPartials<T>(result, g);
+        var width = ConvColumns.BlockWidth(g);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(k * p),
-            (n, chunk, cols) =>
-            {
-                var partial = partials[chunk] ??= chunk == 0 ? dw : RentCleared<T>(dw.Length);
-                for (var group = 0; group < g.Groups; group++)
-                {
-                    // dW_g += dY_{n,g} · cols_{n,g}ᵀ: [Fg, P] · [P, K]; colsᵀ is cols read with swapped strides.
-                    var (c, cAt, cRow, cCol) = Window.Columns(windows, n, group * g.Cg, g.Cg, cols);
-                    Gemm.Multiply(
-                        fg, k, p,
-                        dy, dyOffset + (n * g.F + group * fg) * p, p, 1,
-                        c, cAt, cCol, cRow,
-                        partial, group * fg * k, k,
-                        accumulate: true);
-                }
-            },
+            () => ArrayPool<T>.Shared.Rent(g.K * width),
+            (n, chunk, cols) => WeightGradientImage(input, windows, dy, dyOffset, partials.For(chunk), g, n, cols),
             cols => ArrayPool<T>.Shared.Return(cols),
-            chunk =>
-            {
-                if (chunk > 0 && partials[chunk] is { } partial)
-                {
-                    TP.Add(dw, partial.AsSpan(0, dw.Length), dw);
-                    ArrayPool<T>.Shared.Return(partial);
-                    partials[chunk] = null;
-                }
-            });
+            partials.Merge);
+        GC.KeepAlive(input);
+        GC.KeepAlive(denseDy);
 
-        var result = new Tensor<T>(dw, [g.F, g.Cg, g.KH, g.KW]);
         if (Tape.ShouldRecord(input, gradOutput))
         {
             var (needX, needG) = (input.RequiresGrad, gradOutput.RequiresGrad);
@@ -423,22 +591,52 @@ public static class Conv2dOp
         return result;
     }
 
-    /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
-    private static void AddBias<T>(Span<T> y, int offset, Tensor<T>? bias, int n, int channels, int plane)
+    /// <summary>
+    /// dW as a sum over images. For bits that do not depend on thread timing or thread count, each fixed
+    /// chunk of images sums into its own partial (chunk 0 straight into dW), and the partials are added
+    /// to dW in chunk order (<see cref="Merge"/>), whether the chunks ran in parallel or one after another.
+    /// </summary>
+    private sealed class WeightPartials<T>(Tensor<T> dw, Geometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (bias is null)
-        {
-            return;
-        }
+        private readonly T[]?[] _partials = new T[]?[ImageChunks(g)];
+        private readonly int _length = dw.Numel;
 
-        var b = bias.ToArray();
+        /// <summary>The buffer chunk <paramref name="chunk"/> accumulates into (only its own worker calls this).</summary>
+        public Memory<T> For(int chunk) =>
+            chunk == 0 ? dw._storage.Memory : (_partials[chunk] ??= RentCleared<T>(_length)).AsMemory(0, _length);
+
+        /// <summary>Adds chunk <paramref name="chunk"/>'s partial into dW and returns its buffer.</summary>
+        public void Merge(int chunk)
+        {
+            if (chunk > 0 && _partials[chunk] is { } partial)
+            {
+                var target = dw._storage.Span;
+                TP.Add(target, partial.AsSpan(0, _length), target);
+                ArrayPool<T>.Shared.Return(partial);
+                _partials[chunk] = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="t"/> itself when contiguous, else a pooled contiguous copy (a GEMM operand with
+    /// row-major planes; an expanded gradient such as Sum's would otherwise be read with stride 0).
+    /// </summary>
+    private static Tensor<T> Dense<T>(Tensor<T> t)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => t.IsContiguous ? t : t.ContiguousCopy();
+
+    /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
+    private static void AddBias<T>(Span<T> y, int offset, T[] bias, int n, int channels, int plane)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         for (var i = 0; i < n; i++)
         {
             for (var c = 0; c < channels; c++)
             {
                 var row = y.Slice(offset + (i * channels + c) * plane, plane);
-                TP.Add(row, b[c], row);
+                TP.Add(row, bias[c], row);
             }
         }
     }
@@ -460,10 +658,11 @@ public static class Conv2dOp
     /// <summary>
     /// Runs <paramref name="body"/>(n, chunk, scratch) for every image, chunk by chunk (fixed chunks of
     /// consecutive images, <see cref="ImageChunks"/>), each worker with its own scratch from
-    /// <paramref name="init"/>; chunks are spread over threads when the batch is large enough to pay for
-    /// them and each product is small enough that Gemm keeps it on one thread (no nested parallelism).
-    /// <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is done (after
-    /// all of them when they ran in parallel), so partial results combine in a fixed order.
+    /// <paramref name="init"/>. Chunks are spread over up to <see cref="Tensor.NumThreads"/> threads when
+    /// the pass is large enough to pay for them and the chunks share out evenly; each product then runs on
+    /// its worker alone (<see cref="Gemm.OneThread"/>). Otherwise the images run in turn and Gemm may split
+    /// each product. <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is
+    /// done (after all of them when they ran in parallel), so partial results combine in a fixed order.
     /// </summary>
     private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
     {
@@ -477,15 +676,27 @@ public static class Conv2dOp
             }
         }
 
-        if (chunks > 1 && Gemm.MaxThreads > 1 && g.Work >= ParallelWork && Gemm.Workers(g.GemmWork) < 2)
+        var threads = Math.Min(Gemm.MaxThreads, chunks);
+        if (threads > 1 && g.Work >= ParallelWork && (chunks % threads == 0 || chunks >= 4 * threads))
         {
             Parallel.For(
                 0,
                 chunks,
+                new ParallelOptions { MaxDegreeOfParallelism = threads },
                 init,
                 (chunk, _, local) =>
                 {
-                    RunChunk(chunk, local);
+                    var nested = Gemm.OneThread;
+                    Gemm.OneThread = true;
+                    try
+                    {
+                        RunChunk(chunk, local);
+                    }
+                    finally
+                    {
+                        Gemm.OneThread = nested;
+                    }
+
                     return local;
                 },
                 finish);

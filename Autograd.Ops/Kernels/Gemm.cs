@@ -54,7 +54,20 @@ internal static class Gemm
     /// How many workers a product of this many multiply-adds is split over (1: it runs on the calling
     /// thread). Callers that parallelise over many small products ask this to avoid nesting.
     /// </summary>
-    internal static int Workers(long multiplyAdds) => (int)Math.Min(MaxThreads, multiplyAdds / ParallelGrainPerThread);
+    internal static int Workers(long multiplyAdds) => t_oneThread ? 1 : (int)Math.Min(MaxThreads, multiplyAdds / ParallelGrainPerThread);
+
+    [ThreadStatic]
+    private static bool t_oneThread;
+
+    /// <summary>
+    /// While true on a thread, every product started on it runs on it alone: set by callers that already
+    /// spread independent products over threads (Conv2d's images), so that those do not nest.
+    /// </summary>
+    internal static bool OneThread
+    {
+        get => t_oneThread;
+        set => t_oneThread = value;
+    }
 
     /// <summary>The product over plain arrays (tests, benchmarks and scratch buffers).</summary>
     public static void Multiply<T>(

@@ -114,15 +114,33 @@ internal static class Window
     public static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (TryColumns(windows, n, c0, channels, out var view))
+        {
+            return view;
+        }
+
+        var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
+        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows._storage.Span, offset, strides, shape);
+        return (scratch, 0, shape[3] * shape[4], 1);
+    }
+
+    /// <summary>
+    /// The columns of <see cref="Pack{T}"/> as the window view itself, when its [C, KH, KW] and [OH, OW]
+    /// dimensions each collapse to one stride (im2col is then the identity); false otherwise.
+    /// </summary>
+    public static bool TryColumns<T>(Tensor<T> windows, int n, int c0, int channels, out (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) view)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
         if (TryCollapse(shape.AsSpan(0, 3), strides.AsSpan(0, 3), out var rowStride)
             && TryCollapse(shape.AsSpan(3), strides.AsSpan(3), out var colStride))
         {
-            return (windows._storage.Memory, offset, rowStride, colStride);
+            view = (windows._storage.Memory, offset, rowStride, colStride);
+            return true;
         }
 
-        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows._storage.Span, offset, strides, shape);
-        return (scratch, 0, shape[3] * shape[4], 1);
+        view = default;
+        return false;
     }
 
     /// <summary>

@@ -321,7 +321,7 @@ public class Conv2dTests
         Config[] large =
         [
             new(8, 2, 16, 16, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images over threads, one-thread GEMMs
-            new(2, 1, 16, 64, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images in turn, GEMMs split by Gemm
+            new(3, 1, 16, 64, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false),   // images in turn (3 chunks, 2 threads), GEMMs split by Gemm
         ];
         foreach (var cfg in RandomConfigs(30, 7).Concat(large))
         {
@@ -335,6 +335,62 @@ public class Conv2dTests
             Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-9), cfg.ToString());
             Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-9), cfg.ToString());
             Assert.That(b.Grad!.ToArray(), Is.EqualTo(db).Within(1e-9), cfg.ToString());
+        }
+    }
+
+    [Test]
+    public void LargeImages_AreSplitIntoColumnBlocks_AndMatchDirectLoops()
+    {
+        // K·P above ConvColumns' block budget, so columns are packed and scattered a block of output
+        // positions at a time, blocks starting mid-row: "same" padding at stride 1 (the shifted-copy path),
+        // stride 2, dilation 2 with asymmetric padding, and a transposed input (the row-by-row path).
+        var g = new Generator(31);
+        Config[] configs =
+        [
+            new(2, 1, 32, 3, 24, 24, 3, 3, (1, 1), (1, 1), (1, 1), true),
+            new(1, 1, 32, 2, 48, 44, 3, 3, (2, 2), (1, 1), (1, 1), false),
+            new(1, 2, 48, 4, 30, 34, 3, 3, (1, 1), (2, 2), (2, 1), false),
+        ];
+        foreach (var cfg in configs)
+        {
+            Assert.That((long)cfg.C / cfg.Groups * cfg.KH * cfg.KW * cfg.OH * cfg.OW, Is.GreaterThan(128 * 1024), cfg.ToString());
+            foreach (var transposed in new[] { false, true })
+            {
+                var x = transposed
+                    ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3).Detach()
+                    : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
+                x.RequiresGrad = true;
+                var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
+                var y = x.Conv2d(w, null, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
+                Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), null)).Within(1e-10), cfg.ToString());
+                var dy = Tensor.Randn<double>(y.Shape, g);
+                y.Backward(dy);
+                var (dx, dw, _) = DirectBackward(cfg, x.ToArray(), w.ToArray(), dy.ToArray());
+                Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-10), cfg.ToString());
+                Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-10), cfg.ToString());
+            }
+        }
+    }
+
+    [Test]
+    public void FusedBackward_AndRecordedBackward_GiveTheSameBits()
+    {
+        // Without createGraph the VJP is one fused pass; with it, the recorded ConvTranspose2d and weight
+        // gradient ops. Both run the same per-image kernels in the same order.
+        var g = new Generator(37);
+        foreach (var cfg in RandomConfigs(20, 9).Append(new(4, 1, 32, 8, 24, 24, 3, 3, (1, 1), (1, 1), (1, 1), true)))
+        {
+            var x = Tensor.Randn<float>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
+            var w = Tensor.Randn<float>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
+            var b = Tensor.Randn<float>([cfg.F], g, requiresGrad: true);
+            var dy = Tensor.Randn<float>([cfg.N, cfg.F, cfg.OH, cfg.OW], g);
+            var fused = Tensor.Grad([x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups)], [x, w, b], [dy]);
+            var recorded = Tensor.Grad([x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups)], [x, w, b], [dy], createGraph: true);
+            Assert.That(recorded[0]!.RequiresGrad && recorded[1]!.RequiresGrad, Is.True, cfg.ToString());
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.That(recorded[i]!.ToArray(), Is.EqualTo(fused[i]!.ToArray()), $"{cfg} gradient {i}");
+            }
         }
     }
 
@@ -625,6 +681,58 @@ public class Conv2dTests
         var ow1 = Window.View(ones, new Size2(3, 1), 1, 1);
         Window.ScatterAdd(ow1, 0, 0, 1, Enumerable.Repeat(1.0, 3 * 3).ToArray(), 0);
         Assert.That(ones.ToArray(), Is.EqualTo(new double[] { 1, 2, 3, 2, 1 }));
+    }
+
+    [Test]
+    public void ConvColumns_AreTheWindowViewOfThePaddedInput_BlockByBlock()
+    {
+        // ConvColumns packs and scatters without a padded copy; the reference is the plain window view
+        // of a padded copy (Window.Pad, View, Pack, ScatterAdd, Interior). Random geometries, blocks of
+        // output positions starting anywhere, contiguous and transposed inputs.
+        var g = new Generator(41);
+        foreach (var cfg in RandomConfigs(80, 43))
+        {
+            var (top, bottom, left, right) = cfg.Pads;
+            var geometry = new Conv2dOp.Geometry(
+                cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
+                top, bottom, left, right, cfg.OH, cfg.OW);
+            var transposed = g.NextInt(2) == 0;
+            var x = transposed
+                ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3)
+                : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
+            var windows = Window.View(Window.Pad(x, top, bottom, left, right, 0.0), new Size2(cfg.KH, cfg.KW), new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W));
+            windows = windows.ViewOf([cfg.N, cfg.C, cfg.OH, cfg.OW, cfg.KH, cfg.KW], windows.Strides.ToArray(), windows.Offset);
+            var (n, group) = (g.NextInt(cfg.N), g.NextInt(cfg.Groups));
+            var (cg, k, p) = (cfg.C / cfg.Groups, geometry.K, geometry.P);
+            var expected = new double[k * p];
+            Window.Pack(windows, n, group * cg, cg, expected, 0);
+
+            var p0 = g.NextInt(p);
+            var count = 1 + g.NextInt(p - p0);
+            var block = Enumerable.Repeat(double.NaN, k * count).ToArray();
+            var s = x.Strides.ToArray();
+            ConvColumns.Pack<double>(x.Storage.Span, x.Offset + n * s[0] + group * cg * s[1], s[1], s[2], s[3], geometry, p0, count, block);
+            for (var r = 0; r < k; r++)
+            {
+                Assert.That(block.AsSpan(r * count, count).ToArray(), Is.EqualTo(expected.AsSpan(r * p + p0, count).ToArray()), $"{cfg} row {r}, block {p0}+{count}");
+            }
+
+            // Scatter: the same block of column gradients into zeros, against a padded buffer's interior.
+            var dcols = Tensor.Randn<double>([k * count], g).ToArray();
+            var full = new double[k * p];
+            for (var r = 0; r < k; r++)
+            {
+                dcols.AsSpan(r * count, count).CopyTo(full.AsSpan(r * p + p0, count));
+            }
+
+            var padded = Tensor.Zeros<double>(cfg.N, cfg.C, cfg.H + top + bottom, cfg.W + left + right);
+            var paddedWindows = Window.View(padded, new Size2(cfg.KH, cfg.KW), new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W));
+            paddedWindows = paddedWindows.ViewOf([cfg.N, cfg.C, cfg.OH, cfg.OW, cfg.KH, cfg.KW], paddedWindows.Strides.ToArray(), paddedWindows.Offset);
+            Window.ScatterAdd(paddedWindows, n, group * cg, cg, full, 0);
+            var dx = new double[cfg.N * cfg.C * cfg.H * cfg.W];
+            ConvColumns.ScatterAdd<double>(dx, (n * cfg.C + group * cg) * cfg.H * cfg.W, cfg.H * cfg.W, cfg.W, 1, geometry, p0, count, dcols);
+            Assert.That(dx, Is.EqualTo(Window.Interior(padded, top, left, cfg.H, cfg.W).ToArray()), $"{cfg} scatter, block {p0}+{count}");
+        }
     }
 
     [Test]
