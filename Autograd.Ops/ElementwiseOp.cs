@@ -88,9 +88,7 @@ internal static class ElementwiseOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var n = x.Numel;
-        var y = new Tensor<T>(n == 0 ? [] : GC.AllocateUninitializedArray<T>(n), (int[])x._shape.Clone());
-        row(x.ContiguousSpan(), y._storage.Span);
+        var y = Elementwise.Unary(x, row);
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
@@ -92,6 +93,8 @@ internal static class Elementwise
     {
         if (a.IsContiguous && b.IsContiguous && TryContiguous<T, TOp>(a, b, out var fast))
         {
+            GC.KeepAlive(a);
+            GC.KeepAlive(b);
             return fast;
         }
 
@@ -99,6 +102,8 @@ internal static class Elementwise
         ShapeMath.Numel(shape, opName);
         var result = Tensor<T>.Uninitialized(shape);
         BinaryInto<T, TOp>(result, a, b, opName);
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
         return result;
     }
 
@@ -235,18 +240,86 @@ internal static class Elementwise
     public static Tensor<T> Unary<T, TOp>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IUnaryOp<T>
+        => Unary<T>(x, static (s, d) => TOp.Row(s, d));
+
+    /// <summary>
+    /// A pooled result = row(x), row being an elementwise function of contiguous spans (so any cut of
+    /// the range gives the same elements): split into one range per thread above the threshold.
+    /// </summary>
+    public static Tensor<T> Unary<T>(Tensor<T> x, ElementwiseOp.RowFunc<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var n = x.Numel;
         var result = Tensor<T>.Uninitialized((int[])x._shape.Clone());
         if (!x.IsContiguous || Chunks(n) == 1)
         {
-            TOp.Row(x.ContiguousSpan(), result._storage.Span);
+            row(x.ContiguousSpan(), result._storage.Span[..n]);
+            GC.KeepAlive(x);
             return result;
         }
 
         var xm = x._storage.Memory.Slice(x._offset, n);
         var dm = result._storage.Memory;
-        Threads.ForRanges(n, Chunks(n), (start, end) => TOp.Row(xm.Span[start..end], dm.Span[start..end]));
+        Threads.ForRanges(n, Chunks(n), (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
+        GC.KeepAlive(x);
         return result;
+    }
+
+    /// <summary>True when every element of <paramref name="x"/> is the same storage element (all strides 0: an expanded scalar).</summary>
+    public static bool IsBroadcastScalar<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var s in x._strides)
+        {
+            if (s != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// destination = y &gt; 0 ? g : 0 elementwise (relu's VJP with y its output), in one pass split over
+    /// threads above the threshold. y and destination are contiguous; g is contiguous or a broadcast
+    /// scalar (<see cref="IsBroadcastScalar{T}"/>), read as one value.
+    /// </summary>
+    public static void MaskPositive<T>(Tensor<T> y, Tensor<T> g, Tensor<T> destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var n = y.Numel;
+        var scalar = IsBroadcastScalar(g);
+        var ym = y._storage.Memory.Slice(y._offset, n);
+        var gm = g._storage.Memory.Slice(g._offset, scalar ? Math.Min(1, n) : n);
+        var dm = destination._storage.Memory.Slice(destination._offset, n);
+        Threads.ForRanges(n, Chunks(n), (start, end) => MaskPositive<T>(ym.Span[start..end], scalar ? gm.Span : gm.Span[start..end], dm.Span[start..end]));
+        GC.KeepAlive(y);
+        GC.KeepAlive(g);
+        GC.KeepAlive(destination);
+    }
+
+    /// <summary>d[i] = y[i] &gt; 0 ? g[i] : 0, with g as long as d or a single value.</summary>
+    private static void MaskPositive<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var i = 0;
+        var one = g.Length == 1 && d.Length != 1;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var w = Vector256<T>.Count;
+            var gv = one ? Vector256.Create(g[0]) : default;
+            for (; i <= d.Length - w; i += w)
+            {
+                // GreaterThan sets every bit of a lane where y > 0 (NaN compares false), so the and keeps g there.
+                var mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, w)), Vector256<T>.Zero);
+                (mask & (one ? gv : Vector256.Create(g.Slice(i, w)))).CopyTo(d.Slice(i, w));
+            }
+        }
+
+        for (; i < d.Length; i++)
+        {
+            d[i] = y[i] > T.Zero ? g[one ? 0 : i] : T.Zero;
+        }
     }
 }
