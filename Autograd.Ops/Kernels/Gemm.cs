@@ -26,8 +26,11 @@ internal static class Gemm
     // Below this many multiply-adds the packing and dispatch overhead outweighs the micro-kernel gain.
     private const long SmallProductThreshold = 256;
 
-    // Below this many multiply-adds per worker, waking a pool thread costs more than it saves.
-    private const long ParallelGrainPerThread = 1L << 20;
+    // Below this many multiply-adds per worker (about 20 µs of one core's work), waking a pool thread
+    // costs more than it saves: its wake-up and hand-off take 5–50 µs, and a worker that is preempted
+    // after claiming its chunk holds the caller up by a scheduler slice. So a 128³ product (2²¹) stays
+    // on the calling thread, where it takes ~20 µs; 2 threads are never slower than 1 on small products.
+    private const long ParallelGrainPerThread = 1L << 22;
 
     // Maximum depth of a packed slice: KC·NR elements of B (32 KiB for both float and double micro-panels)
     // stay in the 48 KiB L1 while the MC/MR micro-kernels of a block stream past them.
@@ -419,6 +422,15 @@ internal static class Gemm
                 for (var p = 0; p < kc; p++)
                 {
                     CopyContiguous(ref Unsafe.Add(ref start, p * depthStride), ref Unsafe.Add(ref panel, (nint)p * width), width);
+                }
+            }
+            else if (lines == width && lineStride == 0)
+            {
+                // Every line the same (a broadcast operand, e.g. the expanded gradient of a Sum): each
+                // step of depth is one value repeated across the panel.
+                for (var p = 0; p < kc; p++)
+                {
+                    MemoryMarshal.CreateSpan(ref Unsafe.Add(ref panel, (nint)p * width), width).Fill(Unsafe.Add(ref start, p * depthStride));
                 }
             }
             else if (lines == width && depthStride == 1 && CanTranspose<T>(width))
