@@ -1,4 +1,7 @@
+using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Autograd.Kernels;
@@ -169,10 +172,12 @@ internal static class Pool
 
     /// <summary>
     /// One plane, a row of windows at a time: each input row the row of windows touches is split into
-    /// its −∞-padded phases once, then every tap is one vector compare-and-select per block of windows.
-    /// The taps are visited in row-major window order with the scalar rule (strictly greater, or NaN),
-    /// so the values and argmaxes are exactly the scalar loop's; padded taps are −∞ and never win.
+    /// its −∞-padded phases once, then each block of windows keeps its running max and tap number in
+    /// registers while every tap is one vector load, compare and select. The taps are visited in
+    /// row-major window order with the scalar rule (strictly greater, or NaN), so the values and argmaxes
+    /// are exactly the scalar loop's; padded taps are −∞ and never win.
     /// </summary>
+    [SkipLocalsInit]
     private static void MaxPlaneVector<T, TIndex>(
         ReadOnlySpan<T> xs, int xPlane, int sH, int sW, int h,
         Size2 kernel, int strideH, int padH, int dilationH, int oh, int ow, RowGeometry g,
@@ -182,48 +187,78 @@ internal static class Pool
     {
         var lanes = g.Lanes;
         var phases = g.Stride;
-        Span<T> rowPhases = phases * g.PhaseLength <= 1024 ? stackalloc T[phases * g.PhaseLength] : new T[phases * g.PhaseLength];
-        Span<T> best = g.Blocks * lanes <= 256 ? stackalloc T[g.Blocks * lanes] : new T[g.Blocks * lanes];
-        Span<T> taps = g.Blocks * lanes <= 256 ? stackalloc T[g.Blocks * lanes] : new T[g.Blocks * lanes];
+        var pl = g.PhaseLength;
+        var rowLength = phases * pl;
+        var width = g.Blocks * lanes;
+
+        // Every input row of the plane split into its phases once (a row serves several rows of windows
+        // when they overlap); on the stack for planes up to 4096 phase elements, else a rented array.
+        T[]? rented = null;
+        Span<T> rows = h * rowLength <= 4096 ? stackalloc T[h * rowLength] : (rented = ArrayPool<T>.Shared.Rent(h * rowLength));
+        Span<T> taps = width <= 256 ? stackalloc T[width] : new T[width];
+        Span<T> best = width <= 256 ? stackalloc T[width] : new T[width];
+        ref var x0 = ref MemoryMarshal.GetReference(xs);
+        ref var rows0 = ref MemoryMarshal.GetReference(rows);
+        var negativeInfinity = T.NegativeInfinity;
+        for (var hi = 0; hi < h; hi++)
+        {
+            ref var source = ref Unsafe.Add(ref x0, xPlane + hi * sH);
+            ref var target = ref Unsafe.Add(ref rows0, hi * rowLength);
+            for (var r = 0; r < phases; r++)
+            {
+                // Phase r, element q = padded column q·sW + r = input column q·sW + r − pW: −∞ before
+                // qLo and from qHi on, the input in between (read unchecked: those columns are inside the view).
+                var qLo = Math.Min(pl, Math.Max(0, (g.Pad - r + phases - 1) / phases));
+                var qHi = Math.Max(qLo, Math.Min(pl, (g.Width + g.Pad - r + phases - 1) / phases));
+                ref var phase = ref Unsafe.Add(ref target, r * pl);
+                for (var q = 0; q < qLo; q++)
+                {
+                    Unsafe.Add(ref phase, q) = negativeInfinity;
+                }
+
+                var step = phases * sW;
+                var at = (qLo * phases + r - g.Pad) * sW;
+                for (var q = qLo; q < qHi; q++, at += step)
+                {
+                    Unsafe.Add(ref phase, q) = Unsafe.Add(ref source, at);
+                }
+
+                for (var q = qHi; q < pl; q++)
+                {
+                    Unsafe.Add(ref phase, q) = negativeInfinity;
+                }
+            }
+        }
+
         for (var i = 0; i < oh; i++)
         {
             var h0 = i * strideH - padH;
             var (khStart, khEnd) = Taps(h0, h, kernel.H, dilationH);
-            for (var j = 0; j < taps.Length; j++)
+            for (var j = 0; j < width; j++)
             {
                 taps[j] = khStart < khEnd && g.FirstTap[j] >= 0 ? T.CreateTruncating(khStart * kernel.W + g.FirstTap[j]) : T.CreateTruncating(noTap);
             }
 
-            best.Fill(T.NegativeInfinity);
-            for (var kh = khStart; kh < khEnd; kh++)
+            for (var b = 0; b < width; b += lanes)
             {
-                // Phase r, element q = padded column q·sW + r = input column q·sW + r − pW (−∞ outside).
-                var row = xPlane + (h0 + kh * dilationH) * sH;
-                for (var r = 0; r < phases; r++)
+                var m = Vector256.Create(negativeInfinity);
+                var t = Vector256.Create(taps.Slice(b, lanes));
+                for (var kh = khStart; kh < khEnd; kh++)
                 {
-                    var phase = rowPhases.Slice(r * g.PhaseLength, g.PhaseLength);
-                    for (var q = 0; q < phase.Length; q++)
+                    ref var row = ref Unsafe.Add(ref rows0, (h0 + kh * dilationH) * rowLength + b);
+                    for (var kw = 0; kw < kernel.W; kw++)
                     {
-                        var col = q * phases + r - g.Pad;
-                        phase[q] = (uint)col < (uint)g.Width ? xs[row + col * sW] : T.NegativeInfinity;
-                    }
-                }
-
-                for (var kw = 0; kw < kernel.W; kw++)
-                {
-                    var source = rowPhases.Slice(g.Phase[kw] * g.PhaseLength + g.Shift[kw]);
-                    var tap = Vector256.Create(T.CreateTruncating(kh * kernel.W + kw));
-                    for (var b = 0; b < best.Length; b += lanes)
-                    {
-                        var v = Vector256.Create(source.Slice(b, lanes));
-                        var m = Vector256.Create(best.Slice(b, lanes));
+                        var v = Vector256.LoadUnsafe(ref row, (nuint)(g.Phase[kw] * pl + g.Shift[kw]));
 
                         // Strictly greater, or NaN (v ≠ v): the scalar rule, lane by lane.
                         var take = Vector256.GreaterThan(v, m) | ~Vector256.Equals(v, v);
-                        Vector256.ConditionalSelect(take, v, m).CopyTo(best.Slice(b, lanes));
-                        Vector256.ConditionalSelect(take, tap, Vector256.Create(taps.Slice(b, lanes))).CopyTo(taps.Slice(b, lanes));
+                        m = Vector256.ConditionalSelect(take, v, m);
+                        t = Vector256.ConditionalSelect(take, Vector256.Create(T.CreateTruncating(kh * kernel.W + kw)), t);
                     }
                 }
+
+                m.CopyTo(best.Slice(b, lanes));
+                t.CopyTo(taps.Slice(b, lanes));
             }
 
             var o = i * ow;
@@ -235,6 +270,11 @@ internal static class Pool
                     arg[o + j] = TIndex.CreateTruncating(int.CreateTruncating(taps[j]));
                 }
             }
+        }
+
+        if (rented is not null)
+        {
+            ArrayPool<T>.Shared.Return(rented);
         }
     }
 
