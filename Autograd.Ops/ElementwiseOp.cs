@@ -90,9 +90,7 @@ internal static class ElementwiseOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Tensor<T>.Uninitialized((int[])x._shape.Clone());
-        row(x.ContiguousSpan(), y.Data);
-        GC.KeepAlive(x);
+        var y = Elementwise.Unary(x, row);
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(

@@ -24,9 +24,9 @@ internal static class IndexRouting
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (data, offset) = src.Dense();
-        var dst = new T[ShapeMath.Numel(shape)];
-        Route.ScatterAdd(data, offset, index, dst, planes, Parallel(planes, index.Length));
-        var result = new Tensor<T>(dst, (int[])shape.Clone());
+        var result = Tensor<T>.ZeroFilled((int[])shape.Clone());
+        Route.ScatterAdd(data, offset, index, result._storage.Memory, planes, Parallel(planes, index.Length));
+        GC.KeepAlive(src);
         if (Tape.ShouldRecord(src))
         {
             var srcShape = src._shape;
@@ -40,10 +40,9 @@ internal static class IndexRouting
     public static Tensor<T> Gather<T>(Tensor<T> src, int[] index, int[] shape, string name, int planes = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var s = src.ContiguousSpan();
-        var dst = new T[index.Length];
-        Route.Gather(s, index, dst);
-        var result = new Tensor<T>(dst, (int[])shape.Clone());
+        var result = Tensor<T>.Uninitialized((int[])shape.Clone());
+        Route.Gather(src.ContiguousSpan(), index, result._storage.Span);
+        GC.KeepAlive(src);
         if (Tape.ShouldRecord(src))
         {
             var srcShape = src._shape;

@@ -9,10 +9,12 @@ namespace Autograd;
 /// X[n, c, oh·sH − pT + kh·dH, ow·sW − pL + kw·dW] of the input padded with −∞.
 /// </summary>
 /// <remarks>
-/// Forward records each window's argmax, the flat index of the winning input element (ties go to the
-/// first maximum in row-major window order, as PyTorch). VJP: dX[argmax[o]] += dY[o], so a window's
-/// gradient goes to its argmax only, and an element that wins several overlapping windows collects
-/// all of their gradients.
+/// Forward records each window's argmax as the winning tap's number in its window, a byte when the
+/// window has fewer than 255 taps (ties go to the first maximum in row-major window order, as PyTorch).
+/// VJP: dX[argmax[o]] += dY[o], so a window's gradient goes to its argmax only, and an element that wins
+/// several overlapping windows collects all of their gradients. A plain backward runs that as one
+/// pass per plane (<see cref="Pool.MaxBackward{T, TIndex}"/>); a create-graph backward records it as
+/// the routing scatter of <see cref="IndexRouting"/>, whose VJP is a gather. Both give the same values.
 /// </remarks>
 public static class MaxPool2dOp
 {
@@ -99,21 +101,51 @@ public static class MaxPool2dOp
     private static Tensor<T> Forward<T>(Tensor<T> input, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
-        var y = new T[n * c * oh * ow];
-        var argmax = new int[y.Length];
-        var parallel = Gemm.MaxThreads > 1 && (long)y.Length * kernel.H * kernel.W >= ParallelWork;
-        Pool.MaxForward(
-            input._storage.Memory, input._offset, input._strides, n, c, h, w,
-            kernel, stride, padding, dilation, oh, ow, y, argmax, parallel);
+        // Window taps are numbered kh·KW + kw; under 255 of them a byte holds the argmax (255 = no tap).
+        return kernel.H * kernel.W < byte.MaxValue
+            ? Forward<T, byte>(input, kernel, stride, padding, dilation, oh, ow, byte.MaxValue)
+            : Forward<T, int>(input, kernel, stride, padding, dilation, oh, ow, -1);
+    }
 
-        var output = new Tensor<T>(y, [n, c, oh, ow]);
-        if (Tape.ShouldRecord(input))
+    private static Tensor<T> Forward<T, TIndex>(Tensor<T> input, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int oh, int ow, int noTap)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
+        var output = Tensor<T>.Uninitialized([n, c, oh, ow]);
+        var record = Tape.ShouldRecord(input);
+        var argmax = record ? new Storage<TIndex>(output.Numel, clear: false) : null;
+        var workers = (long)output.Numel * kernel.H * kernel.W >= ParallelWork ? Gemm.MaxThreads : 1;
+        Pool.MaxForward(
+            (ReadOnlyMemory<T>)input._storage.Memory, input._offset, input._strides, n, c, h, w,
+            kernel, stride, padding, dilation, oh, ow, output._storage.Memory, argmax?.Memory ?? default, noTap, workers);
+        GC.KeepAlive(input);
+        GC.KeepAlive(output);
+
+        if (record)
         {
-            int[] inputShape = [n, c, h, w];
-            // dX[argmax[o]] += dY[o], a recorded scatter whose VJP gathers at the argmax; each plane's
-            // argmaxes stay in that plane, so the planes scatter in parallel.
-            Tape.Record("MaxPool2d", output, [input], (dy, grads) => grads[0] = IndexRouting.Scatter(dy, argmax, inputShape, "MaxPool2d", planes: n * c));
+            Tape.Record("MaxPool2d", output, [input], (dy, grads) =>
+            {
+                if (Tape.ShouldRecord(dy))
+                {
+                    // A create-graph backward: dX[argmax[o]] += dY[o] as a recorded scatter whose own VJP
+                    // gathers at the argmax, so the gradient can be differentiated again. Each plane's
+                    // argmaxes stay in that plane, so the planes scatter in parallel.
+                    var flat = Pool.FlatIndices<TIndex>(argmax!.Span, n * c, h, w, oh, ow, kernel, stride, padding, dilation, noTap);
+                    GC.KeepAlive(argmax);
+                    grads[0] = IndexRouting.Scatter(dy, flat, [n, c, h, w], "MaxPool2d", planes: n * c);
+                    return;
+                }
+
+                // dX[argmax[o]] += dY[o] in one pass: each plane of dX is cleared and scattered into while in cache.
+                var dx = Tensor<T>.Uninitialized([n, c, h, w]);
+                Pool.MaxBackward(
+                    (ReadOnlyMemory<T>)dy._storage.Memory, dy._offset, dy._strides, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
+                    kernel, stride, padding, dilation, dx._storage.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
+                GC.KeepAlive(dy);
+                GC.KeepAlive(argmax);
+                grads[0] = dx;
+            });
         }
 
         return output;

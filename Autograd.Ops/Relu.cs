@@ -27,21 +27,18 @@ public static class ReluExtensions
     private static Tensor<T> MaskedGradient<T>(Tensor<T> g, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var gs = g.ContiguousSpan();
-        var ys = y._storage.Span[..y.Numel];
-        var dx = new T[gs.Length];
-        for (var i = 0; i < dx.Length; i++)
-        {
-            dx[i] = ys[i] > T.Zero ? gs[i] : T.Zero;
-        }
-
-        var result = new Tensor<T>(dx, (int[])y._shape.Clone());
+        // One pass, y > 0 ? g : 0, into a pooled buffer (a select, not a multiply, so an infinite g where
+        // y ≤ 0 gives 0, not NaN). A broadcast scalar g (the gradient of a Sum) is read as one value,
+        // never expanded; any other non-contiguous g is copied once.
+        var dx = Tensor<T>.Uninitialized((int[])y._shape.Clone());
+        var gd = Elementwise.IsBroadcastScalar(g) || g.IsContiguous ? g : g.ContiguousCopy();
+        Elementwise.MaskPositive(y, gd, dx);
         if (Tape.ShouldRecord(g))
         {
-            Tape.Record("ReluBackward", result, [g], (gg, grads) => grads[0] = MaskedGradient(gg, y), y);
+            Tape.Record("ReluBackward", dx, [g], (gg, grads) => grads[0] = MaskedGradient(gg, y), y);
         }
 
-        return result;
+        return dx;
     }
 
     private readonly struct ReluKernel<T> : IUnaryOp<T>

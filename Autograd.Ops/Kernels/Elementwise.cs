@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
@@ -80,8 +81,13 @@ internal readonly struct DivideOp<T> : IBinaryOp<T>
 /// </summary>
 internal static class Elementwise
 {
-    /// <summary>Elements (1 MiB of floats) from which a contiguous elementwise pass is split over threads.</summary>
-    internal const int ParallelThreshold = 1 << 18;
+    /// <summary>
+    /// Elements (2 MiB of floats) from which a contiguous elementwise pass is split over threads: a
+    /// memory-bound pass over fewer takes under ~100 µs on one core, and waking a pool thread (5–50 µs,
+    /// more when the other core is busy and the worker is preempted after claiming its range) would eat
+    /// most of the gain. LeNet's activations (at most 301,056 elements at batch 64) stay on the calling thread.
+    /// </summary>
+    internal const int ParallelThreshold = 1 << 19;
 
     /// <summary>How many ranges a pass over <paramref name="n"/> contiguous elements is split into (1: on the calling thread).</summary>
     internal static int Chunks(long n) => n < ParallelThreshold ? 1 : (int)Math.Clamp(n / (ParallelThreshold / 2), 1, Gemm.MaxThreads);
@@ -92,6 +98,8 @@ internal static class Elementwise
     {
         if (a.IsContiguous && b.IsContiguous && TryContiguous<T, TOp>(a, b, out var fast))
         {
+            GC.KeepAlive(a);
+            GC.KeepAlive(b);
             return fast;
         }
 
@@ -99,6 +107,8 @@ internal static class Elementwise
         ShapeMath.Numel(shape, opName);
         var result = Tensor<T>.Uninitialized(shape);
         BinaryInto<T, TOp>(result, a, b, opName);
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
         return result;
     }
 
@@ -248,26 +258,93 @@ internal static class Elementwise
     public static Tensor<T> Unary<T, TOp>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IUnaryOp<T>
+        => Unary<T>(x, static (s, d) => TOp.Row(s, d));
+
+    /// <summary>
+    /// A pooled result = row(x), row being an elementwise function of contiguous spans (so any cut of
+    /// the range gives the same elements): split into one range per thread above the threshold.
+    /// </summary>
+    public static Tensor<T> Unary<T>(Tensor<T> x, ElementwiseOp.RowFunc<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var n = x.Numel;
         var result = Tensor<T>.UninitializedLike(x);
         if (!x.IsContiguous || Chunks(n) == 1)
         {
-            TOp.Row(x.ContiguousSpan(), result._storage.Span);
+            row(x.ContiguousSpan(), result._storage.Span[..n]);
+            GC.KeepAlive(x);
             return result;
         }
 
-        ParallelRows<T, TOp>(x, result, n);
+        ParallelRows(x, result, n, row);
         return result;
     }
 
-    /// <summary>The threaded form of <see cref="Unary{T, TOp}"/>, apart so that its closure is allocated only when it runs.</summary>
-    private static void ParallelRows<T, TOp>(Tensor<T> x, Tensor<T> result, int n)
+    /// <summary>The threaded form of <see cref="Unary{T}(Tensor{T}, ElementwiseOp.RowFunc{T})"/>, apart so that its closure is allocated only when it runs.</summary>
+    private static void ParallelRows<T>(Tensor<T> x, Tensor<T> result, int n, ElementwiseOp.RowFunc<T> row)
         where T : unmanaged, IFloatingPointIeee754<T>
-        where TOp : IUnaryOp<T>
     {
         var xm = x._storage.Memory.Slice(x._offset, n);
         var dm = result._storage.Memory;
-        Threads.ForRanges(n, Chunks(n), (start, end) => TOp.Row(xm.Span[start..end], dm.Span[start..end]));
+        Threads.ForRanges(n, Chunks(n), (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
+        GC.KeepAlive(x);
+    }
+
+    /// <summary>True when every element of <paramref name="x"/> is the same storage element (all strides 0: an expanded scalar).</summary>
+    public static bool IsBroadcastScalar<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var s in x._strides)
+        {
+            if (s != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// destination = y &gt; 0 ? g : 0 elementwise (relu's VJP with y its output), in one pass split over
+    /// threads above the threshold. y and destination are contiguous; g is contiguous or a broadcast
+    /// scalar (<see cref="IsBroadcastScalar{T}"/>), read as one value.
+    /// </summary>
+    public static void MaskPositive<T>(Tensor<T> y, Tensor<T> g, Tensor<T> destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var n = y.Numel;
+        var scalar = IsBroadcastScalar(g);
+        var ym = y._storage.Memory.Slice(y._offset, n);
+        var gm = g._storage.Memory.Slice(g._offset, scalar ? Math.Min(1, n) : n);
+        var dm = destination._storage.Memory.Slice(destination._offset, n);
+        Threads.ForRanges(n, Chunks(n), (start, end) => MaskPositive<T>(ym.Span[start..end], scalar ? gm.Span : gm.Span[start..end], dm.Span[start..end]));
+        GC.KeepAlive(y);
+        GC.KeepAlive(g);
+        GC.KeepAlive(destination);
+    }
+
+    /// <summary>d[i] = y[i] &gt; 0 ? g[i] : 0, with g as long as d or a single value.</summary>
+    private static void MaskPositive<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var i = 0;
+        var one = g.Length == 1 && d.Length != 1;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var w = Vector256<T>.Count;
+            var gv = one ? Vector256.Create(g[0]) : default;
+            for (; i <= d.Length - w; i += w)
+            {
+                // GreaterThan sets every bit of a lane where y > 0 (NaN compares false), so the and keeps g there.
+                var mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, w)), Vector256<T>.Zero);
+                (mask & (one ? gv : Vector256.Create(g.Slice(i, w)))).CopyTo(d.Slice(i, w));
+            }
+        }
+
+        for (; i < d.Length; i++)
+        {
+            d[i] = y[i] > T.Zero ? g[one ? 0 : i] : T.Zero;
+        }
     }
 }

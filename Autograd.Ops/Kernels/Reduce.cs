@@ -6,6 +6,10 @@ namespace Autograd.Kernels;
 /// <summary>Reductions over a set of dimensions, shared by Sum, Mean, Max, Min, Argmax/Argmin and Prod.</summary>
 internal static class Reduce
 {
+    // Elements per partial sum of a large full sum (256 KiB of floats: a partial stays in L2 territory
+    // and there are enough blocks to keep two threads evenly busy).
+    private const int SumBlock = 1 << 16;
+
     /// <summary>
     /// Normalises the dims to reduce (an empty or null list means all, as PyTorch) and returns a
     /// flag per dimension plus the keepDim shape (reduced sizes set to 1).
@@ -54,14 +58,15 @@ internal static class Reduce
     {
         var result = new T[ShapeMath.Numel(keepShape)];
         var n = x.Numel;
-        var chunks = Elementwise.Chunks(n);
-        if (result.Length == 1 && chunks > 1 && x.IsContiguous)
+        if (result.Length == 1 && n >= Elementwise.ParallelThreshold && x.IsContiguous)
         {
-            // A full sum of a large contiguous tensor: one partial sum per thread, added in a fixed order
-            // (so the result does not depend on which thread finishes first).
-            var partial = new T[chunks];
+            // A full sum of a large contiguous tensor: partial sums over fixed blocks of SumBlock elements,
+            // spread over the threads and added in block order. The partition depends on n only, so the
+            // result is the same bits at any thread count and whichever thread finishes first.
+            var blocks = (int)((n + SumBlock - 1) / SumBlock);
+            var partial = new T[blocks];
             var xm = x._storage.Memory.Slice(x._offset, n);
-            Threads.For(chunks, chunks, c => partial[c] = TP.Sum<T>(xm.Span[(int)((long)n * c / chunks)..(int)((long)n * (c + 1) / chunks)]));
+            Threads.For(blocks, Elementwise.Chunks(n), b => partial[b] = TP.Sum<T>(xm.Span[(b * SumBlock)..Math.Min(n, (b + 1) * SumBlock)]));
             GC.KeepAlive(x);
             result[0] = TP.Sum<T>(partial);
             return result;

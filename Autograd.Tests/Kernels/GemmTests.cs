@@ -28,6 +28,12 @@ public class GemmTests
 
         /// <summary>Row stride 0: every row is the same broadcast row.</summary>
         BroadcastRows,
+
+        /// <summary>Column stride 0: every column is the same broadcast column.</summary>
+        BroadcastColumns,
+
+        /// <summary>Both strides 0: one value everywhere (the expanded gradient of a Sum).</summary>
+        BroadcastScalar,
     }
 
     public enum Kernel
@@ -76,6 +82,10 @@ public class GemmTests
         [
             (37, 70, 45, Layout.BroadcastRows, Layout.RowMajor),
             (37, 70, 45, Layout.RowMajor, Layout.BroadcastRows),
+            (37, 70, 45, Layout.BroadcastColumns, Layout.RowMajor),
+            (37, 70, 45, Layout.RowMajor, Layout.BroadcastColumns),
+            (64, 96, 45, Layout.BroadcastScalar, Layout.ColumnMajor),
+            (64, 96, 45, Layout.ColumnMajor, Layout.BroadcastScalar),
             (300, 257, 129, Layout.RowMajor, Layout.RowMajor),
             (300, 257, 129, Layout.ColumnMajor, Layout.ColumnMajor),
             (129, 300, 70, Layout.Strided, Layout.RowMajor),
@@ -283,6 +293,8 @@ public class GemmTests
             Layout.ColumnMajor => (1, rows + 1, cols * (rows + 1)),
             Layout.Strided => (2 * cols + 1, 2, rows * (2 * cols + 1)),
             Layout.BroadcastRows => (0, 1, cols),
+            Layout.BroadcastColumns => (1, 0, rows),
+            Layout.BroadcastScalar => (0, 0, 1),
             _ => throw new ArgumentOutOfRangeException(nameof(layout)),
         };
         var data = new T[offset + span + 4];

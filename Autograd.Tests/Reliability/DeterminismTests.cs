@@ -38,7 +38,7 @@ public class DeterminismTests
     [Test]
     public void MatMul_ParallelGemm_IsBitIdenticalAcrossRunsAndThreadCounts() =>
         AssertDeterministic(
-            [[256, 192], [192, 160]],
+            [[256, 256], [256, 192]],
             xs => xs[0].MatMul(xs[1]),
             acrossThreadCounts: true);
 
@@ -47,6 +47,14 @@ public class DeterminismTests
         AssertDeterministic(
             [[8, 16, 64, 64]],
             xs => xs[0].MaxPool2d(3, stride: 2, padding: 1),
+            acrossThreadCounts: true);
+
+    /// <summary>A full sum above the elementwise threshold: partial sums over fixed blocks, whatever the thread count.</summary>
+    [Test]
+    public void Sum_ParallelBlocks_IsBitIdenticalAcrossRunsAndThreadCounts() =>
+        AssertDeterministic(
+            [[3 << 19]],
+            xs => (xs[0] * xs[0]).Sum(),
             acrossThreadCounts: true);
 
     /// <summary>
