@@ -13,9 +13,11 @@ namespace Autograd.Kernels;
 /// collection is induced, not waited for: when a miss would take the outstanding bytes over the
 /// budget (or a backward pass ends above half of it, a quiet point where little is alive), a gen-1
 /// collection runs and the finalizers are awaited. Gen-1, not gen-0, so that tensors promoted by an
-/// earlier collection are found too; what survives two such collections is long-lived (parameters),
-/// and the budget then grows to twice the surviving bytes, so a large live set does not cause a
-/// collection per step.
+/// earlier collection are found too; what survives such a collection is long-lived (parameters, data,
+/// optimiser state), and the budget is then the surviving bytes plus <see cref="MinBudget"/>: a fixed
+/// headroom for a step's temporaries, so a large live set neither causes a collection per step (it did
+/// when the budget was twice the survivors and the end-of-backward threshold half of it: with ~40 MB
+/// alive, every LeNet step collected once) nor lets the pool take fresh memory in proportion to it.
 /// </remarks>
 internal static class BufferPool
 {
@@ -30,6 +32,7 @@ internal static class BufferPool
 
     private static long s_outstanding;
     private static long s_budget = 64L << 20;
+    private static long s_survivors;
     private static long s_collections;
     private static long s_freshBytes;
     private static int s_collecting;
@@ -80,10 +83,11 @@ internal static class BufferPool
     /// <summary>True when a miss of <paramref name="bytes"/> should first try to reclaim unreachable buffers.</summary>
     internal static bool ShouldCollectBeforeMiss(long bytes) => StressCollect || OutstandingBytes + bytes > Interlocked.Read(ref s_budget);
 
-    /// <summary>Called at the end of a backward pass: reclaim at a quiet point when past half the budget.</summary>
+    /// <summary>Called at the end of a backward pass: reclaim at a quiet point when past half the headroom above the survivors.</summary>
     public static void AfterBackward()
     {
-        if (OutstandingBytes > Interlocked.Read(ref s_budget) / 2)
+        var survivors = Interlocked.Read(ref s_survivors);
+        if (OutstandingBytes > survivors + ((Interlocked.Read(ref s_budget) - survivors) / 2))
         {
             Collect();
         }
@@ -91,7 +95,8 @@ internal static class BufferPool
 
     /// <summary>
     /// Finds unreachable storages (gen-1 collection) and waits for their leases to hand the buffers
-    /// back, then sets the budget to twice what is still out. One thread at a time; others just go on.
+    /// back, then sets the budget to what is still out plus <see cref="MinBudget"/>.
+    /// One thread at a time; others just go on.
     /// </summary>
     public static void Collect()
     {
@@ -105,7 +110,9 @@ internal static class BufferPool
             GC.Collect(1, GCCollectionMode.Forced, blocking: true);
             GC.WaitForPendingFinalizers();
             Interlocked.Increment(ref s_collections);
-            Interlocked.Exchange(ref s_budget, Math.Max(MinBudget, 2 * OutstandingBytes));
+            var survivors = OutstandingBytes;
+            Interlocked.Exchange(ref s_survivors, survivors);
+            Interlocked.Exchange(ref s_budget, survivors + MinBudget);
         }
         finally
         {
