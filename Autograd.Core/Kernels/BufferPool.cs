@@ -17,8 +17,9 @@ namespace Autograd.Kernels;
 /// optimiser state), and the budget is then the surviving bytes plus a headroom of the larger of
 /// <see cref="MinBudget"/> and the survivors (a step's temporaries grow with what it keeps: relu over
 /// 16M elements turns over 128 MB with 128 MB alive; a fixed 64 MiB made every such step miss, 466 ms
-/// instead of 9). A backward pass that ends past half the headroom collects; the old threshold, the
-/// survivors themselves, made a 1-thread LeNet step with ~40 MB alive collect every step.
+/// instead of 6). A backward pass that ends with more than half of MinBudget out beyond the survivors
+/// collects; the old threshold, the survivors themselves, made a 1-thread LeNet step with ~40 MB alive
+/// collect every step. See docs/performance.md, "Memory model".
 /// </remarks>
 internal static class BufferPool
 {
@@ -84,11 +85,14 @@ internal static class BufferPool
     /// <summary>True when a miss of <paramref name="bytes"/> should first try to reclaim unreachable buffers.</summary>
     internal static bool ShouldCollectBeforeMiss(long bytes) => StressCollect || OutstandingBytes + bytes > Interlocked.Read(ref s_budget);
 
-    /// <summary>Called at the end of a backward pass: reclaim at a quiet point when past half the headroom above the survivors.</summary>
+    /// <summary>
+    /// Called at the end of a backward pass: reclaim at this quiet point once the step's garbage passes
+    /// half of <see cref="MinBudget"/> above the survivors, so that the steps that follow find returned
+    /// (recently used, still cached) buffers instead of growing the pool with fresh pages.
+    /// </summary>
     public static void AfterBackward()
     {
-        var survivors = Interlocked.Read(ref s_survivors);
-        if (OutstandingBytes > survivors + ((Interlocked.Read(ref s_budget) - survivors) / 2))
+        if (OutstandingBytes > Interlocked.Read(ref s_survivors) + (MinBudget / 2))
         {
             Collect();
         }
@@ -110,6 +114,19 @@ internal static class BufferPool
         {
             GC.Collect(1, GCCollectionMode.Forced, blocking: true);
             GC.WaitForPendingFinalizers();
+
+            // Storages that were alive at an earlier induced collection were promoted to gen 2 with it,
+            // and a gen-1 collection never finds them once they die: their buffers stay out, and the pool
+            // would replace them with fresh pages (~2.5 ms per MB to touch). When a gen-1 collection
+            // leaves more than half the headroom out beyond the last survivors, look in gen 2 as well: a
+            // full collection of this engine's small managed heap (the buffers are pinned arrays of
+            // numbers, with nothing to trace) costs far less.
+            if (OutstandingBytes > Interlocked.Read(ref s_survivors) + (MinBudget / 2))
+            {
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+                GC.WaitForPendingFinalizers();
+            }
+
             Interlocked.Increment(ref s_collections);
             var survivors = OutstandingBytes;
             Interlocked.Exchange(ref s_survivors, survivors);
