@@ -210,37 +210,51 @@ internal static class Engine
             var grads = scratch.AsSpan(0, inputs.Length);
             grads.Clear();
             node.CheckSaved();
-            node._vjp!(g, grads);
-            if (Anomaly.IsEnabled)
+            // With createGraph the ops this node's VJP records, and the sums of the gradients it sends on,
+            // are the gradient of this node: they name the line that recorded it (the forward op), not a
+            // line inside the library.
+            var site = createGraph ? CallSite.Enter(node.CallSite.FilePath, node.CallSite.Line) : default;
+            try
             {
-                Anomaly.CheckBackward(node, g, grads);
+                node._vjp!(g, grads);
+                if (Anomaly.IsEnabled)
+                {
+                    Anomaly.CheckBackward(node, g, grads);
+                }
+
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    var gi = grads[i];
+                    var input = inputs[i];
+                    if (gi is null || !node.NeedsGrad(i))
+                    {
+                        continue;
+                    }
+
+                    if (!ShapeMath.SameShape(gi._shape, input._shape))
+                    {
+                        throw new GradientShapeException(node, i, gi._shape, input._shape);
+                    }
+
+                    // A view of g is never owned (another input may hold the same view, as Add's two do).
+                    var aliasesG = ReferenceEquals(gi._storage, g._storage);
+                    gShared |= aliasesG;
+                    var giOwned = builtIn && !aliasesG && IsFresh(gi) && !SharedWithAnother(grads, i);
+                    if (input._gradFn is { } producer)
+                    {
+                        AddPending(pending, owned, index[producer], gi, giOwned, createGraph);
+                    }
+                    else
+                    {
+                        leaves.Deliver(input, gi, giOwned);
+                    }
+                }
             }
-
-            for (var i = 0; i < inputs.Length; i++)
+            finally
             {
-                var gi = grads[i];
-                var input = inputs[i];
-                if (gi is null || !node.NeedsGrad(i))
+                if (createGraph)
                 {
-                    continue;
-                }
-
-                if (!ShapeMath.SameShape(gi._shape, input._shape))
-                {
-                    throw new GradientShapeException(node, i, gi._shape, input._shape);
-                }
-
-                // A view of g is never owned (another input may hold the same view, as Add's two do).
-                var aliasesG = ReferenceEquals(gi._storage, g._storage);
-                gShared |= aliasesG;
-                var giOwned = builtIn && !aliasesG && IsFresh(gi) && !SharedWithAnother(grads, i);
-                if (input._gradFn is { } producer)
-                {
-                    AddPending(pending, owned, index[producer], gi, giOwned, createGraph);
-                }
-                else
-                {
-                    leaves.Deliver(input, gi, giOwned);
+                    site.Dispose();
                 }
             }
 

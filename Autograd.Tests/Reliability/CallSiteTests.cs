@@ -282,4 +282,38 @@ public class CallSiteTests
             return y;
         }
     }
+
+    [Test]
+    public void NodesRecordedByACreateGraphBackward_NameTheForwardOpsLine()
+    {
+        var x = Leaf(3);
+        var line = Line(); var y = x.Mul(x).Sum();
+        var g = Tensor.Grad(y, x, createGraph: true)!;
+        Assert.That(g.GradFn, Is.Not.Null);
+        var sites = new List<CallSite>();
+        var stack = new Stack<Node<double>>([(Node<double>)g.GradFn!]);
+        var seen = new HashSet<Node<double>>(ReferenceEqualityComparer.Instance);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (!seen.Add(node))
+            {
+                continue;
+            }
+
+            sites.Add(node.CallSite);
+            foreach (var input in node.Inputs)
+            {
+                if (input.GradFn is Node<double> producer)
+                {
+                    stack.Push(producer);
+                }
+            }
+        }
+
+        // The gradient's own nodes (recorded by the VJPs of Sum and Mul) and the forward ones: every one
+        // names the line of the forward ops, none a line inside the library.
+        Assert.That(sites, Has.Count.GreaterThan(2));
+        Assert.That(sites.Select(s => s.ToString()), Is.All.EqualTo($"{ThisFile}:{line}"));
+    }
 }
