@@ -18,6 +18,11 @@ public static class Program
             Environment.Exit(AllocationProbe.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "layers")
+        {
+            Environment.Exit(LayerProfile.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "quick")
         {
             // A few seconds of Stopwatch timing for tuning loops; BenchmarkDotNet is the number to publish.
