@@ -209,11 +209,12 @@ public static class Conv2dOp
         var b = bias?.ToArray();
         var y = output._storage.Memory;
         var windows = DirectWindows(input, g);
-        var width = ConvColumns.BlockWidth(g);
+        var batch = Batch<T>(g, windows is null);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(g.K * width),
-            (n, _, cols) => ForwardImage(input, windows, w, wOffset, b, y, g, n, cols),
+            batch,
+            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            (n0, count, _, cols) => ForwardImages(input, windows, w, wOffset, b, y, g, n0, count, cols),
             cols => ArrayPool<T>.Shared.Return(cols));
         GC.KeepAlive(input);
         GC.KeepAlive(dense);
@@ -265,6 +266,171 @@ public static class Conv2dOp
         var s = x._strides;
         ConvColumns.Pack<T>(x._storage.Span, x._offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, scratch);
         return (scratch, 0, count, 1);
+    }
+
+    /// <summary>
+    /// How many images run side by side in one product (<see cref="ConvColumns.BatchImages"/>): only on
+    /// the Gemm path over packed columns (not the shallow K ≤ 32 kernel, not the direct 1×1 windows).
+    /// A function of the geometry alone, so the fused and the recorded backward batch alike.
+    /// </summary>
+    private static int Batch<T>(Geometry g, bool packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => packed && !ShallowGemm.Applies<T>(g.K) ? ConvColumns.BatchImages(g) : 1;
+
+    /// <summary>Scratch per worker: one block of columns, or for a batch two wide [K, m·P] buffers and a wide [Fg, m·P] one.</summary>
+    private static int ScratchLength(Geometry g, int batch)
+        => batch == 1 ? g.K * ConvColumns.BlockWidth(g) : (2 * g.K + g.Fg) * batch * g.P;
+
+    /// <summary>
+    /// cols of images [n0, n0 + count), group <paramref name="group"/>, side by side as a row-major
+    /// [K, count·P] at wide[0..]: each image packed into <paramref name="packed"/> then copied row by row.
+    /// </summary>
+    private static void PackWide<T>(Tensor<T> x, Geometry g, int n0, int count, int group, Span<T> packed, Span<T> wide)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (k, p) = (g.K, g.P);
+        var s = x._strides;
+        var stride = count * p;
+        for (var i = 0; i < count; i++)
+        {
+            ConvColumns.Pack<T>(x._storage.Span, x._offset + (n0 + i) * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, 0, p, packed);
+            for (var r = 0; r < k; r++)
+            {
+                packed.Slice(r * p, p).CopyTo(wide.Slice(r * stride + i * p, p));
+            }
+        }
+    }
+
+    /// <summary>dY of images [n0, n0 + count), group <paramref name="group"/>, gathered as a row-major [Fg, count·P].</summary>
+    private static void GatherWide<T>(ReadOnlySpan<T> dy, int dyOffset, Geometry g, int n0, int count, int group, Span<T> wide)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (fg, p) = (g.Fg, g.P);
+        var stride = count * p;
+        for (var i = 0; i < count; i++)
+        {
+            for (var f = 0; f < fg; f++)
+            {
+                dy.Slice(dyOffset + ((n0 + i) * g.F + group * fg + f) * p, p).CopyTo(wide.Slice(f * stride + i * p, p));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Y for images [n0, n0 + count): one image at a time, or (count &gt; 1, small P) one product per group
+    /// W_g · [cols_{n0,g} … cols_{n0+count−1,g}] into scratch, each image's [Fg, P] slice copied into Y, then + b.
+    /// </summary>
+    private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> w, int wOffset, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (count == 1)
+        {
+            ForwardImage(x, windows, w, wOffset, b, y, g, n0, scratch);
+            return;
+        }
+
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var wide = count * p;
+        var colsAt = k * wide;
+        var outAt = 2 * k * wide;
+        for (var group = 0; group < g.Groups; group++)
+        {
+            PackWide(x, g, n0, count, group, scratch.AsSpan(0, k * p), scratch.AsSpan(colsAt, k * wide));
+            Gemm.Multiply(
+                fg, wide, k,
+                w, wOffset + group * fg * k, k, 1,
+                scratch, colsAt, wide, 1,
+                scratch, outAt, wide,
+                accumulate: false);
+            var ys = y.Span;
+            for (var i = 0; i < count; i++)
+            {
+                for (var f = 0; f < fg; f++)
+                {
+                    scratch.AsSpan(outAt + f * wide + i * p, p).CopyTo(ys.Slice(((n0 + i) * g.F + group * fg + f) * p, p));
+                }
+            }
+        }
+
+        if (b is not null)
+        {
+            AddBias(y.Span, n0 * g.F * p, b, count, g.F, p);
+        }
+    }
+
+    /// <summary>
+    /// dW += the images [n0, n0 + count): one at a time, or (count &gt; 1) one product per group
+    /// [dY_{n0,g} … ] · [cols_{n0,g} … ]ᵀ ([Fg, count·P] · [count·P, K]) accumulated into <paramref name="dw"/>.
+    /// </summary>
+    private static void WeightGradientImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n0, int count, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (count == 1)
+        {
+            WeightGradientImage(x, windows, dy, dyOffset, dw, g, n0, scratch);
+            return;
+        }
+
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var wide = count * p;
+        var colsAt = k * wide;
+        var dyAt = 2 * k * wide;
+        for (var group = 0; group < g.Groups; group++)
+        {
+            PackWide(x, g, n0, count, group, scratch.AsSpan(0, k * p), scratch.AsSpan(colsAt, k * wide));
+            GatherWide(dy.Span, dyOffset, g, n0, count, group, scratch.AsSpan(dyAt, fg * wide));
+            Gemm.Multiply(
+                fg, k, wide,
+                scratch, dyAt, wide, 1,
+                scratch, colsAt, 1, wide,
+                dw, group * fg * k, k,
+                accumulate: true);
+        }
+    }
+
+    /// <summary>
+    /// dX of the images [n0, n0 + count): one at a time, or (count &gt; 1, the Gemm path: Fg above the
+    /// shallow kernel's depth) one product per group dcols = W_gᵀ · [dY_{n0,g} … ] ([K, count·P]), each
+    /// image's [K, P] slice then scatter-added through the windows.
+    /// </summary>
+    private static void InputGradientImages<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (count == 1 || ShallowGemm.Applies<T>(g.Fg))
+        {
+            for (var n = n0; n < n0 + count; n++)
+            {
+                InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, scratch);
+            }
+
+            return;
+        }
+
+        var (fg, k, p) = (g.Fg, g.K, g.P);
+        var wide = count * p;
+        var plane = g.H * g.W;
+        var dcolsAt = k * wide;
+        var dyAt = 2 * k * wide;
+        for (var group = 0; group < g.Groups; group++)
+        {
+            GatherWide(dy.Span, dyOffset, g, n0, count, group, scratch.AsSpan(dyAt, fg * wide));
+            Gemm.Multiply(
+                k, wide, fg,
+                w, wOffset + group * fg * k, 1, k,
+                scratch, dyAt, wide, 1,
+                scratch, dcolsAt, wide,
+                accumulate: false);
+            var slice = scratch.AsSpan(0, k * p);
+            for (var i = 0; i < count; i++)
+            {
+                for (var r = 0; r < k; r++)
+                {
+                    scratch.AsSpan(dcolsAt + r * wide + i * p, p).CopyTo(slice.Slice(r * p, p));
+                }
+
+                ConvColumns.ScatterAdd<T>(dx.Span, ((n0 + i) * g.C + group * g.Cg) * plane, plane, g.W, 1, g, 0, p, slice);
+            }
+        }
     }
 
     /// <summary>Y_n = W_g · cols_{n,g} for every group, block by block of output positions, then + b.</summary>
@@ -462,20 +628,21 @@ public static class Conv2dOp
         var windows = needW ? DirectWindows(input, g) : null;
         var dx = dX is null ? default : dX._storage.Memory;
         var partials = needW ? new WeightPartials<T>(dW!, g) : null;
-        var width = ConvColumns.BlockWidth(g);
+        var batch = Batch<T>(g, windows is null);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(g.K * width),
-            (n, chunk, scratch) =>
+            batch,
+            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            (n0, count, chunk, scratch) =>
             {
                 if (partials is not null)
                 {
-                    WeightGradientImage(input, windows, dy, dyOffset, partials.For(chunk), g, n, scratch);
+                    WeightGradientImages(input, windows, dy, dyOffset, partials.For(chunk), g, n0, count, scratch);
                 }
 
                 if (needX)
                 {
-                    InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, scratch);
+                    InputGradientImages(w, wOffset, dy, dyOffset, dx, g, n0, count, scratch);
                 }
             },
             scratch => ArrayPool<T>.Shared.Return(scratch),
@@ -504,11 +671,12 @@ public static class Conv2dOp
         var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
         var dX = Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]);
         var dx = dX._storage.Memory;
-        var width = ConvColumns.BlockWidth(g);
+        var batch = Batch<T>(g, true);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(g.K * width),
-            (n, _, dcols) => InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, dcols),
+            batch,
+            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            (n0, count, _, dcols) => InputGradientImages(w, wOffset, dy, dyOffset, dx, g, n0, count, dcols),
             dcols => ArrayPool<T>.Shared.Return(dcols));
         GC.KeepAlive(denseDy);
         GC.KeepAlive(denseW);
@@ -559,11 +727,12 @@ public static class Conv2dOp
         var result = Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]);
         var windows = DirectWindows(input, g);
         var partials = new WeightPartials<T>(result, g);
-        var width = ConvColumns.BlockWidth(g);
+        var batch = Batch<T>(g, windows is null);
         ForEachImage(
             g,
-            () => ArrayPool<T>.Shared.Rent(g.K * width),
-            (n, chunk, cols) => WeightGradientImage(input, windows, dy, dyOffset, partials.For(chunk), g, n, cols),
+            batch,
+            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            (n0, count, chunk, cols) => WeightGradientImages(input, windows, dy, dyOffset, partials.For(chunk), g, n0, count, cols),
             cols => ArrayPool<T>.Shared.Return(cols),
             partials.Merge);
         GC.KeepAlive(input);
@@ -656,23 +825,24 @@ public static class Conv2dOp
     private static int ImageChunks(Geometry g) => Math.Min(g.N, MaxImageChunks);
 
     /// <summary>
-    /// Runs <paramref name="body"/>(n, chunk, scratch) for every image, chunk by chunk (fixed chunks of
-    /// consecutive images, <see cref="ImageChunks"/>), each worker with its own scratch from
+    /// Runs <paramref name="body"/>(n0, count, chunk, scratch) for every run of up to <paramref name="batch"/>
+    /// consecutive images within a chunk, chunk by chunk (fixed chunks of consecutive images,
+    /// <see cref="ImageChunks"/>; runs never cross a chunk, so the batching is fixed too), each worker with its own scratch from
     /// <paramref name="init"/>. Chunks are spread over up to <see cref="Tensor.NumThreads"/> threads when
     /// the pass is large enough to pay for them and the chunks share out evenly; each product then runs on
     /// its worker alone (<see cref="Gemm.OneThread"/>). Otherwise the images run in turn and Gemm may split
     /// each product. <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is
     /// done (after all of them when they ran in parallel), so partial results combine in a fixed order.
     /// </summary>
-    private static void ForEachImage<TLocal>(Geometry g, Func<TLocal> init, Action<int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
+    private static void ForEachImage<TLocal>(Geometry g, int batch, Func<TLocal> init, Action<int, int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
     {
         var chunks = ImageChunks(g);
         void RunChunk(int chunk, TLocal local)
         {
             var end = (int)((long)g.N * (chunk + 1) / chunks);
-            for (var n = (int)((long)g.N * chunk / chunks); n < end; n++)
+            for (var n = (int)((long)g.N * chunk / chunks); n < end; n += batch)
             {
-                body(n, chunk, local);
+                body(n, Math.Min(batch, end - n), chunk, local);
             }
         }
 

@@ -45,6 +45,23 @@ internal static class ConvColumns
     }
 
     /// <summary>
+    /// How many images' columns go side by side into one product: when an image's positions are few
+    /// (2·P ≤ 1024) and K × P fits the block budget, as many images as keep the wide block within both
+    /// 1024 positions and the budget; else 1 (one image, block by block).
+    /// </summary>
+    public static int BatchImages(Conv2dOp.Geometry g)
+    {
+        const int wideTarget = 1024;
+        var p = g.P;
+        if (2 * p > wideTarget || (long)g.K * p * 2 > BlockElements)
+        {
+            return 1;
+        }
+
+        return Math.Max(1, Math.Min(wideTarget / p, (int)(BlockElements / ((long)g.K * p))));
+    }
+
+    /// <summary>
     /// cols[(c, kh, kw), j − p0] for output positions j in [p0, p0 + count) and the Cg channels whose
     /// first plane starts at <paramref name="plane0"/> in <paramref name="x"/> (strides sC, sH, sW);
     /// cols is row-major with row length <paramref name="count"/>.
