@@ -74,13 +74,7 @@ public static class ProdExtensions
             e[(i * n) + i] = T.One;
         }
 
-        var inverse = new int[rank];
-        for (var i = 0; i < rank; i++)
-        {
-            inverse[perm[i]] = i;
-        }
-
-        return spread.MaskedFill(eye, 1.0).Prod(kept.Length + 1).Reshape(permShape).Permute(inverse);
+        return spread.MaskedFill(eye, 1.0).Prod(kept.Length + 1).Reshape(permShape).Permute(Inverse(perm));
     }
 
     /// <summary>For each element, the product of the other elements of its reduction (a constant tensor of x's shape).</summary>
@@ -112,12 +106,18 @@ public static class ProdExtensions
         }
 
         // Back from the (kept dims, reduced dims) order to x's dimension order.
+        return result.Permute(Inverse(perm)).Contiguous();
+    }
+
+    /// <summary>The permutation that undoes <paramref name="perm"/> (back from the kept-then-reduced order to x's).</summary>
+    private static int[] Inverse(int[] perm)
+    {
         var inverse = new int[perm.Length];
         for (var i = 0; i < perm.Length; i++)
         {
             inverse[perm[i]] = i;
         }
 
-        return result.Permute(inverse).Contiguous();
+        return inverse;
     }
 }

@@ -361,13 +361,7 @@ public class Conv2dTests
                     : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
                 x.RequiresGrad = true;
                 var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
-                var y = x.Conv2d(w, null, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
-                Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), null)).Within(1e-10), cfg.ToString());
-                var dy = Tensor.Randn<double>(y.Shape, g);
-                y.Backward(dy);
-                var (dx, dw, _) = DirectBackward(cfg, x.ToArray(), w.ToArray(), dy.ToArray());
-                Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-10), cfg.ToString());
-                Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-10), cfg.ToString());
+                MatchesDirectLoops(cfg, x, w, null, g);
             }
         }
     }
@@ -390,14 +384,20 @@ public class Conv2dTests
             var x = Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
             var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
             var b = Tensor.Randn<double>([cfg.F], g, requiresGrad: true);
-            var y = x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
-            Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), b.ToArray())).Within(1e-10), cfg.ToString());
-            var dy = Tensor.Randn<double>(y.Shape, g);
-            y.Backward(dy);
-            var (dx, dw, _) = DirectBackward(cfg, x.ToArray(), w.ToArray(), dy.ToArray());
-            Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-10), cfg.ToString());
-            Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-10), cfg.ToString());
+            MatchesDirectLoops(cfg, x, w, b, g);
         }
+    }
+
+    /// <summary>y, dX and dW of the op against the direct loops, for a random cotangent.</summary>
+    private static void MatchesDirectLoops(Config cfg, Tensor<double> x, Tensor<double> w, Tensor<double>? b, Generator g)
+    {
+        var y = x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
+        Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), b?.ToArray())).Within(1e-10), cfg.ToString());
+        var dy = Tensor.Randn<double>(y.Shape, g);
+        y.Backward(dy);
+        var (dx, dw, _) = DirectBackward(cfg, x.ToArray(), w.ToArray(), dy.ToArray());
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(dx).Within(1e-10), cfg.ToString());
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(dw).Within(1e-10), cfg.ToString());
     }
 
     [Test]
