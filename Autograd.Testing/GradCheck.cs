@@ -9,7 +9,8 @@ namespace Autograd.Testing;
 /// Jacobian: for every output element j a backward pass with the one-hot cotangent e_j gives row j;
 /// for every input element k, (f(x + ε e_k) − f(x − ε e_k)) / 2ε gives column k. In fast mode, random
 /// projections: (vᵀJ)·u from one backward pass against vᵀ(f(x + εu) − f(x − εu)) / 2ε. Either passes
-/// when |analytic − numeric| ≤ atol + rtol·|numeric|.
+/// when |analytic − numeric| ≤ atol + rtol·|numeric| + 8 ulp(|f|)/ε, the last term being the most that
+/// rounding in f's own values can move a difference quotient (below 1e-9 while |f| ≤ 1).
 /// </summary>
 /// <remarks>
 /// Besides the Jacobian it checks, with random cotangents, what every VJP must satisfy (<see cref="VjpChecks"/>):
@@ -241,6 +242,16 @@ public static class GradCheck
             }
         }
     }
+
+    /// <summary>
+    /// The most a difference quotient at step <paramref name="h"/> can be off from rounding alone when f's
+    /// values are of size <paramref name="magnitude"/>: 8 units in the last place of f over h. It is below
+    /// 1e-9 while |f| ≤ 1 at the default step, so it matters only where f is large (a loss of 3e7 puts
+    /// 2e-3 of noise on every central difference at ε = 1e-6).
+    /// </summary>
+    public static double RoundingNoise(double magnitude, double h) => 8 * s_unitRoundoff * magnitude / h;
+
+    private static readonly double s_unitRoundoff = (Math.BitIncrement(1.0) - 1.0) / 2;
 
     /// <summary>Writes <paramref name="values"/> (row-major) into the elements of <paramref name="x"/>, in place.</summary>
     private static void SetValues(Tensor<double> x, double[] values)
@@ -747,7 +758,7 @@ public static class GradCheck
                     for (var j = 0; j < m; j++)
                     {
                         var a = analytic[c][j, k];
-                        var (isKink, numeric, left, right) = Differentiate(probe, j, _y0[j]);
+                        var (isKink, numeric, left, right, noise) = Differentiate(probe, j, _y0[j], Math.Abs(_y0[j]));
                         if (isKink)
                         {
                             // One record per input element: the output where the derivative jumps most.
@@ -759,7 +770,7 @@ public static class GradCheck
                             continue;
                         }
 
-                        tally.Compare(a, numeric, () => new Mismatch(input, index, Unravel(j, _yShape), a, numeric));
+                        tally.Compare(a, numeric, noise, () => new Mismatch(input, index, Unravel(j, _yShape), a, numeric));
                     }
 
                     if (kink is not null)
@@ -827,7 +838,13 @@ public static class GradCheck
                     }
                 });
 
-                var (isKink, numeric, left, right) = Differentiate(probe, 0, Dot(v, _y0));
+                var magnitude = 0.0;
+                for (var i = 0; i < m; i++)
+                {
+                    magnitude += Math.Abs(v[i] * _y0[i]);
+                }
+
+                var (isKink, numeric, left, right, noise) = Differentiate(probe, 0, Dot(v, _y0), magnitude);
                 if (isKink)
                 {
                     _kinks.Add(new NonDifferentiablePoint(-1, [], [], left, right, analytic) { Projection = p });
@@ -835,7 +852,7 @@ public static class GradCheck
                 }
 
                 var projection = p;
-                tally.Compare(analytic, numeric, () => new Mismatch(-1, [], [], analytic, numeric) { Projection = projection });
+                tally.Compare(analytic, numeric, noise, () => new Mismatch(-1, [], [], analytic, numeric) { Projection = projection });
             }
 
             return Finish(tally.Worst, tally.Failures, tally.Entries);
@@ -853,16 +870,22 @@ public static class GradCheck
         /// a kink at x keeps the whole jump in the derivative. So a gap that keeps at least half of itself is
         /// a kink, and a gap that vanishes means f is smooth at the finer scale (a kink further than h/4
         /// from x, or strong curvature), where the central difference is trusted instead.
+        /// <para>
+        /// Also returns the rounding noise of the difference at the step used (<see cref="RoundingNoise"/>):
+        /// f's value is exact only to a few ulps of <paramref name="magnitude"/> (|f|, or Σ|vᵢyᵢ| for a
+        /// projection), so no difference quotient can resolve the derivative more finely than that over h.
+        /// </para>
         /// </summary>
-        private (bool Kink, double Numeric, double Left, double Right) Differentiate(Probe probe, int j, double at)
+        private (bool Kink, double Numeric, double Left, double Right, double Noise) Differentiate(Probe probe, int j, double at, double magnitude)
         {
             var eps = _options.Eps;
             var left = (at - probe.Minus(0)[j]) / eps;
             var right = (probe.Plus(0)[j] - at) / eps;
             var central = (probe.Plus(0)[j] - probe.Minus(0)[j]) / (2 * eps);
-            if (_options.NonDifferentiable == NonDifferentiablePolicy.Ignore || !IsJump(left, right))
+            var noise = RoundingNoise(magnitude, eps);
+            if (_options.NonDifferentiable == NonDifferentiablePolicy.Ignore || !IsJump(left, right, noise))
             {
-                return (false, central, left, right);
+                return (false, central, left, right, noise);
             }
 
             var gap = Math.Abs(right - left);
@@ -872,27 +895,29 @@ public static class GradCheck
                 var l = (at - probe.Minus(level)[j]) / h;
                 var r = (probe.Plus(level)[j] - at) / h;
                 central = (probe.Plus(level)[j] - probe.Minus(level)[j]) / (2 * h);
-                if (!IsJump(l, r))
+                noise = RoundingNoise(magnitude, h);
+                if (!IsJump(l, r, noise))
                 {
-                    return (false, central, left, right);
+                    return (false, central, left, right, noise);
                 }
 
                 var finer = Math.Abs(r - l);
                 if (!(finer < 0.5 * gap))
                 {
-                    return (true, double.NaN, left, right);
+                    return (true, double.NaN, left, right, noise);
                 }
 
                 gap = finer;
             }
 
             // Still shrinking like curvature at the finest step: trust that step's central difference.
-            return (false, central, left, right);
+            return (false, central, left, right, noise);
         }
 
-        /// <summary>The one-sided differences disagree by more than the tolerance.</summary>
-        private bool IsJump(double left, double right) =>
-            !(Math.Abs(right - left) <= _options.Atol + (_options.Rtol * Math.Max(Math.Abs(left), Math.Abs(right))));
+
+        /// <summary>The one-sided differences disagree by more than the tolerance (with twice the rounding noise, as each has it).</summary>
+        private bool IsJump(double left, double right, double noise) =>
+            !(Math.Abs(right - left) <= _options.Atol + (_options.Rtol * Math.Max(Math.Abs(left), Math.Abs(right))) + 4 * noise);
 
         /// <summary>f at x ± h for h = ε, ε/4, ε/16, ...: evaluated on first use, shared by all output elements.</summary>
         private sealed class Probe(double eps, Func<double, double[]> at)
@@ -992,7 +1017,7 @@ public static class GradCheck
             var kinksFail = _options.NonDifferentiable == NonDifferentiablePolicy.Fail && _kinks.Count > 0;
             var passed = failures == 0 && _vjpFailures.Count == 0 && !kinksFail;
             var what = _options.FastMode ? "projections vᵀJu" : "Jacobian entries";
-            var tolerance = $"atol {_options.Atol:G3} + rtol {_options.Rtol:G3}·|numeric|";
+            var tolerance = $"atol {_options.Atol:G3} + rtol {_options.Rtol:G3}·|numeric| + rounding noise 8 ulp(|f|)/ε";
             var sb = new StringBuilder();
             if (passed)
             {
@@ -1051,9 +1076,9 @@ public static class GradCheck
 
         public int Entries { get; private set; }
 
-        public void Compare(double analytic, double numeric, Func<Mismatch> describe)
+        public void Compare(double analytic, double numeric, double noise, Func<Mismatch> describe)
         {
-            var tolerance = options.Atol + options.Rtol * Math.Abs(numeric);
+            var tolerance = options.Atol + options.Rtol * Math.Abs(numeric) + noise;
             var error = Math.Abs(analytic - numeric);
             var ratio = double.IsNaN(error) ? double.PositiveInfinity : error / tolerance;
             Entries++;

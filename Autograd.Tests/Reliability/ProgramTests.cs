@@ -9,8 +9,10 @@ public class ProgramTests
     /// <summary>The number of programs generated per run; docs/reliability.md quotes it.</summary>
     public const int ProgramCount = 300;
 
+    /// <summary>AUTOGRAD_PROGRAMS=N runs N programs instead of <see cref="ProgramCount"/> (a long search, opt-in).</summary>
     [Test]
-    public void RandomPrograms_GradientsMatchFiniteDifferences() => Programs.Check(maxTest: ProgramCount);
+    public void RandomPrograms_GradientsMatchFiniteDifferences() =>
+        Programs.Check(maxTest: int.TryParse(Environment.GetEnvironmentVariable("AUTOGRAD_PROGRAMS"), out var n) && n > 0 ? n : ProgramCount);
 
     /// <summary>The generator reaches every op, reads values more than once, and writes constants in place.</summary>
     [Test]
@@ -29,6 +31,24 @@ public class ProgramTests
 
         Assert.That(ops, Is.EquivalentTo(Enum.GetValues<ProgramOp>()));
         Assert.That(fanIn, Is.GreaterThan(ProgramCount / 4), "programs that read some value twice");
+    }
+
+    /// <summary>exp(exp(exp(exp(0.75))))² overflows, so the property discards that program instead of failing on it.</summary>
+    [Test]
+    public void OverflowingPrograms_AreNotChecked()
+    {
+        ProgramInstruction Exp(int a) => new(ProgramOp.Exp, a, a, []);
+        var program = new TensorProgram([new ProgramInput([2, 2], true)], [Exp(0), Exp(1), Exp(2), Exp(3)], Seed: 149435059);
+        Assert.That(program.MakeInputs()[0].ToArray().Max(), Is.GreaterThan(0.7), "exp⁴(0.7) overflows");
+        Assert.That(program.HasFiniteValues(), Is.False);
+        var shorter = program with { Instructions = program.Instructions[..3] };
+        Assert.That(shorter.HasFiniteValues(), Is.True);
+        Assert.That(shorter.Check().Passed, Is.True);
+
+        // exp⁴(0.57)² = 1e307 is finite, its gradient is not: discarded too.
+        var finiteOutput = new TensorProgram([new ProgramInput([], true), new ProgramInput([], true)], [Exp(1), Exp(2), Exp(3), Exp(4)], Seed: 1129685957, Decimals: 2);
+        Assert.That(double.IsFinite(finiteOutput.Run(finiteOutput.MakeInputs()).Item()), Is.True);
+        Assert.That(finiteOutput.HasFiniteValues(), Is.False);
     }
 
     [Test]

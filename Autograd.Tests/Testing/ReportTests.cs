@@ -52,7 +52,7 @@ public class ReportTests
         Assert.That(lines[1], Does.Match(@"^Minimal case:  SpecCase \{ n=1, d=2; inputs \[1, 2\], \[2, 2\]; seed \d+(; decimals \d)? \}$"));
         Assert.That(lines[2], Does.StartWith("Original case: SpecCase { n="));
         Assert.That(lines[3], Is.EqualTo($"Replay:        \"{DocsReplay}\" (GradProperty.Check(..., replay: \"{DocsReplay}\") tries this failure first)"));
-        Assert.That(lines[4], Does.Match(@"^GradCheck failed: \d+ of 12 Jacobian entries outside atol 1E-05 \+ rtol 0\.001·\|numeric\|; worst: input 0 at \[0, \d\], output at \[0, \d\]: "));
+        Assert.That(lines[4], Does.Match(@"^GradCheck failed: \d+ of 12 Jacobian entries outside atol 1E-05 \+ rtol 0\.001·\|numeric\| \+ rounding noise 8 ulp\(\|f\|\)/ε; worst: input 0 at \[0, \d\], output at \[0, \d\]: "));
         Assert.That(lines[5], Is.EqualTo("Reproduce the minimal case with this NUnit test (using Autograd; using Autograd.Testing;):"));
         Assert.That(lines[6], Is.Empty);
         Assert.That(string.Join('\n', lines[7..]), Is.EqualTo(failure.NUnitTest));
