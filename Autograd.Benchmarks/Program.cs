@@ -8,6 +8,13 @@ public static class Program
 {
     public static void Main(string[] args)
     {
+        // --no-wide-conv: the packed-column conv path only, for before/after figures in one session.
+        if (args.Contains("--no-wide-conv"))
+        {
+            WideConv.Disabled = true;
+            args = args.Where(a => a != "--no-wide-conv").ToArray();
+        }
+
         if (args.Length > 0 && args[0] == "workloads")
         {
             Environment.Exit(Workloads.Run(args[1..]));

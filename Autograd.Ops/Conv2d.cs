@@ -213,7 +213,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
             (n0, count, _, cols) => ForwardImages(input, windows, w, wOffset, b, y, g, n0, count, cols),
             cols => ArrayPool<T>.Shared.Return(cols));
         GC.KeepAlive(input);
@@ -275,11 +275,14 @@ public static class Conv2dOp
     /// </summary>
     private static int Batch<T>(Geometry g, bool packed)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => packed && !ShallowGemm.Applies<T>(g.K) ? ConvColumns.BatchImages(g) : 1;
+        => packed && !ShallowGemm.Applies<T>(g.K) && !WideConv.Applies<T>(g) ? ConvColumns.BatchImages(g) : 1;
 
     /// <summary>Scratch per worker: one block of columns, or for a batch two wide [K, m·P] buffers and a wide [Fg, m·P] one.</summary>
-    private static int ScratchLength(Geometry g, int batch)
-        => batch == 1 ? g.K * ConvColumns.BlockWidth(g) : (2 * g.K + g.Fg) * batch * g.P;
+    private static int ScratchLength<T>(Geometry g, int batch)
+        where T : unmanaged
+        => batch > 1 ? (2 * g.K + g.Fg) * batch * g.P
+            : WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
+            : g.K * ConvColumns.BlockWidth(g);
 
     /// <summary>
     /// cols of images [n0, n0 + count), group <paramref name="group"/>, side by side as a row-major
@@ -437,6 +440,12 @@ public static class Conv2dOp
     private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> w, int wOffset, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (windows is null && WideConv.Applies<T>(g))
+        {
+            WideConv.Forward(x, w.Span, wOffset, b, y.Span, g, n, cols);
+            return;
+        }
+
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var width = ConvColumns.BlockWidth(g);
 
@@ -483,6 +492,12 @@ public static class Conv2dOp
     private static void WeightGradientImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (windows is null && WideConv.Applies<T>(g))
+        {
+            WideConv.WeightGradient(x, dy.Span, dyOffset, dw.Span, g, n, cols);
+            return;
+        }
+
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var width = ConvColumns.BlockWidth(g);
         for (var group = 0; group < g.Groups; group++)
@@ -527,6 +542,12 @@ public static class Conv2dOp
     private static void InputGradientImage<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (WideConv.Applies<T>(g))
+        {
+            WideConv.InputGradient(w.Span, wOffset, dy.Span, dyOffset, dx.Span, g, n, dcols);
+            return;
+        }
+
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var width = ConvColumns.BlockWidth(g);
         var plane = g.H * g.W;
@@ -632,7 +653,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
             (n0, count, chunk, scratch) =>
             {
                 if (partials is not null)
@@ -675,7 +696,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
             (n0, count, _, dcols) => InputGradientImages(w, wOffset, dy, dyOffset, dx, g, n0, count, dcols),
             dcols => ArrayPool<T>.Shared.Return(dcols));
         GC.KeepAlive(denseDy);
@@ -731,7 +752,7 @@ public static class Conv2dOp
         ForEachImage(
             g,
             batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength(g, batch)),
+            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
             (n0, count, chunk, cols) => WeightGradientImages(input, windows, dy, dyOffset, partials.For(chunk), g, n0, count, cols),
             cols => ArrayPool<T>.Shared.Return(cols),
             partials.Merge);

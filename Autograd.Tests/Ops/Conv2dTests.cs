@@ -366,8 +366,117 @@ public class Conv2dTests
         }
     }
 
+    /// <summary>The op's geometry for a test config (what Conv2dOp.Check computes).</summary>
+    private static Conv2dOp.Geometry GeometryOf(Config cfg) =>
+        new(cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
+            cfg.Pads.Top, cfg.Pads.Bottom, cfg.Pads.Left, cfg.Pads.Right, cfg.OH, cfg.OW);
+
+    [Test]
+    public void WideRows_MatchDirectLoops_ForEveryStrideOneGeometry()
+    {
+        // Stride 1 over small images goes to WideConv (no im2col): LeNet's conv2 and conv1, a padded
+        // c2-like layer, and random small geometries with dilation, groups, "same" padding and 1×1 kernels.
+        var g = new Generator(43);
+        Config[] fixedConfigs =
+        [
+            new(3, 1, 6, 16, 14, 14, 5, 5, (1, 1), (1, 1), (0, 0), false),
+            new(2, 1, 1, 6, 28, 28, 5, 5, (1, 1), (1, 1), (2, 2), false),
+            new(2, 1, 8, 20, 12, 12, 3, 3, (1, 1), (1, 1), (1, 1), false),
+            new(2, 3, 6, 9, 9, 7, 3, 2, (1, 1), (2, 1), (1, 0), true),
+        ];
+        // Random stride-1 geometries whose rows are at most twice as wide as the output (the others take the packed path).
+        var random = RandomConfigs(400, 17).Where(c => c.Stride == (1, 1) && c.W + c.Pads.Left + c.Pads.Right <= 2 * c.OW).Take(40);
+        var configs = fixedConfigs.Concat(random).ToArray();
+        foreach (var cfg in configs)
+        {
+            Assert.That(WideConv.Applies<double>(GeometryOf(cfg)) && WideConv.Applies<float>(GeometryOf(cfg)), Is.True, cfg.ToString());
+            var x = Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
+            var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
+            var b = Tensor.Randn<double>([cfg.F], g, requiresGrad: true);
+            MatchesDirectLoops(cfg, x, w, b, g);
+        }
+
+        Assert.That(configs.Length, Is.GreaterThan(30));
+    }
+
+    [Test]
+    public void WideRows_ReadAStridedInput_AndGiveThePackedPathsResult_InFloat()
+    {
+        // A transposed (non-contiguous) float input; the packed path is the reference.
+        var g = new Generator(44);
+        var x = Tensor.Randn<float>([3, 6, 13, 11], g).Transpose(2, 3);
+        var w = Tensor.Randn<float>([16, 6, 5, 5], g);
+        var b = Tensor.Randn<float>([16], g);
+        var dy = Tensor.Randn<float>([3, 16, 9, 11], g);
+        (float[] Y, float[] DX, float[] DW) Run()
+        {
+            var leafX = x.Detach();
+            leafX.RequiresGrad = true;
+            var leafW = w.Detach();
+            leafW.RequiresGrad = true;
+            var y = leafX.Conv2d(leafW, b, padding: 1);
+            y.Backward(dy);
+            return (y.ToArray(), leafX.Grad!.ToArray(), leafW.Grad!.ToArray());
+        }
+
+        Assert.That(x.IsContiguous, Is.False);
+        var wide = Run();
+        WideConv.Disabled = true;
+        try
+        {
+            var packed = Run();
+            Assert.That(wide.Y, Is.EqualTo(packed.Y).Within(1e-3));
+            Assert.That(wide.DX, Is.EqualTo(packed.DX).Within(1e-3));
+            Assert.That(wide.DW, Is.EqualTo(packed.DW).Within(1e-2));
+        }
+        finally
+        {
+            WideConv.Disabled = false;
+        }
+    }
+
+    [Test]
+    public void WideRows_DropTheExtraColumns_EvenAgainstInfinity()
+    {
+        // x[0, 0, 0, 3] = ∞ meets only dW[0, 0, 0, 2] in the true convolution (oh = 0, ow = 1, kh = 0, kw = 2),
+        // but the wide rows also pair it with dY's dropped columns (zeros): 0·∞ = NaN unless masked.
+        // Likewise W[0, 0, 0, 0] = ∞ reaches only dX[.., 0..OH, 0..OW].
+        var x = (Tensor.Arange(16.0).Reshape(1, 1, 4, 4) * 0.1).Detach();
+        x[0, 0, 0, 3].Fill(double.PositiveInfinity);
+        x.RequiresGrad = true;
+        var w = (Tensor.Arange(1.0, 10.0, 1.0).Reshape(1, 1, 3, 3) * 0.1).Detach();
+        w.RequiresGrad = true;
+        x.Conv2d(w).Sum().Backward();
+        var dw = w.Grad!.ToArray();
+        Assert.That(Enumerable.Range(0, 9).Where(i => !double.IsFinite(dw[i])), Is.EqualTo(new[] { 2 }), string.Join(", ", dw));
+
+        var x2 = (Tensor.Arange(16.0).Reshape(1, 1, 4, 4) * 0.1).Detach();
+        x2.RequiresGrad = true;
+        var w2 = (Tensor.Arange(1.0, 10.0, 1.0).Reshape(1, 1, 3, 3) * 0.1).Detach();
+        w2[0, 0, 0, 0].Fill(double.PositiveInfinity);
+        w2.RequiresGrad = true;
+        x2.Conv2d(w2).Sum().Backward();
+        var dx = x2.Grad!.ToArray();
+        var infinite = Enumerable.Range(0, 16).Where(i => !double.IsFinite(dx[i])).ToArray();
+        Assert.That(infinite, Is.EqualTo(new[] { 0, 1, 4, 5 }), string.Join(", ", dx));
+    }
+
     [Test]
     public void SmallImages_RunSideBySideInOneProduct_AndMatchDirectLoops()
+    {
+        // These stride-1 geometries would go to WideConv; this test keeps the packed, batched path covered.
+        WideConv.Disabled = true;
+        try
+        {
+            SmallImagesSideBySide();
+        }
+        finally
+        {
+            WideConv.Disabled = false;
+        }
+    }
+
+    private static void SmallImagesSideBySide()
     {
         // Small P on the Gemm path (K = 100 > the shallow depth): the images of a chunk (37 images in 16
         // chunks, 2 or 3 each) run m at a time in one wide product per group, m = 2 (P = 400, so a chunk of

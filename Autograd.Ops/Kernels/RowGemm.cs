@@ -1,0 +1,455 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Autograd.Kernels;
+
+/// <summary>
+/// Products whose rows lie anywhere in a buffer, named by a table of offsets, read and written where they
+/// lie: no packing. <see cref="WideConv"/> uses them to convolve a small image without im2col: the columns'
+/// row (c, kh, kw) is the padded input plane itself, shifted by c·Hp·Wp + kh·dH·Wp + kw·dW, so the
+/// offsets replace the column buffer (the indirection of XNNPACK's indirect convolution, one level up:
+/// per row of taps instead of per pixel).
+/// </summary>
+/// <remarks>
+/// <see cref="Multiply{T}"/> keeps a tile of <see cref="TileRows"/> rows × two vectors in registers: per
+/// step of the contraction two vector loads of B and eight broadcasts of A feed sixteen FMAs.
+/// <see cref="DotsAdd{T}"/> contracts along the rows (dW = dY · colsᵀ) with a 4 × 4 tile of vector
+/// accumulators, summed across lanes at the end. Both sum over the contraction in order, so a result does
+/// not depend on how the caller splits rows or columns. Columns come in whole granules
+/// (<see cref="Granule{T}"/>); the caller lays out its buffers so that the granule-rounded rows exist,
+/// and a mask (all bits set: keep, zero: drop) says which columns are real.
+/// </remarks>
+[SkipLocalsInit]
+internal static class RowGemm
+{
+    /// <summary>Rows of C per register tile in <see cref="Multiply{T}"/>.</summary>
+    public const int TileRows = 8;
+
+    /// <summary>Whether the kernels run here (256-bit vectors of T at least).</summary>
+    public static bool IsSupported<T>()
+        where T : unmanaged => Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+
+    /// <summary>Columns per tile: n of every call is a multiple of this.</summary>
+    public static int Granule<T>()
+        where T : unmanaged => Wide<T>() ? 2 * Vector512<T>.Count : 2 * Vector256<T>.Count;
+
+    private static bool Wide<T>()
+        where T : unmanaged => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
+
+    /// <summary>
+    /// C[i, j] = (accumulate ? C[i, j] : 0) + mask[j] ∧ Σ_p A[i, p]·B[p, j] for i &lt; m, j &lt; n, p &lt; k, where
+    /// A[i, p] = a[i·aRow + p·aCol], B[p, j] = b[bRows[p] + j] and C[i, j] = c[cRows[i] + j]. An empty mask keeps
+    /// every column; a dropped column of C is left as it was (accumulate) or zero. Rows of C may overlap:
+    /// they are written one after another, so overlapping rows add up.
+    /// </summary>
+    public static void Multiply<T>(
+        int m, int n, int k,
+        ReadOnlySpan<T> a, int aRow, int aCol,
+        ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
+        Span<T> c, ReadOnlySpan<int> cRows,
+        ReadOnlySpan<T> mask, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m <= 0 || n <= 0)
+        {
+            return;
+        }
+
+        CheckRows(n, k, b.Length, bRows, "b");
+        CheckRows(n, m, c.Length, cRows, "c");
+        if (k < 1 || n % Granule<T>() != 0 || (long)(m - 1) * aRow + (long)(k - 1) * aCol >= a.Length || (!mask.IsEmpty && mask.Length < n))
+        {
+            throw new ArgumentException($"RowGemm: operands do not fit [{m}, {k}]·[{k}, {n}] with granule {Granule<T>()}.");
+        }
+
+        if (Wide<T>())
+        {
+            Tiles<T, Vector512<T>, Lanes512<T>>(m, n, k, a, aRow, aCol, b, bRows, c, cRows, mask, accumulate);
+        }
+        else
+        {
+            Tiles<T, Vector256<T>, Lanes256<T>>(m, n, k, a, aRow, aCol, b, bRows, c, cRows, mask, accumulate);
+        }
+    }
+
+    /// <summary>
+    /// C[i, r] += Σ_{j &lt; n} A[i, j]·(mask[j] ∧ B[r, j]) for i &lt; m, r &lt; rows, with A[i, j] = a[i·lda + j],
+    /// B[r, j] = b[bRows[r] + j], C[i, r] = c[i·ldc + r]. A masked column contributes nothing even where B
+    /// holds an infinity.
+    /// </summary>
+    public static void DotsAdd<T>(
+        int m, int rows, int n,
+        ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
+        ReadOnlySpan<T> mask,
+        Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m <= 0 || rows <= 0 || n <= 0)
+        {
+            return;
+        }
+
+        CheckRows(n, rows, b.Length, bRows, "b");
+        if (n % Granule<T>() != 0 || (long)(m - 1) * lda + n > a.Length || (long)(m - 1) * ldc + rows > c.Length || mask.Length < n)
+        {
+            throw new ArgumentException($"RowGemm: operands do not fit the dots [{m}, {n}]·[{rows}, {n}]ᵀ with granule {Granule<T>()}.");
+        }
+
+        if (Wide<T>())
+        {
+            Dots<T, Vector512<T>, Lanes512<T>>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
+        }
+        else
+        {
+            Dots<T, Vector256<T>, Lanes256<T>>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
+        }
+    }
+
+    /// <summary>Every row [offset, offset + n) of a table lies inside the buffer (the kernels index with unchecked refs).</summary>
+    private static void CheckRows(int n, int count, int length, ReadOnlySpan<int> rows, string name)
+    {
+        if (rows.Length < count)
+        {
+            throw new ArgumentException($"RowGemm: {name} has {rows.Length} row offsets, {count} needed.");
+        }
+
+        foreach (var at in rows[..count])
+        {
+            if (at < 0 || (long)at + n > length)
+            {
+                throw new ArgumentException($"RowGemm: a row of {name} at {at} of length {n} reaches outside its {length} elements.");
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiles<T, TV, TL>(
+        int m, int n, int k,
+        ReadOnlySpan<T> a, int aRow, int aCol,
+        ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
+        Span<T> c, ReadOnlySpan<int> cRows,
+        ReadOnlySpan<T> mask, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
+    {
+        ref var a0 = ref MemoryMarshal.GetReference(a);
+        ref var b0 = ref MemoryMarshal.GetReference(b);
+        ref var c0 = ref MemoryMarshal.GetReference(c);
+        ref var bRow0 = ref MemoryMarshal.GetReference(bRows);
+        ref var mask0 = ref MemoryMarshal.GetReference(mask);
+        var masked = !mask.IsEmpty;
+        var width = TL.Count;
+        var ap = (nint)aCol;
+        for (var i0 = 0; i0 < m; i0 += TileRows)
+        {
+            // Rows past m repeat the last row: computed alongside, never stored.
+            var rows = Math.Min(TileRows, m - i0);
+            ref var r0 = ref Unsafe.Add(ref a0, (nint)i0 * aRow);
+            ref var r1 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(1, rows - 1)) * aRow);
+            ref var r2 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(2, rows - 1)) * aRow);
+            ref var r3 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(3, rows - 1)) * aRow);
+            ref var r4 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(4, rows - 1)) * aRow);
+            ref var r5 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(5, rows - 1)) * aRow);
+            ref var r6 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(6, rows - 1)) * aRow);
+            ref var r7 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(7, rows - 1)) * aRow);
+            for (var j = 0; j < n; j += 2 * width)
+            {
+                TV c00 = TL.Zero, c01 = TL.Zero, c10 = TL.Zero, c11 = TL.Zero, c20 = TL.Zero, c21 = TL.Zero, c30 = TL.Zero, c31 = TL.Zero;
+                TV c40 = TL.Zero, c41 = TL.Zero, c50 = TL.Zero, c51 = TL.Zero, c60 = TL.Zero, c61 = TL.Zero, c70 = TL.Zero, c71 = TL.Zero;
+                nint at = 0;
+                for (var p = 0; p < k; p++, at += ap)
+                {
+                    ref var bp = ref Unsafe.Add(ref b0, (nint)Unsafe.Add(ref bRow0, p) + j);
+                    var v0 = TL.Load(ref bp);
+                    var v1 = TL.Load(ref Unsafe.Add(ref bp, width));
+                    var w = TL.Splat(Unsafe.Add(ref r0, at));
+                    c00 = TL.Fma(w, v0, c00);
+                    c01 = TL.Fma(w, v1, c01);
+                    w = TL.Splat(Unsafe.Add(ref r1, at));
+                    c10 = TL.Fma(w, v0, c10);
+                    c11 = TL.Fma(w, v1, c11);
+                    w = TL.Splat(Unsafe.Add(ref r2, at));
+                    c20 = TL.Fma(w, v0, c20);
+                    c21 = TL.Fma(w, v1, c21);
+                    w = TL.Splat(Unsafe.Add(ref r3, at));
+                    c30 = TL.Fma(w, v0, c30);
+                    c31 = TL.Fma(w, v1, c31);
+                    w = TL.Splat(Unsafe.Add(ref r4, at));
+                    c40 = TL.Fma(w, v0, c40);
+                    c41 = TL.Fma(w, v1, c41);
+                    w = TL.Splat(Unsafe.Add(ref r5, at));
+                    c50 = TL.Fma(w, v0, c50);
+                    c51 = TL.Fma(w, v1, c51);
+                    w = TL.Splat(Unsafe.Add(ref r6, at));
+                    c60 = TL.Fma(w, v0, c60);
+                    c61 = TL.Fma(w, v1, c61);
+                    w = TL.Splat(Unsafe.Add(ref r7, at));
+                    c70 = TL.Fma(w, v0, c70);
+                    c71 = TL.Fma(w, v1, c71);
+                }
+
+                var (m0, m1) = masked ? (TL.Load(ref Unsafe.Add(ref mask0, j)), TL.Load(ref Unsafe.Add(ref mask0, j + width))) : (TL.AllBits, TL.AllBits);
+                ref var cRow = ref MemoryMarshal.GetReference(cRows);
+                Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0) + j, width, c00, c01, m0, m1, accumulate);
+                if (rows > 1)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 1) + j, width, c10, c11, m0, m1, accumulate);
+                }
+
+                if (rows > 2)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 2) + j, width, c20, c21, m0, m1, accumulate);
+                }
+
+                if (rows > 3)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 3) + j, width, c30, c31, m0, m1, accumulate);
+                }
+
+                if (rows > 4)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 4) + j, width, c40, c41, m0, m1, accumulate);
+                }
+
+                if (rows > 5)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 5) + j, width, c50, c51, m0, m1, accumulate);
+                }
+
+                if (rows > 6)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 6) + j, width, c60, c61, m0, m1, accumulate);
+                }
+
+                if (rows > 7)
+                {
+                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 7) + j, width, c70, c71, m0, m1, accumulate);
+                }
+            }
+        }
+    }
+
+    /// <summary>Stores (or adds) two vectors of one row of C, masked columns dropped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<T, TV, TL>(ref T c0, int at, int width, TV v0, TV v1, TV m0, TV m1, bool accumulate)
+        where T : unmanaged
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
+    {
+        ref var target = ref Unsafe.Add(ref c0, at);
+        ref var next = ref Unsafe.Add(ref target, width);
+        v0 = TL.And(v0, m0);
+        v1 = TL.And(v1, m1);
+        if (accumulate)
+        {
+            v0 = TL.Add(v0, TL.Load(ref target));
+            v1 = TL.Add(v1, TL.Load(ref next));
+        }
+
+        TL.Store(v0, ref target);
+        TL.Store(v1, ref next);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dots<T, TV, TL>(
+        int m, int rows, int n,
+        ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
+        ReadOnlySpan<T> mask,
+        Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
+    {
+        ref var a0 = ref MemoryMarshal.GetReference(a);
+        ref var b0 = ref MemoryMarshal.GetReference(b);
+        ref var mask0 = ref MemoryMarshal.GetReference(mask);
+        var width = TL.Count;
+        for (var i0 = 0; i0 < m; i0 += 4)
+        {
+            // Rows past the edge repeat the last one: computed alongside, never stored.
+            var ni = Math.Min(4, m - i0);
+            ref var x0 = ref Unsafe.Add(ref a0, (nint)i0 * lda);
+            ref var x1 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(1, ni - 1)) * lda);
+            ref var x2 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(2, ni - 1)) * lda);
+            ref var x3 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(3, ni - 1)) * lda);
+            for (var r0 = 0; r0 < rows; r0 += 4)
+            {
+                var nr = Math.Min(4, rows - r0);
+                ref var y0 = ref Unsafe.Add(ref b0, bRows[r0]);
+                ref var y1 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(1, nr - 1)]);
+                ref var y2 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(2, nr - 1)]);
+                ref var y3 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(3, nr - 1)]);
+                TV s00 = TL.Zero, s01 = TL.Zero, s02 = TL.Zero, s03 = TL.Zero, s10 = TL.Zero, s11 = TL.Zero, s12 = TL.Zero, s13 = TL.Zero;
+                TV s20 = TL.Zero, s21 = TL.Zero, s22 = TL.Zero, s23 = TL.Zero, s30 = TL.Zero, s31 = TL.Zero, s32 = TL.Zero, s33 = TL.Zero;
+                for (nint j = 0; j < n; j += width)
+                {
+                    var keep = TL.Load(ref Unsafe.Add(ref mask0, j));
+                    var v0 = TL.And(TL.Load(ref Unsafe.Add(ref y0, j)), keep);
+                    var v1 = TL.And(TL.Load(ref Unsafe.Add(ref y1, j)), keep);
+                    var v2 = TL.And(TL.Load(ref Unsafe.Add(ref y2, j)), keep);
+                    var v3 = TL.And(TL.Load(ref Unsafe.Add(ref y3, j)), keep);
+                    var u = TL.Load(ref Unsafe.Add(ref x0, j));
+                    s00 = TL.Fma(u, v0, s00);
+                    s01 = TL.Fma(u, v1, s01);
+                    s02 = TL.Fma(u, v2, s02);
+                    s03 = TL.Fma(u, v3, s03);
+                    u = TL.Load(ref Unsafe.Add(ref x1, j));
+                    s10 = TL.Fma(u, v0, s10);
+                    s11 = TL.Fma(u, v1, s11);
+                    s12 = TL.Fma(u, v2, s12);
+                    s13 = TL.Fma(u, v3, s13);
+                    u = TL.Load(ref Unsafe.Add(ref x2, j));
+                    s20 = TL.Fma(u, v0, s20);
+                    s21 = TL.Fma(u, v1, s21);
+                    s22 = TL.Fma(u, v2, s22);
+                    s23 = TL.Fma(u, v3, s23);
+                    u = TL.Load(ref Unsafe.Add(ref x3, j));
+                    s30 = TL.Fma(u, v0, s30);
+                    s31 = TL.Fma(u, v1, s31);
+                    s32 = TL.Fma(u, v2, s32);
+                    s33 = TL.Fma(u, v3, s33);
+                }
+
+                AddRow<T, TV, TL>(c, i0 * ldc + r0, nr, s00, s01, s02, s03);
+                if (ni > 1)
+                {
+                    AddRow<T, TV, TL>(c, (i0 + 1) * ldc + r0, nr, s10, s11, s12, s13);
+                }
+
+                if (ni > 2)
+                {
+                    AddRow<T, TV, TL>(c, (i0 + 2) * ldc + r0, nr, s20, s21, s22, s23);
+                }
+
+                if (ni > 3)
+                {
+                    AddRow<T, TV, TL>(c, (i0 + 3) * ldc + r0, nr, s30, s31, s32, s33);
+                }
+            }
+        }
+    }
+
+    /// <summary>c[at + t] += Σ lanes of s_t for t &lt; count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow<T, TV, TL>(Span<T> c, int at, int count, TV s0, TV s1, TV s2, TV s3)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
+    {
+        c[at] += TL.Sum(s0);
+        if (count > 1)
+        {
+            c[at + 1] += TL.Sum(s1);
+        }
+
+        if (count > 2)
+        {
+            c[at + 2] += TL.Sum(s2);
+        }
+
+        if (count > 3)
+        {
+            c[at + 3] += TL.Sum(s3);
+        }
+    }
+
+    /// <summary>The vector operations the tiles use, for one vector width.</summary>
+    private interface ILanes<T, TV>
+        where T : unmanaged
+        where TV : struct
+    {
+        static abstract int Count { get; }
+
+        static abstract TV Zero { get; }
+
+        static abstract TV AllBits { get; }
+
+        static abstract TV Load(ref T at);
+
+        static abstract void Store(TV v, ref T at);
+
+        static abstract TV Splat(T x);
+
+        /// <summary>x·y + addend, fused.</summary>
+        static abstract TV Fma(TV x, TV y, TV addend);
+
+        static abstract TV Add(TV x, TV y);
+
+        static abstract TV And(TV x, TV y);
+
+        static abstract T Sum(TV v);
+    }
+
+    private readonly struct Lanes512<T> : ILanes<T, Vector512<T>>
+        where T : unmanaged
+    {
+        public static int Count => Vector512<T>.Count;
+
+        public static Vector512<T> Zero => Vector512<T>.Zero;
+
+        public static Vector512<T> AllBits => Vector512<T>.AllBitsSet;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Load(ref T at) => Vector512.LoadUnsafe(ref at);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store(Vector512<T> v, ref T at) => v.StoreUnsafe(ref at);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Splat(T x) => Vector512.Create(x);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> addend) =>
+            typeof(T) == typeof(float)
+                ? Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>()
+                : Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Add(Vector512<T> x, Vector512<T> y) => x + y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> And(Vector512<T> x, Vector512<T> y) => x & y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Sum(Vector512<T> v) => Vector512.Sum(v);
+    }
+
+    private readonly struct Lanes256<T> : ILanes<T, Vector256<T>>
+        where T : unmanaged
+    {
+        public static int Count => Vector256<T>.Count;
+
+        public static Vector256<T> Zero => Vector256<T>.Zero;
+
+        public static Vector256<T> AllBits => Vector256<T>.AllBitsSet;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Load(ref T at) => Vector256.LoadUnsafe(ref at);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store(Vector256<T> v, ref T at) => v.StoreUnsafe(ref at);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Splat(T x) => Vector256.Create(x);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> addend) =>
+            typeof(T) == typeof(float)
+                ? Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>()
+                : Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Add(Vector256<T> x, Vector256<T> y) => x + y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> And(Vector256<T> x, Vector256<T> y) => x & y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Sum(Vector256<T> v) => Vector256.Sum(v);
+    }
+}

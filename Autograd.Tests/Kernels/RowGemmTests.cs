@@ -1,0 +1,103 @@
+using Autograd.Kernels;
+
+namespace Autograd.Tests.Kernels;
+
+/// <summary>
+/// <c>RowGemm</c> (WideConv's kernels, rows named by offset tables) against double-precision loops: row
+/// counts on and off its 8-row and 4-row tiles, overlapping rows of C added one after another, masks, and
+/// offsets that reach outside a buffer refused with an ArgumentException.
+/// </summary>
+public class RowGemmTests
+{
+    [Test]
+    public void Multiply_OverlappingAccumulatedRows_MatchLoops()
+    {
+        var rng = new Random(7);
+        var granule = RowGemm.Granule<float>();
+        foreach (var (m, k, blocks) in new[] { (1, 1, 1), (8, 3, 2), (13, 25, 1), (17, 6, 3) })
+        {
+            var n = blocks * granule;
+            var a = Enumerable.Range(0, m * k).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+            var bRows = Enumerable.Range(0, k).Select(p => rng.Next(0, 40)).ToArray();
+            var b = Enumerable.Range(0, 40 + n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+
+            // Rows of C one element apart: they overlap, as dX's rows do.
+            var cRows = Enumerable.Range(0, m).Select(i => i).ToArray();
+            var mask = Enumerable.Range(0, n).Select(j => j % 3 == 1 ? 0f : BitConverter.Int32BitsToSingle(-1)).ToArray();
+            var c = Enumerable.Range(0, m + n).Select(_ => (float)rng.NextDouble()).ToArray();
+            var expected = c.Select(v => (double)v).ToArray();
+            for (var i = 0; i < m; i++)
+            {
+                for (var j = 0; j < n; j++)
+                {
+                    if (j % 3 == 1)
+                    {
+                        continue;
+                    }
+
+                    double sum = 0;
+                    for (var p = 0; p < k; p++)
+                    {
+                        sum += (double)a[i * k + p] * b[bRows[p] + j];
+                    }
+
+                    expected[cRows[i] + j] += sum;
+                }
+            }
+
+            RowGemm.Multiply<float>(m, n, k, a, k, 1, b, bRows, c, cRows, mask, accumulate: true);
+            Assert.That(c, Is.EqualTo(expected).Within(1e-4), $"m {m}, k {k}, n {n}");
+        }
+    }
+
+    [Test]
+    public void DotsAdd_MatchesLoops_AndSkipsMaskedColumns()
+    {
+        var rng = new Random(8);
+        var n = 2 * RowGemm.Granule<double>();
+        foreach (var (m, rows) in new[] { (1, 1), (4, 4), (6, 9), (16, 150) })
+        {
+            var a = Enumerable.Range(0, m * n).Select(_ => rng.NextDouble() - 0.5).ToArray();
+            var bRows = Enumerable.Range(0, rows).Select(_ => rng.Next(0, 30)).ToArray();
+            var b = Enumerable.Range(0, 30 + n).Select(_ => rng.NextDouble() - 0.5).ToArray();
+            var mask = Enumerable.Range(0, n).Select(j => j < n - 5 ? BitConverter.Int64BitsToDouble(-1) : 0.0).ToArray();
+
+            // Infinities under the mask only.
+            foreach (var r in bRows)
+            {
+                b[r + n - 1] = double.PositiveInfinity;
+            }
+
+            var c = Enumerable.Range(0, m * rows).Select(_ => rng.NextDouble()).ToArray();
+            var expected = (double[])c.Clone();
+            for (var i = 0; i < m; i++)
+            {
+                for (var r = 0; r < rows; r++)
+                {
+                    for (var j = 0; j < n - 5; j++)
+                    {
+                        expected[i * rows + r] += a[i * n + j] * b[bRows[r] + j];
+                    }
+                }
+            }
+
+            RowGemm.DotsAdd<double>(m, rows, n, a, n, b, bRows, mask, c, rows);
+            Assert.That(c, Is.EqualTo(expected).Within(1e-12), $"m {m}, rows {rows}");
+        }
+    }
+
+    [Test]
+    public void RowsOutsideTheBuffer_AreRefused()
+    {
+        var n = RowGemm.Granule<float>();
+        var a = new float[4];
+        var b = new float[n + 2];
+        var c = new float[4 * n];
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, 3], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, 2], c, [0, 3 * n + 1], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, -1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n - 1, 2, a, 2, 1, b, [0, 1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.DotsAdd<float>(2, 2, n, a, 1, b, [0, 3], new float[n], c, 2), Throws.ArgumentException);
+        RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, 2], c, [0, n], default, accumulate: false);
+    }
+}
