@@ -25,6 +25,11 @@ public static class Program
             Environment.Exit(AllocationProbe.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "wideprobe")
+        {
+            Environment.Exit(WideProbe.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "layers")
         {
             Environment.Exit(LayerProfile.Run(args[1..]));

@@ -269,19 +269,22 @@ public static class Conv2dOp
     }
 
     /// <summary>
-    /// How many images run side by side in one product (<see cref="ConvColumns.BatchImages"/>): only on
-    /// the Gemm path over packed columns (not the shallow K ≤ 32 kernel, not the direct 1×1 windows).
-    /// A function of the geometry alone, so the fused and the recorded backward batch alike.
+    /// How many consecutive images of a chunk one call handles: on wide rows (<see cref="WideConv"/>) the
+    /// whole chunk, so dW's transposed partial is summed over it before it is added; on the Gemm path over
+    /// packed columns, the images that run side by side in one product (<see cref="ConvColumns.BatchImages"/>;
+    /// not the shallow K ≤ 32 kernel, not the direct 1×1 windows). A function of the geometry alone, so
+    /// the fused and the recorded backward batch alike.
     /// </summary>
     private static int Batch<T>(Geometry g, bool packed)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => packed && !ShallowGemm.Applies<T>(g.K) && !WideConv.Applies<T>(g) ? ConvColumns.BatchImages(g) : 1;
+        => packed && WideConv.Applies<T>(g) ? g.N
+            : packed && !ShallowGemm.Applies<T>(g.K) ? ConvColumns.BatchImages(g) : 1;
 
     /// <summary>Scratch per worker: one block of columns, or for a batch two wide [K, m·P] buffers and a wide [Fg, m·P] one.</summary>
     private static int ScratchLength<T>(Geometry g, int batch)
         where T : unmanaged
-        => batch > 1 ? (2 * g.K + g.Fg) * batch * g.P
-            : WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
+        => WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
+            : batch > 1 ? (2 * g.K + g.Fg) * batch * g.P
             : g.K * ConvColumns.BlockWidth(g);
 
     /// <summary>
@@ -326,9 +329,13 @@ public static class Conv2dOp
     private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> w, int wOffset, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (count == 1)
+        if (count == 1 || (windows is null && WideConv.Applies<T>(g)))
         {
-            ForwardImage(x, windows, w, wOffset, b, y, g, n0, scratch);
+            for (var n = n0; n < n0 + count; n++)
+            {
+                ForwardImage(x, windows, w, wOffset, b, y, g, n, scratch);
+            }
+
             return;
         }
 
@@ -368,6 +375,12 @@ public static class Conv2dOp
     private static void WeightGradientImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (windows is null && WideConv.Applies<T>(g))
+        {
+            WideConv.WeightGradient(x, dy.Span, dyOffset, dw.Span, g, n0, count, scratch);
+            return;
+        }
+
         if (count == 1)
         {
             WeightGradientImage(x, windows, dy, dyOffset, dw, g, n0, scratch);
@@ -399,7 +412,7 @@ public static class Conv2dOp
     private static void InputGradientImages<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (count == 1 || ShallowGemm.Applies<T>(g.Fg))
+        if (count == 1 || ShallowGemm.Applies<T>(g.Fg) || WideConv.Applies<T>(g))
         {
             for (var n = n0; n < n0 + count; n++)
             {
@@ -492,12 +505,6 @@ public static class Conv2dOp
     private static void WeightGradientImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (windows is null && WideConv.Applies<T>(g))
-        {
-            WideConv.WeightGradient(x, dy.Span, dyOffset, dw.Span, g, n, cols);
-            return;
-        }
-
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var width = ConvColumns.BlockWidth(g);
         for (var group = 0; group < g.Groups; group++)

@@ -6,47 +6,49 @@ using System.Runtime.Intrinsics;
 namespace Autograd.Kernels;
 
 /// <summary>
-/// Products whose rows lie anywhere in a buffer, named by a table of offsets, read and written where they
-/// lie: no packing. <see cref="WideConv"/> uses them to convolve a small image without im2col: the columns'
-/// row (c, kh, kw) is the padded input plane itself, shifted by c·Hp·Wp + kh·dH·Wp + kw·dW, so the
-/// offsets replace the column buffer (the indirection of XNNPACK's indirect convolution, one level up:
-/// per row of taps instead of per pixel).
+/// A product whose operands' rows lie anywhere in their buffers, named by tables of offsets, read and
+/// written where they lie: no packing. <see cref="WideConv"/> uses it to convolve a small image without
+/// im2col: the columns' row (c, kh, kw) is the padded input plane itself, shifted by c·Hp·Wp + kh·dH·Wp + kw·dW,
+/// so a table of offsets replaces the column buffer (the indirection of XNNPACK's indirect convolution,
+/// one level up: per row of taps instead of per pixel).
 /// </summary>
 /// <remarks>
-/// <see cref="Multiply{T}"/> keeps a tile of <see cref="TileRows"/> rows × two vectors in registers: per
-/// step of the contraction two vector loads of B and eight broadcasts of A feed sixteen FMAs.
-/// <see cref="DotsAdd{T}"/> contracts along the rows (dW = dY · colsᵀ) with a 4 × 4 tile of vector
-/// accumulators, summed across lanes at the end. Both sum over the contraction in order, so a result does
-/// not depend on how the caller splits rows or columns. Columns come in whole granules
-/// (<see cref="Granule{T}"/>); the caller lays out its buffers so that the granule-rounded rows exist,
-/// and a mask (all bits set: keep, zero: drop) says which columns are real.
+/// A tile of <see cref="TileRows"/> rows × two vectors stays in registers: per step of the contraction two
+/// vector loads of B and eight broadcasts of A feed sixteen FMAs; a last column block of one vector runs
+/// the same tile at half width. <see cref="DotsAdd{T}"/> contracts along the rows instead (C = A·Bᵀ) with a
+/// 4 × 4 tile of vector accumulators summed across lanes at the end, for long rows and few of them.
+/// Each sums over the contraction in order, so a result does not depend
+/// on how the caller splits rows or columns. Columns come in whole vectors (<see cref="Granule{T}"/>);
+/// the caller lays out its buffers so the rounded rows exist, and an optional mask (all bits set: keep,
+/// zero: drop) says which columns of C are real.
 /// </remarks>
 [SkipLocalsInit]
 internal static class RowGemm
 {
-    /// <summary>Rows of C per register tile in <see cref="Multiply{T}"/>.</summary>
+    /// <summary>Rows of C per register tile.</summary>
     public const int TileRows = 8;
 
-    /// <summary>Whether the kernels run here (256-bit vectors of T at least).</summary>
+    /// <summary>Whether the kernel runs here (256-bit vectors of T at least).</summary>
     public static bool IsSupported<T>()
         where T : unmanaged => Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
 
-    /// <summary>Columns per tile: n of every call is a multiple of this.</summary>
+    /// <summary>Columns per vector: n of every call is a multiple of this.</summary>
     public static int Granule<T>()
-        where T : unmanaged => Wide<T>() ? 2 * Vector512<T>.Count : 2 * Vector256<T>.Count;
+        where T : unmanaged => Wide<T>() ? Vector512<T>.Count : Vector256<T>.Count;
 
     private static bool Wide<T>()
         where T : unmanaged => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
 
     /// <summary>
     /// C[i, j] = (accumulate ? C[i, j] : 0) + mask[j] ∧ Σ_p A[i, p]·B[p, j] for i &lt; m, j &lt; n, p &lt; k, where
-    /// A[i, p] = a[i·aRow + p·aCol], B[p, j] = b[bRows[p] + j] and C[i, j] = c[cRows[i] + j]. An empty mask keeps
-    /// every column; a dropped column of C is left as it was (accumulate) or zero. Rows of C may overlap:
-    /// they are written one after another, so overlapping rows add up.
+    /// A[i, p] = a[aRows[i] + aCols[p]], B[p, j] = b[bRows[p] + j] and C[i, j] = c[cRows[i] + j]. An empty mask
+    /// keeps every column; a dropped column of C is left as it was (accumulate) or zero. Rows of C may
+    /// overlap: they are written one after another, so overlapping rows add up (order the rows so that a
+    /// tile's rows do not overlap, or the CPU stalls forwarding one row's store to the next row's load).
     /// </summary>
     public static void Multiply<T>(
         int m, int n, int k,
-        ReadOnlySpan<T> a, int aRow, int aCol,
+        ReadOnlySpan<T> a, ReadOnlySpan<int> aRows, ReadOnlySpan<int> aCols,
         ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
         Span<T> c, ReadOnlySpan<int> cRows,
         ReadOnlySpan<T> mask, bool accumulate)
@@ -57,20 +59,27 @@ internal static class RowGemm
             return;
         }
 
-        CheckRows(n, k, b.Length, bRows, "b");
-        CheckRows(n, m, c.Length, cRows, "c");
-        if (k < 1 || n % Granule<T>() != 0 || (long)(m - 1) * aRow + (long)(k - 1) * aCol >= a.Length || (!mask.IsEmpty && mask.Length < n))
+        if (k < 1 || n % Granule<T>() != 0 || (!mask.IsEmpty && mask.Length < n) || aRows.Length < m || aCols.Length < k)
         {
             throw new ArgumentException($"RowGemm: operands do not fit [{m}, {k}]·[{k}, {n}] with granule {Granule<T>()}.");
         }
 
+        CheckRows(n, k, b.Length, bRows, "b");
+        CheckRows(n, m, c.Length, cRows, "c");
+        var (rowLo, rowHi) = Extent(aRows[..m]);
+        var (colLo, colHi) = Extent(aCols[..k]);
+        if (rowLo < 0 || colLo < 0 || (long)rowHi + colHi >= a.Length)
+        {
+            throw new ArgumentException($"RowGemm: A's offsets reach outside its {a.Length} elements.");
+        }
+
         if (Wide<T>())
         {
-            Tiles<T, Vector512<T>, Lanes512<T>>(m, n, k, a, aRow, aCol, b, bRows, c, cRows, mask, accumulate);
+            Tiles<T, Vector512<T>, Lanes512<T>>(m, n, k, a, aRows, aCols, b, bRows, c, cRows, mask, accumulate);
         }
         else
         {
-            Tiles<T, Vector256<T>, Lanes256<T>>(m, n, k, a, aRow, aCol, b, bRows, c, cRows, mask, accumulate);
+            Tiles<T, Vector256<T>, Lanes256<T>>(m, n, k, a, aRows, aCols, b, bRows, c, cRows, mask, accumulate);
         }
     }
 
@@ -108,7 +117,19 @@ internal static class RowGemm
         }
     }
 
-    /// <summary>Every row [offset, offset + n) of a table lies inside the buffer (the kernels index with unchecked refs).</summary>
+    private static (long Lo, long Hi) Extent(ReadOnlySpan<int> offsets)
+    {
+        long lo = long.MaxValue, hi = long.MinValue;
+        foreach (var at in offsets)
+        {
+            lo = Math.Min(lo, at);
+            hi = Math.Max(hi, at);
+        }
+
+        return (lo, hi);
+    }
+
+    /// <summary>Every row [offset, offset + n) of a table lies inside the buffer (the kernel indexes with unchecked refs).</summary>
     private static void CheckRows(int n, int count, int length, ReadOnlySpan<int> rows, string name)
     {
         if (rows.Length < count)
@@ -116,19 +137,17 @@ internal static class RowGemm
             throw new ArgumentException($"RowGemm: {name} has {rows.Length} row offsets, {count} needed.");
         }
 
-        foreach (var at in rows[..count])
+        var (lo, hi) = Extent(rows[..count]);
+        if (lo < 0 || hi + n > length)
         {
-            if (at < 0 || (long)at + n > length)
-            {
-                throw new ArgumentException($"RowGemm: a row of {name} at {at} of length {n} reaches outside its {length} elements.");
-            }
+            throw new ArgumentException($"RowGemm: a row of {name} (offsets {lo}..{hi}, length {n}) reaches outside its {length} elements.");
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiles<T, TV, TL>(
         int m, int n, int k,
-        ReadOnlySpan<T> a, int aRow, int aCol,
+        ReadOnlySpan<T> a, ReadOnlySpan<int> aRows, ReadOnlySpan<int> aCols,
         ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
         Span<T> c, ReadOnlySpan<int> cRows,
         ReadOnlySpan<T> mask, bool accumulate)
@@ -136,122 +155,192 @@ internal static class RowGemm
         where TV : struct
         where TL : struct, ILanes<T, TV>
     {
-        ref var a0 = ref MemoryMarshal.GetReference(a);
-        ref var b0 = ref MemoryMarshal.GetReference(b);
-        ref var c0 = ref MemoryMarshal.GetReference(c);
-        ref var bRow0 = ref MemoryMarshal.GetReference(bRows);
-        ref var mask0 = ref MemoryMarshal.GetReference(mask);
-        var masked = !mask.IsEmpty;
+        var operands = new Operands<T>(a, aCols, b, bRows, c, mask, k, accumulate);
         var width = TL.Count;
-        var ap = (nint)aCol;
+        Span<int> rowAt = stackalloc int[TileRows];
+        Span<int> cAt = stackalloc int[TileRows];
         for (var i0 = 0; i0 < m; i0 += TileRows)
         {
             // Rows past m repeat the last row: computed alongside, never stored.
             var rows = Math.Min(TileRows, m - i0);
-            ref var r0 = ref Unsafe.Add(ref a0, (nint)i0 * aRow);
-            ref var r1 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(1, rows - 1)) * aRow);
-            ref var r2 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(2, rows - 1)) * aRow);
-            ref var r3 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(3, rows - 1)) * aRow);
-            ref var r4 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(4, rows - 1)) * aRow);
-            ref var r5 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(5, rows - 1)) * aRow);
-            ref var r6 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(6, rows - 1)) * aRow);
-            ref var r7 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(7, rows - 1)) * aRow);
-            for (var j = 0; j < n; j += 2 * width)
+            for (var t = 0; t < TileRows; t++)
             {
-                TV c00 = TL.Zero, c01 = TL.Zero, c10 = TL.Zero, c11 = TL.Zero, c20 = TL.Zero, c21 = TL.Zero, c30 = TL.Zero, c31 = TL.Zero;
-                TV c40 = TL.Zero, c41 = TL.Zero, c50 = TL.Zero, c51 = TL.Zero, c60 = TL.Zero, c61 = TL.Zero, c70 = TL.Zero, c71 = TL.Zero;
-                nint at = 0;
-                for (var p = 0; p < k; p++, at += ap)
-                {
-                    ref var bp = ref Unsafe.Add(ref b0, (nint)Unsafe.Add(ref bRow0, p) + j);
-                    var v0 = TL.Load(ref bp);
-                    var v1 = TL.Load(ref Unsafe.Add(ref bp, width));
-                    var w = TL.Splat(Unsafe.Add(ref r0, at));
-                    c00 = TL.Fma(w, v0, c00);
-                    c01 = TL.Fma(w, v1, c01);
-                    w = TL.Splat(Unsafe.Add(ref r1, at));
-                    c10 = TL.Fma(w, v0, c10);
-                    c11 = TL.Fma(w, v1, c11);
-                    w = TL.Splat(Unsafe.Add(ref r2, at));
-                    c20 = TL.Fma(w, v0, c20);
-                    c21 = TL.Fma(w, v1, c21);
-                    w = TL.Splat(Unsafe.Add(ref r3, at));
-                    c30 = TL.Fma(w, v0, c30);
-                    c31 = TL.Fma(w, v1, c31);
-                    w = TL.Splat(Unsafe.Add(ref r4, at));
-                    c40 = TL.Fma(w, v0, c40);
-                    c41 = TL.Fma(w, v1, c41);
-                    w = TL.Splat(Unsafe.Add(ref r5, at));
-                    c50 = TL.Fma(w, v0, c50);
-                    c51 = TL.Fma(w, v1, c51);
-                    w = TL.Splat(Unsafe.Add(ref r6, at));
-                    c60 = TL.Fma(w, v0, c60);
-                    c61 = TL.Fma(w, v1, c61);
-                    w = TL.Splat(Unsafe.Add(ref r7, at));
-                    c70 = TL.Fma(w, v0, c70);
-                    c71 = TL.Fma(w, v1, c71);
-                }
+                rowAt[t] = aRows[i0 + Math.Min(t, rows - 1)];
+                cAt[t] = cRows[i0 + Math.Min(t, rows - 1)];
+            }
 
-                var (m0, m1) = masked ? (TL.Load(ref Unsafe.Add(ref mask0, j)), TL.Load(ref Unsafe.Add(ref mask0, j + width))) : (TL.AllBits, TL.AllBits);
-                ref var cRow = ref MemoryMarshal.GetReference(cRows);
-                Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0) + j, width, c00, c01, m0, m1, accumulate);
-                if (rows > 1)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 1) + j, width, c10, c11, m0, m1, accumulate);
-                }
+            var j = 0;
+            for (; j + 2 * width <= n; j += 2 * width)
+            {
+                Block<T, TV, TL, Two>(in operands, rowAt, cAt, rows, j);
+            }
 
-                if (rows > 2)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 2) + j, width, c20, c21, m0, m1, accumulate);
-                }
-
-                if (rows > 3)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 3) + j, width, c30, c31, m0, m1, accumulate);
-                }
-
-                if (rows > 4)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 4) + j, width, c40, c41, m0, m1, accumulate);
-                }
-
-                if (rows > 5)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 5) + j, width, c50, c51, m0, m1, accumulate);
-                }
-
-                if (rows > 6)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 6) + j, width, c60, c61, m0, m1, accumulate);
-                }
-
-                if (rows > 7)
-                {
-                    Put<T, TV, TL>(ref c0, Unsafe.Add(ref cRow, i0 + 7) + j, width, c70, c71, m0, m1, accumulate);
-                }
+            if (j < n)
+            {
+                Block<T, TV, TL, One>(in operands, rowAt, cAt, rows, j);
             }
         }
     }
 
-    /// <summary>Stores (or adds) two vectors of one row of C, masked columns dropped.</summary>
+    /// <summary>What every block of one product shares.</summary>
+    private readonly ref struct Operands<T>(ReadOnlySpan<T> a, ReadOnlySpan<int> aCols, ReadOnlySpan<T> b, ReadOnlySpan<int> bRows, Span<T> c, ReadOnlySpan<T> mask, int k, bool accumulate)
+    {
+        public readonly ReadOnlySpan<T> A = a;
+        public readonly ReadOnlySpan<int> ACols = aCols;
+        public readonly ReadOnlySpan<T> B = b;
+        public readonly ReadOnlySpan<int> BRows = bRows;
+        public readonly Span<T> C = c;
+        public readonly ReadOnlySpan<T> Mask = mask;
+        public readonly int K = k;
+        public readonly bool Accumulate = accumulate;
+    }
+
+    /// <summary>How many vectors a block spans: two, or one for a last block of odd width.</summary>
+    private interface IBlockWidth
+    {
+        static abstract bool Pair { get; }
+    }
+
+    private readonly struct Two : IBlockWidth
+    {
+        public static bool Pair => true;
+    }
+
+    private readonly struct One : IBlockWidth
+    {
+        public static bool Pair => false;
+    }
+
+    /// <summary>
+    /// C[rows, j .. j + width·(1 or 2)] of the tile whose A rows start at <paramref name="rowAt"/> and C rows
+    /// at <paramref name="cAt"/>: the whole contraction in registers, then one store (or add) per row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block<T, TV, TL, TW>(in Operands<T> o, ReadOnlySpan<int> rowAt, ReadOnlySpan<int> cAt, int rows, int j)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
+        where TW : struct, IBlockWidth
+    {
+        ref var a0 = ref MemoryMarshal.GetReference(o.A);
+        ref var b0 = ref MemoryMarshal.GetReference(o.B);
+        ref var aCol0 = ref MemoryMarshal.GetReference(o.ACols);
+        ref var bRow0 = ref MemoryMarshal.GetReference(o.BRows);
+        ref var r0 = ref Unsafe.Add(ref a0, rowAt[0]);
+        ref var r1 = ref Unsafe.Add(ref a0, rowAt[1]);
+        ref var r2 = ref Unsafe.Add(ref a0, rowAt[2]);
+        ref var r3 = ref Unsafe.Add(ref a0, rowAt[3]);
+        ref var r4 = ref Unsafe.Add(ref a0, rowAt[4]);
+        ref var r5 = ref Unsafe.Add(ref a0, rowAt[5]);
+        ref var r6 = ref Unsafe.Add(ref a0, rowAt[6]);
+        ref var r7 = ref Unsafe.Add(ref a0, rowAt[7]);
+        var width = TL.Count;
+        TV c00 = TL.Zero, c01 = TL.Zero, c10 = TL.Zero, c11 = TL.Zero, c20 = TL.Zero, c21 = TL.Zero, c30 = TL.Zero, c31 = TL.Zero;
+        TV c40 = TL.Zero, c41 = TL.Zero, c50 = TL.Zero, c51 = TL.Zero, c60 = TL.Zero, c61 = TL.Zero, c70 = TL.Zero, c71 = TL.Zero;
+        for (var p = 0; p < o.K; p++)
+        {
+            ref var bp = ref Unsafe.Add(ref b0, (nint)Unsafe.Add(ref bRow0, p) + j);
+            var at = (nint)Unsafe.Add(ref aCol0, p);
+            var v0 = TL.Load(ref bp);
+            var w0 = TL.Splat(Unsafe.Add(ref r0, at));
+            var w1 = TL.Splat(Unsafe.Add(ref r1, at));
+            var w2 = TL.Splat(Unsafe.Add(ref r2, at));
+            var w3 = TL.Splat(Unsafe.Add(ref r3, at));
+            var w4 = TL.Splat(Unsafe.Add(ref r4, at));
+            var w5 = TL.Splat(Unsafe.Add(ref r5, at));
+            var w6 = TL.Splat(Unsafe.Add(ref r6, at));
+            var w7 = TL.Splat(Unsafe.Add(ref r7, at));
+            c00 = TL.Fma(w0, v0, c00);
+            c10 = TL.Fma(w1, v0, c10);
+            c20 = TL.Fma(w2, v0, c20);
+            c30 = TL.Fma(w3, v0, c30);
+            c40 = TL.Fma(w4, v0, c40);
+            c50 = TL.Fma(w5, v0, c50);
+            c60 = TL.Fma(w6, v0, c60);
+            c70 = TL.Fma(w7, v0, c70);
+            if (TW.Pair)
+            {
+                var v1 = TL.Load(ref Unsafe.Add(ref bp, width));
+                c01 = TL.Fma(w0, v1, c01);
+                c11 = TL.Fma(w1, v1, c11);
+                c21 = TL.Fma(w2, v1, c21);
+                c31 = TL.Fma(w3, v1, c31);
+                c41 = TL.Fma(w4, v1, c41);
+                c51 = TL.Fma(w5, v1, c51);
+                c61 = TL.Fma(w6, v1, c61);
+                c71 = TL.Fma(w7, v1, c71);
+            }
+        }
+
+        ref var mask0 = ref MemoryMarshal.GetReference(o.Mask);
+        var masked = !o.Mask.IsEmpty;
+        var m0 = masked ? TL.Load(ref Unsafe.Add(ref mask0, j)) : TL.AllBits;
+        var m1 = masked && TW.Pair ? TL.Load(ref Unsafe.Add(ref mask0, j + width)) : TL.AllBits;
+        ref var c0 = ref MemoryMarshal.GetReference(o.C);
+        Put<T, TV, TL, TW>(ref c0, cAt[0] + j, width, c00, c01, m0, m1, o.Accumulate);
+        if (rows > 1)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[1] + j, width, c10, c11, m0, m1, o.Accumulate);
+        }
+
+        if (rows > 2)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[2] + j, width, c20, c21, m0, m1, o.Accumulate);
+        }
+
+        if (rows > 3)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[3] + j, width, c30, c31, m0, m1, o.Accumulate);
+        }
+
+        if (rows > 4)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[4] + j, width, c40, c41, m0, m1, o.Accumulate);
+        }
+
+        if (rows > 5)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[5] + j, width, c50, c51, m0, m1, o.Accumulate);
+        }
+
+        if (rows > 6)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[6] + j, width, c60, c61, m0, m1, o.Accumulate);
+        }
+
+        if (rows > 7)
+        {
+            Put<T, TV, TL, TW>(ref c0, cAt[7] + j, width, c70, c71, m0, m1, o.Accumulate);
+        }
+    }
+
+    /// <summary>Stores (or adds) one or two vectors of one row of C, masked columns dropped.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<T, TV, TL>(ref T c0, int at, int width, TV v0, TV v1, TV m0, TV m1, bool accumulate)
+    private static void Put<T, TV, TL, TW>(ref T c0, int at, int width, TV v0, TV v1, TV m0, TV m1, bool accumulate)
         where T : unmanaged
         where TV : struct
         where TL : struct, ILanes<T, TV>
+        where TW : struct, IBlockWidth
     {
         ref var target = ref Unsafe.Add(ref c0, at);
-        ref var next = ref Unsafe.Add(ref target, width);
         v0 = TL.And(v0, m0);
-        v1 = TL.And(v1, m1);
         if (accumulate)
         {
             v0 = TL.Add(v0, TL.Load(ref target));
-            v1 = TL.Add(v1, TL.Load(ref next));
         }
 
         TL.Store(v0, ref target);
-        TL.Store(v1, ref next);
+        if (TW.Pair)
+        {
+            ref var next = ref Unsafe.Add(ref target, width);
+            v1 = TL.And(v1, m1);
+            if (accumulate)
+            {
+                v1 = TL.Add(v1, TL.Load(ref next));
+            }
+
+            TL.Store(v1, ref next);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -417,6 +506,7 @@ internal static class RowGemm
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Sum(Vector512<T> v) => Vector512.Sum(v);
+
     }
 
     private readonly struct Lanes256<T> : ILanes<T, Vector256<T>>
@@ -451,5 +541,6 @@ internal static class RowGemm
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Sum(Vector256<T> v) => Vector256.Sum(v);
+
     }
 }

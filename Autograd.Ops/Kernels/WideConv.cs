@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
@@ -17,12 +18,13 @@ namespace Autograd.Kernels;
 /// The three products of one image, with nr = OH·Wp rounded up to the kernel's granule:
 /// <list type="bullet">
 /// <item>Y_g[f, j] = Σ_r W_g[f, r]·X[off_r + j] (RowGemm.Multiply, A = W_g), the OW real columns of each row copied out with the bias;</item>
-/// <item>dW_g[f, r] += Σ_j dY_g[f, j]·X[off_r + j] over the real columns (RowGemm.DotsAdd), dY widened to rows of Wp with zeros;</item>
+/// <item>dW_gᵀ[r, f] += Σ_t X[off_r + pos_t]·dY_gᵀ[t, f] over the real positions t (RowGemm.Multiply, A rows at the tap offsets, A columns at the positions), summed over a run of images before it is added into dW;</item>
 /// <item>dX[off_r + j] += Σ_f W_g[f, r]·dY_g[f, j] (RowGemm.Multiply, A = W_gᵀ, rows of C at the offsets, overlapping
 /// rows added one after another: col2im fused into the product), then the scratch's interior added into dX.</item>
 /// </list>
 /// Taken when the waste is bounded (Wp ≤ 2·OW) and the scratch is small; LeNet's second layer
-/// ([6, 14, 14] → [16, 10, 10], K = 150) computes 140 columns per 100 outputs and packs nothing.
+/// ([6, 14, 14] → [16, 10, 10], K = 150) computes 140 columns per 100 outputs in the forward and dX, and
+/// packs nothing.
 /// </remarks>
 internal static class WideConv
 {
@@ -47,15 +49,20 @@ internal static class WideConv
         var (hp, wp) = Padded(g);
         return wp <= 2L * g.OW
             && (long)g.Cg * hp * wp <= MaxScratchElements
-            && (long)g.Fg * ((long)g.OH * wp + RowGemm.Granule<T>()) <= MaxScratchElements;
+            && (long)g.Fg * ((long)g.OH * wp + RowGemm.Granule<T>()) <= MaxScratchElements
+            && ((long)g.K + g.P) * FilterColumns<T>(g) <= MaxScratchElements;
     }
 
-    /// <summary>Scratch elements one worker needs: the padded input (or dX) group, the widened output rows and the mask.</summary>
+    /// <summary>
+    /// Scratch elements one worker needs: the padded input (or dX) group, the widened output rows, the
+    /// mask, and for dW the transposed dY of an image and the transposed dW of a run of images.
+    /// </summary>
     public static int ScratchLength<T>(in Conv2dOp.Geometry g)
         where T : unmanaged
     {
         var nr = Columns<T>(g);
-        return InputLength<T>(g) + (g.Fg + 1) * nr;
+        var ldw = FilterColumns<T>(g);
+        return InputLength<T>(g) + (g.Fg + 1) * nr + (g.K + g.P) * ldw;
     }
 
     /// <summary>Y[n] = conv(X[n], W) + b for every group.</summary>
@@ -65,14 +72,21 @@ internal static class WideConv
         var (_, wp) = Padded(g);
         var nr = Columns<T>(g);
         Regions<T>(g, scratch, out var xs, out var wide, out _);
-        Span<int> offsets = stackalloc int[g.K];
+        var tables = ArrayPool<int>.Shared.Rent(2 * g.K + 2 * g.Fg);
+        var offsets = tables.AsSpan(0, g.K);
+        var taps = tables.AsSpan(g.K, g.K);
+        var filters = tables.AsSpan(2 * g.K, g.Fg);
+        var rows = tables.AsSpan(2 * g.K + g.Fg, g.Fg);
         Offsets(g, offsets);
-        Span<int> rows = stackalloc int[g.Fg];
-        RowStarts(rows, nr);
+        Steps(taps, 1);
+        Steps(filters, g.K);
+        Steps(rows, nr);
         for (var group = 0; group < g.Groups; group++)
         {
             FillInput(x, g, n, group, xs);
-            RowGemm.Multiply<T>(g.Fg, nr, g.K, w[(wOffset + group * g.Fg * g.K)..], g.K, 1, xs, offsets, wide, rows, default, accumulate: false);
+
+            // Y_g[f, j] = Σ_r W_g[f, r]·X[off_r + j]: A = W_g (rows f·K, columns r), B rows at the tap offsets.
+            RowGemm.Multiply<T>(g.Fg, nr, g.K, w[(wOffset + group * g.Fg * g.K)..], filters, taps, xs, offsets, wide, rows, default, accumulate: false);
             for (var f = 0; f < g.Fg; f++)
             {
                 var channel = group * g.Fg + f;
@@ -91,43 +105,130 @@ internal static class WideConv
                 }
             }
         }
+
+        ArrayPool<int>.Shared.Return(tables);
     }
 
-    /// <summary>dW_g += dY[n]_g · cols(X[n])_gᵀ for every group, <paramref name="dw"/> [F, K] row-major.</summary>
-    public static void WeightGradient<T>(Tensor<T> x, ReadOnlySpan<T> dy, int dyOffset, Span<T> dw, in Conv2dOp.Geometry g, int n, T[] scratch)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var nr = Columns<T>(g);
-        Regions<T>(g, scratch, out var xs, out var wide, out var mask);
-        Span<int> offsets = stackalloc int[g.K];
-        Offsets(g, offsets);
-        FillMask(g, mask);
-        for (var group = 0; group < g.Groups; group++)
-        {
-            FillInput(x, g, n, group, xs);
-            Widen(dy, dyOffset, g, n, group, wide);
-            RowGemm.DotsAdd<T>(g.Fg, g.K, nr, wide, nr, xs, offsets, mask, dw[(group * g.Fg * g.K)..], g.K);
-        }
-    }
-
-    /// <summary>dX[n] += col2im(W_gᵀ · dY[n]_g) for every group, <paramref name="dx"/> dense [N, C, H, W].</summary>
-    public static void InputGradient<T>(ReadOnlySpan<T> w, int wOffset, ReadOnlySpan<T> dy, int dyOffset, Span<T> dx, in Conv2dOp.Geometry g, int n, T[] scratch)
+    /// <summary>
+    /// dW_g += Σ_{n ∈ [n0, n0 + count)} dY[n]_g · cols(X[n])_gᵀ for every group, <paramref name="dw"/> [F, K]
+    /// row-major. Computed transposed, dWᵀ[r, f] = Σ_t X[off_r + pos_t]·dYᵀ[t, f] over the real output
+    /// positions t (pos_t = oh·Wp + ow): a row of filters is a vector, so the sum over positions stays in
+    /// registers, and only real positions are visited. The run's dWᵀ is added into dW once at the end.
+    /// With fewer filters than a vector, dots along the widened rows instead.
+    /// </summary>
+    public static void WeightGradient<T>(Tensor<T> x, ReadOnlySpan<T> dy, int dyOffset, Span<T> dw, in Conv2dOp.Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, wp) = Padded(g);
+        var ldw = FilterColumns<T>(g);
+        var (k, p) = (g.K, g.P);
+        Regions<T>(g, scratch, out var xs, out _, out _);
+        var dwT = scratch.AsSpan(ScratchLength<T>(g) - (k + p) * ldw, k * ldw);
+        var dyT = scratch.AsSpan(ScratchLength<T>(g) - p * ldw, p * ldw);
+        var tables = ArrayPool<int>.Shared.Rent(2 * k + 2 * p);
+        var offsets = tables.AsSpan(0, k);
+        var rows = tables.AsSpan(k, k);
+        var positions = tables.AsSpan(2 * k, p);
+        var dyRows = tables.AsSpan(2 * k + p, p);
+        Offsets(g, offsets);
+        Steps(rows, ldw);
+        Steps(dyRows, ldw);
+        for (var t = 0; t < p; t++)
+        {
+            positions[t] = t / g.OW * wp + t % g.OW;
+        }
+
+        if (g.Fg < RowGemm.Granule<T>())
+        {
+            // Fewer filters than a vector holds (LeNet's first layer: 6): dots along the widened rows,
+            // dW_g[f, r] += Σ_j dY_g[f, j]·X[off_r + j], the dropped columns masked.
+            var nr = Columns<T>(g);
+            Regions<T>(g, scratch, out _, out var wide, out var mask);
+            FillMask(g, mask);
+            for (var group = 0; group < g.Groups; group++)
+            {
+                for (var n = n0; n < n0 + count; n++)
+                {
+                    FillInput(x, g, n, group, xs);
+                    Widen(dy, dyOffset, g, n, group, wide);
+                    RowGemm.DotsAdd<T>(g.Fg, k, nr, wide, nr, xs, offsets, mask, dw[(group * g.Fg * k)..], k);
+                }
+            }
+
+            ArrayPool<int>.Shared.Return(tables);
+            return;
+        }
+
+        for (var group = 0; group < g.Groups; group++)
+        {
+            dwT.Clear();
+
+            // Columns Fg..ldw of dYᵀ stay zero for the whole run.
+            dyT.Clear();
+            for (var n = n0; n < n0 + count; n++)
+            {
+                FillInput(x, g, n, group, xs);
+                var plane = dyOffset + (n * g.F + group * g.Fg) * p;
+                for (var f = 0; f < g.Fg; f++)
+                {
+                    var src = dy.Slice(plane + f * p, p);
+                    for (var t = 0; t < p; t++)
+                    {
+                        dyT[t * ldw + f] = src[t];
+                    }
+                }
+
+                RowGemm.Multiply<T>(k, ldw, p, xs, offsets, positions, dyT, dyRows, dwT, rows, default, accumulate: true);
+            }
+
+            var target = dw[(group * g.Fg * k)..];
+            for (var f = 0; f < g.Fg; f++)
+            {
+                for (var r = 0; r < k; r++)
+                {
+                    target[f * k + r] += dwT[r * ldw + f];
+                }
+            }
+        }
+
+        ArrayPool<int>.Shared.Return(tables);
+    }
+
+    /// <summary>
+    /// dX[n] += col2im(W_gᵀ · dY[n]_g) for every group, <paramref name="dx"/> dense [N, C, H, W]: the rows of
+    /// W_gᵀ·dY_g are added into the padded scratch at the tap offsets (overlapping rows, taken in an order
+    /// that keeps a tile's rows apart), then the scratch's interior into dX.
+    /// </summary>
+    public static void InputGradient<T>(ReadOnlySpan<T> w, int wOffset, ReadOnlySpan<T> dy, int dyOffset, Span<T> dx, in Conv2dOp.Geometry g, int n, T[] scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (hp, wp) = Padded(g);
         var nr = Columns<T>(g);
         Regions<T>(g, scratch, out var dxs, out var wide, out var mask);
-        Span<int> offsets = stackalloc int[g.K];
+        var k = g.K;
+        var tables = ArrayPool<int>.Shared.Rent(3 * k + 2 * g.Fg);
+        var offsets = tables.AsSpan(0, k);
+        var order = tables.AsSpan(k, k);
+        var targets = tables.AsSpan(2 * k, k);
+        var filters = tables.AsSpan(3 * k, g.Fg);
+        var dyRows = tables.AsSpan(3 * k + g.Fg, g.Fg);
         Offsets(g, offsets);
-        Span<int> rows = stackalloc int[g.Fg];
-        RowStarts(rows, nr);
+        Interleave(order);
+        for (var i = 0; i < k; i++)
+        {
+            targets[i] = offsets[order[i]];
+        }
+
+        Steps(filters, k);
+        Steps(dyRows, nr);
         FillMask(g, mask);
-        var (hp, _) = Padded(g);
         for (var group = 0; group < g.Groups; group++)
         {
             Widen(dy, dyOffset, g, n, group, wide);
             dxs.Clear();
-            RowGemm.Multiply<T>(g.K, nr, g.Fg, w[(wOffset + group * g.Fg * g.K)..], 1, g.K, wide, rows, dxs, offsets, mask, accumulate: true);
+
+            // A[i, f] = W_g[f, order_i] (rows order_i, columns f·K), C rows at the taps' offsets.
+            RowGemm.Multiply<T>(k, nr, g.Fg, w[(wOffset + group * g.Fg * k)..], order, filters, wide, dyRows, dxs, targets, mask, accumulate: true);
             for (var c = 0; c < g.Cg; c++)
             {
                 for (var ih = 0; ih < g.H; ih++)
@@ -138,6 +239,8 @@ internal static class WideConv
                 }
             }
         }
+
+        ArrayPool<int>.Shared.Return(tables);
     }
 
     private static (int Hp, int Wp) Padded(in Conv2dOp.Geometry g) =>
@@ -191,12 +294,43 @@ internal static class WideConv
         }
     }
 
-    private static void RowStarts(Span<int> rows, int nr)
+    /// <summary>table[i] = i·step.</summary>
+    private static void Steps(Span<int> table, int step)
     {
-        for (var f = 0; f < rows.Length; f++)
+        for (var i = 0; i < table.Length; i++)
         {
-            rows[f] = f * nr;
+            table[i] = i * step;
         }
+    }
+
+    /// <summary>
+    /// 0..K−1 in the order t·B + b (b-major within each tile of B = ⌈K / TileRows⌉): consecutive rows of the
+    /// result are B taps apart, so a tile's rows of dX lie apart and each row's add does not wait on the
+    /// previous row's store.
+    /// </summary>
+    private static void Interleave(Span<int> order)
+    {
+        var k = order.Length;
+        var blocks = (k + RowGemm.TileRows - 1) / RowGemm.TileRows;
+        var i = 0;
+        for (var b = 0; b < blocks; b++)
+        {
+            for (var t = 0; t < RowGemm.TileRows; t++)
+            {
+                if (t * blocks + b < k)
+                {
+                    order[i++] = t * blocks + b;
+                }
+            }
+        }
+    }
+
+    /// <summary>The filters of a group rounded up to whole vectors: dWᵀ and dYᵀ rows.</summary>
+    private static int FilterColumns<T>(in Conv2dOp.Geometry g)
+        where T : unmanaged
+    {
+        var granule = RowGemm.Granule<T>();
+        return (g.Fg + granule - 1) / granule * granule;
     }
 
     /// <summary>All bits set at the real output columns (ow &lt; OW of the first OH rows), zero elsewhere.</summary>

@@ -4,8 +4,10 @@ namespace Autograd.Tests.Kernels;
 
 /// <summary>
 /// <c>RowGemm</c> (WideConv's kernels, rows named by offset tables) against double-precision loops: row
-/// counts on and off its 8-row and 4-row tiles, overlapping rows of C added one after another, masks, and
-/// offsets that reach outside a buffer refused with an ArgumentException.
+/// counts on and off its 8-row tile, column counts of odd vectors (a half-width last block), A read through
+/// row and column tables, overlapping rows of C added one after another, masks (infinities under them
+/// stay out of the dots), and offsets that reach
+/// outside a buffer refused with an ArgumentException.
 /// </summary>
 public class RowGemmTests
 {
@@ -14,9 +16,13 @@ public class RowGemmTests
     {
         var rng = new Random(7);
         var granule = RowGemm.Granule<float>();
-        foreach (var (m, k, blocks) in new[] { (1, 1, 1), (8, 3, 2), (13, 25, 1), (17, 6, 3) })
+        foreach (var (m, k, blocks) in new[] { (1, 1, 1), (8, 3, 2), (13, 25, 1), (17, 6, 3), (9, 4, 5) })
         {
             var n = blocks * granule;
+
+            // A[i, p] = a[aRows[i] + aCols[p]]: rows k·i apart, columns 1 apart, as a row-major [m, k].
+            var aRows = Enumerable.Range(0, m).Select(i => i * k).ToArray();
+            var aCols = Enumerable.Range(0, k).ToArray();
             var a = Enumerable.Range(0, m * k).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
             var bRows = Enumerable.Range(0, k).Select(p => rng.Next(0, 40)).ToArray();
             var b = Enumerable.Range(0, 40 + n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
@@ -45,7 +51,7 @@ public class RowGemmTests
                 }
             }
 
-            RowGemm.Multiply<float>(m, n, k, a, k, 1, b, bRows, c, cRows, mask, accumulate: true);
+            RowGemm.Multiply<float>(m, n, k, a, aRows, aCols, b, bRows, c, cRows, mask, accumulate: true);
             Assert.That(c, Is.EqualTo(expected).Within(1e-4), $"m {m}, k {k}, n {n}");
         }
     }
@@ -93,11 +99,14 @@ public class RowGemmTests
         var a = new float[4];
         var b = new float[n + 2];
         var c = new float[4 * n];
-        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, 3], c, [0, n], default, accumulate: false), Throws.ArgumentException);
-        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, 2], c, [0, 3 * n + 1], default, accumulate: false), Throws.ArgumentException);
-        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, -1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
-        Assert.That(() => RowGemm.Multiply<float>(2, n - 1, 2, a, 2, 1, b, [0, 1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
-        Assert.That(() => RowGemm.DotsAdd<float>(2, 2, n, a, 1, b, [0, 3], new float[n], c, 2), Throws.ArgumentException);
-        RowGemm.Multiply<float>(2, n, 2, a, 2, 1, b, [0, 2], c, [0, n], default, accumulate: false);
+        int[] rows = [0, 2], cols = [0, 1];
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, rows, cols, b, [0, 3], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, rows, cols, b, [0, 2], c, [0, 3 * n + 1], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, rows, cols, b, [0, -1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n - 1, 2, a, rows, cols, b, [0, 1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, [0, 3], cols, b, [0, 1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.Multiply<float>(2, n, 2, a, rows, [0, -1], b, [0, 1], c, [0, n], default, accumulate: false), Throws.ArgumentException);
+        Assert.That(() => RowGemm.DotsAdd<float>(2, 2, n, new float[2 * n], n, b, [0, 3], new float[n], c, 2), Throws.ArgumentException);
+        RowGemm.Multiply<float>(2, n, 2, a, rows, cols, b, [0, 2], c, [0, n], default, accumulate: false);
     }
 }
