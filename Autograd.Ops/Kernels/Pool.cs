@@ -55,13 +55,21 @@ internal static class Pool
         // The row-vector path keeps the tap number in a lane of T, exact only for byte-sized tap counts.
         var vector = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && typeof(TIndex) == typeof(byte);
         var g = new RowGeometry(w, kernel.W, stride.W, padding.W, dilation.W, ow, vector ? Vector256<T>.Count : 1);
+
+        // 2×2 windows at stride 2 over unit-stride float rows (every CNN's pooling): no phase split.
+        var twoByTwo = vector && ow >= Vector256<float>.Count && typeof(T) == typeof(float) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
+            && padding == new Size2(0, 0) && dilation == new Size2(1, 1) && sW == 1 && 2 * oh <= h && 2 * ow <= w;
         Threads.For(n * c, workers, plane =>
         {
             var xs = x.Span;
             var ys = y.Span.Slice(plane * oh * ow, oh * ow);
             var arg = record ? argmax.Span.Slice(plane * oh * ow, oh * ow) : default;
             var xPlane = xOffset + plane / c * sN + plane % c * sC;
-            if (vector)
+            if (twoByTwo)
+            {
+                MaxPlane2x2(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
+            }
+            else if (vector)
             {
                 MaxPlaneVector(xs, xPlane, sH, sW, h, kernel, stride.H, padding.H, dilation.H, oh, ow, g, ys, arg, noTap);
             }
@@ -114,6 +122,64 @@ internal static class Pool
                     arg[o] = TIndex.CreateTruncating(bestTap);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// 2×2 windows at stride 2 of one float plane (rows sH apart, unit stride within a row, at least eight
+    /// windows per row): eight windows at a time, each input row's 16 elements split into even and odd
+    /// columns by two permutes, then the
+    /// taps (row 0 even, row 0 odd, row 1 even, row 1 odd: tap numbers 0–3, row-major window order) taken
+    /// with the scalar rule (strictly greater, or NaN), so values and argmaxes are exactly the general loop's.
+    /// </summary>
+    private static void MaxPlane2x2(ReadOnlySpan<float> xs, int xPlane, int sH, int oh, int ow, Span<float> ys, Span<byte> arg)
+    {
+        ref var x0 = ref MemoryMarshal.GetReference(xs);
+        ref var y0 = ref MemoryMarshal.GetReference(ys);
+        var lanes = Vector256<float>.Count;
+        Span<int> taps = stackalloc int[lanes];
+        for (var i = 0; i < oh; i++)
+        {
+            ref var row0 = ref Unsafe.Add(ref x0, xPlane + 2 * i * sH);
+            ref var row1 = ref Unsafe.Add(ref row0, sH);
+            var o = i * ow;
+            for (var j = 0; j < ow; j += lanes)
+            {
+                // The last block overlaps the one before when ow is not a multiple of 8: the same windows
+                // give the same values, so nothing is written twice differently and no tail loop is needed.
+                j = Math.Min(j, ow - lanes);
+                var (e0, o0) = Split(ref Unsafe.Add(ref row0, 2 * j));
+                var (e1, o1) = Split(ref Unsafe.Add(ref row1, 2 * j));
+                var m = e0;
+                var t = Vector256<int>.Zero;
+                TakeLanes(ref m, ref t, o0, 1);
+                TakeLanes(ref m, ref t, e1, 2);
+                TakeLanes(ref m, ref t, o1, 3);
+                m.StoreUnsafe(ref y0, (nuint)(o + j));
+                if (!arg.IsEmpty)
+                {
+                    t.CopyTo(taps);
+                    for (var l = 0; l < lanes; l++)
+                    {
+                        arg[o + j + l] = (byte)taps[l];
+                    }
+                }
+            }
+        }
+
+        static (Vector256<float> Even, Vector256<float> Odd) Split(ref float at)
+        {
+            // [a0 a2 a4 a6 | a1 a3 a5 a7] and the same of the next eight, then the halves paired up.
+            var pa = Vector256.Shuffle(Vector256.LoadUnsafe(ref at), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+            var pb = Vector256.Shuffle(Vector256.LoadUnsafe(ref at, 8), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+            return (Vector256.Create(pa.GetLower(), pb.GetLower()), Vector256.Create(pa.GetUpper(), pb.GetUpper()));
+        }
+
+        static void TakeLanes(ref Vector256<float> m, ref Vector256<int> t, Vector256<float> v, int tap)
+        {
+            var take = Vector256.GreaterThan(v, m) | ~Vector256.Equals(v, v);
+            m = Vector256.ConditionalSelect(take, v, m);
+            t = Vector256.ConditionalSelect(take.AsInt32(), Vector256.Create(tap), t);
         }
     }
 
@@ -294,13 +360,30 @@ internal static class Pool
     {
         var (s0, s1, s2, s3) = (dyStrides[0], dyStrides[1], dyStrides[2], dyStrides[3]);
         var tapOffset = TapOffsets(kernel, dilation, w);
+
+        // The forward's 2×2 stride-2 float windows: disjoint, so each input element is written once.
+        var twoByTwo = typeof(T) == typeof(float) && typeof(TIndex) == typeof(byte) && Vector256.IsHardwareAccelerated
+            && ow >= Vector256<float>.Count && (s3 == 1 || s3 == 0) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
+            && padding == new Size2(0, 0) && dilation == new Size2(1, 1) && 2 * oh <= h && 2 * ow <= w;
         Threads.For(n * c, workers, plane =>
         {
             var dys = dy.Span;
             var arg = argmax.Span.Slice(plane * oh * ow, oh * ow);
             var dxs = dx.Span.Slice(plane * h * w, h * w);
-            dxs.Clear();
             var at = dyOffset + plane / c * s0 + plane % c * s1;
+            if (twoByTwo)
+            {
+                if (2 * oh < h || 2 * ow < w)
+                {
+                    // The last row or column is in no window.
+                    dxs.Clear();
+                }
+
+                RouteMax2x2(MemoryMarshal.Cast<T, float>(dys), at, s2, s3 == 0, MemoryMarshal.Cast<TIndex, byte>(arg), oh, ow, w, MemoryMarshal.Cast<T, float>(dxs));
+                return;
+            }
+
+            dxs.Clear();
             var o = 0;
             for (var i = 0; i < oh; i++)
             {
@@ -316,6 +399,51 @@ internal static class Pool
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// The adjoint of <see cref="MaxPlane2x2"/> for one plane (dY rows of unit stride, or of stride 0): eight windows at a time, dY goes to the even
+    /// or odd column of the top or bottom row that the tap number names and zero to the other three, then
+    /// the columns are interleaved back and each input row pair is stored whole (no clear, no scatter).
+    /// </summary>
+    private static void RouteMax2x2(ReadOnlySpan<float> dys, int at, int rowStride, bool expandedRows, ReadOnlySpan<byte> arg, int oh, int ow, int w, Span<float> dxs)
+    {
+        ref var dy0 = ref MemoryMarshal.GetReference(dys);
+        ref var dx0 = ref MemoryMarshal.GetReference(dxs);
+        ref var arg0 = ref MemoryMarshal.GetReference(arg);
+        var lanes = Vector256<float>.Count;
+        for (var i = 0; i < oh; i++)
+        {
+            ref var top = ref Unsafe.Add(ref dx0, 2 * i * w);
+            ref var bottom = ref Unsafe.Add(ref top, w);
+            for (var j = 0; j < ow; j += lanes)
+            {
+                // The last block overlaps the one before when ow is not a multiple of 8 and rewrites the same values.
+                j = Math.Min(j, ow - lanes);
+                // A dY row of stride 0 (the gradient of a sum, expanded) is one value.
+                var g = expandedRows ? Vector256.Create(Unsafe.Add(ref dy0, at + i * rowStride)) : Vector256.LoadUnsafe(ref dy0, (nuint)(at + i * rowStride + j));
+                var taps = Vector128.WidenLower(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref arg0, i * ow + j))).AsByte());
+                var t = Vector256.Create(Vector128.WidenLower(taps), Vector128.WidenUpper(taps)).AsInt32();
+                var zero = Vector256<float>.Zero;
+                Interleave(
+                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256<int>.Zero).AsSingle(), g, zero),
+                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(1)).AsSingle(), g, zero),
+                    ref Unsafe.Add(ref top, 2 * j));
+                Interleave(
+                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(2)).AsSingle(), g, zero),
+                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(3)).AsSingle(), g, zero),
+                    ref Unsafe.Add(ref bottom, 2 * j));
+            }
+        }
+
+        static void Interleave(Vector256<float> even, Vector256<float> odd, ref float at)
+        {
+            // [e0 o0 e1 o1 …]: the lower halves paired then spread, the upper halves likewise.
+            var lower = Vector256.Shuffle(Vector256.Create(even.GetLower(), odd.GetLower()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
+            var upper = Vector256.Shuffle(Vector256.Create(even.GetUpper(), odd.GetUpper()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
+            lower.StoreUnsafe(ref at);
+            upper.StoreUnsafe(ref at, 8);
+        }
     }
 
     /// <summary>

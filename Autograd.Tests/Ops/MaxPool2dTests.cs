@@ -169,7 +169,8 @@ public class MaxPool2dTests
                             }
 
                             var idx = (plane * h + hi) * w + wi;
-                            if (at < 0 || x[idx] > best)
+                            // PyTorch's rule: strictly greater, or NaN (a later NaN wins over an earlier one).
+                            if (at < 0 || x[idx] > best || double.IsNaN(x[idx]))
                             {
                                 (best, at) = (x[idx], idx);
                             }
@@ -223,6 +224,75 @@ public class MaxPool2dTests
             var y = x.MaxPool2d(cfg.K, cfg.S, cfg.P, cfg.D, cfg.Ceil);
             var (ey, _, _, _) = Direct([.. x.ToArray().Select(v => (double)v)], cfg.N, cfg.C, cfg.H, cfg.W, cfg.K, cfg.S, cfg.P, cfg.D, cfg.Ceil);
             Assert.That(y.ToArray().Select(v => (double)v), Is.EqualTo(ey), cfg.ToString());
+        }
+    }
+
+    [Test]
+    [NonParallelizable] // Turns on the pool's process-wide poison: an element the backward fails to write reads NaN.
+    public void TwoByTwoStrideTwo_Float_MatchesDirectPooling_WithTiesNaNAndInfinities()
+    {
+        var poison = BufferPool.Poison;
+        BufferPool.Poison = true;
+        try
+        {
+            // The second round's buffers come back from the pool, poisoned by the first round's release.
+            TwoByTwoStrideTwo();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            TwoByTwoStrideTwo();
+        }
+        finally
+        {
+            BufferPool.Poison = poison;
+        }
+    }
+
+    private static void TwoByTwoStrideTwo()
+    {
+        // Float 2×2 windows at stride 2 over unit-stride rows take the eight-windows-at-a-time path: widths
+        // with whole blocks and a tail, odd sizes (the last row and column dropped), a narrowed input (rows
+        // further apart than their length), and values with ties, NaN and ±∞.
+        var g = new Generator(23);
+        foreach (var (h, w, narrow) in new[] { (28, 28, 0), (10, 10, 0), (7, 37, 0), (16, 40, 3), (2, 16, 0), (5, 3, 1) })
+        {
+            var full = Tensor.FromArray(
+                Enumerable.Range(0, 2 * 3 * h * (w + narrow)).Select(_ => g.NextInt(40) switch
+                {
+                    0 => float.NaN,
+                    1 => float.NegativeInfinity,
+                    2 => float.PositiveInfinity,
+                    var k => (float)(k % 4),
+                }).ToArray(),
+                [2, 3, h, w + narrow]);
+            var leaf = full.Narrow(3, narrow, w).Detach();
+            leaf.RequiresGrad = true;
+            var y = leaf.MaxPool2d(2);
+            var (ey, arg, oh, ow) = Direct([.. leaf.ToArray().Select(v => (double)v)], 2, 3, h, w, new Size2(2, 2), new Size2(2, 2), new Size2(0, 0), new Size2(1, 1), false);
+            Assert.That(y.Shape, Is.EqualTo(new[] { 2, 3, oh, ow }));
+            Assert.That(y.ToArray().Select(v => (double)v), Is.EqualTo(ey), $"{h}×{w}, narrowed by {narrow}");
+
+            var dy = Tensor.Randn<float>(y.Shape, g);
+            y.Backward(dy);
+            var dx = new double[leaf.Numel];
+            var dys = dy.ToArray();
+            for (var o = 0; o < arg.Length; o++)
+            {
+                dx[arg[o]] += dys[o];
+            }
+
+            Assert.That(leaf.Grad!.ToArray().Select(v => (double)v), Is.EqualTo(dx).Within(1e-6), $"{h}×{w}, narrowed by {narrow}: routing");
+
+            // Sum's gradient reaches the backward as an expanded (stride-0) dY.
+            var again = full.Narrow(3, narrow, w).Detach();
+            again.RequiresGrad = true;
+            again.MaxPool2d(2).Sum().Backward();
+            var ones = new double[again.Numel];
+            foreach (var o in arg)
+            {
+                ones[o] += 1;
+            }
+
+            Assert.That(again.Grad!.ToArray().Select(v => (double)v), Is.EqualTo(ones), $"{h}×{w}, narrowed by {narrow}: routing an expanded dY");
         }
     }
 
