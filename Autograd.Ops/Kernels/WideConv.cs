@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
@@ -90,18 +92,12 @@ internal static class WideConv
             for (var f = 0; f < g.Fg; f++)
             {
                 var channel = group * g.Fg + f;
+                var b = bias is null ? T.Zero : bias[channel];
+                ref var src = ref wide[f * nr];
+                ref var dst = ref y[(n * g.F + channel) * g.OH * g.OW];
                 for (var oh = 0; oh < g.OH; oh++)
                 {
-                    var src = wide.Slice(f * nr + oh * wp, g.OW);
-                    var dst = y.Slice(((n * g.F + channel) * g.OH + oh) * g.OW, g.OW);
-                    if (bias is null)
-                    {
-                        src.CopyTo(dst);
-                    }
-                    else
-                    {
-                        TP.Add(src, bias[channel], dst);
-                    }
+                    Rows.Copy(ref Unsafe.Add(ref src, oh * wp), ref Unsafe.Add(ref dst, oh * g.OW), g.OW, b, add: bias is not null);
                 }
             }
         }
@@ -168,13 +164,16 @@ internal static class WideConv
             for (var n = n0; n < n0 + count; n++)
             {
                 FillInput(x, g, n, group, xs);
-                var plane = dyOffset + (n * g.F + group * g.Fg) * p;
+                // dYᵀ[t, f] = dY[f, t]: the plane's rows are in range (dY is dense [N, F, OH, OW]), so unchecked.
+                ref var plane = ref MemoryMarshal.GetReference(dy.Slice(dyOffset + (n * g.F + group * g.Fg) * p, g.Fg * p));
+                ref var column = ref MemoryMarshal.GetReference(dyT);
                 for (var f = 0; f < g.Fg; f++)
                 {
-                    var src = dy.Slice(plane + f * p, p);
+                    ref var src = ref Unsafe.Add(ref plane, f * p);
+                    ref var dst = ref Unsafe.Add(ref column, f);
                     for (var t = 0; t < p; t++)
                     {
-                        dyT[t * ldw + f] = src[t];
+                        Unsafe.Add(ref dst, t * ldw) = Unsafe.Add(ref src, t);
                     }
                 }
 
@@ -229,12 +228,14 @@ internal static class WideConv
 
             // A[i, f] = W_g[f, order_i] (rows order_i, columns f·K), C rows at the taps' offsets.
             RowGemm.Multiply<T>(k, nr, g.Fg, w[(wOffset + group * g.Fg * k)..], order, filters, wide, dyRows, dxs, targets, mask, accumulate: true);
+            // Without left or right padding a channel's rows are one run in the scratch and in dX.
+            var run = wp == g.W ? g.H : 1;
             for (var c = 0; c < g.Cg; c++)
             {
-                for (var ih = 0; ih < g.H; ih++)
+                for (var ih = 0; ih < g.H; ih += run)
                 {
-                    var src = dxs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, g.W);
-                    var dst = dx.Slice(((n * g.C + group * g.Cg + c) * g.H + ih) * g.W, g.W);
+                    var src = dxs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
+                    var dst = dx.Slice(((n * g.C + group * g.Cg + c) * g.H + ih) * g.W, run * g.W);
                     TP.Add(dst, src, dst);
                 }
             }
@@ -353,16 +354,21 @@ internal static class WideConv
         var (hp, wp) = Padded(g);
         var s = x._strides;
         var data = x._storage.Span;
-        xs.Clear();
+
+        // Without padding only the slack past the planes is not overwritten.
+        xs[(g.IsPadded ? 0 : g.Cg * hp * wp)..].Clear();
+
+        // Without left or right padding, over rows that follow one another in x, a channel is one copy.
+        var run = wp == g.W && s[3] == 1 && s[2] == g.W ? g.H : 1;
         for (var c = 0; c < g.Cg; c++)
         {
-            for (var ih = 0; ih < g.H; ih++)
+            for (var ih = 0; ih < g.H; ih += run)
             {
-                var dst = xs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, g.W);
+                var dst = xs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
                 var at = x._offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
                 if (s[3] == 1)
                 {
-                    data.Slice(at, g.W).CopyTo(dst);
+                    data.Slice(at, run * g.W).CopyTo(dst);
                     continue;
                 }
 
@@ -378,18 +384,54 @@ internal static class WideConv
 
     /// <summary>dY[n]_g ([Fg, OH, OW], dense at dyOffset) as rows of nr with each output row Wp wide, zeros between.</summary>
     private static void Widen<T>(ReadOnlySpan<T> dy, int dyOffset, in Conv2dOp.Geometry g, int n, int group, Span<T> wide)
-        where T : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, wp) = Padded(g);
         var nr = Columns<T>(g);
         wide.Clear();
         for (var f = 0; f < g.Fg; f++)
         {
-            var plane = dyOffset + (n * g.F + group * g.Fg + f) * g.OH * g.OW;
+            ref var src = ref MemoryMarshal.GetReference(dy.Slice(dyOffset + (n * g.F + group * g.Fg + f) * g.OH * g.OW, g.OH * g.OW));
+            ref var dst = ref wide[f * nr];
             for (var oh = 0; oh < g.OH; oh++)
             {
-                dy.Slice(plane + oh * g.OW, g.OW).CopyTo(wide.Slice(f * nr + oh * wp, g.OW));
+                Rows.Copy(ref Unsafe.Add(ref src, oh * g.OW), ref Unsafe.Add(ref dst, oh * wp), g.OW, T.Zero, add: false);
             }
+        }
+    }
+
+    /// <summary>Short rows (an output row of a small image: 5 to 30 elements), where a span call's set-up costs more than the copy.</summary>
+    private static class Rows
+    {
+        /// <summary>
+        /// dst[i] = src[i] (+ b when <paramref name="add"/>) for i &lt; n: whole vectors, then one more ending at
+        /// n that overlaps the last (the same values written twice); shorter rows element by element. src and
+        /// dst do not overlap. A plain copy adds nothing, so −0 and NaN payloads stay as they are.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Copy<T>(ref T src, ref T dst, int n, T b, bool add)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var width = Vector256<T>.Count;
+            if (!Vector256.IsHardwareAccelerated || n < width)
+            {
+                for (var i = 0; i < n; i++)
+                {
+                    Unsafe.Add(ref dst, i) = add ? Unsafe.Add(ref src, i) + b : Unsafe.Add(ref src, i);
+                }
+
+                return;
+            }
+
+            var bias = Vector256.Create(b);
+            for (var i = 0; i + width <= n; i += width)
+            {
+                var v = Vector256.LoadUnsafe(ref src, (nuint)i);
+                (add ? v + bias : v).StoreUnsafe(ref dst, (nuint)i);
+            }
+
+            var last = Vector256.LoadUnsafe(ref src, (nuint)(n - width));
+            (add ? last + bias : last).StoreUnsafe(ref dst, (nuint)(n - width));
         }
     }
 }
