@@ -412,7 +412,13 @@ public static class Conv2dOp
     private static void InputGradientImages<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (count == 1 || ShallowGemm.Applies<T>(g.Fg) || WideConv.Applies<T>(g))
+        if (WideConv.Applies<T>(g))
+        {
+            WideConv.InputGradient(w.Span, wOffset, dy.Span, dyOffset, dx.Span, g, n0, count, scratch);
+            return;
+        }
+
+        if (count == 1 || ShallowGemm.Applies<T>(g.Fg))
         {
             for (var n = n0; n < n0 + count; n++)
             {
@@ -549,12 +555,6 @@ public static class Conv2dOp
     private static void InputGradientImage<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (WideConv.Applies<T>(g))
-        {
-            WideConv.InputGradient(w.Span, wOffset, dy.Span, dyOffset, dx.Span, g, n, dcols);
-            return;
-        }
-
         var (fg, k, p) = (g.Fg, g.K, g.P);
         var width = ConvColumns.BlockWidth(g);
         var plane = g.H * g.W;

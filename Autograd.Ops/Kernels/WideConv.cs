@@ -64,7 +64,7 @@ internal static class WideConv
     {
         var nr = Columns<T>(g);
         var ldw = FilterColumns<T>(g);
-        return InputLength<T>(g) + (g.Fg + 1) * nr + (g.K + g.P) * ldw;
+        return InputLength<T>(g) + (g.Fg + 1) * nr + (g.K + g.P) * ldw + g.K * g.Fg;
     }
 
     /// <summary>Y[n] = conv(X[n], W) + b for every group.</summary>
@@ -119,8 +119,8 @@ internal static class WideConv
         var ldw = FilterColumns<T>(g);
         var (k, p) = (g.K, g.P);
         Regions<T>(g, scratch, out var xs, out _, out _);
-        var dwT = scratch.AsSpan(ScratchLength<T>(g) - (k + p) * ldw, k * ldw);
-        var dyT = scratch.AsSpan(ScratchLength<T>(g) - p * ldw, p * ldw);
+        var dwT = scratch.AsSpan(ScratchLength<T>(g) - (k + p) * ldw - k * g.Fg, k * ldw);
+        var dyT = scratch.AsSpan(ScratchLength<T>(g) - p * ldw - k * g.Fg, p * ldw);
         var tables = ArrayPool<int>.Shared.Rent(2 * k + 2 * p);
         var offsets = tables.AsSpan(0, k);
         var rows = tables.AsSpan(k, k);
@@ -194,23 +194,24 @@ internal static class WideConv
     }
 
     /// <summary>
-    /// dX[n] += col2im(W_gᵀ · dY[n]_g) for every group, <paramref name="dx"/> dense [N, C, H, W]: the rows of
-    /// W_gᵀ·dY_g are added into the padded scratch at the tap offsets (overlapping rows, taken in an order
-    /// that keeps a tile's rows apart), then the scratch's interior into dX.
+    /// dX[n] += col2im(W_gᵀ · dY[n]_g) for every group and image n ∈ [n0, n0 + count), <paramref name="dx"/>
+    /// dense [N, C, H, W]: the rows of W_gᵀ·dY_g are added into the padded scratch at the tap offsets
+    /// (overlapping rows, taken in an order that keeps a tile's rows apart), then the scratch's interior into dX.
     /// </summary>
-    public static void InputGradient<T>(ReadOnlySpan<T> w, int wOffset, ReadOnlySpan<T> dy, int dyOffset, Span<T> dx, in Conv2dOp.Geometry g, int n, T[] scratch)
+    public static void InputGradient<T>(ReadOnlySpan<T> w, int wOffset, ReadOnlySpan<T> dy, int dyOffset, Span<T> dx, in Conv2dOp.Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (hp, wp) = Padded(g);
         var nr = Columns<T>(g);
         Regions<T>(g, scratch, out var dxs, out var wide, out var mask);
         var k = g.K;
-        var tables = ArrayPool<int>.Shared.Rent(3 * k + 2 * g.Fg);
+        var tables = ArrayPool<int>.Shared.Rent(4 * k + 2 * g.Fg);
         var offsets = tables.AsSpan(0, k);
         var order = tables.AsSpan(k, k);
         var targets = tables.AsSpan(2 * k, k);
-        var filters = tables.AsSpan(3 * k, g.Fg);
-        var dyRows = tables.AsSpan(3 * k + g.Fg, g.Fg);
+        var tapRows = tables.AsSpan(3 * k, k);
+        var filters = tables.AsSpan(4 * k, g.Fg);
+        var dyRows = tables.AsSpan(4 * k + g.Fg, g.Fg);
         Offsets(g, offsets);
         Interleave(order);
         for (var i = 0; i < k; i++)
@@ -218,25 +219,42 @@ internal static class WideConv
             targets[i] = offsets[order[i]];
         }
 
-        Steps(filters, k);
+        Steps(tapRows, g.Fg);
+        Steps(filters, 1);
         Steps(dyRows, nr);
         FillMask(g, mask);
+        var wT = scratch.AsSpan(ScratchLength<T>(g) - k * g.Fg, k * g.Fg);
         for (var group = 0; group < g.Groups; group++)
         {
-            Widen(dy, dyOffset, g, n, group, wide);
-            dxs.Clear();
-
-            // A[i, f] = W_g[f, order_i] (rows order_i, columns f·K), C rows at the taps' offsets.
-            RowGemm.Multiply<T>(k, nr, g.Fg, w[(wOffset + group * g.Fg * k)..], order, filters, wide, dyRows, dxs, targets, mask, accumulate: true);
-            // Without left or right padding a channel's rows are one run in the scratch and in dX.
-            var run = wp == g.W ? g.H : 1;
-            for (var c = 0; c < g.Cg; c++)
+            // W_gᵀ with its rows in the interleaved order, once per run: wT[i, f] = W_g[f, order_i], so the
+            // eight broadcasts of a step read eight short rows instead of eight lines K apart.
+            var wg = w.Slice(wOffset + group * g.Fg * k, g.Fg * k);
+            for (var i = 0; i < k; i++)
             {
-                for (var ih = 0; ih < g.H; ih += run)
+                for (var f = 0; f < g.Fg; f++)
                 {
-                    var src = dxs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
-                    var dst = dx.Slice(((n * g.C + group * g.Cg + c) * g.H + ih) * g.W, run * g.W);
-                    TP.Add(dst, src, dst);
+                    wT[i * g.Fg + f] = wg[f * k + order[i]];
+                }
+            }
+
+            for (var n = n0; n < n0 + count; n++)
+            {
+                Widen(dy, dyOffset, g, n, group, wide);
+                dxs.Clear();
+
+                // A = W_gᵀ (interleaved rows), C rows at the taps' offsets.
+                RowGemm.Multiply<T>(k, nr, g.Fg, wT, tapRows, filters, wide, dyRows, dxs, targets, mask, accumulate: true);
+
+                // Without left or right padding a channel's rows are one run in the scratch and in dX.
+                var run = wp == g.W ? g.H : 1;
+                for (var c = 0; c < g.Cg; c++)
+                {
+                    for (var ih = 0; ih < g.H; ih += run)
+                    {
+                        var src = dxs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
+                        var dst = dx.Slice(((n * g.C + group * g.Cg + c) * g.H + ih) * g.W, run * g.W);
+                        TP.Add(dst, src, dst);
+                    }
                 }
             }
         }
