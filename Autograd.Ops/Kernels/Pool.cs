@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
 
@@ -57,7 +58,7 @@ internal static class Pool
         var g = new RowGeometry(w, kernel.W, stride.W, padding.W, dilation.W, ow, vector ? Vector256<T>.Count : 1);
 
         // 2×2 windows at stride 2 over unit-stride float rows (every CNN's pooling): no phase split.
-        var twoByTwo = vector && ow >= Vector256<float>.Count && typeof(T) == typeof(float) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
+        var twoByTwo = vector && ow >= 4 && typeof(T) == typeof(float) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
             && padding == new Size2(0, 0) && dilation == new Size2(1, 1) && sW == 1 && 2 * oh <= h && 2 * ow <= w;
         Threads.For(n * c, workers, plane =>
         {
@@ -67,7 +68,14 @@ internal static class Pool
             var xPlane = xOffset + plane / c * sN + plane % c * sC;
             if (twoByTwo)
             {
-                MaxPlane2x2(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
+                if (ow >= 8)
+                {
+                    MaxPlane2x2<Vector256<float>, Vector256<int>, Lanes8>(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
+                }
+                else
+                {
+                    MaxPlane2x2<Vector128<float>, Vector128<int>, Lanes4>(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
+                }
             }
             else if (vector)
             {
@@ -126,18 +134,21 @@ internal static class Pool
     }
 
     /// <summary>
-    /// 2×2 windows at stride 2 of one float plane (rows sH apart, unit stride within a row, at least eight
-    /// windows per row): eight windows at a time, each input row's 16 elements split into even and odd
-    /// columns by two permutes, then the
-    /// taps (row 0 even, row 0 odd, row 1 even, row 1 odd: tap numbers 0–3, row-major window order) taken
-    /// with the scalar rule (strictly greater, or NaN), so values and argmaxes are exactly the general loop's.
+    /// 2×2 windows at stride 2 of one float plane (rows sH apart, unit stride within a row, at least
+    /// <c>TL.Count</c> windows per row): a vector of windows at a time, each input row's 2·Count elements
+    /// split into even and odd columns by permutes, then the taps (row 0 even, row 0 odd, row 1 even, row 1
+    /// odd: tap numbers 0–3, row-major window order) taken with the scalar rule (strictly greater, or NaN),
+    /// so values and argmaxes are exactly the general loop's. The last block of a row overlaps the one
+    /// before when ow is not a multiple of the lanes: the same windows give the same values, so no tail loop.
     /// </summary>
-    private static void MaxPlane2x2(ReadOnlySpan<float> xs, int xPlane, int sH, int oh, int ow, Span<float> ys, Span<byte> arg)
+    private static void MaxPlane2x2<TF, TI, TL>(ReadOnlySpan<float> xs, int xPlane, int sH, int oh, int ow, Span<float> ys, Span<byte> arg)
+        where TF : struct
+        where TI : struct
+        where TL : struct, IPoolLanes<TF, TI>
     {
         ref var x0 = ref MemoryMarshal.GetReference(xs);
         ref var y0 = ref MemoryMarshal.GetReference(ys);
-        var lanes = Vector256<float>.Count;
-        Span<int> taps = stackalloc int[lanes];
+        var lanes = TL.Count;
         for (var i = 0; i < oh; i++)
         {
             ref var row0 = ref Unsafe.Add(ref x0, xPlane + 2 * i * sH);
@@ -145,29 +156,92 @@ internal static class Pool
             var o = i * ow;
             for (var j = 0; j < ow; j += lanes)
             {
-                // The last block overlaps the one before when ow is not a multiple of 8: the same windows
-                // give the same values, so nothing is written twice differently and no tail loop is needed.
                 j = Math.Min(j, ow - lanes);
-                var (e0, o0) = Split(ref Unsafe.Add(ref row0, 2 * j));
-                var (e1, o1) = Split(ref Unsafe.Add(ref row1, 2 * j));
+                var (e0, o0) = TL.Split(ref Unsafe.Add(ref row0, 2 * j));
+                var (e1, o1) = TL.Split(ref Unsafe.Add(ref row1, 2 * j));
                 var m = e0;
-                var t = Vector256<int>.Zero;
-                TakeLanes(ref m, ref t, o0, 1);
-                TakeLanes(ref m, ref t, e1, 2);
-                TakeLanes(ref m, ref t, o1, 3);
-                m.StoreUnsafe(ref y0, (nuint)(o + j));
+                var t = TL.Taps(0);
+                TL.Take(ref m, ref t, o0, 1);
+                TL.Take(ref m, ref t, e1, 2);
+                TL.Take(ref m, ref t, o1, 3);
+                TL.Store(m, ref Unsafe.Add(ref y0, o + j));
                 if (!arg.IsEmpty)
                 {
-                    t.CopyTo(taps);
-                    for (var l = 0; l < lanes; l++)
-                    {
-                        arg[o + j + l] = (byte)taps[l];
-                    }
+                    TL.StoreTaps(t, arg.Slice(o + j, lanes));
                 }
             }
         }
+    }
 
-        static (Vector256<float> Even, Vector256<float> Odd) Split(ref float at)
+    /// <summary>
+    /// The adjoint of <see cref="MaxPlane2x2"/> for one plane (dY rows of unit stride, or of stride 0): a
+    /// vector of windows at a time, dY goes to the even or odd column of the top or bottom row that the tap
+    /// number names and zero to the other three, then the columns are interleaved back and each input row
+    /// pair is stored whole (no clear, no scatter). An overlapping last block rewrites the same values.
+    /// </summary>
+    private static void RouteMax2x2<TF, TI, TL>(ReadOnlySpan<float> dys, int at, int rowStride, bool expandedRows, ReadOnlySpan<byte> arg, int oh, int ow, int w, Span<float> dxs)
+        where TF : struct
+        where TI : struct
+        where TL : struct, IPoolLanes<TF, TI>
+    {
+        ref var dy0 = ref MemoryMarshal.GetReference(dys);
+        ref var dx0 = ref MemoryMarshal.GetReference(dxs);
+        var lanes = TL.Count;
+        for (var i = 0; i < oh; i++)
+        {
+            ref var top = ref Unsafe.Add(ref dx0, 2 * i * w);
+            ref var bottom = ref Unsafe.Add(ref top, w);
+            for (var j = 0; j < ow; j += lanes)
+            {
+                j = Math.Min(j, ow - lanes);
+
+                // A dY row of stride 0 (the gradient of a sum, expanded) is one value.
+                var g = expandedRows ? TL.Splat(Unsafe.Add(ref dy0, at + i * rowStride)) : TL.Load(ref Unsafe.Add(ref dy0, at + i * rowStride + j));
+                var t = TL.LoadTaps(arg.Slice(i * ow + j, lanes));
+                TL.Interleave(TL.Where(t, 0, g), TL.Where(t, 1, g), ref Unsafe.Add(ref top, 2 * j));
+                TL.Interleave(TL.Where(t, 2, g), TL.Where(t, 3, g), ref Unsafe.Add(ref bottom, 2 * j));
+            }
+        }
+    }
+
+    /// <summary>The vector operations of the 2×2 stride-2 kernels, for one vector width of float.</summary>
+    private interface IPoolLanes<TF, TI>
+        where TF : struct
+        where TI : struct
+    {
+        static abstract int Count { get; }
+
+        /// <summary>2·Count floats from <paramref name="at"/> as their even and odd columns.</summary>
+        static abstract (TF Even, TF Odd) Split(ref float at);
+
+        /// <summary>[e0 o0 e1 o1 …] stored at <paramref name="at"/> (2·Count floats).</summary>
+        static abstract void Interleave(TF even, TF odd, ref float at);
+
+        /// <summary>Where v is strictly greater than m, or NaN: m = v, t = tap.</summary>
+        static abstract void Take(ref TF m, ref TI t, TF v, int tap);
+
+        /// <summary>g where t = tap, else 0.</summary>
+        static abstract TF Where(TI t, int tap, TF g);
+
+        static abstract TI Taps(int tap);
+
+        static abstract TF Load(ref float at);
+
+        static abstract TF Splat(float x);
+
+        static abstract void Store(TF v, ref float at);
+
+        static abstract TI LoadTaps(ReadOnlySpan<byte> taps);
+
+        static abstract void StoreTaps(TI t, Span<byte> taps);
+    }
+
+    private readonly struct Lanes8 : IPoolLanes<Vector256<float>, Vector256<int>>
+    {
+        public static int Count => 8;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector256<float> Even, Vector256<float> Odd) Split(ref float at)
         {
             // [a0 a2 a4 a6 | a1 a3 a5 a7] and the same of the next eight, then the halves paired up.
             var pa = Vector256.Shuffle(Vector256.LoadUnsafe(ref at), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
@@ -175,11 +249,111 @@ internal static class Pool
             return (Vector256.Create(pa.GetLower(), pb.GetLower()), Vector256.Create(pa.GetUpper(), pb.GetUpper()));
         }
 
-        static void TakeLanes(ref Vector256<float> m, ref Vector256<int> t, Vector256<float> v, int tap)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Interleave(Vector256<float> even, Vector256<float> odd, ref float at)
+        {
+            // The lower halves paired then spread, the upper halves likewise.
+            Vector256.Shuffle(Vector256.Create(even.GetLower(), odd.GetLower()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).StoreUnsafe(ref at);
+            Vector256.Shuffle(Vector256.Create(even.GetUpper(), odd.GetUpper()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).StoreUnsafe(ref at, 8);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Take(ref Vector256<float> m, ref Vector256<int> t, Vector256<float> v, int tap)
         {
             var take = Vector256.GreaterThan(v, m) | ~Vector256.Equals(v, v);
             m = Vector256.ConditionalSelect(take, v, m);
             t = Vector256.ConditionalSelect(take.AsInt32(), Vector256.Create(tap), t);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Where(Vector256<int> t, int tap, Vector256<float> g) =>
+            Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(tap)).AsSingle(), g, Vector256<float>.Zero);
+
+        public static Vector256<int> Taps(int tap) => Vector256.Create(tap);
+
+        public static Vector256<float> Load(ref float at) => Vector256.LoadUnsafe(ref at);
+
+        public static Vector256<float> Splat(float x) => Vector256.Create(x);
+
+        public static void Store(Vector256<float> v, ref float at) => v.StoreUnsafe(ref at);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> LoadTaps(ReadOnlySpan<byte> taps)
+        {
+            var bytes = Vector128.WidenLower(Vector128.CreateScalar(MemoryMarshal.Read<ulong>(taps)).AsByte());
+            return Vector256.Create(Vector128.WidenLower(bytes), Vector128.WidenUpper(bytes)).AsInt32();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void StoreTaps(Vector256<int> t, Span<byte> taps)
+        {
+            // Tap numbers are 0–3: narrowing keeps them.
+            var bytes = Vector128.Narrow(Vector128.Narrow(t.GetLower(), t.GetUpper()), Vector128<short>.Zero).AsByte();
+            MemoryMarshal.Write(taps, bytes.AsUInt64().ToScalar());
+        }
+    }
+
+    private readonly struct Lanes4 : IPoolLanes<Vector128<float>, Vector128<int>>
+    {
+        public static int Count => 4;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector128<float> Even, Vector128<float> Odd) Split(ref float at)
+        {
+            var a = Vector128.LoadUnsafe(ref at);
+            var b = Vector128.LoadUnsafe(ref at, 4);
+            if (Sse.IsSupported)
+            {
+                // shufps picks two lanes of each: [a0 a2 b0 b2] and [a1 a3 b1 b3].
+                return (Sse.Shuffle(a, b, 0b10_00_10_00), Sse.Shuffle(a, b, 0b11_01_11_01));
+            }
+
+            return (Vector128.Create(a[0], a[2], b[0], b[2]), Vector128.Create(a[1], a[3], b[1], b[3]));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Interleave(Vector128<float> even, Vector128<float> odd, ref float at)
+        {
+            if (Sse.IsSupported)
+            {
+                Sse.UnpackLow(even, odd).StoreUnsafe(ref at);
+                Sse.UnpackHigh(even, odd).StoreUnsafe(ref at, 4);
+                return;
+            }
+
+            Vector128.Create(even[0], odd[0], even[1], odd[1]).StoreUnsafe(ref at);
+            Vector128.Create(even[2], odd[2], even[3], odd[3]).StoreUnsafe(ref at, 4);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Take(ref Vector128<float> m, ref Vector128<int> t, Vector128<float> v, int tap)
+        {
+            var take = Vector128.GreaterThan(v, m) | ~Vector128.Equals(v, v);
+            m = Vector128.ConditionalSelect(take, v, m);
+            t = Vector128.ConditionalSelect(take.AsInt32(), Vector128.Create(tap), t);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Where(Vector128<int> t, int tap, Vector128<float> g) =>
+            Vector128.ConditionalSelect(Vector128.Equals(t, Vector128.Create(tap)).AsSingle(), g, Vector128<float>.Zero);
+
+        public static Vector128<int> Taps(int tap) => Vector128.Create(tap);
+
+        public static Vector128<float> Load(ref float at) => Vector128.LoadUnsafe(ref at);
+
+        public static Vector128<float> Splat(float x) => Vector128.Create(x);
+
+        public static void Store(Vector128<float> v, ref float at) => v.StoreUnsafe(ref at);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<int> LoadTaps(ReadOnlySpan<byte> taps) =>
+            Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalar(MemoryMarshal.Read<uint>(taps)).AsByte())).AsInt32();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void StoreTaps(Vector128<int> t, Span<byte> taps)
+        {
+            var bytes = Vector128.Narrow(Vector128.Narrow(t, Vector128<int>.Zero), Vector128<short>.Zero).AsByte();
+            MemoryMarshal.Write(taps, bytes.AsUInt32().ToScalar());
         }
     }
 
@@ -363,7 +537,7 @@ internal static class Pool
 
         // The forward's 2×2 stride-2 float windows: disjoint, so each input element is written once.
         var twoByTwo = typeof(T) == typeof(float) && typeof(TIndex) == typeof(byte) && Vector256.IsHardwareAccelerated
-            && ow >= Vector256<float>.Count && (s3 == 1 || s3 == 0) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
+            && ow >= 4 && (s3 == 1 || s3 == 0) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
             && padding == new Size2(0, 0) && dilation == new Size2(1, 1) && 2 * oh <= h && 2 * ow <= w;
         Threads.For(n * c, workers, plane =>
         {
@@ -379,7 +553,17 @@ internal static class Pool
                     dxs.Clear();
                 }
 
-                RouteMax2x2(MemoryMarshal.Cast<T, float>(dys), at, s2, s3 == 0, MemoryMarshal.Cast<TIndex, byte>(arg), oh, ow, w, MemoryMarshal.Cast<T, float>(dxs));
+                var dyF = MemoryMarshal.Cast<T, float>(dys);
+                var dxF = MemoryMarshal.Cast<T, float>(dxs);
+                var taps = MemoryMarshal.Cast<TIndex, byte>(arg);
+                if (ow >= 8)
+                {
+                    RouteMax2x2<Vector256<float>, Vector256<int>, Lanes8>(dyF, at, s2, s3 == 0, taps, oh, ow, w, dxF);
+                }
+                else
+                {
+                    RouteMax2x2<Vector128<float>, Vector128<int>, Lanes4>(dyF, at, s2, s3 == 0, taps, oh, ow, w, dxF);
+                }
                 return;
             }
 
@@ -399,51 +583,6 @@ internal static class Pool
                 }
             }
         });
-    }
-
-    /// <summary>
-    /// The adjoint of <see cref="MaxPlane2x2"/> for one plane (dY rows of unit stride, or of stride 0): eight windows at a time, dY goes to the even
-    /// or odd column of the top or bottom row that the tap number names and zero to the other three, then
-    /// the columns are interleaved back and each input row pair is stored whole (no clear, no scatter).
-    /// </summary>
-    private static void RouteMax2x2(ReadOnlySpan<float> dys, int at, int rowStride, bool expandedRows, ReadOnlySpan<byte> arg, int oh, int ow, int w, Span<float> dxs)
-    {
-        ref var dy0 = ref MemoryMarshal.GetReference(dys);
-        ref var dx0 = ref MemoryMarshal.GetReference(dxs);
-        ref var arg0 = ref MemoryMarshal.GetReference(arg);
-        var lanes = Vector256<float>.Count;
-        for (var i = 0; i < oh; i++)
-        {
-            ref var top = ref Unsafe.Add(ref dx0, 2 * i * w);
-            ref var bottom = ref Unsafe.Add(ref top, w);
-            for (var j = 0; j < ow; j += lanes)
-            {
-                // The last block overlaps the one before when ow is not a multiple of 8 and rewrites the same values.
-                j = Math.Min(j, ow - lanes);
-                // A dY row of stride 0 (the gradient of a sum, expanded) is one value.
-                var g = expandedRows ? Vector256.Create(Unsafe.Add(ref dy0, at + i * rowStride)) : Vector256.LoadUnsafe(ref dy0, (nuint)(at + i * rowStride + j));
-                var taps = Vector128.WidenLower(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref arg0, i * ow + j))).AsByte());
-                var t = Vector256.Create(Vector128.WidenLower(taps), Vector128.WidenUpper(taps)).AsInt32();
-                var zero = Vector256<float>.Zero;
-                Interleave(
-                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256<int>.Zero).AsSingle(), g, zero),
-                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(1)).AsSingle(), g, zero),
-                    ref Unsafe.Add(ref top, 2 * j));
-                Interleave(
-                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(2)).AsSingle(), g, zero),
-                    Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(3)).AsSingle(), g, zero),
-                    ref Unsafe.Add(ref bottom, 2 * j));
-            }
-        }
-
-        static void Interleave(Vector256<float> even, Vector256<float> odd, ref float at)
-        {
-            // [e0 o0 e1 o1 …]: the lower halves paired then spread, the upper halves likewise.
-            var lower = Vector256.Shuffle(Vector256.Create(even.GetLower(), odd.GetLower()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
-            var upper = Vector256.Shuffle(Vector256.Create(even.GetUpper(), odd.GetUpper()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
-            lower.StoreUnsafe(ref at);
-            upper.StoreUnsafe(ref at, 8);
-        }
     }
 
     /// <summary>
