@@ -87,8 +87,6 @@ public sealed partial class Tensor<T>
     /// <summary>A tensor over the same storage that is not recorded and does not require grad.</summary>
     public Tensor<T> Detach() => new(_storage, _shape, _strides, _offset);
 
-    private static readonly Storage<T> s_noStorage = new([]);
-
     /// <summary>
     /// Throws for a null tensor argument of <paramref name="op"/>, saying the usual cause: a leaf's
     /// <see cref="Grad"/> stays null until a backward pass sends it a gradient (issue 9: the bare
@@ -105,16 +103,6 @@ public sealed partial class Tensor<T>
                 + "(Tensor.Grad(loss, leaf) throws naming an input the loss does not reach). Optimisers skip parameters whose Grad is null.");
         }
     }
-
-    /// <summary>
-    /// What a released node keeps of an input: a leaf itself (user-owned, and its identity is what
-    /// Tensor.Grad and hooks look up), or for a non-leaf a data-less placeholder with the same producer,
-    /// so that the storage can be collected.
-    /// </summary>
-    internal static Tensor<T> EdgeOf(Tensor<T> input) =>
-        input._gradFn is null
-            ? input
-            : new Tensor<T>(s_noStorage, input._shape, input._strides, 0) { _gradFn = input._gradFn, _requiresGrad = input._requiresGrad };
 
     /// <summary>
     /// The seed of a pass from <paramref name="output"/>: <paramref name="gradOutput"/> checked against its

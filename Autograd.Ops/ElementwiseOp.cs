@@ -42,23 +42,12 @@ internal static class ElementwiseOp
         {
             // Only what the wanted gradients read is saved (PyTorch: mul saves b for da only when a needs grad).
             // Decided now, at record time: what the graph wants does not change if RequiresGrad does later.
-            var (needA, needB) = (a.RequiresGrad, b.RequiresGrad);
-            var saves = (needA ? daReads : Saves.None) | (needB ? dbReads : Saves.None);
-            Tape.Record(name, site, y, [a, b], (g, grads) =>
-            {
-                if (needA)
-                {
-                    grads[0] = da(g, a, b, y).SumToSize(a._shape);
-                }
-
-                if (needB)
-                {
-                    grads[1] = db(g, a, b, y).SumToSize(b._shape);
-                }
-            },
-            (saves & Saves.A) != 0 ? a : null,
-            (saves & Saves.B) != 0 ? b : null,
-            (saves & Saves.Output) != 0 ? y : null);
+            var saves = (a.RequiresGrad ? daReads : Saves.None) | (b.RequiresGrad ? dbReads : Saves.None);
+            Tape.Record(y, new BinaryNode<T>(
+                name, site, a, b, y, da, db,
+                (saves & Saves.A) != 0 ? a : null,
+                (saves & Saves.B) != 0 ? b : null,
+                (saves & Saves.Output) != 0 ? y : null));
         }
 
         return y;
@@ -73,10 +62,10 @@ internal static class ElementwiseOp
         var y = Elementwise.Unary<T, TKernel>(x);
         if (Tape.ShouldRecord(x))
         {
-            Tape.Record(
-                name, site, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+            Tape.Record(y, new UnaryNode<T>(
+                name, site, x, y, dx,
                 (saves & Saves.Input) != 0 ? x : null,
-                (saves & Saves.Output) != 0 ? y : null);
+                (saves & Saves.Output) != 0 ? y : null));
         }
 
         return y;
@@ -93,12 +82,52 @@ internal static class ElementwiseOp
         var y = Elementwise.Unary(x, row);
         if (Tape.ShouldRecord(x))
         {
-            Tape.Record(
-                name, site, y, [x], (g, grads) => grads[0] = dx(g, x, y),
+            Tape.Record(y, new UnaryNode<T>(
+                name, site, x, y, dx,
                 (saves & Saves.Input) != 0 ? x : null,
-                (saves & Saves.Output) != 0 ? y : null);
+                (saves & Saves.Output) != 0 ? y : null));
         }
 
         return y;
+    }
+
+    /// <summary>
+    /// The node of a binary elementwise op, which is its own VJP: recording allocates this one object
+    /// (the inputs sit in the node's slots, the formulas are the op file's static lambdas).
+    /// da and db are reduced to a's and b's shapes (Σ over the broadcast dimensions).
+    /// </summary>
+    private sealed class BinaryNode<T>(string name, CallSite site, Tensor<T> a, Tensor<T> b, Tensor<T> y, BinaryVjp<T> da, BinaryVjp<T> db, Tensor<T>? saved0, Tensor<T>? saved1, Tensor<T>? saved2)
+        : Node<T>(name, site, [a, b], [saved0, saved1, saved2])
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _y = y;
+
+        internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads)
+        {
+            var (a, b) = (Input(0), Input(1));
+            if (NeedsGrad(0))
+            {
+                inputGrads[0] = da(gradOutput, a, b, _y!).SumToSize(a._shape);
+            }
+
+            if (NeedsGrad(1))
+            {
+                inputGrads[1] = db(gradOutput, a, b, _y!).SumToSize(b._shape);
+            }
+        }
+
+        internal override void ReleaseVjp() => _y = null;
+    }
+
+    /// <summary>The node of a unary elementwise op, which is its own VJP (see <see cref="BinaryNode{T}"/>).</summary>
+    private sealed class UnaryNode<T>(string name, CallSite site, Tensor<T> x, Tensor<T> y, UnaryVjp<T> dx, Tensor<T>? saved0, Tensor<T>? saved1)
+        : Node<T>(name, site, [x], [saved0, saved1])
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _y = y;
+
+        internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads) => inputGrads[0] = dx(gradOutput, Input(0), _y!);
+
+        internal override void ReleaseVjp() => _y = null;
     }
 }

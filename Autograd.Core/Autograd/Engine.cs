@@ -201,13 +201,13 @@ internal static class Engine
             var builtIn = owned is not null && node._builtIn;
             var gShared = false;
 
-            var inputs = node._inputs;
-            if (scratch.Length < inputs.Length)
+            var inputCount = node.InputCount;
+            if (scratch.Length < inputCount)
             {
-                scratch = new Tensor<T>?[inputs.Length];
+                scratch = new Tensor<T>?[inputCount];
             }
 
-            var grads = scratch.AsSpan(0, inputs.Length);
+            var grads = scratch.AsSpan(0, inputCount);
             grads.Clear();
             node.CheckSaved();
             // With createGraph the ops this node's VJP records, and the sums of the gradients it sends on,
@@ -216,21 +216,21 @@ internal static class Engine
             var site = createGraph ? CallSite.Enter(node.CallSite.FilePath, node.CallSite.Line) : default;
             try
             {
-                node._vjp!(g, grads);
+                node.Vjp(g, grads);
                 if (Anomaly.IsEnabled)
                 {
                     Anomaly.CheckBackward(node, g, grads);
                 }
 
-                for (var i = 0; i < inputs.Length; i++)
+                for (var i = 0; i < inputCount; i++)
                 {
                     var gi = grads[i];
-                    var input = inputs[i];
                     if (gi is null || !node.NeedsGrad(i))
                     {
                         continue;
                     }
 
+                    var input = node.Input(i);
                     if (!ShapeMath.SameShape(gi._shape, input._shape))
                     {
                         throw new GradientShapeException(node, i, gi._shape, input._shape);
@@ -314,10 +314,9 @@ internal static class Engine
             sorted &= result.Count == 0 || result[^1].Sequence > node.Sequence;
             index[node] = result.Count;
             result.Add(node);
-            var edges = node.Edges;
-            for (var i = 0; i < edges.Length; i++)
+            for (var i = 0; i < node.InputCount; i++)
             {
-                if (edges[i]._gradFn is { } producer && node.NeedsGrad(i) && index.TryAdd(producer, 0))
+                if (node.NeedsGrad(i) && node.Producer(i) is { } producer && index.TryAdd(producer, 0))
                 {
                     stack.Push(producer);
                 }

@@ -42,54 +42,51 @@ public abstract class Node
     internal string Describe() => CallSite.Describe(OpName, Sequence, CallSite);
 }
 
-/// <summary>A tape node for tensors of element type <typeparamref name="T"/>.</summary>
-public sealed class Node<T> : Node
+/// <summary>
+/// A tape node for tensors of element type <typeparamref name="T"/>. The library's own ops record
+/// subclasses that are their own VJP (the node holds what the VJP reads, so recording allocates one
+/// object, not a node, a closure and a delegate); <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>
+/// records a node around a <see cref="VjpFunc{T}"/>. Not derivable outside the library.
+/// </summary>
+public abstract class Node<T> : Node
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    internal Tensor<T>[] _inputs;
-    internal VjpFunc<T>? _vjp;
-    private readonly Tape _tape;
+    // The graph's edges, one per input. Until release each is the input tensor. On release a non-leaf
+    // input is replaced by its producing node (a leaf stays: it is user-owned, and its identity is what
+    // Tensor.Grad and hooks look up), so the input's storage can be collected while a later pass can
+    // still find its way, as PyTorch keeps a released node's edges. Up to two live inline; more in _many.
+    private object? _edge0;
+    private object? _edge1;
+    private readonly object?[]? _many;
+    private readonly int _inputCount;
+    internal readonly Tape _tape;
     private SavedTensors<T> _saved;
     private int _released;
 
     /// <summary>
-    /// True when the VJP is the library's own (Autograd.Core or Autograd.Ops): it keeps none of the
-    /// tensors it is given or returns, and returns either fresh tensors or views of its incoming
-    /// gradient. The engine may then recycle gradient buffers as soon as it is done with them.
-    /// Decided from the VJP's assembly on first read, not at record time: the recording path stays free
-    /// of reflection, and a released node (no VJP) counts as not built in.
+    /// Records a node over <paramref name="inputs"/> (copied) on the current tape, with the next sequence
+    /// number and the call site <paramref name="callSite"/> resolves to. <paramref name="saved"/> lists the
+    /// tensors whose values the VJP reads (nulls skipped); their versions are noted now.
     /// </summary>
-    internal bool _builtIn
+    internal Node(string opName, CallSite callSite, ReadOnlySpan<Tensor<T>> inputs, ReadOnlySpan<Tensor<T>?> saved)
+        : base(opName, Tape.NextSequence(), callSite.Resolve())
     {
-        get
-        {
-            if (_builtInState == 0)
-            {
-                _builtInState = _vjp is { } vjp && Tape.IsBuiltIn(vjp) ? 1 : 2;
-            }
-
-            return _builtInState == 1;
-        }
-
-        set => _builtInState = value ? 1 : 2;
-    }
-
-    /// <summary>0 until <see cref="_builtIn"/> is decided, then 1 (built in) or 2 (user code).</summary>
-    private int _builtInState;
-
-    /// <summary>
-    /// True for a cast's node: it has no inputs on this typed tape, and its VJP continues the pass in a
-    /// graph of the other element type (<see cref="Engine.CrossType{T}"/>), where a Tensor.Grad target may lie.
-    /// </summary>
-    internal bool _crossesType;
-
-    internal Node(string opName, long sequence, Tensor<T>[] inputs, VjpFunc<T> vjp, Tape tape, CallSite callSite, ReadOnlySpan<Tensor<T>?> saved)
-        : base(opName, sequence, callSite)
-    {
-        _inputs = inputs;
-        _vjp = vjp;
-        _tape = tape;
+        _tape = Tape.Current;
         _saved = new SavedTensors<T>(saved);
+        _inputCount = inputs.Length;
+        if (inputs.Length > 2)
+        {
+            _many = new object?[inputs.Length];
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                _many[i] = inputs[i];
+            }
+        }
+        else
+        {
+            _edge0 = inputs.Length > 0 ? inputs[0] : null;
+            _edge1 = inputs.Length > 1 ? inputs[1] : null;
+        }
 
         // The graph's edges are fixed now, as PyTorch's: which inputs get a gradient does not change when
         // a user flips RequiresGrad between the forward and the backward.
@@ -105,9 +102,59 @@ public sealed class Node<T> : Node
         }
         else
         {
-            _needsMany = Array.ConvertAll(inputs, static t => t.RequiresGrad);
+            _needsMany = new bool[inputs.Length];
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                _needsMany[i] = inputs[i].RequiresGrad;
+            }
         }
     }
+
+    /// <summary>
+    /// The VJP: given the gradient of the output, writes the gradient of each input into
+    /// <paramref name="inputGrads"/> (null where none is wanted). Runs only before release.
+    /// </summary>
+    internal abstract void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads);
+
+    /// <summary>Drops whatever the VJP holds beyond the inputs (saved tensors, the output): called once, on release.</summary>
+    internal abstract void ReleaseVjp();
+
+    /// <summary>
+    /// Whether the VJP is the library's own (see <see cref="_builtIn"/>). A node type written in this
+    /// library is; <see cref="DelegateNode{T}"/> decides from its delegate.
+    /// </summary>
+    private protected virtual bool VjpIsBuiltIn => true;
+
+    /// <summary>
+    /// True when the VJP is the library's own (Autograd.Core or Autograd.Ops): it keeps none of the
+    /// tensors it is given or returns, and returns either fresh tensors or views of its incoming
+    /// gradient. The engine may then recycle gradient buffers as soon as it is done with them.
+    /// Decided on first read, not at record time: the recording path stays free of reflection, and a
+    /// released node (no VJP) counts as not built in.
+    /// </summary>
+    internal bool _builtIn
+    {
+        get
+        {
+            if (_builtInState == 0)
+            {
+                _builtInState = VjpIsBuiltIn ? (byte)1 : (byte)2;
+            }
+
+            return _builtInState == 1;
+        }
+
+        set => _builtInState = value ? (byte)1 : (byte)2;
+    }
+
+    /// <summary>0 until <see cref="_builtIn"/> is decided, then 1 (built in) or 2 (user code).</summary>
+    private byte _builtInState;
+
+    /// <summary>
+    /// True for a cast's node: it has no inputs on this typed tape, and its VJP continues the pass in a
+    /// graph of the other element type (<see cref="Engine.CrossType{T}"/>), where a Tensor.Grad target may lie.
+    /// </summary>
+    internal bool _crossesType;
 
     // Bit i: input i required grad when the op was recorded (a bool per input beyond 64 inputs).
     private readonly ulong _needs;
@@ -116,8 +163,45 @@ public sealed class Node<T> : Node
     /// <summary>Whether input <paramref name="i"/> required grad when this node was recorded: the pass routes a gradient to it only then.</summary>
     internal bool NeedsGrad(int i) => _needsMany is null ? (_needs >> i & 1) != 0 : _needsMany[i];
 
-    /// <summary>The recorded inputs (empty after release).</summary>
-    public IReadOnlyList<Tensor<T>> Inputs => _inputs;
+    /// <summary>Number of inputs (edges), released or not.</summary>
+    internal int InputCount => _inputCount;
+
+    /// <summary>Input <paramref name="i"/> as recorded. Only before release (a released non-leaf input is gone).</summary>
+    internal Tensor<T> Input(int i) =>
+        Edge(i) as Tensor<T>
+        ?? throw new InvalidOperationException($"Backward: the graph through {Describe()} was already freed; its inputs are gone.");
+
+    /// <summary>The node that produced input <paramref name="i"/>, before or after release; null for a leaf.</summary>
+    internal Node<T>? Producer(int i) => Edge(i) switch
+    {
+        Tensor<T> t => t._gradFn,
+        var e => (Node<T>?)e,
+    };
+
+    /// <summary>Input <paramref name="i"/> when it is a leaf (kept through release), else null.</summary>
+    internal Tensor<T>? Leaf(int i) => Edge(i) is Tensor<T> { _gradFn: null } t ? t : null;
+
+    private object? Edge(int i) => _many is { } many ? Volatile.Read(ref many[i]) : i == 0 ? Volatile.Read(ref _edge0) : Volatile.Read(ref _edge1);
+
+    /// <summary>The recorded inputs (a copy; empty after release).</summary>
+    public IReadOnlyList<Tensor<T>> Inputs
+    {
+        get
+        {
+            if (IsReleased)
+            {
+                return [];
+            }
+
+            var inputs = new Tensor<T>[_inputCount];
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                inputs[i] = Input(i);
+            }
+
+            return inputs;
+        }
+    }
 
     /// <summary>
     /// Hooks registered on the output tensor (<see cref="Tensor{T}.RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>):
@@ -130,40 +214,63 @@ public sealed class Node<T> : Node
     internal Tensor<T>? _retainGradOf;
 
     /// <summary>
-    /// The graph's edges from this node: its inputs, or after release placeholders that keep only what a
-    /// pass needs to find its way (the producing node, the leaf itself), as PyTorch keeps a released
-    /// node's edges. A pass can then tell whether a released node lies on its path, and throw only then.
-    /// </summary>
-    internal Tensor<T>[] Edges => Volatile.Read(ref _edges) ?? _inputs;
-
-    private Tensor<T>[]? _edges;
-
-    /// <summary>
     /// Throws when a tensor the op saved for its VJP was written in place after the op was recorded:
     /// the VJP would read the new values and return a wrong gradient without a word.
     /// </summary>
     internal void CheckSaved() => _saved.Check(this);
 
-    /// <summary>Drops the VJP closure and the inputs, and with them every tensor the op saved.</summary>
+    /// <summary>Drops the VJP's captures and the non-leaf inputs, and with them every tensor the op saved.</summary>
     internal void Release()
     {
         // Once, even when two passes without retainGraph race through the same node.
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
-            var edges = new Tensor<T>[_inputs.Length];
-            for (var i = 0; i < edges.Length; i++)
+            // Each edge is replaced in one write, so a pass collecting concurrently reads either the
+            // input or its producer: the same edge.
+            for (var i = 0; i < _inputCount; i++)
             {
-                edges[i] = Tensor<T>.EdgeOf(_inputs[i]);
+                if (Edge(i) is Tensor<T> { _gradFn: { } producer })
+                {
+                    if (_many is { } many)
+                    {
+                        Volatile.Write(ref many[i], producer);
+                    }
+                    else if (i == 0)
+                    {
+                        Volatile.Write(ref _edge0, producer);
+                    }
+                    else
+                    {
+                        Volatile.Write(ref _edge1, producer);
+                    }
+                }
             }
 
-            Volatile.Write(ref _edges, edges);
-            _vjp = null;
-            _inputs = [];
+            ReleaseVjp();
             _saved = default;
             IsReleased = true;
             _tape.CountReleased();
         }
     }
+}
+
+/// <summary>A node whose VJP is a <see cref="VjpFunc{T}"/> (custom ops, <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>).</summary>
+internal sealed class DelegateNode<T> : Node<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private VjpFunc<T>? _vjp;
+
+    internal DelegateNode(string opName, CallSite callSite, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp, ReadOnlySpan<Tensor<T>?> saved)
+        : base(opName, callSite, inputs, saved)
+    {
+        _vjp = vjp;
+    }
+
+    internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads) => _vjp!(gradOutput, inputGrads);
+
+    internal override void ReleaseVjp() => _vjp = null;
+
+    private protected override bool VjpIsBuiltIn => _vjp is { } vjp && Tape.IsBuiltIn(vjp);
 }
 
 /// <summary>

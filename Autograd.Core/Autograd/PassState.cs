@@ -161,20 +161,18 @@ internal sealed class Targets<T>
         for (var n = nodes.Count - 1; n >= 0; n--)
         {
             var node = nodes[n];
-            var edges = node.Edges;
-            for (var i = 0; i < edges.Length; i++)
+            for (var i = 0; i < node.InputCount; i++)
             {
-                var input = edges[i];
                 if (!node.NeedsGrad(i))
                 {
                     continue;
                 }
 
-                if (input._gradFn is { } producer)
+                if (node.Producer(i) is { } producer)
                 {
                     run[n] |= wanted[index[producer]];
                 }
-                else if (_leafSlots.TryGetValue(input, out var slot))
+                else if (node.Leaf(i) is { } leaf && _leafSlots.TryGetValue(leaf, out var slot))
                 {
                     run[n] = true;
                     reached[slot] = true;
