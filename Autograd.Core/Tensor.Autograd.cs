@@ -44,8 +44,7 @@ public sealed partial class Tensor<T>
         // Created once even when two threads register at the same time.
         if (_gradFn is { } node)
         {
-            Interlocked.CompareExchange(ref node._hooks, new HookList<T>(), null);
-            return node._hooks.Add(hook);
+            return node.AddHooks().Add(hook);
         }
 
         Interlocked.CompareExchange(ref _hooks, new HookList<T>(), null);
@@ -72,7 +71,7 @@ public sealed partial class Tensor<T>
     {
         if (_gradFn is { } node)
         {
-            node._retainGradOf = this;
+            node.RetainGradOf = this;
         }
         else if (!_requiresGrad)
         {
@@ -82,7 +81,7 @@ public sealed partial class Tensor<T>
     }
 
     /// <summary>True for a non-leaf whose gradient <see cref="Backward"/> stores in <see cref="Grad"/> (see <see cref="RetainGrad"/>).</summary>
-    public bool RetainsGrad => ReferenceEquals(_gradFn?._retainGradOf, this);
+    public bool RetainsGrad => ReferenceEquals(_gradFn?.RetainGradOf, this);
 
     /// <summary>A tensor over the same storage that is not recorded and does not require grad.</summary>
     public Tensor<T> Detach() => new(_storage, _shape, _strides, _offset);

@@ -177,7 +177,7 @@ internal static class Engine
             // captures it or RetainGrad stores it. Each of them lets a user keep it: the pass gives up
             // ownership (no reuse, no recycling) of what a user can reach.
             var gOwned = owned?[n] == true;
-            if (node._hooks is { } hooks)
+            if (node.Hooks is { } hooks)
             {
                 g = hooks.Run(g, $"the output of '{node.OpName}'");
                 gOwned = false;
@@ -191,7 +191,7 @@ internal static class Engine
                     continue;
                 }
             }
-            else if (node._retainGradOf is { } retained)
+            else if (node.RetainGradOf is { } retained)
             {
                 leaves.Retain(retained, g);
                 gOwned = false;

@@ -33,7 +33,10 @@ public abstract class Node
     public CallSite CallSite { get; }
 
     /// <summary>True once a backward pass without retainGraph has used and freed this node.</summary>
-    public bool IsReleased { get; private protected set; }
+    public bool IsReleased => Volatile.Read(ref _released) != 0;
+
+    /// <summary>1 once released (set once, by <c>Node{T}.Release</c>).</summary>
+    private protected int _released;
 
     public override string ToString() =>
         (IsReleased ? $"{OpName}#{Sequence} (released)" : $"{OpName}#{Sequence}") + (CallSite.IsKnown ? $" at {CallSite}" : "");
@@ -54,14 +57,15 @@ public abstract class Node<T> : Node
     // The graph's edges, one per input. Until release each is the input tensor. On release a non-leaf
     // input is replaced by its producing node (a leaf stays: it is user-owned, and its identity is what
     // Tensor.Grad and hooks look up), so the input's storage can be collected while a later pass can
-    // still find its way, as PyTorch keeps a released node's edges. Up to two live inline; more in _many.
+    // still find its way, as PyTorch keeps a released node's edges. Up to two live inline; more in
+    // _extras.Edges. What most nodes never need (many inputs or saved tensors, hooks, RetainGrad) lives in
+    // _extras, allocated only for them: the node of a scalar op is the recording's largest object.
     private object? _edge0;
     private object? _edge1;
-    private readonly object?[]? _many;
+    private NodeExtras<T>? _extras;
     private readonly int _inputCount;
     internal readonly Tape _tape;
     private SavedTensors<T> _saved;
-    private int _released;
 
     /// <summary>
     /// Records a node over <paramref name="inputs"/> (copied) on the current tape, with the next sequence
@@ -72,15 +76,22 @@ public abstract class Node<T> : Node
         : base(opName, Tape.NextSequence(), callSite.Resolve())
     {
         _tape = Tape.Current;
-        _saved = new SavedTensors<T>(saved);
+        _saved = new SavedTensors<T>(saved, out var savedRest);
+        if (savedRest is not null)
+        {
+            Extras.SavedRest = savedRest;
+        }
+
         _inputCount = inputs.Length;
         if (inputs.Length > 2)
         {
-            _many = new object?[inputs.Length];
+            var many = new object?[inputs.Length];
             for (var i = 0; i < inputs.Length; i++)
             {
-                _many[i] = inputs[i];
+                many[i] = inputs[i];
             }
+
+            Extras.Edges = many;
         }
         else
         {
@@ -102,11 +113,13 @@ public abstract class Node<T> : Node
         }
         else
         {
-            _needsMany = new bool[inputs.Length];
+            var needs = new bool[inputs.Length];
             for (var i = 0; i < inputs.Length; i++)
             {
-                _needsMany[i] = inputs[i].RequiresGrad;
+                needs[i] = inputs[i].RequiresGrad;
             }
+
+            Extras.NeedsMany = needs;
         }
     }
 
@@ -156,12 +169,26 @@ public abstract class Node<T> : Node
     /// </summary>
     internal bool _crossesType;
 
-    // Bit i: input i required grad when the op was recorded (a bool per input beyond 64 inputs).
+    // Bit i: input i required grad when the op was recorded (beyond 64 inputs, _extras.NeedsMany).
     private readonly ulong _needs;
-    private readonly bool[]? _needsMany;
 
     /// <summary>Whether input <paramref name="i"/> required grad when this node was recorded: the pass routes a gradient to it only then.</summary>
-    internal bool NeedsGrad(int i) => _needsMany is null ? (_needs >> i & 1) != 0 : _needsMany[i];
+    internal bool NeedsGrad(int i) => _inputCount <= 64 ? (_needs >> i & 1) != 0 : _extras!.NeedsMany![i];
+
+    /// <summary>The rarely used parts, created on first need (once, even when two threads ask at the same time).</summary>
+    private NodeExtras<T> Extras
+    {
+        get
+        {
+            if (Volatile.Read(ref _extras) is { } extras)
+            {
+                return extras;
+            }
+
+            Interlocked.CompareExchange(ref _extras, new NodeExtras<T>(), null);
+            return _extras;
+        }
+    }
 
     /// <summary>Number of inputs (edges), released or not.</summary>
     internal int InputCount => _inputCount;
@@ -181,7 +208,8 @@ public abstract class Node<T> : Node
     /// <summary>Input <paramref name="i"/> when it is a leaf (kept through release), else null.</summary>
     internal Tensor<T>? Leaf(int i) => Edge(i) is Tensor<T> { _gradFn: null } t ? t : null;
 
-    private object? Edge(int i) => _many is { } many ? Volatile.Read(ref many[i]) : i == 0 ? Volatile.Read(ref _edge0) : Volatile.Read(ref _edge1);
+    private object? Edge(int i) =>
+        _inputCount > 2 ? Volatile.Read(ref _extras!.Edges![i]) : i == 0 ? Volatile.Read(ref _edge0) : Volatile.Read(ref _edge1);
 
     /// <summary>The recorded inputs (a copy; empty after release).</summary>
     public IReadOnlyList<Tensor<T>> Inputs
@@ -208,16 +236,28 @@ public abstract class Node<T> : Node
     /// they see, and may replace, the total gradient of the output before the VJP runs (PyTorch's tensor
     /// pre-hooks on grad_fn). Copy-on-write, so a pass reads a consistent array while hooks are added.
     /// </summary>
-    internal HookList<T>? _hooks;
+    internal HookList<T>? Hooks => Volatile.Read(ref _extras)?.Hooks;
+
+    /// <summary>The output's hook list, created on first use (once, even when two threads register at the same time).</summary>
+    internal HookList<T> AddHooks()
+    {
+        var extras = Extras;
+        Interlocked.CompareExchange(ref extras.Hooks, new HookList<T>(), null);
+        return extras.Hooks;
+    }
 
     /// <summary>The output tensor when <see cref="Tensor{T}.RetainGrad"/> asked Backward to store its gradient in <c>Grad</c>.</summary>
-    internal Tensor<T>? _retainGradOf;
+    internal Tensor<T>? RetainGradOf
+    {
+        get => Volatile.Read(ref _extras)?.RetainGradOf;
+        set => Extras.RetainGradOf = value;
+    }
 
     /// <summary>
     /// Throws when a tensor the op saved for its VJP was written in place after the op was recorded:
     /// the VJP would read the new values and return a wrong gradient without a word.
     /// </summary>
-    internal void CheckSaved() => _saved.Check(this);
+    internal void CheckSaved() => _saved.Check(this, Volatile.Read(ref _extras)?.SavedRest);
 
     /// <summary>Drops the VJP's captures and the non-leaf inputs, and with them every tensor the op saved.</summary>
     internal void Release()
@@ -231,9 +271,9 @@ public abstract class Node<T> : Node
             {
                 if (Edge(i) is Tensor<T> { _gradFn: { } producer })
                 {
-                    if (_many is { } many)
+                    if (_inputCount > 2)
                     {
-                        Volatile.Write(ref many[i], producer);
+                        Volatile.Write(ref _extras!.Edges![i], producer);
                     }
                     else if (i == 0)
                     {
@@ -248,10 +288,28 @@ public abstract class Node<T> : Node
 
             ReleaseVjp();
             _saved = default;
-            IsReleased = true;
+            if (_extras is { } extras)
+            {
+                extras.SavedRest = null;
+            }
+
             _tape.CountReleased();
         }
     }
+}
+
+/// <summary>
+/// What few nodes need: the edges of an op with more than two inputs, the record-time grad bits beyond
+/// 64 inputs, saved tensors beyond two, the output's hooks and its RetainGrad tensor.
+/// </summary>
+internal sealed class NodeExtras<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public object?[]? Edges;
+    public bool[]? NeedsMany;
+    public (Tensor<T> Tensor, int Version)[]? SavedRest;
+    public HookList<T>? Hooks;
+    public Tensor<T>? RetainGradOf;
 }
 
 /// <summary>A node whose VJP is a <see cref="VjpFunc{T}"/> (custom ops, <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>).</summary>
@@ -276,7 +334,7 @@ internal sealed class DelegateNode<T> : Node<T>
 /// <summary>
 /// The tensors an op's VJP reads, each with the storage version it had when the op was recorded
 /// (PyTorch's saved-variable version check). Two are kept inline, so the common binary op allocates
-/// nothing for them.
+/// nothing for them; the rest, if any, are handed back to go with the node's extras.
 /// </summary>
 internal readonly struct SavedTensors<T>
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -285,10 +343,10 @@ internal readonly struct SavedTensors<T>
     private readonly Tensor<T>? _t1;
     private readonly int _v0;
     private readonly int _v1;
-    private readonly (Tensor<T> Tensor, int Version)[]? _rest;
 
-    public SavedTensors(ReadOnlySpan<Tensor<T>?> saved)
+    public SavedTensors(ReadOnlySpan<Tensor<T>?> saved, out (Tensor<T> Tensor, int Version)[]? rest)
     {
+        rest = null;
         foreach (var t in saved)
         {
             if (t is null)
@@ -306,18 +364,18 @@ internal readonly struct SavedTensors<T>
             }
             else
             {
-                _rest = _rest is null ? [(t, t._storage._version)] : [.. _rest, (t, t._storage._version)];
+                rest = rest is null ? [(t, t._storage._version)] : [.. rest, (t, t._storage._version)];
             }
         }
     }
 
-    public void Check(Node node)
+    public void Check(Node node, (Tensor<T> Tensor, int Version)[]? rest)
     {
         Check(node, _t0, _v0);
         Check(node, _t1, _v1);
-        if (_rest is not null)
+        if (rest is not null)
         {
-            foreach (var (t, v) in _rest)
+            foreach (var (t, v) in rest)
             {
                 Check(node, t, v);
             }
