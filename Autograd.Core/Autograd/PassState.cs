@@ -144,7 +144,7 @@ internal sealed class Targets<T>
     /// or is a target itself. Producers come later in the list (they were recorded earlier), so one walk
     /// from the end decides every node. Throws for an input no path reaches, unless allowUnused.
     /// </summary>
-    public bool[] Plan(List<Node<T>> nodes, Dictionary<Node<T>, int> index, Tensor<T>[] roots, bool createGraph, bool checkUnused)
+    public bool[] Plan(PassNodes<T> nodes, Tensor<T>[] roots, bool createGraph, bool checkUnused)
     {
         _createGraph = createGraph;
         var run = new bool[nodes.Count];
@@ -170,7 +170,7 @@ internal sealed class Targets<T>
 
                 if (node.Producer(i) is { } producer)
                 {
-                    run[n] |= wanted[index[producer]];
+                    run[n] |= wanted[nodes.IndexOf(producer)];
                 }
                 else if (node.Leaf(i) is { } leaf && _leafSlots.TryGetValue(leaf, out var slot))
                 {
