@@ -117,7 +117,7 @@ public sealed partial class Tensor<T>
                     $"{op}: an implicit gradient needs a one-element tensor, this one has shape {ShapeMath.Format(output._shape)}; pass {argument} of that shape.");
             }
 
-            return new Tensor<T>([T.One], (int[])output._shape.Clone());
+            return new Tensor<T>(new Storage<T>(T.One), (int[])output._shape.Clone());
         }
 
         if (!ShapeMath.SameShape(gradOutput._shape, output._shape))
