@@ -2,8 +2,17 @@ namespace Autograd;
 
 public sealed partial class Tensor<T>
 {
-    /// <summary>Hooks of a leaf (a non-leaf keeps its hooks on its node, where the pass finds them).</summary>
-    internal HookList<T>? _hooks;
+    /// <summary>
+    /// Hooks of leaves (a non-leaf keeps its hooks on its node, where the pass finds them), kept beside
+    /// the few leaves that have any: a field would cost every tensor, most of them op results, 8 bytes.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Tensor<T>, HookList<T>> s_leafHooks = new();
+
+    /// <summary>Set once a hook was registered on this leaf, so that the pass looks it up only then.</summary>
+    private bool _hasLeafHooks;
+
+    /// <summary>The hooks registered on this leaf, or null.</summary>
+    internal HookList<T>? LeafHooks => _hasLeafHooks && s_leafHooks.TryGetValue(this, out var hooks) ? hooks : null;
 
     internal bool RequiresGradInternal
     {
@@ -47,8 +56,9 @@ public sealed partial class Tensor<T>
             return node.AddHooks().Add(hook);
         }
 
-        Interlocked.CompareExchange(ref _hooks, new HookList<T>(), null);
-        return _hooks.Add(hook);
+        var hooks = s_leafHooks.GetValue(this, static _ => new HookList<T>());
+        _hasLeafHooks = true;
+        return hooks.Add(hook);
     }
 
     /// <summary>Registers a hook that looks at the gradient without replacing it (see <see cref="RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>).</summary>

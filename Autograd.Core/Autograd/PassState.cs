@@ -61,7 +61,7 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
         for (var i = 0; i < totals.Length; i++)
         {
             var (tensor, g, _) = totals[i];
-            if (tensor._gradFn is null && tensor._hooks is { } hooks)
+            if (tensor._gradFn is null && tensor.LeafHooks is { } hooks)
             {
                 // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
                 totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}"), false);
@@ -247,7 +247,7 @@ internal sealed class Targets<T>
                 continue;
             }
 
-            if (x._gradFn is null && x._hooks is { } hooks)
+            if (x._gradFn is null && x.LeafHooks is { } hooks)
             {
                 using (new GradModeScope(_createGraph))
                 {
