@@ -53,6 +53,35 @@ internal static class ElementwiseOp
         return y;
     }
 
+    /// <summary>The VJP of an op with a C# scalar operand s: the gradient of its tensor operand x.</summary>
+    public delegate Tensor<T> ScalarVjp<T>(Tensor<T> g, Tensor<T> x, T s, Tensor<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>
+    /// y = op(x, s), or op(s, x) when <paramref name="scalarFirst"/>, for the C# operators with a scalar
+    /// (<c>x * 2f</c>, <c>1.0 - x</c>): the same result and node as the op with s as a rank-0 tensor
+    /// (named <paramref name="name"/>, no call site, two inputs), but s stays a value: the rank-0 tensor is
+    /// made only if someone reads the node's inputs, and the VJP (<paramref name="dx"/>, which reads
+    /// <paramref name="reads"/> of x and y) uses s itself. A value cannot be modified in place, so it has
+    /// no version to check.
+    /// </summary>
+    public static Tensor<T> WithScalar<T, TKernel>(string name, Tensor<T> x, T s, bool scalarFirst, Saves reads, ScalarVjp<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TKernel : IBinaryOp<T>
+    {
+        Tensor<T>.ThrowIfNullArgument(x, name, scalarFirst ? "b" : "a");
+        var y = Elementwise.WithScalar<T, TKernel>(x, s, scalarFirst, name);
+        if (Tape.ShouldRecord(x))
+        {
+            Tape.Record(y, new ScalarNode<T>(
+                name, x, s, scalarFirst, y, dx,
+                (reads & Saves.Input) != 0 ? x : null,
+                (reads & Saves.Output) != 0 ? y : null));
+        }
+
+        return y;
+    }
+
     /// <summary>y = op(x) elementwise.</summary>
     public static Tensor<T> Unary<T, TKernel>(string name, CallSite site, Tensor<T> x, Saves saves, UnaryVjp<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -129,5 +158,26 @@ internal static class ElementwiseOp
         internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads) => inputGrads[0] = dx(gradOutput, Input(0), _y!);
 
         internal override void ReleaseVjp() => _y = null;
+    }
+
+    /// <summary>
+    /// The node of an op between a tensor x and a C# scalar s (see <see cref="WithScalar{T, TKernel}"/>):
+    /// x is input 0, or input 1 after the scalar; the scalar's input slot stays empty until read.
+    /// </summary>
+    private sealed class ScalarNode<T>(string name, Tensor<T> x, T s, bool scalarFirst, Tensor<T> y, ScalarVjp<T> dx, Tensor<T>? saved0, Tensor<T>? saved1)
+        : Node<T>(name, CallSite.Unknown, scalarFirst ? [null, x] : [x, null], [saved0, saved1])
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _y = y;
+
+        internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads)
+        {
+            var at = scalarFirst ? 1 : 0;
+            inputGrads[at] = dx(gradOutput, Input(at), s, _y!);
+        }
+
+        internal override void ReleaseVjp() => _y = null;
+
+        private protected override Tensor<T> MakeInput(int i) => Tensor.Scalar(s);
     }
 }

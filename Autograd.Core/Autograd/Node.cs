@@ -70,9 +70,11 @@ public abstract class Node<T> : Node
     /// <summary>
     /// Records a node over <paramref name="inputs"/> (copied) on the current tape, with the next sequence
     /// number and the call site <paramref name="callSite"/> resolves to. <paramref name="saved"/> lists the
-    /// tensors whose values the VJP reads (nulls skipped); their versions are noted now.
+    /// tensors whose values the VJP reads (nulls skipped); their versions are noted now. A null input is one
+    /// the node makes only when asked (<see cref="MakeInput"/>): a constant that needs no gradient, such as
+    /// the C# scalar of <c>x * 2</c>, which then costs no tensor unless someone inspects the node.
     /// </summary>
-    internal Node(string opName, CallSite callSite, ReadOnlySpan<Tensor<T>> inputs, ReadOnlySpan<Tensor<T>?> saved)
+    internal Node(string opName, CallSite callSite, ReadOnlySpan<Tensor<T>?> inputs, ReadOnlySpan<Tensor<T>?> saved)
         : base(opName, Tape.NextSequence(), callSite.Resolve())
     {
         _tape = Tape.Current;
@@ -105,7 +107,7 @@ public abstract class Node<T> : Node
         {
             for (var i = 0; i < inputs.Length; i++)
             {
-                if (inputs[i].RequiresGrad)
+                if (inputs[i]?.RequiresGrad == true)
                 {
                     _needs |= 1UL << i;
                 }
@@ -116,7 +118,7 @@ public abstract class Node<T> : Node
             var needs = new bool[inputs.Length];
             for (var i = 0; i < inputs.Length; i++)
             {
-                needs[i] = inputs[i].RequiresGrad;
+                needs[i] = inputs[i]?.RequiresGrad == true;
             }
 
             Extras.NeedsMany = needs;
@@ -194,9 +196,26 @@ public abstract class Node<T> : Node
     internal int InputCount => _inputCount;
 
     /// <summary>Input <paramref name="i"/> as recorded. Only before release (a released non-leaf input is gone).</summary>
-    internal Tensor<T> Input(int i) =>
-        Edge(i) as Tensor<T>
-        ?? throw new InvalidOperationException($"Backward: the graph through {Describe()} was already freed; its inputs are gone.");
+    internal Tensor<T> Input(int i) => Edge(i) switch
+    {
+        Tensor<T> t => t,
+        null => MadeInput(i),
+        _ => throw new InvalidOperationException($"Backward: the graph through {Describe()} was already freed; its inputs are gone."),
+    };
+
+    /// <summary>
+    /// Makes input <paramref name="i"/>, recorded as null: a constant that requires no grad, which the node
+    /// keeps in its own form (see the constructor). Only node types that record a null input override it.
+    /// </summary>
+    private protected virtual Tensor<T> MakeInput(int i) => throw new InvalidOperationException($"{OpName}: input {i} was not recorded.");
+
+    /// <summary>Input <paramref name="i"/> made once: later reads (and a concurrent one) see the same tensor.</summary>
+    private Tensor<T> MadeInput(int i)
+    {
+        var made = MakeInput(i);
+        ref var slot = ref _inputCount > 2 ? ref _extras!.Edges![i] : ref i == 0 ? ref _edge0 : ref _edge1;
+        return Interlocked.CompareExchange(ref slot, made, null) as Tensor<T> ?? made;
+    }
 
     /// <summary>The node that produced input <paramref name="i"/>, before or after release; null for a leaf.</summary>
     internal Node<T>? Producer(int i) => Edge(i) switch
