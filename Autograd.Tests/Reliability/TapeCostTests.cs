@@ -15,8 +15,8 @@ public class TapeCostTests
     /// <summary>Forward: result tensor (64 B) and its storage with the element inline (48 B), and the node that is its own VJP (152 B).</summary>
     private const double ForwardBytesPerOp = 264;
 
-    /// <summary>Literal scalars add the scalar operand's tensor and storage (112 B) per op.</summary>
-    private const double LiteralForwardBytesPerOp = 376;
+    /// <summary>Literal scalars stay values (ElementwiseOp.WithScalar): no tensor for the scalar operand, the same bytes.</summary>
+    private const double LiteralForwardBytesPerOp = 264;
 
     /// <summary>Backward: Mul's gradient (tensor and storage, 112 B) every other op; Add passes its gradient through.</summary>
     private const double BackwardBytesPerOp = 56;
