@@ -65,7 +65,16 @@ public abstract class Node<T> : Node
     private NodeExtras<T>? _extras;
     private readonly int _inputCount;
     internal readonly Tape _tape;
-    private SavedTensors<T> _saved;
+
+    // The saved tensors' storage versions at record time: the first two here, which tensors they are is
+    // the node type's (SavedTensor); more than two, with their tensors, in _extras.SavedRest. A node type
+    // whose fields already hold what it saved (inputs, output) so keeps no second reference to it.
+    private readonly int _savedVersion0;
+    private readonly int _savedVersion1;
+    private readonly byte _savedCount;
+
+    /// <summary>Free for the node type to say which of its tensors it saved (see <see cref="SavedTensor"/>).</summary>
+    private protected byte _savedSet;
 
     /// <summary>
     /// Records a node over <paramref name="inputs"/> (copied) on the current tape, with the next sequence
@@ -78,10 +87,28 @@ public abstract class Node<T> : Node
         : base(opName, Tape.NextSequence(), callSite.Resolve())
     {
         _tape = Tape.Current;
-        _saved = new SavedTensors<T>(saved, out var savedRest);
-        if (savedRest is not null)
+        foreach (var t in saved)
         {
-            Extras.SavedRest = savedRest;
+            if (t is null)
+            {
+                continue;
+            }
+
+            var version = t._storage._version;
+            switch (_savedCount)
+            {
+                case 0:
+                    _savedVersion0 = version;
+                    _savedCount = 1;
+                    break;
+                case 1:
+                    _savedVersion1 = version;
+                    _savedCount = 2;
+                    break;
+                default:
+                    Extras.SavedRest = Extras.SavedRest is { } rest ? [.. rest, (t, version)] : [(t, version)];
+                    break;
+            }
         }
 
         _inputCount = inputs.Length;
@@ -133,6 +160,12 @@ public abstract class Node<T> : Node
 
     /// <summary>Drops whatever the VJP holds beyond the inputs (saved tensors, the output): called once, on release.</summary>
     internal abstract void ReleaseVjp();
+
+    /// <summary>
+    /// Saved tensor <paramref name="k"/> (0 or 1): the k-th non-null tensor of the <c>saved</c> list the node
+    /// was constructed with. Read only before release, to check its version.
+    /// </summary>
+    private protected abstract Tensor<T> SavedTensor(int k);
 
     /// <summary>
     /// Whether the VJP is the library's own (see <see cref="_builtIn"/>). A node type written in this
@@ -276,7 +309,29 @@ public abstract class Node<T> : Node
     /// Throws when a tensor the op saved for its VJP was written in place after the op was recorded:
     /// the VJP would read the new values and return a wrong gradient without a word.
     /// </summary>
-    internal void CheckSaved() => _saved.Check(this, Volatile.Read(ref _extras)?.SavedRest);
+    internal void CheckSaved()
+    {
+        for (var k = 0; k < _savedCount; k++)
+        {
+            CheckVersion(SavedTensor(k), k == 0 ? _savedVersion0 : _savedVersion1);
+        }
+
+        if (Volatile.Read(ref _extras)?.SavedRest is { } rest)
+        {
+            foreach (var (t, version) in rest)
+            {
+                CheckVersion(t, version);
+            }
+        }
+    }
+
+    private void CheckVersion(Tensor<T> t, int version)
+    {
+        if (t._storage._version != version)
+        {
+            throw new SavedTensorModifiedException(OpName, Sequence, CallSite, t._shape, version, t._storage._version);
+        }
+    }
 
     /// <summary>Drops the VJP's captures and the non-leaf inputs, and with them every tensor the op saved.</summary>
     internal void Release()
@@ -306,7 +361,6 @@ public abstract class Node<T> : Node
             }
 
             ReleaseVjp();
-            _saved = default;
             if (_extras is { } extras)
             {
                 extras.SavedRest = null;
@@ -337,35 +391,14 @@ internal sealed class DelegateNode<T> : Node<T>
 {
     private VjpFunc<T>? _vjp;
 
+    // The first two saved tensors (the rest sit in the node's extras with their versions).
+    private Tensor<T>? _saved0;
+    private Tensor<T>? _saved1;
+
     internal DelegateNode(string opName, CallSite callSite, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp, ReadOnlySpan<Tensor<T>?> saved)
         : base(opName, callSite, inputs, saved)
     {
         _vjp = vjp;
-    }
-
-    internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads) => _vjp!(gradOutput, inputGrads);
-
-    internal override void ReleaseVjp() => _vjp = null;
-
-    private protected override bool VjpIsBuiltIn => _vjp is { } vjp && Tape.IsBuiltIn(vjp);
-}
-
-/// <summary>
-/// The tensors an op's VJP reads, each with the storage version it had when the op was recorded
-/// (PyTorch's saved-variable version check). Two are kept inline, so the common binary op allocates
-/// nothing for them; the rest, if any, are handed back to go with the node's extras.
-/// </summary>
-internal readonly struct SavedTensors<T>
-    where T : unmanaged, IFloatingPointIeee754<T>
-{
-    private readonly Tensor<T>? _t0;
-    private readonly Tensor<T>? _t1;
-    private readonly int _v0;
-    private readonly int _v1;
-
-    public SavedTensors(ReadOnlySpan<Tensor<T>?> saved, out (Tensor<T> Tensor, int Version)[]? rest)
-    {
-        rest = null;
         foreach (var t in saved)
         {
             if (t is null)
@@ -373,41 +406,25 @@ internal readonly struct SavedTensors<T>
                 continue;
             }
 
-            if (_t0 is null)
+            if (_saved0 is null)
             {
-                (_t0, _v0) = (t, t._storage._version);
-            }
-            else if (_t1 is null)
-            {
-                (_t1, _v1) = (t, t._storage._version);
+                _saved0 = t;
             }
             else
             {
-                rest = rest is null ? [(t, t._storage._version)] : [.. rest, (t, t._storage._version)];
+                _saved1 = t;
+                break;
             }
         }
     }
 
-    public void Check(Node node, (Tensor<T> Tensor, int Version)[]? rest)
-    {
-        Check(node, _t0, _v0);
-        Check(node, _t1, _v1);
-        if (rest is not null)
-        {
-            foreach (var (t, v) in rest)
-            {
-                Check(node, t, v);
-            }
-        }
-    }
+    internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads) => _vjp!(gradOutput, inputGrads);
 
-    private static void Check(Node node, Tensor<T>? t, int version)
-    {
-        if (t is not null && t._storage._version != version)
-        {
-            throw new SavedTensorModifiedException(node.OpName, node.Sequence, node.CallSite, t._shape, version, t._storage._version);
-        }
-    }
+    internal override void ReleaseVjp() => (_vjp, _saved0, _saved1) = (null, null, null);
+
+    private protected override Tensor<T> SavedTensor(int k) => (k == 0 ? _saved0 : _saved1)!;
+
+    private protected override bool VjpIsBuiltIn => _vjp is { } vjp && Tape.IsBuiltIn(vjp);
 }
 
 /// <summary>
