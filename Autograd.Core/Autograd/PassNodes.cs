@@ -96,7 +96,13 @@ internal sealed class PassNodes<T> : IDisposable
     }
 
     /// <summary>The position of a collected node.</summary>
-    public int IndexOf(Node<T> node) => _positions[Slot(node)];
+    public int IndexOf(Node<T> node)
+    {
+        var slot = Slot(node);
+        return _keys[slot] is not null
+            ? _positions[slot]
+            : throw new InvalidOperationException($"Backward: {node.Describe()} was reached but not collected; was it recorded during the pass?");
+    }
 
     /// <summary>
     /// A cleared pooled array of at least <paramref name="length"/> items that lives as long as this pass
