@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Autograd.Kernels;
@@ -20,14 +21,21 @@ namespace Autograd;
 /// "Memory model"). Ops reach the elements only through <see cref="Span"/> and <see cref="Memory"/>,
 /// never through the array, so nothing outlives the storage that owns the buffer.
 /// </para>
+/// <para>
+/// A one-element storage (a scalar, the result of an op on one, its gradient) keeps its element in a field
+/// of its own and has no array: one object instead of two for the commonest tensor of a scalar tape.
+/// </para>
 /// </remarks>
 public sealed class Storage<T>
     where T : unmanaged
 {
     private readonly int _length;
-    private T[] _array;
+    private T[]? _array;
     private BufferLease<T>? _lease;
     internal int _version;
+
+    /// <summary>The element of a one-element storage, when <see cref="_array"/> is null (any T of at most 8 bytes).</summary>
+    private long _inline;
 
     /// <summary>Wraps an array the caller hands over (not pooled; the GC frees it).</summary>
     internal Storage(T[] data)
@@ -36,10 +44,31 @@ public sealed class Storage<T>
         _length = data.Length;
     }
 
-    /// <summary>A buffer of <paramref name="length"/> elements from the pool (zeroed when <paramref name="clear"/>).</summary>
+    /// <summary>A one-element storage holding <paramref name="value"/> (no array).</summary>
+    internal Storage(T value)
+    {
+        _length = 1;
+        if (!CanInline)
+        {
+            _array = [value];
+            return;
+        }
+
+        Unsafe.As<long, T>(ref _inline) = value;
+    }
+
+    /// <summary>
+    /// A buffer of <paramref name="length"/> elements from the pool (zeroed when <paramref name="clear"/>);
+    /// one element is kept inline (zero, like every fresh field).
+    /// </summary>
     internal Storage(int length, bool clear)
     {
         _length = length;
+        if (length == 1 && CanInline)
+        {
+            return;
+        }
+
         _array = BufferPool<T>.Rent(length, out var pooled);
         if (pooled)
         {
@@ -68,11 +97,17 @@ public sealed class Storage<T>
     internal Span<T> Span
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _array.AsSpan(0, _length);
+        get => _array is { } array ? array.AsSpan(0, _length) : MemoryMarshal.CreateSpan(ref Unsafe.As<long, T>(ref _inline), 1);
     }
 
-    /// <summary>The elements as a <see cref="Memory{T}"/>, for kernels that hand them to worker threads.</summary>
-    internal Memory<T> Memory => new(_array, 0, _length);
+    /// <summary>
+    /// The elements as a <see cref="Memory{T}"/>, for kernels that hand them to worker threads (over the
+    /// inline element, a small manager that is made per call).
+    /// </summary>
+    internal Memory<T> Memory => _array is { } array ? new(array, 0, _length) : new InlineMemory(this).Memory;
+
+    /// <summary>Whether a one-element storage of T keeps its element inline (T fits the 8-byte field).</summary>
+    private static bool CanInline => Unsafe.SizeOf<T>() <= sizeof(long);
 
     /// <summary>Element <paramref name="index"/> by reference (checked).</summary>
     internal ref T this[int index] => ref Span[index];
@@ -87,6 +122,27 @@ public sealed class Storage<T>
         {
             _array = [];
             lease.ReturnNow();
+        }
+    }
+
+    /// <summary>
+    /// A <see cref="Memory{T}"/> over the inline element. The storage holds references, so the GC cannot pin
+    /// it by handle: <see cref="Pin"/> is refused (kernels reach the elements through spans, which
+    /// <c>fixed</c> can pin).
+    /// </summary>
+    private sealed class InlineMemory(Storage<T> storage) : MemoryManager<T>
+    {
+        public override Span<T> GetSpan() => storage.Span;
+
+        public override MemoryHandle Pin(int elementIndex = 0) =>
+            throw new NotSupportedException("Storage: the memory of a one-element storage cannot be pinned by handle; pin its Span with 'fixed'.");
+
+        public override void Unpin()
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
         }
     }
 }

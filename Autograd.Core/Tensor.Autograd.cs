@@ -2,8 +2,17 @@ namespace Autograd;
 
 public sealed partial class Tensor<T>
 {
-    /// <summary>Hooks of a leaf (a non-leaf keeps its hooks on its node, where the pass finds them).</summary>
-    internal HookList<T>? _hooks;
+    /// <summary>
+    /// Hooks of leaves (a non-leaf keeps its hooks on its node, where the pass finds them), kept beside
+    /// the few leaves that have any: a field would cost every tensor, most of them op results, 8 bytes.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Tensor<T>, HookList<T>> s_leafHooks = new();
+
+    /// <summary>Set once a hook was registered on this leaf, so that the pass looks it up only then.</summary>
+    private bool _hasLeafHooks;
+
+    /// <summary>The hooks registered on this leaf, or null.</summary>
+    internal HookList<T>? LeafHooks => _hasLeafHooks && s_leafHooks.TryGetValue(this, out var hooks) ? hooks : null;
 
     internal bool RequiresGradInternal
     {
@@ -44,12 +53,12 @@ public sealed partial class Tensor<T>
         // Created once even when two threads register at the same time.
         if (_gradFn is { } node)
         {
-            Interlocked.CompareExchange(ref node._hooks, new HookList<T>(), null);
-            return node._hooks.Add(hook);
+            return node.AddHooks().Add(hook);
         }
 
-        Interlocked.CompareExchange(ref _hooks, new HookList<T>(), null);
-        return _hooks.Add(hook);
+        var hooks = s_leafHooks.GetValue(this, static _ => new HookList<T>());
+        _hasLeafHooks = true;
+        return hooks.Add(hook);
     }
 
     /// <summary>Registers a hook that looks at the gradient without replacing it (see <see cref="RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>).</summary>
@@ -72,7 +81,7 @@ public sealed partial class Tensor<T>
     {
         if (_gradFn is { } node)
         {
-            node._retainGradOf = this;
+            node.RetainGradOf = this;
         }
         else if (!_requiresGrad)
         {
@@ -82,12 +91,10 @@ public sealed partial class Tensor<T>
     }
 
     /// <summary>True for a non-leaf whose gradient <see cref="Backward"/> stores in <see cref="Grad"/> (see <see cref="RetainGrad"/>).</summary>
-    public bool RetainsGrad => ReferenceEquals(_gradFn?._retainGradOf, this);
+    public bool RetainsGrad => ReferenceEquals(_gradFn?.RetainGradOf, this);
 
     /// <summary>A tensor over the same storage that is not recorded and does not require grad.</summary>
     public Tensor<T> Detach() => new(_storage, _shape, _strides, _offset);
-
-    private static readonly Storage<T> s_noStorage = new([]);
 
     /// <summary>
     /// Throws for a null tensor argument of <paramref name="op"/>, saying the usual cause: a leaf's
@@ -107,16 +114,6 @@ public sealed partial class Tensor<T>
     }
 
     /// <summary>
-    /// What a released node keeps of an input: a leaf itself (user-owned, and its identity is what
-    /// Tensor.Grad and hooks look up), or for a non-leaf a data-less placeholder with the same producer,
-    /// so that the storage can be collected.
-    /// </summary>
-    internal static Tensor<T> EdgeOf(Tensor<T> input) =>
-        input._gradFn is null
-            ? input
-            : new Tensor<T>(s_noStorage, input._shape, input._strides, 0) { _gradFn = input._gradFn, _requiresGrad = input._requiresGrad };
-
-    /// <summary>
     /// The seed of a pass from <paramref name="output"/>: <paramref name="gradOutput"/> checked against its
     /// shape, or 1 for a one-element output.
     /// </summary>
@@ -130,7 +127,7 @@ public sealed partial class Tensor<T>
                     $"{op}: an implicit gradient needs a one-element tensor, this one has shape {ShapeMath.Format(output._shape)}; pass {argument} of that shape.");
             }
 
-            return new Tensor<T>([T.One], (int[])output._shape.Clone());
+            return new Tensor<T>(new Storage<T>(T.One), (int[])output._shape.Clone());
         }
 
         if (!ShapeMath.SameShape(gradOutput._shape, output._shape))

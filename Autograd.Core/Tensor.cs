@@ -193,7 +193,7 @@ public sealed partial class Tensor<T>
     /// </exception>
     public Tensor<T>? Grad
     {
-        get => _grad is null && _gradFn is { } node && !ReferenceEquals(node._retainGradOf, this) ? throw NonLeafGrad(node) : _grad;
+        get => _grad is null && _gradFn is { } node && !ReferenceEquals(node.RetainGradOf, this) ? throw NonLeafGrad(node) : _grad;
         set
         {
             if (value is not null && !ShapeMath.SameShape(value._shape, _shape))

@@ -92,7 +92,7 @@ public static partial class Tensor
     /// <summary>A rank-0 tensor holding one value.</summary>
     public static Tensor<T> Scalar<T>(T value, bool requiresGrad = false)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => new([value], []) { RequiresGrad = requiresGrad };
+        => new(new Storage<T>(value), []) { RequiresGrad = requiresGrad };
 
     public static Tensor<T> Zeros<T>(params int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>

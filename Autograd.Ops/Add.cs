@@ -15,8 +15,11 @@ public static class AddExtensions
 
         public static Tensor<T> operator +(Tensor<T> x, Tensor<T> y) => x.Add(y, callerLine: 0);
 
-        public static Tensor<T> operator +(Tensor<T> x, T y) => x.Add(Tensor.Scalar(y), callerLine: 0);
+        // With a C# scalar s: d(x + s)/dx = d(s + x)/dx = 1 (the scalar stays a value, see ElementwiseOp.WithScalar).
+        public static Tensor<T> operator +(Tensor<T> x, T y) =>
+            ElementwiseOp.WithScalar<T, AddOp<T>>("Add", x, y, scalarFirst: false, ElementwiseOp.Saves.None, static (g, x, s, y) => g);
 
-        public static Tensor<T> operator +(T x, Tensor<T> y) => Tensor.Scalar(x).Add(y, callerLine: 0);
+        public static Tensor<T> operator +(T x, Tensor<T> y) =>
+            ElementwiseOp.WithScalar<T, AddOp<T>>("Add", y, x, scalarFirst: true, ElementwiseOp.Saves.None, static (g, x, s, y) => g);
     }
 }

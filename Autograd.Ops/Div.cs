@@ -15,8 +15,11 @@ public static class DivExtensions
 
         public static Tensor<T> operator /(Tensor<T> x, Tensor<T> y) => x.Div(y, callerLine: 0);
 
-        public static Tensor<T> operator /(Tensor<T> x, T y) => x.Div(Tensor.Scalar(y), callerLine: 0);
+        // With a C# scalar s: d(x / s)/dx = 1 / s; for y = s / x, dy/dx = −s / x² = −y / x.
+        public static Tensor<T> operator /(Tensor<T> x, T y) =>
+            ElementwiseOp.WithScalar<T, DivideOp<T>>("Div", x, y, scalarFirst: false, ElementwiseOp.Saves.None, static (g, x, s, y) => g / s);
 
-        public static Tensor<T> operator /(T x, Tensor<T> y) => Tensor.Scalar(x).Div(y, callerLine: 0);
+        public static Tensor<T> operator /(T x, Tensor<T> y) =>
+            ElementwiseOp.WithScalar<T, DivideOp<T>>("Div", y, x, scalarFirst: true, ElementwiseOp.Saves.Input | ElementwiseOp.Saves.Output, static (g, x, s, y) => g.Mul(y).Div(x).Neg());
     }
 }

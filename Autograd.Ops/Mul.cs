@@ -15,8 +15,11 @@ public static class MulExtensions
 
         public static Tensor<T> operator *(Tensor<T> x, Tensor<T> y) => x.Mul(y, callerLine: 0);
 
-        public static Tensor<T> operator *(Tensor<T> x, T y) => x.Mul(Tensor.Scalar(y), callerLine: 0);
+        // With a C# scalar s: d(x·s)/dx = d(s·x)/dx = s.
+        public static Tensor<T> operator *(Tensor<T> x, T y) =>
+            ElementwiseOp.WithScalar<T, MultiplyOp<T>>("Mul", x, y, scalarFirst: false, ElementwiseOp.Saves.None, static (g, x, s, y) => g * s);
 
-        public static Tensor<T> operator *(T x, Tensor<T> y) => Tensor.Scalar(x).Mul(y, callerLine: 0);
+        public static Tensor<T> operator *(T x, Tensor<T> y) =>
+            ElementwiseOp.WithScalar<T, MultiplyOp<T>>("Mul", y, x, scalarFirst: true, ElementwiseOp.Saves.None, static (g, x, s, y) => g * s);
     }
 }

@@ -15,21 +15,21 @@ public static class ScalarOperatorExtensions
     extension<T>(Tensor<T> a)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public static Tensor<T> operator +(Tensor<T> x, double y) => x.Add(Scalar<T>(y), callerLine: 0);
+        public static Tensor<T> operator +(Tensor<T> x, double y) => x + T.CreateTruncating(y);
 
-        public static Tensor<T> operator +(double x, Tensor<T> y) => Scalar<T>(x).Add(y, callerLine: 0);
+        public static Tensor<T> operator +(double x, Tensor<T> y) => T.CreateTruncating(x) + y;
 
-        public static Tensor<T> operator -(Tensor<T> x, double y) => x.Sub(Scalar<T>(y), callerLine: 0);
+        public static Tensor<T> operator -(Tensor<T> x, double y) => x - T.CreateTruncating(y);
 
-        public static Tensor<T> operator -(double x, Tensor<T> y) => Scalar<T>(x).Sub(y, callerLine: 0);
+        public static Tensor<T> operator -(double x, Tensor<T> y) => T.CreateTruncating(x) - y;
 
-        public static Tensor<T> operator *(Tensor<T> x, double y) => x.Mul(Scalar<T>(y), callerLine: 0);
+        public static Tensor<T> operator *(Tensor<T> x, double y) => x * T.CreateTruncating(y);
 
-        public static Tensor<T> operator *(double x, Tensor<T> y) => Scalar<T>(x).Mul(y, callerLine: 0);
+        public static Tensor<T> operator *(double x, Tensor<T> y) => T.CreateTruncating(x) * y;
 
-        public static Tensor<T> operator /(Tensor<T> x, double y) => x.Div(Scalar<T>(y), callerLine: 0);
+        public static Tensor<T> operator /(Tensor<T> x, double y) => x / T.CreateTruncating(y);
 
-        public static Tensor<T> operator /(double x, Tensor<T> y) => Scalar<T>(x).Div(y, callerLine: 0);
+        public static Tensor<T> operator /(double x, Tensor<T> y) => T.CreateTruncating(x) / y;
     }
 
     /// <summary>A rank-0 tensor of T holding <paramref name="value"/> (rounded for float).</summary>

@@ -15,8 +15,11 @@ public static class SubExtensions
 
         public static Tensor<T> operator -(Tensor<T> x, Tensor<T> y) => x.Sub(y, callerLine: 0);
 
-        public static Tensor<T> operator -(Tensor<T> x, T y) => x.Sub(Tensor.Scalar(y), callerLine: 0);
+        // With a C# scalar s: d(x − s)/dx = 1, d(s − x)/dx = −1.
+        public static Tensor<T> operator -(Tensor<T> x, T y) =>
+            ElementwiseOp.WithScalar<T, SubtractOp<T>>("Sub", x, y, scalarFirst: false, ElementwiseOp.Saves.None, static (g, x, s, y) => g);
 
-        public static Tensor<T> operator -(T x, Tensor<T> y) => Tensor.Scalar(x).Sub(y, callerLine: 0);
+        public static Tensor<T> operator -(T x, Tensor<T> y) =>
+            ElementwiseOp.WithScalar<T, SubtractOp<T>>("Sub", y, x, scalarFirst: true, ElementwiseOp.Saves.None, static (g, x, s, y) => g.Neg());
     }
 }

@@ -3,10 +3,11 @@
 // The spans are character offsets (Stryker mutates a node only when a span contains it), found from the
 // source so that they follow the code as it changes:
 //   - every Tape.Record(...) call: the VJP closure an op records, with everything it captures inline;
-//   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ...");
+//   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ..."), and the node types
+//     there that apply them (BinaryNode, UnaryNode, ScalarNode, which are their own VJP) with Saved;
 //   - named VJP helpers (Conv2d's Record/Backward, Relu's MaskedGradient, Pool.MaxBackward, Window.ScatterAdd,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
-//   - the engine (Engine.cs, Node.cs) as whole files.
+//   - the engine (Engine.cs, Node.cs, PassNodes.cs) as whole files.
 var project = args.Length > 0 ? args[0] : "Ops";
 var root = Directory.GetCurrentDirectory();
 var patterns = new List<string>();
@@ -99,6 +100,7 @@ if (project == "Core")
 {
     patterns.Add("**/Autograd.Core/Autograd/Engine.cs");
     patterns.Add("**/Autograd.Core/Autograd/Node.cs");
+    patterns.Add("**/Autograd.Core/Autograd/PassNodes.cs");
     var views = Read("Autograd.Core/Tensor.Views.cs");
     Add("Autograd.Core/Tensor.Views.cs", Calls(views, "Tape.Record(").Concat(Method(views, "AsStridedBackward(")).Concat(Method(views, "Tensor<T> SumToSize(")));
 }
@@ -112,6 +114,12 @@ else
         if (name == "Relu.cs")
         {
             spans = spans.Concat(Method(text, "MaskedGradient<T>("));
+        }
+
+        if (name == "ElementwiseOp.cs")
+        {
+            spans = spans.Concat(Method(text, "class BinaryNode<T>")).Concat(Method(text, "class UnaryNode<T>"))
+                .Concat(Method(text, "class ScalarNode<T>")).Concat(Method(text, "Tensor<T> Saved<T>("));
         }
 
         if (name == "Conv2d.cs")

@@ -45,15 +45,15 @@ internal static class Anomaly
             return;
         }
 
-        var inputs = node._inputs;
-        for (var i = 0; i < inputs.Length; i++)
+        for (var i = 0; i < node.InputCount; i++)
         {
-            if (FirstNonFinite(inputs[i]) is { } carried)
+            var input = node.Input(i);
+            if (FirstNonFinite(input) is { } carried)
             {
                 throw new AnomalyException(
                     $"Anomaly (forward): the result of {node.Describe()} (shape {ShapeMath.Format(output._shape)}) contains {Name(bad)}; "
-                    + $"its input {i} (shape {ShapeMath.Format(inputs[i]._shape)}) already contained {Name(carried)} "
-                    + (inputs[i].IsLeaf ? "(a leaf: check the data it was made from)." : "(computed before anomaly mode was on)."),
+                    + $"its input {i} (shape {ShapeMath.Format(input._shape)}) already contained {Name(carried)} "
+                    + (input.IsLeaf ? "(a leaf: check the data it was made from)." : "(computed before anomaly mode was on)."),
                     node, AnomalyPhase.Forward, i, inputCarriedIt: true, double.CreateTruncating(carried));
             }
         }

@@ -125,8 +125,8 @@ internal static class Engine
         // Pass state lives here, not on the nodes: two passes over a shared graph (retainGraph, other
         // threads) must not see each other's pending gradients. Node i of the pass, latest first, has
         // its pending gradient in pending[i].
-        var (nodes, index) = Collect(roots);
-        var run = targets?.Plan(nodes, index, roots, createGraph, checkUnused: root is not null);
+        using var nodes = Collect(roots);
+        var run = targets?.Plan(nodes, roots, createGraph, checkUnused: root is not null);
         for (var n = 0; n < nodes.Count; n++)
         {
             var node = nodes[n];
@@ -141,21 +141,21 @@ internal static class Engine
         // Atomic: until every VJP and hook has run, nothing a user can see changes. Leaf and RetainGrad
         // gradients wait in the pass (committed by leaves.Commit at the end), and the nodes that ran are
         // released only after that, so a pass that throws leaves every Grad and the graph as they were.
-        var pending = new Tensor<T>?[nodes.Count];
-        var ran = retainGraph ? null : new bool[nodes.Count];
+        var pending = nodes.Rent<Tensor<T>?>(nodes.Count);
+        var ran = retainGraph ? null : nodes.Rent<bool>(nodes.Count);
 
         // owned[i]: pending[i] is a buffer this pass made that nothing else references (a fresh result of
         // a built-in VJP, or a sum made here), so it may be summed into in place, handed over as a leaf's
         // first Grad, or go back to the pool once used. Never under createGraph: the recorded graph holds
         // the gradients then.
-        var owned = createGraph ? null : new bool[nodes.Count];
+        var owned = createGraph ? null : nodes.Rent<bool>(nodes.Count);
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(createGraph);
         for (var r = 0; r < roots.Length; r++)
         {
             if (roots[r]._gradFn is { } node)
             {
-                AddPending(pending, owned, index[node], seeds[r], gOwned: false, createGraph);
+                AddPending(pending, owned, nodes.IndexOf(node), seeds[r], gOwned: false, createGraph);
             }
             else
             {
@@ -177,7 +177,7 @@ internal static class Engine
             // captures it or RetainGrad stores it. Each of them lets a user keep it: the pass gives up
             // ownership (no reuse, no recycling) of what a user can reach.
             var gOwned = owned?[n] == true;
-            if (node._hooks is { } hooks)
+            if (node.Hooks is { } hooks)
             {
                 g = hooks.Run(g, $"the output of '{node.OpName}'");
                 gOwned = false;
@@ -191,7 +191,7 @@ internal static class Engine
                     continue;
                 }
             }
-            else if (node._retainGradOf is { } retained)
+            else if (node.RetainGradOf is { } retained)
             {
                 leaves.Retain(retained, g);
                 gOwned = false;
@@ -201,13 +201,13 @@ internal static class Engine
             var builtIn = owned is not null && node._builtIn;
             var gShared = false;
 
-            var inputs = node._inputs;
-            if (scratch.Length < inputs.Length)
+            var inputCount = node.InputCount;
+            if (scratch.Length < inputCount)
             {
-                scratch = new Tensor<T>?[inputs.Length];
+                scratch = new Tensor<T>?[inputCount];
             }
 
-            var grads = scratch.AsSpan(0, inputs.Length);
+            var grads = scratch.AsSpan(0, inputCount);
             grads.Clear();
             node.CheckSaved();
             // With createGraph the ops this node's VJP records, and the sums of the gradients it sends on,
@@ -216,21 +216,21 @@ internal static class Engine
             var site = createGraph ? CallSite.Enter(node.CallSite.FilePath, node.CallSite.Line) : default;
             try
             {
-                node._vjp!(g, grads);
+                node.Vjp(g, grads);
                 if (Anomaly.IsEnabled)
                 {
                     Anomaly.CheckBackward(node, g, grads);
                 }
 
-                for (var i = 0; i < inputs.Length; i++)
+                for (var i = 0; i < inputCount; i++)
                 {
                     var gi = grads[i];
-                    var input = inputs[i];
                     if (gi is null || !node.NeedsGrad(i))
                     {
                         continue;
                     }
 
+                    var input = node.Input(i);
                     if (!ShapeMath.SameShape(gi._shape, input._shape))
                     {
                         throw new GradientShapeException(node, i, gi._shape, input._shape);
@@ -242,7 +242,7 @@ internal static class Engine
                     var giOwned = builtIn && !aliasesG && IsFresh(gi) && !SharedWithAnother(grads, i);
                     if (input._gradFn is { } producer)
                     {
-                        AddPending(pending, owned, index[producer], gi, giOwned, createGraph);
+                        AddPending(pending, owned, nodes.IndexOf(producer), gi, giOwned, createGraph);
                     }
                     else
                     {
@@ -288,52 +288,67 @@ internal static class Engine
 
     /// <summary>
     /// Nodes reachable from the roots, latest first (a root's node comes before every node recorded
-    /// earlier), and each node's position in that list. The map doubles as the visited set. A released
-    /// node has no inputs left; the pass throws if it would have to run it.
+    /// earlier), and each node's position in that list. A released node keeps its edges (producers and
+    /// leaves); the pass throws if it would have to run it.
     /// </summary>
-    private static (List<Node<T>> Nodes, Dictionary<Node<T>, int> Index) Collect<T>(Tensor<T>[] roots)
+    private static PassNodes<T> Collect<T>(Tensor<T>[] roots)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var result = new List<Node<T>>();
-        var index = new Dictionary<Node<T>, int>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<Node<T>>();
-        foreach (var root in roots)
+        var nodes = new PassNodes<T>();
+        try
         {
-            if (root._gradFn is { } node && index.TryAdd(node, 0))
+            // The DFS stack is a pooled array too (a deep chain holds few nodes on it, a wide graph many).
+            var stack = nodes.Rent<Node<T>?>(16);
+            var top = 0;
+            foreach (var root in roots)
             {
-                stack.Push(node);
-            }
-        }
-
-        // Positions are assigned as nodes are popped. A chain (and many a graph) pops in decreasing
-        // sequence already; only when it did not is the list sorted and the positions redone.
-        var sorted = true;
-        while (stack.Count > 0)
-        {
-            var node = stack.Pop();
-            sorted &= result.Count == 0 || result[^1].Sequence > node.Sequence;
-            index[node] = result.Count;
-            result.Add(node);
-            var edges = node.Edges;
-            for (var i = 0; i < edges.Length; i++)
-            {
-                if (edges[i]._gradFn is { } producer && node.NeedsGrad(i) && index.TryAdd(producer, 0))
+                if (root._gradFn is { } node && nodes.TryAdd(node))
                 {
-                    stack.Push(producer);
+                    Push(ref stack, ref top, node, nodes);
                 }
             }
-        }
 
-        if (!sorted)
-        {
-            result.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
-            for (var i = 0; i < result.Count; i++)
+            // Positions are assigned as nodes are popped. A chain (and many a graph) pops in decreasing
+            // sequence already; only when it did not is the list sorted and the positions redone.
+            while (top > 0)
             {
-                index[result[i]] = i;
+                var node = stack[--top]!;
+                stack[top] = null;
+                nodes.Append(node);
+                for (var i = 0; i < node.InputCount; i++)
+                {
+                    if (node.NeedsGrad(i) && node.Producer(i) is { } producer && nodes.TryAdd(producer))
+                    {
+                        Push(ref stack, ref top, producer, nodes);
+                    }
+                }
             }
+
+            if (!nodes.IsSorted())
+            {
+                nodes.Sort();
+            }
+
+            return nodes;
+        }
+        catch
+        {
+            nodes.Dispose();
+            throw;
+        }
+    }
+
+    private static void Push<T>(ref Node<T>?[] stack, ref int top, Node<T> node, PassNodes<T> nodes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (top == stack.Length)
+        {
+            var larger = nodes.Rent<Node<T>?>(top * 2);
+            Array.Copy(stack, larger, top);
+            stack = larger;
         }
 
-        return (result, index);
+        stack[top++] = node;
     }
 
     /// <summary>

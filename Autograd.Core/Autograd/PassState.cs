@@ -61,7 +61,7 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
         for (var i = 0; i < totals.Length; i++)
         {
             var (tensor, g, _) = totals[i];
-            if (tensor._gradFn is null && tensor._hooks is { } hooks)
+            if (tensor._gradFn is null && tensor.LeafHooks is { } hooks)
             {
                 // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
                 totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}"), false);
@@ -144,7 +144,7 @@ internal sealed class Targets<T>
     /// or is a target itself. Producers come later in the list (they were recorded earlier), so one walk
     /// from the end decides every node. Throws for an input no path reaches, unless allowUnused.
     /// </summary>
-    public bool[] Plan(List<Node<T>> nodes, Dictionary<Node<T>, int> index, Tensor<T>[] roots, bool createGraph, bool checkUnused)
+    public bool[] Plan(PassNodes<T> nodes, Tensor<T>[] roots, bool createGraph, bool checkUnused)
     {
         _createGraph = createGraph;
         var run = new bool[nodes.Count];
@@ -161,20 +161,18 @@ internal sealed class Targets<T>
         for (var n = nodes.Count - 1; n >= 0; n--)
         {
             var node = nodes[n];
-            var edges = node.Edges;
-            for (var i = 0; i < edges.Length; i++)
+            for (var i = 0; i < node.InputCount; i++)
             {
-                var input = edges[i];
                 if (!node.NeedsGrad(i))
                 {
                     continue;
                 }
 
-                if (input._gradFn is { } producer)
+                if (node.Producer(i) is { } producer)
                 {
-                    run[n] |= wanted[index[producer]];
+                    run[n] |= wanted[nodes.IndexOf(producer)];
                 }
-                else if (_leafSlots.TryGetValue(input, out var slot))
+                else if (node.Leaf(i) is { } leaf && _leafSlots.TryGetValue(leaf, out var slot))
                 {
                     run[n] = true;
                     reached[slot] = true;
@@ -249,7 +247,7 @@ internal sealed class Targets<T>
                 continue;
             }
 
-            if (x._gradFn is null && x._hooks is { } hooks)
+            if (x._gradFn is null && x.LeafHooks is { } hooks)
             {
                 using (new GradModeScope(_createGraph))
                 {

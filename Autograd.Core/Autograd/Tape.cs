@@ -91,19 +91,47 @@ public sealed class Tape
     public static Tensor<T> Record<T>(string opName, CallSite callSite, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(inputs);
+        return Record(opName, callSite, output, inputs.AsSpan(), vjp, saved);
+    }
+
+    /// <summary>
+    /// <see cref="Record{T}(string, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> for the
+    /// library's ops, whose <c>[a, b]</c> then needs no array: the node copies the inputs into its own slots.
+    /// </summary>
+    internal static Tensor<T> Record<T>(string opName, Tensor<T> output, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Record(opName, CallSite.Unknown, output, inputs, vjp, saved);
+
+    /// <summary>
+    /// <see cref="Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> for
+    /// the library's ops, whose <c>[a, b]</c> then needs no array: the node copies the inputs into its own slots.
+    /// </summary>
+    internal static Tensor<T> Record<T>(string opName, CallSite callSite, Tensor<T> output, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(vjp);
-        if (output._gradFn is not null)
+        foreach (var input in inputs)
         {
-            throw new InvalidOperationException($"{opName}: the output tensor was already recorded by '{output._gradFn.OpName}'.");
+            ArgumentNullException.ThrowIfNull(input, nameof(inputs));
         }
 
-        var tape = Current;
-        var node = new Node<T>(opName, Interlocked.Increment(ref s_sequence), inputs, vjp, tape, callSite.Resolve(), saved);
+        ThrowIfRecorded(opName, output);
+        return Record(output, new DelegateNode<T>(opName, callSite, inputs, vjp, saved));
+    }
+
+    /// <summary>
+    /// Appends <paramref name="node"/>, just built over the current tape (an op's own node type, which is its
+    /// VJP), as the producer of <paramref name="output"/>: marks the output as requiring grad and returns it.
+    /// </summary>
+    internal static Tensor<T> Record<T>(Tensor<T> output, Node<T> node)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ThrowIfRecorded(node.OpName, output);
         output._gradFn = node;
         output.RequiresGradInternal = true;
-        Interlocked.Increment(ref tape._recorded);
+        Interlocked.Increment(ref node._tape._recorded);
         if (Anomaly.IsEnabled)
         {
             Anomaly.CheckForward(node, output);
@@ -111,6 +139,18 @@ public sealed class Tape
 
         return output;
     }
+
+    private static void ThrowIfRecorded<T>(string opName, Tensor<T> output)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (output._gradFn is not null)
+        {
+            throw new InvalidOperationException($"{opName}: the output tensor was already recorded by '{output._gradFn.OpName}'.");
+        }
+    }
+
+    /// <summary>The next node's place on the tape (global, so that graphs built on several threads still order).</summary>
+    internal static long NextSequence() => Interlocked.Increment(ref s_sequence);
 
     internal void CountReleased() => Interlocked.Increment(ref _released);
 

@@ -92,6 +92,37 @@ internal static class Elementwise
     /// <summary>How many ranges a pass over <paramref name="n"/> contiguous elements is split into (1: on the calling thread).</summary>
     internal static int Chunks(long n) => n < ParallelThreshold ? 1 : (int)Math.Clamp(n / (ParallelThreshold / 2), 1, Gemm.MaxThreads);
 
+    /// <summary>
+    /// op(x, s), or op(s, x) when <paramref name="scalarFirst"/>, for a C# scalar s: the result of
+    /// <see cref="Binary{T, TOp}"/> with s as a rank-0 tensor, element for element, without making that
+    /// tensor when x is contiguous and small enough for the calling thread.
+    /// </summary>
+    public static Tensor<T> WithScalar<T, TOp>(Tensor<T> x, T s, bool scalarFirst, string opName)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryOp<T>
+    {
+        var n = x.Numel;
+        if (!x.IsContiguous || Chunks(n) != 1)
+        {
+            var scalar = Tensor.Scalar(s);
+            return scalarFirst ? Binary<T, TOp>(scalar, x, opName) : Binary<T, TOp>(x, scalar, opName);
+        }
+
+        var result = Tensor<T>.UninitializedLike(x);
+        var source = x._storage.Span.Slice(x._offset, n);
+        if (scalarFirst)
+        {
+            TOp.Row(s, source, result._storage.Span);
+        }
+        else
+        {
+            TOp.Row(source, s, result._storage.Span);
+        }
+
+        GC.KeepAlive(x);
+        return result;
+    }
+
     public static Tensor<T> Binary<T, TOp>(Tensor<T> a, Tensor<T> b, string opName)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IBinaryOp<T>
