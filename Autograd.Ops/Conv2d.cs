@@ -857,7 +857,8 @@ public static class Conv2dOp
     /// consecutive images within a chunk, chunk by chunk (fixed chunks of consecutive images,
     /// <see cref="ImageChunks"/>; runs never cross a chunk, so the batching is fixed too), each worker with its own scratch from
     /// <paramref name="init"/>. Chunks are spread over up to <see cref="Tensor.NumThreads"/> threads when
-    /// the pass is large enough to pay for them and the chunks share out evenly; each product then runs on
+    /// the pass is large enough to pay for them and the chunks share out evenly, claimed one at a time
+    /// (<see cref="Threads.Claim"/>: a late pool thread never holds the caller up); each product then runs on
     /// its worker alone (<see cref="Gemm.OneThread"/>). Otherwise the images run in turn and Gemm may split
     /// each product. <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is
     /// done (after all of them when they ran in parallel), so partial results combine in a fixed order.
@@ -877,12 +878,11 @@ public static class Conv2dOp
         var threads = Math.Min(Gemm.MaxThreads, chunks);
         if (threads > 1 && g.Work >= ParallelWork && (chunks % threads == 0 || chunks >= 4 * threads))
         {
-            Parallel.For(
-                0,
+            Threads.Claim(
                 chunks,
-                new ParallelOptions { MaxDegreeOfParallelism = threads },
+                threads,
                 init,
-                (chunk, _, local) =>
+                (chunk, local) =>
                 {
                     var nested = Gemm.OneThread;
                     Gemm.OneThread = true;
@@ -894,8 +894,6 @@ public static class Conv2dOp
                     {
                         Gemm.OneThread = nested;
                     }
-
-                    return local;
                 },
                 finish);
             for (var chunk = 0; chunk < chunks; chunk++)

@@ -61,6 +61,98 @@ internal static class Threads
             c => body((int)((long)length * c / chunks), (int)((long)length * (c + 1) / chunks)));
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/>(index, local) for every index in [0, count) on the calling thread and up
+    /// to <paramref name="workers"/> − 1 pool threads, each participant with its own local from
+    /// <paramref name="init"/> (made when it claims its first index, handed to <paramref name="finish"/> after
+    /// its last). Indices are claimed one at a time, not assigned: a pool thread that wakes late finds the
+    /// caller has taken the work, so the caller never waits for an index nobody has started, only for those
+    /// in progress (waking a pool thread costs tens to hundreds of µs on a VM). The first exception is
+    /// rethrown on the calling thread once every claimed index is done.
+    /// </summary>
+    public static void Claim<TLocal>(int count, int workers, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
+    {
+        var job = new ClaimJob<TLocal>(count, init, body, finish);
+        for (var w = 1; w < Math.Min(workers, count); w++)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+        }
+
+        job.Execute();
+        job.Wait();
+    }
+
+    private sealed class ClaimJob<TLocal>(int count, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish) : IThreadPoolWorkItem
+    {
+        private readonly int _count = count;
+        private int _next;
+        private int _unfinished = count;
+        private Exception? _error;
+
+        public void Execute()
+        {
+            var index = Interlocked.Increment(ref _next) - 1;
+            if (index >= _count)
+            {
+                return;
+            }
+
+            TLocal local;
+            try
+            {
+                local = init();
+            }
+            catch (Exception e)
+            {
+                // This participant stops; the index it claimed counts as done, the others go on.
+                Interlocked.CompareExchange(ref _error, e, null);
+                Interlocked.Decrement(ref _unfinished);
+                return;
+            }
+
+            try
+            {
+                do
+                {
+                    try
+                    {
+                        if (Volatile.Read(ref _error) is null)
+                        {
+                            body(index, local);
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        Interlocked.CompareExchange(ref _error, e, null);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _unfinished);
+                    }
+                }
+                while ((index = Interlocked.Increment(ref _next) - 1) < _count);
+            }
+            finally
+            {
+                finish(local);
+            }
+        }
+
+        public void Wait()
+        {
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref _unfinished) != 0)
+            {
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+
+            if (_error is { } error)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
+            }
+        }
+    }
+
     private static int ReadEnvironment()
     {
         var text = Environment.GetEnvironmentVariable("AUTOGRAD_NUM_THREADS");

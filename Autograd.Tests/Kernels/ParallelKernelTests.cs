@@ -27,6 +27,30 @@ public class ParallelKernelTests
     }
 
     [Test]
+    public void Claim_RunsEveryIndexOnce_WithALocalPerParticipant_AndRethrowsTheFirstError()
+    {
+        var runs = new int[200];
+        var locals = 0;
+        var finished = 0;
+        Autograd.Kernels.Threads.Claim(
+            runs.Length,
+            4,
+            () => { Interlocked.Increment(ref locals); return new List<int>(); },
+            (i, seen) => { Interlocked.Increment(ref runs[i]); seen.Add(i); },
+            _ => Interlocked.Increment(ref finished));
+        Assert.That(runs, Is.All.EqualTo(1));
+        Assert.That(locals, Is.InRange(1, 4));
+
+        // Every participant that made a local finished it (a pool thread may still be finishing: wait briefly).
+        SpinWait.SpinUntil(() => Volatile.Read(ref finished) == Volatile.Read(ref locals), 1000);
+        Assert.That(finished, Is.EqualTo(locals));
+
+        var error = Assert.Throws<InvalidOperationException>(() => Autograd.Kernels.Threads.Claim(
+            50, 2, () => 0, (i, _) => { if (i == 17) { throw new InvalidOperationException("index 17"); } }, _ => { }));
+        Assert.That(error!.Message, Is.EqualTo("index 17"));
+    }
+
+    [Test]
     public void ElementwiseOps_OnTwoThreads_MatchOneThread()
     {
         var g = new Generator(7);
