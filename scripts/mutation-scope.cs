@@ -5,7 +5,8 @@
 //   - every Tape.Record(...) call: the VJP closure an op records, with everything it captures inline;
 //   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ..."), and the node types
 //     there that apply them (BinaryNode, UnaryNode, ScalarNode, which are their own VJP) with Saved;
-//   - named VJP helpers (Conv2d's Record/Backward, Relu's MaskedGradient, Pool.MaxBackward, Window.ScatterAdd,
+//   - named VJP helpers (Conv2d's Record/Backward and WideConv's WeightGradient/InputGradient, Relu's
+//     MaskedGradient, Pool.MaxBackward and RouteMax2x2, Window.ScatterAdd,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
 //   - the engine (Engine.cs, Node.cs, PassNodes.cs) as whole files.
 var project = args.Length > 0 ? args[0] : "Ops";
@@ -130,7 +131,10 @@ else
         Add("Autograd.Ops/" + name, spans);
     }
 
-    Add("Autograd.Ops/Kernels/Pool.cs", Method(Read("Autograd.Ops/Kernels/Pool.cs"), "MaxBackward<T>("));
+    var pool = Read("Autograd.Ops/Kernels/Pool.cs");
+    Add("Autograd.Ops/Kernels/Pool.cs", Method(pool, "MaxBackward<T, TIndex>(").Concat(Method(pool, "RouteMax2x2<TF, TI, TL>(")));
+    var wide = Read("Autograd.Ops/Kernels/WideConv.cs");
+    Add("Autograd.Ops/Kernels/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
     Add("Autograd.Ops/Kernels/Window.cs", Method(Read("Autograd.Ops/Kernels/Window.cs"), "ScatterAdd<T>("));
 }
 
