@@ -33,7 +33,7 @@ internal static class WideConv
     // Largest padded input group and widened output (elements) taken here: 256 KiB of float each, in L2.
     private const int MaxScratchElements = 1 << 16;
 
-    // Largest contraction: the offsets live on the stack.
+    // Largest contraction taken here: W_gᵀ (K × Fg) and the offset tables grow with it.
     private const int MaxDepth = 4096;
 
     /// <summary>Test hook: turns the path off so the packed-column path can be compared with it.</summary>
