@@ -239,60 +239,15 @@ internal static class Gemm
             return;
         }
 
-        // Chunks are whole micro-tiles so only the last worker sees a ragged edge.
+        // Chunks are whole micro-tiles so only the last worker sees a ragged edge. They are claimed, not
+        // assigned (Threads.Claim): the caller takes any that no pool thread has started, so a busy or
+        // starved pool only costs speed, never a deadlock.
         var units = (extent + unit - 1) / unit;
-        var job = new ParallelJob<T, TKernel>(o, m, n, k, splitRows, unit, units, threads);
-        for (var worker = 1; worker < threads; worker++)
+        var operands = o;
+        Threads.Claim(threads, threads, static () => 0, (chunk, _) =>
         {
-            ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
-        }
-
-        job.RunChunks();
-        job.WaitForCompletion();
-    }
-
-    /// <summary>
-    /// One parallel product. Chunks are claimed, not assigned: the caller runs chunks too and takes any
-    /// that no pool thread has started, so a busy or starved pool only costs speed, never a deadlock.
-    /// Queuing raw work items instead of Parallel.For keeps the hand-off to a few microseconds.
-    /// </summary>
-    private sealed class ParallelJob<T, TKernel>(
-        Operands<T> operands, int m, int n, int k, bool splitRows, int unit, int units, int chunks)
-        : IThreadPoolWorkItem
-        where T : unmanaged, IFloatingPointIeee754<T>
-        where TKernel : struct, IMicroKernel<T>
-    {
-        private readonly int _chunks = chunks;
-        private int _next;
-        private int _unfinished = chunks;
-
-        public void Execute() => RunChunks();
-
-        public void RunChunks()
-        {
-            int chunk;
-            while ((chunk = Interlocked.Increment(ref _next) - 1) < _chunks)
-            {
-                Run(chunk);
-                Interlocked.Decrement(ref _unfinished);
-            }
-        }
-
-        public void WaitForCompletion()
-        {
-            // Every chunk is claimed by now; at most one per other thread is still running.
-            var spinner = default(SpinWait);
-            while (Volatile.Read(ref _unfinished) != 0)
-            {
-                spinner.SpinOnce(sleep1Threshold: -1);
-            }
-        }
-
-        private void Run(int chunk)
-        {
-            var extent = splitRows ? m : n;
-            var start = (int)Math.Min((long)units * chunk / _chunks * unit, extent);
-            var end = (int)Math.Min((long)units * (chunk + 1) / _chunks * unit, extent);
+            var start = (int)Math.Min((long)units * chunk / threads * unit, extent);
+            var end = (int)Math.Min((long)units * (chunk + 1) / threads * unit, extent);
             if (start >= end)
             {
                 return;
@@ -306,7 +261,8 @@ internal static class Gemm
             {
                 Block<T, TKernel>(0, m, start, end, k, in operands);
             }
-        }
+        },
+        static _ => { });
     }
 
     /// <summary>Computes rows [i0, i1) × columns [j0, j1) of C with the BLIS loop nest.</summary>

@@ -58,8 +58,7 @@ internal static class Pool
         var g = new RowGeometry(w, kernel.W, stride.W, padding.W, dilation.W, ow, vector ? Vector256<T>.Count : 1);
 
         // 2×2 windows at stride 2 over unit-stride float rows (every CNN's pooling): no phase split.
-        var twoByTwo = vector && ow >= 4 && typeof(T) == typeof(float) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
-            && padding == new Size2(0, 0) && dilation == new Size2(1, 1) && sW == 1 && 2 * oh <= h && 2 * ow <= w;
+        var twoByTwo = vector && typeof(T) == typeof(float) && sW == 1 && IsTwoByTwo(kernel, stride, padding, dilation, h, w, oh, ow);
         Threads.For(n * c, workers, plane =>
         {
             var xs = x.Span;
@@ -132,6 +131,14 @@ internal static class Pool
             }
         }
     }
+
+    /// <summary>
+    /// Whether the windows are the 2×2 stride-2 path's (<see cref="MaxPlane2x2"/>, <see cref="RouteMax2x2"/>):
+    /// unpadded, undilated, every window inside the input, and at least 4 per row (one narrow vector).
+    /// </summary>
+    private static bool IsTwoByTwo(Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, int h, int w, int oh, int ow) =>
+        kernel == new Size2(2, 2) && stride == new Size2(2, 2) && padding == new Size2(0, 0) && dilation == new Size2(1, 1)
+        && ow >= 4 && 2 * oh <= h && 2 * ow <= w;
 
     /// <summary>
     /// 2×2 windows at stride 2 of one float plane (rows sH apart, unit stride within a row, at least
@@ -537,8 +544,7 @@ internal static class Pool
 
         // The forward's 2×2 stride-2 float windows: disjoint, so each input element is written once.
         var twoByTwo = typeof(T) == typeof(float) && typeof(TIndex) == typeof(byte) && Vector256.IsHardwareAccelerated
-            && ow >= 4 && (s3 == 1 || s3 == 0) && kernel == new Size2(2, 2) && stride == new Size2(2, 2)
-            && padding == new Size2(0, 0) && dilation == new Size2(1, 1) && 2 * oh <= h && 2 * ow <= w;
+            && (s3 == 1 || s3 == 0) && IsTwoByTwo(kernel, stride, padding, dilation, h, w, oh, ow);
         Threads.For(n * c, workers, plane =>
         {
             var dys = dy.Span;

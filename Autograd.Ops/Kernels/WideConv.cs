@@ -62,9 +62,7 @@ internal static class WideConv
     public static int ScratchLength<T>(in Conv2dOp.Geometry g)
         where T : unmanaged
     {
-        var nr = Columns<T>(g);
-        var ldw = FilterColumns<T>(g);
-        return InputLength<T>(g) + (g.Fg + 1) * nr + (g.K + g.P) * ldw + g.K * g.Fg;
+        return new Layout<T>(g).Length;
     }
 
     /// <summary>Y[n] = conv(X[n], W) + b for every group.</summary>
@@ -119,8 +117,9 @@ internal static class WideConv
         var ldw = FilterColumns<T>(g);
         var (k, p) = (g.K, g.P);
         Regions<T>(g, scratch, out var xs, out _, out _);
-        var dwT = scratch.AsSpan(ScratchLength<T>(g) - (k + p) * ldw - k * g.Fg, k * ldw);
-        var dyT = scratch.AsSpan(ScratchLength<T>(g) - p * ldw - k * g.Fg, p * ldw);
+        var layout = new Layout<T>(g);
+        var dwT = layout.WeightGradientT(scratch);
+        var dyT = layout.GradOutputT(scratch);
         var tables = ArrayPool<int>.Shared.Rent(2 * k + 2 * p);
         var offsets = tables.AsSpan(0, k);
         var rows = tables.AsSpan(k, k);
@@ -223,7 +222,7 @@ internal static class WideConv
         Steps(filters, 1);
         Steps(dyRows, nr);
         FillMask(g, mask);
-        var wT = scratch.AsSpan(ScratchLength<T>(g) - k * g.Fg, k * g.Fg);
+        var wT = new Layout<T>(g).WeightT(scratch);
         for (var group = 0; group < g.Groups; group++)
         {
             // W_gᵀ with its rows in the interleaved order, once per run: wT[i, f] = W_g[f, order_i], so the
@@ -289,11 +288,46 @@ internal static class WideConv
     private static void Regions<T>(in Conv2dOp.Geometry g, T[] scratch, out Span<T> input, out Span<T> wide, out Span<T> mask)
         where T : unmanaged
     {
-        var nr = Columns<T>(g);
-        var length = InputLength<T>(g);
-        input = scratch.AsSpan(0, length);
-        wide = scratch.AsSpan(length, g.Fg * nr);
-        mask = scratch.AsSpan(length + g.Fg * nr, nr);
+        var layout = new Layout<T>(g);
+        input = layout.Input(scratch);
+        wide = layout.Wide(scratch);
+        mask = layout.Mask(scratch);
+    }
+
+    /// <summary>
+    /// Where each region of one worker's scratch lies, in order: the padded input group (or dX), the widened
+    /// rows [Fg, nr], the mask [nr], dWᵀ [K, ldw], dYᵀ [P, ldw] and W_gᵀ [K, Fg].
+    /// </summary>
+    private readonly struct Layout<T>
+        where T : unmanaged
+    {
+        private readonly int _input, _wide, _mask, _dwT, _dyT, _wT;
+
+        public Layout(in Conv2dOp.Geometry g)
+        {
+            var nr = Columns<T>(g);
+            var ldw = FilterColumns<T>(g);
+            _input = InputLength<T>(g);
+            _wide = g.Fg * nr;
+            _mask = nr;
+            _dwT = g.K * ldw;
+            _dyT = g.P * ldw;
+            _wT = g.K * g.Fg;
+        }
+
+        public int Length => _input + _wide + _mask + _dwT + _dyT + _wT;
+
+        public Span<T> Input(T[] scratch) => scratch.AsSpan(0, _input);
+
+        public Span<T> Wide(T[] scratch) => scratch.AsSpan(_input, _wide);
+
+        public Span<T> Mask(T[] scratch) => scratch.AsSpan(_input + _wide, _mask);
+
+        public Span<T> WeightGradientT(T[] scratch) => scratch.AsSpan(_input + _wide + _mask, _dwT);
+
+        public Span<T> GradOutputT(T[] scratch) => scratch.AsSpan(_input + _wide + _mask + _dwT, _dyT);
+
+        public Span<T> WeightT(T[] scratch) => scratch.AsSpan(_input + _wide + _mask + _dwT + _dyT, _wT);
     }
 
     /// <summary>off(c, kh, kw) = c·Hp·Wp + kh·dH·Wp + kw·dW, in the column matrix's row order.</summary>
