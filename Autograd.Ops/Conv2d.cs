@@ -205,7 +205,7 @@ public static class Conv2dOp
     {
         var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
         var dense = Dense(weight);
-        var (w, wOffset) = ((ReadOnlyMemory<T>)dense._storage.Memory, dense._offset);
+        using var w = new Filters<T>(dense._storage.Memory, dense._offset, g, transposed: false);
         var b = bias?.ToArray();
         var y = output._storage.Memory;
         var windows = DirectWindows(input, g);
@@ -214,7 +214,7 @@ public static class Conv2dOp
             g,
             batch,
             () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
-            (n0, count, _, cols) => ForwardImages(input, windows, w, wOffset, b, y, g, n0, count, cols),
+            (n0, count, _, cols) => ForwardImages(input, windows, w, b, y, g, n0, count, cols),
             cols => ArrayPool<T>.Shared.Return(cols));
         GC.KeepAlive(input);
         GC.KeepAlive(dense);
@@ -326,14 +326,14 @@ public static class Conv2dOp
     /// Y for images [n0, n0 + count): one image at a time, or (count &gt; 1, small P) one product per group
     /// W_g · [cols_{n0,g} … cols_{n0+count−1,g}] into scratch, each image's [Fg, P] slice copied into Y, then + b.
     /// </summary>
-    private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> w, int wOffset, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
+    private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (count == 1 || (windows is null && WideConv.Applies<T>(g)))
         {
             for (var n = n0; n < n0 + count; n++)
             {
-                ForwardImage(x, windows, w, wOffset, b, y, g, n, scratch);
+                ForwardImage(x, windows, w, b, y, g, n, scratch);
             }
 
             return;
@@ -347,8 +347,7 @@ public static class Conv2dOp
         {
             PackWide(x, g, n0, count, group, scratch.AsSpan(0, k * p), scratch.AsSpan(colsAt, k * wide));
             Gemm.Multiply(
-                fg, wide, k,
-                w, wOffset + group * fg * k, k, 1,
+                w.Packed(group), wide,
                 scratch, colsAt, wide, 1,
                 scratch, outAt, wide,
                 accumulate: false);
@@ -409,12 +408,12 @@ public static class Conv2dOp
     /// shallow kernel's depth) one product per group dcols = W_gᵀ · [dY_{n0,g} … ] ([K, count·P]), each
     /// image's [K, P] slice then scatter-added through the windows.
     /// </summary>
-    private static void InputGradientImages<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
+    private static void InputGradientImages<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (WideConv.Applies<T>(g))
         {
-            WideConv.InputGradient(w.Span, wOffset, dy.Span, dyOffset, dx.Span, g, n0, count, scratch);
+            WideConv.InputGradient(w.Memory.Span, w.Offset, dy.Span, dyOffset, dx.Span, g, n0, count, scratch);
             return;
         }
 
@@ -422,7 +421,7 @@ public static class Conv2dOp
         {
             for (var n = n0; n < n0 + count; n++)
             {
-                InputGradientImage(w, wOffset, dy, dyOffset, dx, g, n, scratch);
+                InputGradientImage(w, dy, dyOffset, dx, g, n, scratch);
             }
 
             return;
@@ -437,8 +436,7 @@ public static class Conv2dOp
         {
             GatherWide(dy.Span, dyOffset, g, n0, count, group, scratch.AsSpan(dyAt, fg * wide));
             Gemm.Multiply(
-                k, wide, fg,
-                w, wOffset + group * fg * k, 1, k,
+                w.Packed(group), wide,
                 scratch, dyAt, wide, 1,
                 scratch, dcolsAt, wide,
                 accumulate: false);
@@ -456,12 +454,12 @@ public static class Conv2dOp
     }
 
     /// <summary>Y_n = W_g · cols_{n,g} for every group, block by block of output positions, then + b.</summary>
-    private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> w, int wOffset, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
+    private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (windows is null && WideConv.Applies<T>(g))
         {
-            WideConv.Forward(x, w.Span, wOffset, b, y.Span, g, n, cols);
+            WideConv.Forward(x, w.Memory.Span, w.Offset, b, y.Span, g, n, cols);
             return;
         }
 
@@ -481,7 +479,7 @@ public static class Conv2dOp
                 {
                     ShallowGemm.Multiply<T>(
                         fg, count, k,
-                        w.Span[(wOffset + group * fg * k)..], k, 1,
+                        w.Memory.Span[(w.Offset + group * fg * k)..], k, 1,
                         cols, count,
                         y.Span[yAt..], p,
                         b is null ? default : b.AsSpan(group * fg, fg));
@@ -489,8 +487,7 @@ public static class Conv2dOp
                 }
 
                 Gemm.Multiply(
-                    fg, count, k,
-                    w, wOffset + group * fg * k, k, 1,
+                    w.Packed(group), count,
                     c, cAt, cRow, cCol,
                     y, yAt, p,
                     accumulate: false);
@@ -552,7 +549,7 @@ public static class Conv2dOp
     /// ([K, Fg] · [Fg, count], W_gᵀ read with swapped strides), scatter-added through the windows into the
     /// dense [N, C, H, W] <paramref name="dx"/>, taps in the padding dropped.
     /// </summary>
-    private static void InputGradientImage<T>(ReadOnlyMemory<T> w, int wOffset, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
+    private static void InputGradientImage<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (fg, k, p) = (g.Fg, g.K, g.P);
@@ -567,13 +564,12 @@ public static class Conv2dOp
                 if (ShallowGemm.Applies<T>(fg))
                 {
                     // Few filters: a shallow product, B (dY's rows) read where it lies.
-                    ShallowGemm.Multiply<T>(k, count, fg, w.Span[(wOffset + group * fg * k)..], 1, k, dy.Span[dyAt..], p, dcols, count, default);
+                    ShallowGemm.Multiply<T>(k, count, fg, w.Memory.Span[(w.Offset + group * fg * k)..], 1, k, dy.Span[dyAt..], p, dcols, count, default);
                 }
                 else
                 {
                     Gemm.Multiply(
-                        k, count, fg,
-                        w, wOffset + group * fg * k, 1, k,
+                        w.Packed(group), count,
                         dy, dyAt, p, 1,
                         dcols, 0, count,
                         accumulate: false);
@@ -650,7 +646,7 @@ public static class Conv2dOp
         var denseDy = Dense(gradOutput);
         var denseW = needX ? Dense(weight) : weight;
         var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
-        var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
+        using var w = new Filters<T>(denseW._storage.Memory, denseW._offset, g, transposed: true);
         var dX = needX ? Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]) : null;
         var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
         var windows = needW ? DirectWindows(input, g) : null;
@@ -670,7 +666,7 @@ public static class Conv2dOp
 
                 if (needX)
                 {
-                    InputGradientImages(w, wOffset, dy, dyOffset, dx, g, n0, count, scratch);
+                    InputGradientImages(w, dy, dyOffset, dx, g, n0, count, scratch);
                 }
             },
             scratch => ArrayPool<T>.Shared.Return(scratch),
@@ -696,7 +692,7 @@ public static class Conv2dOp
         var denseDy = Dense(gradOutput);
         var denseW = Dense(weight);
         var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
-        var (w, wOffset) = ((ReadOnlyMemory<T>)denseW._storage.Memory, denseW._offset);
+        using var w = new Filters<T>(denseW._storage.Memory, denseW._offset, g, transposed: true);
         var dX = Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]);
         var dx = dX._storage.Memory;
         var batch = Batch<T>(g, true);
@@ -704,7 +700,7 @@ public static class Conv2dOp
             g,
             batch,
             () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
-            (n0, count, _, dcols) => InputGradientImages(w, wOffset, dy, dyOffset, dx, g, n0, count, dcols),
+            (n0, count, _, dcols) => InputGradientImages(w, dy, dyOffset, dx, g, n0, count, dcols),
             dcols => ArrayPool<T>.Shared.Return(dcols));
         GC.KeepAlive(denseDy);
         GC.KeepAlive(denseW);
@@ -786,6 +782,42 @@ public static class Conv2dOp
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The filters of one call as its products read them: the dense weight, and for the Gemm path each
+    /// group's W_g [Fg, K] (forward) or W_gᵀ [K, Fg] (dX) packed into the kernel's micro-panels the first
+    /// time a product asks (<see cref="Gemm.Pack{T}"/>), then shared by every image and block of the call
+    /// instead of packed again for each. Disposing gives the panels back to the pool.
+    /// </summary>
+    private sealed class Filters<T>(ReadOnlyMemory<T> w, int offset, Geometry g, bool transposed) : IDisposable
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly Gemm.PackedA<T>?[] _packed = new Gemm.PackedA<T>?[g.Groups];
+
+        /// <summary>The dense [F, Cg, KH, KW] weight's memory.</summary>
+        public ReadOnlyMemory<T> Memory => w;
+
+        /// <summary>Where the weight starts in <see cref="Memory"/>.</summary>
+        public int Offset => offset;
+
+        /// <summary>Group <paramref name="group"/>'s filters as a packed left operand (workers share it).</summary>
+        public Gemm.PackedA<T> Packed(int group)
+        {
+            lock (_packed)
+            {
+                var at = offset + group * g.Fg * g.K;
+                return _packed[group] ??= transposed ? Gemm.Pack(g.K, g.Fg, w, at, 1, g.K) : Gemm.Pack(g.Fg, g.K, w, at, g.K, 1);
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var packed in _packed)
+            {
+                packed?.Dispose();
+            }
+        }
     }
 
     /// <summary>

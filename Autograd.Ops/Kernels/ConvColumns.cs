@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
@@ -188,7 +189,8 @@ internal static class ConvColumns
                 return;
             }
 
-            for (var j = 0; j < run.Length; j++, at += step)
+            var j = step == 2 ? StrideTwo.Gather(_x, at, run) : 0;
+            for (at += j * step; j < run.Length; j++, at += step)
             {
                 run[j] = _x[at];
             }
@@ -230,10 +232,63 @@ internal static class ConvColumns
                 return;
             }
 
-            for (var j = 0; j < run.Length; j++, at += step)
+            var j = step == 2 ? StrideTwo.ScatterAdd(_dx, at, run) : 0;
+            for (at += j * step; j < run.Length; j++, at += step)
             {
                 _dx[at] += run[j];
             }
+        }
+    }
+
+    /// <summary>
+    /// Stride-2 runs of float (a stride-2 convolution's taps): eight taps at a time from two vectors split
+    /// into their even and odd elements (<see cref="Pool.Lanes8"/>). Each vector step stays inside the run's
+    /// own elements [at, at + 2·(length − 1)], so nothing outside it is read, or written back by the scatter
+    /// (a neighbouring row may belong to another thread's image). Both return how many leading elements they
+    /// did; the caller finishes the rest a scalar at a time.
+    /// </summary>
+    private static class StrideTwo
+    {
+        public static int Gather<T>(ReadOnlySpan<T> x, int at, Span<T> run)
+            where T : unmanaged
+        {
+            if (typeof(T) != typeof(float) || !Vector256.IsHardwareAccelerated)
+            {
+                return 0;
+            }
+
+            var xs = MemoryMarshal.Cast<T, float>(x);
+            var ds = MemoryMarshal.Cast<T, float>(run);
+            var j = 0;
+            for (; j + 8 < run.Length; j += 8)
+            {
+                // Reads x[at + 2j .. at + 2j + 15], all before the run's last element x[at + 2·(length − 1)].
+                var (even, _) = Pool.Lanes8.Split(ref MemoryMarshal.GetReference(xs.Slice(at + 2 * j, 16)));
+                even.StoreUnsafe(ref MemoryMarshal.GetReference(ds.Slice(j, 8)));
+            }
+
+            return j;
+        }
+
+        public static int ScatterAdd<T>(Span<T> dx, int at, ReadOnlySpan<T> run)
+            where T : unmanaged
+        {
+            if (typeof(T) != typeof(float) || !Vector256.IsHardwareAccelerated)
+            {
+                return 0;
+            }
+
+            var ds = MemoryMarshal.Cast<T, float>(dx);
+            var rs = MemoryMarshal.Cast<T, float>(run);
+            var j = 0;
+            for (; j + 8 < run.Length; j += 8)
+            {
+                ref var origin = ref MemoryMarshal.GetReference(ds.Slice(at + 2 * j, 16));
+                var (even, odd) = Pool.Lanes8.Split(ref origin);
+                Pool.Lanes8.Interleave(even + Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(rs.Slice(j, 8))), odd, ref origin);
+            }
+
+            return j;
         }
     }
 

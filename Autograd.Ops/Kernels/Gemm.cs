@@ -130,23 +130,156 @@ internal static class Gemm
             b, bOffset, bRowStride, bColStride,
             c, cOffset, cRowStride,
             accumulate);
+        Dispatch(m, n, k, (long)m * n * k < SmallProductThreshold ? KernelKind.None : ChosenKernel(), in operands);
+    }
 
-        if ((long)m * n * k < SmallProductThreshold)
+    /// <summary>
+    /// C = A·B or C += A·B with A packed beforehand (<see cref="Pack{T}"/>): for many products that share
+    /// their left operand (a convolution's filters, block after block and image after image), whose
+    /// packing would otherwise be repeated for every one. Same results, bit for bit, as the unpacked call.
+    /// </summary>
+    public static void Multiply<T>(
+        PackedA<T> a, int n,
+        ReadOnlyMemory<T> b, int bOffset, int bRowStride, int bColStride,
+        Memory<T> c, int cOffset, int cRowStride,
+        bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        if (a.Kind == KernelKind.None || (long)a.M * n * a.K < SmallProductThreshold)
         {
-            Naive(m, n, k, in operands);
+            Multiply(a.M, n, a.K, a.Source, a.SourceOffset, a.SourceRowStride, a.SourceColStride, b, bOffset, bRowStride, bColStride, c, cOffset, cRowStride, accumulate);
+            return;
         }
-        else if (Vector512.IsHardwareAccelerated && !ForceVector256)
+
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        if (n == 0)
         {
-            Blocked<T, Kernel512<T>>(m, n, k, in operands);
+            return;
         }
-        else if (Vector256.IsHardwareAccelerated)
+
+        CheckExtent(c.Length, cOffset, a.M, cRowStride, n, 1, nameof(c));
+        CheckExtent(b.Length, bOffset, a.K, bRowStride, n, bColStride, nameof(b));
+        var operands = new Operands<T>(
+            a.Source, a.SourceOffset, a.SourceRowStride, a.SourceColStride,
+            b, bOffset, bRowStride, bColStride,
+            c, cOffset, cRowStride,
+            accumulate,
+            a);
+        Dispatch(a.M, n, a.K, a.Kind, in operands);
+    }
+
+    /// <summary>
+    /// Packs A [m, k] (A[i, p] = a[aOffset + i·aRowStride + p·aColStride]) into the micro-panels the kernel
+    /// this machine runs reads, every depth slice at once, for <see cref="Multiply{T}(PackedA{T}, int, ReadOnlyMemory{T}, int, int, int, Memory{T}, int, int, bool)"/>.
+    /// The panels come from the shared array pool; dispose the result to give them back. A must not change
+    /// while the result is in use (it is read again for products too small for the blocked kernel).
+    /// </summary>
+    public static PackedA<T> Pack<T>(int m, int k, ReadOnlyMemory<T> a, int aOffset, int aRowStride, int aColStride)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(m);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        CheckExtent(a.Length, aOffset, m, aRowStride, k, aColStride, nameof(a));
+        var kind = ChosenKernel();
+        var mr = kind switch { KernelKind.Wide => Kernel512<T>.Mr, KernelKind.Narrow => Kernel256<T>.Mr, _ => 1 };
+        var packed = new PackedA<T>(m, k, kind, RoundUp(m, mr), a, aOffset, aRowStride, aColStride);
+        if (kind == KernelKind.None)
         {
-            Blocked<T, Kernel256<T>>(m, n, k, in operands);
+            return packed;
         }
-        else
+
+        var o = new Operands<T>(a, aOffset, aRowStride, aColStride, default, 0, 0, 0, default, 0, 0, false);
+        var kcMax = SliceDepth(k);
+        ref var panels = ref MemoryMarshal.GetArrayDataReference(packed.Panels!);
+        for (var pc = 0; pc < k; pc += kcMax)
         {
-            Naive(m, n, k, in operands);
+            // Slice pc holds the rows' panels one after another, as Block's own PackA lays out an A block.
+            PackA(mr, m, Math.Min(kcMax, k - pc), 0, pc, in o, ref Unsafe.Add(ref panels, (nint)pc * packed.RoundedM));
         }
+
+        return packed;
+    }
+
+    /// <summary>A left operand packed once into micro-panels (<see cref="Pack{T}"/>), slice after slice of depth.</summary>
+    public sealed class PackedA<T> : IDisposable
+        where T : unmanaged
+    {
+        internal PackedA(int m, int k, KernelKind kind, int roundedM, ReadOnlyMemory<T> source, int offset, int rowStride, int colStride)
+        {
+            (M, K, Kind, RoundedM) = (m, k, kind, roundedM);
+            (Source, SourceOffset, SourceRowStride, SourceColStride) = (source, offset, rowStride, colStride);
+            Panels = kind == KernelKind.None ? null : System.Buffers.ArrayPool<T>.Shared.Rent(roundedM * k);
+        }
+
+        public int M { get; }
+
+        public int K { get; }
+
+        internal KernelKind Kind { get; }
+
+        /// <summary>Rows rounded up to whole micro-panels: a slice of depth kc takes RoundedM·kc elements.</summary>
+        internal int RoundedM { get; }
+
+        internal T[]? Panels { get; private set; }
+
+        internal ReadOnlyMemory<T> Source { get; }
+
+        internal int SourceOffset { get; }
+
+        internal int SourceRowStride { get; }
+
+        internal int SourceColStride { get; }
+
+        public void Dispose()
+        {
+            if (Panels is { } panels)
+            {
+                Panels = null;
+                System.Buffers.ArrayPool<T>.Shared.Return(panels);
+            }
+        }
+    }
+
+    /// <summary>Which micro-kernel a product runs: the AVX-512 one, the 256-bit one, or none (the reference loop).</summary>
+    internal enum KernelKind
+    {
+        None,
+        Wide,
+        Narrow,
+    }
+
+    private static KernelKind ChosenKernel() =>
+        Vector512.IsHardwareAccelerated && !ForceVector256 ? KernelKind.Wide
+        : Vector256.IsHardwareAccelerated ? KernelKind.Narrow
+        : KernelKind.None;
+
+    private static void Dispatch<T>(int m, int n, int k, KernelKind kind, in Operands<T> operands)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (kind)
+        {
+            case KernelKind.Wide:
+                Blocked<T, Kernel512<T>>(m, n, k, in operands);
+                break;
+            case KernelKind.Narrow:
+                Blocked<T, Kernel256<T>>(m, n, k, in operands);
+                break;
+            default:
+                Naive(m, n, k, in operands);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Depth of the packed slices of a product of depth k: equal slices of at most Kc rather than Kc-sized
+    /// ones plus a thin remainder (a slice of a few columns would cost a full pass over C and the packing
+    /// set-up for almost no arithmetic).
+    /// </summary>
+    private static int SliceDepth(int k)
+    {
+        var slices = (k + Kc - 1) / Kc;
+        return (k + slices - 1) / slices;
     }
 
     private static void CheckExtent(int length, int offset, int rows, int rowStride, int cols, int colStride, string name)
@@ -163,9 +296,12 @@ internal static class Gemm
         ReadOnlyMemory<T> a, int aOffset, int aRowStride, int aColStride,
         ReadOnlyMemory<T> b, int bOffset, int bRowStride, int bColStride,
         Memory<T> c, int cOffset, int cRowStride,
-        bool accumulate)
+        bool accumulate,
+        PackedA<T>? packedA = null)
+        where T : unmanaged
     {
         public readonly ReadOnlyMemory<T> A = a;
+        public readonly PackedA<T>? PackedA = packedA;
         public readonly int AOffset = aOffset;
         public readonly int ARowStride = aRowStride;
         public readonly int AColStride = aColStride;
@@ -276,14 +412,11 @@ internal static class Gemm
         var mcMax = Math.Max(mr, ABlockBytes / Unsafe.SizeOf<T>() / Kc / mr * mr);
         var ncMax = Math.Max(nr, BPanelBytes / Unsafe.SizeOf<T>() / Kc / nr * nr);
 
-        // Equal slices rather than Kc-sized ones plus a thin remainder: a slice of a few columns would
-        // cost a full pass over C and the packing set-up for almost no arithmetic.
-        var slices = (k + Kc - 1) / Kc;
-        var kcMax = (k + slices - 1) / slices;
-
+        var kcMax = SliceDepth(k);
         var mcAlloc = Math.Min(mcMax, RoundUp(i1 - i0, mr));
         var ncAlloc = Math.Min(ncMax, RoundUp(j1 - j0, nr));
-        ref var aPack = ref PackBuffers<T>.GetA(mcAlloc * kcMax);
+        var packedA = o.PackedA;
+        ref var aPack = ref packedA is null ? ref PackBuffers<T>.GetA(mcAlloc * kcMax) : ref MemoryMarshal.GetArrayDataReference(packedA.Panels!);
         ref var bPack = ref PackBuffers<T>.GetB(ncAlloc * kcMax);
 
         ref var cBase = ref MemoryMarshal.GetReference(o.C.Span);
@@ -301,7 +434,17 @@ internal static class Gemm
                 for (var ic = i0; ic < i1; ic += mcMax)
                 {
                     var mc = Math.Min(mcMax, i1 - ic);
-                    PackA<T>(mr, mc, kc, ic, pc, in o, ref aPack);
+
+                    // A block: packed now, or where the packed operand keeps rows [ic, ic + mc) of slice pc.
+                    ref var aBlock = ref aPack;
+                    if (packedA is null)
+                    {
+                        PackA<T>(mr, mc, kc, ic, pc, in o, ref aPack);
+                    }
+                    else
+                    {
+                        aBlock = ref Unsafe.Add(ref aPack, (nint)pc * packedA.RoundedM + (nint)ic * kc);
+                    }
 
                     for (var jr = 0; jr < nc; jr += nr)
                     {
@@ -310,7 +453,7 @@ internal static class Gemm
                         for (var ir = 0; ir < mc; ir += mr)
                         {
                             var mcr = Math.Min(mr, mc - ir);
-                            ref var aPanel = ref Unsafe.Add(ref aPack, (nint)ir * kc);
+                            ref var aPanel = ref Unsafe.Add(ref aBlock, (nint)ir * kc);
                             ref var cTile = ref Unsafe.Add(ref cBase, o.COffset + (nint)(ic + ir) * ldc + jc + jr);
                             if (mcr == mr && ncr == nr)
                             {

@@ -212,7 +212,7 @@ internal static class Pool
     }
 
     /// <summary>The vector operations of the 2×2 stride-2 kernels, for one vector width of float.</summary>
-    private interface IPoolLanes<TF, TI>
+    internal interface IPoolLanes<TF, TI>
         where TF : struct
         where TI : struct
     {
@@ -243,7 +243,7 @@ internal static class Pool
         static abstract void StoreTaps(TI t, Span<byte> taps);
     }
 
-    private readonly struct Lanes8 : IPoolLanes<Vector256<float>, Vector256<int>>
+    internal readonly struct Lanes8 : IPoolLanes<Vector256<float>, Vector256<int>>
     {
         public static int Count => 8;
 

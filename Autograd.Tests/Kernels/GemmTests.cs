@@ -118,6 +118,45 @@ public class GemmTests
     public void DoubleMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel);
 
+    // A packed once (Gemm.Pack, a convolution's filters) and the product over it: the same paths and checks.
+    [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(EdgeCases))]
+    public void FloatMatchesReference_WithAPackedBeforehand(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
+        Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel, prepacked: true);
+
+    [TestCaseSource(nameof(Cases))]
+    public void DoubleMatchesReference_WithAPackedBeforehand(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
+        Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel, prepacked: true);
+
+    [Test]
+    public void PackedA_GivesTheUnpackedProductsBits_AndIsReusable()
+    {
+        // 70 × 600: three depth slices and a ragged last panel; the packed operand serves several products.
+        var random = new Random(5);
+        var (m, k) = (70, 600);
+        var a = Enumerable.Range(0, m * k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        using var packed = Gemm.Pack<float>(m, k, a, 0, k, 1);
+        foreach (var n in new[] { 1, 33, 224, 500 })
+        {
+            var b = Enumerable.Range(0, k * n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var expected = new float[m * n];
+            var actual = new float[m * n];
+            Gemm.Multiply(m, n, k, a, 0, k, 1, b, 0, n, 1, expected, 0, n, accumulate: false);
+            Gemm.Multiply<float>(packed, n, b, 0, n, 1, actual, 0, n, accumulate: false);
+            Assert.That(actual, Is.EqualTo(expected), $"n = {n}");
+        }
+    }
+
+    [Test]
+    public void PackedA_RefusesAProductReachingOutsideItsArrays()
+    {
+        var a = new float[8 * 40];
+        using var packed = Gemm.Pack<float>(8, 40, a, 0, 40, 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply<float>(packed, 30, new float[40 * 30 - 1], 0, 30, 1, new float[8 * 30], 0, 30, false));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply<float>(packed, 30, new float[40 * 30], 0, 30, 1, new float[8 * 30 - 1], 0, 30, false));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Pack<float>(8, 41, a, 0, 40, 1));
+    }
+
     [TestCase(false)]
     [TestCase(true)]
     public void ZeroDepthClearsOrKeepsC(bool accumulate)
@@ -180,7 +219,7 @@ public class GemmTests
     }
 
     private static void Check<T>(
-        int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads, T sentinel)
+        int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads, T sentinel, bool prepacked = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var random = new Random(HashCode.Combine(m, n, k, aLayout, bLayout, accumulate));
@@ -210,12 +249,20 @@ public class GemmTests
         {
             Gemm.ForceVector256 = kernel == Kernel.Vector256;
             Gemm.ThreadsOverride = threads;
-            Gemm.Multiply(
-                m, n, k,
-                a, aOffset, aRowStride, aColStride,
-                b, bOffset, bRowStride, bColStride,
-                c, cOffset, cRowStride,
-                accumulate);
+            if (prepacked)
+            {
+                using var packed = Gemm.Pack<T>(m, k, a, aOffset, aRowStride, aColStride);
+                Gemm.Multiply(packed, n, b, bOffset, bRowStride, bColStride, c, cOffset, cRowStride, accumulate);
+            }
+            else
+            {
+                Gemm.Multiply(
+                    m, n, k,
+                    a, aOffset, aRowStride, aColStride,
+                    b, bOffset, bRowStride, bColStride,
+                    c, cOffset, cRowStride,
+                    accumulate);
+            }
         }
         finally
         {
