@@ -30,6 +30,16 @@ public static class Program
             Environment.Exit(WideProbe.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "packprobe")
+        {
+            Environment.Exit(PackProbe.Run(args[1..]));
+        }
+
+        if (args.Length > 0 && args[0] == "convparts")
+        {
+            Environment.Exit(ConvParts.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "layers")
         {
             Environment.Exit(LayerProfile.Run(args[1..]));

@@ -40,7 +40,7 @@ internal static class WideProbe
     }
 
     /// <summary>The calling thread's processor time (clock_gettime of CLOCK_THREAD_CPUTIME_ID).</summary>
-    private sealed class ThreadClock
+    internal sealed class ThreadClock
     {
         private double _start = Now();
 

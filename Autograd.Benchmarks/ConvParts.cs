@@ -1,0 +1,134 @@
+using System.Diagnostics;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// `convparts [c1|c2|c3|c4 ...]`: the conv workloads of WORKLOADS.md §2 split into their parts: forward
+/// (under NoGrad), forward+backward with only the input requiring grad (dX), only the weight (dW), and all
+/// three (the workload). Median ms of 20 calls after 10 warm-up calls of every part. A planning tool for
+/// the conv kernels; `workloads` is the figure to report.
+/// </summary>
+internal static class ConvParts
+{
+    private static readonly (string Id, int N, int C, int H, int F, int K, int Stride, int Pad)[] Shapes =
+    [
+        ("c1", 64, 1, 28, 6, 5, 1, 2),
+        ("c2", 64, 32, 28, 64, 3, 1, 1),
+        ("c3", 32, 64, 56, 64, 3, 1, 1),
+        ("c4", 32, 64, 56, 128, 3, 2, 1),
+    ];
+
+    public static int Run(string[] args)
+    {
+        var chosen = Shapes.Where(s => args.Length == 0 || args.Contains(s.Id)).ToArray();
+        Console.WriteLine($"conv parts, {Tensor.NumThreads} threads: median ms of 20 calls");
+        foreach (var s in chosen)
+        {
+            var gen = new Generator(2);
+            var x = Tensor.Randn<float>([s.N, s.C, s.H, s.H], gen);
+            var w = Tensor.Randn<float>([s.F, s.C, s.K, s.K], gen);
+            var b = Tensor.Randn<float>([s.F], gen);
+            double Part(bool grad, bool gx, bool gw)
+            {
+                x.RequiresGrad = gx;
+                w.RequiresGrad = gw;
+                b.RequiresGrad = gw;
+                var times = new List<double>();
+                for (var i = 0; i < 30; i++)
+                {
+                    x.Grad = null;
+                    w.Grad = null;
+                    b.Grad = null;
+                    var sw = Stopwatch.StartNew();
+                    if (grad)
+                    {
+                        x.Conv2d(w, b, stride: s.Stride, padding: s.Pad).Sum().Backward();
+                    }
+                    else
+                    {
+                        using (Tensor.NoGrad())
+                        {
+                            x.Conv2d(w, b, stride: s.Stride, padding: s.Pad);
+                        }
+                    }
+
+                    if (i >= 10)
+                    {
+                        times.Add(sw.Elapsed.TotalMilliseconds);
+                    }
+                }
+
+                times.Sort();
+                return times[times.Count / 2];
+            }
+
+            var f = Part(false, false, false);
+            var dx = Part(true, true, false);
+            var dw = Part(true, false, true);
+            var all = Part(true, true, true);
+            Console.WriteLine($"{s.Id}: fwd {f,7:F2}  fwd+dX {dx,7:F2}  fwd+dW {dw,7:F2}  fwd+both {all,7:F2}");
+        }
+
+        return 0;
+    }
+}
+
+/// <summary>`packprobe`: c3's per-block pieces on one thread (thread CPU time): im2col of a block, and the product on it.</summary>
+internal static class PackProbe
+{
+    public static int Run(string[] args)
+    {
+        var c4 = args.Contains("c4");
+        var g = c4 ? new Conv2dOp.Geometry(32, 64, 56, 56, 128, 1, 3, 3, new Size2(2, 2), new Size2(1, 1), 1, 1, 1, 1, 28, 28)
+            : new Conv2dOp.Geometry(32, 64, 56, 56, 64, 1, 3, 3, new Size2(1, 1), new Size2(1, 1), 1, 1, 1, 1, 56, 56);
+        var gen = new Generator(1);
+        var x = Tensor.Randn<float>([32, g.C, g.H, g.W], gen).ToArray();
+        var w = Tensor.Randn<float>([g.F, g.C, g.KH, g.KW], gen).ToArray();
+        var width = Kernels.ConvColumns.BlockWidth(g);
+        var cols = new float[g.K * width];
+        var y = new float[g.F * g.P];
+        Kernels.Gemm.ThreadsOverride = 1;
+        Console.WriteLine($"block width {width}, K {g.K}, P {g.P}");
+        for (var rep = 0; rep < 8; rep++)
+        {
+            var clock = new WideProbe.ThreadClock();
+            for (var n = 0; n < 32; n++)
+            {
+                for (var p0 = 0; p0 < g.P; p0 += width)
+                {
+                    Kernels.ConvColumns.Pack<float>(x, n * g.C * g.H * g.W, g.H * g.W, g.W, 1, g, p0, Math.Min(width, g.P - p0), cols);
+                }
+            }
+
+            var pack = clock.Milliseconds;
+            clock.Restart();
+            for (var n = 0; n < 32; n++)
+            {
+                for (var p0 = 0; p0 < g.P; p0 += width)
+                {
+                    var count = Math.Min(width, g.P - p0);
+                    Kernels.Gemm.Multiply<float>(g.F, count, g.K, w, 0, g.K, 1, cols, 0, count, 1, y, p0, g.P, accumulate: false);
+                }
+            }
+
+            var gemm = clock.Milliseconds;
+            clock.Restart();
+            using (var packed = Kernels.Gemm.Pack<float>(g.F, g.K, w, 0, g.K, 1))
+            {
+                for (var n = 0; n < 32; n++)
+                {
+                    for (var p0 = 0; p0 < g.P; p0 += width)
+                    {
+                        var count = Math.Min(width, g.P - p0);
+                        Kernels.Gemm.Multiply<float>(packed, count, cols, 0, count, 1, y, p0, g.P, accumulate: false);
+                    }
+                }
+            }
+
+            var prepacked = clock.Milliseconds;
+            Console.WriteLine($"pack {pack:F2} ms  gemm {gemm:F2} ms ({2.0 * g.F * g.K * g.P * 32 / gemm / 1e6:F0} GFLOP/s)  gemm on packed W {prepacked:F2} ms (32 images, 1 thread CPU time)");
+        }
+
+        return 0;
+    }
+}
