@@ -38,10 +38,6 @@ public static class Conv2dOp
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
 
-    // Output elements of one image's group (Fg · P) up to which the forward over panels packed straight
-    // from the input runs as one product rather than in blocks of positions: 512 KiB of float.
-    private const long OutputBlockElements = 128 * 1024;
-
     // Images are split into at most this many fixed chunks (enough for 16 threads) whose partial dW
     // are added in chunk order: see ImageChunks.
     private const int MaxImageChunks = 16;
@@ -472,29 +468,13 @@ public static class Conv2dOp
 
         // Few input channels (K ≤ 32): the shallow kernel reads the packed columns where they lie and adds the bias.
         var shallow = windows is null && ShallowGemm.Applies<T>(k);
-        var source = windows is null && !shallow ? new ColumnPanels<T>(x, g) : null;
-        if (source is not null && (long)fg * p <= OutputBlockElements)
-        {
-            // No column matrix to keep in cache: the image's whole output plane is one product while it
-            // fits the L2 (c4: 128 × 784 measured 30.6 against 33–35 ms of CPU in blocks of 224 positions).
-            width = p;
-        }
-
         for (var group = 0; group < g.Groups; group++)
         {
             for (var p0 = 0; p0 < p; p0 += width)
             {
                 var count = Math.Min(width, p - p0);
-                var yAt = (n * g.F + group * fg) * p + p0;
-                if (source is not null)
-                {
-                    // im2col straight into the product's panels: no column matrix.
-                    source.Select(n, group, p0);
-                    Gemm.Multiply(w.Packed(group), count, source, y, yAt, p, accumulate: false);
-                    continue;
-                }
-
                 var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
+                var yAt = (n * g.F + group * fg) * p + p0;
                 if (shallow)
                 {
                     ShallowGemm.Multiply<T>(
@@ -802,32 +782,6 @@ public static class Conv2dOp
         }
 
         return result;
-    }
-
-    /// <summary>
-    /// The columns of one image's group, from output position p0 on, as a right operand that packs itself
-    /// (<see cref="ConvColumns.PackPanels{T}"/>): the product asks for slices of taps and positions, and
-    /// they go from the input straight into its micro-panels, the padding supplied as zeros.
-    /// </summary>
-    private sealed class ColumnPanels<T>(Tensor<T> x, Geometry g) : Gemm.PanelSource<T>
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        private int _plane0;
-        private int _p0;
-
-        /// <summary>Image n, group <paramref name="group"/>, positions from <paramref name="p0"/> on.</summary>
-        public void Select(int n, int group, int p0)
-        {
-            var s = x._strides;
-            _plane0 = x._offset + n * s[0] + group * g.Cg * s[1];
-            _p0 = p0;
-        }
-
-        public override void Pack(int p0, int kc, int j0, int count, int nr, Span<T> panels)
-        {
-            var s = x._strides;
-            ConvColumns.PackPanels<T>(x._storage.Span, _plane0, s[1], s[2], s[3], g, p0, kc, _p0 + j0, count, nr, panels);
-        }
     }
 
     /// <summary>

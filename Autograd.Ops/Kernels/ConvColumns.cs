@@ -75,19 +75,6 @@ internal static class ConvColumns
     }
 
     /// <summary>
-    /// im2col straight into a GEMM's micro-panels: rows [r0, r0 + kc) of the columns and output positions
-    /// [p0, p0 + count), element (r, j) at ((j − p0) / nr)·kc·nr + (r − r0)·nr + (j − p0) % nr (the layout of
-    /// <see cref="Gemm.PanelSource{T}"/>; the positions of the last panel past count are left as they are). The same
-    /// elements, zeros and padding rules as <see cref="Pack{T}"/>, with no column matrix in between.
-    /// </summary>
-    public static void PackPanels<T>(ReadOnlySpan<T> x, int plane0, int sC, int sH, int sW, in Conv2dOp.Geometry g, int r0, int kc, int p0, int count, int nr, Span<T> panels)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var writer = new PanelWriter<T>(x, panels, r0, kc, p0, count, nr, g.OW);
-        Walk(g, plane0, sC, sH, sW, p0, count, ref writer, r0, r0 + kc);
-    }
-
-    /// <summary>
     /// col2im, the adjoint of <see cref="Pack{T}"/>: dx[plane0 + c·sC + ih·sH + iw·sW] += dcols[(c, kh, kw), j − p0]
     /// for every tap inside the input; taps in the padding are dropped. Only the group's planes of one
     /// image are written, so images run in parallel. The entries of <paramref name="dcols"/> whose taps
@@ -121,15 +108,12 @@ internal static class ConvColumns
     /// each position with its input element: as one shifted stretch per row when the geometry is affine,
     /// else output row by output row.
     /// </summary>
-    private static void Walk<TRows>(in Conv2dOp.Geometry g, int plane0, int sC, int sH, int sW, int p0, int count, ref TRows rows, int rowFrom = 0, int rowTo = int.MaxValue)
+    private static void Walk<TRows>(in Conv2dOp.Geometry g, int plane0, int sC, int sH, int sW, int p0, int count, ref TRows rows)
         where TRows : ITapRows, allows ref struct
     {
         var affine = IsAffine(g, sH, sW);
-        var taps = g.KH * g.KW;
-
-        // Rows [rowFrom, rowTo) only: from the first tap of the channel holding rowFrom.
-        var row = rowFrom / taps * taps;
-        for (var c = rowFrom / taps; c < g.Cg && row < rowTo; c++)
+        var row = 0;
+        for (var c = 0; c < g.Cg; c++)
         {
             var plane = plane0 + c * sC;
 
@@ -140,11 +124,6 @@ internal static class ConvColumns
                 var dh = kh * g.Dilation.H - g.PadTop;
                 for (var kw = 0; kw < g.KW; kw++, row++)
                 {
-                    if (row < rowFrom || row >= rowTo)
-                    {
-                        continue;
-                    }
-
                     var shift = kw * g.Dilation.W - g.PadLeft;
                     var (start, end) = ValidRun(shift, g.Stride.W, g.W, g.OW);
                     if (affine)
@@ -214,111 +193,6 @@ internal static class ConvColumns
             for (at += j * step; j < run.Length; j++, at += step)
             {
                 run[j] = _x[at];
-            }
-        }
-    }
-
-    /// <summary>
-    /// im2col into micro-panels (<see cref="PackPanels{T}"/>): each row's stretch of positions is cut at the
-    /// panel boundaries, every piece a copy, a gather or zeros.
-    /// </summary>
-    private readonly ref struct PanelWriter<T>(ReadOnlySpan<T> x, Span<T> panels, int r0, int kc, int p0, int count, int nr, int ow) : ITapRows
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        private readonly ReadOnlySpan<T> _x = x;
-        private readonly Span<T> _panels = panels;
-
-        public void Affine(int row, int origin, int from, int to, int start, int end)
-        {
-            // Panel by panel: zeros before from, the shifted input stretch, zeros from to on.
-            ref var x0 = ref MemoryMarshal.GetReference(_x);
-            var rowAt = (row - r0) * nr;
-            var panelSize = kc * nr;
-            if (from < to)
-            {
-                // The stretch read below is x[origin + from, origin + to): checked once here.
-                _ = _x.Slice(origin + from, to - from);
-            }
-
-            for (int q = p0, at = rowAt; q < p0 + count; q += nr, at += panelSize)
-            {
-                var qe = Math.Min(q + nr, p0 + count);
-                var d = _panels.Slice(at, qe - q);
-                var a = Math.Clamp(from, q, qe);
-                var b = Math.Clamp(to, a, qe);
-                if (a > q)
-                {
-                    d[..(a - q)].Clear();
-                }
-
-                if (b > a)
-                {
-                    MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref x0, origin + a), b - a).CopyTo(d[(a - q)..]);
-                }
-
-                if (qe > b)
-                {
-                    d[(b - q)..].Clear();
-                }
-            }
-
-            if (start == 0 && end == ow)
-            {
-                return;
-            }
-
-            // Taps that wrapped round a row end, in the left or right padding: one or two per output row.
-            for (var rowStart = from / ow * ow; rowStart < to; rowStart += ow)
-            {
-                for (int i = Math.Max(rowStart, from), e = Math.Min(rowStart + start, to); i < e; i++)
-                {
-                    _panels[(i - p0) / nr * panelSize + rowAt + (i - p0) % nr] = T.Zero;
-                }
-
-                for (int i = Math.Max(rowStart + end, from), e = Math.Min(rowStart + ow, to); i < e; i++)
-                {
-                    _panels[(i - p0) / nr * panelSize + rowAt + (i - p0) % nr] = T.Zero;
-                }
-            }
-        }
-
-        public void Run(int row, int rowStart, int a, int b, int s, int e, int at, int step)
-        {
-            Fill(row, rowStart + a, rowStart + s, -1, 0);
-            Fill(row, rowStart + s, rowStart + e, at, step);
-            Fill(row, rowStart + e, rowStart + b, -1, 0);
-        }
-
-        /// <summary>Positions [q, qEnd) of the row: input elements at, at + step, … (at ≥ 0), or zeros (at &lt; 0).</summary>
-        private void Fill(int row, int q, int qEnd, int at, int step)
-        {
-            var rowAt = (row - r0) * nr;
-            while (q < qEnd)
-            {
-                var rel = q - p0;
-                var panel = rel / nr;
-                var column = rel - panel * nr;
-                var length = Math.Min(qEnd - q, nr - column);
-                var dst = _panels.Slice(panel * kc * nr + rowAt + column, length);
-                if (at < 0)
-                {
-                    dst.Clear();
-                }
-                else if (step == 1)
-                {
-                    _x.Slice(at, length).CopyTo(dst);
-                    at += length;
-                }
-                else
-                {
-                    var j = step == 2 ? StrideTwo.Gather(_x, at, dst) : 0;
-                    for (at += j * step; j < length; j++, at += step)
-                    {
-                        dst[j] = _x[at];
-                    }
-                }
-
-                q += length;
             }
         }
     }

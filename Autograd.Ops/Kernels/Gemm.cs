@@ -170,54 +170,6 @@ internal static class Gemm
     }
 
     /// <summary>
-    /// C = A·B or C += A·B with A packed beforehand and B never materialised: <paramref name="b"/> writes
-    /// each slice of B straight into the kernel's micro-panels as the loop nest asks for it (a convolution's
-    /// im2col, with its padding, goes straight from the input into the panels).
-    /// </summary>
-    public static void Multiply<T>(PackedA<T> a, int n, PanelSource<T> b, Memory<T> c, int cOffset, int cRowStride, bool accumulate)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(a);
-        ArgumentNullException.ThrowIfNull(b);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        if (n == 0)
-        {
-            return;
-        }
-
-        if (a.Kind == KernelKind.None || (long)a.M * n * a.K < SmallProductThreshold)
-        {
-            // The reference loop reads B as a matrix: the source's panels one column wide are B column-major.
-            var dense = new T[a.K * n];
-            b.Pack(0, a.K, 0, n, 1, dense);
-            Multiply(a.M, n, a.K, a.Source, a.SourceOffset, a.SourceRowStride, a.SourceColStride, dense, 0, 1, a.K, c, cOffset, cRowStride, accumulate);
-            return;
-        }
-
-        CheckExtent(c.Length, cOffset, a.M, cRowStride, n, 1, nameof(c));
-        var operands = new Operands<T>(
-            a.Source, a.SourceOffset, a.SourceRowStride, a.SourceColStride,
-            default, 0, 0, 0,
-            c, cOffset, cRowStride,
-            accumulate,
-            a,
-            b);
-        Dispatch(a.M, n, a.K, a.Kind, in operands);
-    }
-
-    /// <summary>
-    /// A right operand [k, n] that packs itself: <see cref="Pack"/> writes rows [p0, p0 + kc) and columns
-    /// [j0, j0 + count) in micro-panels <c>nr</c> columns wide, element (p, j) at
-    /// ((j − j0) / nr)·kc·nr + (p − p0)·nr + (j − j0) % nr. The columns of the last panel past count may
-    /// hold anything: a ragged tile's kernel results for them are dropped (<see cref="EdgeTile{T, TKernel}"/>).
-    /// Called from several workers at once with disjoint column ranges.
-    /// </summary>
-    public abstract class PanelSource<T>
-    {
-        public abstract void Pack(int p0, int kc, int j0, int count, int nr, Span<T> panels);
-    }
-
-    /// <summary>
     /// Packs A [m, k] (A[i, p] = a[aOffset + i·aRowStride + p·aColStride]) into the micro-panels the kernel
     /// this machine runs reads, every depth slice at once, for <see cref="Multiply{T}(PackedA{T}, int, ReadOnlyMemory{T}, int, int, int, Memory{T}, int, int, bool)"/>.
     /// The panels come from the shared array pool; dispose the result to give them back. A must not change
@@ -345,13 +297,11 @@ internal static class Gemm
         ReadOnlyMemory<T> b, int bOffset, int bRowStride, int bColStride,
         Memory<T> c, int cOffset, int cRowStride,
         bool accumulate,
-        PackedA<T>? packedA = null,
-        PanelSource<T>? bSource = null)
+        PackedA<T>? packedA = null)
         where T : unmanaged
     {
         public readonly ReadOnlyMemory<T> A = a;
         public readonly PackedA<T>? PackedA = packedA;
-        public readonly PanelSource<T>? BSource = bSource;
         public readonly int AOffset = aOffset;
         public readonly int ARowStride = aRowStride;
         public readonly int AColStride = aColStride;
@@ -479,14 +429,7 @@ internal static class Gemm
             {
                 var kc = Math.Min(kcMax, k - pc);
                 var store = !o.Accumulate && pc == 0;
-                if (o.BSource is { } source)
-                {
-                    source.Pack(pc, kc, jc, nc, nr, MemoryMarshal.CreateSpan(ref bPack, RoundUp(nc, nr) * kc));
-                }
-                else
-                {
-                    PackB<T>(nr, kc, nc, pc, jc, in o, ref bPack);
-                }
+                PackB<T>(nr, kc, nc, pc, jc, in o, ref bPack);
 
                 for (var ic = i0; ic < i1; ic += mcMax)
                 {

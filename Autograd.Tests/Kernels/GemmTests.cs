@@ -147,34 +147,6 @@ public class GemmTests
         }
     }
 
-    // B from a source that writes its own panels (a convolution's columns): the same paths and checks.
-    [TestCaseSource(nameof(Cases))]
-    [TestCaseSource(nameof(EdgeCases))]
-    public void FloatMatchesReference_WithBFromAPanelSource(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
-        Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel, prepacked: true, panelSource: true);
-
-    [TestCaseSource(nameof(Cases))]
-    public void DoubleMatchesReference_WithBFromAPanelSource(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
-        Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel, prepacked: true, panelSource: true);
-
-    /// <summary>A strided matrix as a panel source: the layout <see cref="Gemm.PanelSource{T}"/> documents, written element by element.</summary>
-    private sealed class StridedSource<T>(T[] b, int offset, int rowStride, int colStride) : Gemm.PanelSource<T>
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        public override void Pack(int p0, int kc, int j0, int count, int nr, Span<T> panels)
-        {
-            Assert.That(panels.Length, Is.GreaterThanOrEqualTo((count + nr - 1) / nr * nr * kc));
-            for (var j = 0; j < (count + nr - 1) / nr * nr; j++)
-            {
-                for (var p = 0; p < kc; p++)
-                {
-                    // Past count: NaN, which the product must never let into C.
-                    panels[j / nr * kc * nr + p * nr + j % nr] = j < count ? b[offset + (p0 + p) * rowStride + (j0 + j) * colStride] : T.NaN;
-                }
-            }
-        }
-    }
-
     [Test]
     public void PackedA_RefusesAProductReachingOutsideItsArrays()
     {
@@ -247,7 +219,7 @@ public class GemmTests
     }
 
     private static void Check<T>(
-        int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads, T sentinel, bool prepacked = false, bool panelSource = false)
+        int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads, T sentinel, bool prepacked = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var random = new Random(HashCode.Combine(m, n, k, aLayout, bLayout, accumulate));
@@ -280,14 +252,7 @@ public class GemmTests
             if (prepacked)
             {
                 using var packed = Gemm.Pack<T>(m, k, a, aOffset, aRowStride, aColStride);
-                if (panelSource)
-                {
-                    Gemm.Multiply(packed, n, new StridedSource<T>(b, bOffset, bRowStride, bColStride), c, cOffset, cRowStride, accumulate);
-                }
-                else
-                {
-                    Gemm.Multiply(packed, n, b, bOffset, bRowStride, bColStride, c, cOffset, cRowStride, accumulate);
-                }
+                Gemm.Multiply(packed, n, b, bOffset, bRowStride, bColStride, c, cOffset, cRowStride, accumulate);
             }
             else
             {
