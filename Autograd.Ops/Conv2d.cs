@@ -411,6 +411,10 @@ public static class Conv2dOp
     private static void InputGradientImages<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // dX comes uninitialised: each run of images clears its own planes just before it adds into them,
+        // while they are about to be in cache, instead of one pass over the whole gradient up front.
+        var imageSize = g.C * g.H * g.W;
+        dx.Span.Slice(n0 * imageSize, count * imageSize).Clear();
         if (WideConv.Applies<T>(g))
         {
             WideConv.InputGradient(w.Memory.Span, w.Offset, dy.Span, dyOffset, dx.Span, g, n0, count, scratch);
@@ -647,7 +651,7 @@ public static class Conv2dOp
         var denseW = needX ? Dense(weight) : weight;
         var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
         using var w = new Filters<T>(denseW._storage.Memory, denseW._offset, g, transposed: true);
-        var dX = needX ? Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]) : null;
+        var dX = needX ? Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]) : null;
         var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
         var windows = needW ? DirectWindows(input, g) : null;
         var dx = dX is null ? default : dX._storage.Memory;
@@ -693,7 +697,7 @@ public static class Conv2dOp
         var denseW = Dense(weight);
         var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
         using var w = new Filters<T>(denseW._storage.Memory, denseW._offset, g, transposed: true);
-        var dX = Tensor<T>.ZeroFilled([g.N, g.C, g.H, g.W]);
+        var dX = Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]);
         var dx = dX._storage.Memory;
         var batch = Batch<T>(g, true);
         ForEachImage(

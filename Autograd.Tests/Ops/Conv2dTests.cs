@@ -399,6 +399,53 @@ public class Conv2dTests
         }
     }
 
+    [Test]
+    [NonParallelizable] // Turns on the pool's process-wide poison: an element of dX that no kernel writes reads NaN.
+    public void InputGradient_WritesEveryElement_OfAPoisonedBuffer()
+    {
+        // dX comes uninitialised from the pool and each run of images clears its own planes: the second
+        // round's buffers are the first round's, poisoned on their way back.
+        var poison = BufferPool.Poison;
+        BufferPool.Poison = true;
+        try
+        {
+            for (var round = 0; round < 2; round++)
+            {
+                InputGradientRound();
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        }
+        finally
+        {
+            BufferPool.Poison = poison;
+        }
+    }
+
+    private static void InputGradientRound()
+    {
+        var g = new Generator(48);
+        Config[] configs =
+        [
+            // More images than chunks (16), so that runs of several images share one call.
+            new(35, 1, 6, 16, 14, 14, 5, 5, (1, 1), (1, 1), (0, 0), false),  // wide rows
+            new(2, 1, 8, 5, 20, 41, 3, 3, (2, 2), (1, 1), (1, 1), false),    // packed columns, stride 2
+            new(35, 1, 8, 40, 6, 6, 3, 3, (1, 1), (1, 1), (1, 1), false),    // small images side by side
+            new(2, 2, 4, 6, 9, 9, 2, 2, (1, 1), (1, 1), (0, 0), false),      // shallow products, groups
+        ];
+        foreach (var cfg in configs)
+        {
+            var x = Tensor.Randn<float>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
+            var w = Tensor.Randn<float>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g);
+            var y = x.Conv2d(w, null, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
+            var dy = Tensor.Randn<float>(y.Shape, g);
+            y.Backward(dy);
+            double[] D(Tensor<float> t) => [.. t.ToArray().Select(v => (double)v)];
+            var (dx, _, _) = DirectBackward(cfg, D(x), D(w), D(dy));
+            Assert.That(D(x.Grad!), Is.EqualTo(dx).Within(1e-3), cfg.ToString());
+        }
+    }
+
     /// <summary>The op's geometry for a test config (what Conv2dOp.Check computes).</summary>
     private static Conv2dOp.Geometry GeometryOf(Config cfg) =>
         new(cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
