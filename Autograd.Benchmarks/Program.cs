@@ -15,6 +15,13 @@ public static class Program
             args = args.Where(a => a != "--no-wide-conv").ToArray();
         }
 
+        // --no-winograd: 3×3 stride-1 convolutions on the other paths, for before/after figures in one session.
+        if (args.Contains("--no-winograd"))
+        {
+            Winograd.Disabled = true;
+            args = args.Where(a => a != "--no-winograd").ToArray();
+        }
+
         if (args.Length > 0 && args[0] == "workloads")
         {
             Environment.Exit(Workloads.Run(args[1..]));

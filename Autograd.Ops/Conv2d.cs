@@ -283,9 +283,14 @@ public static class Conv2dOp
     /// <summary>Scratch per worker: one block of columns, or for a batch two wide [K, m·P] buffers and a wide [Fg, m·P] one.</summary>
     private static int ScratchLength<T>(Geometry g, int batch)
         where T : unmanaged
-        => WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
+    {
+        var length = WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
             : batch > 1 ? (2 * g.K + g.Fg) * batch * g.P
             : g.K * ConvColumns.BlockWidth(g);
+        return Winograd.Applies<T>(g)
+            ? Math.Max(length, Math.Max(Winograd.ScratchLength<T>(Winograd.Shape.Forward(g)), Winograd.ScratchLength<T>(Winograd.Shape.Adjoint(g))))
+            : length;
+    }
 
     /// <summary>
     /// cols of images [n0, n0 + count), group <paramref name="group"/>, side by side as a row-major
@@ -329,7 +334,7 @@ public static class Conv2dOp
     private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (count == 1 || (windows is null && WideConv.Applies<T>(g)))
+        if (count == 1 || (windows is null && (WideConv.Applies<T>(g) || Winograd.Applies<T>(g))))
         {
             for (var n = n0; n < n0 + count; n++)
             {
@@ -411,9 +416,25 @@ public static class Conv2dOp
     private static void InputGradientImages<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var imageSize = g.C * g.H * g.W;
+        if (Winograd.Applies<T>(g))
+        {
+            // The full convolution of dY with the turned filters: every element of dX written.
+            var shape = Winograd.Shape.Adjoint(g);
+            var filters = w.Winograd();
+            for (var n = n0; n < n0 + count; n++)
+            {
+                for (var group = 0; group < g.Groups; group++)
+                {
+                    Winograd.Convolve(filters, group, shape, dy.Span, dyOffset + (n * g.F + group * g.Fg) * g.P, g.P, g.OW, 1, dx.Span, n * imageSize + group * g.Cg * g.H * g.W, scratch);
+                }
+            }
+
+            return;
+        }
+
         // dX comes uninitialised: each run of images clears its own planes just before it adds into them,
         // while they are about to be in cache, instead of one pass over the whole gradient up front.
-        var imageSize = g.C * g.H * g.W;
         dx.Span.Slice(n0 * imageSize, count * imageSize).Clear();
         if (WideConv.Applies<T>(g))
         {
@@ -461,6 +482,23 @@ public static class Conv2dOp
     private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (windows is null && Winograd.Applies<T>(g))
+        {
+            var filters = w.Winograd();
+            var s = x._strides;
+            for (var group = 0; group < g.Groups; group++)
+            {
+                Winograd.Convolve(filters, group, Winograd.Shape.Forward(g), x._storage.Span, x._offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], y.Span, (n * g.F + group * g.Fg) * g.P, cols);
+            }
+
+            if (b is not null)
+            {
+                AddBias(y.Span, n * g.F * g.P, b, 1, g.F, g.P);
+            }
+
+            return;
+        }
+
         if (windows is null && WideConv.Applies<T>(g))
         {
             WideConv.Forward(x, w.Memory.Span, w.Offset, b, y.Span, g, n, cols);
@@ -798,6 +836,7 @@ public static class Conv2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly Gemm.PackedA<T>?[] _packed = new Gemm.PackedA<T>?[g.Groups];
+        private Winograd.Filters<T>? _winograd;
 
         /// <summary>The dense [F, Cg, KH, KW] weight's memory.</summary>
         public ReadOnlyMemory<T> Memory => w;
@@ -815,12 +854,23 @@ public static class Conv2dOp
             }
         }
 
+        /// <summary>The Winograd transforms of the filters (of their adjoint for dX), made on first use and shared.</summary>
+        public Winograd.Filters<T> Winograd()
+        {
+            lock (_packed)
+            {
+                return _winograd ??= new Winograd.Filters<T>(w.Span, offset, g, adjoint: transposed);
+            }
+        }
+
         public void Dispose()
         {
             foreach (var packed in _packed)
             {
                 packed?.Dispose();
             }
+
+            _winograd?.Dispose();
         }
     }
 

@@ -241,6 +241,14 @@ internal static class ConvColumns
     }
 
     /// <summary>
+    /// run[j] = x[at + 2j] for the leading elements it can take eight at a time (float, 256-bit vectors);
+    /// returns how many it did (<see cref="StrideTwo"/>).
+    /// </summary>
+    public static int GatherStrideTwo<T>(ReadOnlySpan<T> x, int at, Span<T> run)
+        where T : unmanaged
+        => StrideTwo.Gather(x, at, run);
+
+    /// <summary>
     /// Stride-2 runs of float (a stride-2 convolution's taps): eight taps at a time from two vectors split
     /// into their even and odd elements (<see cref="Pool.Lanes8"/>). Each vector step stays inside the run's
     /// own elements [at, at + 2·(length − 1)], so nothing outside it is read, or written back by the scatter

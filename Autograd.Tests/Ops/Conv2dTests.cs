@@ -400,6 +400,62 @@ public class Conv2dTests
     }
 
     [Test]
+    public void Winograd_MatchesDirectLoops_ForEveryPaddingAndParity()
+    {
+        // 3×3 stride 1 with 16+ channels each way: the forward and dX by F(2×2, 3×3). Padding 0, 1 and 2,
+        // different for rows and columns, odd and even output sizes (a half tile at the edge), several bands of tile rows,
+        // two groups, and a transposed (non-contiguous) input; dW comes from the other paths.
+        var g = new Generator(49);
+        Config[] configs =
+        [
+            new(2, 1, 16, 16, 9, 8, 3, 3, (1, 1), (1, 1), (1, 1), false),
+            new(1, 1, 17, 20, 12, 13, 3, 3, (1, 1), (1, 1), (0, 0), false),
+            new(2, 2, 32, 34, 7, 11, 3, 3, (1, 1), (1, 1), (2, 2), false),
+            new(1, 1, 24, 16, 10, 10, 3, 3, (1, 1), (1, 1), (2, 1), false),
+            new(1, 1, 64, 64, 60, 57, 3, 3, (1, 1), (1, 1), (1, 1), false),
+        ];
+        // Small images otherwise go to WideConv, which takes precedence.
+        WideConv.Disabled = true;
+        try
+        {
+            foreach (var cfg in configs)
+            {
+                WinogradMatchesDirectLoops(cfg, g);
+            }
+        }
+        finally
+        {
+            WideConv.Disabled = false;
+        }
+    }
+
+    private static void WinogradMatchesDirectLoops(Config cfg, Generator g)
+    {
+        Assert.That(Winograd.Applies<double>(GeometryOf(cfg)), Is.True, cfg.ToString());
+        foreach (var transposed in new[] { false, true })
+        {
+            var x = transposed
+                ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3).Detach()
+                : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
+            x.RequiresGrad = true;
+            var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
+            var b = Tensor.Randn<double>([cfg.F], g, requiresGrad: true);
+            MatchesDirectLoops(cfg, x, w, b, g);
+        }
+
+        // Float, against the same loops in double: the transforms' rounding is a few ulp of the sums.
+        var xf = Tensor.Randn<float>([cfg.N, cfg.C, cfg.H, cfg.W], g, requiresGrad: true);
+        var wf = Tensor.Randn<float>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g);
+        var yf = xf.Conv2d(wf, null, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
+        var dyf = Tensor.Randn<float>(yf.Shape, g);
+        yf.Backward(dyf);
+        double[] D(Tensor<float> t) => [.. t.ToArray().Select(v => (double)v)];
+        var tolerance = 2e-5 * cfg.C / cfg.Groups * 9;
+        Assert.That(D(yf), Is.EqualTo(Direct(cfg, D(xf), D(wf), null)).Within(tolerance), cfg.ToString());
+        Assert.That(D(xf.Grad!), Is.EqualTo(DirectBackward(cfg, D(xf), D(wf), D(dyf)).DX).Within(tolerance), cfg.ToString());
+    }
+
+    [Test]
     [NonParallelizable] // Turns on the pool's process-wide poison: an element of dX that no kernel writes reads NaN.
     public void InputGradient_WritesEveryElement_OfAPoisonedBuffer()
     {
@@ -432,6 +488,7 @@ public class Conv2dTests
             new(2, 1, 8, 5, 20, 41, 3, 3, (2, 2), (1, 1), (1, 1), false),    // packed columns, stride 2
             new(35, 1, 8, 40, 6, 6, 3, 3, (1, 1), (1, 1), (1, 1), false),    // small images side by side
             new(2, 2, 4, 6, 9, 9, 2, 2, (1, 1), (1, 1), (0, 0), false),      // shallow products, groups
+            new(2, 1, 16, 16, 66, 65, 3, 3, (1, 1), (1, 1), (1, 1), false),  // Winograd
         ];
         foreach (var cfg in configs)
         {
