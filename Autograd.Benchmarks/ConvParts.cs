@@ -134,3 +134,53 @@ internal static class PackProbe
         return 0;
     }
 }
+
+/// <summary>
+/// `abprobe c3 [--backward]`: one conv workload with a path switch toggled call by call in one process
+/// (Winograd on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
+/// at one thread. A planning tool for choosing between kernels on a noisy machine.
+/// </summary>
+internal static class AbProbe
+{
+    public static int Run(string[] args)
+    {
+        var c4 = args.Contains("c4");
+        var (n, c, h, f, stride) = args.Contains("c2") ? (64, 32, 28, 64, 1) : c4 ? (32, 64, 56, 128, 2) : (32, 64, 56, 64, 1);
+        var backward = args.Contains("--backward");
+        var gen = new Generator(2);
+        var x = Tensor.Randn<float>([n, c, h, h], gen, requiresGrad: backward);
+        var w = Tensor.Randn<float>([f, c, 3, 3], gen, requiresGrad: backward);
+        var b = Tensor.Randn<float>([f], gen, requiresGrad: backward);
+        var times = new[] { new List<double>(), new List<double>() };
+        for (var i = 0; i < 70; i++)
+        {
+            var side = i % 2;
+            Kernels.Winograd.Disabled = side == 1;
+            x.Grad = null;
+            w.Grad = null;
+            b.Grad = null;
+            var clock = new WideProbe.ThreadClock();
+            var wall = Stopwatch.StartNew();
+            if (backward)
+            {
+                x.Conv2d(w, b, stride: stride, padding: 1).Sum().Backward();
+            }
+            else
+            {
+                using (Tensor.NoGrad())
+                {
+                    x.Conv2d(w, b, stride: stride, padding: 1);
+                }
+            }
+
+            if (i >= 10)
+            {
+                times[side].Add(Tensor.NumThreads == 1 ? clock.Milliseconds : wall.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        double Median(List<double> t) => t.Order().ElementAt(t.Count / 2);
+        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: Winograd {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
+        return 0;
+    }
+}

@@ -42,6 +42,11 @@ public static class Program
             Environment.Exit(PackProbe.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "abprobe")
+        {
+            Environment.Exit(AbProbe.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "convparts")
         {
             Environment.Exit(ConvParts.Run(args[1..]));

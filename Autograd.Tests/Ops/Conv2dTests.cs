@@ -420,6 +420,7 @@ public class Conv2dTests
             new(2, 2, 32, 34, 7, 11, 3, 3, (1, 1), (1, 1), (2, 2), false),
             new(1, 1, 24, 16, 10, 10, 3, 3, (1, 1), (1, 1), (2, 1), false),
             new(1, 1, 64, 64, 60, 57, 3, 3, (1, 1), (1, 1), (1, 1), false),
+            new(1, 1, 301, 20, 5, 70, 3, 3, (1, 1), (1, 1), (1, 1), false),  // V in two depth slices, 151 and 150, of two panels
         ];
         // Small images otherwise go to WideConv, which takes precedence.
         WideConv.Disabled = true;
