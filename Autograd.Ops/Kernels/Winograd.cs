@@ -30,14 +30,18 @@ internal static class Winograd
     // Elements of V (and of M) for one band of tile rows: 384 KiB of float, so that both stay in L2.
     private const int BandElements = 96 * 1024;
 
+    // Channels on each side below which the column path is faster (see Applies).
+    private const int MinChannels = 64;
+
     /// <summary>Test hook: turns the path off so the other paths can be compared with it.</summary>
     internal static bool Disabled { get; set; }
 
     /// <summary>
     /// Whether the convolution goes here: 3×3, stride 1, dilation 1, padding at most 2 on each side, the
-    /// output the windows that fit, and enough channels on both sides (16) for the GEMMs to pay for the
-    /// transforms; small images that fit <see cref="WideConv"/> stay there (c2, 28 × 28 with 32 → 64
-    /// channels, measured 9.6 against 11.8 ms forward and 27 against 34 ms forward and backward here).
+    /// output the windows that fit, and at least 64 channels on both sides, the depth of the 16 GEMMs in
+    /// one direction or the other: with 32 input channels (c2, 28 × 28, 32 → 64) the short products lost
+    /// to the column path (9.1–9.6 against 7.4–7.5 ms forward, alternating runs), with 64 (c3) they win.
+    /// Small images that fit <see cref="WideConv"/> stay there.
     /// </summary>
     public static bool Applies<T>(in Conv2dOp.Geometry g)
         where T : unmanaged
@@ -47,7 +51,7 @@ internal static class Winograd
             && g.KH == 3 && g.KW == 3 && g.Stride.H == 1 && g.Stride.W == 1 && g.Dilation.H == 1 && g.Dilation.W == 1
             && g.PadTop <= 2 && g.PadBottom <= 2 && g.PadLeft <= 2 && g.PadRight <= 2
             && g.OH == g.H + g.PadTop + g.PadBottom - 2 && g.OW == g.W + g.PadLeft + g.PadRight - 2
-            && g.OH >= 2 && g.OW >= 2 && g.Cg >= 16 && g.Fg >= 16;
+            && g.OH >= 2 && g.OW >= 2 && g.Cg >= MinChannels && g.Fg >= MinChannels;
     }
 
     /// <summary>

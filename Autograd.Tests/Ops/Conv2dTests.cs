@@ -408,19 +408,19 @@ public class Conv2dTests
     [Test]
     public void Winograd_MatchesDirectLoops_ForEveryPaddingAndParity()
     {
-        // 3×3 stride 1 with 16+ channels each way: the forward and dX by F(2×2, 3×3). Padding 0, 1 and 2,
+        // 3×3 stride 1 with 64+ channels each way: the forward and dX by F(2×2, 3×3). Padding 0, 1 and 2,
         // different for rows and columns, odd and even output sizes (a half tile at the edge), several
         // bands of tile rows, two groups, and a transposed (non-contiguous) input; dW comes from the
         // other paths.
         var g = new Generator(49);
         Config[] configs =
         [
-            new(2, 1, 16, 16, 9, 8, 3, 3, (1, 1), (1, 1), (1, 1), false),
-            new(1, 1, 17, 20, 12, 13, 3, 3, (1, 1), (1, 1), (0, 0), false),
-            new(2, 2, 32, 34, 7, 11, 3, 3, (1, 1), (1, 1), (2, 2), false),
-            new(1, 1, 24, 16, 10, 10, 3, 3, (1, 1), (1, 1), (2, 1), false),
+            new(2, 1, 64, 64, 9, 8, 3, 3, (1, 1), (1, 1), (1, 1), false),
+            new(1, 1, 65, 70, 12, 13, 3, 3, (1, 1), (1, 1), (0, 0), false),
+            new(2, 2, 128, 130, 7, 11, 3, 3, (1, 1), (1, 1), (2, 2), false),
+            new(1, 1, 64, 64, 10, 10, 3, 3, (1, 1), (1, 1), (2, 1), false),
             new(1, 1, 64, 64, 60, 57, 3, 3, (1, 1), (1, 1), (1, 1), false),
-            new(1, 1, 301, 20, 5, 70, 3, 3, (1, 1), (1, 1), (1, 1), false),  // V in two depth slices, 151 and 150, of two panels
+            new(1, 1, 301, 64, 5, 70, 3, 3, (1, 1), (1, 1), (1, 1), false),  // U and V in two depth slices, 151 and 150
         ];
         // Small images otherwise go to WideConv, which takes precedence.
         WideConv.Disabled = true;
@@ -488,7 +488,7 @@ public class Conv2dTests
             new(2, 1, 8, 5, 20, 41, 3, 3, (2, 2), (1, 1), (1, 1), false),    // packed columns, stride 2
             new(35, 1, 8, 40, 6, 6, 3, 3, (1, 1), (1, 1), (1, 1), false),    // small images side by side
             new(2, 2, 4, 6, 9, 9, 2, 2, (1, 1), (1, 1), (0, 0), false),      // shallow products, groups
-            new(2, 1, 16, 16, 66, 65, 3, 3, (1, 1), (1, 1), (1, 1), false),  // Winograd
+            new(2, 1, 64, 64, 40, 39, 3, 3, (1, 1), (1, 1), (1, 1), false),  // Winograd
         ];
         foreach (var cfg in configs)
         {
