@@ -136,8 +136,8 @@ internal static class PackProbe
 }
 
 /// <summary>
-/// `abprobe c3 [--backward]`: one conv workload with a path switch toggled call by call in one process
-/// (Winograd on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
+/// `abprobe c2|c3|c4 [--backward] [--wide]`: one conv workload with a path switch toggled call by call in one
+/// process (Winograd, or with --wide WideConv, on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
 /// at one thread. A planning tool for choosing between kernels on a noisy machine.
 /// </summary>
 internal static class AbProbe
@@ -155,7 +155,15 @@ internal static class AbProbe
         for (var i = 0; i < 70; i++)
         {
             var side = i % 2;
-            Kernels.Winograd.Disabled = side == 1;
+            // `--wide`: the toggled path is WideConv instead (on the second side it is off).
+            if (args.Contains("--wide"))
+            {
+                Kernels.WideConv.Disabled = side == 1;
+            }
+            else
+            {
+                Kernels.Winograd.Disabled = side == 1;
+            }
             x.Grad = null;
             w.Grad = null;
             b.Grad = null;
@@ -180,7 +188,7 @@ internal static class AbProbe
         }
 
         double Median(List<double> t) => t.Order().ElementAt(t.Count / 2);
-        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: Winograd {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
+        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: {(args.Contains("--wide") ? "wide rows" : "Winograd")} {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
         return 0;
     }
 }
