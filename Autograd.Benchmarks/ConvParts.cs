@@ -75,7 +75,7 @@ internal static class ConvParts
     }
 }
 
-/// <summary>`packprobe`: c3's per-block pieces on one thread (thread CPU time): im2col of a block, and the product on it.</summary>
+/// <summary>`packprobe [c4]`: c3's (or c4's) per-block pieces on one thread (thread CPU time): im2col, the forward product (and on filters packed once), the dW and dX products, col2im.</summary>
 internal static class PackProbe
 {
     public static int Run(string[] args)
@@ -128,6 +128,44 @@ internal static class PackProbe
             }
 
             var prepacked = clock.Milliseconds;
+            clock.Restart();
+            var dw = new float[g.F * g.K];
+            for (var n = 0; n < 32; n++)
+            {
+                for (var p0 = 0; p0 < g.P; p0 += width)
+                {
+                    var count = Math.Min(width, g.P - p0);
+                    Kernels.Gemm.Multiply<float>(g.F, g.K, count, y, p0, g.P, 1, cols, 0, 1, count, dw, 0, g.K, accumulate: true);
+                }
+            }
+
+            var weightGradient = clock.Milliseconds;
+            clock.Restart();
+            using (var packedT = Kernels.Gemm.Pack<float>(g.K, g.F, w, 0, 1, g.K))
+            {
+                for (var n = 0; n < 32; n++)
+                {
+                    for (var p0 = 0; p0 < g.P; p0 += width)
+                    {
+                        var count = Math.Min(width, g.P - p0);
+                        Kernels.Gemm.Multiply<float>(packedT, count, y, p0, g.P, 1, cols, 0, count, accumulate: false);
+                    }
+                }
+            }
+
+            var inputGradient = clock.Milliseconds;
+            clock.Restart();
+            var dx = new float[g.C * g.H * g.W];
+            for (var n = 0; n < 32; n++)
+            {
+                for (var p0 = 0; p0 < g.P; p0 += width)
+                {
+                    Kernels.ConvColumns.ScatterAdd<float>(dx, 0, g.H * g.W, g.W, 1, g, p0, Math.Min(width, g.P - p0), cols);
+                }
+            }
+
+            var scatter = clock.Milliseconds;
+            Console.WriteLine($"  dW product {weightGradient:F2} ms  dX product {inputGradient:F2} ms  col2im {scatter:F2} ms");
             Console.WriteLine($"pack {pack:F2} ms  gemm {gemm:F2} ms ({2.0 * g.F * g.K * g.P * 32 / gemm / 1e6:F0} GFLOP/s)  gemm on packed W {prepacked:F2} ms (32 images, 1 thread CPU time)");
         }
 
