@@ -5,8 +5,8 @@
 //   - every Tape.Record(...) call: the VJP closure an op records, with everything it captures inline;
 //   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ..."), and the node types
 //     there that apply them (BinaryNode, UnaryNode, ScalarNode, which are their own VJP) with Saved;
-//   - named VJP helpers (Conv2d's Record/Backward and WideConv's WeightGradient/InputGradient, Relu's
-//     MaskedGradient, Pool.MaxBackward and RouteMax2x2, Window.ScatterAdd,
+//   - named VJP helpers (Conv2d's Record/Backward, WideConv's WeightGradient/InputGradient and Winograd's
+//     filter transform (dX turns the filters), Relu's MaskedGradient, Pool.MaxBackward and RouteMax2x2, Window.ScatterAdd,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
 //   - the engine (Engine.cs, Node.cs, PassNodes.cs) as whole files.
 var project = args.Length > 0 ? args[0] : "Ops";
@@ -136,6 +136,9 @@ else
     var wide = Read("Autograd.Ops/Kernels/WideConv.cs");
     Add("Autograd.Ops/Kernels/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
     Add("Autograd.Ops/Kernels/Window.cs", Method(Read("Autograd.Ops/Kernels/Window.cs"), "ScatterAdd<T>("));
+
+    // Winograd's dX is the full convolution with the turned filters: the turning is in the filter transform.
+    Add("Autograd.Ops/Kernels/Winograd.cs", Method(Read("Autograd.Ops/Kernels/Winograd.cs"), "public Filters("));
 }
 
 foreach (var p in patterns)
