@@ -14,7 +14,7 @@ namespace Autograd.Kernels;
 /// <remarks>
 /// <list type="bullet">
 /// <item>U = G g Gᵀ per filter, once per call, packed as GEMM left operands (<see cref="Gemm.Pack{T}"/>).</item>
-/// <item>V = Bᵀ d B per channel and tile, a band of tile rows at a time (V and M of a band stay in L2): the
+/// <item>V = Bᵀ d B per channel and tile, a band of tile rows at a time (up to 4 MiB of float each for V and M): the
 /// four input rows of a tile row are split into their even and odd columns, so the row transform
 /// d·B of every tile in the row is four vector adds, and the column transform Bᵀ(·) four more.</item>
 /// <item>Y = Aᵀ M A per output channel and tile, written into the output rows.</item>
@@ -27,8 +27,13 @@ namespace Autograd.Kernels;
 /// </remarks>
 internal static class Winograd
 {
-    // Elements of V (and of M) for one band of tile rows: 384 KiB of float, so that both stay in L2.
-    private const int BandElements = 96 * 1024;
+    // Elements of V (and of M) for one band of tile rows: 4 MiB of float, a whole 56 × 56 image of 64
+    // channels (c3). Bands sized for L2 were slower: each of a band's 16 GEMMs is short (depth Cin) and
+    // pays the product's set-up, packing and ragged edge, so the fewer and wider the better. c3's forward
+    // against the column path, one thread, `abprobe c3`: 0.86–0.89 in ten bands of 3 tile rows, 0.77 in
+    // four of 9, 0.77 in two of 18, 0.71–0.73 in one of 28.
+    // (Settable so that tests can cut images into many bands.)
+    internal static int BandElements { get; set; } = 1024 * 1024;
 
     // Channels on each side below which the column path is faster (see Applies).
     private const int MinChannels = 64;
@@ -211,7 +216,15 @@ internal static class Winograd
             BandRows = Math.Clamp(BandElements / (16 * Math.Max(s.Cin, s.Cout) * tw), 1, s.TileRows);
 
             // A band's tiles, plus one vector: the last tile row's vector steps run past the band's end.
+            // The 16 matrices of V (and of M) are written side by side, one vector in each: a matrix
+            // stride of a multiple of 4 KiB would put all 16 in the same cache sets (a band of 18 tile
+            // rows of c3, 64 × 512 floats apart, ran at 0.94 of the column path against 0.71 for 28 rows),
+            // so the rows are lengthened by a vector until it is not.
             Ld = BandRows * tw + vc;
+            while ((long)Ld * Math.Min(s.Cin, s.Cout) % 1024 == 0 || (long)Ld * Math.Max(s.Cin, s.Cout) % 1024 == 0)
+            {
+                Ld += vc;
+            }
 
             // A row split into even and odd columns: tw + 1 of each, then a vector of slack for the
             // shifted loads (u + 1) of the last step.

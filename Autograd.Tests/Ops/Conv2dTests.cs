@@ -422,18 +422,25 @@ public class Conv2dTests
             new(1, 1, 64, 64, 60, 57, 3, 3, (1, 1), (1, 1), (1, 1), false),
             new(1, 1, 301, 64, 5, 70, 3, 3, (1, 1), (1, 1), (1, 1), false),  // U and V in two depth slices, 151 and 150
         ];
-        // Small images otherwise go to WideConv, which takes precedence.
+        // Small images otherwise go to WideConv, which takes precedence. Each image in one band (the
+        // default), then cut into bands of a tile row or two.
+        var band = Winograd.BandElements;
         WideConv.Disabled = true;
         try
         {
-            foreach (var cfg in configs)
+            foreach (var bandElements in new[] { band, 16 * 1024 })
             {
-                WinogradMatchesDirectLoops(cfg, g);
+                Winograd.BandElements = bandElements;
+                foreach (var cfg in configs)
+                {
+                    WinogradMatchesDirectLoops(cfg, g);
+                }
             }
         }
         finally
         {
             WideConv.Disabled = false;
+            Winograd.BandElements = band;
         }
     }
 
