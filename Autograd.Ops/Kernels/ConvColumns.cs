@@ -178,22 +178,7 @@ internal static class ConvColumns
             d[..(s - a)].Clear();
             d[(e - a)..].Clear();
             var run = d[(s - a)..(e - a)];
-            if (run.IsEmpty)
-            {
-                return;
-            }
-
-            if (step == 1)
-            {
-                _x.Slice(at, run.Length).CopyTo(run);
-                return;
-            }
-
-            var j = step == 2 ? StrideTwo.Gather(_x, at, run) : 0;
-            for (at += j * step; j < run.Length; j++, at += step)
-            {
-                run[j] = _x[at];
-            }
+            Gather(_x, at, step, run);
         }
     }
 
@@ -241,12 +226,30 @@ internal static class ConvColumns
     }
 
     /// <summary>
-    /// run[j] = x[at + 2j] for the leading elements it can take eight at a time (float, 256-bit vectors);
-    /// returns how many it did (<see cref="StrideTwo"/>).
+    /// run[j] = x[at + j·step]: a copy for step 1, eight at a time for float at step 2 (<see cref="StrideTwo"/>),
+    /// else (and for the rest) one by one. Nothing is read for an empty run.
     /// </summary>
-    public static int GatherStrideTwo<T>(ReadOnlySpan<T> x, int at, Span<T> run)
+    public static void Gather<T>(ReadOnlySpan<T> x, int at, int step, Span<T> run)
         where T : unmanaged
-        => StrideTwo.Gather(x, at, run);
+    {
+        // An empty run's start may lie outside x (all of its taps were padding).
+        if (run.IsEmpty)
+        {
+            return;
+        }
+
+        if (step == 1)
+        {
+            x.Slice(at, run.Length).CopyTo(run);
+            return;
+        }
+
+        var j = step == 2 ? StrideTwo.Gather(x, at, run) : 0;
+        for (at += j * step; j < run.Length; j++, at += step)
+        {
+            run[j] = x[at];
+        }
+    }
 
     /// <summary>
     /// Stride-2 runs of float (a stride-2 convolution's taps): eight taps at a time from two vectors split

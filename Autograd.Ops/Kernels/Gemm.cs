@@ -189,13 +189,13 @@ internal static class Gemm
             return packed;
         }
 
-        var o = new Operands<T>(a, aOffset, aRowStride, aColStride, default, 0, 0, 0, default, 0, 0, false);
         var kcMax = SliceDepth(k);
+        ref var origin = ref Unsafe.Add(ref MemoryMarshal.GetReference(a.Span), aOffset);
         ref var panels = ref MemoryMarshal.GetArrayDataReference(packed.Panels!);
         for (var pc = 0; pc < k; pc += kcMax)
         {
             // Slice pc holds the rows' panels one after another, as Block's own PackA lays out an A block.
-            PackA(mr, m, Math.Min(kcMax, k - pc), 0, pc, in o, ref Unsafe.Add(ref panels, (nint)pc * packed.RoundedM));
+            PackPanels(ref Unsafe.Add(ref origin, (nint)pc * aColStride), aRowStride, aColStride, m, mr, Math.Min(kcMax, k - pc), ref Unsafe.Add(ref panels, (nint)pc * packed.RoundedM));
         }
 
         return packed;

@@ -212,7 +212,7 @@ internal static class Pool
     }
 
     /// <summary>The vector operations of the 2×2 stride-2 kernels, for one vector width of float.</summary>
-    internal interface IPoolLanes<TF, TI>
+    private interface IPoolLanes<TF, TI>
         where TF : struct
         where TI : struct
     {

@@ -85,14 +85,21 @@ internal static class Winograd
     {
         private readonly Gemm.PackedA<T>[] _packed;
 
+        // U before packing, kept until Dispose: the packed operands read it again for products too small to pack.
+        private T[]? _u;
+
         public Filters(ReadOnlySpan<T> w, int offset, in Conv2dOp.Geometry g, bool adjoint)
         {
             var (cout, cin) = adjoint ? (g.Cg, g.Fg) : (g.Fg, g.Cg);
             _packed = new Gemm.PackedA<T>[g.Groups * 16];
-            var u = new T[16 * cout * cin];
+            var u = _u = System.Buffers.ArrayPool<T>.Shared.Rent(16 * cout * cin * g.Groups);
             Span<T> taps = stackalloc T[9];
             Span<T> gg = stackalloc T[12];
             var half = T.CreateTruncating(0.5);
+
+            // One 3-point transform, applied down the columns of g and then along the rows of G g:
+            // (a, b, d) → (a, ½(a + b + d), ½(a − b + d), d).
+            (T, T, T, T) G(T a, T b, T d) => (a, half * (a + b + d), half * (a - b + d), d);
             for (var group = 0; group < g.Groups; group++)
             {
                 for (var o = 0; o < cout; o++)
@@ -110,28 +117,20 @@ internal static class Winograd
                         // G g (4 × 3), then (G g) Gᵀ (4 × 4).
                         for (var j = 0; j < 3; j++)
                         {
-                            var (a, b, d) = (taps[j], taps[3 + j], taps[6 + j]);
-                            gg[j] = a;
-                            gg[3 + j] = half * (a + b + d);
-                            gg[6 + j] = half * (a - b + d);
-                            gg[9 + j] = d;
+                            (gg[j], gg[3 + j], gg[6 + j], gg[9 + j]) = G(taps[j], taps[3 + j], taps[6 + j]);
                         }
 
                         for (var xi = 0; xi < 4; xi++)
                         {
-                            var (a, b, d) = (gg[3 * xi], gg[3 * xi + 1], gg[3 * xi + 2]);
-                            var row = (xi * 4) * cout * cin + o * cin + i;
-                            u[row] = a;
-                            u[row + cout * cin] = half * (a + b + d);
-                            u[row + 2 * cout * cin] = half * (a - b + d);
-                            u[row + 3 * cout * cin] = d;
+                            var row = group * 16 * cout * cin + xi * 4 * cout * cin + o * cin + i;
+                            (u[row], u[row + cout * cin], u[row + 2 * cout * cin], u[row + 3 * cout * cin]) = G(gg[3 * xi], gg[3 * xi + 1], gg[3 * xi + 2]);
                         }
                     }
                 }
 
                 for (var xn = 0; xn < 16; xn++)
                 {
-                    _packed[group * 16 + xn] = Gemm.Pack<T>(cout, cin, u, xn * cout * cin, cin, 1);
+                    _packed[group * 16 + xn] = Gemm.Pack<T>(cout, cin, u, (group * 16 + xn) * cout * cin, cin, 1);
                 }
             }
         }
@@ -143,6 +142,12 @@ internal static class Winograd
             foreach (var packed in _packed)
             {
                 packed?.Dispose();
+            }
+
+            if (_u is { } u)
+            {
+                _u = null;
+                System.Buffers.ArrayPool<T>.Shared.Return(u);
             }
         }
     }
@@ -221,7 +226,7 @@ internal static class Winograd
             // rows of c3, 64 × 512 floats apart, ran at 0.94 of the column path against 0.71 for 28 rows),
             // so the rows are lengthened by a vector until it is not.
             Ld = BandRows * tw + vc;
-            while ((long)Ld * Math.Min(s.Cin, s.Cout) % 1024 == 0 || (long)Ld * Math.Max(s.Cin, s.Cout) % 1024 == 0)
+            while ((long)Ld * s.Cin % 1024 == 0 || (long)Ld * s.Cout % 1024 == 0)
             {
                 Ld += vc;
             }
@@ -283,13 +288,7 @@ internal static class Winograd
                 var (start, end) = ConvColumns.ValidRun(shift, 2, s.InW, count);
                 dst[..start].Clear();
                 dst[end..].Clear();
-                var run = dst[start..end];
-                var at = line + (2 * start + shift) * sW;
-                var j = sW == 1 ? ConvColumns.GatherStrideTwo(x, at, run) : 0;
-                for (at += j * 2 * sW; j < run.Length; j++, at += 2 * sW)
-                {
-                    run[j] = x[at];
-                }
+                ConvColumns.Gather(x, line + (2 * start + shift) * sW, 2 * sW, dst[start..end]);
             }
         }
     }
