@@ -102,15 +102,20 @@ if (project == "Core")
     patterns.Add("**/Autograd.Core/Autograd/Engine.cs");
     patterns.Add("**/Autograd.Core/Autograd/Node.cs");
     patterns.Add("**/Autograd.Core/Autograd/PassNodes.cs");
-    var views = Read("Autograd.Core/Tensor.Views.cs");
-    Add("Autograd.Core/Tensor.Views.cs", Calls(views, "Tape.Record(").Concat(Method(views, "AsStridedBackward(")).Concat(Method(views, "Tensor<T> SumToSize(")));
+    var views = Read("Autograd.Core/Tensors/Tensor.Views.cs");
+    Add("Autograd.Core/Tensors/Tensor.Views.cs", Calls(views, "Tape.Record(").Concat(Method(views, "AsStridedBackward(")).Concat(Method(views, "Tensor<T> SumToSize(")));
 }
 else
 {
-    foreach (var file in Directory.GetFiles(Path.Combine(root, "Autograd.Ops"), "*.cs").Order(StringComparer.Ordinal))
+    foreach (var file in Directory.GetFiles(Path.Combine(root, "Autograd.Ops"), "*.cs", SearchOption.AllDirectories).Where(f => !f.Contains("/obj/") && !f.Contains("/bin/")).Order(StringComparer.Ordinal))
     {
         var text = File.ReadAllText(file);
         var name = Path.GetFileName(file);
+        if (text.Contains("namespace Autograd.Kernels;", StringComparison.Ordinal))
+        {
+            continue;   // kernels: only their named VJP helpers below are in scope
+        }
+
         var spans = Calls(text, "Tape.Record(").Concat(StaticLambdas(text));
         if (name == "Relu.cs")
         {
@@ -128,17 +133,17 @@ else
             spans = spans.Concat(Method(text, "void Record<T>(")).Concat(Method(text, "Backward<T>("));
         }
 
-        Add("Autograd.Ops/" + name, spans);
+        Add(Path.GetRelativePath(root, file), spans);
     }
 
-    var pool = Read("Autograd.Ops/Kernels/Pool.cs");
-    Add("Autograd.Ops/Kernels/Pool.cs", Method(pool, "MaxBackward<T, TIndex>(").Concat(Method(pool, "RouteMax2x2<TF, TI, TL>(")));
-    var wide = Read("Autograd.Ops/Kernels/WideConv.cs");
-    Add("Autograd.Ops/Kernels/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
-    Add("Autograd.Ops/Kernels/Window.cs", Method(Read("Autograd.Ops/Kernels/Window.cs"), "ScatterAdd<T>("));
+    var pool = Read("Autograd.Ops/Pooling/Pool.cs");
+    Add("Autograd.Ops/Pooling/Pool.cs", Method(pool, "MaxBackward<T, TIndex>(").Concat(Method(pool, "RouteMax2x2<TF, TI, TL>(")));
+    var wide = Read("Autograd.Ops/Conv/WideConv.cs");
+    Add("Autograd.Ops/Conv/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
+    Add("Autograd.Ops/Conv/Window.cs", Method(Read("Autograd.Ops/Conv/Window.cs"), "ScatterAdd<T>("));
 
     // Winograd's dX is the full convolution with the turned filters: the turning is in the filter transform.
-    Add("Autograd.Ops/Kernels/Winograd.cs", Method(Read("Autograd.Ops/Kernels/Winograd.cs"), "public Filters("));
+    Add("Autograd.Ops/Conv/Winograd.cs", Method(Read("Autograd.Ops/Conv/Winograd.cs"), "public Filters("));
 }
 
 foreach (var p in patterns)
