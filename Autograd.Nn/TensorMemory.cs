@@ -17,7 +17,7 @@ internal static class TensorMemory
             throw new ArgumentException($"{op}: {name} (shape {ShapeMath.Format(tensor.Shape)}, strides {ShapeMath.Format(tensor.Strides)}) is not contiguous; it is updated in place, so pass a contiguous tensor.");
         }
 
-        return tensor._storage.Span.Slice(tensor._offset, tensor.Numel);
+        return tensor.Storage.Span.Slice(tensor.Offset, tensor.Numel);
     }
 
     /// <summary>The elements in row-major order: the storage itself when contiguous, else a copy.</summary>
@@ -28,7 +28,7 @@ internal static class TensorMemory
     /// <summary>Records an in-place write (the storage's version counter), so a graph that saved the tensor detects it.</summary>
     public static void Written<T>(Tensor<T> tensor)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => tensor._storage.BumpVersion();
+        => tensor.BumpVersion();
 
     /// <summary>A contiguous tensor over <paramref name="buffer"/> without copying it (the buffer may be longer than the shape needs).</summary>
     public static Tensor<T> Wrap<T>(T[] buffer, int[] shape)

@@ -326,7 +326,7 @@ public static class GradCheck
                 throw new ArgumentException($"GradCheck: input {i} (shape {ShapeMath.Format(x.Shape)}) is the result of '{x.GradFn!.OpName}', not a leaf; pass leaves and build views inside f.", nameof(inputs));
             }
 
-            if (x.RequiresGrad && !Autograd.Kernels.Strided.IsNonOverlapping(x._shape, x._strides))
+            if (x.RequiresGrad && !Autograd.Kernels.Strided.IsNonOverlapping(x.ShapeArray, x.StridesArray))
             {
                 throw new ArgumentException($"GradCheck: input {i} (shape {ShapeMath.Format(x.Shape)}, strides {ShapeMath.Format(x.Strides)}) addresses one element several times; pass the base tensor and Expand inside f.", nameof(inputs));
             }
@@ -983,7 +983,7 @@ public static class GradCheck
         /// <summary>Storage index of every element, in row-major order of the tensor's shape.</summary>
         internal static int[] StoragePositions(Tensor<double> x)
         {
-            var shape = x._shape;
+            var shape = x.ShapeArray;
             var positions = new int[x.Numel];
             var index = new int[shape.Length];
             for (var k = 0; k < positions.Length; k++)
@@ -991,7 +991,7 @@ public static class GradCheck
                 var at = x.Offset;
                 for (var d = 0; d < shape.Length; d++)
                 {
-                    at += index[d] * x._strides[d];
+                    at += index[d] * x.StridesArray[d];
                 }
 
                 positions[k] = at;

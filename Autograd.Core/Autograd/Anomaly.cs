@@ -51,15 +51,15 @@ internal static class Anomaly
             if (FirstNonFinite(input) is { } carried)
             {
                 throw new AnomalyException(
-                    $"Anomaly (forward): the result of {node.Describe()} (shape {ShapeMath.Format(output._shape)}) contains {Name(bad)}; "
-                    + $"its input {i} (shape {ShapeMath.Format(input._shape)}) already contained {Name(carried)} "
+                    $"Anomaly (forward): the result of {node.Describe()} (shape {ShapeMath.Format(output.ShapeArray)}) contains {Name(bad)}; "
+                    + $"its input {i} (shape {ShapeMath.Format(input.ShapeArray)}) already contained {Name(carried)} "
                     + (input.IsLeaf ? "(a leaf: check the data it was made from)." : "(computed before anomaly mode was on)."),
                     node, AnomalyPhase.Forward, i, inputCarriedIt: true, double.CreateTruncating(carried));
             }
         }
 
         throw new AnomalyException(
-            $"Anomaly (forward): {node.Describe()} produced {Name(bad)} in its result (shape {ShapeMath.Format(output._shape)}) from finite inputs.",
+            $"Anomaly (forward): {node.Describe()} produced {Name(bad)} in its result (shape {ShapeMath.Format(output.ShapeArray)}) from finite inputs.",
             node, AnomalyPhase.Forward, input: null, inputCarriedIt: false, double.CreateTruncating(bad));
     }
 
@@ -80,15 +80,15 @@ internal static class Anomaly
             if (FirstNonFinite(gradOutput) is { } carried)
             {
                 throw new AnomalyException(
-                    $"Anomaly (backward): the gradient {node.Describe()} returned for input {i} (shape {ShapeMath.Format(gi._shape)}) contains {Name(bad)}; "
-                    + $"the incoming gradient of its output (shape {ShapeMath.Format(gradOutput._shape)}) already contained {Name(carried)} "
+                    $"Anomaly (backward): the gradient {node.Describe()} returned for input {i} (shape {ShapeMath.Format(gi.ShapeArray)}) contains {Name(bad)}; "
+                    + $"the incoming gradient of its output (shape {ShapeMath.Format(gradOutput.ShapeArray)}) already contained {Name(carried)} "
                     + "(the gradOutput passed to Backward, or a hook's result).",
                     node, AnomalyPhase.Backward, i, inputCarriedIt: true, double.CreateTruncating(carried));
             }
 
             throw new AnomalyException(
                 $"Anomaly (backward): the VJP of {node.Describe()} produced {Name(bad)} in the gradient for input {i} "
-                + $"(shape {ShapeMath.Format(gi._shape)}) from a finite incoming gradient.",
+                + $"(shape {ShapeMath.Format(gi.ShapeArray)}) from a finite incoming gradient.",
                 node, AnomalyPhase.Backward, i, inputCarriedIt: false, double.CreateTruncating(bad));
         }
     }
@@ -97,7 +97,7 @@ internal static class Anomaly
     private static T? FirstNonFinite<T>(Tensor<T> t)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (t._storage.Length == 0 || t.Numel == 0)
+        if (t.Storage.Length == 0 || t.Numel == 0)
         {
             return null;
         }

@@ -117,7 +117,7 @@ internal static class Engine
             {
                 var which = roots.Length == 1 ? "the tensor" : $"output {r}";
                 throw new InvalidOperationException(
-                    $"{op}: {which} (shape {ShapeMath.Format(roots[r]._shape)}) does not require grad and was not produced by a recorded op; "
+                    $"{op}: {which} (shape {ShapeMath.Format(roots[r].ShapeArray)}) does not require grad and was not produced by a recorded op; "
                     + "set RequiresGrad on the inputs before computing it, outside Tensor.NoGrad().");
             }
         }
@@ -231,13 +231,13 @@ internal static class Engine
                     }
 
                     var input = node.Input(i);
-                    if (!ShapeMath.SameShape(gi._shape, input._shape))
+                    if (!ShapeMath.SameShape(gi.ShapeArray, input.ShapeArray))
                     {
-                        throw new GradientShapeException(node, i, gi._shape, input._shape);
+                        throw new GradientShapeException(node, i, gi.ShapeArray, input.ShapeArray);
                     }
 
                     // A view of g is never owned (another input may hold the same view, as Add's two do).
-                    var aliasesG = ReferenceEquals(gi._storage, g._storage);
+                    var aliasesG = ReferenceEquals(gi.Storage, g.Storage);
                     gShared |= aliasesG;
                     var giOwned = builtIn && !aliasesG && IsFresh(gi) && !SharedWithAnother(grads, i);
                     if (input._gradFn is { } producer)
@@ -264,7 +264,7 @@ internal static class Engine
             // The VJP is done with g and, being built-in, kept no reference to it.
             if (gOwned && builtIn && !gShared)
             {
-                g._storage.ReleaseToPool();
+                g.Storage.ReleaseToPool();
             }
         }
 
@@ -400,7 +400,7 @@ internal static class Engine
     /// </summary>
     internal static bool IsFresh<T>(Tensor<T> t)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => t._offset == 0 && t._storage.Length == t.Numel && t.IsContiguous;
+        => t.Offset == 0 && t.Storage.Length == t.Numel && t.IsContiguous;
 
     /// <summary>True when another of the returned gradients is over the same storage as gradient <paramref name="i"/>.</summary>
     private static bool SharedWithAnother<T>(Span<Tensor<T>?> grads, int i)
@@ -408,7 +408,7 @@ internal static class Engine
     {
         for (var j = 0; j < grads.Length; j++)
         {
-            if (j != i && grads[j] is { } other && ReferenceEquals(other._storage, grads[i]!._storage))
+            if (j != i && grads[j] is { } other && ReferenceEquals(other.Storage, grads[i]!.Storage))
             {
                 return true;
             }
@@ -423,7 +423,7 @@ internal static class Engine
     {
         if (owned)
         {
-            t._storage.ReleaseToPool();
+            t.Storage.ReleaseToPool();
         }
     }
 
@@ -481,7 +481,7 @@ internal static class Engine
             return;
         }
 
-        if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad._shape, leaf.Grad._strides))
+        if (leaf.Grad.IsContiguous && Strided.IsNonOverlapping(leaf.Grad.ShapeArray, leaf.Grad.StridesArray))
         {
             leaf.Grad.AccumulateInPlace(g);
         }

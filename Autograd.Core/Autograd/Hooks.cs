@@ -59,10 +59,10 @@ internal sealed class HookList<T>
         {
             if (entry.Hook(grad) is { } replaced)
             {
-                if (!ShapeMath.SameShape(replaced._shape, grad._shape))
+                if (!ShapeMath.SameShape(replaced.ShapeArray, grad.ShapeArray))
                 {
                     throw new InvalidOperationException(
-                        $"Backward: a hook on {owner} returned a gradient of shape {ShapeMath.Format(replaced._shape)} for a gradient of shape {ShapeMath.Format(grad._shape)}; a hook may change values, not the shape.");
+                        $"Backward: a hook on {owner} returned a gradient of shape {ShapeMath.Format(replaced.ShapeArray)} for a gradient of shape {ShapeMath.Format(grad.ShapeArray)}; a hook may change values, not the shape.");
                 }
 
                 grad = replaced;

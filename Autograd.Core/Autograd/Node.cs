@@ -94,7 +94,7 @@ public abstract class Node<T> : Node
                 continue;
             }
 
-            var version = t._storage._version;
+            var version = t.Storage.Version;
             switch (_savedCount)
             {
                 case 0:
@@ -327,9 +327,9 @@ public abstract class Node<T> : Node
 
     private void CheckVersion(Tensor<T> t, int version)
     {
-        if (t._storage._version != version)
+        if (t.Storage.Version != version)
         {
-            throw new SavedTensorModifiedException(OpName, Sequence, CallSite, t._shape, version, t._storage._version);
+            throw new SavedTensorModifiedException(OpName, Sequence, CallSite, t.ShapeArray, version, t.Storage.Version);
         }
     }
 

@@ -64,7 +64,7 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
             if (tensor._gradFn is null && tensor.LeafHooks is { } hooks)
             {
                 // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
-                totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor._shape)}"), false);
+                totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor.ShapeArray)}"), false);
             }
         }
     }
@@ -251,7 +251,7 @@ internal sealed class Targets<T>
             {
                 using (new GradModeScope(_createGraph))
                 {
-                    g = hooks.Run(g, $"a leaf of shape {ShapeMath.Format(x._shape)}");
+                    g = hooks.Run(g, $"a leaf of shape {ShapeMath.Format(x.ShapeArray)}");
                 }
             }
 
@@ -272,7 +272,7 @@ internal sealed class Targets<T>
     }
 
     private InvalidOperationException Unused(int i) =>
-        new($"Grad: input {i} (shape {ShapeMath.Format(_inputs[i]._shape)}) was not used to compute the outputs, so no gradient reaches it; "
+        new($"Grad: input {i} (shape {ShapeMath.Format(_inputs[i].ShapeArray)}) was not used to compute the outputs, so no gradient reaches it; "
             + "pass allowUnused: true to get null for it.");
 }
 

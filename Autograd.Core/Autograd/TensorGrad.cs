@@ -48,7 +48,7 @@ public static partial class Tensor
             var x = inputs[i] ?? throw new ArgumentException($"Grad: input {i} is null.", nameof(inputs));
             if (!x.RequiresGrad)
             {
-                throw new ArgumentException($"Grad: input {i} (shape {ShapeMath.Format(x._shape)}) does not require grad; set RequiresGrad on it before computing the outputs.", nameof(inputs));
+                throw new ArgumentException($"Grad: input {i} (shape {ShapeMath.Format(x.ShapeArray)}) does not require grad; set RequiresGrad on it before computing the outputs.", nameof(inputs));
             }
         }
 

@@ -11,8 +11,8 @@ namespace Autograd;
 /// </summary>
 public sealed class IndexTensor
 {
-    internal readonly long[] _data;
-    internal readonly int[] _shape;
+    private readonly long[] _data;
+    private readonly int[] _shape;
 
     internal IndexTensor(long[] data, int[] shape)
     {
@@ -22,6 +22,12 @@ public sealed class IndexTensor
 
     /// <summary>Sizes of each dimension (a copy).</summary>
     public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>The shape array itself, not a copy (never written).</summary>
+    internal int[] ShapeArray => _shape;
+
+    /// <summary>The indices themselves in row-major order, not a copy (never written).</summary>
+    internal ReadOnlySpan<long> Indices => _data;
 
     public int Rank => _shape.Length;
 

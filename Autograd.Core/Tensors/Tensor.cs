@@ -13,10 +13,10 @@ namespace Autograd;
 public sealed partial class Tensor<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    internal readonly Storage<T> _storage;
-    internal readonly int[] _shape;
-    internal readonly int[] _strides;
-    internal readonly int _offset;
+    private readonly Storage<T> _storage;
+    private readonly int[] _shape;
+    private readonly int[] _strides;
+    private readonly int _offset;
     private bool _requiresGrad;
     private Tensor<T>? _grad;
 
@@ -103,6 +103,30 @@ public sealed partial class Tensor<T>
             return _storage.Span.Slice(_offset, Numel);
         }
     }
+
+    /// <summary>
+    /// The shape array itself, not a copy: shared with views and results (<see cref="UninitializedLike"/>) and
+    /// never written. Code outside this type reads the layout through this and <see cref="StridesArray"/>.
+    /// </summary>
+    internal int[] ShapeArray => _shape;
+
+    /// <summary>The strides array itself, not a copy: shared and never written, as <see cref="ShapeArray"/>.</summary>
+    internal int[] StridesArray => _strides;
+
+    /// <summary>
+    /// Read access to the elements for a kernel, valid until the end of the <c>using</c> scope that holds it,
+    /// which keeps this tensor (and its pooled buffer) alive: <c>using var xr = x.Read();</c>.
+    /// </summary>
+    internal TensorRead<T> Read() => new(this);
+
+    /// <summary>Write access to the elements for a kernel, as <see cref="Read"/>; does not bump the version.</summary>
+    internal TensorWrite<T> Write() => new(this);
+
+    /// <summary>Notes one in-place write to this tensor's storage (every view of it sees the new version).</summary>
+    internal void BumpVersion() => _storage.BumpVersion();
+
+    /// <summary>Whether this tensor and <paramref name="other"/> are views of one storage.</summary>
+    internal bool SharesStorage(Tensor<T> other) => ReferenceEquals(_storage, other._storage);
 
     /// <summary>Sizes of each dimension (a copy).</summary>
     public int[] Shape => (int[])_shape.Clone();

@@ -121,12 +121,12 @@ public static partial class Tensor
     /// <summary>Zeros with the shape of <paramref name="like"/>.</summary>
     public static Tensor<T> ZerosLike<T>(Tensor<T> like)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Full(like._shape, T.Zero);
+        => Full(like.ShapeArray, T.Zero);
 
     /// <summary>Ones with the shape of <paramref name="like"/>.</summary>
     public static Tensor<T> OnesLike<T>(Tensor<T> like)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Full(like._shape, T.One);
+        => Full(like.ShapeArray, T.One);
 
     /// <summary>Standard normal samples.</summary>
     public static Tensor<T> Randn<T>(int[] shape, Generator? generator = null, bool requiresGrad = false)

@@ -104,8 +104,8 @@ public static class Conv2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shapes = bias is null
-            ? $"(input {ShapeMath.Format(input._shape)}, weight {ShapeMath.Format(weight._shape)})"
-            : $"(input {ShapeMath.Format(input._shape)}, weight {ShapeMath.Format(weight._shape)}, bias {ShapeMath.Format(bias._shape)})";
+            ? $"(input {ShapeMath.Format(input.ShapeArray)}, weight {ShapeMath.Format(weight.ShapeArray)})"
+            : $"(input {ShapeMath.Format(input.ShapeArray)}, weight {ShapeMath.Format(weight.ShapeArray)}, bias {ShapeMath.Format(bias.ShapeArray)})";
         if (input.Rank is not (3 or 4))
         {
             throw new ArgumentException($"Conv2d: input must be 4-D [N, C, H, W] or 3-D [C, H, W], got rank {input.Rank} {shapes}.", nameof(input));
@@ -117,11 +117,11 @@ public static class Conv2dOp
         }
 
         var batched = input.Rank == 4;
-        var n = batched ? input._shape[0] : 1;
-        var c = input._shape[^3];
-        var h = input._shape[^2];
-        var w = input._shape[^1];
-        var (f, cg, kh, kw) = (weight._shape[0], weight._shape[1], weight._shape[2], weight._shape[3]);
+        var n = batched ? input.ShapeArray[0] : 1;
+        var c = input.ShapeArray[^3];
+        var h = input.ShapeArray[^2];
+        var w = input.ShapeArray[^1];
+        var (f, cg, kh, kw) = (weight.ShapeArray[0], weight.ShapeArray[1], weight.ShapeArray[2], weight.ShapeArray[3]);
         if (groups < 1)
         {
             throw new ArgumentException($"Conv2d: groups must be positive, got {groups} {shapes}.", nameof(groups));
@@ -163,9 +163,9 @@ public static class Conv2dOp
             throw new ArgumentException($"Conv2d: dilation must be positive, got {dilation} {shapes}.", nameof(dilation));
         }
 
-        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != f))
+        if (bias is not null && (bias.Rank != 1 || bias.ShapeArray[0] != f))
         {
-            throw new ArgumentException($"Conv2d: bias must have shape [{f}] (one per filter), got {ShapeMath.Format(bias._shape)} {shapes}.", nameof(bias));
+            throw new ArgumentException($"Conv2d: bias must have shape [{f}] (one per filter), got {ShapeMath.Format(bias.ShapeArray)} {shapes}.", nameof(bias));
         }
 
         var kernel = new Size2(kh, kw);
@@ -205,9 +205,9 @@ public static class Conv2dOp
     {
         var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
         var dense = Dense(weight);
-        using var w = new Filters<T>(dense._storage.Memory, dense._offset, g, transposed: false);
+        using var w = new Filters<T>(dense.Storage.Memory, dense.Offset, g, transposed: false);
         var b = bias?.ToArray();
-        var y = output._storage.Memory;
+        var y = output.Storage.Memory;
         var windows = DirectWindows(input, g);
         var batch = Batch<T>(g, windows is null);
         ForEachImage(
@@ -241,9 +241,9 @@ public static class Conv2dOp
         }
 
         var windows = Window.View(x, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
-        if (windows._shape[2] != g.OH || windows._shape[3] != g.OW)
+        if (windows.ShapeArray[2] != g.OH || windows.ShapeArray[3] != g.OW)
         {
-            windows = windows.ViewOf([windows._shape[0], windows._shape[1], g.OH, g.OW, g.KH, g.KW], windows._strides, windows._offset);
+            windows = windows.ViewOf([windows.ShapeArray[0], windows.ShapeArray[1], g.OH, g.OW, g.KH, g.KW], windows.StridesArray, windows.Offset);
         }
 
         return Window.TryColumns(windows, 0, 0, g.C, out _) ? windows : null;
@@ -263,8 +263,8 @@ public static class Conv2dOp
             return (view.Data, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
         }
 
-        var s = x._strides;
-        ConvColumns.Pack<T>(x._storage.Span, x._offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, scratch);
+        var s = x.StridesArray;
+        ConvColumns.Pack<T>(x.Storage.Span, x.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, scratch);
         return (scratch, 0, count, 1);
     }
 
@@ -300,11 +300,11 @@ public static class Conv2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (k, p) = (g.K, g.P);
-        var s = x._strides;
+        var s = x.StridesArray;
         var stride = count * p;
         for (var i = 0; i < count; i++)
         {
-            ConvColumns.Pack<T>(x._storage.Span, x._offset + (n0 + i) * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, 0, p, packed);
+            ConvColumns.Pack<T>(x.Storage.Span, x.Offset + (n0 + i) * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, 0, p, packed);
             for (var r = 0; r < k; r++)
             {
                 packed.Slice(r * p, p).CopyTo(wide.Slice(r * stride + i * p, p));
@@ -485,10 +485,10 @@ public static class Conv2dOp
         if (windows is null && Winograd.Applies<T>(g))
         {
             var filters = w.Winograd();
-            var s = x._strides;
+            var s = x.StridesArray;
             for (var group = 0; group < g.Groups; group++)
             {
-                Winograd.Convolve(filters, group, Winograd.Shape.Forward(g), x._storage.Span, x._offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], y.Span, (n * g.F + group * g.Fg) * g.P, cols);
+                Winograd.Convolve(filters, group, Winograd.Shape.Forward(g), x.Storage.Span, x.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], y.Span, (n * g.F + group * g.Fg) * g.P, cols);
             }
 
             if (b is not null)
@@ -687,12 +687,12 @@ public static class Conv2dOp
 
         var denseDy = Dense(gradOutput);
         var denseW = needX ? Dense(weight) : weight;
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
-        using var w = new Filters<T>(denseW._storage.Memory, denseW._offset, g, transposed: true);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
+        using var w = new Filters<T>(denseW.Storage.Memory, denseW.Offset, g, transposed: true);
         var dX = needX ? Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]) : null;
         var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
         var windows = needW ? DirectWindows(input, g) : null;
-        var dx = dX is null ? default : dX._storage.Memory;
+        var dx = dX is null ? default : dX.Storage.Memory;
         var partials = needW ? new WeightPartials<T>(dW!, g) : null;
         var batch = Batch<T>(g, windows is null);
         ForEachImage(
@@ -733,10 +733,10 @@ public static class Conv2dOp
     {
         var denseDy = Dense(gradOutput);
         var denseW = Dense(weight);
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
-        using var w = new Filters<T>(denseW._storage.Memory, denseW._offset, g, transposed: true);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
+        using var w = new Filters<T>(denseW.Storage.Memory, denseW.Offset, g, transposed: true);
         var dX = Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]);
-        var dx = dX._storage.Memory;
+        var dx = dX.Storage.Memory;
         var batch = Batch<T>(g, true);
         ForEachImage(
             g,
@@ -749,7 +749,7 @@ public static class Conv2dOp
 
         if (bias is not null)
         {
-            AddBias(dX._storage.Span, 0, bias.ToArray(), g.N, g.C, g.H * g.W);
+            AddBias(dX.Storage.Span, 0, bias.ToArray(), g.N, g.C, g.H * g.W);
         }
 
         if (Tape.ShouldRecord(gradOutput, weight, bias))
@@ -789,7 +789,7 @@ public static class Conv2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var denseDy = Dense(gradOutput);
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy._storage.Memory, denseDy._offset);
+        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
         var result = Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]);
         var windows = DirectWindows(input, g);
         var partials = new WeightPartials<T>(result, g);
@@ -887,14 +887,14 @@ public static class Conv2dOp
 
         /// <summary>The buffer chunk <paramref name="chunk"/> accumulates into (only its own worker calls this).</summary>
         public Memory<T> For(int chunk) =>
-            chunk == 0 ? dw._storage.Memory : (_partials[chunk] ??= RentCleared<T>(_length)).AsMemory(0, _length);
+            chunk == 0 ? dw.Storage.Memory : (_partials[chunk] ??= RentCleared<T>(_length)).AsMemory(0, _length);
 
         /// <summary>Adds chunk <paramref name="chunk"/>'s partial into dW and returns its buffer.</summary>
         public void Merge(int chunk)
         {
             if (chunk > 0 && _partials[chunk] is { } partial)
             {
-                var target = dw._storage.Span;
+                var target = dw.Storage.Span;
                 TP.Add(target, partial.AsSpan(0, _length), target);
                 ArrayPool<T>.Shared.Return(partial);
                 _partials[chunk] = null;

@@ -56,8 +56,8 @@ public static class ConvTranspose2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shapes = bias is null
-            ? $"(input {ShapeMath.Format(input._shape)}, weight {ShapeMath.Format(weight._shape)})"
-            : $"(input {ShapeMath.Format(input._shape)}, weight {ShapeMath.Format(weight._shape)}, bias {ShapeMath.Format(bias._shape)})";
+            ? $"(input {ShapeMath.Format(input.ShapeArray)}, weight {ShapeMath.Format(weight.ShapeArray)})"
+            : $"(input {ShapeMath.Format(input.ShapeArray)}, weight {ShapeMath.Format(weight.ShapeArray)}, bias {ShapeMath.Format(bias.ShapeArray)})";
         if (input.Rank is not (3 or 4))
         {
             throw new ArgumentException($"ConvTranspose2d: input must be 4-D [N, C, H, W] or 3-D [C, H, W], got rank {input.Rank} {shapes}.", nameof(input));
@@ -68,9 +68,9 @@ public static class ConvTranspose2dOp
             throw new ArgumentException($"ConvTranspose2d: weight must be 4-D [C_in, C_out/groups, KH, KW], got rank {weight.Rank} {shapes}.", nameof(weight));
         }
 
-        var n = input.Rank == 4 ? input._shape[0] : 1;
-        var (cIn, h, w) = (input._shape[^3], input._shape[^2], input._shape[^1]);
-        var (wIn, cOutG, kh, kw) = (weight._shape[0], weight._shape[1], weight._shape[2], weight._shape[3]);
+        var n = input.Rank == 4 ? input.ShapeArray[0] : 1;
+        var (cIn, h, w) = (input.ShapeArray[^3], input.ShapeArray[^2], input.ShapeArray[^1]);
+        var (wIn, cOutG, kh, kw) = (weight.ShapeArray[0], weight.ShapeArray[1], weight.ShapeArray[2], weight.ShapeArray[3]);
         if (groups < 1)
         {
             throw new ArgumentException($"ConvTranspose2d: groups must be positive, got {groups} {shapes}.", nameof(groups));
@@ -93,7 +93,7 @@ public static class ConvTranspose2dOp
 
         if (cOutG < 1 || kh < 1 || kw < 1)
         {
-            throw new ArgumentException($"ConvTranspose2d: output channels per group and kernel size must be positive, got weight {ShapeMath.Format(weight._shape)} {shapes}.", nameof(weight));
+            throw new ArgumentException($"ConvTranspose2d: output channels per group and kernel size must be positive, got weight {ShapeMath.Format(weight.ShapeArray)} {shapes}.", nameof(weight));
         }
 
         if (!stride.IsPositive)
@@ -122,9 +122,9 @@ public static class ConvTranspose2dOp
         }
 
         var cOut = cOutG * groups;
-        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != cOut))
+        if (bias is not null && (bias.Rank != 1 || bias.ShapeArray[0] != cOut))
         {
-            throw new ArgumentException($"ConvTranspose2d: bias must have shape [{cOut}] (one per output channel), got {ShapeMath.Format(bias._shape)} {shapes}.", nameof(bias));
+            throw new ArgumentException($"ConvTranspose2d: bias must have shape [{cOut}] (one per output channel), got {ShapeMath.Format(bias.ShapeArray)} {shapes}.", nameof(bias));
         }
 
         var oh = (h - 1L) * stride.H - 2L * padding.H + (long)dilation.H * (kh - 1) + outputPadding.H + 1;

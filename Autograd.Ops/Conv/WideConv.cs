@@ -404,8 +404,8 @@ internal static class WideConv
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (hp, wp) = Padded(g);
-        var s = x._strides;
-        var data = x._storage.Span;
+        var s = x.StridesArray;
+        var data = x.Storage.Span;
 
         // Without padding only the slack past the planes is not overwritten.
         xs[(g.IsPadded ? 0 : g.Cg * hp * wp)..].Clear();
@@ -417,7 +417,7 @@ internal static class WideConv
             for (var ih = 0; ih < g.H; ih += run)
             {
                 var dst = xs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
-                var at = x._offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
+                var at = x.Offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
                 if (s[3] == 1)
                 {
                     data.Slice(at, run * g.W).CopyTo(dst);

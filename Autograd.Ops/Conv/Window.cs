@@ -57,8 +57,8 @@ internal static class Window
     public static Tensor<T> View<T>(Tensor<T> x, Size2 kernel, Size2 stride, Size2 dilation)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (shape, strides) = Geometry(x._shape, x._strides, kernel, stride, dilation);
-        return x.ViewOf(shape, strides, x._offset);
+        var (shape, strides) = Geometry(x.ShapeArray, x.StridesArray, kernel, stride, dilation);
+        return x.ViewOf(shape, strides, x.Offset);
     }
 
     /// <summary>
@@ -68,16 +68,16 @@ internal static class Window
     public static Tensor<T> Pad<T>(Tensor<T> x, int top, int bottom, int left, int right, T fill)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int[] shape = [x._shape[0], x._shape[1], x._shape[2] + top + bottom, x._shape[3] + left + right];
+        int[] shape = [x.ShapeArray[0], x.ShapeArray[1], x.ShapeArray[2] + top + bottom, x.ShapeArray[3] + left + right];
         ShapeMath.Numel(shape);
         var padded = fill == T.Zero ? Tensor<T>.ZeroFilled(shape) : Tensor<T>.Uninitialized(shape);
         if (fill != T.Zero)
         {
-            padded._storage.Span.Fill(fill);
+            padded.Storage.Span.Fill(fill);
         }
 
-        var interior = Interior(padded, top, left, x._shape[2], x._shape[3]);
-        Strided.Copy(padded._storage.Span, interior._offset, interior._strides, x._storage.Span, x._offset, x._strides, x._shape);
+        var interior = Interior(padded, top, left, x.ShapeArray[2], x.ShapeArray[3]);
+        Strided.Copy(padded.Storage.Span, interior.Offset, interior.StridesArray, x.Storage.Span, x.Offset, x.StridesArray, x.ShapeArray);
         GC.KeepAlive(x);
         return padded;
     }
@@ -86,11 +86,11 @@ internal static class Window
     public static Tensor<T> Interior<T>(Tensor<T> padded, int top, int left, int h, int w)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var s = padded._strides;
+        var s = padded.StridesArray;
         return padded.ViewOf(
-            [padded._shape[0], padded._shape[1], h, w],
+            [padded.ShapeArray[0], padded.ShapeArray[1], h, w],
             (int[])s.Clone(),
-            padded._offset + top * s[2] + left * s[3]);
+            padded.Offset + top * s[2] + left * s[3]);
     }
 
     /// <summary>
@@ -102,7 +102,7 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Copy(cols, colsOffset, ShapeMath.ContiguousStrides(shape), windows._storage.Span, offset, strides, shape);
+        Strided.Copy(cols, colsOffset, ShapeMath.ContiguousStrides(shape), windows.Storage.Span, offset, strides, shape);
     }
 
     /// <summary>
@@ -120,7 +120,7 @@ internal static class Window
         }
 
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows._storage.Span, offset, strides, shape);
+        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows.Storage.Span, offset, strides, shape);
         return (scratch, 0, shape[3] * shape[4], 1);
     }
 
@@ -135,7 +135,7 @@ internal static class Window
         if (TryCollapse(shape.AsSpan(0, 3), strides.AsSpan(0, 3), out var rowStride)
             && TryCollapse(shape.AsSpan(3), strides.AsSpan(3), out var colStride))
         {
-            view = (windows._storage.Memory, offset, rowStride, colStride);
+            view = (windows.Storage.Memory, offset, rowStride, colStride);
             return true;
         }
 
@@ -184,21 +184,21 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Accumulate(windows._storage.Span, offset, strides, cols, colsOffset, ShapeMath.ContiguousStrides(shape), shape);
+        Strided.Accumulate(windows.Storage.Span, offset, strides, cols, colsOffset, ShapeMath.ContiguousStrides(shape), shape);
     }
 
     /// <summary>windows[n, c0 : c0 + channels] permuted to [C, KH, KW, OH, OW], the column layout.</summary>
     private static (int[] Shape, int[] Strides, int Offset) ColumnView<T>(Tensor<T> windows, int n, int c0, int channels)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var w = windows._shape;
-        var s = windows._strides;
+        var w = windows.ShapeArray;
+        var s = windows.StridesArray;
         if (w.Length != 6 || (uint)n >= (uint)w[0] || c0 < 0 || channels < 0 || c0 + channels > w[1])
         {
             throw new ArgumentException(
                 $"Window: image {n}, channels {c0}..{c0 + channels} do not fit a window view of shape {ShapeMath.Format(w)}.", nameof(windows));
         }
 
-        return ([channels, w[4], w[5], w[2], w[3]], [s[1], s[4], s[5], s[2], s[3]], windows._offset + n * s[0] + c0 * s[1]);
+        return ([channels, w[4], w[5], w[2], w[3]], [s[1], s[4], s[5], s[2], s[3]], windows.Offset + n * s[0] + c0 * s[1]);
     }
 }

@@ -19,7 +19,7 @@ public static class ClampExtensions
             ArgumentNullException.ThrowIfNull(x);
             if (min is null && max is null)
             {
-                throw new ArgumentException($"Clamp: at least one of min and max must be given (input shape {ShapeMath.Format(x._shape)}).", nameof(min));
+                throw new ArgumentException($"Clamp: at least one of min and max must be given (input shape {ShapeMath.Format(x.ShapeArray)}).", nameof(min));
             }
 
             var lo = T.CreateTruncating(min ?? 0);

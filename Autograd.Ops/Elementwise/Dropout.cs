@@ -20,7 +20,7 @@ public static class DropoutExtensions
             ArgumentNullException.ThrowIfNull(x);
             if (!(p >= 0 && p <= 1))
             {
-                throw new ArgumentException($"Dropout: probability p must be in [0, 1], got {p} (input {ShapeMath.Format(x._shape)}).", nameof(p));
+                throw new ArgumentException($"Dropout: probability p must be in [0, 1], got {p} (input {ShapeMath.Format(x.ShapeArray)}).", nameof(p));
             }
 
             if (!training || p == 0)
@@ -30,7 +30,7 @@ public static class DropoutExtensions
 
             // Bernoulli(1 − p) / (1 − p), as PyTorch; p = 1 drops everything (mask 0, not 0·∞).
             var scale = p == 1 ? T.Zero : T.One / (T.One - T.CreateChecked(p));
-            var maskTensor = Tensor<T>.Uninitialized((int[])x._shape.Clone());
+            var maskTensor = Tensor<T>.Uninitialized((int[])x.ShapeArray.Clone());
             var mask = maskTensor.Data;
             var gen = generator ?? Tensor.DefaultGenerator;
             lock (gen)

@@ -109,14 +109,14 @@ internal static class Elementwise
         }
 
         var result = Tensor<T>.UninitializedLike(x);
-        var source = x._storage.Span.Slice(x._offset, n);
+        var source = x.Storage.Span.Slice(x.Offset, n);
         if (scalarFirst)
         {
-            TOp.Row(s, source, result._storage.Span);
+            TOp.Row(s, source, result.Storage.Span);
         }
         else
         {
-            TOp.Row(source, s, result._storage.Span);
+            TOp.Row(source, s, result.Storage.Span);
         }
 
         GC.KeepAlive(x);
@@ -134,7 +134,7 @@ internal static class Elementwise
             return fast;
         }
 
-        var shape = ShapeMath.Broadcast(a._shape, b._shape, opName);
+        var shape = ShapeMath.Broadcast(a.ShapeArray, b.ShapeArray, opName);
         ShapeMath.Numel(shape, opName);
         var result = Tensor<T>.Uninitialized(shape);
         BinaryInto<T, TOp>(result, a, b, opName);
@@ -152,13 +152,13 @@ internal static class Elementwise
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IBinaryOp<T>
     {
-        var shape = destination._shape;
+        var shape = destination.ShapeArray;
         var sa = a.BroadcastStridesTo(shape, opName);
         var sb = b.BroadcastStridesTo(shape, opName);
-        ReadOnlySpan<T> x = a._storage.Span;
-        ReadOnlySpan<T> y = b._storage.Span;
-        var d = destination._storage.Span;
-        var c = new RowCursor(shape, destination._strides, destination._offset, sa, a._offset, sb, b._offset);
+        ReadOnlySpan<T> x = a.Storage.Span;
+        ReadOnlySpan<T> y = b.Storage.Span;
+        var d = destination.Storage.Span;
+        var c = new RowCursor(shape, destination.StridesArray, destination.Offset, sa, a.Offset, sb, b.Offset);
         var len = c.Length;
         while (c.MoveNext())
         {
@@ -208,17 +208,17 @@ internal static class Elementwise
         var na = a.Numel;
         var nb = b.Numel;
         int[] shape;
-        if (ShapeMath.SameShape(a._shape, b._shape))
+        if (ShapeMath.SameShape(a.ShapeArray, b.ShapeArray))
         {
-            shape = a._shape;
+            shape = a.ShapeArray;
         }
         else if (nb == 1 && b.Rank <= a.Rank)
         {
-            shape = a._shape;
+            shape = a.ShapeArray;
         }
         else if (na == 1 && a.Rank <= b.Rank)
         {
-            shape = b._shape;
+            shape = b.ShapeArray;
         }
         else
         {
@@ -228,8 +228,8 @@ internal static class Elementwise
 
         // The result has the numel of the operand whose shape it takes (an empty tensor times a scalar is empty).
         // Shape and strides arrays are never written after construction, so the result shares the operand's.
-        var n = ReferenceEquals(shape, a._shape) ? na : nb;
-        result = Tensor<T>.UninitializedLike(ReferenceEquals(shape, a._shape) ? a : b);
+        var n = ReferenceEquals(shape, a.ShapeArray) ? na : nb;
+        result = Tensor<T>.UninitializedLike(ReferenceEquals(shape, a.ShapeArray) ? a : b);
         if (n == 0)
         {
             return true;
@@ -238,7 +238,7 @@ internal static class Elementwise
         var chunks = Chunks(n);
         if (chunks == 1)
         {
-            Range<T, TOp>(a._storage.Span.Slice(a._offset, na), b._storage.Span.Slice(b._offset, nb), result._storage.Span);
+            Range<T, TOp>(a.Storage.Span.Slice(a.Offset, na), b.Storage.Span.Slice(b.Offset, nb), result.Storage.Span);
             return true;
         }
 
@@ -255,9 +255,9 @@ internal static class Elementwise
         where TOp : IBinaryOp<T>
     {
         var (na, nb) = (a.Numel, b.Numel);
-        var xm = a._storage.Memory.Slice(a._offset, na);
-        var ym = b._storage.Memory.Slice(b._offset, nb);
-        var dm = result._storage.Memory;
+        var xm = a.Storage.Memory.Slice(a.Offset, na);
+        var ym = b.Storage.Memory.Slice(b.Offset, nb);
+        var dm = result.Storage.Memory;
         Threads.ForRanges(n, chunks, (start, end) =>
         {
             // A scalar operand stays whole; the others are cut to the range.
@@ -302,7 +302,7 @@ internal static class Elementwise
         var result = Tensor<T>.UninitializedLike(x);
         if (!x.IsContiguous || Chunks(n) == 1)
         {
-            row(x.ContiguousSpan(), result._storage.Span[..n]);
+            row(x.ContiguousSpan(), result.Storage.Span[..n]);
             GC.KeepAlive(x);
             return result;
         }
@@ -315,8 +315,8 @@ internal static class Elementwise
     private static void ParallelRows<T>(Tensor<T> x, Tensor<T> result, int n, ElementwiseOp.RowFunc<T> row)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var xm = x._storage.Memory.Slice(x._offset, n);
-        var dm = result._storage.Memory;
+        var xm = x.Storage.Memory.Slice(x.Offset, n);
+        var dm = result.Storage.Memory;
         Threads.ForRanges(n, Chunks(n), (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
         GC.KeepAlive(x);
     }
@@ -325,7 +325,7 @@ internal static class Elementwise
     public static bool IsBroadcastScalar<T>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        foreach (var s in x._strides)
+        foreach (var s in x.StridesArray)
         {
             if (s != 0)
             {
@@ -346,9 +346,9 @@ internal static class Elementwise
     {
         var n = y.Numel;
         var scalar = IsBroadcastScalar(g);
-        var ym = y._storage.Memory.Slice(y._offset, n);
-        var gm = g._storage.Memory.Slice(g._offset, scalar ? Math.Min(1, n) : n);
-        var dm = destination._storage.Memory.Slice(destination._offset, n);
+        var ym = y.Storage.Memory.Slice(y.Offset, n);
+        var gm = g.Storage.Memory.Slice(g.Offset, scalar ? Math.Min(1, n) : n);
+        var dm = destination.Storage.Memory.Slice(destination.Offset, n);
         Threads.ForRanges(n, Chunks(n), (start, end) => MaskPositive<T>(ym.Span[start..end], scalar ? gm.Span : gm.Span[start..end], dm.Span[start..end]));
         GC.KeepAlive(y);
         GC.KeepAlive(g);

@@ -147,12 +147,12 @@ internal static class ElementwiseOp
             var (a, b) = (Input(0), Input(1));
             if (NeedsGrad(0))
             {
-                inputGrads[0] = _da(gradOutput, a, b, _y!).SumToSize(a._shape);
+                inputGrads[0] = _da(gradOutput, a, b, _y!).SumToSize(a.ShapeArray);
             }
 
             if (NeedsGrad(1))
             {
-                inputGrads[1] = _db(gradOutput, a, b, _y!).SumToSize(b._shape);
+                inputGrads[1] = _db(gradOutput, a, b, _y!).SumToSize(b.ShapeArray);
             }
         }
 

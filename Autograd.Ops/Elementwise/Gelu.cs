@@ -46,7 +46,7 @@ public static class GeluExtensions
                     var t = ((x + x.Pow(3.0) * Cubic) * s_sqrt2OverPi).Tanh();
                     return g * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t.Square()) * s_sqrt2OverPi * (x.Square() * (3 * Cubic) + 1.0));
                 }),
-                _ => throw new ArgumentException($"Gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\" (input shape {ShapeMath.Format(x._shape)}).", nameof(approximate)),
+                _ => throw new ArgumentException($"Gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\" (input shape {ShapeMath.Format(x.ShapeArray)}).", nameof(approximate)),
             };
         }
     }

@@ -17,11 +17,11 @@ public static class MaskedFillExtensions
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(mask);
-            var shape = ShapeMath.Broadcast(mask._shape, x._shape, "MaskedFill");
-            if (!shape.AsSpan().SequenceEqual(x._shape))
+            var shape = ShapeMath.Broadcast(mask.ShapeArray, x.ShapeArray, "MaskedFill");
+            if (!shape.AsSpan().SequenceEqual(x.ShapeArray))
             {
                 throw new ArgumentException(
-                    $"MaskedFill: mask of shape {ShapeMath.Format(mask._shape)} does not broadcast to the input's shape {ShapeMath.Format(x._shape)}.",
+                    $"MaskedFill: mask of shape {ShapeMath.Format(mask.ShapeArray)} does not broadcast to the input's shape {ShapeMath.Format(x.ShapeArray)}.",
                     nameof(mask));
             }
 

@@ -30,7 +30,7 @@ public static class ReluExtensions
         // One pass, y > 0 ? g : 0, into a pooled buffer (a select, not a multiply, so an infinite g where
         // y ≤ 0 gives 0, not NaN). A broadcast scalar g (the gradient of a Sum) is read as one value,
         // never expanded; any other non-contiguous g is copied once.
-        var dx = Tensor<T>.Uninitialized((int[])y._shape.Clone());
+        var dx = Tensor<T>.Uninitialized((int[])y.ShapeArray.Clone());
         var gd = Elementwise.IsBroadcastScalar(g) || g.IsContiguous ? g : g.ContiguousCopy();
         Elementwise.MaskPositive(y, gd, dx);
         if (Tape.ShouldRecord(g))

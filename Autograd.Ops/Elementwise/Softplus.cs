@@ -21,7 +21,7 @@ public static class SoftplusExtensions
             ArgumentNullException.ThrowIfNull(x);
             if (!(beta != 0) || !double.IsFinite(beta))
             {
-                throw new ArgumentException($"Softplus: beta must be finite and non-zero, got {beta} (input shape {ShapeMath.Format(x._shape)}).", nameof(beta));
+                throw new ArgumentException($"Softplus: beta must be finite and non-zero, got {beta} (input shape {ShapeMath.Format(x.ShapeArray)}).", nameof(beta));
             }
 
             return ElementwiseOp.Unary("Softplus", new CallSite(callerFile, callerLine), x, (s, d) =>

@@ -20,7 +20,7 @@ public static class WhereExtensions
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(condition);
             ArgumentNullException.ThrowIfNull(other);
-            var shape = ShapeMath.Broadcast(ShapeMath.Broadcast(condition._shape, x._shape, "Where"), other._shape, "Where");
+            var shape = ShapeMath.Broadcast(ShapeMath.Broadcast(condition.ShapeArray, x.ShapeArray, "Where"), other.ShapeArray, "Where");
             ShapeMath.Numel(shape, "Where");
             var result = Select(condition, x, other, shape);
             if (Tape.ShouldRecord(x, other))
@@ -32,12 +32,12 @@ public static class WhereExtensions
                     // Written with Where itself, so the VJP is differentiable (and 0·∞ never makes NaN).
                     if (needX)
                     {
-                        grads[0] = g.Where(condition, zero).SumToSize(x._shape);
+                        grads[0] = g.Where(condition, zero).SumToSize(x.ShapeArray);
                     }
 
                     if (needOther)
                     {
-                        grads[1] = zero.Where(condition, g).SumToSize(other._shape);
+                        grads[1] = zero.Where(condition, g).SumToSize(other.ShapeArray);
                     }
                 }, condition);
             }
@@ -54,11 +54,11 @@ public static class WhereExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = Tensor<T>.Uninitialized(shape);
-        var dst = result._storage.Span;
-        Strided.Copy(dst, 0, result._strides, b._storage.Span, b._offset, b.BroadcastStridesTo(shape, "Where"), shape);
-        var cs = c._storage.Span;
-        var xs = a._storage.Span;
-        var cursor = new RowCursor(shape, result._strides, 0, c.BroadcastStridesTo(shape, "Where"), c._offset, a.BroadcastStridesTo(shape, "Where"), a._offset);
+        var dst = result.Storage.Span;
+        Strided.Copy(dst, 0, result.StridesArray, b.Storage.Span, b.Offset, b.BroadcastStridesTo(shape, "Where"), shape);
+        var cs = c.Storage.Span;
+        var xs = a.Storage.Span;
+        var cursor = new RowCursor(shape, result.StridesArray, 0, c.BroadcastStridesTo(shape, "Where"), c.Offset, a.BroadcastStridesTo(shape, "Where"), a.Offset);
         while (cursor.MoveNext())
         {
             int d = cursor.Offset0, ci = cursor.Offset1, ai = cursor.Offset2;

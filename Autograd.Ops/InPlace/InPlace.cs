@@ -78,9 +78,9 @@ public static class InPlaceExtensions
             CheckTarget(op, x);
             CheckOperand(op, x, source, "source");
             source = Unaliased(x, source);
-            var strides = source.BroadcastStridesTo(x._shape, op);
-            Strided.Copy(x._storage.Span, x._offset, x._strides, source._storage.Span, source._offset, strides, x._shape);
-            x._storage.BumpVersion();
+            var strides = source.BroadcastStridesTo(x.ShapeArray, op);
+            Strided.Copy(x.Storage.Span, x.Offset, x.StridesArray, source.Storage.Span, source.Offset, strides, x.ShapeArray);
+            x.Storage.BumpVersion();
             GC.KeepAlive(source);
             return x;
         }
@@ -110,7 +110,7 @@ public static class InPlaceExtensions
         CheckTarget(op, x);
         CheckOperand(op, x, other, argument);
         Elementwise.BinaryInto<T, TOp>(x, x, Unaliased(x, other), op);
-        x._storage.BumpVersion();
+        x.Storage.BumpVersion();
         return x;
     }
 
@@ -142,12 +142,12 @@ public static class InPlaceExtensions
         {
             Elementwise.BinaryInto<T, AddOp<T>>(x, x, other, op);
         }
-        else if (x.IsContiguous && other.IsContiguous && ShapeMath.SameShape(x._shape, other._shape))
+        else if (x.IsContiguous && other.IsContiguous && ShapeMath.SameShape(x.ShapeArray, other.ShapeArray))
         {
             // The optimiser case (parameter and gradient of one shape): one fused pass, x = other·alpha + x.
             var n = x.Numel;
-            var d = x._storage.Span.Slice(x._offset, n);
-            TP.MultiplyAdd(other._storage.Span.Slice(other._offset, n), alpha, d, d);
+            var d = x.Storage.Span.Slice(x.Offset, n);
+            TP.MultiplyAdd(other.Storage.Span.Slice(other.Offset, n), alpha, d, d);
             GC.KeepAlive(other);
         }
         else
@@ -155,7 +155,7 @@ public static class InPlaceExtensions
             Elementwise.BinaryInto<T, AddOp<T>>(x, x, Elementwise.Binary<T, MultiplyOp<T>>(other, Tensor.Scalar(alpha), op), op);
         }
 
-        x._storage.BumpVersion();
+        x.Storage.BumpVersion();
         return x;
     }
 
@@ -166,16 +166,16 @@ public static class InPlaceExtensions
         if (x.RequiresGrad && Tape.IsGradEnabled)
         {
             throw new InvalidOperationException(x.GradFn is { } producer
-                ? $"{op}: the tensor (shape {ShapeMath.Format(x._shape)}) is the result of '{producer.OpName}' and is recorded for backward; "
+                ? $"{op}: the tensor (shape {ShapeMath.Format(x.ShapeArray)}) is the result of '{producer.OpName}' and is recorded for backward; "
                     + "in-place ops on recorded tensors are not supported. Use the out-of-place op, or Detach() first."
-                : $"{op}: the tensor (shape {ShapeMath.Format(x._shape)}) is a leaf that requires grad, and an in-place write would change "
+                : $"{op}: the tensor (shape {ShapeMath.Format(x.ShapeArray)}) is a leaf that requires grad, and an in-place write would change "
                     + "what its recorded uses read. Update parameters inside 'using (Tensor.NoGrad()) { ... }'.");
         }
 
-        if (!Strided.IsNonOverlapping(x._shape, x._strides))
+        if (!Strided.IsNonOverlapping(x.ShapeArray, x.StridesArray))
         {
             throw new ArgumentException(
-                $"{op}: the tensor is an overlapping view (shape {ShapeMath.Format(x._shape)}, strides {ShapeMath.Format(x._strides)}), "
+                $"{op}: the tensor is an overlapping view (shape {ShapeMath.Format(x.ShapeArray)}, strides {ShapeMath.Format(x.StridesArray)}), "
                 + "so one write would land in several elements; write into Contiguous() or Clone() instead.",
                 nameof(x));
         }
@@ -188,7 +188,7 @@ public static class InPlaceExtensions
         if (operand.RequiresGrad && Tape.IsGradEnabled)
         {
             throw new InvalidOperationException(
-                $"{op}: {argument} (shape {ShapeMath.Format(operand._shape)}) requires grad, and in-place ops are not recorded; "
+                $"{op}: {argument} (shape {ShapeMath.Format(operand.ShapeArray)}) requires grad, and in-place ops are not recorded; "
                 + "use the out-of-place op to get its gradient, or run the update inside 'using (Tensor.NoGrad()) { ... }'.");
         }
 
@@ -198,10 +198,10 @@ public static class InPlaceExtensions
     private static void CheckBroadcast<T>(string op, Tensor<T> x, Tensor<T> operand, string argument)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!BroadcastsTo(operand._shape, x._shape))
+        if (!BroadcastsTo(operand.ShapeArray, x.ShapeArray))
         {
             throw new ArgumentException(
-                $"{op}: {argument} of shape {ShapeMath.Format(operand._shape)} cannot be broadcast to the tensor's shape {ShapeMath.Format(x._shape)}.",
+                $"{op}: {argument} of shape {ShapeMath.Format(operand.ShapeArray)} cannot be broadcast to the tensor's shape {ShapeMath.Format(x.ShapeArray)}.",
                 argument);
         }
     }
@@ -234,8 +234,8 @@ public static class InPlaceExtensions
     private static Tensor<T> Unaliased<T>(Tensor<T> x, Tensor<T> operand)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!ReferenceEquals(operand._storage, x._storage)
-            || (operand._offset == x._offset && ShapeMath.SameShape(operand._shape, x._shape) && ShapeMath.SameShape(operand._strides, x._strides)))
+        if (!ReferenceEquals(operand.Storage, x.Storage)
+            || (operand.Offset == x.Offset && ShapeMath.SameShape(operand.ShapeArray, x.ShapeArray) && ShapeMath.SameShape(operand.StridesArray, x.StridesArray)))
         {
             return operand;
         }

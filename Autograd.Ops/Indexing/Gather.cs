@@ -20,16 +20,16 @@ public static class GatherExtensions
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(index);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Gather");
-            var shapes = $"input {ShapeMath.Format(x._shape)}, index {ShapeMath.Format(index._shape)}, dim {dim}";
+            var shapes = $"input {ShapeMath.Format(x.ShapeArray)}, index {ShapeMath.Format(index.ShapeArray)}, dim {dim}";
             if (x.Rank == 0)
             {
                 throw new ArgumentException($"Gather: cannot gather from a rank-0 tensor ({shapes}).", nameof(x));
             }
 
-            IndexWalk.CheckShapes("Gather", index, d, x._shape, "input", null, shapes);
-            var (from, _) = IndexWalk.Offsets("Gather", index, d, x._shape, x._strides, x._offset, new int[index.Rank], 0, shapes);
-            var result = Tensor<T>.Uninitialized((int[])index._shape.Clone());
-            var src = x._storage.Span;
+            IndexWalk.CheckShapes("Gather", index, d, x.ShapeArray, "input", null, shapes);
+            var (from, _) = IndexWalk.Offsets("Gather", index, d, x.ShapeArray, x.StridesArray, x.Offset, new int[index.Rank], 0, shapes);
+            var result = Tensor<T>.Uninitialized((int[])index.ShapeArray.Clone());
+            var src = x.Storage.Span;
             var data = result.Data;
             for (var i = 0; i < data.Length; i++)
             {
@@ -39,7 +39,7 @@ public static class GatherExtensions
             GC.KeepAlive(x);
             if (Tape.ShouldRecord(x))
             {
-                var xShape = x._shape;
+                var xShape = x.ShapeArray;
                 Tape.Record("Gather", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = Tensor.Zeros<T>(xShape).ScatterAdd(d, index, g));
             }
 

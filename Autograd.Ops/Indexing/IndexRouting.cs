@@ -25,11 +25,11 @@ internal static class IndexRouting
     {
         var (data, offset) = src.Dense();
         var result = Tensor<T>.ZeroFilled((int[])shape.Clone());
-        Route.ScatterAdd(data, offset, index, result._storage.Memory, planes, Parallel(planes, index.Length));
+        Route.ScatterAdd(data, offset, index, result.Storage.Memory, planes, Parallel(planes, index.Length));
         GC.KeepAlive(src);
         if (Tape.ShouldRecord(src))
         {
-            var srcShape = src._shape;
+            var srcShape = src.ShapeArray;
             Tape.Record($"{name}Backward", result, [src], (g, grads) => grads[0] = Gather(g, index, srcShape, name, planes));
         }
 
@@ -41,11 +41,11 @@ internal static class IndexRouting
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = Tensor<T>.Uninitialized((int[])shape.Clone());
-        Route.Gather(src.ContiguousSpan(), index, result._storage.Span);
+        Route.Gather(src.ContiguousSpan(), index, result.Storage.Span);
         GC.KeepAlive(src);
         if (Tape.ShouldRecord(src))
         {
-            var srcShape = src._shape;
+            var srcShape = src.ShapeArray;
             Tape.Record($"{name}BackwardBackward", result, [src], (g, grads) => grads[0] = Scatter(g, index, srcShape, name, planes));
         }
 

@@ -22,27 +22,27 @@ public static class IndexSelectExtensions
             if (x.Rank == 0 || index.Rank > 1)
             {
                 throw new ArgumentException(
-                    $"IndexSelect: needs a tensor of rank ≥ 1 and a 1-D index (input {ShapeMath.Format(x._shape)}, index {ShapeMath.Format(index._shape)}).", nameof(index));
+                    $"IndexSelect: needs a tensor of rank ≥ 1 and a 1-D index (input {ShapeMath.Format(x.ShapeArray)}, index {ShapeMath.Format(index.ShapeArray)}).", nameof(index));
             }
 
-            var idx = Checked(index, x._shape, d, "IndexSelect");
-            var shape = (int[])x._shape.Clone();
+            var idx = Checked(index, x.ShapeArray, d, "IndexSelect");
+            var shape = (int[])x.ShapeArray.Clone();
             shape[d] = idx.Length;
             ShapeMath.Numel(shape, "IndexSelect");
             var result = Tensor<T>.Uninitialized(shape);   // every slice is written below
-            var (sliceShape, outStrides, xStrides) = Slices(shape, result._strides, x._strides, d);
+            var (sliceShape, outStrides, xStrides) = Slices(shape, result.StridesArray, x.StridesArray, d);
             for (var k = 0; k < idx.Length; k++)
             {
                 Strided.Copy(
-                    result._storage.Span, k * result._strides[d], outStrides,
-                    x._storage.Span, x._offset + idx[k] * x._strides[d], xStrides,
+                    result.Storage.Span, k * result.StridesArray[d], outStrides,
+                    x.Storage.Span, x.Offset + idx[k] * x.StridesArray[d], xStrides,
                     sliceShape);
             }
 
             GC.KeepAlive(x);
             if (Tape.ShouldRecord(x))
             {
-                var xShape = x._shape;
+                var xShape = x.ShapeArray;
                 Tape.Record("IndexSelect", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = IndexAdd(g, d, index, idx, xShape));
             }
 
@@ -62,12 +62,12 @@ public static class IndexSelectExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = Tensor<T>.ZeroFilled((int[])shape.Clone());
-        var (sliceShape, outStrides, gStrides) = Slices(g._shape, result._strides, g._strides, d);
+        var (sliceShape, outStrides, gStrides) = Slices(g.ShapeArray, result.StridesArray, g.StridesArray, d);
         for (var k = 0; k < idx.Length; k++)
         {
             Strided.Accumulate(
-                result._storage.Span, idx[k] * result._strides[d], outStrides,
-                g._storage.Span, g._offset + k * g._strides[d], gStrides,
+                result.Storage.Span, idx[k] * result.StridesArray[d], outStrides,
+                g.Storage.Span, g.Offset + k * g.StridesArray[d], gStrides,
                 sliceShape);
         }
 
@@ -89,11 +89,11 @@ public static class IndexSelectExtensions
         var idx = new int[index.Numel];
         for (var k = 0; k < idx.Length; k++)
         {
-            var v = index._data[k];
+            var v = index.Indices[k];
             if ((ulong)v >= (ulong)shape[d])
             {
                 throw new ArgumentException(
-                    $"{op}: index {v} is out of range for dimension {d} of size {shape[d]} (input {ShapeMath.Format(shape)}, index {ShapeMath.Format(index._shape)}).",
+                    $"{op}: index {v} is out of range for dimension {d} of size {shape[d]} (input {ShapeMath.Format(shape)}, index {ShapeMath.Format(index.ShapeArray)}).",
                     nameof(index));
             }
 

@@ -18,8 +18,8 @@ internal static class IndexWalk
         int[] directStrides, int directOffset,
         string shapes)
     {
-        var shape = index._shape;
-        var idx = index._data;
+        var shape = index.ShapeArray;
+        var idx = index.Indices;
         var rank = shape.Length;
         var indexed = new int[idx.Length];
         var direct = new int[idx.Length];
@@ -76,9 +76,9 @@ internal static class IndexWalk
 
         for (var d = 0; d < other.Length; d++)
         {
-            if ((d != dim && index._shape[d] > other[d]) || (direct is not null && index._shape[d] > direct[d]))
+            if ((d != dim && index.ShapeArray[d] > other[d]) || (direct is not null && index.ShapeArray[d] > direct[d]))
             {
-                throw new ArgumentException($"{op}: index size {index._shape[d]} in dimension {d} is larger than allowed ({shapes}).", nameof(index));
+                throw new ArgumentException($"{op}: index size {index.ShapeArray[d]} in dimension {d} is larger than allowed ({shapes}).", nameof(index));
             }
         }
     }

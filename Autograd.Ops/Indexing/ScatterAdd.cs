@@ -22,17 +22,17 @@ public static class ScatterAddExtensions
             ArgumentNullException.ThrowIfNull(index);
             ArgumentNullException.ThrowIfNull(src);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "ScatterAdd");
-            var shapes = $"input {ShapeMath.Format(x._shape)}, index {ShapeMath.Format(index._shape)}, src {ShapeMath.Format(src._shape)}, dim {dim}";
+            var shapes = $"input {ShapeMath.Format(x.ShapeArray)}, index {ShapeMath.Format(index.ShapeArray)}, src {ShapeMath.Format(src.ShapeArray)}, dim {dim}";
             if (x.Rank == 0)
             {
                 throw new ArgumentException($"ScatterAdd: cannot scatter into a rank-0 tensor ({shapes}).", nameof(x));
             }
 
-            IndexWalk.CheckShapes("ScatterAdd", index, d, x._shape, "input", src._shape, shapes);
+            IndexWalk.CheckShapes("ScatterAdd", index, d, x.ShapeArray, "input", src.ShapeArray, shapes);
             var result = x.ContiguousCopy();
-            var (to, from) = IndexWalk.Offsets("ScatterAdd", index, d, result._shape, result._strides, 0, src._strides, src._offset, shapes);
-            var dst = result._storage.Span;
-            var s = src._storage.Span;
+            var (to, from) = IndexWalk.Offsets("ScatterAdd", index, d, result.ShapeArray, result.StridesArray, 0, src.StridesArray, src.Offset, shapes);
+            var dst = result.Storage.Span;
+            var s = src.Storage.Span;
             for (var i = 0; i < to.Length; i++)
             {
                 dst[to[i]] += s[from[i]];
@@ -42,7 +42,7 @@ public static class ScatterAddExtensions
 
             if (Tape.ShouldRecord(x, src))
             {
-                var srcShape = src._shape;
+                var srcShape = src.ShapeArray;
                 var needSrc = src.RequiresGrad;
                 Tape.Record("ScatterAdd", new CallSite(callerFile, callerLine), result, [x, src], (g, grads) =>
                 {
@@ -64,10 +64,10 @@ public static class ScatterAddExtensions
     {
         for (var d = 0; d < shape.Length; d++)
         {
-            if (t._shape[d] < shape[d])
+            if (t.ShapeArray[d] < shape[d])
             {
                 var pad = t.Shape;
-                pad[d] = shape[d] - t._shape[d];
+                pad[d] = shape[d] - t.ShapeArray[d];
                 t = Tensor.Cat([t, Tensor.Zeros<T>(pad)], d);
             }
         }

@@ -28,7 +28,7 @@ public static class CatExtensions
                 inputs[i] = tensors[i] ?? throw new ArgumentException($"Cat: tensor {i} is null.", nameof(tensors));
             }
 
-            var first = inputs[0]._shape;
+            var first = inputs[0].ShapeArray;
             if (first.Length == 0)
             {
                 throw new ArgumentException("Cat: rank-0 tensors cannot be concatenated; use Stack.", nameof(tensors));
@@ -41,17 +41,17 @@ public static class CatExtensions
                 var ok = t.Rank == first.Length;
                 for (var k = 0; ok && k < first.Length; k++)
                 {
-                    ok = k == d || t._shape[k] == first[k];
+                    ok = k == d || t.ShapeArray[k] == first[k];
                 }
 
                 if (!ok)
                 {
                     throw new ArgumentException(
-                        $"Cat: tensor {i} has shape {ShapeMath.Format(t._shape)} but tensor 0 has shape {ShapeMath.Format(first)}; sizes must match except in dimension {d}.",
+                        $"Cat: tensor {i} has shape {ShapeMath.Format(t.ShapeArray)} but tensor 0 has shape {ShapeMath.Format(first)}; sizes must match except in dimension {d}.",
                         nameof(tensors));
                 }
 
-                total += t._shape[d];
+                total += t.ShapeArray[d];
             }
 
             var shape = (int[])first.Clone();
@@ -64,8 +64,8 @@ public static class CatExtensions
             {
                 var t = inputs[i];
                 offsets[i] = at;
-                Strided.Copy(result._storage.Span, at * result._strides[d], result._strides, t._storage.Span, t._offset, t._strides, t._shape);
-                at += t._shape[d];
+                Strided.Copy(result.Storage.Span, at * result.StridesArray[d], result.StridesArray, t.Storage.Span, t.Offset, t.StridesArray, t.ShapeArray);
+                at += t.ShapeArray[d];
             }
 
             GC.KeepAlive(inputs);
@@ -79,7 +79,7 @@ public static class CatExtensions
                     {
                         if (need[i])
                         {
-                            grads[i] = g.Narrow(d, offsets[i], inputs[i]._shape[d]);
+                            grads[i] = g.Narrow(d, offsets[i], inputs[i].ShapeArray[d]);
                         }
                     }
                 });
@@ -106,10 +106,10 @@ public static class CatExtensions
             for (var i = 0; i < tensors.Count; i++)
             {
                 var t = tensors[i] ?? throw new ArgumentException($"Stack: tensor {i} is null.", nameof(tensors));
-                if (!t._shape.AsSpan().SequenceEqual(first._shape))
+                if (!t.ShapeArray.AsSpan().SequenceEqual(first.ShapeArray))
                 {
                     throw new ArgumentException(
-                        $"Stack: tensor {i} has shape {ShapeMath.Format(t._shape)} but tensor 0 has shape {ShapeMath.Format(first._shape)}; all must have the same shape.",
+                        $"Stack: tensor {i} has shape {ShapeMath.Format(t.ShapeArray)} but tensor 0 has shape {ShapeMath.Format(first.ShapeArray)}; all must have the same shape.",
                         nameof(tensors));
                 }
             }

@@ -18,10 +18,10 @@ public static class SplitExtensions
             using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Split");
-            var size = x.Rank == 0 ? 0 : x._shape[d];
+            var size = x.Rank == 0 ? 0 : x.ShapeArray[d];
             if (splitSize <= 0 && !(splitSize == 0 && size == 0))
             {
-                throw new ArgumentException($"Split: splitSize must be positive, got {splitSize} (shape {ShapeMath.Format(x._shape)}).", nameof(splitSize));
+                throw new ArgumentException($"Split: splitSize must be positive, got {splitSize} (shape {ShapeMath.Format(x.ShapeArray)}).", nameof(splitSize));
             }
 
             var sizes = new List<int>();
@@ -46,10 +46,10 @@ public static class SplitExtensions
                 throw new ArgumentException("Split: cannot split a rank-0 tensor.", nameof(dim));
             }
 
-            if (sizes.Any(s => s < 0) || sizes.Sum(s => (long)s) != x._shape[d])
+            if (sizes.Any(s => s < 0) || sizes.Sum(s => (long)s) != x.ShapeArray[d])
             {
                 throw new ArgumentException(
-                    $"Split: sizes {ShapeMath.Format(sizes)} must be non-negative and add up to {x._shape[d]}, the size of dimension {d} (shape {ShapeMath.Format(x._shape)}).",
+                    $"Split: sizes {ShapeMath.Format(sizes)} must be non-negative and add up to {x.ShapeArray[d]}, the size of dimension {d} (shape {ShapeMath.Format(x.ShapeArray)}).",
                     nameof(sizes));
             }
 
@@ -75,11 +75,11 @@ public static class SplitExtensions
             ArgumentNullException.ThrowIfNull(x);
             if (chunks <= 0)
             {
-                throw new ArgumentException($"Chunk: chunks must be positive, got {chunks} (shape {ShapeMath.Format(x._shape)}).", nameof(chunks));
+                throw new ArgumentException($"Chunk: chunks must be positive, got {chunks} (shape {ShapeMath.Format(x.ShapeArray)}).", nameof(chunks));
             }
 
             var d = ShapeMath.NormalizeDim(dim, x.Rank, "Chunk");
-            var size = x.Rank == 0 ? 0 : x._shape[d];
+            var size = x.Rank == 0 ? 0 : x.ShapeArray[d];
             return x.Split(Math.Max((size + chunks - 1) / chunks, size == 0 ? 0 : 1), d);
         }
     }

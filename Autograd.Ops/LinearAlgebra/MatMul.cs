@@ -21,27 +21,27 @@ public static class MatMulExtensions
             ArgumentNullException.ThrowIfNull(b);
             if (a.Rank == 0 || b.Rank == 0)
             {
-                throw new ArgumentException($"MatMul: both operands need at least one dimension (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).", a.Rank == 0 ? "a" : nameof(b));
+                throw new ArgumentException($"MatMul: both operands need at least one dimension (a {ShapeMath.Format(a.ShapeArray)}, b {ShapeMath.Format(b.ShapeArray)}).", a.Rank == 0 ? "a" : nameof(b));
             }
 
-            var a2 = a.Rank == 1 ? a.ViewOf([1, a._shape[0]], [0, a._strides[0]], a._offset) : a;
-            var b2 = b.Rank == 1 ? b.ViewOf([b._shape[0], 1], [b._strides[0], 0], b._offset) : b;
-            var m = a2._shape[^2];
-            var k = a2._shape[^1];
-            var n = b2._shape[^1];
-            if (b2._shape[^2] != k)
+            var a2 = a.Rank == 1 ? a.ViewOf([1, a.ShapeArray[0]], [0, a.StridesArray[0]], a.Offset) : a;
+            var b2 = b.Rank == 1 ? b.ViewOf([b.ShapeArray[0], 1], [b.StridesArray[0], 0], b.Offset) : b;
+            var m = a2.ShapeArray[^2];
+            var k = a2.ShapeArray[^1];
+            var n = b2.ShapeArray[^1];
+            if (b2.ShapeArray[^2] != k)
             {
                 throw new ArgumentException(
-                    $"MatMul: a has {k} columns but b has {b2._shape[^2]} rows (a {ShapeMath.Format(a._shape)}, b {ShapeMath.Format(b._shape)}).",
+                    $"MatMul: a has {k} columns but b has {b2.ShapeArray[^2]} rows (a {ShapeMath.Format(a.ShapeArray)}, b {ShapeMath.Format(b.ShapeArray)}).",
                     nameof(b));
             }
 
-            var batch = ShapeMath.Broadcast(a2._shape[..^2], b2._shape[..^2], $"MatMul: the batch dimensions of a {ShapeMath.Format(a._shape)} and b {ShapeMath.Format(b._shape)} do not broadcast");
+            var batch = ShapeMath.Broadcast(a2.ShapeArray[..^2], b2.ShapeArray[..^2], $"MatMul: the batch dimensions of a {ShapeMath.Format(a.ShapeArray)} and b {ShapeMath.Format(b.ShapeArray)} do not broadcast");
             int[] out2 = [.. batch, m, n];
             ShapeMath.Numel(out2, "MatMul");
             var aStrides = a2.BroadcastStridesTo([.. batch, m, k], "MatMul");
             var bStrides = b2.BroadcastStridesTo([.. batch, k, n], "MatMul");
-            if (a2._shape[^2] == 1)
+            if (a2.ShapeArray[^2] == 1)
             {
                 aStrides[^2] = 0;
             }
@@ -59,7 +59,7 @@ public static class MatMulExtensions
 
             // Every element is written by the GEMMs (a k = 0 product clears its block).
             var result = Tensor<T>.Uninitialized([.. outShape]);
-            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result._storage.Memory);
+            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result.Storage.Memory);
             GC.KeepAlive(a);
             GC.KeepAlive(b);
             if (Tape.ShouldRecord(a, b))
@@ -73,12 +73,12 @@ public static class MatMulExtensions
                     var g2 = g.Reshape(out2);
                     if (needA)
                     {
-                        grads[0] = g2.MatMul(tb.Transpose(-1, -2)).SumToSize(ta._shape).Reshape(a._shape);
+                        grads[0] = g2.MatMul(tb.Transpose(-1, -2)).SumToSize(ta.ShapeArray).Reshape(a.ShapeArray);
                     }
 
                     if (needB)
                     {
-                        grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb._shape).Reshape(b._shape);
+                        grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb.ShapeArray).Reshape(b.ShapeArray);
                     }
                 },
                 needB ? a : null,
@@ -94,8 +94,8 @@ public static class MatMulExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rank = batch.Length;
-        var aData = a._storage.Memory;
-        var bData = b._storage.Memory;
+        var aData = a.Storage.Memory;
+        var bData = b.Storage.Memory;
         int aRs = aStrides[rank], aCs = aStrides[rank + 1], bRs = bStrides[rank], bCs = bStrides[rank + 1];
         var batchCount = ShapeMath.Numel(batch);
         if (batchCount == 0 || m == 0 || n == 0)
@@ -117,12 +117,12 @@ public static class MatMulExtensions
 
         if (foldable)
         {
-            Gemm.Multiply(batchCount * m, n, k, aData, a._offset, aRs, aCs, bData, b._offset, bRs, bCs, c, 0, n, accumulate: false);
+            Gemm.Multiply(batchCount * m, n, k, aData, a.Offset, aRs, aCs, bData, b.Offset, bRs, bCs, c, 0, n, accumulate: false);
             return;
         }
 
         var cStrides = ShapeMath.ContiguousStrides([.. batch, m, n]);
-        var cursor = new RowCursor(batch, cStrides.AsSpan(0, rank), 0, aStrides.AsSpan(0, rank), a._offset, bStrides.AsSpan(0, rank), b._offset);
+        var cursor = new RowCursor(batch, cStrides.AsSpan(0, rank), 0, aStrides.AsSpan(0, rank), a.Offset, bStrides.AsSpan(0, rank), b.Offset);
         while (cursor.MoveNext())
         {
             int oc = cursor.Offset0, oa = cursor.Offset1, ob = cursor.Offset2;

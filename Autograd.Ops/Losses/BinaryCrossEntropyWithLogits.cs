@@ -40,7 +40,7 @@ public static class BinaryCrossEntropyWithLogitsExtensions
 
             if (Tape.ShouldRecord(input, target, weight, posWeight))
             {
-                var shape = input._shape;
+                var shape = input.ShapeArray;
                 var (inputs, wAt, pAt) = OptionalInputs.Of([input, target], weight, posWeight);
                 var (needX, needT, needW, needP) = (input.RequiresGrad, target.RequiresGrad, weight?.RequiresGrad == true, posWeight?.RequiresGrad == true);
                 Tape.Record("BinaryCrossEntropyWithLogits", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
@@ -66,12 +66,12 @@ public static class BinaryCrossEntropyWithLogitsExtensions
 
                     if (needW && weight is not null)
                     {
-                        grads[wAt] = gs.Mul(Unreduced(input, target, null, posWeight)).SumToSize(weight._shape);
+                        grads[wAt] = gs.Mul(Unreduced(input, target, null, posWeight)).SumToSize(weight.ShapeArray);
                     }
 
                     if (needP && posWeight is not null)
                     {
-                        grads[pAt] = gw.Mul(target).Mul(softplusNeg).SumToSize(posWeight._shape);
+                        grads[pAt] = gw.Mul(target).Mul(softplusNeg).SumToSize(posWeight.ShapeArray);
                     }
                 },
                 input,
@@ -110,13 +110,13 @@ public static class BinaryCrossEntropyWithLogitsExtensions
         var ok = w.Rank <= input.Rank;
         for (var i = 1; ok && i <= w.Rank; i++)
         {
-            ok = w._shape[^i] == 1 || w._shape[^i] == input._shape[^i];
+            ok = w.ShapeArray[^i] == 1 || w.ShapeArray[^i] == input.ShapeArray[^i];
         }
 
         if (!ok)
         {
             throw new ArgumentException(
-                $"{op}: {argument} of shape {ShapeMath.Format(w._shape)} does not broadcast to the input shape {ShapeMath.Format(input._shape)}.", argument);
+                $"{op}: {argument} of shape {ShapeMath.Format(w.ShapeArray)} does not broadcast to the input shape {ShapeMath.Format(input.ShapeArray)}.", argument);
         }
     }
 }

@@ -33,7 +33,7 @@ public static class CrossEntropyExtensions
             if (!(labelSmoothing >= 0.0 && labelSmoothing <= 1.0))
             {
                 throw new ArgumentException(
-                    $"CrossEntropy: labelSmoothing must be in [0, 1], got {labelSmoothing} (input {ShapeMath.Format(logits._shape)}).", nameof(labelSmoothing));
+                    $"CrossEntropy: labelSmoothing must be in [0, 1], got {labelSmoothing} (input {ShapeMath.Format(logits.ShapeArray)}).", nameof(labelSmoothing));
             }
 
             var classDim = logits.Rank == 1 ? 0 : 1;
@@ -44,7 +44,7 @@ public static class CrossEntropyExtensions
                 return nll;
             }
 
-            var classes = logits._shape[classDim];
+            var classes = logits.ShapeArray[classDim];
             var weighted = weight is null ? logProbs : logProbs.Mul(weight.Reshape(ClassAxis(logits.Rank, classDim, classes)));
 
             // Σ_c w[c]·logp[i, c] per target times a constant coefficient: 0 for ignored targets (PyTorch's

@@ -28,7 +28,7 @@ public static class L1LossExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var detached = fresh.Detach();
-        var data = detached._storage.Span;
+        var data = detached.Storage.Span;
         for (var i = 0; i < data.Length; i++)
         {
             data[i] = f(data[i]);

@@ -56,7 +56,7 @@ public static class NllLossExtensions
                 {
                     // dlogProbs = g (a class axis of size 1 inserted for None) ⊙ M, M[i, tᵢ] = −w[tᵢ]·scale.
                     var scale = reduction == Reduction.Mean ? T.One / plan.TotalWeight() : T.One;
-                    var mask = Tensor<T>.ZeroFilled((int[])logProbs._shape.Clone());
+                    var mask = Tensor<T>.ZeroFilled((int[])logProbs.ShapeArray.Clone());
                     var m = mask.Data;
                     for (var k = 0; k < plan.Count; k++)
                     {
@@ -137,16 +137,16 @@ internal sealed class ClassTargets<T>
     {
         ArgumentNullException.ThrowIfNull(targets);
         LossReduction.Check(reduction, op);
-        var shape = ShapeMath.Format(input._shape);
+        var shape = ShapeMath.Format(input.ShapeArray);
         if (input.Rank == 0)
         {
             throw new ArgumentException($"{op}: input must be [N, C], [N, C, d1, …] or [C], got shape {shape}.", nameof(input));
         }
 
-        var classes = input.Rank == 1 ? input._shape[0] : input._shape[1];
-        int[] outputShape = input.Rank == 1 ? [] : [input._shape[0], .. input._shape[2..]];
-        int[] gradientShape = input.Rank == 1 ? [1] : [input._shape[0], 1, .. input._shape[2..]];
-        var spatial = input.Rank <= 2 ? 1 : ShapeMath.Numel(input._shape.AsSpan(2));
+        var classes = input.Rank == 1 ? input.ShapeArray[0] : input.ShapeArray[1];
+        int[] outputShape = input.Rank == 1 ? [] : [input.ShapeArray[0], .. input.ShapeArray[2..]];
+        int[] gradientShape = input.Rank == 1 ? [1] : [input.ShapeArray[0], 1, .. input.ShapeArray[2..]];
+        var spatial = input.Rank <= 2 ? 1 : ShapeMath.Numel(input.ShapeArray.AsSpan(2));
         var expected = ShapeMath.Numel(outputShape);
         if (targets.Length != expected)
         {
@@ -167,10 +167,10 @@ internal sealed class ClassTargets<T>
         T[]? weights = null;
         if (weight is not null)
         {
-            if (weight.Rank != 1 || weight._shape[0] != classes)
+            if (weight.Rank != 1 || weight.ShapeArray[0] != classes)
             {
                 throw new ArgumentException(
-                    $"{op}: weight must have one entry per class, [{classes}], got shape {ShapeMath.Format(weight._shape)} (input {shape}).", nameof(weight));
+                    $"{op}: weight must have one entry per class, [{classes}], got shape {ShapeMath.Format(weight.ShapeArray)} (input {shape}).", nameof(weight));
             }
 
             if (Tape.ShouldRecord(weight))

@@ -31,13 +31,13 @@ public static class BatchNorm2dExtensions
             // Composed of recorded ops: each names the caller's line, not one in this file.
             using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
-            var shapes = $"(input {ShapeMath.Format(input._shape)})";
+            var shapes = $"(input {ShapeMath.Format(input.ShapeArray)})";
             if (input.Rank != 4)
             {
                 throw new ArgumentException($"BatchNorm2d: input must be 4-D [N, C, H, W], got rank {input.Rank} {shapes}.", nameof(input));
             }
 
-            var c = input._shape[1];
+            var c = input.ShapeArray[1];
             int[] channels = [c];
             Normalization.CheckShape(runningMean, channels, "BatchNorm2d", nameof(runningMean), shapes);
             Normalization.CheckShape(runningVar, channels, "BatchNorm2d", nameof(runningVar), shapes);

@@ -21,14 +21,14 @@ public static class LayerNormExtensions
         {
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(normalizedShape);
-            var shapes = $"(input {ShapeMath.Format(input._shape)}, normalizedShape {ShapeMath.Format(normalizedShape)})";
+            var shapes = $"(input {ShapeMath.Format(input.ShapeArray)}, normalizedShape {ShapeMath.Format(normalizedShape)})";
             var k = normalizedShape.Length;
             if (k == 0 || normalizedShape.Any(d => d < 1))
             {
                 throw new ArgumentException($"LayerNorm: normalizedShape must be non-empty with positive sizes {shapes}.", nameof(normalizedShape));
             }
 
-            if (input.Rank < k || !input._shape.AsSpan(input.Rank - k).SequenceEqual(normalizedShape))
+            if (input.Rank < k || !input.ShapeArray.AsSpan(input.Rank - k).SequenceEqual(normalizedShape))
             {
                 throw new ArgumentException($"LayerNorm: the input's last {k} dimensions must equal normalizedShape {shapes}.", nameof(normalizedShape));
             }

@@ -60,10 +60,10 @@ internal static class Normalization
     public static void CheckShape<T>(Tensor<T>? t, int[] shape, string op, string argument, string shapes)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (t is not null && !ShapeMath.SameShape(t._shape, shape))
+        if (t is not null && !ShapeMath.SameShape(t.ShapeArray, shape))
         {
             throw new ArgumentException(
-                $"{op}: {argument} must have shape {ShapeMath.Format(shape)}, got {ShapeMath.Format(t._shape)} {shapes}.", argument);
+                $"{op}: {argument} must have shape {ShapeMath.Format(shape)}, got {ShapeMath.Format(t.ShapeArray)} {shapes}.", argument);
         }
     }
 }

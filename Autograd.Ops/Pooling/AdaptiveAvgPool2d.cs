@@ -22,7 +22,7 @@ public static class AdaptiveAvgPool2dOp
             // Composed of recorded ops: each names the caller's line, not one in this file.
             using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
-            var shape = $"(input {ShapeMath.Format(input._shape)}, outputSize {outputSize})";
+            var shape = $"(input {ShapeMath.Format(input.ShapeArray)}, outputSize {outputSize})";
             if (input.Rank is not (3 or 4))
             {
                 throw new ArgumentException($"AdaptiveAvgPool2d: input must be 4-D [N, C, H, W] or 3-D [C, H, W], got rank {input.Rank} {shape}.", nameof(input));
@@ -33,8 +33,8 @@ public static class AdaptiveAvgPool2dOp
                 throw new ArgumentException($"AdaptiveAvgPool2d: output size must be positive, got {outputSize} {shape}.", nameof(outputSize));
             }
 
-            var (h, w) = (input._shape[^2], input._shape[^1]);
-            if (input._shape[^3] < 1 || h < 1 || w < 1)
+            var (h, w) = (input.ShapeArray[^2], input.ShapeArray[^1]);
+            if (input.ShapeArray[^3] < 1 || h < 1 || w < 1)
             {
                 throw new ArgumentException($"AdaptiveAvgPool2d: channels and spatial size must be positive {shape}.", nameof(input));
             }

@@ -14,9 +14,9 @@ internal static class AveragePooling
     public static Tensor<T> Pool<T>(string op, Tensor<T> x, AverageWindows win)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (n, c) = (x._shape[0], x._shape[1]);
+        var (n, c) = (x.ShapeArray[0], x.ShapeArray[1]);
         var result = Tensor<T>.Uninitialized([n, c, win.OH, win.OW]);
-        AveragePool.Forward(x._storage.Memory, x._offset, x._strides, n, c, win, result._storage.Memory);
+        AveragePool.Forward(x.Storage.Memory, x.Offset, x.StridesArray, n, c, win, result.Storage.Memory);
         GC.KeepAlive(x);
         if (Tape.ShouldRecord(x))
         {
@@ -30,9 +30,9 @@ internal static class AveragePooling
     public static Tensor<T> Spread<T>(string op, Tensor<T> dy, AverageWindows win)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (n, c) = (dy._shape[0], dy._shape[1]);
+        var (n, c) = (dy.ShapeArray[0], dy.ShapeArray[1]);
         var result = Tensor<T>.ZeroFilled([n, c, win.H, win.W]);
-        AveragePool.Spread(dy._storage.Memory, dy._offset, dy._strides, n, c, win, result._storage.Memory);
+        AveragePool.Spread(dy.Storage.Memory, dy.Offset, dy.StridesArray, n, c, win, result.Storage.Memory);
         GC.KeepAlive(dy);
         if (Tape.ShouldRecord(dy))
         {

@@ -41,7 +41,7 @@ public static class AvgPool2dOp
             ArgumentNullException.ThrowIfNull(input);
             var s = stride ?? kernel;
             var p = padding ?? new Size2(0, 0);
-            var shape = $"(input {ShapeMath.Format(input._shape)}, kernel {kernel}, stride {s}, padding {p}, ceilMode {(ceilMode ? "true" : "false")})";
+            var shape = $"(input {ShapeMath.Format(input.ShapeArray)}, kernel {kernel}, stride {s}, padding {p}, ceilMode {(ceilMode ? "true" : "false")})";
             if (input.Rank is not (3 or 4))
             {
                 throw new ArgumentException($"AvgPool2d: input must be 4-D [N, C, H, W] or 3-D [C, H, W], got rank {input.Rank} {shape}.", nameof(input));
@@ -67,8 +67,8 @@ public static class AvgPool2dOp
                 throw new ArgumentException($"AvgPool2d: divisorOverride must be positive, got {divisorOverride} {shape}.", nameof(divisorOverride));
             }
 
-            var (h, w) = (input._shape[^2], input._shape[^1]);
-            if (input._shape[^3] < 1 || h < 1 || w < 1)
+            var (h, w) = (input.ShapeArray[^2], input.ShapeArray[^1]);
+            if (input.ShapeArray[^3] < 1 || h < 1 || w < 1)
             {
                 throw new ArgumentException($"AvgPool2d: channels and spatial size must be positive {shape}.", nameof(input));
             }

@@ -47,7 +47,7 @@ public static class MaxPool2dOp
             var s = stride ?? kernel;
             var p = padding ?? new Size2(0, 0);
             var d = dilation ?? new Size2(1, 1);
-            var shape = $"(input {ShapeMath.Format(input._shape)}, kernel {kernel}, stride {s}, padding {p}, dilation {d}, ceilMode {(ceilMode ? "true" : "false")})";
+            var shape = $"(input {ShapeMath.Format(input.ShapeArray)}, kernel {kernel}, stride {s}, padding {p}, dilation {d}, ceilMode {(ceilMode ? "true" : "false")})";
             if (input.Rank is not (3 or 4))
             {
                 throw new ArgumentException($"MaxPool2d: input must be 4-D [N, C, H, W] or 3-D [C, H, W], got rank {input.Rank} {shape}.", nameof(input));
@@ -78,7 +78,7 @@ public static class MaxPool2dOp
                 throw new ArgumentException($"MaxPool2d: padding {p} must be at most half the kernel size {kernel} {shape}.", nameof(padding));
             }
 
-            var (c, h, w) = (input._shape[^3], input._shape[^2], input._shape[^1]);
+            var (c, h, w) = (input.ShapeArray[^3], input.ShapeArray[^2], input.ShapeArray[^1]);
             if (c < 1 || h < 1 || w < 1)
             {
                 throw new ArgumentException($"MaxPool2d: channels and spatial size must be positive {shape}.", nameof(input));
@@ -114,14 +114,14 @@ public static class MaxPool2dOp
         where T : unmanaged, IFloatingPointIeee754<T>
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        var (n, c, h, w) = (input._shape[0], input._shape[1], input._shape[2], input._shape[3]);
+        var (n, c, h, w) = (input.ShapeArray[0], input.ShapeArray[1], input.ShapeArray[2], input.ShapeArray[3]);
         var output = Tensor<T>.Uninitialized([n, c, oh, ow]);
         var record = Tape.ShouldRecord(input);
         var argmax = record ? new Storage<TIndex>(output.Numel, clear: false) : null;
         var workers = (long)output.Numel * kernel.H * kernel.W >= ParallelWork ? Gemm.MaxThreads : 1;
         Pool.MaxForward(
-            (ReadOnlyMemory<T>)input._storage.Memory, input._offset, input._strides, n, c, h, w,
-            kernel, stride, padding, dilation, oh, ow, output._storage.Memory, argmax?.Memory ?? default, noTap, workers);
+            (ReadOnlyMemory<T>)input.Storage.Memory, input.Offset, input.StridesArray, n, c, h, w,
+            kernel, stride, padding, dilation, oh, ow, output.Storage.Memory, argmax?.Memory ?? default, noTap, workers);
         GC.KeepAlive(input);
         GC.KeepAlive(output);
 
@@ -143,8 +143,8 @@ public static class MaxPool2dOp
                 // dX[argmax[o]] += dY[o] in one pass: each plane of dX is cleared and scattered into while in cache.
                 var dx = Tensor<T>.Uninitialized([n, c, h, w]);
                 Pool.MaxBackward(
-                    (ReadOnlyMemory<T>)dy._storage.Memory, dy._offset, dy._strides, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
-                    kernel, stride, padding, dilation, dx._storage.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
+                    (ReadOnlyMemory<T>)dy.Storage.Memory, dy.Offset, dy.StridesArray, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
+                    kernel, stride, padding, dilation, dx.Storage.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
                 GC.KeepAlive(dy);
                 GC.KeepAlive(argmax);
                 grads[0] = dx;

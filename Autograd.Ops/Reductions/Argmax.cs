@@ -26,7 +26,7 @@ public static class ArgmaxExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var (reduced, _, outShape) = Reduce.Plan(x._shape, dim is { } d0 ? [d0] : null, keepDim, op);
+        var (reduced, _, outShape) = Reduce.Plan(x.ShapeArray, dim is { } d0 ? [d0] : null, keepDim, op);
         var (_, flat) = Reduce.Extreme(x, reduced, op, min);
         var result = new long[flat.Length];
         if (dim is null)
@@ -40,8 +40,8 @@ public static class ArgmaxExtensions
         else
         {
             var d = ShapeMath.NormalizeDim(dim.Value, x.Rank, op);
-            var stride = x.Rank == 0 ? 1 : ShapeMath.ContiguousStrides(x._shape)[d];
-            var size = x.Rank == 0 ? 1 : x._shape[d];
+            var stride = x.Rank == 0 ? 1 : ShapeMath.ContiguousStrides(x.ShapeArray)[d];
+            var size = x.Rank == 0 ? 1 : x.ShapeArray[d];
             for (var i = 0; i < flat.Length; i++)
             {
                 result[i] = flat[i] / stride % size;

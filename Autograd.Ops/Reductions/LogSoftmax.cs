@@ -17,17 +17,17 @@ public static class LogSoftmaxExtensions
         public Tensor<T> LogSoftmax(int dim, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var d = ShapeMath.NormalizeDim(dim, x.Rank, "LogSoftmax", shape: x._shape);
+            var d = ShapeMath.NormalizeDim(dim, x.Rank, "LogSoftmax", shape: x.ShapeArray);
             var rank = Math.Max(x.Rank, 1);
-            var shape = x.Rank == 0 ? [1] : x._shape;
-            var strides = x.Rank == 0 ? [1] : x._strides;
+            var shape = x.Rank == 0 ? [1] : x.ShapeArray;
+            var strides = x.Rank == 0 ? [1] : x.StridesArray;
 
             // Move dim last so that every softmax is one contiguous row.
             var perm = Enumerable.Range(0, rank).Where(i => i != d).Append(d).ToArray();
             var permShape = perm.Select(i => shape[i]).ToArray();
             var work = Tensor<T>.Uninitialized(permShape);
             var data = work.Data;
-            Strided.Copy(data, 0, work._strides, x._storage.Span, x._offset, perm.Select(i => strides[i]).ToArray(), permShape);
+            Strided.Copy(data, 0, work.StridesArray, x.Storage.Span, x.Offset, perm.Select(i => strides[i]).ToArray(), permShape);
             GC.KeepAlive(x);
             var n = shape[d];
             if (n > 0)
@@ -62,8 +62,8 @@ public static class LogSoftmaxExtensions
                     inverse[perm[i]] = i;
                 }
 
-                result = Tensor<T>.Uninitialized((int[])x._shape.Clone());
-                Strided.Copy(result._storage.Span, 0, ShapeMath.ContiguousStrides(shape), data, 0, inverse.Select(i => work._strides[i]).ToArray(), shape);
+                result = Tensor<T>.Uninitialized((int[])x.ShapeArray.Clone());
+                Strided.Copy(result.Storage.Span, 0, ShapeMath.ContiguousStrides(shape), data, 0, inverse.Select(i => work.StridesArray[i]).ToArray(), shape);
                 GC.KeepAlive(work);
             }
 

@@ -23,7 +23,7 @@ public static class LogSumExpExtensions
             // Composed of recorded ops: each names the caller's line, not one in this file.
             using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
-            var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "LogSumExp");
+            var (reduced, keep, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "LogSumExp");
             var m = new T[ShapeMath.Numel(keep)];
             if (x.Numel > 0)
             {

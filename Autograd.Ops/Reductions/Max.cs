@@ -23,12 +23,12 @@ public static class MaxExtensions
         public Tensor<T> Max(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var (reduced, _, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Max");
+            var (reduced, _, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Max");
             var (values, argMax) = Reduce.Max(x, reduced, "Max");
             var result = new Tensor<T>(values, outShape);
             if (Tape.ShouldRecord(x))
             {
-                var xShape = x._shape;
+                var xShape = x.ShapeArray;
                 // dx[argmax[o]] += g[o], as a recorded scatter (its VJP gathers at the argmax).
                 Tape.Record("Max", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = IndexRouting.Scatter(g, argMax, xShape, "Max"));
             }

@@ -23,7 +23,7 @@ public static class MeanExtensions
         public Tensor<T> Mean(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var (_, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Mean");
+            var (_, keep, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Mean");
             var count = ShapeMath.Numel(keep) == 0 ? 0 : x.Numel / ShapeMath.Numel(keep);
             var sums = Reduce.Sum(x, keep);
             var scale = T.One / T.CreateChecked(count);
@@ -31,7 +31,7 @@ public static class MeanExtensions
             var result = new Tensor<T>(sums, outShape);
             if (Tape.ShouldRecord(x))
             {
-                var xShape = x._shape;
+                var xShape = x.ShapeArray;
                 Tape.Record("Mean", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Mul(Tensor.Scalar(scale)).Reshape(keep).Expand(xShape));
             }
 

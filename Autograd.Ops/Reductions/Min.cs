@@ -24,12 +24,12 @@ public static class MinExtensions
         public Tensor<T> Min(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var (reduced, _, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Min");
+            var (reduced, _, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Min");
             var (values, argMin) = Reduce.Extreme(x, reduced, "Min", min: true);
             var result = new Tensor<T>(values, outShape);
             if (Tape.ShouldRecord(x))
             {
-                var xShape = x._shape;
+                var xShape = x.ShapeArray;
                 var flat = IndexTensor.FromArray(argMin);
                 Tape.Record("Min", new CallSite(callerFile, callerLine), result, [x], (g, grads) =>
                     grads[0] = Tensor.Zeros<T>(ShapeMath.Numel(xShape)).ScatterAdd(0, flat, g.Reshape(-1)).Reshape(xShape));

@@ -26,7 +26,7 @@ public static class ProdExtensions
         public Tensor<T> Prod(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var (reduced, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Prod");
+            var (reduced, keep, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Prod");
             var (data, outer, inner, _, _) = Reduce.Rows(x, reduced);
             var result = Tensor<T>.Uninitialized(outShape);
             var values = result.Data;
@@ -62,13 +62,13 @@ public static class ProdExtensions
     {
         var rank = x.Rank;
         var perm = Enumerable.Range(0, rank).Where(d => !reduced[d]).Concat(Enumerable.Range(0, rank).Where(d => reduced[d])).ToArray();
-        var permShape = perm.Select(d => x._shape[d]).ToArray();
-        int[] kept = [.. Enumerable.Range(0, rank).Where(d => !reduced[d]).Select(d => x._shape[d])];
+        var permShape = perm.Select(d => x.ShapeArray[d]).ToArray();
+        int[] kept = [.. Enumerable.Range(0, rank).Where(d => !reduced[d]).Select(d => x.ShapeArray[d])];
         var n = permShape.Skip(kept.Length).Aggregate(1, (a, b) => a * b);
         var rows = x.Permute(perm).Reshape([.. kept, n]);
         var spread = rows.Unsqueeze(kept.Length).Expand([.. kept, n, n]);
         var eye = Tensor<T>.ZeroFilled([n, n]);
-        var e = eye._storage.Span;
+        var e = eye.Storage.Span;
         for (var i = 0; i < n; i++)
         {
             e[(i * n) + i] = T.One;

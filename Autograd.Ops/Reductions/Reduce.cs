@@ -65,7 +65,7 @@ internal static class Reduce
             // result is the same bits at any thread count and whichever thread finishes first.
             var blocks = (int)((n + SumBlock - 1) / SumBlock);
             var partial = new T[blocks];
-            var xm = x._storage.Memory.Slice(x._offset, n);
+            var xm = x.Storage.Memory.Slice(x.Offset, n);
             Threads.For(blocks, Elementwise.Chunks(n), b => partial[b] = TP.Sum<T>(xm.Span[(b * SumBlock)..Math.Min(n, (b + 1) * SumBlock)]));
             GC.KeepAlive(x);
             result[0] = TP.Sum<T>(partial);
@@ -75,7 +75,7 @@ internal static class Reduce
         var strides = ShapeMath.ContiguousStrides(keepShape);
         for (var i = 0; i < keepShape.Length; i++)
         {
-            if (keepShape[i] != x._shape[i] || keepShape[i] == 1)
+            if (keepShape[i] != x.ShapeArray[i] || keepShape[i] == 1)
             {
                 strides[i] = 0;
             }
@@ -83,7 +83,7 @@ internal static class Reduce
 
         // The destination is read with stride 0 along reduced dims, so every element of a reduced
         // fibre accumulates into the same slot (a full-tensor sum is one TensorPrimitives.Sum).
-        Strided.Accumulate(result, 0, strides, x._storage.Span, x._offset, x._strides, x._shape);
+        Strided.Accumulate(result, 0, strides, x.Storage.Span, x.Offset, x.StridesArray, x.ShapeArray);
         return result;
     }
 
@@ -102,13 +102,13 @@ internal static class Reduce
         var (data, outer, inner, perm, permShape) = Rows(x, reduced);
         if (inner == 0)
         {
-            throw new ArgumentException($"{op}: cannot take the {(min ? "minimum" : "maximum")} over an empty dimension (shape {ShapeMath.Format(x._shape)}).", "dims");
+            throw new ArgumentException($"{op}: cannot take the {(min ? "minimum" : "maximum")} over an empty dimension (shape {ShapeMath.Format(x.ShapeArray)}).", "dims");
         }
 
         var rank = x.Rank;
         var values = new T[outer];
         var arg = new int[outer];
-        var xStrides = ShapeMath.ContiguousStrides(x._shape);
+        var xStrides = ShapeMath.ContiguousStrides(x.ShapeArray);
         var index = new int[rank];
         for (var o = 0; o < outer; o++)
         {
@@ -145,22 +145,22 @@ internal static class Reduce
     {
         var rank = x.Rank;
         var perm = Enumerable.Range(0, rank).Where(d => !reduced[d]).Concat(Enumerable.Range(0, rank).Where(d => reduced[d])).ToArray();
-        var permShape = perm.Select(d => x._shape[d]).ToArray();
-        var permStrides = perm.Select(d => x._strides[d]).ToArray();
+        var permShape = perm.Select(d => x.ShapeArray[d]).ToArray();
+        var permStrides = perm.Select(d => x.StridesArray[d]).ToArray();
         var inner = 1;
         var outer = 1;
         for (var d = 0; d < rank; d++)
         {
             if (reduced[d])
             {
-                inner *= x._shape[d];
+                inner *= x.ShapeArray[d];
             }
             else
             {
-                outer *= x._shape[d];
+                outer *= x.ShapeArray[d];
             }
         }
 
-        return (Strided.ToContiguous(x._storage.Span, x._offset, permStrides, permShape), outer, inner, perm, permShape);
+        return (Strided.ToContiguous(x.Storage.Span, x.Offset, permStrides, permShape), outer, inner, perm, permShape);
     }
 }

@@ -31,10 +31,10 @@ internal static class LossReduction
     public static void CheckSameShape<T>(Tensor<T> input, Tensor<T> target, string op)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!ShapeMath.SameShape(input._shape, target._shape))
+        if (!ShapeMath.SameShape(input.ShapeArray, target.ShapeArray))
         {
             throw new ArgumentException(
-                $"{op}: target shape {ShapeMath.Format(target._shape)} must equal input shape {ShapeMath.Format(input._shape)}.", nameof(target));
+                $"{op}: target shape {ShapeMath.Format(target.ShapeArray)} must equal input shape {ShapeMath.Format(input.ShapeArray)}.", nameof(target));
         }
     }
 
@@ -87,7 +87,7 @@ internal static class DifferenceLoss
 
         if (Tape.ShouldRecord(input, target))
         {
-            var shape = input._shape;
+            var shape = input.ShapeArray;
             var (needInput, needTarget) = (input.RequiresGrad, target.RequiresGrad);
             Tape.Record(op, site, result, [input, target], (g, grads) =>
             {

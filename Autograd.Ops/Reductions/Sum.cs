@@ -22,11 +22,11 @@ public static class SumExtensions
         public Tensor<T> Sum(int[]? dims, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            var (_, keep, outShape) = Reduce.Plan(x._shape, dims, keepDim, "Sum");
+            var (_, keep, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Sum");
             var result = new Tensor<T>(Reduce.Sum(x, keep), outShape);
             if (Tape.ShouldRecord(x))
             {
-                var xShape = x._shape;
+                var xShape = x.ShapeArray;
                 Tape.Record("Sum", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Reshape(keep).Expand(xShape));
             }
 

@@ -23,7 +23,7 @@ public static class VarExtensions
             // Composed of recorded ops: each names the caller's line, not one in this file.
             using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(x);
-            var (_, keep, _) = Reduce.Plan(x._shape, dims, keepDim, "Var");
+            var (_, keep, _) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Var");
             var n = ShapeMath.Numel(keep) == 0 ? 0 : x.Numel / ShapeMath.Numel(keep);
             var centred = x - x.Mean(dims, keepDim: true);
             return centred.Square().Sum(dims, keepDim) / Math.Max(0, n - correction);
