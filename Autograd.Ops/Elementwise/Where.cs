@@ -78,8 +78,11 @@ public static class WhereExtensions
     }
 }
 
-/// <summary>The static form of Where on the <see cref="Tensor"/> factory class (its own class: the lowered signature equals the instance form).</summary>
-public static class TensorWhereExtensions
+/// <summary>
+/// The static form of Where on the <see cref="Tensor"/> factory class. Its own class, <c>&lt;Op&gt;StaticExtensions</c>:
+/// its lowered signature equals the instance form's, which one class cannot hold twice.
+/// </summary>
+public static class WhereStaticExtensions
 {
     extension(Tensor)
     {

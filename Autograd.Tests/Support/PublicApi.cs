@@ -81,15 +81,21 @@ internal static class PublicApi
         }
 
         var output = new List<string>();
-        var context = "";
+        var (context, shownHeader) = ("", "");
         void Emit(char sign, string line, string lineContext)
         {
-            if (lineContext != context && lineContext.Length > 0)
+            if (line.Length == 0)
+            {
+                return; // blank lines separate types and carry no API
+            }
+
+            // A changed header just shown is context enough for the changed lines under it.
+            if (lineContext.Length > 0 && lineContext != context && lineContext != shownHeader)
             {
                 output.Add("@ " + lineContext);
             }
 
-            context = lineContext;
+            (context, shownHeader) = (lineContext, lineContext.Length == 0 ? line.Trim() : lineContext + " / " + line.Trim());
             output.Add(sign + " " + line);
         }
 
