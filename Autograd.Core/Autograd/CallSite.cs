@@ -75,7 +75,7 @@ public readonly record struct CallSite(string? FilePath, int Line)
     /// The one text every error uses for a node: <c>'Mul' (node #12) at Train.cs:42</c>, or without a line
     /// <c>'Mul' (node #12, recorded without a call site: ...)</c>.
     /// </summary>
-    public static string Describe(string opName, long sequence, CallSite site) =>
+    internal static string Describe(string opName, long sequence, CallSite site) =>
         site.IsKnown
             ? $"'{opName}' (node #{sequence}) at {site}"
             : $"'{opName}' (node #{sequence}, recorded without a call site: by a C# operator or a params overload, which cannot take one; "

@@ -434,12 +434,7 @@ internal sealed class DelegateNode<T> : Node<T>
 /// </summary>
 public sealed class SavedTensorModifiedException : InvalidOperationException
 {
-    public SavedTensorModifiedException(string opName, long sequence, int[] shape, int savedVersion, int currentVersion)
-        : this(opName, sequence, CallSite.Unknown, shape, savedVersion, currentVersion)
-    {
-    }
-
-    public SavedTensorModifiedException(string opName, long sequence, CallSite callSite, int[] shape, int savedVersion, int currentVersion)
+    internal SavedTensorModifiedException(string opName, long sequence, CallSite callSite, int[] shape, int savedVersion, int currentVersion)
         : base($"Backward: a tensor of shape {ShapeMath.Format(shape)} that {CallSite.Describe(opName, sequence, callSite)} saved for its gradient "
             + $"was modified in place after the op was recorded (storage version {savedVersion}, now {currentVersion}); "
             + "the gradient would be wrong. Modify a copy (Clone()), or modify it after Backward().")
@@ -466,18 +461,8 @@ public sealed class SavedTensorModifiedException : InvalidOperationException
 /// </summary>
 public sealed class GradientShapeException : InvalidOperationException
 {
-    public GradientShapeException(string opName, int input, int[] gradientShape, int[] inputShape)
-        : base($"Backward: the VJP of '{opName}' returned a gradient of shape {ShapeMath.Format(gradientShape)} "
-            + $"for input {input} of shape {ShapeMath.Format(inputShape)}.")
-    {
-        OpName = opName;
-        Input = input;
-        GradientShape = gradientShape;
-        InputShape = inputShape;
-    }
-
     /// <summary>The error for <paramref name="node"/>, named with its call site.</summary>
-    public GradientShapeException(Node node, int input, int[] gradientShape, int[] inputShape)
+    internal GradientShapeException(Node node, int input, int[] gradientShape, int[] inputShape)
         : base($"Backward: the VJP of {CallSite.Describe(node.OpName, node.Sequence, node.CallSite)} returned a gradient of shape "
             + $"{ShapeMath.Format(gradientShape)} for input {input} of shape {ShapeMath.Format(inputShape)}.")
     {

@@ -1,7 +1,7 @@
 namespace Autograd;
 
 /// <summary>Shape arithmetic shared by the core and the ops: sizes, strides, broadcasting, messages.</summary>
-public static class ShapeMath
+internal static class ShapeMath
 {
     /// <summary>"[2, 3, 4]": the form every error message uses.</summary>
     public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
