@@ -91,7 +91,7 @@ public static class WhereStaticExtensions
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ArgumentNullException.ThrowIfNull(x);
-            return x.Where(condition, y);
+            return x.Where(condition, y, callerFile, callerLine);
         }
     }
 }

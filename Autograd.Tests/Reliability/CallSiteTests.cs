@@ -179,6 +179,17 @@ public class CallSiteTests
     }
 
     [Test]
+    public void StaticWhere_RecordsTheUsersLine()
+    {
+        var x = Leaf(3);
+        var y = Leaf(3);
+        var condition = Tensor.FromArray([1.0, 0.0, 1.0], [3]);
+        var z = Tensor.Where(condition, x, y); var line = Line();
+        Assert.That(z.GradFn!.CallSite.FileName, Is.EqualTo(ThisFile));
+        Assert.That(z.GradFn.CallSite.Line, Is.EqualTo(line));
+    }
+
+    [Test]
     public void Operators_RecordNoLine_AndTheirErrorsSaySo()
     {
         var a = Leaf(3);
