@@ -182,13 +182,16 @@ public static class Init
     {
         ArgumentNullException.ThrowIfNull(tensor);
         var source = Tensor<T>.Uninitialized(tensor.Shape);
-        var values = source.Data;
         var g = generator ?? Tensor.DefaultGenerator;
-        lock (g)
+        using (var sw = source.Write())
         {
-            for (var i = 0; i < values.Length; i++)
+            var values = sw.Elements;
+            lock (g)
             {
-                values[i] = T.CreateChecked(sample(g));
+                for (var i = 0; i < values.Length; i++)
+                {
+                    values[i] = T.CreateChecked(sample(g));
+                }
             }
         }
 

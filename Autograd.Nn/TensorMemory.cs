@@ -3,13 +3,18 @@ using System.Numerics;
 namespace Autograd.Nn;
 
 /// <summary>
-/// Direct access to a tensor's elements for the optimiser kernels and the data loader, which
-/// write parameters, optimiser state and batch buffers in place without recording anything.
+/// In-place access for the optimiser kernels and the data loader, which write parameters, optimiser
+/// state and batch buffers without recording anything. Elements are reached only inside a
+/// <c>using</c> scope of <see cref="Writable{T}"/> or <c>tensor.Read()</c>, which keeps the tensor (and
+/// its pooled buffer) alive while the spans are used; no span leaves that scope.
 /// </summary>
 internal static class TensorMemory
 {
-    /// <summary>The elements of a contiguous tensor, to be written; the caller bumps the version with <see cref="Written{T}"/>.</summary>
-    public static Span<T> Writable<T>(Tensor<T> tensor, string op, string name)
+    /// <summary>
+    /// Write access to a contiguous tensor (<c>using var w = TensorMemory.Writable(...)</c>, elements
+    /// <c>w.Elements</c>); throws for a non-contiguous one. The caller bumps the version with <see cref="Written{T}"/>.
+    /// </summary>
+    public static TensorWrite<T> Writable<T>(Tensor<T> tensor, string op, string name)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!tensor.IsContiguous)
@@ -17,13 +22,8 @@ internal static class TensorMemory
             throw new ArgumentException($"{op}: {name} (shape {ShapeMath.Format(tensor.Shape)}, strides {ShapeMath.Format(tensor.Strides)}) is not contiguous; it is updated in place, so pass a contiguous tensor.");
         }
 
-        return tensor.Storage.Span.Slice(tensor.Offset, tensor.Numel);
+        return tensor.Write();
     }
-
-    /// <summary>The elements in row-major order: the storage itself when contiguous, else a copy.</summary>
-    public static ReadOnlySpan<T> Readable<T>(Tensor<T> tensor)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => tensor.ContiguousSpan();
 
     /// <summary>Records an in-place write (the storage's version counter), so a graph that saved the tensor detects it.</summary>
     public static void Written<T>(Tensor<T> tensor)

@@ -232,9 +232,11 @@ public static class GradCheck
     private static void SetValues(Tensor<double> x, double[] values)
     {
         var positions = Run.StoragePositions(x);
+        using var xw = x.Write();
+        var data = xw.Span;
         for (var k = 0; k < positions.Length; k++)
         {
-            x.Storage.Span[positions[k]] = values[k];
+            data[positions[k]] = values[k];
         }
     }
 
@@ -309,7 +311,7 @@ public static class GradCheck
             // Perturbing a checked input must move only that input: no other input may share its storage.
             for (var j = 0; j < i; j++)
             {
-                if ((x.RequiresGrad || inputs[j].RequiresGrad) && ReferenceEquals(inputs[j].Storage, x.Storage))
+                if ((x.RequiresGrad || inputs[j].RequiresGrad) && inputs[j].SharesStorage(x))
                 {
                     throw new ArgumentException($"GradCheck: inputs {j} and {i} share storage (shapes {ShapeMath.Format(inputs[j].Shape)} and {ShapeMath.Format(x.Shape)}); pass each leaf once and reuse it inside f.", nameof(inputs));
                 }
@@ -710,21 +712,22 @@ public static class GradCheck
             {
                 var input = _checked[c];
                 var x = _inputs[input];
-                var data = x.Storage.Span;
+                using var xr = x.Read();
+                var data = xr.Span;
                 for (var k = 0; k < _positions[c].Length; k++)
                 {
                     var at = _positions[c][k];
                     var original = data[at];
                     var probe = new Probe(_options.Eps, h =>
                     {
-                        x.Storage[at] = original + h;
+                        SetAt(x, at, original + h);
                         try
                         {
                             return Evaluate();
                         }
                         finally
                         {
-                            x.Storage[at] = original;
+                            SetAt(x, at, original);
                         }
                     });
 
@@ -764,7 +767,7 @@ public static class GradCheck
         {
             var m = _y0.Length;
             var tally = new Tally(_options);
-            var originals = _checked.Select((input, c) => _positions[c].Select(at => _inputs[input].Storage.Span[at]).ToArray()).ToArray();
+            var originals = _checked.Select((input, c) => ValuesAt(_inputs[input], _positions[c])).ToArray();
             for (var p = 0; p < _options.Projections; p++)
             {
                 var u = _positions.Select(positions => RandomVector(positions.Length)).ToArray();
@@ -789,7 +792,8 @@ public static class GradCheck
                 {
                     for (var c = 0; c < _checked.Length; c++)
                     {
-                        var data = _inputs[_checked[c]].Storage.Span;
+                        using var xw = _inputs[_checked[c]].Write();
+                        var data = xw.Span;
                         for (var k = 0; k < _positions[c].Length; k++)
                         {
                             data[_positions[c][k]] = originals[c][k] + (h * u[c][k]);
@@ -804,7 +808,8 @@ public static class GradCheck
                     {
                         for (var c = 0; c < _checked.Length; c++)
                         {
-                            var data = _inputs[_checked[c]].Storage.Span;
+                            using var xw = _inputs[_checked[c]].Write();
+                            var data = xw.Span;
                             for (var k = 0; k < _positions[c].Length; k++)
                             {
                                 data[_positions[c][k]] = originals[c][k];
@@ -953,6 +958,27 @@ public static class GradCheck
             }
 
             return sum;
+        }
+
+        /// <summary>The storage elements at <paramref name="positions"/> of <paramref name="x"/>.</summary>
+        private static double[] ValuesAt(Tensor<double> x, int[] positions)
+        {
+            using var xr = x.Read();
+            var data = xr.Span;
+            var values = new double[positions.Length];
+            for (var k = 0; k < values.Length; k++)
+            {
+                values[k] = data[positions[k]];
+            }
+
+            return values;
+        }
+
+        /// <summary>Writes storage element <paramref name="at"/> of <paramref name="x"/> in place (a probe's perturbation, not a recorded write).</summary>
+        private static void SetAt(Tensor<double> x, int at, double value)
+        {
+            using var xw = x.Write();
+            xw.Span[at] = value;
         }
 
         /// <summary>Storage index of every element, in row-major order of the tensor's shape.</summary>

@@ -98,7 +98,7 @@ internal sealed class TapeSide<T> : ITapeSide
             {
                 for (var d = 0; d < c; d++)
                 {
-                    if (first[c] is { } a && first[d] is { } b && ReferenceEquals(a.Storage, b.Storage))
+                    if (first[c] is { } a && first[d] is { } b && a.SharesStorage(b))
                     {
                         return $"inputs {_checked[d]} and {_checked[c]} got one shared Grad buffer";
                     }
@@ -164,20 +164,20 @@ internal sealed class TapeSide<T> : ITapeSide
         }
 
         var g = Cotangents.Make<T>(u, _y.Shape, layout);
-        var cotangentBefore = g.Storage.Span.ToArray();
-        var inputsBefore = _inputs.Select(x => x.Storage.Span.ToArray()).ToArray();
+        var cotangentBefore = StorageCopy(g);
+        var inputsBefore = _inputs.Select(StorageCopy).ToArray();
         var gradsBefore = _checked.Select(i => _inputs[i].Grad).ToArray();
         _y.Backward(g, retainGraph: true);
 
         string? modified = null;
-        if (!BitEqual(g.Storage.Span, cotangentBefore))
+        if (!StorageEquals(g, cotangentBefore))
         {
             modified = $"backward wrote into the gradOutput passed to it ({layout} layout)";
         }
 
         for (var i = 0; i < _inputs.Length && modified is null; i++)
         {
-            if (!BitEqual(_inputs[i].Storage.Span, inputsBefore[i]))
+            if (!StorageEquals(_inputs[i], inputsBefore[i]))
             {
                 modified = $"backward wrote into input {i} (shape {ShapeMath.Format(_inputs[i].Shape)})";
             }
@@ -197,7 +197,7 @@ internal sealed class TapeSide<T> : ITapeSide
             // Another leaf's Grad from before this pass may change only by accumulating into itself.
             for (var d = 0; d < gradsBefore.Length && modified is null; d++)
             {
-                if (d != c && gradsBefore[d] is { } other && ReferenceEquals(x.Grad?.Storage, other.Storage))
+                if (d != c && gradsBefore[d] is { } other && x.Grad is { } now && now.SharesStorage(other))
                 {
                     modified = $"backward made the Grad of input {_checked[c]} share its buffer with the Grad of input {_checked[d]}";
                 }
@@ -209,6 +209,20 @@ internal sealed class TapeSide<T> : ITapeSide
 
     private static bool BitEqual(ReadOnlySpan<T> a, ReadOnlySpan<T> b) =>
         MemoryMarshal.AsBytes(a).SequenceEqual(MemoryMarshal.AsBytes(b));
+
+    /// <summary>Every element of <paramref name="x"/>'s storage (not only those its view reaches), to compare after a pass.</summary>
+    private static T[] StorageCopy(Tensor<T> x)
+    {
+        using var xr = x.Read();
+        return xr.Span.ToArray();
+    }
+
+    /// <summary>Whether <paramref name="x"/>'s storage still holds exactly <paramref name="before"/>, bit for bit.</summary>
+    private static bool StorageEquals(Tensor<T> x, T[] before)
+    {
+        using var xr = x.Read();
+        return BitEqual(xr.Span, before);
+    }
 
     private static double[] ToDouble(T[] values)
     {

@@ -35,7 +35,6 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     private readonly TensorDataset<T> _dataset;
     private readonly int _sampleSize;
     private readonly bool _reuse;
-    private T[]? _buffer;
     private Tensor<T>? _full;
     private int[]? _fullLabels;
     private int[]? _lastLabels;
@@ -123,42 +122,42 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     /// <summary>Copies samples order[start..start+count) into the batch buffer: one copy per sample, straight from the data set.</summary>
     private Batch<T> Gather(int[]? order, int start, int count)
     {
-        var features = TensorMemory.Readable(_dataset.Features);
         var labels = _dataset.Labels;
-        int[] shape = [count, .. _dataset.SampleShape];
-        Span<T> buffer;
-        Tensor<T>? fresh = null;
+        Tensor<T> batch;
         int[] y;
         if (_reuse)
         {
-            _buffer ??= new T[BatchSize * _sampleSize];
-            buffer = _buffer;
+            // One tensor over the reused buffer; the partial last batch is a view of its first rows.
+            _full ??= TensorMemory.Wrap(new T[BatchSize * _sampleSize], [BatchSize, .. _dataset.SampleShape]);
+            batch = _full;
             y = count == BatchSize ? _fullLabels ??= new int[count] : (_lastLabels is { } last && last.Length == count ? last : _lastLabels = new int[count]);
         }
         else
         {
             // A fresh batch from the pool: it goes back when the caller drops the batch (and every view of it).
-            fresh = Tensor<T>.Uninitialized(shape);
-            buffer = fresh.Data;
+            batch = Tensor<T>.Uninitialized([count, .. _dataset.SampleShape]);
             y = new int[count];
         }
 
-        for (var i = 0; i < count; i++)
+        using (var fr = _dataset.Features.Read())
+        using (var bw = batch.Write())
         {
-            var index = order is null ? start + i : order[start + i];
-            features.Slice(index * _sampleSize, _sampleSize).CopyTo(buffer.Slice(i * _sampleSize, _sampleSize));
-            y[i] = labels[index];
+            var features = fr.ContiguousElements;
+            var buffer = bw.Elements;
+            for (var i = 0; i < count; i++)
+            {
+                var index = order is null ? start + i : order[start + i];
+                features.Slice(index * _sampleSize, _sampleSize).CopyTo(buffer.Slice(i * _sampleSize, _sampleSize));
+                y[i] = labels[index];
+            }
         }
 
-        GC.KeepAlive(_dataset);
-        if (fresh is not null)
+        if (!_reuse)
         {
-            return new Batch<T>(fresh, y);
+            return new Batch<T>(batch, y);
         }
 
-        // One tensor over the reused buffer; the partial last batch is a view of its first rows.
-        _full ??= TensorMemory.Wrap(_buffer!, [BatchSize, .. _dataset.SampleShape]);
-        TensorMemory.Written(_full);
-        return new Batch<T>(count == BatchSize ? _full : _full.Narrow(0, 0, count), y);
+        TensorMemory.Written(batch);
+        return new Batch<T>(count == BatchSize ? batch : batch.Narrow(0, 0, count), y);
     }
 }

@@ -141,24 +141,30 @@ public class Adam<T> : Optimizer<T, AdamOptions, AdamState<T>>
             state.Step++;
             var bias1 = 1 - Math.Pow(o.Beta1, state.Step);
             var bias2Sqrt = Math.Sqrt(1 - Math.Pow(o.Beta2, state.Step));
-            var m = TensorMemory.Writable(state.ExpAvg, Name, "exp_avg");
-            var v = TensorMemory.Writable(state.ExpAvgSq, Name, "exp_avg_sq");
+            using var mw = TensorMemory.Writable(state.ExpAvg, Name, "exp_avg");
+            using var vw = TensorMemory.Writable(state.ExpAvgSq, Name, "exp_avg_sq");
+            var m = mw.Elements;
+            var v = vw.Elements;
             TP.Lerp(m, g, T.CreateChecked(1 - o.Beta1), m);
             TP.Multiply(g, g, tmp);
             TP.Multiply(v, T.CreateChecked(o.Beta2), v);
             TP.MultiplyAdd(tmp, T.CreateChecked(1 - o.Beta2), v, v);
-            ReadOnlySpan<T> second = v;
+
+            // denom = √v / √(1 − β2^t) + eps (with amsgrad v is the running max of v); p ← p − (lr / (1 − β1^t))·m / denom
             if (o.Amsgrad)
             {
                 state.MaxExpAvgSq ??= Tensor.Zeros<T>(parameter.Shape);
-                var vmax = TensorMemory.Writable(state.MaxExpAvgSq, Name, "max_exp_avg_sq");
+                using var vmaxw = TensorMemory.Writable(state.MaxExpAvgSq, Name, "max_exp_avg_sq");
+                var vmax = vmaxw.Elements;
                 TP.Max(vmax, v, vmax);
                 TensorMemory.Written(state.MaxExpAvgSq);
-                second = vmax;
+                TP.Sqrt(vmax, tmp);
+            }
+            else
+            {
+                TP.Sqrt(v, tmp);
             }
 
-            // denom = √v / √(1 − β2^t) + eps; p ← p − (lr / (1 − β1^t))·m / denom
-            TP.Sqrt(second, tmp);
             TP.Divide(tmp, T.CreateChecked(bias2Sqrt), tmp);
             TP.Add(tmp, T.CreateChecked(o.Eps), tmp);
             TP.Divide(m, tmp, tmp);

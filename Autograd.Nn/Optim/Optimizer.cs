@@ -228,9 +228,13 @@ public abstract class Optimizer<T, TOptions, TState> : IOptimizer
                         _state.Add(p, state);
                     }
 
-                    Update(p, TensorMemory.Writable(p, Name, "a parameter"), TensorMemory.Readable(grad), state, options);
+                    using (var pw = TensorMemory.Writable(p, Name, "a parameter"))
+                    using (var gr = grad.Read())
+                    {
+                        Update(p, pw.Elements, gr.ContiguousElements, state, options);
+                    }
+
                     TensorMemory.Written(p);
-                    GC.KeepAlive(grad);   // the spans do not keep a pooled buffer's lease alive (docs/architecture.md)
                 }
             }
         }

@@ -98,18 +98,27 @@ public sealed class SGD<T> : Optimizer<T, SgdOptions, SgdState<T>>
                 {
                     // PyTorch: buf = torch.clone(d_p).detach() on the first step (no dampening).
                     var first = Tensor<T>.Uninitialized(parameter.Shape);
-                    d.CopyTo(first.Data);
+                    using (var fw = first.Write())
+                    {
+                        d.CopyTo(fw.Elements);
+                    }
+
                     state.MomentumBuffer = first;
                 }
                 else
                 {
-                    var b = TensorMemory.Writable(state.MomentumBuffer, Name, "the momentum buffer");
-                    TP.Multiply(b, momentum, b);
-                    TP.MultiplyAdd(d, T.CreateChecked(1 - o.Dampening), b, b);
+                    using (var bw = TensorMemory.Writable(state.MomentumBuffer, Name, "the momentum buffer"))
+                    {
+                        var b = bw.Elements;
+                        TP.Multiply(b, momentum, b);
+                        TP.MultiplyAdd(d, T.CreateChecked(1 - o.Dampening), b, b);
+                    }
+
                     TensorMemory.Written(state.MomentumBuffer);
                 }
 
-                var buf = TensorMemory.Readable(state.MomentumBuffer);
+                using var br = state.MomentumBuffer.Read();
+                var buf = br.ContiguousElements;
                 if (o.Nesterov)
                 {
                     TP.MultiplyAdd(buf, momentum, d, d);

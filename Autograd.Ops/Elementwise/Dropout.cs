@@ -31,13 +31,16 @@ public static class DropoutExtensions
             // Bernoulli(1 − p) / (1 − p), as PyTorch; p = 1 drops everything (mask 0, not 0·∞).
             var scale = p == 1 ? T.Zero : T.One / (T.One - T.CreateChecked(p));
             var maskTensor = Tensor<T>.Uninitialized((int[])x.ShapeArray.Clone());
-            var mask = maskTensor.Data;
             var gen = generator ?? Tensor.DefaultGenerator;
-            lock (gen)
+            using (var mw = maskTensor.Write())
             {
-                for (var i = 0; i < mask.Length; i++)
+                var mask = mw.Elements;
+                lock (gen)
                 {
-                    mask[i] = gen.NextDouble() >= p ? scale : T.Zero;
+                    for (var i = 0; i < mask.Length; i++)
+                    {
+                        mask[i] = gen.NextDouble() >= p ? scale : T.Zero;
+                    }
                 }
             }
 

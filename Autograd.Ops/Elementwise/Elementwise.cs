@@ -109,17 +109,18 @@ internal static class Elementwise
         }
 
         var result = Tensor<T>.UninitializedLike(x);
-        var source = x.Storage.Span.Slice(x.Offset, n);
+        using var xr = x.Read();
+        using var rw = result.Write();
+        var source = xr.Span.Slice(xr.Offset, n);
         if (scalarFirst)
         {
-            TOp.Row(s, source, result.Storage.Span);
+            TOp.Row(s, source, rw.Span);
         }
         else
         {
-            TOp.Row(source, s, result.Storage.Span);
+            TOp.Row(source, s, rw.Span);
         }
 
-        GC.KeepAlive(x);
         return result;
     }
 
@@ -129,8 +130,6 @@ internal static class Elementwise
     {
         if (a.IsContiguous && b.IsContiguous && TryContiguous<T, TOp>(a, b, out var fast))
         {
-            GC.KeepAlive(a);
-            GC.KeepAlive(b);
             return fast;
         }
 
@@ -138,8 +137,6 @@ internal static class Elementwise
         ShapeMath.Numel(shape, opName);
         var result = Tensor<T>.Uninitialized(shape);
         BinaryInto<T, TOp>(result, a, b, opName);
-        GC.KeepAlive(a);
-        GC.KeepAlive(b);
         return result;
     }
 
@@ -155,9 +152,12 @@ internal static class Elementwise
         var shape = destination.ShapeArray;
         var sa = a.BroadcastStridesTo(shape, opName);
         var sb = b.BroadcastStridesTo(shape, opName);
-        ReadOnlySpan<T> x = a.Storage.Span;
-        ReadOnlySpan<T> y = b.Storage.Span;
-        var d = destination.Storage.Span;
+        using var ar = a.Read();
+        using var br = b.Read();
+        using var dw = destination.Write();
+        var x = ar.Span;
+        var y = br.Span;
+        var d = dw.Span;
         var c = new RowCursor(shape, destination.StridesArray, destination.Offset, sa, a.Offset, sb, b.Offset);
         var len = c.Length;
         while (c.MoveNext())
@@ -238,7 +238,10 @@ internal static class Elementwise
         var chunks = Chunks(n);
         if (chunks == 1)
         {
-            Range<T, TOp>(a.Storage.Span.Slice(a.Offset, na), b.Storage.Span.Slice(b.Offset, nb), result.Storage.Span);
+            using var ar = a.Read();
+            using var br = b.Read();
+            using var rw = result.Write();
+            Range<T, TOp>(ar.Span.Slice(ar.Offset, na), br.Span.Slice(br.Offset, nb), rw.Span);
             return true;
         }
 
@@ -255,9 +258,12 @@ internal static class Elementwise
         where TOp : IBinaryOp<T>
     {
         var (na, nb) = (a.Numel, b.Numel);
-        var xm = a.Storage.Memory.Slice(a.Offset, na);
-        var ym = b.Storage.Memory.Slice(b.Offset, nb);
-        var dm = result.Storage.Memory;
+        using var ar = a.Read();
+        using var br = b.Read();
+        using var rw = result.Write();
+        var xm = ar.Memory.Slice(ar.Offset, na);
+        var ym = br.Memory.Slice(br.Offset, nb);
+        var dm = rw.Memory;
         Threads.ForRanges(n, chunks, (start, end) =>
         {
             // A scalar operand stays whole; the others are cut to the range.
@@ -302,8 +308,9 @@ internal static class Elementwise
         var result = Tensor<T>.UninitializedLike(x);
         if (!x.IsContiguous || Chunks(n) == 1)
         {
-            row(x.ContiguousSpan(), result.Storage.Span[..n]);
-            GC.KeepAlive(x);
+            using var xr = x.Read();
+            using var rw = result.Write();
+            row(xr.ContiguousElements, rw.Span[..n]);
             return result;
         }
 
@@ -315,10 +322,11 @@ internal static class Elementwise
     private static void ParallelRows<T>(Tensor<T> x, Tensor<T> result, int n, ElementwiseOp.RowFunc<T> row)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var xm = x.Storage.Memory.Slice(x.Offset, n);
-        var dm = result.Storage.Memory;
+        using var xr = x.Read();
+        using var rw = result.Write();
+        var xm = xr.Memory.Slice(xr.Offset, n);
+        var dm = rw.Memory;
         Threads.ForRanges(n, Chunks(n), (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
-        GC.KeepAlive(x);
     }
 
     /// <summary>True when every element of <paramref name="x"/> is the same storage element (all strides 0: an expanded scalar).</summary>
@@ -346,13 +354,13 @@ internal static class Elementwise
     {
         var n = y.Numel;
         var scalar = IsBroadcastScalar(g);
-        var ym = y.Storage.Memory.Slice(y.Offset, n);
-        var gm = g.Storage.Memory.Slice(g.Offset, scalar ? Math.Min(1, n) : n);
-        var dm = destination.Storage.Memory.Slice(destination.Offset, n);
+        using var yr = y.Read();
+        using var gr = g.Read();
+        using var dw = destination.Write();
+        var ym = yr.Memory.Slice(yr.Offset, n);
+        var gm = gr.Memory.Slice(gr.Offset, scalar ? Math.Min(1, n) : n);
+        var dm = dw.Memory.Slice(dw.Offset, n);
         Threads.ForRanges(n, Chunks(n), (start, end) => MaskPositive<T>(ym.Span[start..end], scalar ? gm.Span : gm.Span[start..end], dm.Span[start..end]));
-        GC.KeepAlive(y);
-        GC.KeepAlive(g);
-        GC.KeepAlive(destination);
     }
 
     /// <summary>d[i] = y[i] &gt; 0 ? g[i] : 0, with g as long as d or a single value.</summary>

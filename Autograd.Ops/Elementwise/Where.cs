@@ -54,10 +54,14 @@ public static class WhereExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = Tensor<T>.Uninitialized(shape);
-        var dst = result.Storage.Span;
-        Strided.Copy(dst, 0, result.StridesArray, b.Storage.Span, b.Offset, b.BroadcastStridesTo(shape, "Where"), shape);
-        var cs = c.Storage.Span;
-        var xs = a.Storage.Span;
+        using var rw = result.Write();
+        using var br = b.Read();
+        using var cr = c.Read();
+        using var ar = a.Read();
+        var dst = rw.Span;
+        Strided.Copy(dst, 0, result.StridesArray, br.Span, br.Offset, b.BroadcastStridesTo(shape, "Where"), shape);
+        var cs = cr.Span;
+        var xs = ar.Span;
         var cursor = new RowCursor(shape, result.StridesArray, 0, c.BroadcastStridesTo(shape, "Where"), c.Offset, a.BroadcastStridesTo(shape, "Where"), a.Offset);
         while (cursor.MoveNext())
         {
@@ -71,9 +75,6 @@ public static class WhereExtensions
             }
         }
 
-        GC.KeepAlive(a);
-        GC.KeepAlive(b);
-        GC.KeepAlive(c);
         return result;
     }
 }

@@ -79,9 +79,13 @@ public static class InPlaceExtensions
             CheckOperand(op, x, source, "source");
             source = Unaliased(x, source);
             var strides = source.BroadcastStridesTo(x.ShapeArray, op);
-            Strided.Copy(x.Storage.Span, x.Offset, x.StridesArray, source.Storage.Span, source.Offset, strides, x.ShapeArray);
-            x.Storage.BumpVersion();
-            GC.KeepAlive(source);
+            using (var xw = x.Write())
+            using (var sr = source.Read())
+            {
+                Strided.Copy(xw.Span, xw.Offset, x.StridesArray, sr.Span, sr.Offset, strides, x.ShapeArray);
+            }
+
+            x.BumpVersion();
             return x;
         }
 
@@ -110,7 +114,7 @@ public static class InPlaceExtensions
         CheckTarget(op, x);
         CheckOperand(op, x, other, argument);
         Elementwise.BinaryInto<T, TOp>(x, x, Unaliased(x, other), op);
-        x.Storage.BumpVersion();
+        x.BumpVersion();
         return x;
     }
 
@@ -146,16 +150,17 @@ public static class InPlaceExtensions
         {
             // The optimiser case (parameter and gradient of one shape): one fused pass, x = other·alpha + x.
             var n = x.Numel;
-            var d = x.Storage.Span.Slice(x.Offset, n);
-            TP.MultiplyAdd(other.Storage.Span.Slice(other.Offset, n), alpha, d, d);
-            GC.KeepAlive(other);
+            using var xw = x.Write();
+            using var otherRead = other.Read();
+            var d = xw.Span.Slice(xw.Offset, n);
+            TP.MultiplyAdd(otherRead.Span.Slice(otherRead.Offset, n), alpha, d, d);
         }
         else
         {
             Elementwise.BinaryInto<T, AddOp<T>>(x, x, Elementwise.Binary<T, MultiplyOp<T>>(other, Tensor.Scalar(alpha), op), op);
         }
 
-        x.Storage.BumpVersion();
+        x.BumpVersion();
         return x;
     }
 
@@ -234,7 +239,7 @@ public static class InPlaceExtensions
     private static Tensor<T> Unaliased<T>(Tensor<T> x, Tensor<T> operand)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!ReferenceEquals(operand.Storage, x.Storage)
+        if (!operand.SharesStorage(x)
             || (operand.Offset == x.Offset && ShapeMath.SameShape(operand.ShapeArray, x.ShapeArray) && ShapeMath.SameShape(operand.StridesArray, x.StridesArray)))
         {
             return operand;

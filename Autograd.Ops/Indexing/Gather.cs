@@ -29,14 +29,17 @@ public static class GatherExtensions
             IndexWalk.CheckShapes("Gather", index, d, x.ShapeArray, "input", null, shapes);
             var (from, _) = IndexWalk.Offsets("Gather", index, d, x.ShapeArray, x.StridesArray, x.Offset, new int[index.Rank], 0, shapes);
             var result = Tensor<T>.Uninitialized((int[])index.ShapeArray.Clone());
-            var src = x.Storage.Span;
-            var data = result.Data;
-            for (var i = 0; i < data.Length; i++)
+            using (var xr = x.Read())
+            using (var rw = result.Write())
             {
-                data[i] = src[from[i]];
+                var src = xr.Span;
+                var data = rw.Elements;
+                for (var i = 0; i < data.Length; i++)
+                {
+                    data[i] = src[from[i]];
+                }
             }
 
-            GC.KeepAlive(x);
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x.ShapeArray;

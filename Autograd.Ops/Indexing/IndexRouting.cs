@@ -23,10 +23,14 @@ internal static class IndexRouting
     public static Tensor<T> Scatter<T>(Tensor<T> src, int[] index, int[] shape, string name, int planes = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (data, offset) = src.Dense();
         var result = Tensor<T>.ZeroFilled((int[])shape.Clone());
-        Route.ScatterAdd(data, offset, index, result.Storage.Memory, planes, Parallel(planes, index.Length));
-        GC.KeepAlive(src);
+        using (var sr = src.Read())
+        using (var rw = result.Write())
+        {
+            var (data, offset) = sr.Dense;
+            Route.ScatterAdd(data, offset, index, rw.Memory, planes, Parallel(planes, index.Length));
+        }
+
         if (Tape.ShouldRecord(src))
         {
             var srcShape = src.ShapeArray;
@@ -41,8 +45,12 @@ internal static class IndexRouting
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = Tensor<T>.Uninitialized((int[])shape.Clone());
-        Route.Gather(src.ContiguousSpan(), index, result.Storage.Span);
-        GC.KeepAlive(src);
+        using (var sr = src.Read())
+        using (var rw = result.Write())
+        {
+            Route.Gather(sr.ContiguousElements, index, rw.Span);
+        }
+
         if (Tape.ShouldRecord(src))
         {
             var srcShape = src.ShapeArray;

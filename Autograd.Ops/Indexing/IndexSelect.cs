@@ -31,15 +31,18 @@ public static class IndexSelectExtensions
             ShapeMath.Numel(shape, "IndexSelect");
             var result = Tensor<T>.Uninitialized(shape);   // every slice is written below
             var (sliceShape, outStrides, xStrides) = Slices(shape, result.StridesArray, x.StridesArray, d);
-            for (var k = 0; k < idx.Length; k++)
+            using (var rw = result.Write())
+            using (var xr = x.Read())
             {
-                Strided.Copy(
-                    result.Storage.Span, k * result.StridesArray[d], outStrides,
-                    x.Storage.Span, x.Offset + idx[k] * x.StridesArray[d], xStrides,
-                    sliceShape);
+                for (var k = 0; k < idx.Length; k++)
+                {
+                    Strided.Copy(
+                        rw.Span, k * result.StridesArray[d], outStrides,
+                        xr.Span, xr.Offset + idx[k] * x.StridesArray[d], xStrides,
+                        sliceShape);
+                }
             }
 
-            GC.KeepAlive(x);
             if (Tape.ShouldRecord(x))
             {
                 var xShape = x.ShapeArray;
@@ -63,15 +66,18 @@ public static class IndexSelectExtensions
     {
         var result = Tensor<T>.ZeroFilled((int[])shape.Clone());
         var (sliceShape, outStrides, gStrides) = Slices(g.ShapeArray, result.StridesArray, g.StridesArray, d);
-        for (var k = 0; k < idx.Length; k++)
+        using (var rw = result.Write())
+        using (var gr = g.Read())
         {
-            Strided.Accumulate(
-                result.Storage.Span, idx[k] * result.StridesArray[d], outStrides,
-                g.Storage.Span, g.Offset + k * g.StridesArray[d], gStrides,
-                sliceShape);
+            for (var k = 0; k < idx.Length; k++)
+            {
+                Strided.Accumulate(
+                    rw.Span, idx[k] * result.StridesArray[d], outStrides,
+                    gr.Span, gr.Offset + k * g.StridesArray[d], gStrides,
+                    sliceShape);
+            }
         }
 
-        GC.KeepAlive(g);
         if (Tape.ShouldRecord(g))
         {
             Tape.Record("IndexAdd", result, [g], (gg, grads) => grads[0] = gg.IndexSelect(d, index));

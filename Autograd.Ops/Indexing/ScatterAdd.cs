@@ -31,14 +31,16 @@ public static class ScatterAddExtensions
             IndexWalk.CheckShapes("ScatterAdd", index, d, x.ShapeArray, "input", src.ShapeArray, shapes);
             var result = x.ContiguousCopy();
             var (to, from) = IndexWalk.Offsets("ScatterAdd", index, d, result.ShapeArray, result.StridesArray, 0, src.StridesArray, src.Offset, shapes);
-            var dst = result.Storage.Span;
-            var s = src.Storage.Span;
-            for (var i = 0; i < to.Length; i++)
+            using (var rw = result.Write())
+            using (var sr = src.Read())
             {
-                dst[to[i]] += s[from[i]];
+                var dst = rw.Span;
+                var s = sr.Span;
+                for (var i = 0; i < to.Length; i++)
+                {
+                    dst[to[i]] += s[from[i]];
+                }
             }
-
-            GC.KeepAlive(src);
 
             if (Tape.ShouldRecord(x, src))
             {

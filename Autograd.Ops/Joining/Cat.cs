@@ -60,15 +60,17 @@ public static class CatExtensions
             var result = Tensor<T>.Uninitialized(shape);   // the inputs tile it along d
             var offsets = new int[inputs.Length];
             var at = 0;
-            for (var i = 0; i < inputs.Length; i++)
+            using (var rw = result.Write())
             {
-                var t = inputs[i];
-                offsets[i] = at;
-                Strided.Copy(result.Storage.Span, at * result.StridesArray[d], result.StridesArray, t.Storage.Span, t.Offset, t.StridesArray, t.ShapeArray);
-                at += t.ShapeArray[d];
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    var t = inputs[i];
+                    offsets[i] = at;
+                    using var tr = t.Read();
+                    Strided.Copy(rw.Span, at * result.StridesArray[d], result.StridesArray, tr.Span, tr.Offset, t.StridesArray, t.ShapeArray);
+                    at += t.ShapeArray[d];
+                }
             }
-
-            GC.KeepAlive(inputs);
 
             if (Tape.ShouldRecord<T>(inputs))
             {

@@ -59,9 +59,7 @@ public static class MatMulExtensions
 
             // Every element is written by the GEMMs (a k = 0 product clears its block).
             var result = Tensor<T>.Uninitialized([.. outShape]);
-            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result.Storage.Memory);
-            GC.KeepAlive(a);
-            GC.KeepAlive(b);
+            Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result);
             if (Tape.ShouldRecord(a, b))
             {
                 var (needA, needB) = (a.RequiresGrad, b.RequiresGrad);
@@ -90,12 +88,16 @@ public static class MatMulExtensions
     }
 
     /// <summary>One GEMM per batch element, or a single GEMM when the batch folds into A's rows.</summary>
-    private static void Multiply<T>(int[] batch, int m, int n, int k, Tensor<T> a, int[] aStrides, Tensor<T> b, int[] bStrides, Memory<T> c)
+    private static void Multiply<T>(int[] batch, int m, int n, int k, Tensor<T> a, int[] aStrides, Tensor<T> b, int[] bStrides, Tensor<T> result)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rank = batch.Length;
-        var aData = a.Storage.Memory;
-        var bData = b.Storage.Memory;
+        using var ar = a.Read();
+        using var br = b.Read();
+        using var cw = result.Write();
+        var aData = ar.Memory;
+        var bData = br.Memory;
+        var c = cw.Memory;
         int aRs = aStrides[rank], aCs = aStrides[rank + 1], bRs = bStrides[rank], bCs = bStrides[rank + 1];
         var batchCount = ShapeMath.Numel(batch);
         if (batchCount == 0 || m == 0 || n == 0)
@@ -117,12 +119,12 @@ public static class MatMulExtensions
 
         if (foldable)
         {
-            Gemm.Multiply(batchCount * m, n, k, aData, a.Offset, aRs, aCs, bData, b.Offset, bRs, bCs, c, 0, n, accumulate: false);
+            Gemm.Multiply(batchCount * m, n, k, aData, ar.Offset, aRs, aCs, bData, br.Offset, bRs, bCs, c, 0, n, accumulate: false);
             return;
         }
 
         var cStrides = ShapeMath.ContiguousStrides([.. batch, m, n]);
-        var cursor = new RowCursor(batch, cStrides.AsSpan(0, rank), 0, aStrides.AsSpan(0, rank), a.Offset, bStrides.AsSpan(0, rank), b.Offset);
+        var cursor = new RowCursor(batch, cStrides.AsSpan(0, rank), 0, aStrides.AsSpan(0, rank), ar.Offset, bStrides.AsSpan(0, rank), br.Offset);
         while (cursor.MoveNext())
         {
             int oc = cursor.Offset0, oa = cursor.Offset1, ob = cursor.Offset2;

@@ -59,10 +59,13 @@ public static class CrossEntropyExtensions
             }
 
             var coefficientTensor = Tensor<T>.Uninitialized((int[])plan.OutputShape.Clone());
-            var coefficient = coefficientTensor.Data;
-            for (var k = 0; k < plan.Count; k++)
+            using (var cw = coefficientTensor.Write())
             {
-                coefficient[k] = plan.Ignored(k) ? T.Zero : scale;
+                var coefficient = cw.Elements;
+                for (var k = 0; k < plan.Count; k++)
+                {
+                    coefficient[k] = plan.Ignored(k) ? T.Zero : scale;
+                }
             }
 
             var smooth = weighted.Sum(classDim).Mul(coefficientTensor);

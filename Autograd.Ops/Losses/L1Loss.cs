@@ -28,7 +28,8 @@ public static class L1LossExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var detached = fresh.Detach();
-        var data = detached.Storage.Span;
+        using var dw = detached.Write();
+        var data = dw.Span;
         for (var i = 0; i < data.Length; i++)
         {
             data[i] = f(data[i]);

@@ -22,27 +22,22 @@ public static class NllLossExtensions
         {
             ArgumentNullException.ThrowIfNull(logProbs);
             var plan = ClassTargets<T>.Plan(logProbs, targets, weight, ignoreIndex, reduction, "NllLoss");
-            var xs = logProbs.ContiguousSpan();
             var perTarget = reduction == Reduction.None ? Tensor<T>.ZeroFilled((int[])plan.OutputShape.Clone()) : null;
-            var losses = perTarget is null ? [] : perTarget.Data;
-            var sum = T.Zero;
-            for (var k = 0; k < plan.Count; k++)
+            T sum;
+            using (var xr = logProbs.Read())
             {
-                if (plan.Ignored(k))
+                var xs = xr.ContiguousElements;
+                if (perTarget is null)
                 {
-                    continue;
+                    sum = Losses(plan, xs, []);
                 }
-
-                var loss = -plan.Weight(k) * xs[plan.InputIndex(k)];
-                if (perTarget is not null)
+                else
                 {
-                    losses[k] = loss;
+                    using var lw = perTarget.Write();
+                    sum = Losses(plan, xs, lw.Elements);
                 }
-
-                sum += loss;
             }
 
-            GC.KeepAlive(logProbs);
             var result = reduction switch
             {
                 Reduction.None => perTarget!,
@@ -57,12 +52,15 @@ public static class NllLossExtensions
                     // dlogProbs = g (a class axis of size 1 inserted for None) ⊙ M, M[i, tᵢ] = −w[tᵢ]·scale.
                     var scale = reduction == Reduction.Mean ? T.One / plan.TotalWeight() : T.One;
                     var mask = Tensor<T>.ZeroFilled((int[])logProbs.ShapeArray.Clone());
-                    var m = mask.Data;
-                    for (var k = 0; k < plan.Count; k++)
+                    using (var mw = mask.Write())
                     {
-                        if (!plan.Ignored(k))
+                        var m = mw.Elements;
+                        for (var k = 0; k < plan.Count; k++)
                         {
-                            m[plan.InputIndex(k)] = -plan.Weight(k) * scale;
+                            if (!plan.Ignored(k))
+                            {
+                                m[plan.InputIndex(k)] = -plan.Weight(k) * scale;
+                            }
                         }
                     }
 
@@ -73,6 +71,33 @@ public static class NllLossExtensions
 
             return result;
         }
+    }
+
+    /// <summary>
+    /// Σ of the per-target losses −w[tᵢ]·logProbs[i, tᵢ] (ignored targets count 0), <paramref name="xs"/>
+    /// row-major; each loss is also stored in <paramref name="losses"/> unless that is empty (a reduced loss).
+    /// </summary>
+    private static T Losses<T>(ClassTargets<T> plan, ReadOnlySpan<T> xs, Span<T> losses)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var sum = T.Zero;
+        for (var k = 0; k < plan.Count; k++)
+        {
+            if (plan.Ignored(k))
+            {
+                continue;
+            }
+
+            var loss = -plan.Weight(k) * xs[plan.InputIndex(k)];
+            if (!losses.IsEmpty)
+            {
+                losses[k] = loss;
+            }
+
+            sum += loss;
+        }
+
+        return sum;
     }
 }
 

@@ -26,9 +26,13 @@ public static class LogSoftmaxExtensions
             var perm = Enumerable.Range(0, rank).Where(i => i != d).Append(d).ToArray();
             var permShape = perm.Select(i => shape[i]).ToArray();
             var work = Tensor<T>.Uninitialized(permShape);
-            var data = work.Data;
-            Strided.Copy(data, 0, work.StridesArray, x.Storage.Span, x.Offset, perm.Select(i => strides[i]).ToArray(), permShape);
-            GC.KeepAlive(x);
+            using var ww = work.Write();
+            var data = ww.Elements;
+            using (var xr = x.Read())
+            {
+                Strided.Copy(data, 0, work.StridesArray, xr.Span, xr.Offset, perm.Select(i => strides[i]).ToArray(), permShape);
+            }
+
             var n = shape[d];
             if (n > 0)
             {
@@ -63,8 +67,8 @@ public static class LogSoftmaxExtensions
                 }
 
                 result = Tensor<T>.Uninitialized((int[])x.ShapeArray.Clone());
-                Strided.Copy(result.Storage.Span, 0, ShapeMath.ContiguousStrides(shape), data, 0, inverse.Select(i => work.StridesArray[i]).ToArray(), shape);
-                GC.KeepAlive(work);
+                using var rw = result.Write();
+                Strided.Copy(rw.Span, 0, ShapeMath.ContiguousStrides(shape), data, 0, inverse.Select(i => work.StridesArray[i]).ToArray(), shape);
             }
 
             if (Tape.ShouldRecord(x))

@@ -29,10 +29,13 @@ public static class ProdExtensions
             var (reduced, keep, outShape) = Reduce.Plan(x.ShapeArray, dims, keepDim, "Prod");
             var (data, outer, inner, _, _) = Reduce.Rows(x, reduced);
             var result = Tensor<T>.Uninitialized(outShape);
-            var values = result.Data;
-            for (var o = 0; o < outer; o++)
+            using (var rw = result.Write())
             {
-                values[o] = inner == 0 ? T.One : TP.Product<T>(data.AsSpan(o * inner, inner));
+                var values = rw.Elements;
+                for (var o = 0; o < outer; o++)
+                {
+                    values[o] = inner == 0 ? T.One : TP.Product<T>(data.AsSpan(o * inner, inner));
+                }
             }
 
             if (Tape.ShouldRecord(x))
@@ -40,7 +43,7 @@ public static class ProdExtensions
                 Tape.Record("Prod", new CallSite(callerFile, callerLine), result, [x], (g, grads) =>
                 {
                     var gk = g.Reshape(keep);
-                    grads[0] = x.ContiguousSpan().IndexOf(T.Zero) < 0
+                    grads[0] = !HasZero(x)
                         ? gk * result.Reshape(keep) / x
                         : gk * (Tape.ShouldRecord(x) ? RecordedProductOfOthers(x, reduced) : ProductOfOthers(x, reduced));
                 }, x, result);
@@ -68,10 +71,13 @@ public static class ProdExtensions
         var rows = x.Permute(perm).Reshape([.. kept, n]);
         var spread = rows.Unsqueeze(kept.Length).Expand([.. kept, n, n]);
         var eye = Tensor<T>.ZeroFilled([n, n]);
-        var e = eye.Storage.Span;
-        for (var i = 0; i < n; i++)
+        using (var ew = eye.Write())
         {
-            e[(i * n) + i] = T.One;
+            var e = ew.Span;
+            for (var i = 0; i < n; i++)
+            {
+                e[(i * n) + i] = T.One;
+            }
         }
 
         return spread.MaskedFill(eye, 1.0).Prod(kept.Length + 1).Reshape(permShape).Permute(Inverse(perm));
@@ -83,7 +89,8 @@ public static class ProdExtensions
     {
         var (data, outer, inner, perm, permShape) = Reduce.Rows(x, reduced);
         var result = Tensor<T>.Uninitialized(permShape);
-        var others = result.Data;
+        using var rw = result.Write();
+        var others = rw.Elements;
         for (var o = 0; o < outer; o++)
         {
             var row = data.AsSpan(o * inner, inner);
@@ -107,6 +114,14 @@ public static class ProdExtensions
 
         // Back from the (kept dims, reduced dims) order to x's dimension order.
         return result.Permute(Inverse(perm)).Contiguous();
+    }
+
+    /// <summary>Whether any element of <paramref name="x"/> is zero (then y/x is 0/0 somewhere).</summary>
+    private static bool HasZero<T>(Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var xr = x.Read();
+        return xr.ContiguousElements.IndexOf(T.Zero) >= 0;
     }
 
     /// <summary>The permutation that undoes <paramref name="perm"/> (back from the kept-then-reduced order to x's).</summary>

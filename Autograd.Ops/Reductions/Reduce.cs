@@ -58,6 +58,7 @@ internal static class Reduce
     {
         var result = new T[ShapeMath.Numel(keepShape)];
         var n = x.Numel;
+        using var xr = x.Read();
         if (result.Length == 1 && n >= Elementwise.ParallelThreshold && x.IsContiguous)
         {
             // A full sum of a large contiguous tensor: partial sums over fixed blocks of SumBlock elements,
@@ -65,9 +66,8 @@ internal static class Reduce
             // result is the same bits at any thread count and whichever thread finishes first.
             var blocks = (int)((n + SumBlock - 1) / SumBlock);
             var partial = new T[blocks];
-            var xm = x.Storage.Memory.Slice(x.Offset, n);
+            var xm = xr.Memory.Slice(xr.Offset, n);
             Threads.For(blocks, Elementwise.Chunks(n), b => partial[b] = TP.Sum<T>(xm.Span[(b * SumBlock)..Math.Min(n, (b + 1) * SumBlock)]));
-            GC.KeepAlive(x);
             result[0] = TP.Sum<T>(partial);
             return result;
         }
@@ -83,7 +83,7 @@ internal static class Reduce
 
         // The destination is read with stride 0 along reduced dims, so every element of a reduced
         // fibre accumulates into the same slot (a full-tensor sum is one TensorPrimitives.Sum).
-        Strided.Accumulate(result, 0, strides, x.Storage.Span, x.Offset, x.StridesArray, x.ShapeArray);
+        Strided.Accumulate(result, 0, strides, xr.Span, xr.Offset, x.StridesArray, x.ShapeArray);
         return result;
     }
 
@@ -161,6 +161,7 @@ internal static class Reduce
             }
         }
 
-        return (Strided.ToContiguous(x.Storage.Span, x.Offset, permStrides, permShape), outer, inner, perm, permShape);
+        using var xr = x.Read();
+        return (Strided.ToContiguous(xr.Span, xr.Offset, permStrides, permShape), outer, inner, perm, permShape);
     }
 }

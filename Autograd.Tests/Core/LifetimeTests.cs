@@ -8,7 +8,7 @@ namespace Autograd.Tests.Core;
 /// <summary>
 /// The storage lifetime rule (docs/architecture.md, "Storage lifetime"): a span of a pooled storage does not
 /// keep the storage's lease alive, so a method that reads a span of a tensor must keep the tensor reachable
-/// until it is done (<c>GC.KeepAlive</c>). Here every input is a temporary that nothing else references,
+/// until it is done (a <c>x.Read()</c>/<c>x.Write()</c> scope). Here every input is a temporary that nothing else references,
 /// another thread collects and runs finalizers without pause, and the pool poisons every buffer it takes
 /// back (NaN): an op that lets its input die while its kernel still reads it returns NaN or stale values
 /// instead of the result of the same op on an input that stays reachable.
@@ -37,6 +37,8 @@ public class LifetimeTests
         yield return Case("AvgPool2d", t => Keep(t.View(4, 64, 32, 32).AvgPool2d(2)));
         yield return Case("CopyFrom", t => Keep(Tensor.Zeros<float>(1024, 256).CopyFrom(t.Transpose(0, 1))));
         yield return Case("AddInPlace (fused)", t => Keep(Tensor.Zeros<float>(256, 1024).AddInPlace(t, 0.5f)));
+        yield return Case("AddInPlace (strided)", t => Keep(Tensor.Zeros<float>(1024, 256).AddInPlace(t.Transpose(0, 1))));
+        yield return Case("MulInPlace (strided)", t => Keep(Tensor.Ones<float>(1024, 256).MulInPlace(t.Transpose(0, 1))));
     }
 
     private static TestCaseData Case(string name, Func<Tensor<float>, float[]> op) => new TestCaseData(op).SetArgDisplayNames(name);
