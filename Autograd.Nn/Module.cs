@@ -42,9 +42,13 @@ public abstract class Module<T>
     /// <param name="callerLine">Filled in by the compiler: the calling line, kept on the tape nodes.</param>
     public Tensor<T> Forward(Tensor<T> input, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
-        using var site = GetType().Assembly == typeof(Module<T>).Assembly ? CallSite.Enter(callerFile, callerLine) : CallSite.Suspend();
+        using var site = EnterForward(callerFile, callerLine);
         return ForwardCore(input);
     }
+
+    /// <summary>The call-site scope of a forward: the caller's line for built-in modules, the module's own lines for a user's.</summary>
+    private protected CallSiteScope EnterForward(string callerFile, int callerLine) =>
+        GetType().Assembly == typeof(Module<T>).Assembly ? CallSite.Enter(callerFile, callerLine) : CallSite.Suspend();
 
     /// <summary>The module's computation; subclasses implement it (PyTorch's <c>forward</c>). Callers use <see cref="Forward"/>.</summary>
     protected abstract Tensor<T> ForwardCore(Tensor<T> input);
@@ -57,20 +61,49 @@ public abstract class Module<T>
     protected Tensor<T>? RegisterParameter(string name, Tensor<T>? parameter)
     {
         CheckName(name, "RegisterParameter");
-        if (parameter is not null)
-        {
-            if (!parameter.IsLeaf)
-            {
-                throw new ArgumentException(
-                    $"RegisterParameter: '{name}' is the result of '{parameter.GradFn!.OpName}', not a leaf; a parameter must be a leaf tensor (use Detach()).",
-                    nameof(parameter));
-            }
-
-            parameter.RequiresGrad = true;
-        }
-
+        MarkParameter(name, parameter, "RegisterParameter");
         _parameters.Add(name, parameter);
         return parameter;
+    }
+
+    /// <summary>
+    /// Puts <paramref name="parameter"/> in the place of the parameter registered as <paramref name="name"/>
+    /// (PyTorch's <c>module.weight = other</c> on a registered name) and returns it; the name keeps its place in
+    /// the names and the state dict. Given another module's parameter this ties the two (<c>lmHead.Weight =
+    /// wte.Weight</c>): one tensor under two names, which <see cref="Parameters"/> yields once, an optimiser
+    /// updates once, and the state dict writes under both names. Null removes the parameter but keeps the name.
+    /// </summary>
+    protected Tensor<T>? ReplaceParameter(string name, Tensor<T>? parameter)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!_parameters.ContainsKey(name))
+        {
+            throw new ArgumentException(
+                $"ReplaceParameter: {GetType().Name} has no parameter '{name}' (its parameters: {string.Join(", ", _parameters.Keys.Select(k => $"'{k}'"))}); register it first.",
+                nameof(name));
+        }
+
+        MarkParameter(name, parameter, "ReplaceParameter");
+        _parameters[name] = parameter;
+        return parameter;
+    }
+
+    /// <summary>A parameter must be a leaf; it is marked <c>RequiresGrad</c>.</summary>
+    private static void MarkParameter(string name, Tensor<T>? parameter, string op)
+    {
+        if (parameter is null)
+        {
+            return;
+        }
+
+        if (!parameter.IsLeaf)
+        {
+            throw new ArgumentException(
+                $"{op}: '{name}' is the result of '{parameter.GradFn!.OpName}', not a leaf; a parameter must be a leaf tensor (use Detach()).",
+                nameof(parameter));
+        }
+
+        parameter.RequiresGrad = true;
     }
 
     /// <summary>

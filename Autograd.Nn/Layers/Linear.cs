@@ -10,6 +10,8 @@ namespace Autograd.Nn;
 public sealed class Linear<T> : Module<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private Tensor<T> _weight;
+
     /// <param name="inFeatures">Size of each input sample.</param>
     /// <param name="outFeatures">Size of each output sample.</param>
     /// <param name="bias">Whether to learn an additive bias.</param>
@@ -24,7 +26,7 @@ public sealed class Linear<T> : Module<T>
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         // PyTorch's reset_parameters: kaiming_uniform(a=√5) = U(±1/√in) for W, U(±1/√in) for b.
-        Weight = RegisterParameter("weight", Init.DefaultWeight(Tensor.Zeros<T>(outFeatures, inFeatures), generator))!;
+        _weight = RegisterParameter("weight", Init.DefaultWeight(Tensor.Zeros<T>(outFeatures, inFeatures), generator))!;
         Bias = RegisterParameter("bias", bias ? Init.DefaultBias(Tensor.Zeros<T>(outFeatures), inFeatures, generator) : null);
     }
 
@@ -32,8 +34,27 @@ public sealed class Linear<T> : Module<T>
 
     public int OutFeatures { get; }
 
-    /// <summary>[out, in].</summary>
-    public Tensor<T> Weight { get; }
+    /// <summary>
+    /// [out, in]. Setting it replaces the registered parameter (PyTorch's <c>linear.weight = other</c>);
+    /// setting it to another module's parameter ties the two (<c>lmHead.Weight = wte.Weight</c>, see
+    /// <see cref="Module{T}.ReplaceParameter"/>). Do it before making the optimiser, which keeps the tensors
+    /// it was given.
+    /// </summary>
+    public Tensor<T> Weight
+    {
+        get => _weight;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.Rank != 2 || value.Size(0) != OutFeatures || value.Size(1) != InFeatures)
+            {
+                throw new ArgumentException(
+                    $"Linear: weight must have shape [out_features, in_features] = [{OutFeatures}, {InFeatures}], got {ShapeMath.Format(value.Shape)}.", nameof(value));
+            }
+
+            _weight = ReplaceParameter("weight", value)!;
+        }
+    }
 
     /// <summary>[out], or null.</summary>
     public Tensor<T>? Bias { get; }

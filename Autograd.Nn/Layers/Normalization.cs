@@ -52,11 +52,8 @@ public sealed class BatchNorm2d<T> : Module<T>
     protected override Tensor<T> ForwardCore(Tensor<T> input) =>
         input.BatchNorm2d(RunningMean, RunningVar, Weight, Bias, training: Training || RunningMean is null, Momentum, Eps);
 
-    /// <summary>Python's repr of a small float: 1e-05, not 1E-05.</summary>
-    internal static string FormatEps(double eps) => eps.ToString(CultureInfo.InvariantCulture).ToLowerInvariant();
-
     protected override string ExtraRepr() =>
-        string.Create(CultureInfo.InvariantCulture, $"{NumFeatures}, eps={FormatEps(Eps)}, momentum={Momentum}, affine={(Weight is null ? "False" : "True")}, track_running_stats={(RunningMean is null ? "False" : "True")}");
+        string.Create(CultureInfo.InvariantCulture, $"{NumFeatures}, eps={PyRepr.Float(Eps)}, momentum={Momentum}, affine={(Weight is null ? "False" : "True")}, track_running_stats={(RunningMean is null ? "False" : "True")}");
 }
 
 /// <summary>
@@ -100,5 +97,5 @@ public sealed class LayerNorm<T> : Module<T>
     protected override Tensor<T> ForwardCore(Tensor<T> input) => input.LayerNorm(_normalizedShape, Weight, Bias, Eps);
 
     protected override string ExtraRepr() =>
-        string.Create(CultureInfo.InvariantCulture, $"({string.Join(", ", _normalizedShape)}{(_normalizedShape.Length == 1 ? "," : "")}), eps={BatchNorm2d<T>.FormatEps(Eps)}, elementwise_affine={(Weight is null ? "False" : "True")}");
+        string.Create(CultureInfo.InvariantCulture, $"({string.Join(", ", _normalizedShape)}{(_normalizedShape.Length == 1 ? "," : "")}), eps={PyRepr.Float(Eps)}, elementwise_affine={(Weight is null ? "False" : "True")}");
 }

@@ -44,19 +44,7 @@ public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
     public int Count => _layers.Count;
 
     /// <summary>The layer at <paramref name="index"/> (negative counts from the end).</summary>
-    public Module<T> this[int index]
-    {
-        get
-        {
-            var i = index < 0 ? index + _layers.Count : index;
-            if ((uint)i >= (uint)_layers.Count)
-            {
-                throw new ArgumentOutOfRangeException(nameof(index), index, $"Sequential: index {index} is out of range for {_layers.Count} layers.");
-            }
-
-            return _layers[i];
-        }
-    }
+    public Module<T> this[int index] => _layers[ListIndex.Resolve(index, _layers.Count, "Sequential", "layers")];
 
     /// <summary>Adds a layer at the end, named by its position; returns this.</summary>
     public Sequential<T> Append(Module<T> layer) => Append(_layers.Count.ToString(CultureInfo.InvariantCulture), layer);

@@ -2,37 +2,80 @@ namespace Autograd.Optim;
 
 /// <summary>
 /// Changes the learning rate of every parameter group of an optimiser once per <see cref="Step"/>
-/// (PyTorch's <c>LRScheduler</c>; call it after <c>optimizer.Step()</c>, usually once per epoch).
-/// The rate is a closed form of the initial rate and the epoch count.
+/// (PyTorch's <c>LRScheduler</c>; call it after <c>optimizer.Step()</c>, once per epoch or once per batch
+/// as the schedule is meant). The rate is a closed form of the group's initial rate and the count of steps.
 /// </summary>
+/// <remarks>
+/// PyTorch's "chainable" schedulers (LinearLR, CosineAnnealingLR, …) multiply the group's current rate by a
+/// ratio each step, so two stepped together compound and a rate set by hand carries on; their documented
+/// closed forms give the same rates when one scheduler drives the optimiser at a time, which is what these
+/// compute (a composition is <see cref="SequentialLR"/> or a <see cref="LambdaLR"/>; there is no
+/// ChainedScheduler). As in PyTorch, the first scheduler made on an optimiser records each group's rate as its
+/// <see cref="ParamGroup.InitialLr"/>, and every later one starts from that.
+/// </remarks>
 public abstract class LRScheduler
 {
-    private readonly IOptimizer _optimizer;
-
     protected LRScheduler(IOptimizer optimizer)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        _optimizer = optimizer;
-        BaseLrs = [.. optimizer.ParamGroups.Select(g => g.Lr)];
+        Optimizer = optimizer;
+        foreach (var group in optimizer.ParamGroups)
+        {
+            group.InitialLr ??= group.Lr;   // PyTorch's group.setdefault('initial_lr', group['lr'])
+        }
+
+        BaseLrs = [.. optimizer.ParamGroups.Select(g => g.InitialLr!.Value)];
     }
 
-    /// <summary>The learning rate of each group when the scheduler was made.</summary>
-    public IReadOnlyList<double> BaseLrs { get; }
+    /// <summary>The optimiser whose groups this scheduler drives.</summary>
+    public IOptimizer Optimizer { get; }
 
-    /// <summary>Number of <see cref="Step"/> calls so far.</summary>
+    /// <summary>The learning rate each group starts from (its <see cref="ParamGroup.InitialLr"/>).</summary>
+    public IReadOnlyList<double> BaseLrs { get; private protected set; }
+
+    /// <summary>Number of <see cref="Step"/> calls so far (PyTorch's <c>last_epoch</c>).</summary>
     public int LastEpoch { get; private set; }
 
     /// <summary>The current learning rate of each group.</summary>
-    public IReadOnlyList<double> GetLastLr() => [.. _optimizer.ParamGroups.Select(g => g.Lr)];
+    public IReadOnlyList<double> GetLastLr() => [.. Optimizer.ParamGroups.Select(g => g.Lr)];
 
-    /// <summary>Advances one epoch and sets every group's learning rate.</summary>
+    /// <summary>Advances one epoch (or batch) and sets every group's learning rate.</summary>
     public void Step()
     {
         LastEpoch++;
-        var groups = _optimizer.ParamGroups;
+        Apply(LastEpoch);
+    }
+
+    /// <summary>
+    /// Sets the rates of epoch 0 (PyTorch's <c>_initial_step</c>, run by its constructor): schedulers whose first
+    /// rate is not the base rate (LinearLR's start factor, LambdaLR's λ(0)) call it last in their constructor, so
+    /// the first optimiser step already uses it.
+    /// </summary>
+    protected void InitialStep() => ApplyAt(0);
+
+    /// <summary>Sets the rates of <paramref name="epoch"/> and makes it the last epoch (SequentialLR drives its parts through it).</summary>
+    internal void ApplyAt(int epoch)
+    {
+        LastEpoch = epoch;
+        Apply(epoch);
+    }
+
+    /// <summary>The rate of one group at an epoch, for <see cref="SequentialLR"/>.</summary>
+    internal double LearningRateAt(double baseLr, int epoch) => LearningRate(baseLr, epoch);
+
+    /// <summary>Sets each group's learning rate to <see cref="LearningRate"/> of its base rate at <paramref name="epoch"/>.</summary>
+    private protected virtual void Apply(int epoch)
+    {
+        var groups = Optimizer.ParamGroups;
+        if (groups.Count != BaseLrs.Count)
+        {
+            throw new InvalidOperationException(
+                $"{GetType().Name}: the optimiser has {groups.Count} parameter groups but the scheduler was made for {BaseLrs.Count}; make the scheduler after adding every group.");
+        }
+
         for (var i = 0; i < groups.Count; i++)
         {
-            groups[i].Lr = LearningRate(BaseLrs[i], LastEpoch);
+            groups[i].Lr = LearningRate(BaseLrs[i], epoch);
         }
     }
 

@@ -57,6 +57,26 @@ public abstract class ParamGroup
         get => Options.Lr;
         set => Options = Options with { Lr = value };
     }
+
+    /// <summary>
+    /// The rate the group's LR schedulers start from (PyTorch's <c>group['initial_lr']</c>): set to <see cref="Lr"/>
+    /// by the first scheduler made on the optimiser, so that a second one (the parts of a
+    /// <see cref="SequentialLR"/>) starts from it and not from the rate the first has already set. Null until then;
+    /// set it to restart a schedule from another rate.
+    /// </summary>
+    public double? InitialLr
+    {
+        get;
+        set
+        {
+            if (value is { } lr && (!(lr >= 0) || !double.IsFinite(lr)))
+            {
+                throw new ArgumentException($"ParamGroup: InitialLr must be finite and >= 0, got {lr}.", nameof(value));
+            }
+
+            field = value;
+        }
+    }
 }
 
 /// <summary>A set of parameters optimised with the same hyper-parameters (PyTorch's param_groups entries).</summary>
