@@ -114,7 +114,8 @@ public static class Utils
         var acc = 0.0;
         foreach (var grad in grads)
         {
-            var values = TensorMemory.Readable(grad);
+            using var access = grad.Read();
+            var values = access.ContiguousElements;
             if (double.IsPositiveInfinity(p))
             {
                 foreach (var x in values)
@@ -137,8 +138,6 @@ public static class Utils
                     acc += Math.Pow(Math.Abs(double.CreateTruncating(x)), p);
                 }
             }
-
-            GC.KeepAlive(grad);   // the span does not keep a pooled buffer's lease alive
         }
 
         return double.IsPositiveInfinity(p) ? acc : p == 2 ? Math.Sqrt(acc) : Math.Pow(acc, 1 / p);
