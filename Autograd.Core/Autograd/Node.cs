@@ -48,7 +48,7 @@ public abstract class Node
 /// <summary>
 /// A tape node for tensors of element type <typeparamref name="T"/>. The library's own ops record
 /// subclasses that are their own VJP (the node holds what the VJP reads, so recording allocates one
-/// object, not a node, a closure and a delegate); <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>
+/// object, not a node, a closure and a delegate); <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, ReadOnlySpan{Tensor{T}}, VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>
 /// records a node around a <see cref="VjpFunc{T}"/>. Not derivable outside the library.
 /// </summary>
 public abstract class Node<T> : Node
@@ -385,7 +385,7 @@ internal sealed class NodeExtras<T>
     public Tensor<T>? RetainGradOf;
 }
 
-/// <summary>A node whose VJP is a <see cref="VjpFunc{T}"/> (custom ops, <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>).</summary>
+/// <summary>A node whose VJP is a <see cref="VjpFunc{T}"/> (custom ops, <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, ReadOnlySpan{Tensor{T}}, VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>).</summary>
 internal sealed class DelegateNode<T> : Node<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
