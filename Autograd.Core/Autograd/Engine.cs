@@ -161,7 +161,7 @@ internal static class Engine
         for (var n = 0; n < nodes.Count; n++)
         {
             var node = nodes[n];
-            var g = pending.Take(n, node._builtIn);
+            var g = pending.Take(n, node.IsBuiltIn);
             if (g is null)
             {
                 continue;

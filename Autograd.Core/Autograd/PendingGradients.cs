@@ -13,7 +13,7 @@ namespace Autograd;
 /// gradient is <em>owned</em> by the pass when nothing outside the pass can reach it:
 /// </para>
 /// <list type="bullet">
-/// <item>a gradient a built-in VJP (<see cref="Node{T}._builtIn"/>) returned that is fresh
+/// <item>a gradient a built-in VJP (<see cref="Node{T}.IsBuiltIn"/>) returned that is fresh
 /// (<see cref="IsFresh"/>: contiguous from offset 0 over its whole storage), not over the storage of the
 /// gradient the VJP was given, and not returned for another input too (<see cref="Returned"/>);</item>
 /// <item>a sum the pass made of two gradients meeting at one tensor (<see cref="Add"/>, <see cref="Sum"/>).</item>
@@ -83,7 +83,7 @@ internal ref struct PendingGradients<T>
     /// <summary>
     /// Node <paramref name="n"/>'s turn: takes its total gradient out of the pass (null when none
     /// reached it) and puts it in hand, owned as it was pending. <paramref name="builtIn"/>: the node's
-    /// VJP is the library's own (<see cref="Node{T}._builtIn"/>).
+    /// VJP is the library's own (<see cref="Node{T}.IsBuiltIn"/>).
     /// </summary>
     public Tensor<T>? Take(int n, bool builtIn)
     {

@@ -17,7 +17,6 @@ public sealed class Tape
     private static readonly AsyncLocal<Tape?> s_current = new();
     private static readonly AsyncLocal<bool> s_gradDisabled = new();
     private static long s_sequence;
-    private static System.Reflection.Assembly? s_opsAssembly;
 
     private long _recorded;
     private long _released;
@@ -139,16 +138,6 @@ public sealed class Tape
     internal static long NextSequence() => Interlocked.Increment(ref s_sequence);
 
     internal void CountReleased() => Interlocked.Increment(ref _released);
-
-    /// <summary>Registers the ops assembly, whose VJPs are the library's own (see <see cref="Node{T}._builtIn"/>).</summary>
-    internal static void TrustAssembly(System.Reflection.Assembly assembly) => s_opsAssembly = assembly;
-
-    /// <summary>Whether the VJP's code lives in Autograd.Core or Autograd.Ops (its closure's or method's declaring type).</summary>
-    internal static bool IsBuiltIn(Delegate vjp)
-    {
-        var assembly = vjp.Target is { } target ? target.GetType().Assembly : vjp.Method.DeclaringType?.Assembly;
-        return assembly is not null && (assembly == typeof(Tape).Assembly || assembly == s_opsAssembly);
-    }
 }
 
 /// <summary>Restores the previous grad mode when disposed (see <see cref="Tensor.NoGrad"/>).</summary>
