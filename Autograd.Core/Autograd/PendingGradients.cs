@@ -121,8 +121,8 @@ internal ref struct PendingGradients<T>
     }
 
     /// <summary>
-    /// The VJP of the node in hand ran and, being built in, kept no reference to its gradient: that
-    /// gradient's buffer goes back to the pool when the pass owns it and no returned gradient is a view of it.
+    /// The VJP of the node in hand ran: the gradient in hand goes back to the pool when the pass owns it,
+    /// the VJP is built in (so it kept no reference to it) and no gradient it returned is a view of it.
     /// </summary>
     public void Done()
     {
