@@ -8,7 +8,7 @@
 //   - named VJP helpers (Conv2d's Record/Backward, WideConv's WeightGradient/InputGradient and Winograd's
 //     filter transform (dX turns the filters), Relu's MaskedGradient, Pool.MaxBackward and RouteMax2x2, Window.ScatterAdd,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
-//   - the engine (Engine.cs, Node.cs, PassNodes.cs) as whole files.
+//   - the engine (Engine.cs, Node.cs, PassNodes.cs, PendingGradients.cs) as whole files.
 var project = args.Length > 0 ? args[0] : "Ops";
 var root = Directory.GetCurrentDirectory();
 var patterns = new List<string>();
@@ -102,6 +102,7 @@ if (project == "Core")
     patterns.Add("**/Autograd.Core/Autograd/Engine.cs");
     patterns.Add("**/Autograd.Core/Autograd/Node.cs");
     patterns.Add("**/Autograd.Core/Autograd/PassNodes.cs");
+    patterns.Add("**/Autograd.Core/Autograd/PendingGradients.cs");
     var views = Read("Autograd.Core/Tensors/Tensor.Views.cs");
     Add("Autograd.Core/Tensors/Tensor.Views.cs", Calls(views, "Tape.Record(").Concat(Method(views, "AsStridedBackward(")).Concat(Method(views, "Tensor<T> SumToSize(")));
 }

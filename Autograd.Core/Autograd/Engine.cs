@@ -123,8 +123,8 @@ internal static class Engine
         }
 
         // Pass state lives here, not on the nodes: two passes over a shared graph (retainGraph, other
-        // threads) must not see each other's pending gradients. Node i of the pass, latest first, has
-        // its pending gradient in pending[i].
+        // threads) must not see each other's pending gradients. Node n of the pass, latest first, has
+        // its pending gradient in slot n of pending.
         using var nodes = Collect(roots);
         var run = targets?.Plan(nodes, roots, createGraph, checkUnused: root is not null);
         for (var n = 0; n < nodes.Count; n++)
@@ -141,21 +141,16 @@ internal static class Engine
         // Atomic: until every VJP and hook has run, nothing a user can see changes. Leaf and RetainGrad
         // gradients wait in the pass (committed by leaves.Commit at the end), and the nodes that ran are
         // released only after that, so a pass that throws leaves every Grad and the graph as they were.
-        var pending = nodes.Rent<Tensor<T>?>(nodes.Count);
+        // Which gradients the pass owns, and so may sum into, hand over or recycle, is PendingGradients'.
+        var pending = new PendingGradients<T>(nodes, createGraph);
         var ran = retainGraph ? null : nodes.Rent<bool>(nodes.Count);
-
-        // owned[i]: pending[i] is a buffer this pass made that nothing else references (a fresh result of
-        // a built-in VJP, or a sum made here), so it may be summed into in place, handed over as a leaf's
-        // first Grad, or go back to the pool once used. Never under createGraph: the recorded graph holds
-        // the gradients then.
-        var owned = createGraph ? null : nodes.Rent<bool>(nodes.Count);
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(createGraph);
         for (var r = 0; r < roots.Length; r++)
         {
             if (roots[r]._gradFn is { } node)
             {
-                AddPending(pending, owned, nodes.IndexOf(node), seeds[r], gOwned: false, createGraph);
+                pending.Add(nodes.IndexOf(node), seeds[r], owned: false);
             }
             else
             {
@@ -166,26 +161,27 @@ internal static class Engine
         for (var n = 0; n < nodes.Count; n++)
         {
             var node = nodes[n];
-            var g = pending[n];
-            pending[n] = null;
+            var g = pending.Take(n, node.IsBuiltIn);
             if (g is null)
             {
                 continue;
             }
 
             // The output's total gradient is known now: its hooks may replace it, then Tensor.Grad
-            // captures it or RetainGrad stores it. Each of them lets a user keep it: the pass gives up
-            // ownership (no reuse, no recycling) of what a user can reach.
-            var gOwned = owned?[n] == true;
+            // captures it or RetainGrad stores it. Each of them lets a user keep it.
             if (node.Hooks is { } hooks)
             {
                 g = hooks.Run(g, $"the output of '{node.OpName}'");
-                gOwned = false;
+                pending.Disown(g);
             }
 
             if (targets is not null)
             {
-                gOwned &= !targets.CaptureNode(node, g);
+                if (targets.CaptureNode(node, g))
+                {
+                    pending.Disown(g);
+                }
+
                 if (!run![n])
                 {
                     continue;
@@ -194,12 +190,8 @@ internal static class Engine
             else if (node.RetainGradOf is { } retained)
             {
                 leaves.Retain(retained, g);
-                gOwned = false;
+                pending.Disown(g);
             }
-
-            // A built-in VJP keeps nothing it is given or returns, and returns fresh tensors or views of g.
-            var builtIn = owned is not null && node._builtIn;
-            var gShared = false;
 
             var inputCount = node.InputCount;
             if (scratch.Length < inputCount)
@@ -236,17 +228,14 @@ internal static class Engine
                         throw new GradientShapeException(node, i, gi.ShapeArray, input.ShapeArray);
                     }
 
-                    // A view of g is never owned (another input may hold the same view, as Add's two do).
-                    var aliasesG = ReferenceEquals(gi.Storage, g.Storage);
-                    gShared |= aliasesG;
-                    var giOwned = builtIn && !aliasesG && IsFresh(gi) && !SharedWithAnother(grads, i);
+                    var owned = pending.Returned(grads, i);
                     if (input._gradFn is { } producer)
                     {
-                        AddPending(pending, owned, nodes.IndexOf(producer), gi, giOwned, createGraph);
+                        pending.Add(nodes.IndexOf(producer), gi, owned);
                     }
                     else
                     {
-                        leaves.Deliver(input, gi, giOwned);
+                        leaves.Deliver(input, gi, owned);
                     }
                 }
             }
@@ -260,12 +249,7 @@ internal static class Engine
 
             grads.Clear();
             ran?[n] = true;
-
-            // The VJP is done with g and, being built-in, kept no reference to it.
-            if (gOwned && builtIn && !gShared)
-            {
-                g.Storage.ReleaseToPool();
-            }
+            pending.Done();
         }
 
         // A nested pass (behind a cast) belongs to the outermost one, which commits every sink and
@@ -352,82 +336,6 @@ internal static class Engine
     }
 
     /// <summary>
-    /// Adds gradient <paramref name="g"/> to the pending gradient of node <paramref name="at"/>: in place
-    /// when the pass owns either operand (a + b and b + a round alike), else into a fresh sum the pass owns.
-    /// </summary>
-    private static void AddPending<T>(Tensor<T>?[] pending, bool[]? owned, int at, Tensor<T> g, bool gOwned, bool createGraph)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (pending[at] is not { } sum)
-        {
-            pending[at] = g;
-            owned?[at] = gOwned;
-        }
-        else
-        {
-            var sumOwned = owned?[at] == true;
-            pending[at] = AddOwned(sum, sumOwned, g, gOwned, createGraph);
-            owned?[at] = owned is not null;
-        }
-    }
-
-    /// <summary>
-    /// a + b for the pass: summed in place into whichever operand the pass owns (the other is recycled
-    /// when owned too), or into a fresh tensor. The result is pass-owned unless <paramref name="createGraph"/>.
-    /// </summary>
-    internal static Tensor<T> AddOwned<T>(Tensor<T> a, bool aOwned, Tensor<T> b, bool bOwned, bool createGraph)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (aOwned)
-        {
-            a.AccumulateInPlace(b);
-            Recycle(b, bOwned);
-            return a;
-        }
-
-        if (bOwned)
-        {
-            b.AccumulateInPlace(a);
-            return b;
-        }
-
-        return Sum(a, b, createGraph);
-    }
-
-    /// <summary>
-    /// A buffer nothing else can be looking at: contiguous from offset 0 over its whole storage. A view
-    /// (of an input, a saved tensor, a larger gradient) fails this and is never reused or recycled.
-    /// </summary>
-    internal static bool IsFresh<T>(Tensor<T> t)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => t.Offset == 0 && t.Storage.Length == t.Numel && t.IsContiguous;
-
-    /// <summary>True when another of the returned gradients is over the same storage as gradient <paramref name="i"/>.</summary>
-    private static bool SharedWithAnother<T>(Span<Tensor<T>?> grads, int i)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (var j = 0; j < grads.Length; j++)
-        {
-            if (j != i && grads[j] is { } other && ReferenceEquals(other.Storage, grads[i]!.Storage))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>Returns a pass-owned gradient's buffer to the pool (nothing when not owned or not pooled).</summary>
-    internal static void Recycle<T>(Tensor<T> t, bool owned)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (owned)
-        {
-            t.Storage.ReleaseToPool();
-        }
-    }
-
-    /// <summary>
     /// a + b into a fresh contiguous tensor (neither operand is written: either may be shared). With
     /// <paramref name="record"/> (createGraph) the sum is an op on the tape, d(a + b) = (g, g), so that
     /// gradients summed from several consumers stay differentiable.
@@ -477,7 +385,7 @@ internal static class Engine
         if (leaf.Grad is null)
         {
             // Not owned: g may be a view shared with other gradients, or an expanded (stride-0) view.
-            leaf.Grad = owned ? g : g.ContiguousCopy();
+            leaf.Grad = PendingGradients<T>.HandOver(g, owned);
             return;
         }
 
@@ -490,6 +398,6 @@ internal static class Engine
             leaf.Grad = Sum(leaf.Grad, g, record: false);
         }
 
-        Recycle(g, owned);
+        PendingGradients<T>.Recycle(g, owned);
     }
 }

@@ -263,10 +263,8 @@ public static class Function
             return output;
         }
 
-        // User code: its VJP may keep or share the tensors it is given or returns, so the engine must
-        // never recycle their buffers early.
-        Tape.Record(name, site, output, inputs, vjp);
-        output._gradFn!._builtIn = false;
-        return output;
+        // User code: its VJP may keep or share the tensors it is given or returns, so its node is not
+        // built in and the engine never recycles their buffers early.
+        return Tape.Record(output, new FunctionNode<T>(name, site, inputs, vjp));
     }
 }

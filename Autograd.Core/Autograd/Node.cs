@@ -48,8 +48,9 @@ public abstract class Node
 /// <summary>
 /// A tape node for tensors of element type <typeparamref name="T"/>. The library's own ops record
 /// subclasses that are their own VJP (the node holds what the VJP reads, so recording allocates one
-/// object, not a node, a closure and a delegate); <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>
-/// records a node around a <see cref="VjpFunc{T}"/>. Not derivable outside the library.
+/// object, not a node, a closure and a delegate); the others record a <see cref="DelegateNode{T}"/> around a
+/// <see cref="VjpFunc{T}"/>, and a custom op (<see cref="Function{T}"/>) a <see cref="FunctionNode{T}"/> around
+/// its backward. Not derivable outside the library.
 /// </summary>
 public abstract class Node<T> : Node
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -168,35 +169,15 @@ public abstract class Node<T> : Node
     private protected abstract Tensor<T> SavedTensor(int k);
 
     /// <summary>
-    /// Whether the VJP is the library's own (see <see cref="_builtIn"/>). A node type written in this
-    /// library is; <see cref="DelegateNode{T}"/> decides from its delegate.
+    /// Whether this kind of node's VJP is the library's own: it keeps none of the tensors it is given or
+    /// returns, and returns fresh tensors or views of its incoming gradient, so the engine may own what it
+    /// returns and recycle the gradient it was given (<see cref="PendingGradients{T}"/>). Declared by the
+    /// node kind. Only the library derives nodes (the constructor is internal), so a kind is built in
+    /// unless it says otherwise: <see cref="DelegateNode{T}"/>, which only the library's recording path
+    /// (the internal <see cref="Tape"/>.Record) makes, and the ops' own node types are; the node of a
+    /// custom op (<see cref="Function{T}"/>, <see cref="Function.Apply{T}"/>), whose VJP is user code, is not.
     /// </summary>
-    private protected virtual bool VjpIsBuiltIn => true;
-
-    /// <summary>
-    /// True when the VJP is the library's own (Autograd.Core or Autograd.Ops): it keeps none of the
-    /// tensors it is given or returns, and returns either fresh tensors or views of its incoming
-    /// gradient. The engine may then recycle gradient buffers as soon as it is done with them.
-    /// Decided on first read, not at record time: the recording path stays free of reflection, and a
-    /// released node (no VJP) counts as not built in.
-    /// </summary>
-    internal bool _builtIn
-    {
-        get
-        {
-            if (_builtInState == 0)
-            {
-                _builtInState = VjpIsBuiltIn ? (byte)1 : (byte)2;
-            }
-
-            return _builtInState == 1;
-        }
-
-        set => _builtInState = value ? (byte)1 : (byte)2;
-    }
-
-    /// <summary>0 until <see cref="_builtIn"/> is decided, then 1 (built in) or 2 (user code).</summary>
-    private byte _builtInState;
+    internal virtual bool IsBuiltIn => true;
 
     /// <summary>
     /// True for a cast's node: it has no inputs on this typed tape, and its VJP continues the pass in a
@@ -385,7 +366,10 @@ internal sealed class NodeExtras<T>
     public Tensor<T>? RetainGradOf;
 }
 
-/// <summary>A node whose VJP is a <see cref="VjpFunc{T}"/> (custom ops, <see cref="Tape.Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>).</summary>
+/// <summary>
+/// A node whose VJP is a closure of the library's (<see cref="Tape.Record{T}(string, CallSite, Tensor{T}, ReadOnlySpan{Tensor{T}}, VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/>,
+/// internal): built in. A custom op's closure goes into a <see cref="FunctionNode{T}"/> instead.
+/// </summary>
 internal sealed class DelegateNode<T> : Node<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -423,8 +407,32 @@ internal sealed class DelegateNode<T> : Node<T>
     internal override void ReleaseVjp() => (_vjp, _saved0, _saved1) = (null, null, null);
 
     private protected override Tensor<T> SavedTensor(int k) => (k == 0 ? _saved0 : _saved1)!;
+}
 
-    private protected override bool VjpIsBuiltIn => _vjp is { } vjp && Tape.IsBuiltIn(vjp);
+/// <summary>
+/// The node of a custom op (<see cref="Function{T}"/>, <see cref="Function.Apply{T}"/>): its VJP is user
+/// code, which may keep or share the tensors it is given or returns, so it is not built in and the engine
+/// never owns or recycles a gradient it touches. What it saved its context checks
+/// (<see cref="FunctionContext{T}.SaveForBackward"/>), so the node notes no saved tensors itself.
+/// </summary>
+internal sealed class FunctionNode<T> : Node<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private VjpFunc<T>? _vjp;
+
+    internal FunctionNode(string opName, CallSite callSite, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp)
+        : base(opName, callSite, inputs, saved: [])
+    {
+        _vjp = vjp;
+    }
+
+    internal override bool IsBuiltIn => false;
+
+    internal override void Vjp(Tensor<T> gradOutput, Span<Tensor<T>?> inputGrads) => _vjp!(gradOutput, inputGrads);
+
+    internal override void ReleaseVjp() => _vjp = null;
+
+    private protected override Tensor<T> SavedTensor(int k) => throw new System.Diagnostics.UnreachableException($"{OpName}: a custom op's node notes no saved tensors.");
 }
 
 /// <summary>

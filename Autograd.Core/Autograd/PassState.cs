@@ -13,7 +13,7 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     // Pass totals in first-delivery order (commits happen in a fixed order), and where each tensor's is.
-    // Owned: the pass made the total and nothing else references it (see Engine.Run's owned flags).
+    // Owned: the pass made the total and nothing else references it (the rules are PendingGradients').
     private List<(Tensor<T> Tensor, Tensor<T> Grad, bool Owned)>? _totals;
     private Dictionary<Tensor<T>, int>? _slots;
 
@@ -40,7 +40,7 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
         if (_slots.TryGetValue(tensor, out var slot))
         {
             var (_, sum, sumOwned) = _totals[slot];
-            _totals[slot] = (tensor, Engine.AddOwned(sum, sumOwned, g, owned, createGraph), !createGraph);
+            _totals[slot] = (tensor, PendingGradients<T>.Sum(sum, sumOwned, g, owned, createGraph), !createGraph);
         }
         else
         {

@@ -4,8 +4,8 @@ namespace Autograd;
 
 /// <summary>
 /// The ambient recorder of the current thread or async flow. Ops ask <see cref="ShouldRecord{T}(Tensor{T})"/>
-/// and then <c>Record</c> one node per call; backward walks those nodes in reverse
-/// recording order.
+/// and then record one node per call (through the library's internal <c>Record</c>; a custom op through
+/// <see cref="Function{T}"/>); backward walks those nodes in reverse recording order.
 /// </summary>
 /// <remarks>
 /// The tape numbers nodes; it does not own them. A node is owned by the tensor it produced
@@ -17,7 +17,6 @@ public sealed class Tape
     private static readonly AsyncLocal<Tape?> s_current = new();
     private static readonly AsyncLocal<bool> s_gradDisabled = new();
     private static long s_sequence;
-    private static System.Reflection.Assembly? s_opsAssembly;
 
     private long _recorded;
     private long _released;
@@ -78,34 +77,20 @@ public sealed class Tape
     /// returning a wrong gradient. The node has no call site unless a <see cref="CallSite.Enter"/> scope is
     /// open; ops pass theirs with the overload that takes one.
     /// </summary>
-    public static Tensor<T> Record<T>(string opName, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => Record(opName, CallSite.Unknown, output, inputs, vjp, saved);
-
-    /// <summary>
-    /// <see cref="Record{T}(string, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> with the
-    /// user code's file and line (the op's <c>[CallerFilePath]</c>/<c>[CallerLineNumber]</c>), kept on the node
-    /// and named by every backward error about it. An open <see cref="CallSite.Enter"/> scope (an op composed of
-    /// other ops, a built-in module) overrides it with the outer caller's line.
-    /// </summary>
-    public static Tensor<T> Record<T>(string opName, CallSite callSite, Tensor<T> output, Tensor<T>[] inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(inputs);
-        return Record(opName, callSite, output, inputs.AsSpan(), vjp, saved);
-    }
-
-    /// <summary>
-    /// <see cref="Record{T}(string, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> for the
-    /// library's ops, whose <c>[a, b]</c> then needs no array: the node copies the inputs into its own slots.
-    /// </summary>
+    /// <remarks>
+    /// The library's recording path, internal: a user writes a custom op with <see cref="Function{T}"/>
+    /// (or <see cref="Function.Apply{T}"/>), which records its own node. The inputs are a span, so an
+    /// op's <c>[a, b]</c> needs no array: the node copies them into its own slots.
+    /// </remarks>
     internal static Tensor<T> Record<T>(string opName, Tensor<T> output, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
         where T : unmanaged, IFloatingPointIeee754<T>
         => Record(opName, CallSite.Unknown, output, inputs, vjp, saved);
 
     /// <summary>
-    /// <see cref="Record{T}(string, CallSite, Tensor{T}, Tensor{T}[], VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> for
-    /// the library's ops, whose <c>[a, b]</c> then needs no array: the node copies the inputs into its own slots.
+    /// <see cref="Record{T}(string, Tensor{T}, ReadOnlySpan{Tensor{T}}, VjpFunc{T}, ReadOnlySpan{Tensor{T}})"/> with the
+    /// user code's file and line (the op's <c>[CallerFilePath]</c>/<c>[CallerLineNumber]</c>), kept on the node
+    /// and named by every backward error about it. An open <see cref="CallSite.Enter"/> scope (an op composed of
+    /// other ops, a built-in module) overrides it with the outer caller's line.
     /// </summary>
     internal static Tensor<T> Record<T>(string opName, CallSite callSite, Tensor<T> output, ReadOnlySpan<Tensor<T>> inputs, VjpFunc<T> vjp, params ReadOnlySpan<Tensor<T>?> saved)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -153,16 +138,6 @@ public sealed class Tape
     internal static long NextSequence() => Interlocked.Increment(ref s_sequence);
 
     internal void CountReleased() => Interlocked.Increment(ref _released);
-
-    /// <summary>Registers the ops assembly, whose VJPs are the library's own (see <see cref="Node{T}._builtIn"/>).</summary>
-    internal static void TrustAssembly(System.Reflection.Assembly assembly) => s_opsAssembly = assembly;
-
-    /// <summary>Whether the VJP's code lives in Autograd.Core or Autograd.Ops (its closure's or method's declaring type).</summary>
-    internal static bool IsBuiltIn(Delegate vjp)
-    {
-        var assembly = vjp.Target is { } target ? target.GetType().Assembly : vjp.Method.DeclaringType?.Assembly;
-        return assembly is not null && (assembly == typeof(Tape).Assembly || assembly == s_opsAssembly);
-    }
 }
 
 /// <summary>Restores the previous grad mode when disposed (see <see cref="Tensor.NoGrad"/>).</summary>

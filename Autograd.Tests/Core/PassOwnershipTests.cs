@@ -127,6 +127,49 @@ public class PassOwnershipTests
         Assert.That(ReferenceEquals(x.Grad, kept[0].Item1), Is.True);
     });
 
+    /// <summary>A custom op that keeps the gradient it is given and the one it returns, as user code may.</summary>
+    private sealed class Keeper : Function<float>
+    {
+        public List<(Tensor<float> Tensor, float[] Values)> Kept { get; } = [];
+
+        protected override Tensor<float> Forward(FunctionContext<float> ctx, Tensor<float>[] inputs) => inputs[0] * 3f;
+
+        protected override void Backward(FunctionContext<float> ctx, Tensor<float> g, Span<Tensor<float>?> grads)
+        {
+            Kept.Add((g, g.ToArray()));
+            var gx = g * 3f;
+            Kept.Add((gx, gx.ToArray()));
+            grads[0] = gx;
+        }
+    }
+
+    [Test]
+    public void CustomFunctionGradients_AreNeverReusedOrRecycled() => WithStress(() =>
+    {
+        // The custom op is given Exp's fresh (pass-owned) gradient and returns a fresh one that reaches x
+        // alone: were its node built in, the first would go back to the pool after its backward and the
+        // second would become x's Grad, and be accumulated into by the second pass.
+        var f = new Keeper();
+        var x = Leaf(10);
+        f.Apply(x).Exp().Sum().Backward();
+        Assert.That(ReferenceEquals(x.Grad, f.Kept[1].Tensor), Is.False, "a custom op's gradient is copied into Grad, not handed over");
+        f.Apply(x).Exp().Sum().Backward();
+        Churn();
+        AssertKept(f.Kept, 4);
+    });
+
+    [Test]
+    public void NodeKinds_DeclareWhetherTheirVjpIsBuiltIn()
+    {
+        var x = Leaf(11);
+        var w = Tensor.Randn<float>([N, 2], new Generator(12), requiresGrad: true);
+        Assert.That(x.Exp()._gradFn!.IsBuiltIn, Is.True, "an elementwise op's own node");
+        Assert.That(x.Unsqueeze(0).MatMul(w)._gradFn!.IsBuiltIn, Is.True, "a DelegateNode recorded by an op");
+        Assert.That(x.Cast<double>()._gradFn!.IsBuiltIn, Is.True, "a cast's node");
+        Assert.That(new Keeper().Apply(x)._gradFn!.IsBuiltIn, Is.False, "Function<T>'s node");
+        Assert.That(Function.Apply("Twice", [x], xs => (xs[0] * 2f, (g, grads) => grads[0] = g * 2f))._gradFn!.IsBuiltIn, Is.False, "Function.Apply's node");
+    }
+
     [Test]
     public void CreateGraphGradients_AreNeverReusedOrRecycled() => WithStress(() =>
     {
