@@ -38,17 +38,17 @@ public sealed class Tape
     public long NodesReleased => Interlocked.Read(ref _released);
 
     /// <summary>True when grad mode is on and the input requires grad.</summary>
-    public static bool ShouldRecord<T>(Tensor<T> a)
+    internal static bool ShouldRecord<T>(Tensor<T> a)
         where T : unmanaged, IFloatingPointIeee754<T>
         => a.RequiresGrad && IsGradEnabled;
 
     /// <summary>True when grad mode is on and either input requires grad.</summary>
-    public static bool ShouldRecord<T>(Tensor<T> a, Tensor<T>? b)
+    internal static bool ShouldRecord<T>(Tensor<T> a, Tensor<T>? b)
         where T : unmanaged, IFloatingPointIeee754<T>
         => (a.RequiresGrad || (b?.RequiresGrad ?? false)) && IsGradEnabled;
 
     /// <summary>True when grad mode is on and any input requires grad.</summary>
-    public static bool ShouldRecord<T>(params ReadOnlySpan<Tensor<T>?> inputs)
+    internal static bool ShouldRecord<T>(params ReadOnlySpan<Tensor<T>?> inputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!IsGradEnabled)
