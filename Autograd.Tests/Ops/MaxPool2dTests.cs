@@ -1,6 +1,7 @@
 using Autograd;
 using Autograd.Kernels;
 using Autograd.Testing;
+using Autograd.Tests.Support;
 
 namespace Autograd.Tests.Ops;
 
@@ -213,7 +214,11 @@ public class MaxPool2dTests
     }
 
     [Test]
-    public void Forward_MatchesDirectPooling_FloatAndStridedInput()
+    [NonParallelizable] // Sets the kernels' width switch.
+    public void Forward_MatchesDirectPooling_FloatAndStridedInput([Values] bool force256) =>
+        KernelWidth.Run(force256, ForwardFloatAndStridedInput);
+
+    private static void ForwardFloatAndStridedInput()
     {
         var g = new Generator(22);
         foreach (var cfg in RandomConfigs(40, 2))
@@ -227,19 +232,20 @@ public class MaxPool2dTests
         }
     }
 
+    /// <summary>At both of the kernels' vector widths (the widest here, and 256 bits as without AVX-512).</summary>
     [Test]
-    [NonParallelizable] // Turns on the pool's process-wide poison: an element the backward fails to write reads NaN.
-    public void TwoByTwoStrideTwo_Float_MatchesDirectPooling_WithTiesNaNAndInfinities()
+    [NonParallelizable] // Turns on the pool's process-wide poison (an element the backward fails to write reads NaN) and sets the kernels' width switch.
+    public void TwoByTwoStrideTwo_Float_MatchesDirectPooling_WithTiesNaNAndInfinities([Values] bool force256)
     {
         var poison = BufferPool.Poison;
         BufferPool.Poison = true;
         try
         {
             // The second round's buffers come back from the pool, poisoned by the first round's release.
-            TwoByTwoStrideTwo();
+            KernelWidth.Run(force256, TwoByTwoStrideTwo);
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            TwoByTwoStrideTwo();
+            KernelWidth.Run(force256, TwoByTwoStrideTwo);
         }
         finally
         {
