@@ -22,8 +22,8 @@ public class AvgPoolTests
                 .Where(c =>
                 {
                     var s = StrideOf(c) ?? new Size2(c["kh"], c["kw"]);
-                    return Pool.OutputSize(c["h"], c["kh"], s.H, c["ph"], 1, c["ceil"] == 1) >= 1
-                        && Pool.OutputSize(c["w"], c["kw"], s.W, c["pw"], 1, c["ceil"] == 1) >= 1;
+                    return PoolingShape.OutputSize(c["h"], c["kh"], s.H, c["ph"], 1, c["ceil"] == 1) >= 1
+                        && PoolingShape.OutputSize(c["w"], c["kw"], s.W, c["pw"], 1, c["ceil"] == 1) >= 1;
                 }),
             c =>
             {
@@ -107,7 +107,7 @@ public class AvgPoolTests
             var s = new Size2(1 + gen.NextInt(3), 1 + gen.NextInt(3));
             var p = new Size2(gen.NextInt(k.H / 2 + 1), gen.NextInt(k.W / 2 + 1));
             var ceil = gen.NextInt(2) == 1;
-            if (Pool.OutputSize(h, k.H, s.H, p.H, 1, ceil) < 1 || Pool.OutputSize(w, k.W, s.W, p.W, 1, ceil) < 1)
+            if (PoolingShape.OutputSize(h, k.H, s.H, p.H, 1, ceil) < 1 || PoolingShape.OutputSize(w, k.W, s.W, p.W, 1, ceil) < 1)
             {
                 continue;
             }

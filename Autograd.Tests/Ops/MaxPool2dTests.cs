@@ -384,7 +384,7 @@ public class MaxPool2dTests
     [TestCase(10, 4, 3, 2, 1, true, 4)]    // 5 rounded up, but the fifth window would start at 12 − 2 = 10 ≥ 10
     public void CeilMode_OutputSize_FollowsPyTorch(int input, int k, int s, int p, int d, bool ceil, int expected)
     {
-        Assert.That(Pool.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(expected));
+        Assert.That(PoolingShape.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(expected));
         Assert.That(TorchOutputSize(input, k, s, p, d, ceil), Is.EqualTo(expected));
         var x = Tensor.Zeros<double>(1, 1, input, 3);
         Assert.That(x.MaxPool2d((k, 1), stride: (s, 1), padding: (p, 0), dilation: (d, 1), ceilMode: ceil).Shape[2], Is.EqualTo(expected));
@@ -407,7 +407,7 @@ public class MaxPool2dTests
                             {
                                 var expected = TorchOutputSize(input, k, s, p, d, ceil);
                                 // Sizes below 1 are "too small" either way; ours stop at 0 instead of going negative.
-                                Assert.That(Pool.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(Math.Max(expected, 0)));
+                                Assert.That(PoolingShape.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(Math.Max(expected, 0)));
                                 if (ceil && expected >= 1)
                                 {
                                     // Every window starts inside the input or its left padding.

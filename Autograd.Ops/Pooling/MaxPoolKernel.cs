@@ -12,25 +12,8 @@ namespace Autograd.Kernels;
 /// never beat a real one, so taps outside the input are simply skipped. That is also PyTorch's loop,
 /// which makes the result identical to it, NaN propagation and all-−∞ windows included.
 /// </summary>
-internal static class Pool
+internal static class MaxPoolKernel
 {
-    /// <summary>
-    /// PyTorch's pooling_output_shape: ⌊(size + 2·pad − d·(k − 1) − 1 (+ s − 1 in ceil mode)) / s⌋ + 1,
-    /// minus one in ceil mode when the last window would start beyond the input and its left padding.
-    /// </summary>
-    public static int OutputSize(int size, int kernel, int stride, int pad, int dilation, bool ceilMode)
-    {
-        // In long, and at least 0: a huge dilation or stride means "too small", not a wrapped-around size.
-        var span = size + 2L * pad - (long)dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1L : 0);
-        var output = (long)Math.Floor((double)span / stride) + 1;
-        if (ceilMode && (output - 1) * stride >= size + (long)pad)
-        {
-            output--;
-        }
-
-        return (int)Math.Clamp(output, 0, int.MaxValue);
-    }
-
     /// <summary>
     /// y[n, c, oh, ow] = max over the taps (oh·sH − pT + kh·dH, ow·sW − pL + kw·dW) that fall inside the
     /// input and, when <paramref name="argmax"/> is not empty, argmax[n, c, oh, ow] = the winning tap's
