@@ -15,7 +15,7 @@ namespace Autograd;
 /// spread dx = Pᵀ·g: dX[n, c, h, w] = Σ over the windows containing (h, w) of g / divisor — itself a
 /// recorded op whose VJP is the pool again.
 /// </remarks>
-public static class AvgPool2dOp
+public static class AvgPool2dExtensions
 {
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -16,7 +16,7 @@ namespace Autograd;
 /// pass per plane (<see cref="MaxPoolKernel.MaxBackward{T, TIndex}"/>); a create-graph backward records it as
 /// the routing scatter of <see cref="IndexRouting"/>, whose VJP is a gather. Both give the same values.
 /// </remarks>
-public static class MaxPool2dOp
+public static class MaxPool2dExtensions
 {
     // Window taps (forward) or input and output elements (backward) above which planes are spread over
     // threads: 2²¹, about 0.3 ms of one core's work on the 2×2 path. LeNet's first pool ([64, 6, 28, 28],

@@ -71,7 +71,7 @@ public class AvgPoolTests
 
         // Output larger than the input: bins repeat elements ([0, 1), [0, 2), [1, 2) for 2 → 3).
         Assert.That(Tensor.FromArray(new[] { 2.0, 4.0 }, [1, 1, 2]).AdaptiveAvgPool2d((1, 3)).ToArray(), Is.EqualTo(new[] { 2.0, 3, 4 }));
-        Assert.That(AdaptiveAvgPool2dOp.Bins(5, 3), Is.EqualTo((new[] { 0, 1, 3 }, new[] { 2, 4, 5 })));
+        Assert.That(AdaptiveAvgPool2dExtensions.Bins(5, 3), Is.EqualTo((new[] { 0, 1, 3 }, new[] { 2, 4, 5 })));
     }
 
     [Test]
