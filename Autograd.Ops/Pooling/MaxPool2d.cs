@@ -119,11 +119,14 @@ public static class MaxPool2dExtensions
         var record = Tape.ShouldRecord(input);
         var argmax = record ? new Storage<TIndex>(output.Numel, clear: false) : null;
         var workers = (long)output.Numel * kernel.H * kernel.W >= ParallelWork ? Gemm.MaxThreads : 1;
-        MaxPoolKernel.MaxForward(
-            (ReadOnlyMemory<T>)input.Storage.Memory, input.Offset, input.StridesArray, n, c, h, w,
-            kernel, stride, padding, dilation, oh, ow, output.Storage.Memory, argmax?.Memory ?? default, noTap, workers);
-        GC.KeepAlive(input);
-        GC.KeepAlive(output);
+        using (var xr = input.Read())
+        using (var yw = output.Write())
+        {
+            // argmax needs no scope here: the VJP recorded below captures it.
+            MaxPoolKernel.MaxForward(
+                xr.Memory, xr.Offset, input.StridesArray, n, c, h, w,
+                kernel, stride, padding, dilation, oh, ow, yw.Memory, argmax?.Memory ?? default, noTap, workers);
+        }
 
         if (record)
         {
@@ -142,11 +145,15 @@ public static class MaxPool2dExtensions
 
                 // dX[argmax[o]] += dY[o] in one pass: each plane of dX is cleared and scattered into while in cache.
                 var dx = Tensor<T>.Uninitialized([n, c, h, w]);
-                MaxPoolKernel.MaxBackward(
-                    (ReadOnlyMemory<T>)dy.Storage.Memory, dy.Offset, dy.StridesArray, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
-                    kernel, stride, padding, dilation, dx.Storage.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
-                GC.KeepAlive(dy);
-                GC.KeepAlive(argmax);
+                using (var dyr = dy.Read())
+                using (var dxw = dx.Write())
+                {
+                    MaxPoolKernel.MaxBackward(
+                        dyr.Memory, dyr.Offset, dy.StridesArray, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
+                        kernel, stride, padding, dilation, dxw.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
+                }
+
+                GC.KeepAlive(argmax);   // a Storage<TIndex>, not a tensor: no Read() scope to hold it
                 grads[0] = dx;
             });
         }
