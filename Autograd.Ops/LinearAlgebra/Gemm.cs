@@ -732,7 +732,7 @@ internal static class Gemm
         static abstract void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store);
     }
 
-    /// <summary>Rows [row, row + 2·Count) of a C tile: (store ? 0 : C) + the two accumulators.</summary>
+    /// <summary>One row of a C tile, the 2·Count elements from c + row: (store ? 0 : C) + the two accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Flush<T, TV, TL>(ref T c, nint row, TV lo, TV hi, bool store)
         where T : unmanaged
