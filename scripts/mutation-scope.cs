@@ -6,7 +6,7 @@
 //   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ..."), and the node types
 //     there that apply them (BinaryNode, UnaryNode, ScalarNode, which are their own VJP) with Saved;
 //   - named VJP helpers (Conv2d's Record/Backward, WideConv's WeightGradient/InputGradient and Winograd's
-//     filter transform (dX turns the filters), Relu's MaskedGradient, Pool.MaxBackward and RouteMax2x2, Window.ScatterAdd,
+//     filter transform (dX turns the filters), Relu's MaskedGradient, MaxPoolKernel.MaxBackward and RouteMax2x2, Window.ScatterAdd,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
 //   - the engine (Engine.cs, Node.cs, PassNodes.cs, PendingGradients.cs) as whole files.
 var project = args.Length > 0 ? args[0] : "Ops";
@@ -137,8 +137,8 @@ else
         Add(Path.GetRelativePath(root, file), spans);
     }
 
-    var pool = Read("Autograd.Ops/Pooling/Pool.cs");
-    Add("Autograd.Ops/Pooling/Pool.cs", Method(pool, "MaxBackward<T, TIndex>(").Concat(Method(pool, "RouteMax2x2<TF, TI, TL>(")));
+    var pool = Read("Autograd.Ops/Pooling/MaxPoolKernel.cs");
+    Add("Autograd.Ops/Pooling/MaxPoolKernel.cs", Method(pool, "MaxBackward<T, TIndex>(").Concat(Method(pool, "RouteMax2x2<TF, TI, TL>(")));
     var wide = Read("Autograd.Ops/Conv/WideConv.cs");
     Add("Autograd.Ops/Conv/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
     Add("Autograd.Ops/Conv/Window.cs", Method(Read("Autograd.Ops/Conv/Window.cs"), "ScatterAdd<T>("));

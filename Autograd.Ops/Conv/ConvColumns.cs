@@ -253,7 +253,7 @@ internal static class ConvColumns
 
     /// <summary>
     /// Stride-2 runs of float (a stride-2 convolution's taps): eight taps at a time from two vectors split
-    /// into their even and odd elements (<see cref="Pool.Lanes8"/>). Each vector step stays inside the run's
+    /// into their even and odd elements (<see cref="Lanes256{T}.Split"/>). Each vector step stays inside the run's
     /// own elements [at, at + 2·(length − 1)], so nothing outside it is read, or written back by the scatter
     /// (a neighbouring row may belong to another thread's image). Both return how many leading elements they
     /// did; the caller finishes the rest a scalar at a time.
@@ -274,7 +274,7 @@ internal static class ConvColumns
             for (; j + 8 < run.Length; j += 8)
             {
                 // Reads x[at + 2j .. at + 2j + 15], all before the run's last element x[at + 2·(length − 1)].
-                var (even, _) = Pool.Lanes8.Split(ref MemoryMarshal.GetReference(xs.Slice(at + 2 * j, 16)));
+                var (even, _) = Lanes256<float>.Split(ref MemoryMarshal.GetReference(xs.Slice(at + 2 * j, 16)));
                 even.StoreUnsafe(ref MemoryMarshal.GetReference(ds.Slice(j, 8)));
             }
 
@@ -295,8 +295,8 @@ internal static class ConvColumns
             for (; j + 8 < run.Length; j += 8)
             {
                 ref var origin = ref MemoryMarshal.GetReference(ds.Slice(at + 2 * j, 16));
-                var (even, odd) = Pool.Lanes8.Split(ref origin);
-                Pool.Lanes8.Interleave(even + Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(rs.Slice(j, 8))), odd, ref origin);
+                var (even, odd) = Lanes256<float>.Split(ref origin);
+                Lanes256<float>.Interleave(even + Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(rs.Slice(j, 8))), odd, ref origin);
             }
 
             return j;

@@ -44,12 +44,6 @@ internal static class Gemm
     private const int ABlockBytes = 256 * 1024;
     private const int BPanelBytes = 4 * 1024 * 1024;
 
-    /// <summary>
-    /// Test hook: when set, the AVX-512-wide kernel is skipped so the 256-bit kernel (the one used on
-    /// machines without AVX-512) can be exercised on this machine too.
-    /// </summary>
-    internal static bool ForceVector256 { get; set; }
-
     /// <summary>Test hook: overrides the worker count (0 = use AUTOGRAD_NUM_THREADS or the core count).</summary>
     internal static int ThreadsOverride { get; set; }
 
@@ -130,7 +124,7 @@ internal static class Gemm
             b, bOffset, bRowStride, bColStride,
             c, cOffset, cRowStride,
             accumulate);
-        Dispatch(m, n, k, (long)m * n * k < SmallProductThreshold ? KernelKind.None : ChosenKernel(), in operands);
+        Dispatch(m, n, k, (long)m * n * k < SmallProductThreshold ? VectorWidth.None : Simd.Width<T>(), in operands);
     }
 
     /// <summary>
@@ -146,7 +140,7 @@ internal static class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(a);
-        if (a.Kind == KernelKind.None || (long)a.M * n * a.K < SmallProductThreshold)
+        if (a.Kind == VectorWidth.None || (long)a.M * n * a.K < SmallProductThreshold)
         {
             Multiply(a.M, n, a.K, a.Source, a.SourceOffset, a.SourceRowStride, a.SourceColStride, b, bOffset, bRowStride, bColStride, c, cOffset, cRowStride, accumulate);
             return;
@@ -181,10 +175,10 @@ internal static class Gemm
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(m);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         CheckExtent(a.Length, aOffset, m, aRowStride, k, aColStride, nameof(a));
-        var kind = ChosenKernel();
-        var mr = kind switch { KernelKind.Wide => Kernel512<T>.Mr, KernelKind.Narrow => Kernel256<T>.Mr, _ => 1 };
+        var kind = Simd.Width<T>();
+        var mr = kind switch { VectorWidth.Vector512 => Kernel512<T>.Mr, VectorWidth.Vector256 => Kernel256<T>.Mr, _ => 1 };
         var packed = new PackedA<T>(m, k, kind, RoundUp(m, mr), a, aOffset, aRowStride, aColStride);
-        if (kind == KernelKind.None)
+        if (kind == VectorWidth.None)
         {
             return packed;
         }
@@ -205,18 +199,19 @@ internal static class Gemm
     public sealed class PackedA<T> : IDisposable
         where T : unmanaged
     {
-        internal PackedA(int m, int k, KernelKind kind, int roundedM, ReadOnlyMemory<T> source, int offset, int rowStride, int colStride)
+        internal PackedA(int m, int k, VectorWidth kind, int roundedM, ReadOnlyMemory<T> source, int offset, int rowStride, int colStride)
         {
             (M, K, Kind, RoundedM) = (m, k, kind, roundedM);
             (Source, SourceOffset, SourceRowStride, SourceColStride) = (source, offset, rowStride, colStride);
-            Panels = kind == KernelKind.None ? null : System.Buffers.ArrayPool<T>.Shared.Rent(roundedM * k);
+            Panels = kind == VectorWidth.None ? null : System.Buffers.ArrayPool<T>.Shared.Rent(roundedM * k);
         }
 
         public int M { get; }
 
         public int K { get; }
 
-        internal KernelKind Kind { get; }
+        /// <summary>The width of the micro-kernel the panels were packed for (none: not packed).</summary>
+        internal VectorWidth Kind { get; }
 
         /// <summary>Rows rounded up to whole micro-panels: a slice of depth kc takes RoundedM·kc elements.</summary>
         internal int RoundedM { get; }
@@ -241,28 +236,16 @@ internal static class Gemm
         }
     }
 
-    /// <summary>Which micro-kernel a product runs: the AVX-512 one, the 256-bit one, or none (the reference loop).</summary>
-    internal enum KernelKind
-    {
-        None,
-        Wide,
-        Narrow,
-    }
-
-    private static KernelKind ChosenKernel() =>
-        Vector512.IsHardwareAccelerated && !ForceVector256 ? KernelKind.Wide
-        : Vector256.IsHardwareAccelerated ? KernelKind.Narrow
-        : KernelKind.None;
-
-    private static void Dispatch<T>(int m, int n, int k, KernelKind kind, in Operands<T> operands)
+    /// <summary>Runs the micro-kernel of the width <see cref="Simd.Width{T}"/> chose: the AVX-512 one, the 256-bit one, or none (the reference loop).</summary>
+    private static void Dispatch<T>(int m, int n, int k, VectorWidth kind, in Operands<T> operands)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (kind)
         {
-            case KernelKind.Wide:
+            case VectorWidth.Vector512:
                 Blocked<T, Kernel512<T>>(m, n, k, in operands);
                 break;
-            case KernelKind.Narrow:
+            case VectorWidth.Vector256:
                 Blocked<T, Kernel256<T>>(m, n, k, in operands);
                 break;
             default:
@@ -749,54 +732,22 @@ internal static class Gemm
         static abstract void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store);
     }
 
+    /// <summary>One row of a C tile, the 2·Count elements from c + row: (store ? 0 : C) + the two accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Fma<T>(Vector512<T> x, Vector512<T> y, Vector512<T> addend)
-    {
-        if (typeof(T) == typeof(float))
-        {
-            return Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>();
-        }
-
-        return Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> addend)
-    {
-        if (typeof(T) == typeof(float))
-        {
-            return Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>();
-        }
-
-        return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Flush<T>(ref T c, nint row, Vector512<T> lo, Vector512<T> hi, bool store)
+    private static void Flush<T, TV, TL>(ref T c, nint row, TV lo, TV hi, bool store)
+        where T : unmanaged
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
     {
         ref var at = ref Unsafe.Add(ref c, row);
         if (!store)
         {
-            lo += Vector512.LoadUnsafe(ref at);
-            hi += Vector512.LoadUnsafe(ref at, (nuint)Vector512<T>.Count);
+            lo = TL.Add(lo, TL.Load(ref at));
+            hi = TL.Add(hi, TL.Load(ref Unsafe.Add(ref at, TL.Count)));
         }
 
-        lo.StoreUnsafe(ref at);
-        hi.StoreUnsafe(ref at, (nuint)Vector512<T>.Count);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Flush<T>(ref T c, nint row, Vector256<T> lo, Vector256<T> hi, bool store)
-    {
-        ref var at = ref Unsafe.Add(ref c, row);
-        if (!store)
-        {
-            lo += Vector256.LoadUnsafe(ref at);
-            hi += Vector256.LoadUnsafe(ref at, (nuint)Vector256<T>.Count);
-        }
-
-        lo.StoreUnsafe(ref at);
-        hi.StoreUnsafe(ref at, (nuint)Vector256<T>.Count);
+        TL.Store(lo, ref at);
+        TL.Store(hi, ref Unsafe.Add(ref at, TL.Count));
     }
 
     /// <summary>
@@ -836,41 +787,41 @@ internal static class Gemm
                 var b0 = Vector512.LoadUnsafe(ref b);
                 var b1 = Vector512.LoadUnsafe(ref b, w);
                 var x = Vector512.Create(a);
-                c00 = Fma(x, b0, c00);
-                c01 = Fma(x, b1, c01);
+                c00 = Lanes512<T>.Fma(x, b0, c00);
+                c01 = Lanes512<T>.Fma(x, b1, c01);
                 x = Vector512.Create(Unsafe.Add(ref a, 1));
-                c10 = Fma(x, b0, c10);
-                c11 = Fma(x, b1, c11);
+                c10 = Lanes512<T>.Fma(x, b0, c10);
+                c11 = Lanes512<T>.Fma(x, b1, c11);
                 x = Vector512.Create(Unsafe.Add(ref a, 2));
-                c20 = Fma(x, b0, c20);
-                c21 = Fma(x, b1, c21);
+                c20 = Lanes512<T>.Fma(x, b0, c20);
+                c21 = Lanes512<T>.Fma(x, b1, c21);
                 x = Vector512.Create(Unsafe.Add(ref a, 3));
-                c30 = Fma(x, b0, c30);
-                c31 = Fma(x, b1, c31);
+                c30 = Lanes512<T>.Fma(x, b0, c30);
+                c31 = Lanes512<T>.Fma(x, b1, c31);
                 x = Vector512.Create(Unsafe.Add(ref a, 4));
-                c40 = Fma(x, b0, c40);
-                c41 = Fma(x, b1, c41);
+                c40 = Lanes512<T>.Fma(x, b0, c40);
+                c41 = Lanes512<T>.Fma(x, b1, c41);
                 x = Vector512.Create(Unsafe.Add(ref a, 5));
-                c50 = Fma(x, b0, c50);
-                c51 = Fma(x, b1, c51);
+                c50 = Lanes512<T>.Fma(x, b0, c50);
+                c51 = Lanes512<T>.Fma(x, b1, c51);
                 x = Vector512.Create(Unsafe.Add(ref a, 6));
-                c60 = Fma(x, b0, c60);
-                c61 = Fma(x, b1, c61);
+                c60 = Lanes512<T>.Fma(x, b0, c60);
+                c61 = Lanes512<T>.Fma(x, b1, c61);
                 x = Vector512.Create(Unsafe.Add(ref a, 7));
-                c70 = Fma(x, b0, c70);
-                c71 = Fma(x, b1, c71);
+                c70 = Lanes512<T>.Fma(x, b0, c70);
+                c71 = Lanes512<T>.Fma(x, b1, c71);
                 a = ref Unsafe.Add(ref a, 8);
                 b = ref Unsafe.Add(ref b, 2 * w);
             }
 
-            Flush(ref c, 0, c00, c01, store);
-            Flush(ref c, ldc, c10, c11, store);
-            Flush(ref c, 2 * ldc, c20, c21, store);
-            Flush(ref c, 3 * ldc, c30, c31, store);
-            Flush(ref c, 4 * ldc, c40, c41, store);
-            Flush(ref c, 5 * ldc, c50, c51, store);
-            Flush(ref c, 6 * ldc, c60, c61, store);
-            Flush(ref c, 7 * ldc, c70, c71, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 0, c00, c01, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, ldc, c10, c11, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 2 * ldc, c20, c21, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 3 * ldc, c30, c31, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 4 * ldc, c40, c41, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 5 * ldc, c50, c51, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 6 * ldc, c60, c61, store);
+            Flush<T, Vector512<T>, Lanes512<T>>(ref c, 7 * ldc, c70, c71, store);
         }
     }
 
@@ -897,33 +848,33 @@ internal static class Gemm
                 var b0 = Vector256.LoadUnsafe(ref b);
                 var b1 = Vector256.LoadUnsafe(ref b, w);
                 var x = Vector256.Create(a);
-                c00 = Fma(x, b0, c00);
-                c01 = Fma(x, b1, c01);
+                c00 = Lanes256<T>.Fma(x, b0, c00);
+                c01 = Lanes256<T>.Fma(x, b1, c01);
                 x = Vector256.Create(Unsafe.Add(ref a, 1));
-                c10 = Fma(x, b0, c10);
-                c11 = Fma(x, b1, c11);
+                c10 = Lanes256<T>.Fma(x, b0, c10);
+                c11 = Lanes256<T>.Fma(x, b1, c11);
                 x = Vector256.Create(Unsafe.Add(ref a, 2));
-                c20 = Fma(x, b0, c20);
-                c21 = Fma(x, b1, c21);
+                c20 = Lanes256<T>.Fma(x, b0, c20);
+                c21 = Lanes256<T>.Fma(x, b1, c21);
                 x = Vector256.Create(Unsafe.Add(ref a, 3));
-                c30 = Fma(x, b0, c30);
-                c31 = Fma(x, b1, c31);
+                c30 = Lanes256<T>.Fma(x, b0, c30);
+                c31 = Lanes256<T>.Fma(x, b1, c31);
                 x = Vector256.Create(Unsafe.Add(ref a, 4));
-                c40 = Fma(x, b0, c40);
-                c41 = Fma(x, b1, c41);
+                c40 = Lanes256<T>.Fma(x, b0, c40);
+                c41 = Lanes256<T>.Fma(x, b1, c41);
                 x = Vector256.Create(Unsafe.Add(ref a, 5));
-                c50 = Fma(x, b0, c50);
-                c51 = Fma(x, b1, c51);
+                c50 = Lanes256<T>.Fma(x, b0, c50);
+                c51 = Lanes256<T>.Fma(x, b1, c51);
                 a = ref Unsafe.Add(ref a, 6);
                 b = ref Unsafe.Add(ref b, 2 * w);
             }
 
-            Flush(ref c, 0, c00, c01, store);
-            Flush(ref c, ldc, c10, c11, store);
-            Flush(ref c, 2 * ldc, c20, c21, store);
-            Flush(ref c, 3 * ldc, c30, c31, store);
-            Flush(ref c, 4 * ldc, c40, c41, store);
-            Flush(ref c, 5 * ldc, c50, c51, store);
+            Flush<T, Vector256<T>, Lanes256<T>>(ref c, 0, c00, c01, store);
+            Flush<T, Vector256<T>, Lanes256<T>>(ref c, ldc, c10, c11, store);
+            Flush<T, Vector256<T>, Lanes256<T>>(ref c, 2 * ldc, c20, c21, store);
+            Flush<T, Vector256<T>, Lanes256<T>>(ref c, 3 * ldc, c30, c31, store);
+            Flush<T, Vector256<T>, Lanes256<T>>(ref c, 4 * ldc, c40, c41, store);
+            Flush<T, Vector256<T>, Lanes256<T>>(ref c, 5 * ldc, c50, c51, store);
         }
     }
 }

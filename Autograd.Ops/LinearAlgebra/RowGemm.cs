@@ -30,14 +30,14 @@ internal static class RowGemm
 
     /// <summary>Whether the kernel runs here (256-bit vectors of T at least).</summary>
     public static bool IsSupported<T>()
-        where T : unmanaged => Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+        where T : unmanaged => Simd.Width<T>() != VectorWidth.None;
 
     /// <summary>Columns per vector: n of every call is a multiple of this.</summary>
     public static int Granule<T>()
         where T : unmanaged => Wide<T>() ? Vector512<T>.Count : Vector256<T>.Count;
 
     private static bool Wide<T>()
-        where T : unmanaged => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
+        where T : unmanaged => Simd.Width<T>() == VectorWidth.Vector512;
 
     /// <summary>
     /// C[i, j] = (accumulate ? C[i, j] : 0) + mask[j] ∧ Σ_p A[i, p]·B[p, j] for i &lt; m, j &lt; n, p &lt; k, where
@@ -445,102 +445,5 @@ internal static class RowGemm
         {
             c[at + 3] += TL.Sum(s3);
         }
-    }
-
-    /// <summary>The vector operations the tiles use, for one vector width.</summary>
-    private interface ILanes<T, TV>
-        where T : unmanaged
-        where TV : struct
-    {
-        static abstract int Count { get; }
-
-        static abstract TV Zero { get; }
-
-        static abstract TV AllBits { get; }
-
-        static abstract TV Load(ref T at);
-
-        static abstract void Store(TV v, ref T at);
-
-        static abstract TV Splat(T x);
-
-        /// <summary>x·y + addend, fused.</summary>
-        static abstract TV Fma(TV x, TV y, TV addend);
-
-        static abstract TV Add(TV x, TV y);
-
-        static abstract TV And(TV x, TV y);
-
-        static abstract T Sum(TV v);
-    }
-
-    private readonly struct Lanes512<T> : ILanes<T, Vector512<T>>
-        where T : unmanaged
-    {
-        public static int Count => Vector512<T>.Count;
-
-        public static Vector512<T> Zero => Vector512<T>.Zero;
-
-        public static Vector512<T> AllBits => Vector512<T>.AllBitsSet;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<T> Load(ref T at) => Vector512.LoadUnsafe(ref at);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Store(Vector512<T> v, ref T at) => v.StoreUnsafe(ref at);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<T> Splat(T x) => Vector512.Create(x);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> addend) =>
-            typeof(T) == typeof(float)
-                ? Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>()
-                : Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<T> Add(Vector512<T> x, Vector512<T> y) => x + y;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<T> And(Vector512<T> x, Vector512<T> y) => x & y;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static T Sum(Vector512<T> v) => Vector512.Sum(v);
-
-    }
-
-    private readonly struct Lanes256<T> : ILanes<T, Vector256<T>>
-        where T : unmanaged
-    {
-        public static int Count => Vector256<T>.Count;
-
-        public static Vector256<T> Zero => Vector256<T>.Zero;
-
-        public static Vector256<T> AllBits => Vector256<T>.AllBitsSet;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<T> Load(ref T at) => Vector256.LoadUnsafe(ref at);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Store(Vector256<T> v, ref T at) => v.StoreUnsafe(ref at);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<T> Splat(T x) => Vector256.Create(x);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> addend) =>
-            typeof(T) == typeof(float)
-                ? Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), addend.AsSingle()).As<float, T>()
-                : Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), addend.AsDouble()).As<double, T>();
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<T> Add(Vector256<T> x, Vector256<T> y) => x + y;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<T> And(Vector256<T> x, Vector256<T> y) => x & y;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static T Sum(Vector256<T> v) => Vector256.Sum(v);
-
     }
 }

@@ -11,7 +11,7 @@ namespace Autograd;
 /// dx = Pᵀ·g: each bin's gradient divided by its size and added over its input elements — itself a
 /// recorded op whose VJP is the pool again.
 /// </summary>
-public static class AdaptiveAvgPool2dOp
+public static class AdaptiveAvgPool2dExtensions
 {
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>

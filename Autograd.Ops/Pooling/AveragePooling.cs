@@ -16,8 +16,12 @@ internal static class AveragePooling
     {
         var (n, c) = (x.ShapeArray[0], x.ShapeArray[1]);
         var result = Tensor<T>.Uninitialized([n, c, win.OH, win.OW]);
-        AveragePool.Forward(x.Storage.Memory, x.Offset, x.StridesArray, n, c, win, result.Storage.Memory);
-        GC.KeepAlive(x);
+        using (var xr = x.Read())
+        using (var yw = result.Write())
+        {
+            AveragePool.Forward(xr.Memory, xr.Offset, xr.Strides, n, c, win, yw.Memory);
+        }
+
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(op, result, [x], (g, grads) => grads[0] = Spread(op, g, win));
@@ -32,8 +36,12 @@ internal static class AveragePooling
     {
         var (n, c) = (dy.ShapeArray[0], dy.ShapeArray[1]);
         var result = Tensor<T>.ZeroFilled([n, c, win.H, win.W]);
-        AveragePool.Spread(dy.Storage.Memory, dy.Offset, dy.StridesArray, n, c, win, result.Storage.Memory);
-        GC.KeepAlive(dy);
+        using (var dyr = dy.Read())
+        using (var dxw = result.Write())
+        {
+            AveragePool.Spread(dyr.Memory, dyr.Offset, dyr.Strides, n, c, win, dxw.Memory);
+        }
+
         if (Tape.ShouldRecord(dy))
         {
             Tape.Record(op + "Backward", result, [dy], (g, grads) => grads[0] = Pool(op, g, win));

@@ -15,7 +15,7 @@ namespace Autograd;
 /// spread dx = Pᵀ·g: dX[n, c, h, w] = Σ over the windows containing (h, w) of g / divisor — itself a
 /// recorded op whose VJP is the pool again.
 /// </remarks>
-public static class AvgPool2dOp
+public static class AvgPool2dExtensions
 {
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -73,8 +73,8 @@ public static class AvgPool2dOp
                 throw new ArgumentException($"AvgPool2d: channels and spatial size must be positive {shape}.", nameof(input));
             }
 
-            var oh = Pool.OutputSize(h, kernel.H, s.H, p.H, 1, ceilMode);
-            var ow = Pool.OutputSize(w, kernel.W, s.W, p.W, 1, ceilMode);
+            var oh = PoolingShape.OutputSize(h, kernel.H, s.H, p.H, 1, ceilMode);
+            var ow = PoolingShape.OutputSize(w, kernel.W, s.W, p.W, 1, ceilMode);
             if (oh < 1 || ow < 1)
             {
                 throw new ArgumentException($"AvgPool2d: output size ({oh}, {ow}) is too small {shape}.", nameof(input));

@@ -13,10 +13,10 @@ namespace Autograd;
 /// window has fewer than 255 taps (ties go to the first maximum in row-major window order, as PyTorch).
 /// VJP: dX[argmax[o]] += dY[o], so a window's gradient goes to its argmax only, and an element that wins
 /// several overlapping windows collects all of their gradients. A plain backward runs that as one
-/// pass per plane (<see cref="Pool.MaxBackward{T, TIndex}"/>); a create-graph backward records it as
+/// pass per plane (<see cref="MaxPoolKernel.MaxBackward{T, TIndex}"/>); a create-graph backward records it as
 /// the routing scatter of <see cref="IndexRouting"/>, whose VJP is a gather. Both give the same values.
 /// </remarks>
-public static class MaxPool2dOp
+public static class MaxPool2dExtensions
 {
     // Window taps (forward) or input and output elements (backward) above which planes are spread over
     // threads: 2²¹, about 0.3 ms of one core's work on the 2×2 path. LeNet's first pool ([64, 6, 28, 28],
@@ -84,8 +84,8 @@ public static class MaxPool2dOp
                 throw new ArgumentException($"MaxPool2d: channels and spatial size must be positive {shape}.", nameof(input));
             }
 
-            var oh = Pool.OutputSize(h, kernel.H, s.H, p.H, d.H, ceilMode);
-            var ow = Pool.OutputSize(w, kernel.W, s.W, p.W, d.W, ceilMode);
+            var oh = PoolingShape.OutputSize(h, kernel.H, s.H, p.H, d.H, ceilMode);
+            var ow = PoolingShape.OutputSize(w, kernel.W, s.W, p.W, d.W, ceilMode);
             if (oh < 1 || ow < 1)
             {
                 throw new ArgumentException($"MaxPool2d: output size ({oh}, {ow}) is too small {shape}.", nameof(input));
@@ -119,11 +119,14 @@ public static class MaxPool2dOp
         var record = Tape.ShouldRecord(input);
         var argmax = record ? new Storage<TIndex>(output.Numel, clear: false) : null;
         var workers = (long)output.Numel * kernel.H * kernel.W >= ParallelWork ? Gemm.MaxThreads : 1;
-        Pool.MaxForward(
-            (ReadOnlyMemory<T>)input.Storage.Memory, input.Offset, input.StridesArray, n, c, h, w,
-            kernel, stride, padding, dilation, oh, ow, output.Storage.Memory, argmax?.Memory ?? default, noTap, workers);
-        GC.KeepAlive(input);
-        GC.KeepAlive(output);
+        using (var xr = input.Read())
+        using (var yw = output.Write())
+        {
+            // argmax needs no scope here: the VJP recorded below captures it.
+            MaxPoolKernel.MaxForward(
+                xr.Memory, xr.Offset, input.StridesArray, n, c, h, w,
+                kernel, stride, padding, dilation, oh, ow, yw.Memory, argmax?.Memory ?? default, noTap, workers);
+        }
 
         if (record)
         {
@@ -134,7 +137,7 @@ public static class MaxPool2dOp
                     // A create-graph backward: dX[argmax[o]] += dY[o] as a recorded scatter whose own VJP
                     // gathers at the argmax, so the gradient can be differentiated again. Each plane's
                     // argmaxes stay in that plane, so the planes scatter in parallel.
-                    var flat = Pool.FlatIndices<TIndex>(argmax!.Span, n * c, h, w, oh, ow, kernel, stride, padding, dilation, noTap);
+                    var flat = MaxPoolKernel.FlatIndices<TIndex>(argmax!.Span, n * c, h, w, oh, ow, kernel, stride, padding, dilation, noTap);
                     GC.KeepAlive(argmax);
                     grads[0] = IndexRouting.Scatter(dy, flat, [n, c, h, w], "MaxPool2d", planes: n * c);
                     return;
@@ -142,11 +145,15 @@ public static class MaxPool2dOp
 
                 // dX[argmax[o]] += dY[o] in one pass: each plane of dX is cleared and scattered into while in cache.
                 var dx = Tensor<T>.Uninitialized([n, c, h, w]);
-                Pool.MaxBackward(
-                    (ReadOnlyMemory<T>)dy.Storage.Memory, dy.Offset, dy.StridesArray, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
-                    kernel, stride, padding, dilation, dx.Storage.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
-                GC.KeepAlive(dy);
-                GC.KeepAlive(argmax);
+                using (var dyr = dy.Read())
+                using (var dxw = dx.Write())
+                {
+                    MaxPoolKernel.MaxBackward(
+                        dyr.Memory, dyr.Offset, dy.StridesArray, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
+                        kernel, stride, padding, dilation, dxw.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
+                }
+
+                GC.KeepAlive(argmax);   // a Storage<TIndex>, not a tensor: no Read() scope to hold it
                 grads[0] = dx;
             });
         }

@@ -9,7 +9,7 @@ namespace Autograd.Tests.Kernels;
 /// paths (contiguous, transposed) and the generic strided one, and the parallel split.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // Toggles Gemm's static test hooks.
+[NonParallelizable] // Toggles the kernels' width switch and Gemm's thread override.
 public class GemmTests
 {
     private const float FloatSentinel = -7777.25f;
@@ -243,11 +243,11 @@ public class GemmTests
             }
         }
 
-        var previousKernel = Gemm.ForceVector256;
+        var previousKernel = Simd.ForceVector256;
         var previousThreads = Gemm.ThreadsOverride;
         try
         {
-            Gemm.ForceVector256 = kernel == Kernel.Vector256;
+            Simd.ForceVector256 = kernel == Kernel.Vector256;
             Gemm.ThreadsOverride = threads;
             if (prepacked)
             {
@@ -266,7 +266,7 @@ public class GemmTests
         }
         finally
         {
-            Gemm.ForceVector256 = previousKernel;
+            Simd.ForceVector256 = previousKernel;
             Gemm.ThreadsOverride = previousThreads;
         }
 

@@ -7,10 +7,36 @@ namespace Autograd.Tests.Kernels;
 /// counts on and off its 8-row tile, column counts of odd vectors (a half-width last block), A read through
 /// row and column tables, overlapping rows of C added one after another, masks (infinities under them
 /// stay out of the dots), and offsets that reach
-/// outside a buffer refused with an ArgumentException.
+/// outside a buffer refused with an ArgumentException. Each test runs at both vector widths: the widest this
+/// machine has, and 256 bits (<c>Simd.ForceVector256</c>, the width of machines without AVX-512).
 /// </summary>
-public class RowGemmTests
+[TestFixture(false)]
+[TestFixture(true)]
+[NonParallelizable] // Toggles the kernels' process-wide width switch.
+public class RowGemmTests(bool force256)
 {
+    private bool _previous;
+
+    [SetUp]
+    public void ForceWidth()
+    {
+        _previous = Simd.ForceVector256;
+        Simd.ForceVector256 = force256;
+    }
+
+    [TearDown]
+    public void RestoreWidth() => Simd.ForceVector256 = _previous;
+
+    [Test]
+    public void Granule_IsAVectorOfTheChosenWidth()
+    {
+        Assume.That(RowGemm.IsSupported<float>(), "no 256-bit vectors here");
+        var wide = Simd.Width<float>() == VectorWidth.Vector512;
+        Assert.That(wide, Is.False.Or.EqualTo(!force256));
+        Assert.That(RowGemm.Granule<float>(), Is.EqualTo(wide ? 16 : 8));
+        Assert.That(RowGemm.Granule<double>(), Is.EqualTo(wide ? 8 : 4));
+    }
+
     [Test]
     public void Multiply_OverlappingAccumulatedRows_MatchLoops()
     {

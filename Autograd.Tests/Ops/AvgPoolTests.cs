@@ -22,8 +22,8 @@ public class AvgPoolTests
                 .Where(c =>
                 {
                     var s = StrideOf(c) ?? new Size2(c["kh"], c["kw"]);
-                    return Pool.OutputSize(c["h"], c["kh"], s.H, c["ph"], 1, c["ceil"] == 1) >= 1
-                        && Pool.OutputSize(c["w"], c["kw"], s.W, c["pw"], 1, c["ceil"] == 1) >= 1;
+                    return PoolingShape.OutputSize(c["h"], c["kh"], s.H, c["ph"], 1, c["ceil"] == 1) >= 1
+                        && PoolingShape.OutputSize(c["w"], c["kw"], s.W, c["pw"], 1, c["ceil"] == 1) >= 1;
                 }),
             c =>
             {
@@ -71,7 +71,7 @@ public class AvgPoolTests
 
         // Output larger than the input: bins repeat elements ([0, 1), [0, 2), [1, 2) for 2 → 3).
         Assert.That(Tensor.FromArray(new[] { 2.0, 4.0 }, [1, 1, 2]).AdaptiveAvgPool2d((1, 3)).ToArray(), Is.EqualTo(new[] { 2.0, 3, 4 }));
-        Assert.That(AdaptiveAvgPool2dOp.Bins(5, 3), Is.EqualTo((new[] { 0, 1, 3 }, new[] { 2, 4, 5 })));
+        Assert.That(AdaptiveAvgPool2dExtensions.Bins(5, 3), Is.EqualTo((new[] { 0, 1, 3 }, new[] { 2, 4, 5 })));
     }
 
     [Test]
@@ -107,7 +107,7 @@ public class AvgPoolTests
             var s = new Size2(1 + gen.NextInt(3), 1 + gen.NextInt(3));
             var p = new Size2(gen.NextInt(k.H / 2 + 1), gen.NextInt(k.W / 2 + 1));
             var ceil = gen.NextInt(2) == 1;
-            if (Pool.OutputSize(h, k.H, s.H, p.H, 1, ceil) < 1 || Pool.OutputSize(w, k.W, s.W, p.W, 1, ceil) < 1)
+            if (PoolingShape.OutputSize(h, k.H, s.H, p.H, 1, ceil) < 1 || PoolingShape.OutputSize(w, k.W, s.W, p.W, 1, ceil) < 1)
             {
                 continue;
             }

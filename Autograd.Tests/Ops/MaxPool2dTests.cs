@@ -1,6 +1,7 @@
 using Autograd;
 using Autograd.Kernels;
 using Autograd.Testing;
+using Autograd.Tests.Support;
 
 namespace Autograd.Tests.Ops;
 
@@ -213,7 +214,11 @@ public class MaxPool2dTests
     }
 
     [Test]
-    public void Forward_MatchesDirectPooling_FloatAndStridedInput()
+    [NonParallelizable] // Sets the kernels' width switch.
+    public void Forward_MatchesDirectPooling_FloatAndStridedInput([Values] bool force256) =>
+        KernelWidth.Run(force256, ForwardFloatAndStridedInput);
+
+    private static void ForwardFloatAndStridedInput()
     {
         var g = new Generator(22);
         foreach (var cfg in RandomConfigs(40, 2))
@@ -227,19 +232,20 @@ public class MaxPool2dTests
         }
     }
 
+    /// <summary>At both of the kernels' vector widths (the widest here, and 256 bits as without AVX-512).</summary>
     [Test]
-    [NonParallelizable] // Turns on the pool's process-wide poison: an element the backward fails to write reads NaN.
-    public void TwoByTwoStrideTwo_Float_MatchesDirectPooling_WithTiesNaNAndInfinities()
+    [NonParallelizable] // Turns on the pool's process-wide poison (an element the backward fails to write reads NaN) and sets the kernels' width switch.
+    public void TwoByTwoStrideTwo_Float_MatchesDirectPooling_WithTiesNaNAndInfinities([Values] bool force256)
     {
         var poison = BufferPool.Poison;
         BufferPool.Poison = true;
         try
         {
             // The second round's buffers come back from the pool, poisoned by the first round's release.
-            TwoByTwoStrideTwo();
+            KernelWidth.Run(force256, TwoByTwoStrideTwo);
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            TwoByTwoStrideTwo();
+            KernelWidth.Run(force256, TwoByTwoStrideTwo);
         }
         finally
         {
@@ -378,7 +384,7 @@ public class MaxPool2dTests
     [TestCase(10, 4, 3, 2, 1, true, 4)]    // 5 rounded up, but the fifth window would start at 12 − 2 = 10 ≥ 10
     public void CeilMode_OutputSize_FollowsPyTorch(int input, int k, int s, int p, int d, bool ceil, int expected)
     {
-        Assert.That(Pool.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(expected));
+        Assert.That(PoolingShape.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(expected));
         Assert.That(TorchOutputSize(input, k, s, p, d, ceil), Is.EqualTo(expected));
         var x = Tensor.Zeros<double>(1, 1, input, 3);
         Assert.That(x.MaxPool2d((k, 1), stride: (s, 1), padding: (p, 0), dilation: (d, 1), ceilMode: ceil).Shape[2], Is.EqualTo(expected));
@@ -401,7 +407,7 @@ public class MaxPool2dTests
                             {
                                 var expected = TorchOutputSize(input, k, s, p, d, ceil);
                                 // Sizes below 1 are "too small" either way; ours stop at 0 instead of going negative.
-                                Assert.That(Pool.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(Math.Max(expected, 0)));
+                                Assert.That(PoolingShape.OutputSize(input, k, s, p, d, ceil), Is.EqualTo(Math.Max(expected, 0)));
                                 if (ceil && expected >= 1)
                                 {
                                     // Every window starts inside the input or its left padding.

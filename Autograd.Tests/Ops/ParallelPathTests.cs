@@ -15,7 +15,7 @@ public class ParallelPathTests
     [Test]
     public void MaxPool2d_ParallelBackward_GradientMatchesFiniteDifferences()
     {
-        // 16 planes of 128 × 128 outputs = 2^18: Pool.MaxBackward spreads the planes over threads.
+        // 16 planes of 128 × 128 outputs = 2^18: MaxPoolKernel.MaxBackward spreads the planes over threads.
         var g = new Generator(21);
         var x = TestData.Distinct(Tensor.Zeros<double>(1, 16, 129, 129), g);
         x.RequiresGrad = true;

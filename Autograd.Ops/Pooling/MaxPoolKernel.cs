@@ -3,7 +3,6 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
 
@@ -13,25 +12,8 @@ namespace Autograd.Kernels;
 /// never beat a real one, so taps outside the input are simply skipped. That is also PyTorch's loop,
 /// which makes the result identical to it, NaN propagation and all-−∞ windows included.
 /// </summary>
-internal static class Pool
+internal static class MaxPoolKernel
 {
-    /// <summary>
-    /// PyTorch's pooling_output_shape: ⌊(size + 2·pad − d·(k − 1) − 1 (+ s − 1 in ceil mode)) / s⌋ + 1,
-    /// minus one in ceil mode when the last window would start beyond the input and its left padding.
-    /// </summary>
-    public static int OutputSize(int size, int kernel, int stride, int pad, int dilation, bool ceilMode)
-    {
-        // In long, and at least 0: a huge dilation or stride means "too small", not a wrapped-around size.
-        var span = size + 2L * pad - (long)dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1L : 0);
-        var output = (long)Math.Floor((double)span / stride) + 1;
-        if (ceilMode && (output - 1) * stride >= size + (long)pad)
-        {
-            output--;
-        }
-
-        return (int)Math.Clamp(output, 0, int.MaxValue);
-    }
-
     /// <summary>
     /// y[n, c, oh, ow] = max over the taps (oh·sH − pT + kh·dH, ow·sW − pL + kw·dW) that fall inside the
     /// input and, when <paramref name="argmax"/> is not empty, argmax[n, c, oh, ow] = the winning tap's
@@ -54,7 +36,7 @@ internal static class Pool
         var record = !argmax.IsEmpty;
 
         // The row-vector path keeps the tap number in a lane of T, exact only for byte-sized tap counts.
-        var vector = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && typeof(TIndex) == typeof(byte);
+        var vector = Simd.Width<T>() != VectorWidth.None && typeof(TIndex) == typeof(byte);
         var g = new RowGeometry(w, kernel.W, stride.W, padding.W, dilation.W, ow, vector ? Vector256<T>.Count : 1);
 
         // 2×2 windows at stride 2 over unit-stride float rows (every CNN's pooling): no phase split.
@@ -69,11 +51,11 @@ internal static class Pool
             {
                 if (ow >= 8)
                 {
-                    MaxPlane2x2<Vector256<float>, Vector256<int>, Lanes8>(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
+                    MaxPlane2x2<Vector256<float>, Vector256<int>, Lanes256<float>>(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
                 }
                 else
                 {
-                    MaxPlane2x2<Vector128<float>, Vector128<int>, Lanes4>(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
+                    MaxPlane2x2<Vector128<float>, Vector128<int>, Lanes128<float>>(MemoryMarshal.Cast<T, float>(xs), xPlane, sH, oh, ow, MemoryMarshal.Cast<T, float>(ys), MemoryMarshal.Cast<TIndex, byte>(arg));
                 }
             }
             else if (vector)
@@ -151,7 +133,7 @@ internal static class Pool
     private static void MaxPlane2x2<TF, TI, TL>(ReadOnlySpan<float> xs, int xPlane, int sH, int oh, int ow, Span<float> ys, Span<byte> arg)
         where TF : struct
         where TI : struct
-        where TL : struct, IPoolLanes<TF, TI>
+        where TL : struct, IMaxPoolLanes<float, TF, TI>
     {
         ref var x0 = ref MemoryMarshal.GetReference(xs);
         ref var y0 = ref MemoryMarshal.GetReference(ys);
@@ -189,7 +171,7 @@ internal static class Pool
     private static void RouteMax2x2<TF, TI, TL>(ReadOnlySpan<float> dys, int at, int rowStride, bool expandedRows, ReadOnlySpan<byte> arg, int oh, int ow, int w, Span<float> dxs)
         where TF : struct
         where TI : struct
-        where TL : struct, IPoolLanes<TF, TI>
+        where TL : struct, IMaxPoolLanes<float, TF, TI>
     {
         ref var dy0 = ref MemoryMarshal.GetReference(dys);
         ref var dx0 = ref MemoryMarshal.GetReference(dxs);
@@ -208,159 +190,6 @@ internal static class Pool
                 TL.Interleave(TL.Where(t, 0, g), TL.Where(t, 1, g), ref Unsafe.Add(ref top, 2 * j));
                 TL.Interleave(TL.Where(t, 2, g), TL.Where(t, 3, g), ref Unsafe.Add(ref bottom, 2 * j));
             }
-        }
-    }
-
-    /// <summary>The vector operations of the 2×2 stride-2 kernels, for one vector width of float.</summary>
-    private interface IPoolLanes<TF, TI>
-        where TF : struct
-        where TI : struct
-    {
-        static abstract int Count { get; }
-
-        /// <summary>2·Count floats from <paramref name="at"/> as their even and odd columns.</summary>
-        static abstract (TF Even, TF Odd) Split(ref float at);
-
-        /// <summary>[e0 o0 e1 o1 …] stored at <paramref name="at"/> (2·Count floats).</summary>
-        static abstract void Interleave(TF even, TF odd, ref float at);
-
-        /// <summary>Where v is strictly greater than m, or NaN: m = v, t = tap.</summary>
-        static abstract void Take(ref TF m, ref TI t, TF v, int tap);
-
-        /// <summary>g where t = tap, else 0.</summary>
-        static abstract TF Where(TI t, int tap, TF g);
-
-        static abstract TI Taps(int tap);
-
-        static abstract TF Load(ref float at);
-
-        static abstract TF Splat(float x);
-
-        static abstract void Store(TF v, ref float at);
-
-        static abstract TI LoadTaps(ReadOnlySpan<byte> taps);
-
-        static abstract void StoreTaps(TI t, Span<byte> taps);
-    }
-
-    internal readonly struct Lanes8 : IPoolLanes<Vector256<float>, Vector256<int>>
-    {
-        public static int Count => 8;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static (Vector256<float> Even, Vector256<float> Odd) Split(ref float at)
-        {
-            // [a0 a2 a4 a6 | a1 a3 a5 a7] and the same of the next eight, then the halves paired up.
-            var pa = Vector256.Shuffle(Vector256.LoadUnsafe(ref at), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
-            var pb = Vector256.Shuffle(Vector256.LoadUnsafe(ref at, 8), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
-            return (Vector256.Create(pa.GetLower(), pb.GetLower()), Vector256.Create(pa.GetUpper(), pb.GetUpper()));
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Interleave(Vector256<float> even, Vector256<float> odd, ref float at)
-        {
-            // The lower halves paired then spread, the upper halves likewise.
-            Vector256.Shuffle(Vector256.Create(even.GetLower(), odd.GetLower()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).StoreUnsafe(ref at);
-            Vector256.Shuffle(Vector256.Create(even.GetUpper(), odd.GetUpper()), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).StoreUnsafe(ref at, 8);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Take(ref Vector256<float> m, ref Vector256<int> t, Vector256<float> v, int tap)
-        {
-            var take = Vector256.GreaterThan(v, m) | ~Vector256.Equals(v, v);
-            m = Vector256.ConditionalSelect(take, v, m);
-            t = Vector256.ConditionalSelect(take.AsInt32(), Vector256.Create(tap), t);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> Where(Vector256<int> t, int tap, Vector256<float> g) =>
-            Vector256.ConditionalSelect(Vector256.Equals(t, Vector256.Create(tap)).AsSingle(), g, Vector256<float>.Zero);
-
-        public static Vector256<int> Taps(int tap) => Vector256.Create(tap);
-
-        public static Vector256<float> Load(ref float at) => Vector256.LoadUnsafe(ref at);
-
-        public static Vector256<float> Splat(float x) => Vector256.Create(x);
-
-        public static void Store(Vector256<float> v, ref float at) => v.StoreUnsafe(ref at);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> LoadTaps(ReadOnlySpan<byte> taps)
-        {
-            var bytes = Vector128.WidenLower(Vector128.CreateScalar(MemoryMarshal.Read<ulong>(taps)).AsByte());
-            return Vector256.Create(Vector128.WidenLower(bytes), Vector128.WidenUpper(bytes)).AsInt32();
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void StoreTaps(Vector256<int> t, Span<byte> taps)
-        {
-            // Tap numbers are 0–3: narrowing keeps them.
-            var bytes = Vector128.Narrow(Vector128.Narrow(t.GetLower(), t.GetUpper()), Vector128<short>.Zero).AsByte();
-            MemoryMarshal.Write(taps, bytes.AsUInt64().ToScalar());
-        }
-    }
-
-    private readonly struct Lanes4 : IPoolLanes<Vector128<float>, Vector128<int>>
-    {
-        public static int Count => 4;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static (Vector128<float> Even, Vector128<float> Odd) Split(ref float at)
-        {
-            var a = Vector128.LoadUnsafe(ref at);
-            var b = Vector128.LoadUnsafe(ref at, 4);
-            if (Sse.IsSupported)
-            {
-                // shufps picks two lanes of each: [a0 a2 b0 b2] and [a1 a3 b1 b3].
-                return (Sse.Shuffle(a, b, 0b10_00_10_00), Sse.Shuffle(a, b, 0b11_01_11_01));
-            }
-
-            return (Vector128.Create(a[0], a[2], b[0], b[2]), Vector128.Create(a[1], a[3], b[1], b[3]));
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Interleave(Vector128<float> even, Vector128<float> odd, ref float at)
-        {
-            if (Sse.IsSupported)
-            {
-                Sse.UnpackLow(even, odd).StoreUnsafe(ref at);
-                Sse.UnpackHigh(even, odd).StoreUnsafe(ref at, 4);
-                return;
-            }
-
-            Vector128.Create(even[0], odd[0], even[1], odd[1]).StoreUnsafe(ref at);
-            Vector128.Create(even[2], odd[2], even[3], odd[3]).StoreUnsafe(ref at, 4);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Take(ref Vector128<float> m, ref Vector128<int> t, Vector128<float> v, int tap)
-        {
-            var take = Vector128.GreaterThan(v, m) | ~Vector128.Equals(v, v);
-            m = Vector128.ConditionalSelect(take, v, m);
-            t = Vector128.ConditionalSelect(take.AsInt32(), Vector128.Create(tap), t);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> Where(Vector128<int> t, int tap, Vector128<float> g) =>
-            Vector128.ConditionalSelect(Vector128.Equals(t, Vector128.Create(tap)).AsSingle(), g, Vector128<float>.Zero);
-
-        public static Vector128<int> Taps(int tap) => Vector128.Create(tap);
-
-        public static Vector128<float> Load(ref float at) => Vector128.LoadUnsafe(ref at);
-
-        public static Vector128<float> Splat(float x) => Vector128.Create(x);
-
-        public static void Store(Vector128<float> v, ref float at) => v.StoreUnsafe(ref at);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<int> LoadTaps(ReadOnlySpan<byte> taps) =>
-            Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalar(MemoryMarshal.Read<uint>(taps)).AsByte())).AsInt32();
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void StoreTaps(Vector128<int> t, Span<byte> taps)
-        {
-            var bytes = Vector128.Narrow(Vector128.Narrow(t, Vector128<int>.Zero), Vector128<short>.Zero).AsByte();
-            MemoryMarshal.Write(taps, bytes.AsUInt32().ToScalar());
         }
     }
 
@@ -543,7 +372,7 @@ internal static class Pool
         var tapOffset = TapOffsets(kernel, dilation, w);
 
         // The forward's 2×2 stride-2 float windows: disjoint, so each input element is written once.
-        var twoByTwo = typeof(T) == typeof(float) && typeof(TIndex) == typeof(byte) && Vector256.IsHardwareAccelerated
+        var twoByTwo = typeof(T) == typeof(float) && typeof(TIndex) == typeof(byte) && Simd.Width<T>() != VectorWidth.None
             && (s3 == 1 || s3 == 0) && IsTwoByTwo(kernel, stride, padding, dilation, h, w, oh, ow);
         Threads.For(n * c, workers, plane =>
         {
@@ -564,11 +393,11 @@ internal static class Pool
                 var taps = MemoryMarshal.Cast<TIndex, byte>(arg);
                 if (ow >= 8)
                 {
-                    RouteMax2x2<Vector256<float>, Vector256<int>, Lanes8>(dyF, at, s2, s3 == 0, taps, oh, ow, w, dxF);
+                    RouteMax2x2<Vector256<float>, Vector256<int>, Lanes256<float>>(dyF, at, s2, s3 == 0, taps, oh, ow, w, dxF);
                 }
                 else
                 {
-                    RouteMax2x2<Vector128<float>, Vector128<int>, Lanes4>(dyF, at, s2, s3 == 0, taps, oh, ow, w, dxF);
+                    RouteMax2x2<Vector128<float>, Vector128<int>, Lanes128<float>>(dyF, at, s2, s3 == 0, taps, oh, ow, w, dxF);
                 }
                 return;
             }
