@@ -118,7 +118,7 @@ internal static class Workloads
                 ["dotnet"] = Environment.Version.ToString(),
                 ["tiered_pgo"] = Environment.GetEnvironmentVariable("DOTNET_TieredPGO") ?? "default",
                 ["server_gc"] = System.Runtime.GCSettings.IsServerGC,
-                ["env"] = new JsonObject(new[] { "AUTOGRAD_NUM_THREADS", "DOTNET_TieredCompilation", "DOTNET_gcServer", "DOTNET_GCgen0size", "DOTNET_EnableAVX512F" }
+                ["env"] = new JsonObject(new[] { "AUTOGRAD_NUM_THREADS", "DOTNET_TieredCompilation", "DOTNET_gcServer", "DOTNET_GCgen0size", "DOTNET_EnableAVX512", "DOTNET_EnableAVX512F" }
                     .Where(k => Environment.GetEnvironmentVariable(k) != null)
                     .Select(k => KeyValuePair.Create(k, (JsonNode?)Environment.GetEnvironmentVariable(k)))),
                 ["backends"] = "pure managed C# (own GEMM, im2col convolution, TensorPrimitives elementwise), pooled tensor buffers",

@@ -109,6 +109,12 @@ public sealed class Storage<T>
     /// <summary>Whether a one-element storage of T keeps its element inline (T fits the 8-byte field).</summary>
     private static bool CanInline => Unsafe.SizeOf<T>() <= sizeof(long);
 
+    /// <summary>
+    /// Read access for a kernel, valid until the end of the <c>using</c> scope that holds it, which keeps
+    /// this storage (and its pooled buffer) alive: for storages no tensor views (tensors have <c>Read()</c>).
+    /// </summary>
+    internal StorageRead<T> Read() => new(this);
+
     /// <summary>Element <paramref name="index"/> by reference (checked).</summary>
     internal ref T this[int index] => ref Span[index];
 

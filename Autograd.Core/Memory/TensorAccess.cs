@@ -108,3 +108,30 @@ internal readonly ref struct TensorWrite<T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Dispose() => GC.KeepAlive(_owner);
 }
+
+/// <summary>
+/// A kernel's read access to a bare storage that no tensor views (max-pool's argmax taps, of byte or int),
+/// as <see cref="TensorRead{T}"/>: taken with <c>using var ar = argmax.Read();</c>, and its
+/// <see cref="Dispose"/> keeps the storage, and so its pooled buffer, alive to the end of the scope.
+/// </summary>
+internal readonly ref struct StorageRead<T>
+    where T : unmanaged
+{
+    private readonly Storage<T> _owner;
+
+    internal StorageRead(Storage<T> owner) => _owner = owner;
+
+    /// <summary>Every element of the storage.</summary>
+    public ReadOnlySpan<T> Span
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _owner.Span;
+    }
+
+    /// <summary>The elements as memory, for kernels that hand them to worker threads inside this scope.</summary>
+    public ReadOnlyMemory<T> Memory => _owner.Memory;
+
+    /// <summary>Keeps the storage reachable up to here (the end of the <c>using</c> scope).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Dispose() => GC.KeepAlive(_owner);
+}

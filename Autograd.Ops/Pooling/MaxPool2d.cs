@@ -137,8 +137,12 @@ public static class MaxPool2dExtensions
                     // A create-graph backward: dX[argmax[o]] += dY[o] as a recorded scatter whose own VJP
                     // gathers at the argmax, so the gradient can be differentiated again. Each plane's
                     // argmaxes stay in that plane, so the planes scatter in parallel.
-                    var flat = MaxPoolKernel.FlatIndices<TIndex>(argmax!.Span, n * c, h, w, oh, ow, kernel, stride, padding, dilation, noTap);
-                    GC.KeepAlive(argmax);
+                    int[] flat;
+                    using (var ar = argmax!.Read())
+                    {
+                        flat = MaxPoolKernel.FlatIndices<TIndex>(ar.Span, n * c, h, w, oh, ow, kernel, stride, padding, dilation, noTap);
+                    }
+
                     grads[0] = IndexRouting.Scatter(dy, flat, [n, c, h, w], "MaxPool2d", planes: n * c);
                     return;
                 }
@@ -146,14 +150,14 @@ public static class MaxPool2dExtensions
                 // dX[argmax[o]] += dY[o] in one pass: each plane of dX is cleared and scattered into while in cache.
                 var dx = Tensor<T>.Uninitialized([n, c, h, w]);
                 using (var dyr = dy.Read())
+                using (var ar = argmax!.Read())
                 using (var dxw = dx.Write())
                 {
                     MaxPoolKernel.MaxBackward(
-                        dyr.Memory, dyr.Offset, dy.StridesArray, (ReadOnlyMemory<TIndex>)argmax!.Memory, n, c, h, w, oh, ow,
+                        dyr.Memory, dyr.Offset, dy.StridesArray, ar.Memory, n, c, h, w, oh, ow,
                         kernel, stride, padding, dilation, dxw.Memory, noTap, (long)n * c * (h * w + oh * ow) >= ParallelWork ? Gemm.MaxThreads : 1);
                 }
 
-                GC.KeepAlive(argmax);   // a Storage<TIndex>, not a tensor: no Read() scope to hold it
                 grads[0] = dx;
             });
         }
