@@ -70,7 +70,7 @@ public class OpCoverageTests
         "Pow", "Sqrt", "Rsqrt", "Square", "Abs", "Sign", "Clamp", "Maximum", "Minimum", "Softplus", "LeakyRelu", "Erf", "Gelu",
         "Where", "MaskedFill", "Min", "Prod", "Var", "Std", "LogSumExp", "Softmax",
         "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd", "Cast",
-        "Embedding", "Tril", "Triu",
+        "Embedding", "Tril", "Triu", "Norm",
     ];
 
     [Test]
