@@ -72,7 +72,7 @@ public class OpCoverageTests
         "Pow", "Sqrt", "Rsqrt", "Square", "Abs", "Sign", "Clamp", "Maximum", "Minimum", "Softplus", "LeakyRelu", "Erf", "Gelu",
         "Where", "MaskedFill", "Min", "Prod", "Var", "Std", "LogSumExp", "Softmax",
         "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd", "Cast",
-        "Embedding", "Tril", "Triu", "Norm", "TopK",
+        "Embedding", "Tril", "Triu", "Norm", "TopK", "ScaledDotProductAttention",
     ];
 
     [Test]
