@@ -96,7 +96,7 @@ public static class EmbeddingExtensions
             var from = sr.Span;
             var to = w.Elements;
             int rs = sr.Strides[0], cs = sr.Strides[1];
-            for (var p = 0; p < rows.Length; p++)
+            for (var p = 0; p < rows.Length && dim > 0; p++)
             {
                 var dst = to.Slice(p * dim, dim);
                 var at = sr.Offset + rows[p] * rs;

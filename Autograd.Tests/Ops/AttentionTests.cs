@@ -151,6 +151,26 @@ public class AttentionTests
     }
 
     [Test]
+    public void EmptyDimensions_GiveEmptyOrZeroResults()
+    {
+        var q = Tensor.Zeros<double>(2, 0, 3);
+        q.RequiresGrad = true;
+        var y = Tensor.ScaledDotProductAttention(q, Tensor.Zeros<double>(2, 4, 3), Tensor.Zeros<double>(2, 4, 5), isCausal: true);
+        Assert.That(y.Shape, Is.EqualTo(new[] { 2, 0, 5 }));
+        y.Sum().Backward();
+        Assert.That(q.Grad!.Shape, Is.EqualTo(new[] { 2, 0, 3 }));
+        var batchless = Tensor.Zeros<double>(0, 2, 3);
+        batchless.RequiresGrad = true;
+        Tensor.ScaledDotProductAttention(batchless, Tensor.Zeros<double>(0, 4, 3), Tensor.Zeros<double>(0, 4, 5), dropoutP: 0.5).Sum().Backward();
+        var k = Tensor.Zeros<double>(1, 0, 3);
+        k.RequiresGrad = true;
+        var keyless = Tensor.ScaledDotProductAttention(Tensor.Ones<double>(1, 2, 3), k, Tensor.Zeros<double>(1, 0, 5), isCausal: true, dropoutP: 0.2);
+        Assert.That(keyless.ToArray(), Is.All.EqualTo(0.0));
+        keyless.Sum().Backward();
+        Assert.That(k.Grad!.Shape, Is.EqualTo(new[] { 1, 0, 3 }));
+    }
+
+    [Test]
     public void Float32_MatchesFloat64FiniteDifferences()
     {
         static Tensor<T> F<T>(Tensor<T>[] xs)

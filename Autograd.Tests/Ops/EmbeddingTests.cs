@@ -67,6 +67,18 @@ public class EmbeddingTests
     }
 
     [Test]
+    public void Embedding_EmptyRowsOrIndices()
+    {
+        var w = Tensor.Zeros<double>(3, 0);
+        w.RequiresGrad = true;
+        var y = w.Embedding(IndexTensor.FromArray(new long[] { 0, 2 }));
+        Assert.That(y.Shape, Is.EqualTo(new[] { 2, 0 }));
+        y.Sum().Backward();
+        Assert.That(w.Grad!.Shape, Is.EqualTo(new[] { 3, 0 }));
+        Assert.That(Tensor.Zeros<double>(3, 2).Embedding(IndexTensor.FromArray(Array.Empty<long>(), [2, 0])).Shape, Is.EqualTo(new[] { 2, 0, 2 }));
+    }
+
+    [Test]
     public void Embedding_PaddingRow_IsReadButGetsNoGradient()
     {
         var w = Tensor.FromArray(new[] { 1.0, 2, 3, 4, 5, 6 }, [3, 2], requiresGrad: true);

@@ -50,6 +50,14 @@ public class MultinomialTests
     }
 
     [Test]
+    public void Multinomial_NoRows_NoDraws()
+    {
+        Assert.That(Tensor.Zeros<double>(0, 3).Multinomial(2).Shape, Is.EqualTo(new[] { 0, 2 }));
+        var ex = Assert.Throws<ArgumentException>(() => Tensor.Zeros<double>(2, 0).Multinomial(1, replacement: true));
+        Assert.That(ex!.Message, Does.Contain("row 0").And.Contain("sums to 0"));
+    }
+
+    [Test]
     public void Multinomial_BadRows_NameTheRow()
     {
         var ex = Assert.Throws<ArgumentException>(() => Tensor.FromArray(new[] { 1.0, 1, 0.5, -0.5 }, [2, 2]).Multinomial(1));

@@ -61,6 +61,19 @@ public class TopKTests
     }
 
     [Test]
+    public void TopK_EmptyDimensions()
+    {
+        var x = Tensor.Zeros<double>(2, 0);
+        x.RequiresGrad = true;
+        var (v, i) = x.TopK(0);
+        Assert.That(v.Shape, Is.EqualTo(new[] { 2, 0 }));
+        Assert.That(i.Shape, Is.EqualTo(new[] { 2, 0 }));
+        v.Sum().Backward();
+        Assert.That(x.Grad!.Shape, Is.EqualTo(new[] { 2, 0 }));
+        Assert.That(Tensor.Zeros<double>(0, 3).TopK(2).Values.Shape, Is.EqualTo(new[] { 0, 2 }));
+    }
+
+    [Test]
     public void TopK_GradientGoesToTheChosenPositions()
     {
         var x = Tensor.FromArray(new[] { 1.0, 5, 3, 4, 2, 0, 9, 8 }, [2, 4], requiresGrad: true);
