@@ -7,6 +7,7 @@
 //     there that apply them (BinaryNode, UnaryNode, ScalarNode, which are their own VJP) with Saved;
 //   - named VJP helpers (Conv2d's Record/Backward, WideConv's WeightGradient/InputGradient and Winograd's
 //     filter transform (dX turns the filters), Relu's MaskedGradient, MaxPoolKernel.MaxBackward and RouteMax2x2, Window.ScatterAdd,
+//     Embedding's RowSums, Norm's Ties, attention's Backward class and AttentionKernel.Backward,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
 //   - the engine (Engine.cs, Node.cs, PassNodes.cs, PendingGradients.cs) as whole files.
 var project = args.Length > 0 ? args[0] : "Ops";
@@ -134,6 +135,15 @@ else
             spans = spans.Concat(Method(text, "void Record<T>(")).Concat(Method(text, "Backward<T>("));
         }
 
+        // VJPs written as named helpers: Embedding's row sums, Norm's tie split, attention's backward (both paths).
+        spans = name switch
+        {
+            "Embedding.cs" => spans.Concat(Method(text, "Tensor<T> RowSums<T>(")),
+            "Norm.cs" => spans.Concat(Method(text, "Tensor<T> Ties<T>(")),
+            "ScaledDotProductAttention.cs" => spans.Concat(Method(text, "private sealed class Backward<T>(")),
+            _ => spans,
+        };
+
         Add(Path.GetRelativePath(root, file), spans);
     }
 
@@ -142,6 +152,8 @@ else
     var wide = Read("Autograd.Ops/Conv/WideConv.cs");
     Add("Autograd.Ops/Conv/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
     Add("Autograd.Ops/Conv/Window.cs", Method(Read("Autograd.Ops/Conv/Window.cs"), "ScatterAdd<T>("));
+
+    Add("Autograd.Ops/Attention/AttentionKernel.cs", Method(Read("Autograd.Ops/Attention/AttentionKernel.cs"), "public static void Backward<T>("));
 
     // Winograd's dX is the full convolution with the turned filters: the turning is in the filter transform.
     Add("Autograd.Ops/Conv/Winograd.cs", Method(Read("Autograd.Ops/Conv/Winograd.cs"), "public Filters("));
