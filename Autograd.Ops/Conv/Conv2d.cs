@@ -74,33 +74,7 @@ public static class Conv2dOp
         }
     }
 
-    /// <summary>
-    /// Sizes of one convolution; K = Cg·KH·KW is the contraction length, P = OH·OW the output plane. OH and
-    /// OW may be fewer than the windows that fit in the padded input (a transposed convolution with output
-    /// padding describes its output that way); the extra windows are then left out.
-    /// </summary>
-    internal readonly record struct Geometry(
-        int N, int C, int H, int W, int F, int Groups, int KH, int KW,
-        Size2 Stride, Size2 Dilation, int PadTop, int PadBottom, int PadLeft, int PadRight, int OH, int OW)
-    {
-        public int Cg => C / Groups;
-
-        public int Fg => F / Groups;
-
-        public int K => Cg * KH * KW;
-
-        public int P => OH * OW;
-
-        public bool IsPadded => PadTop != 0 || PadBottom != 0 || PadLeft != 0 || PadRight != 0;
-
-        /// <summary>Multiply-adds of one GEMM pass over the whole batch.</summary>
-        public long Work => (long)N * F * K * P;
-
-        /// <summary>Multiply-adds of one per-image, per-group product.</summary>
-        public long GemmWork => (long)Fg * K * P;
-    }
-
-    private static Geometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Padding2d padding, Size2 dilation, int groups)
+    private static ConvGeometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Padding2d padding, Size2 dilation, int groups)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shapes = bias is null
@@ -193,14 +167,14 @@ public static class Conv2dOp
             throw new ArgumentException($"Conv2d: the output [{n}, {f}, {oh}, {ow}] has more than {int.MaxValue} elements (padding {padding}, stride {stride}, dilation {dilation}) {shapes}.", nameof(input));
         }
 
-        return new Geometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
+        return new ConvGeometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
     }
 
     /// <summary>
     /// Y = conv(X, W) + b for a batched input; recorded, with the VJP described on the class. The
     /// output comes from the pool; every element is written by a GEMM.
     /// </summary>
-    private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+    private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
@@ -232,7 +206,7 @@ public static class Conv2dOp
     /// (a 1×1 kernel at stride 1 over a contiguous input: im2col is the identity), else null: the
     /// columns are then packed block by block, padding supplied while packing.
     /// </summary>
-    private static Tensor<T>? DirectWindows<T>(Tensor<T> x, Geometry g)
+    private static Tensor<T>? DirectWindows<T>(Tensor<T> x, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (g.IsPadded)
@@ -255,7 +229,7 @@ public static class Conv2dOp
     /// (<see cref="DirectWindows{T}"/>), else packed into <paramref name="scratch"/>.
     /// </summary>
     private static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(
-        Tensor<T> x, Tensor<T>? windows, Geometry g, int n, int group, int p0, int count, T[] scratch)
+        Tensor<T> x, Tensor<T>? windows, ConvGeometry g, int n, int group, int p0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (windows is not null && Window.TryColumns(windows, n, group * g.Cg, g.Cg, out var view))
@@ -275,13 +249,13 @@ public static class Conv2dOp
     /// not the shallow K ≤ 32 kernel, not the direct 1×1 windows). A function of the geometry alone, so
     /// the fused and the recorded backward batch alike.
     /// </summary>
-    private static int Batch<T>(Geometry g, bool packed)
+    private static int Batch<T>(ConvGeometry g, bool packed)
         where T : unmanaged, IFloatingPointIeee754<T>
         => packed && WideConv.Applies<T>(g) ? g.N
             : packed && !ShallowGemm.Applies<T>(g.K) ? ConvColumns.BatchImages(g) : 1;
 
     /// <summary>Scratch per worker: one block of columns, or for a batch two wide [K, m·P] buffers and a wide [Fg, m·P] one.</summary>
-    private static int ScratchLength<T>(Geometry g, int batch)
+    private static int ScratchLength<T>(ConvGeometry g, int batch)
         where T : unmanaged
     {
         var length = WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
@@ -296,7 +270,7 @@ public static class Conv2dOp
     /// cols of images [n0, n0 + count), group <paramref name="group"/>, side by side as a row-major
     /// [K, count·P] at wide[0..]: each image packed into <paramref name="packed"/> then copied row by row.
     /// </summary>
-    private static void PackWide<T>(Tensor<T> x, Geometry g, int n0, int count, int group, Span<T> packed, Span<T> wide)
+    private static void PackWide<T>(Tensor<T> x, ConvGeometry g, int n0, int count, int group, Span<T> packed, Span<T> wide)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (k, p) = (g.K, g.P);
@@ -313,7 +287,7 @@ public static class Conv2dOp
     }
 
     /// <summary>dY of images [n0, n0 + count), group <paramref name="group"/>, gathered as a row-major [Fg, count·P].</summary>
-    private static void GatherWide<T>(ReadOnlySpan<T> dy, int dyOffset, Geometry g, int n0, int count, int group, Span<T> wide)
+    private static void GatherWide<T>(ReadOnlySpan<T> dy, int dyOffset, ConvGeometry g, int n0, int count, int group, Span<T> wide)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (fg, p) = (g.Fg, g.P);
@@ -331,7 +305,7 @@ public static class Conv2dOp
     /// Y for images [n0, n0 + count): one image at a time, or (count &gt; 1, small P) one product per group
     /// W_g · [cols_{n0,g} … cols_{n0+count−1,g}] into scratch, each image's [Fg, P] slice copied into Y, then + b.
     /// </summary>
-    private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
+    private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, ConvGeometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (count == 1 || (windows is null && (WideConv.Applies<T>(g) || Winograd.Applies<T>(g))))
@@ -376,7 +350,7 @@ public static class Conv2dOp
     /// dW += the images [n0, n0 + count): one at a time, or (count &gt; 1) one product per group
     /// [dY_{n0,g} … ] · [cols_{n0,g} … ]ᵀ ([Fg, count·P] · [count·P, K]) accumulated into <paramref name="dw"/>.
     /// </summary>
-    private static void WeightGradientImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n0, int count, T[] scratch)
+    private static void WeightGradientImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, ConvGeometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (windows is null && WideConv.Applies<T>(g))
@@ -413,7 +387,7 @@ public static class Conv2dOp
     /// shallow kernel's depth) one product per group dcols = W_gᵀ · [dY_{n0,g} … ] ([K, count·P]), each
     /// image's [K, P] slice then scatter-added through the windows.
     /// </summary>
-    private static void InputGradientImages<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
+    private static void InputGradientImages<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, ConvGeometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var imageSize = g.C * g.H * g.W;
@@ -479,7 +453,7 @@ public static class Conv2dOp
     }
 
     /// <summary>Y_n = W_g · cols_{n,g} for every group, block by block of output positions, then + b.</summary>
-    private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
+    private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, ConvGeometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (windows is null && Winograd.Applies<T>(g))
@@ -547,7 +521,7 @@ public static class Conv2dOp
     /// dW_g += Σ_blocks dY_{n,g}[:, block] · cols_{n,g}[:, block]ᵀ: [Fg, count] · [count, K], colsᵀ read
     /// with swapped strides, into <paramref name="dw"/> ([F, K] row-major).
     /// </summary>
-    private static void WeightGradientImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n, T[] cols)
+    private static void WeightGradientImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, ConvGeometry g, int n, T[] cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (fg, k, p) = (g.Fg, g.K, g.P);
@@ -591,7 +565,7 @@ public static class Conv2dOp
     /// ([K, Fg] · [Fg, count], W_gᵀ read with swapped strides), scatter-added through the windows into the
     /// dense [N, C, H, W] <paramref name="dx"/>, taps in the padding dropped.
     /// </summary>
-    private static void InputGradientImage<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
+    private static void InputGradientImage<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, ConvGeometry g, int n, T[] dcols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (fg, k, p) = (g.Fg, g.K, g.P);
@@ -629,7 +603,7 @@ public static class Conv2dOp
     /// run the same per-image kernels in the same order, so they give the same bits. The input (for dW)
     /// and the weight (for dX) are declared saved, so writing into either before backward makes it throw.
     /// </summary>
-    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor<T>[] inputs = bias is null ? [input, weight] : [input, weight, bias];
@@ -677,7 +651,7 @@ public static class Conv2dOp
     /// gains dY_n · cols_nᵀ and dX_n is scattered from Wᵀ · dY_n, with one scratch buffer for both.
     /// </summary>
     private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
-        Tensor<T> input, Tensor<T> weight, Tensor<T> gradOutput, Geometry g, bool needX, bool needW, bool needB)
+        Tensor<T> input, Tensor<T> weight, Tensor<T> gradOutput, ConvGeometry g, bool needX, bool needW, bool needB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!needX && !needW)
@@ -728,7 +702,7 @@ public static class Conv2dOp
     /// scatter-added through the windows (col2im) into zeros, taps in the padding dropped. Recorded with
     /// VJP dG = conv(dZ, W), dW = WeightGradient(dZ, G), db = Σ dZ.
     /// </summary>
-    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var denseDy = Dense(gradOutput);
@@ -785,7 +759,7 @@ public static class Conv2dOp
     /// Σ_{n,oh,ow} G[n, f, oh, ow]·Xpad[n, grp(f)·Cg + c, oh·sH + i·dH, ow·sW + j·dW]. Recorded with VJP
     /// dX = ConvTranspose(G, dV), dG = conv(X, dV).
     /// </summary>
-    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g)
+    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var denseDy = Dense(gradOutput);
@@ -832,7 +806,7 @@ public static class Conv2dOp
     /// time a product asks (<see cref="Gemm.Pack{T}"/>), then shared by every image and block of the call
     /// instead of packed again for each. Disposing gives the panels back to the pool.
     /// </summary>
-    private sealed class Filters<T>(ReadOnlyMemory<T> w, int offset, Geometry g, bool transposed) : IDisposable
+    private sealed class Filters<T>(ReadOnlyMemory<T> w, int offset, ConvGeometry g, bool transposed) : IDisposable
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly Gemm.PackedA<T>?[] _packed = new Gemm.PackedA<T>?[g.Groups];
@@ -879,7 +853,7 @@ public static class Conv2dOp
     /// chunk of images sums into its own partial (chunk 0 straight into dW), and the partials are added
     /// to dW in chunk order (<see cref="Merge"/>), whether the chunks ran in parallel or one after another.
     /// </summary>
-    private sealed class WeightPartials<T>(Tensor<T> dw, Geometry g)
+    private sealed class WeightPartials<T>(Tensor<T> dw, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly T[]?[] _partials = new T[]?[ImageChunks(g)];
@@ -936,7 +910,7 @@ public static class Conv2dOp
     /// How many chunks of consecutive images a pass is split into: a function of the batch size only,
     /// never of the thread count, so that sums over images are associated the same way on any machine.
     /// </summary>
-    private static int ImageChunks(Geometry g) => Math.Min(g.N, MaxImageChunks);
+    private static int ImageChunks(ConvGeometry g) => Math.Min(g.N, MaxImageChunks);
 
     /// <summary>
     /// Runs <paramref name="body"/>(n0, count, chunk, scratch) for every run of up to <paramref name="batch"/>
@@ -949,7 +923,7 @@ public static class Conv2dOp
     /// each product. <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is
     /// done (after all of them when they ran in parallel), so partial results combine in a fixed order.
     /// </summary>
-    private static void ForEachImage<TLocal>(Geometry g, int batch, Func<TLocal> init, Action<int, int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
+    private static void ForEachImage<TLocal>(ConvGeometry g, int batch, Func<TLocal> init, Action<int, int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
     {
         var chunks = ImageChunks(g);
         void RunChunk(int chunk, TLocal local)

@@ -52,7 +52,7 @@ public static class ConvTranspose2dOp
     /// extends the bottom/right without adding windows: the conv's bottom padding shrinks by it (never
     /// below 0) and its window count is pinned to our input size.
     /// </summary>
-    private static Conv2dOp.Geometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Size2 padding, Size2 outputPadding, int groups, Size2 dilation)
+    private static ConvGeometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Size2 padding, Size2 outputPadding, int groups, Size2 dilation)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shapes = bias is null
@@ -137,7 +137,7 @@ public static class ConvTranspose2dOp
         }
 
         ShapeMath.Numel([n, cOut, (int)oh, (int)ow], "ConvTranspose2d");
-        return new Conv2dOp.Geometry(
+        return new ConvGeometry(
             n, cOut, (int)oh, (int)ow, cIn, groups, kh, kw, stride, dilation,
             padding.H, Math.Max(0, padding.H - outputPadding.H), padding.W, Math.Max(0, padding.W - outputPadding.W), h, w);
     }
