@@ -33,7 +33,7 @@ namespace Autograd;
 /// those ops; without it dX and dW come from one fused pass over the images that runs the same
 /// per-image kernels (same bits). Only the gradients of inputs that require grad are computed.
 /// </remarks>
-public static class Conv2dOp
+public static class Conv2dExtensions
 {
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;

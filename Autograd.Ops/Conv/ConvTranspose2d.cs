@@ -9,7 +9,7 @@ namespace Autograd;
 /// plus b[c_out]. It is Conv2d's input gradient (the same code runs both), so its VJP is made of
 /// Conv2d and Conv2d's weight gradient: dX = conv2d(dY, W), dW = WeightGradient(dY, X), db = Σ dY.
 /// </summary>
-public static class ConvTranspose2dOp
+public static class ConvTranspose2dExtensions
 {
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -39,10 +39,10 @@ public static class ConvTranspose2dOp
             if (input.Rank == 3)
             {
                 // Unbatched [C, H, W]: a batch of one, recorded through the views' own VJPs.
-                return Conv2dOp.Transposed(input.Unsqueeze(0), weight, bias, geometry).Squeeze(0);
+                return Conv2dExtensions.Transposed(input.Unsqueeze(0), weight, bias, geometry).Squeeze(0);
             }
 
-            return Conv2dOp.Transposed(input, weight, bias, geometry);
+            return Conv2dExtensions.Transposed(input, weight, bias, geometry);
         }
     }
 

@@ -510,7 +510,7 @@ public class Conv2dTests
         }
     }
 
-    /// <summary>The op's geometry for a test config (what Conv2dOp.Check computes).</summary>
+    /// <summary>The op's geometry for a test config (what Conv2dExtensions.Check computes).</summary>
     private static ConvGeometry GeometryOf(Config cfg) =>
         new(cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
             cfg.Pads.Top, cfg.Pads.Bottom, cfg.Pads.Left, cfg.Pads.Right, cfg.OH, cfg.OW);
