@@ -51,13 +51,17 @@ internal static class ConvPlan
     {
         var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
         var dense = Dense(weight);
-        using var w = new ConvFilters<T>(dense.Storage.Memory, dense.Offset, g, transposed: false);
+
+        // Until the pass returns, the kernels on every thread read the input (the direct columns in place),
+        // the weight and the output through memory taken in these scopes.
+        using var xr = input.Read();
+        using var wr = dense.Read();
+        using var yw = output.Write();
+        using var w = new ConvFilters<T>(wr.Memory, wr.Offset, g, transposed: false);
         var b = bias?.ToArray();
-        var y = output.Storage.Memory;
+        var y = yw.Memory;
         var strategy = Choose(g, input);
         ForEachImage(strategy, (n0, count, _, cols) => strategy.Forward(input, w, b, y, n0, count, cols));
-        GC.KeepAlive(input);
-        GC.KeepAlive(dense);
         return output;
     }
 
@@ -77,15 +81,23 @@ internal static class ConvPlan
 
         var denseDy = Dense(gradOutput);
         var denseW = needX ? Dense(weight) : weight;
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
-        using var w = new ConvFilters<T>(denseW.Storage.Memory, denseW.Offset, g, transposed: true);
         var dX = needX ? Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]) : null;
         var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
 
+        // Until the pass returns, the kernels on every thread read the input, dY and the weight and write
+        // dX and dW through memory taken in these scopes.
+        using var xr = input.Read();
+        using var dyr = denseDy.Read();
+        using var wr = denseW.Read();
+        using var dxw = needX ? dX!.Write() : default;
+        using var dww = needW ? dW!.Write() : default;
+        var (dy, dyOffset) = (dyr.Memory, dyr.Offset);
+        using var w = new ConvFilters<T>(wr.Memory, wr.Offset, g, transposed: true);
+
         // dX alone does not read the input: its strategy is the geometry's.
         var strategy = Choose(g, needW ? input : null);
-        var dx = dX is null ? default : dX.Storage.Memory;
-        var partials = needW ? new WeightPartials<T>(dW!, g) : null;
+        var dx = needX ? dxw.Memory : default;
+        var partials = needW ? new WeightPartials<T>(dww.Memory, dW!.Numel, g) : null;
         ForEachImage(
             strategy,
             (n0, count, chunk, scratch) =>
@@ -104,9 +116,6 @@ internal static class ConvPlan
 
         // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
         var dB = needB ? denseDy.Sum([0, 2, 3]) : null;
-        GC.KeepAlive(input);
-        GC.KeepAlive(denseW);
-        GC.KeepAlive(denseDy);
         return (dX, dW, dB);
     }
 
@@ -120,18 +129,22 @@ internal static class ConvPlan
     {
         var denseDy = Dense(gradOutput);
         var denseW = Dense(weight);
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
-        using var w = new ConvFilters<T>(denseW.Storage.Memory, denseW.Offset, g, transposed: true);
         var dX = Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]);
-        var dx = dX.Storage.Memory;
+
+        // Until the pass returns, the kernels on every thread read dY and the weight and write dX through
+        // memory taken in these scopes.
+        using var dyr = denseDy.Read();
+        using var wr = denseW.Read();
+        using var dxw = dX.Write();
+        var (dy, dyOffset) = (dyr.Memory, dyr.Offset);
+        using var w = new ConvFilters<T>(wr.Memory, wr.Offset, g, transposed: true);
+        var dx = dxw.Memory;
         var strategy = Choose<T>(g, null);
         ForEachImage(strategy, (n0, count, _, dcols) => strategy.InputGradient(w, dy, dyOffset, dx, n0, count, dcols));
-        GC.KeepAlive(denseDy);
-        GC.KeepAlive(denseW);
 
         if (bias is not null)
         {
-            ConvStrategy<T>.AddBias(dX.Storage.Span, 0, bias.ToArray(), g.N, g.C, g.H * g.W);
+            ConvStrategy<T>.AddBias(dxw.Span, 0, bias.ToArray(), g.N, g.C, g.H * g.W);
         }
 
         return dX;
@@ -145,16 +158,20 @@ internal static class ConvPlan
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var denseDy = Dense(gradOutput);
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
         var result = Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]);
+
+        // Until the pass returns, the kernels on every thread read the input and dY and write dW through
+        // memory taken in these scopes.
+        using var xr = input.Read();
+        using var dyr = denseDy.Read();
+        using var dww = result.Write();
+        var (dy, dyOffset) = (dyr.Memory, dyr.Offset);
         var strategy = Choose(g, input);
-        var partials = new WeightPartials<T>(result, g);
+        var partials = new WeightPartials<T>(dww.Memory, result.Numel, g);
         ForEachImage(
             strategy,
             (n0, count, chunk, cols) => strategy.WeightGradient(input, dy, dyOffset, partials.For(chunk), n0, count, cols),
             partials.Merge);
-        GC.KeepAlive(input);
-        GC.KeepAlive(denseDy);
         return result;
     }
 
@@ -255,23 +272,24 @@ internal static class ConvPlan
     /// dW as a sum over images. For bits that do not depend on thread timing or thread count, each fixed
     /// chunk of images sums into its own partial (chunk 0 straight into dW), and the partials are added
     /// to dW in chunk order (<see cref="Merge"/>), whether the chunks ran in parallel or one after another.
+    /// <paramref name="dw"/> is dW's memory (<paramref name="length"/> elements), taken in the pass's write scope.
     /// </summary>
-    private sealed class WeightPartials<T>(Tensor<T> dw, ConvGeometry g)
+    private sealed class WeightPartials<T>(Memory<T> dw, int length, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly T[]?[] _partials = new T[]?[ImageChunks(g)];
-        private readonly int _length = dw.Numel;
+        private readonly int _length = length;
 
         /// <summary>The buffer chunk <paramref name="chunk"/> accumulates into (only its own worker calls this).</summary>
         public Memory<T> For(int chunk) =>
-            chunk == 0 ? dw.Storage.Memory : (_partials[chunk] ??= RentCleared<T>(_length)).AsMemory(0, _length);
+            chunk == 0 ? dw : (_partials[chunk] ??= RentCleared<T>(_length)).AsMemory(0, _length);
 
         /// <summary>Adds chunk <paramref name="chunk"/>'s partial into dW and returns its buffer.</summary>
         public void Merge(int chunk)
         {
             if (chunk > 0 && _partials[chunk] is { } partial)
             {
-                var target = dw.Storage.Span;
+                var target = dw.Span;
                 TP.Add(target, partial.AsSpan(0, _length), target);
                 ArrayPool<T>.Shared.Return(partial);
                 _partials[chunk] = null;

@@ -273,8 +273,9 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
     /// </summary>
     private static void Pack(Tensor<T> x, in ConvGeometry g, int n, int group, int p0, int count, Span<T> cols)
     {
-        var s = x.StridesArray;
-        ConvColumns.Pack<T>(x.Storage.Span, x.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, cols);
+        using var xr = x.Read();
+        var s = xr.Strides;
+        ConvColumns.Pack<T>(xr.Span, xr.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, cols);
     }
 
     /// <summary>

@@ -404,8 +404,9 @@ internal static class WideConv
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (hp, wp) = Padded(g);
-        var s = x.StridesArray;
-        var data = x.Storage.Span;
+        using var xr = x.Read();
+        var s = xr.Strides;
+        var data = xr.Span;
 
         // Without padding only the slack past the planes is not overwritten.
         xs[(g.IsPadded ? 0 : g.Cg * hp * wp)..].Clear();
@@ -417,7 +418,7 @@ internal static class WideConv
             for (var ih = 0; ih < g.H; ih += run)
             {
                 var dst = xs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
-                var at = x.Offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
+                var at = xr.Offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
                 if (s[3] == 1)
                 {
                     data.Slice(at, run * g.W).CopyTo(dst);
@@ -430,8 +431,6 @@ internal static class WideConv
                 }
             }
         }
-
-        GC.KeepAlive(x);
     }
 
     /// <summary>dY[n]_g ([Fg, OH, OW], dense at dyOffset) as rows of nr with each output row Wp wide, zeros between.</summary>

@@ -23,12 +23,13 @@ internal sealed class WinogradStrategy<T>(ConvGeometry geometry) : PackedColumns
     {
         var g = Geometry;
         var filters = w.Winograd();
-        var s = x.StridesArray;
+        using var xr = x.Read();
+        var s = xr.Strides;
         for (var n = n0; n < n0 + count; n++)
         {
             for (var group = 0; group < g.Groups; group++)
             {
-                Winograd.Convolve(filters, group, Winograd.Shape.Forward(g), x.Storage.Span, x.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], y.Span, (n * g.F + group * g.Fg) * g.P, scratch);
+                Winograd.Convolve(filters, group, Winograd.Shape.Forward(g), xr.Span, xr.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], y.Span, (n * g.F + group * g.Fg) * g.P, scratch);
             }
 
             if (b is not null)
