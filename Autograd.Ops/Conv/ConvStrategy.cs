@@ -8,8 +8,9 @@ namespace Autograd.Kernels;
 /// the forward Y = conv(X, W) + b, the input gradient dX = ConvTranspose(dY, W) and the weight gradient
 /// dW += Σ_n dY_n · cols_nᵀ. <see cref="ConvPlan.Choose{T}"/> picks one per call from the geometry (and
 /// the input's layout); the passes in <see cref="ConvPlan"/> run it over the images, each worker with its
-/// own <see cref="ScratchLength"/> of scratch. A strategy decides which kernel runs; the per-image and
-/// per-row loops are the kernels' (<see cref="ConvColumns"/>, <see cref="WideConv"/>, <see cref="Winograd"/>,
+/// own <see cref="ScratchLength"/> of scratch. A strategy decides which kernels run and how a run of
+/// images is cut into their calls (by image, group and block of output positions); the arithmetic is the
+/// kernels' (<see cref="ConvColumns"/>, <see cref="WideConv"/>, <see cref="Winograd"/>,
 /// <see cref="ShallowGemm"/>, <see cref="Gemm"/>).
 /// </summary>
 internal abstract class ConvStrategy<T>(ConvGeometry geometry)

@@ -17,7 +17,9 @@ internal sealed class WideRows<T>(ConvGeometry geometry) : ConvStrategy<T>(geome
 
     /// <summary>
     /// The wide-row regions (<see cref="WideConv.ScratchLength{T}"/>), and never less than one block of
-    /// columns, the scratch a <see cref="DirectColumns{T}"/> pass whose dX runs here needs for its forward.
+    /// columns. Wide rows do not use that block (only a <see cref="DirectColumns{T}"/> pass whose dX runs
+    /// here does, and it asks for it itself); it is kept so that every pass rents the lengths it rented
+    /// before the paths were chosen in one place.
     /// </summary>
     internal override int ScratchFor(int images)
     {
