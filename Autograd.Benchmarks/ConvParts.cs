@@ -81,8 +81,8 @@ internal static class PackProbe
     public static int Run(string[] args)
     {
         var c4 = args.Contains("c4");
-        var g = c4 ? new Conv2dOp.Geometry(32, 64, 56, 56, 128, 1, 3, 3, new Size2(2, 2), new Size2(1, 1), 1, 1, 1, 1, 28, 28)
-            : new Conv2dOp.Geometry(32, 64, 56, 56, 64, 1, 3, 3, new Size2(1, 1), new Size2(1, 1), 1, 1, 1, 1, 56, 56);
+        var g = c4 ? new ConvGeometry(32, 64, 56, 56, 128, 1, 3, 3, new Size2(2, 2), new Size2(1, 1), 1, 1, 1, 1, 28, 28)
+            : new ConvGeometry(32, 64, 56, 56, 64, 1, 3, 3, new Size2(1, 1), new Size2(1, 1), 1, 1, 1, 1, 56, 56);
         var gen = new Generator(1);
         var x = Tensor.Randn<float>([32, g.C, g.H, g.W], gen).ToArray();
         var w = Tensor.Randn<float>([g.F, g.C, g.KH, g.KW], gen).ToArray();

@@ -12,9 +12,9 @@ internal static class WideProbe
 {
     public static int Run(string[] args)
     {
-        var g = args.Contains("conv1") ? new Conv2dOp.Geometry(64, 1, 28, 28, 6, 1, 5, 5, new Size2(1, 1), new Size2(1, 1), 2, 2, 2, 2, 28, 28)
-            : args.Contains("c2") ? new Conv2dOp.Geometry(64, 32, 28, 28, 64, 1, 3, 3, new Size2(1, 1), new Size2(1, 1), 1, 1, 1, 1, 28, 28)
-            : new Conv2dOp.Geometry(64, 6, 14, 14, 16, 1, 5, 5, new Size2(1, 1), new Size2(1, 1), 0, 0, 0, 0, 10, 10);
+        var g = args.Contains("conv1") ? new ConvGeometry(64, 1, 28, 28, 6, 1, 5, 5, new Size2(1, 1), new Size2(1, 1), 2, 2, 2, 2, 28, 28)
+            : args.Contains("c2") ? new ConvGeometry(64, 32, 28, 28, 64, 1, 3, 3, new Size2(1, 1), new Size2(1, 1), 1, 1, 1, 1, 28, 28)
+            : new ConvGeometry(64, 6, 14, 14, 16, 1, 5, 5, new Size2(1, 1), new Size2(1, 1), 0, 0, 0, 0, 10, 10);
         var reps = args.Contains("c2") ? 1 : 20;
         var gen = new Generator(1);
         var x = Tensor.Randn<float>([64, g.C, g.H, g.W], gen);

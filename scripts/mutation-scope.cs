@@ -5,7 +5,7 @@
 //   - every Tape.Record(...) call: the VJP closure an op records, with everything it captures inline;
 //   - the VJP lambdas an elementwise op hands to ElementwiseOp ("static (g, ...) => ..."), and the node types
 //     there that apply them (BinaryNode, UnaryNode, ScalarNode, which are their own VJP) with Saved;
-//   - named VJP helpers (Conv2d's Record/Backward, WideConv's WeightGradient/InputGradient and Winograd's
+//   - named VJP helpers (Conv2d's Record, ConvPlan's fused Backward, WideConv's WeightGradient/InputGradient and Winograd's
 //     filter transform (dX turns the filters), Relu's MaskedGradient, MaxPoolKernel.MaxBackward and RouteMax2x2, Window.ScatterAdd,
 //     Embedding's RowSums, Norm's Ties, attention's Backward class and AttentionKernel.Backward,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
@@ -132,7 +132,7 @@ else
 
         if (name == "Conv2d.cs")
         {
-            spans = spans.Concat(Method(text, "void Record<T>(")).Concat(Method(text, "Backward<T>("));
+            spans = spans.Concat(Method(text, "void Record<T>("));
         }
 
         // VJPs written as named helpers: Embedding's row sums, Norm's tie split, attention's backward (both paths).
@@ -149,6 +149,8 @@ else
 
     var pool = Read("Autograd.Ops/Pooling/MaxPoolKernel.cs");
     Add("Autograd.Ops/Pooling/MaxPoolKernel.cs", Method(pool, "MaxBackward<T, TIndex>(").Concat(Method(pool, "RouteMax2x2<TF, TI, TL>(")));
+    // Conv2d's VJP without createGraph: dX and dW in one pass over the images.
+    Add("Autograd.Ops/Conv/ConvPlan.cs", Method(Read("Autograd.Ops/Conv/ConvPlan.cs"), "Backward<T>("));
     var wide = Read("Autograd.Ops/Conv/WideConv.cs");
     Add("Autograd.Ops/Conv/WideConv.cs", Method(wide, "WeightGradient<T>(").Concat(Method(wide, "InputGradient<T>(")));
     Add("Autograd.Ops/Conv/Window.cs", Method(Read("Autograd.Ops/Conv/Window.cs"), "ScatterAdd<T>("));

@@ -1,8 +1,6 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Autograd.Kernels;
-using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd;
 
@@ -32,16 +30,12 @@ namespace Autograd;
 /// (conv, WeightGradient), WeightGradient's (ConvTranspose, conv). With createGraph the VJP records
 /// those ops; without it dX and dW come from one fused pass over the images that runs the same
 /// per-image kernels (same bits). Only the gradients of inputs that require grad are computed.
+/// This file holds the entry point, the checks and the recording; which kernels compute each pass (the
+/// input itself as columns, wide rows, Winograd, the shallow kernel or packed columns) is chosen once per
+/// call by <see cref="ConvPlan.Choose{T}"/>, and <see cref="ConvPlan"/> runs the passes.
 /// </remarks>
-public static class Conv2dOp
+public static class Conv2dExtensions
 {
-    // Multiply-adds per pass above which images are spread over threads.
-    private const long ParallelWork = 1L << 20;
-
-    // Images are split into at most this many fixed chunks (enough for 16 threads) whose partial dW
-    // are added in chunk order: see ImageChunks.
-    private const int MaxImageChunks = 16;
-
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -74,33 +68,7 @@ public static class Conv2dOp
         }
     }
 
-    /// <summary>
-    /// Sizes of one convolution; K = Cg·KH·KW is the contraction length, P = OH·OW the output plane. OH and
-    /// OW may be fewer than the windows that fit in the padded input (a transposed convolution with output
-    /// padding describes its output that way); the extra windows are then left out.
-    /// </summary>
-    internal readonly record struct Geometry(
-        int N, int C, int H, int W, int F, int Groups, int KH, int KW,
-        Size2 Stride, Size2 Dilation, int PadTop, int PadBottom, int PadLeft, int PadRight, int OH, int OW)
-    {
-        public int Cg => C / Groups;
-
-        public int Fg => F / Groups;
-
-        public int K => Cg * KH * KW;
-
-        public int P => OH * OW;
-
-        public bool IsPadded => PadTop != 0 || PadBottom != 0 || PadLeft != 0 || PadRight != 0;
-
-        /// <summary>Multiply-adds of one GEMM pass over the whole batch.</summary>
-        public long Work => (long)N * F * K * P;
-
-        /// <summary>Multiply-adds of one per-image, per-group product.</summary>
-        public long GemmWork => (long)Fg * K * P;
-    }
-
-    private static Geometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Padding2d padding, Size2 dilation, int groups)
+    private static ConvGeometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Padding2d padding, Size2 dilation, int groups)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shapes = bias is null
@@ -193,32 +161,17 @@ public static class Conv2dOp
             throw new ArgumentException($"Conv2d: the output [{n}, {f}, {oh}, {ow}] has more than {int.MaxValue} elements (padding {padding}, stride {stride}, dilation {dilation}) {shapes}.", nameof(input));
         }
 
-        return new Geometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
+        return new ConvGeometry(n, c, h, w, f, groups, kh, kw, stride, dilation, top, bottom, left, right, oh, ow);
     }
 
     /// <summary>
-    /// Y = conv(X, W) + b for a batched input; recorded, with the VJP described on the class. The
-    /// output comes from the pool; every element is written by a GEMM.
+    /// Y = conv(X, W) + b for a batched input (<see cref="ConvPlan.Forward{T}"/>); recorded, with the VJP
+    /// described on the class.
     /// </summary>
-    private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+    private static Tensor<T> Forward<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var output = Tensor<T>.Uninitialized([g.N, g.F, g.OH, g.OW]);
-        var dense = Dense(weight);
-        using var w = new Filters<T>(dense.Storage.Memory, dense.Offset, g, transposed: false);
-        var b = bias?.ToArray();
-        var y = output.Storage.Memory;
-        var windows = DirectWindows(input, g);
-        var batch = Batch<T>(g, windows is null);
-        ForEachImage(
-            g,
-            batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
-            (n0, count, _, cols) => ForwardImages(input, windows, w, b, y, g, n0, count, cols),
-            cols => ArrayPool<T>.Shared.Return(cols));
-        GC.KeepAlive(input);
-        GC.KeepAlive(dense);
-
+        var output = ConvPlan.Forward(input, weight, bias, g);
         if (Tape.ShouldRecord(input, weight, bias))
         {
             Record(output, input, weight, bias, g);
@@ -228,408 +181,13 @@ public static class Conv2dOp
     }
 
     /// <summary>
-    /// The window view [N, C, OH, OW, KH, KW] of an unpadded input when its columns are the view itself
-    /// (a 1×1 kernel at stride 1 over a contiguous input: im2col is the identity), else null: the
-    /// columns are then packed block by block, padding supplied while packing.
-    /// </summary>
-    private static Tensor<T>? DirectWindows<T>(Tensor<T> x, Geometry g)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (g.IsPadded)
-        {
-            return null;
-        }
-
-        var windows = Window.View(x, new Size2(g.KH, g.KW), g.Stride, g.Dilation);
-        if (windows.ShapeArray[2] != g.OH || windows.ShapeArray[3] != g.OW)
-        {
-            windows = windows.ViewOf([windows.ShapeArray[0], windows.ShapeArray[1], g.OH, g.OW, g.KH, g.KW], windows.StridesArray, windows.Offset);
-        }
-
-        return Window.TryColumns(windows, 0, 0, g.C, out _) ? windows : null;
-    }
-
-    /// <summary>
-    /// The columns of image n, group <paramref name="group"/>, output positions [p0, p0 + count) as a
-    /// GEMM operand cols[row, j] = data[offset + row·RowStride + j·ColStride]: the window view itself
-    /// (<see cref="DirectWindows{T}"/>), else packed into <paramref name="scratch"/>.
-    /// </summary>
-    private static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(
-        Tensor<T> x, Tensor<T>? windows, Geometry g, int n, int group, int p0, int count, T[] scratch)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (windows is not null && Window.TryColumns(windows, n, group * g.Cg, g.Cg, out var view))
-        {
-            return (view.Data, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
-        }
-
-        var s = x.StridesArray;
-        ConvColumns.Pack<T>(x.Storage.Span, x.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, p0, count, scratch);
-        return (scratch, 0, count, 1);
-    }
-
-    /// <summary>
-    /// How many consecutive images of a chunk one call handles: on wide rows (<see cref="WideConv"/>) the
-    /// whole chunk, so dW's transposed partial is summed over it before it is added; on the Gemm path over
-    /// packed columns, the images that run side by side in one product (<see cref="ConvColumns.BatchImages"/>;
-    /// not the shallow K ≤ 32 kernel, not the direct 1×1 windows). A function of the geometry alone, so
-    /// the fused and the recorded backward batch alike.
-    /// </summary>
-    private static int Batch<T>(Geometry g, bool packed)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => packed && WideConv.Applies<T>(g) ? g.N
-            : packed && !ShallowGemm.Applies<T>(g.K) ? ConvColumns.BatchImages(g) : 1;
-
-    /// <summary>Scratch per worker: one block of columns, or for a batch two wide [K, m·P] buffers and a wide [Fg, m·P] one.</summary>
-    private static int ScratchLength<T>(Geometry g, int batch)
-        where T : unmanaged
-    {
-        var length = WideConv.Applies<T>(g) ? Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g))
-            : batch > 1 ? (2 * g.K + g.Fg) * batch * g.P
-            : g.K * ConvColumns.BlockWidth(g);
-        return Winograd.Applies<T>(g)
-            ? Math.Max(length, Math.Max(Winograd.ScratchLength<T>(Winograd.Shape.Forward(g)), Winograd.ScratchLength<T>(Winograd.Shape.Adjoint(g))))
-            : length;
-    }
-
-    /// <summary>
-    /// cols of images [n0, n0 + count), group <paramref name="group"/>, side by side as a row-major
-    /// [K, count·P] at wide[0..]: each image packed into <paramref name="packed"/> then copied row by row.
-    /// </summary>
-    private static void PackWide<T>(Tensor<T> x, Geometry g, int n0, int count, int group, Span<T> packed, Span<T> wide)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (k, p) = (g.K, g.P);
-        var s = x.StridesArray;
-        var stride = count * p;
-        for (var i = 0; i < count; i++)
-        {
-            ConvColumns.Pack<T>(x.Storage.Span, x.Offset + (n0 + i) * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], g, 0, p, packed);
-            for (var r = 0; r < k; r++)
-            {
-                packed.Slice(r * p, p).CopyTo(wide.Slice(r * stride + i * p, p));
-            }
-        }
-    }
-
-    /// <summary>dY of images [n0, n0 + count), group <paramref name="group"/>, gathered as a row-major [Fg, count·P].</summary>
-    private static void GatherWide<T>(ReadOnlySpan<T> dy, int dyOffset, Geometry g, int n0, int count, int group, Span<T> wide)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (fg, p) = (g.Fg, g.P);
-        var stride = count * p;
-        for (var i = 0; i < count; i++)
-        {
-            for (var f = 0; f < fg; f++)
-            {
-                dy.Slice(dyOffset + ((n0 + i) * g.F + group * fg + f) * p, p).CopyTo(wide.Slice(f * stride + i * p, p));
-            }
-        }
-    }
-
-    /// <summary>
-    /// Y for images [n0, n0 + count): one image at a time, or (count &gt; 1, small P) one product per group
-    /// W_g · [cols_{n0,g} … cols_{n0+count−1,g}] into scratch, each image's [Fg, P] slice copied into Y, then + b.
-    /// </summary>
-    private static void ForwardImages<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n0, int count, T[] scratch)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (count == 1 || (windows is null && (WideConv.Applies<T>(g) || Winograd.Applies<T>(g))))
-        {
-            for (var n = n0; n < n0 + count; n++)
-            {
-                ForwardImage(x, windows, w, b, y, g, n, scratch);
-            }
-
-            return;
-        }
-
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var wide = count * p;
-        var colsAt = k * wide;
-        var outAt = 2 * k * wide;
-        for (var group = 0; group < g.Groups; group++)
-        {
-            PackWide(x, g, n0, count, group, scratch.AsSpan(0, k * p), scratch.AsSpan(colsAt, k * wide));
-            Gemm.Multiply(
-                w.Packed(group), wide,
-                scratch, colsAt, wide, 1,
-                scratch, outAt, wide,
-                accumulate: false);
-            var ys = y.Span;
-            for (var i = 0; i < count; i++)
-            {
-                for (var f = 0; f < fg; f++)
-                {
-                    scratch.AsSpan(outAt + f * wide + i * p, p).CopyTo(ys.Slice(((n0 + i) * g.F + group * fg + f) * p, p));
-                }
-            }
-        }
-
-        if (b is not null)
-        {
-            AddBias(y.Span, n0 * g.F * p, b, count, g.F, p);
-        }
-    }
-
-    /// <summary>
-    /// dW += the images [n0, n0 + count): one at a time, or (count &gt; 1) one product per group
-    /// [dY_{n0,g} … ] · [cols_{n0,g} … ]ᵀ ([Fg, count·P] · [count·P, K]) accumulated into <paramref name="dw"/>.
-    /// </summary>
-    private static void WeightGradientImages<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n0, int count, T[] scratch)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (windows is null && WideConv.Applies<T>(g))
-        {
-            WideConv.WeightGradient(x, dy.Span, dyOffset, dw.Span, g, n0, count, scratch);
-            return;
-        }
-
-        if (count == 1)
-        {
-            WeightGradientImage(x, windows, dy, dyOffset, dw, g, n0, scratch);
-            return;
-        }
-
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var wide = count * p;
-        var colsAt = k * wide;
-        var dyAt = 2 * k * wide;
-        for (var group = 0; group < g.Groups; group++)
-        {
-            PackWide(x, g, n0, count, group, scratch.AsSpan(0, k * p), scratch.AsSpan(colsAt, k * wide));
-            GatherWide(dy.Span, dyOffset, g, n0, count, group, scratch.AsSpan(dyAt, fg * wide));
-            Gemm.Multiply(
-                fg, k, wide,
-                scratch, dyAt, wide, 1,
-                scratch, colsAt, 1, wide,
-                dw, group * fg * k, k,
-                accumulate: true);
-        }
-    }
-
-    /// <summary>
-    /// dX of the images [n0, n0 + count): one at a time, or (count &gt; 1, the Gemm path: Fg above the
-    /// shallow kernel's depth) one product per group dcols = W_gᵀ · [dY_{n0,g} … ] ([K, count·P]), each
-    /// image's [K, P] slice then scatter-added through the windows.
-    /// </summary>
-    private static void InputGradientImages<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n0, int count, T[] scratch)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var imageSize = g.C * g.H * g.W;
-        if (Winograd.Applies<T>(g))
-        {
-            // The full convolution of dY with the turned filters: every element of dX written.
-            var shape = Winograd.Shape.Adjoint(g);
-            var filters = w.Winograd();
-            for (var n = n0; n < n0 + count; n++)
-            {
-                for (var group = 0; group < g.Groups; group++)
-                {
-                    Winograd.Convolve(filters, group, shape, dy.Span, dyOffset + (n * g.F + group * g.Fg) * g.P, g.P, g.OW, 1, dx.Span, n * imageSize + group * g.Cg * g.H * g.W, scratch);
-                }
-            }
-
-            return;
-        }
-
-        // dX comes uninitialised: each run of images clears its own planes just before it adds into them,
-        // while they are about to be in cache, instead of one pass over the whole gradient up front.
-        dx.Span.Slice(n0 * imageSize, count * imageSize).Clear();
-        if (WideConv.Applies<T>(g))
-        {
-            WideConv.InputGradient(w.Memory.Span, w.Offset, dy.Span, dyOffset, dx.Span, g, n0, count, scratch);
-            return;
-        }
-
-        if (count == 1 || ShallowGemm.Applies<T>(g.Fg))
-        {
-            for (var n = n0; n < n0 + count; n++)
-            {
-                InputGradientImage(w, dy, dyOffset, dx, g, n, scratch);
-            }
-
-            return;
-        }
-
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var wide = count * p;
-        var plane = g.H * g.W;
-        var dcolsAt = k * wide;
-        var dyAt = 2 * k * wide;
-        for (var group = 0; group < g.Groups; group++)
-        {
-            GatherWide(dy.Span, dyOffset, g, n0, count, group, scratch.AsSpan(dyAt, fg * wide));
-            Gemm.Multiply(
-                w.Packed(group), wide,
-                scratch, dyAt, wide, 1,
-                scratch, dcolsAt, wide,
-                accumulate: false);
-            var slice = scratch.AsSpan(0, k * p);
-            for (var i = 0; i < count; i++)
-            {
-                for (var r = 0; r < k; r++)
-                {
-                    scratch.AsSpan(dcolsAt + r * wide + i * p, p).CopyTo(slice.Slice(r * p, p));
-                }
-
-                ConvColumns.ScatterAdd<T>(dx.Span, ((n0 + i) * g.C + group * g.Cg) * plane, plane, g.W, 1, g, 0, p, slice);
-            }
-        }
-    }
-
-    /// <summary>Y_n = W_g · cols_{n,g} for every group, block by block of output positions, then + b.</summary>
-    private static void ForwardImage<T>(Tensor<T> x, Tensor<T>? windows, Filters<T> w, T[]? b, Memory<T> y, Geometry g, int n, T[] cols)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (windows is null && Winograd.Applies<T>(g))
-        {
-            var filters = w.Winograd();
-            var s = x.StridesArray;
-            for (var group = 0; group < g.Groups; group++)
-            {
-                Winograd.Convolve(filters, group, Winograd.Shape.Forward(g), x.Storage.Span, x.Offset + n * s[0] + group * g.Cg * s[1], s[1], s[2], s[3], y.Span, (n * g.F + group * g.Fg) * g.P, cols);
-            }
-
-            if (b is not null)
-            {
-                AddBias(y.Span, n * g.F * g.P, b, 1, g.F, g.P);
-            }
-
-            return;
-        }
-
-        if (windows is null && WideConv.Applies<T>(g))
-        {
-            WideConv.Forward(x, w.Memory.Span, w.Offset, b, y.Span, g, n, cols);
-            return;
-        }
-
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var width = ConvColumns.BlockWidth(g);
-
-        // Few input channels (K ≤ 32): the shallow kernel reads the packed columns where they lie and adds the bias.
-        var shallow = windows is null && ShallowGemm.Applies<T>(k);
-        for (var group = 0; group < g.Groups; group++)
-        {
-            for (var p0 = 0; p0 < p; p0 += width)
-            {
-                var count = Math.Min(width, p - p0);
-                var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
-                var yAt = (n * g.F + group * fg) * p + p0;
-                if (shallow)
-                {
-                    ShallowGemm.Multiply<T>(
-                        fg, count, k,
-                        w.Memory.Span[(w.Offset + group * fg * k)..], k, 1,
-                        cols, count,
-                        y.Span[yAt..], p,
-                        b is null ? default : b.AsSpan(group * fg, fg));
-                    continue;
-                }
-
-                Gemm.Multiply(
-                    w.Packed(group), count,
-                    c, cAt, cRow, cCol,
-                    y, yAt, p,
-                    accumulate: false);
-            }
-        }
-
-        if (b is not null && !shallow)
-        {
-            // Added while the image's planes are still in cache.
-            AddBias(y.Span, n * g.F * p, b, 1, g.F, p);
-        }
-    }
-
-    /// <summary>
-    /// dW_g += Σ_blocks dY_{n,g}[:, block] · cols_{n,g}[:, block]ᵀ: [Fg, count] · [count, K], colsᵀ read
-    /// with swapped strides, into <paramref name="dw"/> ([F, K] row-major).
-    /// </summary>
-    private static void WeightGradientImage<T>(Tensor<T> x, Tensor<T>? windows, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, Geometry g, int n, T[] cols)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var width = ConvColumns.BlockWidth(g);
-        for (var group = 0; group < g.Groups; group++)
-        {
-            for (var p0 = 0; p0 < p; p0 += width)
-            {
-                var count = Math.Min(width, p - p0);
-                var (c, cAt, cRow, cCol) = Columns(x, windows, g, n, group, p0, count, cols);
-                if (windows is null && ShallowGemm.Applies<T>(k))
-                {
-                    // Few columns rows (K ≤ 32): Fg·K dot products over the block; Gemm would pack colsᵀ
-                    // a scalar at a time for so few lines.
-                    var dyRows = dy.Span;
-                    var target = dw.Span;
-                    for (var f = 0; f < fg; f++)
-                    {
-                        var dyRow = dyRows.Slice(dyOffset + (n * g.F + group * fg + f) * p + p0, count);
-                        for (var r = 0; r < k; r++)
-                        {
-                            target[(group * fg + f) * k + r] += TP.Dot<T>(dyRow, cols.AsSpan(r * count, count));
-                        }
-                    }
-
-                    continue;
-                }
-
-                Gemm.Multiply(
-                    fg, k, count,
-                    dy, dyOffset + (n * g.F + group * fg) * p + p0, p, 1,
-                    c, cAt, cCol, cRow,
-                    dw, group * fg * k, k,
-                    accumulate: true);
-            }
-        }
-    }
-
-    /// <summary>
-    /// dX_n += col2im(W_gᵀ · dY_{n,g}) for every group, block by block: dcols = W_gᵀ · dY_{n,g}[:, block]
-    /// ([K, Fg] · [Fg, count], W_gᵀ read with swapped strides), scatter-added through the windows into the
-    /// dense [N, C, H, W] <paramref name="dx"/>, taps in the padding dropped.
-    /// </summary>
-    private static void InputGradientImage<T>(Filters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, Geometry g, int n, T[] dcols)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (fg, k, p) = (g.Fg, g.K, g.P);
-        var width = ConvColumns.BlockWidth(g);
-        var plane = g.H * g.W;
-        for (var group = 0; group < g.Groups; group++)
-        {
-            for (var p0 = 0; p0 < p; p0 += width)
-            {
-                var count = Math.Min(width, p - p0);
-                var dyAt = dyOffset + (n * g.F + group * fg) * p + p0;
-                if (ShallowGemm.Applies<T>(fg))
-                {
-                    // Few filters: a shallow product, B (dY's rows) read where it lies.
-                    ShallowGemm.Multiply<T>(k, count, fg, w.Memory.Span[(w.Offset + group * fg * k)..], 1, k, dy.Span[dyAt..], p, dcols, count, default);
-                }
-                else
-                {
-                    Gemm.Multiply(
-                        w.Packed(group), count,
-                        dy, dyAt, p, 1,
-                        dcols, 0, count,
-                        accumulate: false);
-                }
-
-                ConvColumns.ScatterAdd<T>(dx.Span, (n * g.C + group * g.Cg) * plane, plane, g.W, 1, g, p0, count, dcols);
-            }
-        }
-    }
-
-    /// <summary>
     /// Records the VJP. Without createGraph (grad mode off during backward) the requested gradients come
-    /// from one fused pass over the images (<see cref="Backward{T}"/>); with it, from the recorded ops
+    /// from one fused pass over the images (<see cref="ConvPlan.Backward{T}"/>); with it, from the recorded ops
     /// ConvTranspose2d (dX) and Conv2dWeightGradient (dW), so that they can be differentiated again. Both
     /// run the same per-image kernels in the same order, so they give the same bits. The input (for dW)
     /// and the weight (for dX) are declared saved, so writing into either before backward makes it throw.
     /// </summary>
-    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+    private static void Record<T>(Tensor<T> output, Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Tensor<T>[] inputs = bias is null ? [input, weight] : [input, weight, bias];
@@ -659,7 +217,7 @@ public static class Conv2dOp
             }
             else
             {
-                var (dX, dW, dB) = Backward(input, weight, dy, g, needX, needW, needB);
+                var (dX, dW, dB) = ConvPlan.Backward(input, weight, dy, g, needX, needW, needB);
                 grads[0] = dX;
                 grads[1] = dW;
                 if (needB)
@@ -673,85 +231,15 @@ public static class Conv2dOp
     }
 
     /// <summary>
-    /// dX and dW in one pass over the images (not recorded): for each image, dW's partial of its chunk
-    /// gains dY_n · cols_nᵀ and dX_n is scattered from Wᵀ · dY_n, with one scratch buffer for both.
-    /// </summary>
-    private static (Tensor<T>? DX, Tensor<T>? DW, Tensor<T>? DB) Backward<T>(
-        Tensor<T> input, Tensor<T> weight, Tensor<T> gradOutput, Geometry g, bool needX, bool needW, bool needB)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (!needX && !needW)
-        {
-            return (null, null, needB ? gradOutput.Contiguous().Sum([0, 2, 3]) : null);
-        }
-
-        var denseDy = Dense(gradOutput);
-        var denseW = needX ? Dense(weight) : weight;
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
-        using var w = new Filters<T>(denseW.Storage.Memory, denseW.Offset, g, transposed: true);
-        var dX = needX ? Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]) : null;
-        var dW = needW ? Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]) : null;
-        var windows = needW ? DirectWindows(input, g) : null;
-        var dx = dX is null ? default : dX.Storage.Memory;
-        var partials = needW ? new WeightPartials<T>(dW!, g) : null;
-        var batch = Batch<T>(g, windows is null);
-        ForEachImage(
-            g,
-            batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
-            (n0, count, chunk, scratch) =>
-            {
-                if (partials is not null)
-                {
-                    WeightGradientImages(input, windows, dy, dyOffset, partials.For(chunk), g, n0, count, scratch);
-                }
-
-                if (needX)
-                {
-                    InputGradientImages(w, dy, dyOffset, dx, g, n0, count, scratch);
-                }
-            },
-            scratch => ArrayPool<T>.Shared.Return(scratch),
-            partials is null ? null : partials.Merge);
-
-        // db[f] = Σ_{n, oh, ow} dY[n, f, oh, ow]
-        var dB = needB ? denseDy.Sum([0, 2, 3]) : null;
-        GC.KeepAlive(input);
-        GC.KeepAlive(denseW);
-        GC.KeepAlive(denseDy);
-        return (dX, dW, dB);
-    }
-
-    /// <summary>
     /// Z = ConvTranspose(G, W) + b, the adjoint of conv(·, W) for the geometry <paramref name="g"/> (G has
     /// the conv's output shape [N, F, OH, OW], Z its input shape [N, C, H, W]): dcols = W_gᵀ · G_{n,g}
-    /// scatter-added through the windows (col2im) into zeros, taps in the padding dropped. Recorded with
-    /// VJP dG = conv(dZ, W), dW = WeightGradient(dZ, G), db = Σ dZ.
+    /// scatter-added through the windows (col2im) into zeros, taps in the padding dropped
+    /// (<see cref="ConvPlan.Transposed{T}"/>). Recorded with VJP dG = conv(dZ, W), dW = WeightGradient(dZ, G), db = Σ dZ.
     /// </summary>
-    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, Geometry g)
+    internal static Tensor<T> Transposed<T>(Tensor<T> gradOutput, Tensor<T> weight, Tensor<T>? bias, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var denseDy = Dense(gradOutput);
-        var denseW = Dense(weight);
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
-        using var w = new Filters<T>(denseW.Storage.Memory, denseW.Offset, g, transposed: true);
-        var dX = Tensor<T>.Uninitialized([g.N, g.C, g.H, g.W]);
-        var dx = dX.Storage.Memory;
-        var batch = Batch<T>(g, true);
-        ForEachImage(
-            g,
-            batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
-            (n0, count, _, dcols) => InputGradientImages(w, dy, dyOffset, dx, g, n0, count, dcols),
-            dcols => ArrayPool<T>.Shared.Return(dcols));
-        GC.KeepAlive(denseDy);
-        GC.KeepAlive(denseW);
-
-        if (bias is not null)
-        {
-            AddBias(dX.Storage.Span, 0, bias.ToArray(), g.N, g.C, g.H * g.W);
-        }
-
+        var dX = ConvPlan.Transposed(gradOutput, weight, bias, g);
         if (Tape.ShouldRecord(gradOutput, weight, bias))
         {
             Tensor<T>[] inputs = bias is null ? [gradOutput, weight] : [gradOutput, weight, bias];
@@ -782,28 +270,13 @@ public static class Conv2dOp
 
     /// <summary>
     /// V = WeightGradient(X, G): V_g = Σ_n G_{n,g} · cols(X)_{n,g}ᵀ, i.e. V[f, c, i, j] =
-    /// Σ_{n,oh,ow} G[n, f, oh, ow]·Xpad[n, grp(f)·Cg + c, oh·sH + i·dH, ow·sW + j·dW]. Recorded with VJP
-    /// dX = ConvTranspose(G, dV), dG = conv(X, dV).
+    /// Σ_{n,oh,ow} G[n, f, oh, ow]·Xpad[n, grp(f)·Cg + c, oh·sH + i·dH, ow·sW + j·dW]
+    /// (<see cref="ConvPlan.WeightGradient{T}"/>). Recorded with VJP dX = ConvTranspose(G, dV), dG = conv(X, dV).
     /// </summary>
-    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, Geometry g)
+    private static Tensor<T> WeightGradient<T>(Tensor<T> input, Tensor<T> gradOutput, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var denseDy = Dense(gradOutput);
-        var (dy, dyOffset) = ((ReadOnlyMemory<T>)denseDy.Storage.Memory, denseDy.Offset);
-        var result = Tensor<T>.ZeroFilled([g.F, g.Cg, g.KH, g.KW]);
-        var windows = DirectWindows(input, g);
-        var partials = new WeightPartials<T>(result, g);
-        var batch = Batch<T>(g, windows is null);
-        ForEachImage(
-            g,
-            batch,
-            () => ArrayPool<T>.Shared.Rent(ScratchLength<T>(g, batch)),
-            (n0, count, chunk, cols) => WeightGradientImages(input, windows, dy, dyOffset, partials.For(chunk), g, n0, count, cols),
-            cols => ArrayPool<T>.Shared.Return(cols),
-            partials.Merge);
-        GC.KeepAlive(input);
-        GC.KeepAlive(denseDy);
-
+        var result = ConvPlan.WeightGradient(input, gradOutput, g);
         if (Tape.ShouldRecord(input, gradOutput))
         {
             var (needX, needG) = (input.RequiresGrad, gradOutput.RequiresGrad);
@@ -824,184 +297,5 @@ public static class Conv2dOp
         }
 
         return result;
-    }
-
-    /// <summary>
-    /// The filters of one call as its products read them: the dense weight, and for the Gemm path each
-    /// group's W_g [Fg, K] (forward) or W_gᵀ [K, Fg] (dX) packed into the kernel's micro-panels the first
-    /// time a product asks (<see cref="Gemm.Pack{T}"/>), then shared by every image and block of the call
-    /// instead of packed again for each. Disposing gives the panels back to the pool.
-    /// </summary>
-    private sealed class Filters<T>(ReadOnlyMemory<T> w, int offset, Geometry g, bool transposed) : IDisposable
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        private readonly Gemm.PackedA<T>?[] _packed = new Gemm.PackedA<T>?[g.Groups];
-        private Winograd.Filters<T>? _winograd;
-
-        /// <summary>The dense [F, Cg, KH, KW] weight's memory.</summary>
-        public ReadOnlyMemory<T> Memory => w;
-
-        /// <summary>Where the weight starts in <see cref="Memory"/>.</summary>
-        public int Offset => offset;
-
-        /// <summary>Group <paramref name="group"/>'s filters as a packed left operand (workers share it).</summary>
-        public Gemm.PackedA<T> Packed(int group)
-        {
-            lock (_packed)
-            {
-                var at = offset + group * g.Fg * g.K;
-                return _packed[group] ??= transposed ? Gemm.Pack(g.K, g.Fg, w, at, 1, g.K) : Gemm.Pack(g.Fg, g.K, w, at, g.K, 1);
-            }
-        }
-
-        /// <summary>The Winograd transforms of the filters (of their adjoint for dX), made on first use and shared.</summary>
-        public Winograd.Filters<T> Winograd()
-        {
-            lock (_packed)
-            {
-                return _winograd ??= new Winograd.Filters<T>(w.Span, offset, g, adjoint: transposed);
-            }
-        }
-
-        public void Dispose()
-        {
-            foreach (var packed in _packed)
-            {
-                packed?.Dispose();
-            }
-
-            _winograd?.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// dW as a sum over images. For bits that do not depend on thread timing or thread count, each fixed
-    /// chunk of images sums into its own partial (chunk 0 straight into dW), and the partials are added
-    /// to dW in chunk order (<see cref="Merge"/>), whether the chunks ran in parallel or one after another.
-    /// </summary>
-    private sealed class WeightPartials<T>(Tensor<T> dw, Geometry g)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        private readonly T[]?[] _partials = new T[]?[ImageChunks(g)];
-        private readonly int _length = dw.Numel;
-
-        /// <summary>The buffer chunk <paramref name="chunk"/> accumulates into (only its own worker calls this).</summary>
-        public Memory<T> For(int chunk) =>
-            chunk == 0 ? dw.Storage.Memory : (_partials[chunk] ??= RentCleared<T>(_length)).AsMemory(0, _length);
-
-        /// <summary>Adds chunk <paramref name="chunk"/>'s partial into dW and returns its buffer.</summary>
-        public void Merge(int chunk)
-        {
-            if (chunk > 0 && _partials[chunk] is { } partial)
-            {
-                var target = dw.Storage.Span;
-                TP.Add(target, partial.AsSpan(0, _length), target);
-                ArrayPool<T>.Shared.Return(partial);
-                _partials[chunk] = null;
-            }
-        }
-    }
-
-    /// <summary>
-    /// <paramref name="t"/> itself when contiguous, else a pooled contiguous copy (a GEMM operand with
-    /// row-major planes; an expanded gradient such as Sum's would otherwise be read with stride 0).
-    /// </summary>
-    private static Tensor<T> Dense<T>(Tensor<T> t)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => t.IsContiguous ? t : t.ContiguousCopy();
-
-    /// <summary>y[offset + (n·channels + c)·plane ..] += bias[c], the bias of one output plane per channel.</summary>
-    private static void AddBias<T>(Span<T> y, int offset, T[] bias, int n, int channels, int plane)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (var i = 0; i < n; i++)
-        {
-            for (var c = 0; c < channels; c++)
-            {
-                var row = y.Slice(offset + (i * channels + c) * plane, plane);
-                TP.Add(row, bias[c], row);
-            }
-        }
-    }
-
-    /// <summary>A pooled buffer of at least <paramref name="length"/> elements, the first <paramref name="length"/> zero.</summary>
-    private static T[] RentCleared<T>(int length)
-    {
-        var buffer = ArrayPool<T>.Shared.Rent(length);
-        buffer.AsSpan(0, length).Clear();
-        return buffer;
-    }
-
-    /// <summary>
-    /// How many chunks of consecutive images a pass is split into: a function of the batch size only,
-    /// never of the thread count, so that sums over images are associated the same way on any machine.
-    /// </summary>
-    private static int ImageChunks(Geometry g) => Math.Min(g.N, MaxImageChunks);
-
-    /// <summary>
-    /// Runs <paramref name="body"/>(n0, count, chunk, scratch) for every run of up to <paramref name="batch"/>
-    /// consecutive images within a chunk, chunk by chunk (fixed chunks of consecutive images,
-    /// <see cref="ImageChunks"/>; runs never cross a chunk, so the batching is fixed too), each worker with its own scratch from
-    /// <paramref name="init"/>. Chunks are spread over up to <see cref="Tensor.NumThreads"/> threads when
-    /// the pass is large enough to pay for them and the chunks share out evenly, claimed one at a time
-    /// (<see cref="Threads.Claim"/>: a late pool thread never holds the caller up); each product then runs on
-    /// its worker alone (<see cref="Gemm.OneThread"/>). Otherwise the images run in turn and Gemm may split
-    /// each product. <paramref name="merge"/>(chunk) runs for every chunk in chunk order once that chunk is
-    /// done (after all of them when they ran in parallel), so partial results combine in a fixed order.
-    /// </summary>
-    private static void ForEachImage<TLocal>(Geometry g, int batch, Func<TLocal> init, Action<int, int, int, TLocal> body, Action<TLocal> finish, Action<int>? merge = null)
-    {
-        var chunks = ImageChunks(g);
-        void RunChunk(int chunk, TLocal local)
-        {
-            var end = (int)((long)g.N * (chunk + 1) / chunks);
-            for (var n = (int)((long)g.N * chunk / chunks); n < end; n += batch)
-            {
-                body(n, Math.Min(batch, end - n), chunk, local);
-            }
-        }
-
-        var threads = Math.Min(Gemm.MaxThreads, chunks);
-        if (threads > 1 && g.Work >= ParallelWork && (chunks % threads == 0 || chunks >= 4 * threads))
-        {
-            Threads.Claim(
-                chunks,
-                threads,
-                init,
-                (chunk, local) =>
-                {
-                    var nested = Gemm.OneThread;
-                    Gemm.OneThread = true;
-                    try
-                    {
-                        RunChunk(chunk, local);
-                    }
-                    finally
-                    {
-                        Gemm.OneThread = nested;
-                    }
-                },
-                finish);
-            for (var chunk = 0; chunk < chunks; chunk++)
-            {
-                merge?.Invoke(chunk);
-            }
-
-            return;
-        }
-
-        var scratch = init();
-        try
-        {
-            for (var chunk = 0; chunk < chunks; chunk++)
-            {
-                RunChunk(chunk, scratch);
-                merge?.Invoke(chunk);
-            }
-        }
-        finally
-        {
-            finish(scratch);
-        }
     }
 }

@@ -32,7 +32,7 @@ internal static class ConvColumns
     /// The number of output positions per block: all of them when K × P fits the budget, else equal
     /// blocks rounded up to a multiple of 32 (the GEMM's widest micro-panel) so only the last is ragged.
     /// </summary>
-    public static int BlockWidth(Conv2dOp.Geometry g)
+    public static int BlockWidth(ConvGeometry g)
     {
         var p = g.P;
         if ((long)g.K * p <= BlockElements)
@@ -50,7 +50,7 @@ internal static class ConvColumns
     /// (2·P ≤ 1024) and K × P fits the block budget, as many images as keep the wide block within both
     /// 1024 positions and the budget; else 1 (one image, block by block).
     /// </summary>
-    public static int BatchImages(Conv2dOp.Geometry g)
+    public static int BatchImages(ConvGeometry g)
     {
         const int wideTarget = 1024;
         var p = g.P;
@@ -67,7 +67,7 @@ internal static class ConvColumns
     /// first plane starts at <paramref name="plane0"/> in <paramref name="x"/> (strides sC, sH, sW);
     /// cols is row-major with row length <paramref name="count"/>.
     /// </summary>
-    public static void Pack<T>(ReadOnlySpan<T> x, int plane0, int sC, int sH, int sW, in Conv2dOp.Geometry g, int p0, int count, Span<T> cols)
+    public static void Pack<T>(ReadOnlySpan<T> x, int plane0, int sC, int sH, int sW, in ConvGeometry g, int p0, int count, Span<T> cols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var packer = new Packer<T>(x, cols, p0, count, g.OW);
@@ -80,7 +80,7 @@ internal static class ConvColumns
     /// image are written, so images run in parallel. The entries of <paramref name="dcols"/> whose taps
     /// fall in the padding may be zeroed on the way (it is scratch).
     /// </summary>
-    public static void ScatterAdd<T>(Span<T> dx, int plane0, int sC, int sH, int sW, in Conv2dOp.Geometry g, int p0, int count, Span<T> dcols)
+    public static void ScatterAdd<T>(Span<T> dx, int plane0, int sC, int sH, int sW, in ConvGeometry g, int p0, int count, Span<T> dcols)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var scatter = new Scatter<T>(dx, dcols, p0, count, g.OW);
@@ -108,7 +108,7 @@ internal static class ConvColumns
     /// each position with its input element: as one shifted stretch per row when the geometry is affine,
     /// else output row by output row.
     /// </summary>
-    private static void Walk<TRows>(in Conv2dOp.Geometry g, int plane0, int sC, int sH, int sW, int p0, int count, ref TRows rows)
+    private static void Walk<TRows>(in ConvGeometry g, int plane0, int sC, int sH, int sW, int p0, int count, ref TRows rows)
         where TRows : ITapRows, allows ref struct
     {
         var affine = IsAffine(g, sH, sW);
@@ -307,7 +307,7 @@ internal static class ConvColumns
     /// Whether output position j = oh·OW + ow reads input element origin + j for every tap: unit steps
     /// along a row (stride 1 over unit-stride rows) and one input row per output row (sH·strideH = OW).
     /// </summary>
-    private static bool IsAffine(in Conv2dOp.Geometry g, int sH, int sW) =>
+    private static bool IsAffine(in ConvGeometry g, int sH, int sW) =>
         g.Stride.W == 1 && sW == 1 && (long)g.Stride.H * sH == g.OW;
 
     /// <summary>
@@ -315,7 +315,7 @@ internal static class ConvColumns
     /// so that origin + j stays in the plane ([lo, hi) relative to origin); positions clipped away are
     /// taps that wrapped round a row end, in the padding.
     /// </summary>
-    private static (int From, int To) AffineRange(in Conv2dOp.Geometry g, int dh, int p0, int count, int lo, int hi)
+    private static (int From, int To) AffineRange(in ConvGeometry g, int dh, int p0, int count, int lo, int hi)
     {
         var (ohLo, ohHi) = ValidRun(dh, g.Stride.H, g.H, g.OH);
         var from = Math.Clamp(Math.Max((long)ohLo * g.OW, lo), p0, p0 + count);

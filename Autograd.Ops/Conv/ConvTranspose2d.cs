@@ -9,7 +9,7 @@ namespace Autograd;
 /// plus b[c_out]. It is Conv2d's input gradient (the same code runs both), so its VJP is made of
 /// Conv2d and Conv2d's weight gradient: dX = conv2d(dY, W), dW = WeightGradient(dY, X), db = Σ dY.
 /// </summary>
-public static class ConvTranspose2dOp
+public static class ConvTranspose2dExtensions
 {
     extension<T>(Tensor<T> input)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -39,10 +39,10 @@ public static class ConvTranspose2dOp
             if (input.Rank == 3)
             {
                 // Unbatched [C, H, W]: a batch of one, recorded through the views' own VJPs.
-                return Conv2dOp.Transposed(input.Unsqueeze(0), weight, bias, geometry).Squeeze(0);
+                return Conv2dExtensions.Transposed(input.Unsqueeze(0), weight, bias, geometry).Squeeze(0);
             }
 
-            return Conv2dOp.Transposed(input, weight, bias, geometry);
+            return Conv2dExtensions.Transposed(input, weight, bias, geometry);
         }
     }
 
@@ -52,7 +52,7 @@ public static class ConvTranspose2dOp
     /// extends the bottom/right without adding windows: the conv's bottom padding shrinks by it (never
     /// below 0) and its window count is pinned to our input size.
     /// </summary>
-    private static Conv2dOp.Geometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Size2 padding, Size2 outputPadding, int groups, Size2 dilation)
+    private static ConvGeometry Check<T>(Tensor<T> input, Tensor<T> weight, Tensor<T>? bias, Size2 stride, Size2 padding, Size2 outputPadding, int groups, Size2 dilation)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var shapes = bias is null
@@ -137,7 +137,7 @@ public static class ConvTranspose2dOp
         }
 
         ShapeMath.Numel([n, cOut, (int)oh, (int)ow], "ConvTranspose2d");
-        return new Conv2dOp.Geometry(
+        return new ConvGeometry(
             n, cOut, (int)oh, (int)ow, cIn, groups, kh, kw, stride, dilation,
             padding.H, Math.Max(0, padding.H - outputPadding.H), padding.W, Math.Max(0, padding.W - outputPadding.W), h, w);
     }

@@ -40,7 +40,7 @@ internal static class WideConv
     internal static bool Disabled { get; set; }
 
     /// <summary>Whether the geometry goes here: stride 1, Wp ≤ 2·OW, small scratch, vector hardware for T.</summary>
-    public static bool Applies<T>(in Conv2dOp.Geometry g)
+    public static bool Applies<T>(in ConvGeometry g)
         where T : unmanaged
     {
         if (Disabled || !RowGemm.IsSupported<T>() || g.Stride.H != 1 || g.Stride.W != 1 || g.K > MaxDepth)
@@ -59,14 +59,14 @@ internal static class WideConv
     /// Scratch elements one worker needs: the padded input (or dX) group, the widened output rows, the
     /// mask, and for dW the transposed dY of an image and the transposed dW of a run of images.
     /// </summary>
-    public static int ScratchLength<T>(in Conv2dOp.Geometry g)
+    public static int ScratchLength<T>(in ConvGeometry g)
         where T : unmanaged
     {
         return new Layout<T>(g).Length;
     }
 
     /// <summary>Y[n] = conv(X[n], W) + b for every group.</summary>
-    public static void Forward<T>(Tensor<T> x, ReadOnlySpan<T> w, int wOffset, T[]? bias, Span<T> y, in Conv2dOp.Geometry g, int n, T[] scratch)
+    public static void Forward<T>(Tensor<T> x, ReadOnlySpan<T> w, int wOffset, T[]? bias, Span<T> y, in ConvGeometry g, int n, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, wp) = Padded(g);
@@ -110,7 +110,7 @@ internal static class WideConv
     /// registers, and only real positions are visited. The run's dWᵀ is added into dW once at the end.
     /// With fewer filters than a vector, dots along the widened rows instead.
     /// </summary>
-    public static void WeightGradient<T>(Tensor<T> x, ReadOnlySpan<T> dy, int dyOffset, Span<T> dw, in Conv2dOp.Geometry g, int n0, int count, T[] scratch)
+    public static void WeightGradient<T>(Tensor<T> x, ReadOnlySpan<T> dy, int dyOffset, Span<T> dw, in ConvGeometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, wp) = Padded(g);
@@ -197,7 +197,7 @@ internal static class WideConv
     /// dense [N, C, H, W]: the rows of W_gᵀ·dY_g are added into the padded scratch at the tap offsets
     /// (overlapping rows, taken in an order that keeps a tile's rows apart), then the scratch's interior into dX.
     /// </summary>
-    public static void InputGradient<T>(ReadOnlySpan<T> w, int wOffset, ReadOnlySpan<T> dy, int dyOffset, Span<T> dx, in Conv2dOp.Geometry g, int n0, int count, T[] scratch)
+    public static void InputGradient<T>(ReadOnlySpan<T> w, int wOffset, ReadOnlySpan<T> dy, int dyOffset, Span<T> dx, in ConvGeometry g, int n0, int count, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (hp, wp) = Padded(g);
@@ -261,11 +261,11 @@ internal static class WideConv
         ArrayPool<int>.Shared.Return(tables);
     }
 
-    private static (int Hp, int Wp) Padded(in Conv2dOp.Geometry g) =>
+    private static (int Hp, int Wp) Padded(in ConvGeometry g) =>
         (g.H + g.PadTop + g.PadBottom, g.W + g.PadLeft + g.PadRight);
 
     /// <summary>nr: the widened output plane OH·Wp rounded up to the kernel's granule.</summary>
-    private static int Columns<T>(in Conv2dOp.Geometry g)
+    private static int Columns<T>(in ConvGeometry g)
         where T : unmanaged
     {
         var (_, wp) = Padded(g);
@@ -277,7 +277,7 @@ internal static class WideConv
     /// The padded group plus slack: a row read at off_r runs nr elements, at most (KW − 1)·dW + granule
     /// past the planes' end, and (KW − 1)·dW &lt; Wp.
     /// </summary>
-    private static int InputLength<T>(in Conv2dOp.Geometry g)
+    private static int InputLength<T>(in ConvGeometry g)
         where T : unmanaged
     {
         var (hp, wp) = Padded(g);
@@ -285,7 +285,7 @@ internal static class WideConv
     }
 
     /// <summary>The scratch's three regions: the padded input group (or dX), the widened rows, the mask.</summary>
-    private static void Regions<T>(in Conv2dOp.Geometry g, T[] scratch, out Span<T> input, out Span<T> wide, out Span<T> mask)
+    private static void Regions<T>(in ConvGeometry g, T[] scratch, out Span<T> input, out Span<T> wide, out Span<T> mask)
         where T : unmanaged
     {
         var layout = new Layout<T>(g);
@@ -303,7 +303,7 @@ internal static class WideConv
     {
         private readonly int _input, _wide, _mask, _dwT, _dyT, _wT;
 
-        public Layout(in Conv2dOp.Geometry g)
+        public Layout(in ConvGeometry g)
         {
             var nr = Columns<T>(g);
             var ldw = FilterColumns<T>(g);
@@ -331,7 +331,7 @@ internal static class WideConv
     }
 
     /// <summary>off(c, kh, kw) = c·Hp·Wp + kh·dH·Wp + kw·dW, in the column matrix's row order.</summary>
-    private static void Offsets(in Conv2dOp.Geometry g, Span<int> offsets)
+    private static void Offsets(in ConvGeometry g, Span<int> offsets)
     {
         var (hp, wp) = Padded(g);
         var r = 0;
@@ -379,7 +379,7 @@ internal static class WideConv
     }
 
     /// <summary>The filters of a group rounded up to whole vectors: dWᵀ and dYᵀ rows.</summary>
-    private static int FilterColumns<T>(in Conv2dOp.Geometry g)
+    private static int FilterColumns<T>(in ConvGeometry g)
         where T : unmanaged
     {
         var granule = RowGemm.Granule<T>();
@@ -387,7 +387,7 @@ internal static class WideConv
     }
 
     /// <summary>All bits set at the real output columns (ow &lt; OW of the first OH rows), zero elsewhere.</summary>
-    private static void FillMask<T>(in Conv2dOp.Geometry g, Span<T> mask)
+    private static void FillMask<T>(in ConvGeometry g, Span<T> mask)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, wp) = Padded(g);
@@ -400,12 +400,13 @@ internal static class WideConv
     }
 
     /// <summary>The group's planes of image n copied into the zeroed padded scratch (any input strides).</summary>
-    private static void FillInput<T>(Tensor<T> x, in Conv2dOp.Geometry g, int n, int group, Span<T> xs)
+    private static void FillInput<T>(Tensor<T> x, in ConvGeometry g, int n, int group, Span<T> xs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (hp, wp) = Padded(g);
-        var s = x.StridesArray;
-        var data = x.Storage.Span;
+        using var xr = x.Read();
+        var s = xr.Strides;
+        var data = xr.Span;
 
         // Without padding only the slack past the planes is not overwritten.
         xs[(g.IsPadded ? 0 : g.Cg * hp * wp)..].Clear();
@@ -417,7 +418,7 @@ internal static class WideConv
             for (var ih = 0; ih < g.H; ih += run)
             {
                 var dst = xs.Slice((c * hp + ih + g.PadTop) * wp + g.PadLeft, run * g.W);
-                var at = x.Offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
+                var at = xr.Offset + n * s[0] + (group * g.Cg + c) * s[1] + ih * s[2];
                 if (s[3] == 1)
                 {
                     data.Slice(at, run * g.W).CopyTo(dst);
@@ -430,12 +431,10 @@ internal static class WideConv
                 }
             }
         }
-
-        GC.KeepAlive(x);
     }
 
     /// <summary>dY[n]_g ([Fg, OH, OW], dense at dyOffset) as rows of nr with each output row Wp wide, zeros between.</summary>
-    private static void Widen<T>(ReadOnlySpan<T> dy, int dyOffset, in Conv2dOp.Geometry g, int n, int group, Span<T> wide)
+    private static void Widen<T>(ReadOnlySpan<T> dy, int dyOffset, in ConvGeometry g, int n, int group, Span<T> wide)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, wp) = Padded(g);

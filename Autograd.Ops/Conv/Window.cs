@@ -71,14 +71,15 @@ internal static class Window
         int[] shape = [x.ShapeArray[0], x.ShapeArray[1], x.ShapeArray[2] + top + bottom, x.ShapeArray[3] + left + right];
         ShapeMath.Numel(shape);
         var padded = fill == T.Zero ? Tensor<T>.ZeroFilled(shape) : Tensor<T>.Uninitialized(shape);
+        using var pw = padded.Write();
         if (fill != T.Zero)
         {
-            padded.Storage.Span.Fill(fill);
+            pw.Span.Fill(fill);
         }
 
         var interior = Interior(padded, top, left, x.ShapeArray[2], x.ShapeArray[3]);
-        Strided.Copy(padded.Storage.Span, interior.Offset, interior.StridesArray, x.Storage.Span, x.Offset, x.StridesArray, x.ShapeArray);
-        GC.KeepAlive(x);
+        using var xr = x.Read();
+        Strided.Copy(pw.Span, interior.Offset, interior.StridesArray, xr.Span, xr.Offset, xr.Strides, xr.Shape);
         return padded;
     }
 
@@ -102,14 +103,16 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Copy(cols, colsOffset, ShapeMath.ContiguousStrides(shape), windows.Storage.Span, offset, strides, shape);
+        using var wr = windows.Read();
+        Strided.Copy(cols, colsOffset, ShapeMath.ContiguousStrides(shape), wr.Span, offset, strides, shape);
     }
 
     /// <summary>
     /// The columns of <see cref="Pack{T}"/> as a GEMM operand cols[row, col] = data[offset + row·RowStride + col·ColStride]:
     /// the window view itself when its [C, KH, KW] and [OH, OW] dimensions each collapse to one stride
     /// (a 1×1 kernel at stride 1 over a contiguous input: im2col is then the identity), else packed into
-    /// <paramref name="scratch"/> (at least channels·KH·KW·OH·OW long).
+    /// <paramref name="scratch"/> (at least channels·KH·KW·OH·OW long). As for <see cref="TryColumns{T}"/>,
+    /// the caller keeps the viewed tensor read while it uses the view's Data.
     /// </summary>
     public static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -120,13 +123,16 @@ internal static class Window
         }
 
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), windows.Storage.Span, offset, strides, shape);
+        using var wr = windows.Read();
+        Strided.Copy(scratch, 0, ShapeMath.ContiguousStrides(shape), wr.Span, offset, strides, shape);
         return (scratch, 0, shape[3] * shape[4], 1);
     }
 
     /// <summary>
     /// The columns of <see cref="Pack{T}"/> as the window view itself, when its [C, KH, KW] and [OH, OW]
-    /// dimensions each collapse to one stride (im2col is then the identity); false otherwise.
+    /// dimensions each collapse to one stride (im2col is then the identity); false otherwise. The view's Data
+    /// is the storage of the tensor <paramref name="windows"/> views: the caller reads it only inside its
+    /// own Read() scope of that tensor (Conv2d's passes hold the input's for the whole pass).
     /// </summary>
     public static bool TryColumns<T>(Tensor<T> windows, int n, int c0, int channels, out (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) view)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -135,7 +141,8 @@ internal static class Window
         if (TryCollapse(shape.AsSpan(0, 3), strides.AsSpan(0, 3), out var rowStride)
             && TryCollapse(shape.AsSpan(3), strides.AsSpan(3), out var colStride))
         {
-            view = (windows.Storage.Memory, offset, rowStride, colStride);
+            using var wr = windows.Read();
+            view = (wr.Memory, offset, rowStride, colStride);
             return true;
         }
 
@@ -184,7 +191,8 @@ internal static class Window
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);
-        Strided.Accumulate(windows.Storage.Span, offset, strides, cols, colsOffset, ShapeMath.ContiguousStrides(shape), shape);
+        using var ww = windows.Write();
+        Strided.Accumulate(ww.Span, offset, strides, cols, colsOffset, ShapeMath.ContiguousStrides(shape), shape);
     }
 
     /// <summary>windows[n, c0 : c0 + channels] permuted to [C, KH, KW, OH, OW], the column layout.</summary>

@@ -48,7 +48,7 @@ internal static class Winograd
     /// to the column path (9.1–9.6 against 7.4–7.5 ms forward, alternating runs), with 64 (c3) they win.
     /// Small images that fit <see cref="WideConv"/> stay there.
     /// </summary>
-    public static bool Applies<T>(in Conv2dOp.Geometry g)
+    public static bool Applies<T>(in ConvGeometry g)
         where T : unmanaged
     {
         return !Disabled && (typeof(T) == typeof(float) || typeof(T) == typeof(double)) && Vector.IsHardwareAccelerated
@@ -66,10 +66,10 @@ internal static class Winograd
     public readonly record struct Shape(int Cin, int InH, int InW, int Cout, int OutH, int OutW, int PadTop, int PadLeft)
     {
         /// <summary>The convolution of the geometry: X [Cg, H, W] to Y [Fg, OH, OW].</summary>
-        public static Shape Forward(in Conv2dOp.Geometry g) => new(g.Cg, g.H, g.W, g.Fg, g.OH, g.OW, g.PadTop, g.PadLeft);
+        public static Shape Forward(in ConvGeometry g) => new(g.Cg, g.H, g.W, g.Fg, g.OH, g.OW, g.PadTop, g.PadLeft);
 
         /// <summary>Its adjoint: dY [Fg, OH, OW] to dX [Cg, H, W], the full convolution with padding 2 − p.</summary>
-        public static Shape Adjoint(in Conv2dOp.Geometry g) => new(g.Fg, g.OH, g.OW, g.Cg, g.H, g.W, 2 - g.PadTop, 2 - g.PadLeft);
+        public static Shape Adjoint(in ConvGeometry g) => new(g.Fg, g.OH, g.OW, g.Cg, g.H, g.W, 2 - g.PadTop, 2 - g.PadLeft);
 
         public int TileRows => (OutH + 1) / 2;
 
@@ -88,7 +88,7 @@ internal static class Winograd
         // U before packing, kept until Dispose: the packed operands read it again for products too small to pack.
         private T[]? _u;
 
-        public Filters(ReadOnlySpan<T> w, int offset, in Conv2dOp.Geometry g, bool adjoint)
+        public Filters(ReadOnlySpan<T> w, int offset, in ConvGeometry g, bool adjoint)
         {
             var (cout, cin) = adjoint ? (g.Cg, g.Fg) : (g.Fg, g.Cg);
             _packed = new Gemm.PackedA<T>[g.Groups * 16];

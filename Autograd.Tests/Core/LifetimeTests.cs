@@ -35,6 +35,17 @@ public class LifetimeTests
         yield return Case("IndexSelect", t => Keep(t.IndexSelect(0, rows)));
         yield return Case("Cat", t => Keep(Tensor.Cat([t, zeros], 0)));
         yield return Case("AvgPool2d", t => Keep(t.View(4, 64, 32, 32).AvgPool2d(2)));
+
+        // Conv2d's passes hand the input's, the weight's and the output's memory to their kernels.
+        var generator = new Generator(12);
+        var filters = Tensor.Randn<float>([16, 16, 3, 3], generator);
+        var pointwise = Tensor.Randn<float>([32, 64, 1, 1], generator);
+        var winograd = Tensor.Randn<float>([64, 64, 3, 3], generator);
+        yield return Case("Conv2d on wide rows", t => Keep(t.View(16, 16, 32, 32).Conv2d(filters, padding: 1)));
+        yield return Case("Conv2d on packed columns", t => Keep(t.View(16, 16, 32, 32).Conv2d(filters, stride: 2, padding: 1)));
+        yield return Case("Conv2d 1×1 (the input as columns)", t => Keep(t.View(16, 64, 16, 16).Conv2d(pointwise)));
+        yield return Case("Conv2d by Winograd", t => Keep(t.View(1, 64, 64, 64).Conv2d(winograd, padding: 1)));
+        yield return Case("ConvTranspose2d", t => Keep(t.View(16, 16, 32, 32).ConvTranspose2d(filters, stride: 2, padding: 1)));
         yield return Case("CopyFrom", t => Keep(Tensor.Zeros<float>(1024, 256).CopyFrom(t.Transpose(0, 1))));
         yield return Case("AddInPlace (fused)", t => Keep(Tensor.Zeros<float>(256, 1024).AddInPlace(t, 0.5f)));
         yield return Case("AddInPlace (strided)", t => Keep(Tensor.Zeros<float>(1024, 256).AddInPlace(t.Transpose(0, 1))));

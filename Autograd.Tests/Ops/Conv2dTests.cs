@@ -510,8 +510,8 @@ public class Conv2dTests
         }
     }
 
-    /// <summary>The op's geometry for a test config (what Conv2dOp.Check computes).</summary>
-    private static Conv2dOp.Geometry GeometryOf(Config cfg) =>
+    /// <summary>The op's geometry for a test config (what Conv2dExtensions.Check computes).</summary>
+    private static ConvGeometry GeometryOf(Config cfg) =>
         new(cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
             cfg.Pads.Top, cfg.Pads.Bottom, cfg.Pads.Left, cfg.Pads.Right, cfg.OH, cfg.OW);
 
@@ -974,7 +974,7 @@ public class Conv2dTests
         foreach (var cfg in RandomConfigs(80, 43))
         {
             var (top, bottom, left, right) = cfg.Pads;
-            var geometry = new Conv2dOp.Geometry(
+            var geometry = new ConvGeometry(
                 cfg.N, cfg.C, cfg.H, cfg.W, cfg.F, cfg.Groups, cfg.KH, cfg.KW, new Size2(cfg.Stride.H, cfg.Stride.W), new Size2(cfg.Dilation.H, cfg.Dilation.W),
                 top, bottom, left, right, cfg.OH, cfg.OW);
             var transposed = g.NextInt(2) == 0;
