@@ -54,7 +54,7 @@ internal static class BufferPool
     /// <summary>
     /// Debug/test hook: every returned buffer is filled with all-ones bytes (NaN as float or double) before it
     /// goes back on the free list, so a kernel still reading a span of a storage whose lease was finalized
-    /// reads NaN instead of plausible stale values (docs/architecture.md, "Storage lifetime"). On with
+    /// reads NaN instead of plausible stale values (docs/architecture.md, "The memory boundary"). On with
     /// AUTOGRAD_POOL_POISON=1, or set by a test.
     /// </summary>
     internal static bool Poison { get; set; } = Environment.GetEnvironmentVariable("AUTOGRAD_POOL_POISON") == "1";

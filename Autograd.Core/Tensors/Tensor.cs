@@ -264,7 +264,7 @@ public sealed partial class Tensor<T>
     public T[] ToArray()
     {
         var result = Strided.ToContiguous(_storage.Span, _offset, _strides, _shape);
-        GC.KeepAlive(this);   // the span does not keep the pooled buffer's lease alive (docs/architecture.md, "Storage lifetime")
+        GC.KeepAlive(this);   // the span does not keep the pooled buffer's lease alive (docs/architecture.md, "The memory boundary")
         return result;
     }
 

@@ -283,12 +283,12 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
     /// GEMM operand cols[row, j] = data[offset + row·RowStride + j·ColStride]: the window view itself
     /// (<see cref="DirectColumns{T}.Windows"/>), else packed into <paramref name="scratch"/>.
     /// </summary>
-    private static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns(
+    private static (ReadOnlyMemory<T> Memory, int Offset, int RowStride, int ColStride) Columns(
         Tensor<T> x, Tensor<T>? windows, in ConvGeometry g, int n, int group, int p0, int count, T[] scratch)
     {
         if (windows is not null && Window.TryColumns(windows, n, group * g.Cg, g.Cg, out var view))
         {
-            return (view.Data, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
+            return (view.Memory, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
         }
 
         Pack(x, g, n, group, p0, count, scratch);

@@ -114,7 +114,7 @@ internal static class Window
     /// <paramref name="scratch"/> (at least channels·KH·KW·OH·OW long). As for <see cref="TryColumns{T}"/>,
     /// the caller keeps the viewed tensor read while it uses the view's Data.
     /// </summary>
-    public static (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
+    public static (ReadOnlyMemory<T> Memory, int Offset, int RowStride, int ColStride) Columns<T>(Tensor<T> windows, int n, int c0, int channels, T[] scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (TryColumns(windows, n, c0, channels, out var view))
@@ -134,7 +134,7 @@ internal static class Window
     /// is the storage of the tensor <paramref name="windows"/> views: the caller reads it only inside its
     /// own Read() scope of that tensor (Conv2d's passes hold the input's for the whole pass).
     /// </summary>
-    public static bool TryColumns<T>(Tensor<T> windows, int n, int c0, int channels, out (ReadOnlyMemory<T> Data, int Offset, int RowStride, int ColStride) view)
+    public static bool TryColumns<T>(Tensor<T> windows, int n, int c0, int channels, out (ReadOnlyMemory<T> Memory, int Offset, int RowStride, int ColStride) view)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (shape, strides, offset) = ColumnView(windows, n, c0, channels);

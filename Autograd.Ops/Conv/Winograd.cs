@@ -225,10 +225,14 @@ internal static class Winograd
             // stride of a multiple of 4 KiB would put all 16 in the same cache sets (a band of 18 tile
             // rows of c3, 64 × 512 floats apart, ran at 0.94 of the column path against 0.71 for 28 rows),
             // so the rows are lengthened by a vector until it is not.
+            // A step of one vector leaves Ld·C's residue mod 1024 unchanged when vc·C is a multiple of 1024
+            // (128 float channels, 256 double ones), so then the step is one element; when C itself is a
+            // multiple of 1024 no length helps, and the rows stay as they are (slower, not wrong).
             Ld = BandRows * tw + vc;
-            while ((long)Ld * s.Cin % 1024 == 0 || (long)Ld * s.Cout % 1024 == 0)
+            var step = (long)vc * s.Cin % 1024 == 0 || (long)vc * s.Cout % 1024 == 0 ? 1 : vc;
+            for (var tries = 0; tries < 16 && ((long)Ld * s.Cin % 1024 == 0 || (long)Ld * s.Cout % 1024 == 0); tries++)
             {
-                Ld += vc;
+                Ld += step;
             }
 
             // A row split into even and odd columns: tw + 1 of each, then a vector of slack for the

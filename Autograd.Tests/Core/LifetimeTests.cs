@@ -6,7 +6,7 @@ using Autograd.Kernels;
 namespace Autograd.Tests.Core;
 
 /// <summary>
-/// The storage lifetime rule (docs/architecture.md, "Storage lifetime"): a span of a pooled storage does not
+/// The storage lifetime rule (docs/architecture.md, "The memory boundary"): a span of a pooled storage does not
 /// keep the storage's lease alive, so a method that reads a span of a tensor must keep the tensor reachable
 /// until it is done (a <c>x.Read()</c>/<c>x.Write()</c> scope). Here every input is a temporary that nothing else references,
 /// another thread collects and runs finalizers without pause, and the pool poisons every buffer it takes

@@ -444,6 +444,33 @@ public class Conv2dTests
         }
     }
 
+    [Test]
+    public void Winograd_ChannelCountsThatAreMultiplesOf128_Finish()
+    {
+        // The scratch rows are lengthened off multiples of 4 KiB; with 128 float (256 double) channels a
+        // step of one vector never got there, and ScratchLength looped for ever (a ResNet-sized 3×3 layer hung).
+        // Run on a pool thread, so that a regression fails here instead of hanging the suite.
+        var lengths = Task.Run(() => new[] { 128, 256, 1024, 2048 }.Select(channels =>
+        {
+            var shape = new Winograd.Shape(channels, 16, 16, channels, 16, 16, 1, 1);
+            return Math.Min(Winograd.ScratchLength<float>(shape), Winograd.ScratchLength<double>(shape));
+        }).ToArray());
+        Assert.That(lengths.Wait(TimeSpan.FromSeconds(30)), Is.True, "Winograd.ScratchLength did not return");
+        Assert.That(lengths.Result, Is.All.GreaterThan(0));
+
+        // And the convolution itself, against direct loops (the same geometry through Winograd).
+        WideConv.Disabled = true;
+        try
+        {
+            var cfg = new Config(1, 1, 128, 128, 16, 16, 3, 3, (1, 1), (1, 1), (1, 1), false);
+            FloatMatchesDirectLoops(cfg, new Generator(50));
+        }
+        finally
+        {
+            WideConv.Disabled = false;
+        }
+    }
+
     private static void WinogradMatchesDirectLoops(Config cfg, Generator g)
     {
         Assert.That(Winograd.Applies<double>(GeometryOf(cfg)), Is.True, cfg.ToString());
@@ -689,7 +716,7 @@ public class Conv2dTests
         // A transposed input does not collapse: it is packed.
         var xt = Tensor.Randn<double>([3, 4, 6, 5], g).Transpose(2, 3);
         var scratch = new double[2 * 30];
-        Assert.That(Window.Columns(Window.View(xt, 1, 1, 1), 0, 0, 2, scratch).Data.Span.Overlaps(scratch), Is.True);
+        Assert.That(Window.Columns(Window.View(xt, 1, 1, 1), 0, 0, 2, scratch).Memory.Span.Overlaps(scratch), Is.True);
 
         var cfg = new Config(3, 2, 4, 6, 5, 6, 1, 1, (1, 1), (1, 1), (0, 0), false);
         var w = Tensor.Randn<double>([6, 2, 1, 1], g, requiresGrad: true);
