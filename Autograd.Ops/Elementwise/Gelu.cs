@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -26,16 +27,10 @@ public static class GeluExtensions
             ArgumentNullException.ThrowIfNull(x);
             return approximate switch
             {
-                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
-                {
-                    for (var i = 0; i < d.Length; i++)
-                    {
-                        var v = double.CreateTruncating(s[i]);
-                        d[i] = T.CreateTruncating(0.5 * v * (1 + Special.Erf(v * s_invSqrt2)));
-                    }
-                }, ElementwiseOp.Saves.Input, static (g, x, y) => Tape.ShouldRecord(g, x)
+                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) => DoubleLanes.Map<T, Exact>(s, s, d),
+                    ElementwiseOp.Saves.Input, static (g, x, y) => Tape.ShouldRecord(g, x)
                     ? g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)
-                    : Elementwise.Binary<T, ScalarLoop<T, ExactGradient<T>>>(g, x, "Gelu")),
+                    : Elementwise.Binary<T, DoubleLanes.Binary<T, ExactGradient>>(g, x, "Gelu")),
                 "tanh" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
@@ -53,14 +48,22 @@ public static class GeluExtensions
         }
     }
 
-    /// <summary>The exact GELU's VJP in one pass, g·(Φ(x) + x·φ(x)), for a backward pass that records nothing.</summary>
-    private readonly struct ExactGradient<T> : IScalarBinary<T>
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The exact GELU, x·Φ(x) = ½x·(1 + erf(x/√2)), in double (the second operand is ignored).</summary>
+    private readonly struct Exact : IDoubleLanes
     {
-        public static T Invoke(T g, T x)
-        {
-            var v = double.CreateTruncating(x);
-            return g * T.CreateTruncating(0.5 * (1 + Special.Erf(v * s_invSqrt2)) + v * Math.Exp(-0.5 * v * v) * s_invSqrt2Pi);
-        }
+        public static double Invoke(double x, double unused) => 0.5 * x * (1 + Special.Erf(x * s_invSqrt2));
+
+        public static Vector256<double> Invoke(Vector256<double> x, Vector256<double> unused) =>
+            Vector256.Create(0.5) * x * (Vector256<double>.One + Special.Erf(x * s_invSqrt2));
+    }
+
+    /// <summary>The exact GELU's VJP in one pass, g·(Φ(x) + x·φ(x)), for a backward pass that records nothing.</summary>
+    private readonly struct ExactGradient : IDoubleLanes
+    {
+        public static double Invoke(double g, double x) =>
+            g * (0.5 * (1 + Special.Erf(x * s_invSqrt2)) + x * Math.Exp(-0.5 * x * x) * s_invSqrt2Pi);
+
+        public static Vector256<double> Invoke(Vector256<double> g, Vector256<double> x) =>
+            g * (Vector256.Create(0.5) * (Vector256<double>.One + Special.Erf(x * s_invSqrt2)) + x * Vector256.Exp(Vector256.Create(-0.5) * x * x) * s_invSqrt2Pi);
     }
 }

@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Autograd.Kernels;
 
 /// <summary>Special functions .NET's Math lacks.</summary>
@@ -9,7 +12,7 @@ internal static class Special
     // a₁ … a_ErfTerms of erf about x₀ (row k at k·(ErfTerms + 1)).
     private const int ErfGrid = 32;
     private const int ErfTerms = 8;
-    private static readonly double[] s_erfTable = ErfTable();
+    private static readonly double[] s_erfTable = ErfTable();   // pinned: the vector form gathers from it
 
     /// <summary>
     /// The error function to double precision (within 2 ulp of the correctly rounded erf), in a table lookup
@@ -45,12 +48,40 @@ internal static class Special
     }
 
     /// <summary>
+    /// <see cref="Erf(double)"/> of four lanes with AVX2 gathers from the same table: the same operations in the same
+    /// order, so each lane has the scalar function's bits. Only when <see cref="Avx2.IsSupported"/>.
+    /// </summary>
+    public static unsafe Vector256<double> Erf(Vector256<double> x)
+    {
+        var ax = Vector256.Abs(x);
+        var inTable = Vector256.LessThan(ax, Vector256.Create(6.0));   // false for |x| ≥ 6 and NaN
+        var a = Vector256.ConditionalSelect(inTable, ax, Vector256<double>.Zero);
+        var k = Vector256.Floor(a * ErfGrid + Vector256.Create(0.5));
+        var h = a - k / ErfGrid;
+        var row = Avx.ConvertToVector128Int32WithTruncation(k) * (ErfTerms + 1);
+        Vector256<double> r;
+        fixed (double* table = s_erfTable)
+        {
+            var p = Avx2.GatherVector256(table + ErfTerms, row, 8);
+            for (var n = ErfTerms - 1; n >= 1; n--)
+            {
+                p = p * h + Avx2.GatherVector256(table + n, row, 8);
+            }
+
+            r = Avx2.GatherVector256(table, row, 8) + p * h;
+        }
+
+        var outside = Vector256.ConditionalSelect(Vector256.Equals(ax, ax), Vector256<double>.One, ax);   // ±1, or NaN
+        return Vector256.CopySign(Vector256.ConditionalSelect(inTable, r, outside), x);
+    }
+
+    /// <summary>
     /// erf(x₀) (<see cref="ErfSeries"/> below 0.75, 1 − <see cref="ErfcFraction"/> from there, where the series' rounding
-    /// grows) and the Taylor coefficients aₙ of <see cref="Erf"/> at every grid point.
+    /// grows) and the Taylor coefficients aₙ of <see cref="Erf(double)"/> at every grid point.
     /// </summary>
     private static double[] ErfTable()
     {
-        var table = new double[(6 * ErfGrid + 1) * (ErfTerms + 1)];
+        var table = GC.AllocateArray<double>((6 * ErfGrid + 1) * (ErfTerms + 1), pinned: true);
         Span<double> hermite = stackalloc double[ErfTerms];
         for (var k = 0; k <= 6 * ErfGrid; k++)
         {
@@ -77,7 +108,7 @@ internal static class Special
 
     /// <summary>
     /// erf(x) for 0 ≤ x &lt; 0.75 by the series 2/√π · e^(−x²) · Σ_n 2ⁿ x^(2n+1) / (1·3·…·(2n+1)) (Abramowitz and
-    /// Stegun 7.1.6), whose terms are all positive, so nothing cancels; it only fills <see cref="Erf"/>'s table.
+    /// Stegun 7.1.6), whose terms are all positive, so nothing cancels; it only fills <see cref="Erf(double)"/>'s table.
     /// </summary>
     internal static double ErfSeries(double x)
     {
@@ -96,7 +127,7 @@ internal static class Special
     /// <summary>
     /// erfc(x) for x ≥ 0.75 by Laplace's continued fraction erfc(x) = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + (3/2)/(x + …)))),
     /// the partial numerators n/2, evaluated from 400 levels down (converged to double precision from x = 0.75 on);
-    /// accurate relative to erfc, so 1 − erfc is erf to rounding. It only fills <see cref="Erf"/>'s table.
+    /// accurate relative to erfc, so 1 − erfc is erf to rounding. It only fills <see cref="Erf(double)"/>'s table.
     /// </summary>
     internal static double ErfcFraction(double x)
     {

@@ -107,8 +107,64 @@ public class MathOpTests
         }
 
         Assert.That(Erf(double.NaN), Is.NaN);
+        Assert.That(Erf(-0.0), Is.EqualTo(0.0).And.Matches<double>(double.IsNegative), "−0 keeps its sign");
         Assert.That(Erf(double.PositiveInfinity), Is.EqualTo(1.0));
         Assert.That(Erf(double.NegativeInfinity), Is.EqualTo(-1.0));
+    }
+
+    [Test]
+    public void Erf_FourLanes_HaveTheScalarFunctionsBits()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            Assert.Ignore("no AVX2: the rows are the scalar function");
+        }
+
+        double[] xs =
+        [
+            0, -0.0, 1e-300, 1.0 / 64, 1.0 / 64 + 1e-17, 0.3, 0.75, -0.74, 1, 2.5, -3.7, 5.99, 5.9999999999999991, 6, -6, 6.5, 1e10,
+            double.PositiveInfinity, double.NegativeInfinity, double.NaN, double.Epsilon, -1.0 / 3, 4.000001, 3.984375,
+        ];
+        var gen = new Random(3);
+        xs = [.. xs, .. Enumerable.Range(0, 4000).Select(_ => (gen.NextDouble() - 0.5) * 14)];
+        for (var i = 0; i + 4 <= xs.Length; i += 4)
+        {
+            var lanes = Autograd.Kernels.Special.Erf(System.Runtime.Intrinsics.Vector256.Create(xs[i], xs[i + 1], xs[i + 2], xs[i + 3]));
+            for (var j = 0; j < 4; j++)
+            {
+                Assert.That(BitConverter.DoubleToInt64Bits(lanes[j]), Is.EqualTo(BitConverter.DoubleToInt64Bits(Erf(xs[i + j]))), $"erf({xs[i + j]:R})");
+            }
+        }
+    }
+
+    [Test]
+    public void ErfAndGelu_InFloat_AreTheDoubleFunctionRoundedOnce_AtAnyLengthAndThreadCount()
+    {
+        // Lengths around the four-lane blocks, and one large enough to be split over threads.
+        foreach (var n in new[] { 1, 3, 4, 5, 7, 8, 9, 100_003 })
+        {
+            var xs = Enumerable.Range(0, n).Select(i => (float)(Math.Sin(i * 0.37) * 5)).ToArray();
+            var x = Tensor.FromArray(xs);
+            Assert.That(x.Erf().ToArray(), Is.EqualTo(xs.Select(v => (float)Erf(v))), $"erf, n = {n}");
+            Assert.That(x.Gelu().ToArray(), Is.EqualTo(xs.Select(v => (float)(0.5 * v * (1 + Erf(v / Math.Sqrt(2)))))), $"gelu, n = {n}");
+        }
+
+        var big = Tensor.Randn<float>([300_001], new Generator(4), requiresGrad: true);
+        var g = Tensor.Randn<float>([300_001], new Generator(5));
+        var previous = Tensor.NumThreads;
+        try
+        {
+            Tensor.SetNumThreads(1);
+            var (y1, d1) = (big.Gelu().ToArray(), Tensor.Grad(big.Gelu(), big, g)!.ToArray());
+            Tensor.SetNumThreads(2);
+            var (y2, d2) = (big.Gelu().ToArray(), Tensor.Grad(big.Gelu(), big, g)!.ToArray());
+            Assert.That(y2, Is.EqualTo(y1), "forward: the same bits at 1 and 2 threads");
+            Assert.That(d2, Is.EqualTo(d1), "fused VJP: the same bits at 1 and 2 threads");
+        }
+        finally
+        {
+            Tensor.SetNumThreads(previous);
+        }
     }
 
     [Test]
