@@ -298,11 +298,21 @@ public class GptJobTests
 
         var path = Environment.GetEnvironmentVariable("AUTOGRAD_GPT_DATA") ?? GptOptions.DefaultDataPath(AppContext.BaseDirectory);
         var data = new CharData(File.ReadAllText(path));
-        Tensor.SetNumThreads(2);
         var generator = new Generator(1337);
         var model = new CharGpt(new GptConfig(data.Vocab), generator);
         Assert.That(model.Parameters().Sum(p => (long)p.Numel), Is.EqualTo(804_096));
-        var result = new GptJob(model, data.Train, 2000, generator).Run(data.Val);
+        var threads = Tensor.NumThreads;
+        GptRunResult result;
+        try
+        {
+            Tensor.SetNumThreads(2);
+            result = new GptJob(model, data.Train, 2000, generator).Run(data.Val);
+        }
+        finally
+        {
+            Tensor.SetNumThreads(threads);
+        }
+
         TestContext.Out.WriteLine($"val loss {result.ValLoss:F4} over {result.ValTokens} positions, {result.MsPerStep:F1} ms/step, train loss (last 50) {result.TrainLossLast50:F4}");
         Assert.That(result.ValTokens, Is.EqualTo(111_488));
         Assert.That(result.ValLoss, Is.EqualTo(1.905).Within(0.02), "PyTorch: 1.9053");
