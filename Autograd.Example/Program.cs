@@ -10,6 +10,12 @@ using Spectre.Console;
 // The main job: LeNet-5 on Fashion-MNIST with the recipe of WORKLOADS.md §7 (the peers' run), a live
 // progress bar per epoch, test accuracy after each epoch, the weights as safetensors, an SVG plot.
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (args is ["gpt", ..])
+{
+    // The transformer job: gpt_char.py's character-level GPT (GptProgram.cs).
+    return GptProgram.Run(args[1..]);
+}
+
 const string SystemData = "/usr/share/datasets/fashion-mnist";
 const string Usage = """
     usage: dotnet run --project Autograd.Example -c Release -- [--epochs N] [--data DIR] [--out DIR] [--seed S]
@@ -18,6 +24,7 @@ const string Usage = """
                    (default: /usr/share/datasets/fashion-mnist, else the sample shipped in the repo)
       --out DIR    where the weights, the plot and results.json go (default: out)
       --seed S     seeds the initial weights (Generator(S)) and the shuffle (SplitMix64 state 1000 + S + epoch); default 0
+    the GPT job: dotnet run --project Autograd.Example -c Release -- gpt --help
     """;
 
 int epochs = 3;

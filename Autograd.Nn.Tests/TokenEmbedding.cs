@@ -1,9 +1,10 @@
 namespace Autograd.Nn.Tests;
 
 /// <summary>
-/// A token embedding as a user would write one until Nn has an Embedding: weight [count, dim], rows looked up
-/// through IndexSelect, and a settable <see cref="Weight"/> through <see cref="Module{T}.ReplaceParameter"/>
-/// (what weight tying assigns). The input holds the token ids as doubles.
+/// A token embedding of one's own (Nn's is <see cref="Embedding{T}"/>, which takes an <see cref="IndexTensor"/>):
+/// weight [count, dim], rows looked up through IndexSelect, and a settable <see cref="Weight"/> through
+/// <see cref="Module{T}.ReplaceParameter"/> (what weight tying assigns), as a user's module would write it. The input
+/// holds the token ids as doubles, so it sits in a <see cref="Sequential{T}"/>-style tensor-to-tensor forward.
 /// </summary>
 internal sealed class TokenEmbedding : Module<double>
 {

@@ -59,7 +59,7 @@ public static class ComparisonExtensions
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        return Elementwise.Binary<T, CompareOp<T, TTest>>(a, b, name);
+        return Elementwise.Binary<T, ScalarLoop<T, CompareOp<T, TTest>>>(a, b, name);
     }
 
     private interface ITest
@@ -98,35 +98,11 @@ public static class ComparisonExtensions
         public static bool Holds<T>(T x, T y) where T : IFloatingPointIeee754<T> => x >= y;
     }
 
-    /// <summary>1 where the test holds, else 0: the row forms of the broadcasting driver.</summary>
-    private readonly struct CompareOp<T, TTest> : IBinaryOp<T>
+    /// <summary>1 where the test holds, else 0.</summary>
+    private readonly struct CompareOp<T, TTest> : IScalarBinary<T>
         where T : unmanaged, IFloatingPointIeee754<T>
         where TTest : ITest
     {
         public static T Invoke(T x, T y) => TTest.Holds(x, y) ? T.One : T.Zero;
-
-        public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
-        {
-            for (var i = 0; i < d.Length; i++)
-            {
-                d[i] = Invoke(x[i], y[i]);
-            }
-        }
-
-        public static void Row(ReadOnlySpan<T> x, T y, Span<T> d)
-        {
-            for (var i = 0; i < d.Length; i++)
-            {
-                d[i] = Invoke(x[i], y);
-            }
-        }
-
-        public static void Row(T x, ReadOnlySpan<T> y, Span<T> d)
-        {
-            for (var i = 0; i < d.Length; i++)
-            {
-                d[i] = Invoke(x, y[i]);
-            }
-        }
     }
 }

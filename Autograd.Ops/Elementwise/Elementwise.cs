@@ -24,6 +24,45 @@ internal interface IUnaryOp<T>
     static abstract void Row(ReadOnlySpan<T> x, Span<T> destination);
 }
 
+/// <summary>A binary function of two elements, for ops with no SIMD form (see <see cref="ScalarLoop{T, TFunc}"/>).</summary>
+internal interface IScalarBinary<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    static abstract T Invoke(T x, T y);
+}
+
+/// <summary>The binary op of a scalar function: its three row forms are plain loops over <c>TFunc.Invoke</c>.</summary>
+internal readonly struct ScalarLoop<T, TFunc> : IBinaryOp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+    where TFunc : IScalarBinary<T>
+{
+    public static T Invoke(T x, T y) => TFunc.Invoke(x, y);
+
+    public static void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> d)
+    {
+        for (var i = 0; i < d.Length; i++)
+        {
+            d[i] = TFunc.Invoke(x[i], y[i]);
+        }
+    }
+
+    public static void Row(ReadOnlySpan<T> x, T y, Span<T> d)
+    {
+        for (var i = 0; i < d.Length; i++)
+        {
+            d[i] = TFunc.Invoke(x[i], y);
+        }
+    }
+
+    public static void Row(T x, ReadOnlySpan<T> y, Span<T> d)
+    {
+        for (var i = 0; i < d.Length; i++)
+        {
+            d[i] = TFunc.Invoke(x, y[i]);
+        }
+    }
+}
+
 internal readonly struct AddOp<T> : IBinaryOp<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {

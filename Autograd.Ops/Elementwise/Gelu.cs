@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -18,7 +19,7 @@ public static class GeluExtensions
         /// GELU, x·Φ(x) with Φ the standard normal CDF: exactly, Φ(x) = (1 + erf(x/√2))/2
         /// (<paramref name="approximate"/> "none"), or with PyTorch's "tanh" approximation
         /// Φ(x) ≈ (1 + tanh(√(2/π)(x + 0.044715x³)))/2.
-        /// VJP: exact dx = g·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π);
+        /// VJP: exact dx = g·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π) (one fused pass, or recorded ops under createGraph);
         /// tanh dx = g·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)), t = tanh(√(2/π)(x + 0.044715x³)).
         /// </summary>
         public Tensor<T> Gelu(string approximate = "none", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
@@ -26,14 +27,10 @@ public static class GeluExtensions
             ArgumentNullException.ThrowIfNull(x);
             return approximate switch
             {
-                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
-                {
-                    for (var i = 0; i < d.Length; i++)
-                    {
-                        var v = double.CreateTruncating(s[i]);
-                        d[i] = T.CreateTruncating(0.5 * v * (1 + Special.Erf(v * s_invSqrt2)));
-                    }
-                }, ElementwiseOp.Saves.Input, static (g, x, y) => g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)),
+                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) => DoubleLanes.Map<T, Exact>(s, s, d),
+                    ElementwiseOp.Saves.Input, static (g, x, y) => Tape.ShouldRecord(g, x)
+                    ? g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)
+                    : Elementwise.Binary<T, DoubleLanes.Binary<T, ExactGradient>>(g, x, "Gelu")),
                 "tanh" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
@@ -49,5 +46,24 @@ public static class GeluExtensions
                 _ => throw new ArgumentException($"Gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\" (input shape {ShapeMath.Format(x.ShapeArray)}).", nameof(approximate)),
             };
         }
+    }
+
+    /// <summary>The exact GELU, x·Φ(x) = ½x·(1 + erf(x/√2)), in double (the second operand is ignored).</summary>
+    private readonly struct Exact : IDoubleLanes
+    {
+        public static double Invoke(double x, double unused) => 0.5 * x * (1 + Special.Erf(x * s_invSqrt2));
+
+        public static Vector256<double> Invoke(Vector256<double> x, Vector256<double> unused) =>
+            Vector256.Create(0.5) * x * (Vector256<double>.One + Special.Erf(x * s_invSqrt2));
+    }
+
+    /// <summary>The exact GELU's VJP in one pass, g·(Φ(x) + x·φ(x)), for a backward pass that records nothing.</summary>
+    private readonly struct ExactGradient : IDoubleLanes
+    {
+        public static double Invoke(double g, double x) =>
+            g * (0.5 * (1 + Special.Erf(x * s_invSqrt2)) + x * Math.Exp(-0.5 * x * x) * s_invSqrt2Pi);
+
+        public static Vector256<double> Invoke(Vector256<double> g, Vector256<double> x) =>
+            g * (Vector256.Create(0.5) * (Vector256<double>.One + Special.Erf(x * s_invSqrt2)) + x * Vector256.Exp(Vector256.Create(-0.5) * x * x) * s_invSqrt2Pi);
     }
 }

@@ -77,6 +77,109 @@ public class MathOpTests
     public void Erf_GradientMatchesFiniteDifferences() => CheckUnary(x => x.Erf(), -3, 3);
 
     [Test]
+    public void Erf_IsWithinTwoUlpOfTheCorrectlyRoundedValues_AndOdd()
+    {
+        // erf at x = 1e-8 … 0.76 and k/7 for k = 1 … 42, correctly rounded (mpmath, 50 digits).
+        double[] xs = [1e-8, 1e-4, 0.01, 0.03125, 0.1, 0.2, 0.3, 0.49, 0.7, 0.74, 0.76, .. Enumerable.Range(1, 42).Select(k => k / 7.0)];
+        double[] erf =
+        [
+            1.1283791670955126e-08, 0.00011283791633342487, 0.011283415555849618, 0.035250373867322826, 0.1124629160182849, 0.22270258921047847,
+            0.3286267594591274, 0.511668261188523, 0.6778011938374184, 0.7046780778547458, 0.7175367528055908,
+            0.16010712672873112, 0.31383215014476074, 0.4555460227252973, 0.5809796664656841, 0.6875777887573066, 0.7745576830054869,
+            0.8427007929497149, 0.8939584462998292, 0.9309778240165438, 0.9566482487391373, 0.9737393658822046, 0.9846648629619924,
+            0.9913705797792247, 0.9953222650189527, 0.9975581655797232, 0.9987728277136009, 0.9994063927802539, 0.9997236850716135,
+            0.9998762519366964, 0.9999466876886117, 0.9999779095030014, 0.9999911973610471, 0.9999966271566789, 0.9999987574698017,
+            0.9999995599505856, 0.9999998501903136, 0.9999999509785535, 0.9999999845827421, 0.9999999953401408, 0.9999999986465088,
+            0.999999999622228, 0.9999999998986853, 0.9999999999738927, 0.9999999999935364, 0.9999999999984626, 0.9999999999996486,
+            0.9999999999999228, 0.9999999999999837, 0.9999999999999967, 0.9999999999999993, 0.9999999999999999, 1.0,
+        ];
+        for (var i = 0; i < xs.Length; i++)
+        {
+            Assert.That(Erf(xs[i]), Is.EqualTo(erf[i]).Within(2 * (Math.BitIncrement(erf[i]) - erf[i])), $"erf({xs[i]:R})");
+            Assert.That(Erf(-xs[i]), Is.EqualTo(-Erf(xs[i])), "odd");
+        }
+
+        // Every cell of the table (spacing 1/32), off its grid point, against the series or the continued fraction it was built from.
+        for (var x = 0.0; x < 6.5; x += 1.0 / 256 + 1e-9)
+        {
+            var reference = x < 0.75 ? Autograd.Kernels.Special.ErfSeries(x) : x < 6 ? 1 - Autograd.Kernels.Special.ErfcFraction(x) : 1.0;
+            Assert.That(Erf(x), Is.EqualTo(reference).Within(4 * (Math.BitIncrement(reference) - reference)), $"erf({x:R})");
+        }
+
+        Assert.That(Erf(double.NaN), Is.NaN);
+        Assert.That(Erf(-0.0), Is.EqualTo(0.0).And.Matches<double>(double.IsNegative), "−0 keeps its sign");
+        Assert.That(Erf(double.PositiveInfinity), Is.EqualTo(1.0));
+        Assert.That(Erf(double.NegativeInfinity), Is.EqualTo(-1.0));
+    }
+
+    [Test]
+    public void Erf_FourLanes_HaveTheScalarFunctionsBits()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            Assert.Ignore("no AVX2: the rows are the scalar function");
+        }
+
+        double[] xs =
+        [
+            0, -0.0, 1e-300, 1.0 / 64, 1.0 / 64 + 1e-17, 0.3, 0.75, -0.74, 1, 2.5, -3.7, 5.99, 5.9999999999999991, 6, -6, 6.5, 1e10,
+            double.PositiveInfinity, double.NegativeInfinity, double.NaN, double.Epsilon, -1.0 / 3, 4.000001, 3.984375,
+        ];
+        var gen = new Random(3);
+        xs = [.. xs, .. Enumerable.Range(0, 4000).Select(_ => (gen.NextDouble() - 0.5) * 14)];
+        for (var i = 0; i + 4 <= xs.Length; i += 4)
+        {
+            var lanes = Autograd.Kernels.Special.Erf(System.Runtime.Intrinsics.Vector256.Create(xs[i], xs[i + 1], xs[i + 2], xs[i + 3]));
+            for (var j = 0; j < 4; j++)
+            {
+                Assert.That(BitConverter.DoubleToInt64Bits(lanes[j]), Is.EqualTo(BitConverter.DoubleToInt64Bits(Erf(xs[i + j]))), $"erf({xs[i + j]:R})");
+            }
+        }
+    }
+
+    [Test]
+    public void ErfAndGelu_InFloat_AreTheDoubleFunctionRoundedOnce_AtAnyLengthAndThreadCount()
+    {
+        // Lengths around the four-lane blocks, and one large enough to be split over threads.
+        foreach (var n in new[] { 1, 3, 4, 5, 7, 8, 9, 100_003 })
+        {
+            var xs = Enumerable.Range(0, n).Select(i => (float)(Math.Sin(i * 0.37) * 5)).ToArray();
+            var x = Tensor.FromArray(xs);
+            Assert.That(x.Erf().ToArray(), Is.EqualTo(xs.Select(v => (float)Erf(v))), $"erf, n = {n}");
+            Assert.That(x.Gelu().ToArray(), Is.EqualTo(xs.Select(v => (float)(0.5 * v * (1 + Erf(v / Math.Sqrt(2)))))), $"gelu, n = {n}");
+        }
+
+        var big = Tensor.Randn<float>([300_001], new Generator(4), requiresGrad: true);
+        var g = Tensor.Randn<float>([300_001], new Generator(5));
+        var previous = Tensor.NumThreads;
+        try
+        {
+            Tensor.SetNumThreads(1);
+            var (y1, d1) = (big.Gelu().ToArray(), Tensor.Grad(big.Gelu(), big, g)!.ToArray());
+            Tensor.SetNumThreads(2);
+            var (y2, d2) = (big.Gelu().ToArray(), Tensor.Grad(big.Gelu(), big, g)!.ToArray());
+            Assert.That(y2, Is.EqualTo(y1), "forward: the same bits at 1 and 2 threads");
+            Assert.That(d2, Is.EqualTo(d1), "fused VJP: the same bits at 1 and 2 threads");
+        }
+        finally
+        {
+            Tensor.SetNumThreads(previous);
+        }
+    }
+
+    [Test]
+    public void Gelu_FusedVjp_MatchesTheRecordedFormula()
+    {
+        // The VJP's fused pass (no createGraph) gives the recorded formula's values.
+        var v = Tensor.FromArray(Enumerable.Range(0, 97).Select(i => -6.0 + i / 8.0).ToArray(), requiresGrad: true);
+        var g = Tensor.FromArray(Enumerable.Range(0, 97).Select(i => 1.0 + i % 5).ToArray());
+        var fused = Tensor.Grad(v.Gelu(), v, g)!;
+        var recorded = Tensor.Grad(v.Gelu(), v, g, createGraph: true)!;
+        Assert.That(recorded.RequiresGrad, Is.True, "the recorded formula");
+        Assert.That(fused.ToArray(), Is.EqualTo(recorded.ToArray()).Within(1e-15));
+    }
+
+    [Test]
     public void Where_GradientMatchesFiniteDifferences() =>
         CheckBinary((a, b) => a.Where(a.Gt(0.1) * b.Lt(0.3), b));
 
