@@ -16,8 +16,8 @@ namespace Autograd.Benchmarks;
 /// dotnet run -c Release --project Autograd.Benchmarks -- workloads --out FILE [--quick] [--only PREFIXES]
 ///     [--no-train] [--epochs N] [--data DIR] [--peer NAME] [--lenet-warmup N]
 /// </code>
-/// --only takes comma-separated section names or result-id prefixes (tape, matmul, conv, pool, relu, lenet,
-/// train; e.g. "conv_fwd/c2,lenet"). The LeNet-5 step also reports memory counters per step (GC
+/// --only takes comma-separated section names or result-id prefixes (tape, matmul, conv, pool, relu,
+/// transformer, lenet, train; e.g. "conv_fwd/c2,lenet"). The LeNet-5 step also reports memory counters per step (GC
 /// collections by generation, minor page faults, bytes allocated, pool refills) and the peak working set.
 /// --lenet-warmup N runs N untimed steps before the LeNet-5 step's timing instead of the peers' 20: the
 /// JIT's tier-up of the step's code takes a few hundred steps and, at 2 threads, competes with the second
@@ -93,6 +93,11 @@ internal static class Workloads
             if (t == 2 && Section("relu"))
             {
                 Relu(t);
+            }
+
+            if (Section("transformer"))
+            {
+                Transformer(t);
             }
 
             if (Section("lenet"))
@@ -361,6 +366,75 @@ internal static class Workloads
                 x.Relu().Sum().Backward();
             });
             Record("relu_fwdbwd/16M", threads, st, ("gbps_20B_per_elem", 20.0 * n / (st.Median * 1e-3) / 1e9));
+        }
+    }
+
+    // ---------------------------------------------------------------- the GPT's layers (WORKLOADS.md §8's model)
+
+    /// <summary>
+    /// The pieces of gpt_char.py's step on their own, at 1 and 2 threads: causal attention at the GPT's
+    /// [12, 4, 64, 32] and at [8, 8, 256, 64], forward (no grad) and forward+backward; the token embedding
+    /// ([65, 128] table, [12, 64] ids) and the bias-free LayerNorm over [12, 64, 128], forward+backward.
+    /// scripts/transformer-peer.py times PyTorch's composed attention and the same layers with this schema.
+    /// </summary>
+    private static void Transformer(int threads)
+    {
+        Tensor.SetNumThreads(threads);
+        var g = new Generator(6);
+        foreach (var (b, h, t, d) in new[] { (12, 4, 64, 32), (8, 8, 256, 64) })
+        {
+            var shape = $"{b}x{h}x{t}x{d}";
+            var q = Tensor.Randn<float>([b, h, t, d], g, requiresGrad: true);
+            var k = Tensor.Randn<float>([b, h, t, d], g, requiresGrad: true);
+            var v = Tensor.Randn<float>([b, h, t, d], g, requiresGrad: true);
+            // QKᵀ and PV, causal: half of the 4·b·h·t²·d multiply-adds of the full products.
+            var flops = 2.0 * b * h * t * t * d;
+            if (Wanted($"attention_fwd/{shape}", "transformer"))
+            {
+                Stat st;
+                using (Tensor.NoGrad())
+                {
+                    st = Measure(() => Tensor.ScaledDotProductAttention(q, k, v, isCausal: true));
+                }
+
+                Record($"attention_fwd/{shape}", threads, st, ("gflops", flops / (st.Median * 1e-3) / 1e9));
+            }
+
+            if (Wanted($"attention_fwdbwd/{shape}", "transformer"))
+            {
+                var st = Measure(() =>
+                {
+                    q.Grad = k.Grad = v.Grad = null;
+                    Tensor.ScaledDotProductAttention(q, k, v, isCausal: true).Sum().Backward();
+                });
+                Record($"attention_fwdbwd/{shape}", threads, st, ("gflops", 3.5 * flops / (st.Median * 1e-3) / 1e9));
+            }
+        }
+
+        if (Wanted("embedding_fwdbwd/65x128", "transformer"))
+        {
+            var table = Tensor.Randn<float>([65, 128], g, requiresGrad: true);
+            var rng = new Random(6);
+            var ids = IndexTensor.FromArray([.. Enumerable.Range(0, 12 * 64).Select(_ => (long)rng.Next(65))], [12, 64]);
+            var st = Measure(() =>
+            {
+                table.Grad = null;
+                table.Embedding(ids).Sum().Backward();
+            });
+            Record("embedding_fwdbwd/65x128", threads, st);
+        }
+
+        if (Wanted("layernorm_fwdbwd/12x64x128", "transformer"))
+        {
+            var x = Tensor.Randn<float>([12, 64, 128], g, requiresGrad: true);
+            var w = Tensor.Ones<float>([128]);
+            w.RequiresGrad = true;
+            var st = Measure(() =>
+            {
+                x.Grad = w.Grad = null;
+                x.LayerNorm([128], w).Sum().Backward();
+            });
+            Record("layernorm_fwdbwd/12x64x128", threads, st);
         }
     }
 
