@@ -11,12 +11,6 @@ namespace Autograd.Tests;
 /// </summary>
 public class ArchitectureTests
 {
-    /// <summary>
-    /// Folders of Autograd.Ops that are still being moved onto Read()/Write() in parallel and are skipped
-    /// for now. Emptied at the merge; nothing is to be added here.
-    /// </summary>
-    private static readonly string[] NotYetConverted = [];
-
     /// <summary>The projects scanned, every subfolder but obj/ and bin/.</summary>
     private static readonly string[] Projects = ["Autograd.Ops", "Autograd.Nn", "Autograd.Testing"];
 
@@ -26,8 +20,6 @@ public class ArchitectureTests
         ("GC.KeepAlive (take a Read()/Write() scope instead)", new Regex(@"\bGC\.KeepAlive\b")),
         ("Tensor.Storage", new Regex(@"\.Storage\b")),
         ("Tensor.Data", new Regex(@"(?<!\bAutograd)\.Data\b")),   // not the namespace Autograd.Data
-        ("Tensor.ContiguousSpan()", new Regex(@"\bContiguousSpan\(")),
-        ("Tensor.Dense()", new Regex(@"\.Dense\(\)")),
     ];
 
     /// <summary>Members of other types that share a forbidden name: IdxArray.Data is an IDX file's bytes (a byte[]), not a tensor's elements.</summary>
@@ -63,22 +55,14 @@ public class ArchitectureTests
         Assert.That(violations, Is.Empty, "element access around the Read()/Write() scopes (docs/architecture.md, \"The memory boundary\"):\n" + string.Join("\n", violations));
     }
 
-    [Test]
-    public void NotYetConverted_NamesExistingOpsFolders()
-    {
-        var ops = Path.Combine(TestData.RepoRoot(), "Autograd.Ops");
-        Assert.That(NotYetConverted.Where(folder => !Directory.Exists(Path.Combine(ops, folder))), Is.Empty, "skipped folders that no longer exist");
-    }
-
-    /// <summary>The .cs files of a project, without obj/ and bin/ and without the folders of <see cref="NotYetConverted"/> in Autograd.Ops.</summary>
+    /// <summary>The .cs files of a project, without obj/ and bin/.</summary>
     private static IEnumerable<string> SourceFiles(string projectDir)
     {
-        var skipped = Path.GetFileName(projectDir) == "Autograd.Ops" ? NotYetConverted : [];
         return Directory.EnumerateFiles(projectDir, "*.cs", SearchOption.AllDirectories)
             .Where(file =>
             {
                 var top = Path.GetRelativePath(projectDir, file).Split(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)[0];
-                return top is not ("obj" or "bin") && !skipped.Contains(top);
+                return top is not ("obj" or "bin");
             })
             .Order(StringComparer.Ordinal);
     }

@@ -102,10 +102,10 @@ internal static class Anomaly
             return null;
         }
 
-        var values = t.ContiguousSpan();
+        using var tr = t.Read();
+        var values = tr.ContiguousElements;
         if (TP.IsFiniteAll(values))
         {
-            GC.KeepAlive(t);
             return null;
         }
 
@@ -113,7 +113,6 @@ internal static class Anomaly
         {
             if (!T.IsFinite(v))
             {
-                GC.KeepAlive(t);
                 return v;
             }
         }

@@ -23,8 +23,12 @@ public sealed partial class Tensor<T>
         where TOut : unmanaged, IFloatingPointIeee754<TOut>
     {
         var result = Tensor<TOut>.Uninitialized((int[])_shape.Clone());
-        TP.ConvertTruncating<T, TOut>(ContiguousSpan(), result.Data);
-        GC.KeepAlive(this);
+        using (var r = Read())
+        using (var w = result.Write())
+        {
+            TP.ConvertTruncating<T, TOut>(r.ContiguousElements, w.Elements);
+        }
+
         if (Tape.ShouldRecord(this))
         {
             var input = this;

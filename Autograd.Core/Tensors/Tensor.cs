@@ -268,21 +268,6 @@ public sealed partial class Tensor<T>
         return result;
     }
 
-    /// <summary>
-    /// The contiguous data when this tensor is contiguous, else a contiguous copy; never to be
-    /// written (kernels read through this). The caller keeps this tensor reachable until its last use
-    /// of the span (<c>GC.KeepAlive</c>): a span does not keep a pooled buffer's lease alive.
-    /// </summary>
-    internal ReadOnlySpan<T> ContiguousSpan() =>
-        IsContiguous ? _storage.Span.Slice(_offset, Numel) : ToArray();
-
-    /// <summary>
-    /// The row-major elements as (buffer, offset): this tensor's own buffer when contiguous, else a copy;
-    /// never to be written (kernels that need an array read through this). The caller keeps this tensor
-    /// reachable until the kernel is done with the memory, as for <see cref="ContiguousSpan"/>.
-    /// </summary>
-    internal (ReadOnlyMemory<T> Data, int Offset) Dense() => IsContiguous ? (_storage.Memory, _offset) : (ToArray(), 0);
-
     /// <summary>In-place fill; bumps the storage version.</summary>
     internal void FillInPlace(T value)
     {

@@ -344,24 +344,7 @@ internal static class AttentionKernel
         var threads = Math.Min(Gemm.MaxThreads, plan.Batch);
         if (threads > 1 && !Gemm.OneThread && plan.Work >= ParallelWork)
         {
-            Threads.Claim(
-                plan.Batch,
-                threads,
-                init,
-                (b, scratch) =>
-                {
-                    var nested = Gemm.OneThread;
-                    Gemm.OneThread = true;
-                    try
-                    {
-                        body(b, scratch);
-                    }
-                    finally
-                    {
-                        Gemm.OneThread = nested;
-                    }
-                },
-                finish);
+            Gemm.ClaimEachOnOneThread(plan.Batch, threads, init, body, finish);
             return;
         }
 

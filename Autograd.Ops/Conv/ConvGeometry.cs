@@ -21,7 +21,4 @@ internal readonly record struct ConvGeometry(
 
     /// <summary>Multiply-adds of one GEMM pass over the whole batch.</summary>
     public long Work => (long)N * F * K * P;
-
-    /// <summary>Multiply-adds of one per-image, per-group product.</summary>
-    public long GemmWork => (long)Fg * K * P;
 }

@@ -227,24 +227,7 @@ internal static class ConvPlan
         var threads = Math.Min(Gemm.MaxThreads, chunks);
         if (threads > 1 && g.Work >= ParallelWork && (chunks % threads == 0 || chunks >= 4 * threads))
         {
-            Threads.Claim(
-                chunks,
-                threads,
-                Rent,
-                (chunk, local) =>
-                {
-                    var nested = Gemm.OneThread;
-                    Gemm.OneThread = true;
-                    try
-                    {
-                        RunChunk(chunk, local);
-                    }
-                    finally
-                    {
-                        Gemm.OneThread = nested;
-                    }
-                },
-                local => ArrayPool<T>.Shared.Return(local));
+            Gemm.ClaimEachOnOneThread(chunks, threads, Rent, RunChunk, local => ArrayPool<T>.Shared.Return(local));
             for (var chunk = 0; chunk < chunks; chunk++)
             {
                 merge?.Invoke(chunk);

@@ -69,6 +69,31 @@ internal static class Gemm
         set => t_oneThread = value;
     }
 
+    /// <summary>
+    /// <see cref="Threads.Claim"/> over <paramref name="count"/> independent items (Conv2d's image chunks,
+    /// attention's matrices), each body call with <see cref="OneThread"/> set, so the products inside an item
+    /// stay on the worker that claimed it instead of nesting a second split.
+    /// </summary>
+    internal static void ClaimEachOnOneThread<TLocal>(int count, int threads, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish) =>
+        Threads.Claim(
+            count,
+            threads,
+            init,
+            (item, local) =>
+            {
+                var nested = t_oneThread;
+                t_oneThread = true;
+                try
+                {
+                    body(item, local);
+                }
+                finally
+                {
+                    t_oneThread = nested;
+                }
+            },
+            finish);
+
     /// <summary>The product over plain arrays (tests, benchmarks and scratch buffers).</summary>
     public static void Multiply<T>(
         int m, int n, int k,
