@@ -117,6 +117,74 @@ public class DataTests
         Assert.That(second, Is.EqualTo(DataLoader<float>.Permutation(60000, 1001)[..64]), "epoch 1 uses state seed + 1");
     }
 
+    private sealed class EveryOther(int length) : Sampler
+    {
+        public List<int> Epochs { get; } = [];
+
+        public override int Count => (length + 1) / 2;
+
+        public override void SetEpoch(int epoch)
+        {
+            base.SetEpoch(epoch);
+            Epochs.Add(epoch);
+        }
+
+        public override IEnumerator<int> GetEnumerator()
+        {
+            // Even indices, shifted by the epoch so each epoch is told apart.
+            for (var i = 0; i < Count; i++)
+            {
+                yield return (2 * i + 2 * Epoch) % (2 * Count);
+            }
+        }
+    }
+
+    [Test]
+    public void Loader_WithASampler_VisitsItsIndices_AndTellsItTheEpoch()
+    {
+        var sampler = new EveryOther(10);
+        var loader = new DataLoader<float>(Numbered(10), 2, sampler: sampler);
+        Assert.That(loader.Count, Is.EqualTo(3));
+        Assert.That(loader.SelectMany(b => b.X.ToArray()).ToArray(), Is.EqualTo(new[] { 0f, 2, 4, 6, 8 }));
+        Assert.That(loader.SelectMany(b => b.Y).ToArray(), Is.EqualTo(new[] { 2, 4, 6, 8, 0 }), "epoch 1 starts at index 2; labels travel along");
+        loader.Epoch = 7;
+        _ = loader.First();
+        Assert.That(sampler.Epochs, Is.EqualTo(new[] { 0, 1, 7 }));
+        Assert.That(new DataLoader<float>(Numbered(10), 2, dropLast: true, sampler: sampler).Count, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void RandomSampler_GivesTheLoadersShuffle_AndSequentialSamplerTheIdentity()
+    {
+        var shuffled = new DataLoader<float>(Numbered(100), 7, shuffle: true, seed: 5);
+        var sampled = new DataLoader<float>(Numbered(100), 7, sampler: new RandomSampler(100, seed: 5));
+        for (var epoch = 0; epoch < 3; epoch++)
+        {
+            Assert.That(sampled.SelectMany(b => b.Y).ToArray(), Is.EqualTo(shuffled.SelectMany(b => b.Y).ToArray()), $"epoch {epoch}");
+        }
+
+        Assert.That(new SequentialSampler(4).ToArray(), Is.EqualTo(new[] { 0, 1, 2, 3 }));
+    }
+
+    private sealed class Lying(int count, int[] indices) : Sampler
+    {
+        public override int Count => count;
+
+        public override IEnumerator<int> GetEnumerator() => ((IEnumerable<int>)indices).GetEnumerator();
+    }
+
+    [Test]
+    public void Loader_WithASampler_RejectsShuffle_AndIndicesOutOfRange()
+    {
+        var e = Assert.Throws<ArgumentException>(() => _ = new DataLoader<float>(Numbered(4), 2, shuffle: true, sampler: new SequentialSampler(4)))!;
+        Assert.That(e.Message, Does.Contain("DataLoader").And.Contain("shuffle"));
+        var range = Assert.Throws<InvalidOperationException>(() => _ = new DataLoader<float>(Numbered(4), 2, sampler: new Lying(2, [1, 4])).First())!;
+        Assert.That(range.Message, Does.Contain("index 4").And.Contain("4 samples"));
+        var count = Assert.Throws<InvalidOperationException>(() => _ = new DataLoader<float>(Numbered(4), 2, sampler: new Lying(3, [1, 2])).First())!;
+        Assert.That(count.Message, Does.Contain("Count 3").And.Contain("2 indices"));
+        Assert.Throws<ArgumentException>(() => _ = new RandomSampler(-1));
+    }
+
     [Test]
     public void Loader_DropLast_AndSequentialOrder()
     {

@@ -33,19 +33,32 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly TensorDataset<T> _dataset;
+    private readonly Sampler? _sampler;
     private readonly int _sampleSize;
     private readonly bool _reuse;
     private Tensor<T>? _full;
     private int[]? _fullLabels;
     private int[]? _lastLabels;
 
-    public DataLoader(TensorDataset<T> dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, bool reuseBuffers = true)
+    /// <summary>
+    /// A loader over <paramref name="dataset"/>. A <paramref name="sampler"/> sets the order of the sample indices
+    /// (e.g. a distributed sampler); it is mutually exclusive with <paramref name="shuffle"/>, as in PyTorch, and its
+    /// <see cref="Sampler.SetEpoch"/> is called with <see cref="Epoch"/> at the start of each enumeration.
+    /// </summary>
+    public DataLoader(TensorDataset<T> dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, bool reuseBuffers = true, Sampler? sampler = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (batchSize < 1)
         {
             throw new ArgumentException($"DataLoader: batch size must be positive, got {batchSize}.", nameof(batchSize));
         }
+
+        if (sampler is not null && shuffle)
+        {
+            throw new ArgumentException("DataLoader: sampler is mutually exclusive with shuffle (shuffle in the sampler instead).", nameof(sampler));
+        }
+
+        _sampler = sampler;
 
         _dataset = dataset;
         BatchSize = batchSize;
@@ -68,45 +81,50 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     /// <summary>The epoch the next enumeration will be (incremented by each enumeration; set it to replay or resume).</summary>
     public int Epoch { get; set; }
 
-    /// <summary>Batches per epoch: ⌈N / B⌉, or ⌊N / B⌋ with dropLast.</summary>
-    public int Count => DropLast ? _dataset.Count / BatchSize : (_dataset.Count + BatchSize - 1) / BatchSize;
+    /// <summary>The sampler given at construction, if any.</summary>
+    public Sampler? Sampler => _sampler;
 
-    /// <summary>
-    /// The permutation of 0..n−1 for SplitMix64 state <paramref name="state"/>: p = [0..n−1]; for i = n−1
-    /// down to 1: j = next() mod (i + 1), swap p[i] and p[j] (Fisher-Yates). WORKLOADS.md §7 spells out the
-    /// same algorithm so that every implementation shuffles identically.
-    /// </summary>
-    public static int[] Permutation(int n, ulong state)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        var p = new int[n];
-        for (var i = 0; i < n; i++)
-        {
-            p[i] = i;
-        }
+    /// <summary>Batches per epoch: ⌈N / B⌉, or ⌊N / B⌋ with dropLast, N the data set's length or the sampler's count.</summary>
+    public int Count => DropLast ? Samples / BatchSize : (Samples + BatchSize - 1) / BatchSize;
 
-        for (var i = n - 1; i >= 1; i--)
-        {
-            var j = (int)(Generator.SplitMix(ref state) % (ulong)(i + 1));
-            (p[i], p[j]) = (p[j], p[i]);
-        }
+    private int Samples => _sampler?.Count ?? _dataset.Count;
 
-        return p;
-    }
+    /// <summary>The permutation of 0..n−1 for SplitMix64 state <paramref name="state"/> (<see cref="RandomSampler.Permutation"/>).</summary>
+    public static int[] Permutation(int n, ulong state) => RandomSampler.Permutation(n, state);
 
     public IEnumerator<Batch<T>> GetEnumerator()
     {
         // The order is fixed when the enumeration starts, so Epoch counts enumerations, not MoveNext calls.
         var epoch = Epoch++;
-        var order = Shuffle ? Permutation(_dataset.Count, Seed + (ulong)epoch) : null;
+        var order = Shuffle ? Permutation(_dataset.Count, Seed + (ulong)epoch) : _sampler is null ? null : Order(_sampler, epoch);
         return Batches(order);
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    private int[] Order(Sampler sampler, int epoch)
+    {
+        sampler.SetEpoch(epoch);
+        var order = sampler.ToArray();
+        if (order.Length != sampler.Count)
+        {
+            throw new InvalidOperationException($"DataLoader: the sampler ({sampler.GetType().Name}) says Count {sampler.Count} but yielded {order.Length} indices.");
+        }
+
+        foreach (var index in order)
+        {
+            if ((uint)index >= (uint)_dataset.Count)
+            {
+                throw new InvalidOperationException($"DataLoader: the sampler ({sampler.GetType().Name}) yielded index {index} for a data set of {_dataset.Count} samples.");
+            }
+        }
+
+        return order;
+    }
+
     private IEnumerator<Batch<T>> Batches(int[]? order)
     {
-        var n = _dataset.Count;
+        var n = order?.Length ?? _dataset.Count;
         for (var start = 0; start < n; start += BatchSize)
         {
             var count = Math.Min(BatchSize, n - start);
