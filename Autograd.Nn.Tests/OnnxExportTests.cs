@@ -67,18 +67,19 @@ public class OnnxExportTests
         }
     }
 
-    [Test]
-    public void CharGpt_MatchesOnnxRuntime_WithTokenIdsAndTiedWeights()
+    [TestCase(13, 2, 2, 16, 8)]
+    [TestCase(65, 4, 4, 128, 64)]   // the GPT job's recipe: 804,096 parameters, T = block = 64
+    public void CharGpt_MatchesOnnxRuntime_WithTokenIdsAndTiedWeights(int vocab, int layers, int heads, int embd, int t)
     {
         var gen = new Generator(seed: 3);
-        var gpt = new CharGpt(new GptConfig(Vocab: 13, Layers: 2, Heads: 2, Embd: 16, Block: 8), gen);
+        var gpt = new CharGpt(new GptConfig(vocab, layers, heads, embd, t), gen);
         gpt.Eval();
         var path = Path.Combine(_dir, "gpt.onnx");
-        Onnx.Export<float>(idx => gpt.Forward(idx), Tokens(2, 8, 13, gen), path, gpt.NamedParameters());
+        Onnx.Export<float>(idx => gpt.Forward(idx), Tokens(2, t, vocab, gen), path, gpt.NamedParameters());
 
         foreach (var batch in new[] { 2, 3 })
         {
-            var idx = Tokens(batch, 8, 13, gen);
+            var idx = Tokens(batch, t, vocab, gen);
             float[] expected;
             using (Tensor.NoGrad())
             {
@@ -88,7 +89,7 @@ public class OnnxExportTests
             using var session = new InferenceSession(path);
             using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", new DenseTensor<long>(idx.ToArray(), idx.Shape))]);
             var diff = MaxAbsDiff(expected, results.First().AsEnumerable<float>().ToArray());
-            TestContext.Out.WriteLine($"CharGpt (2 layers, 2 heads, 16 wide, T = 8), batch {batch}: max |engine − ONNX Runtime| = {diff:E2}");
+            TestContext.Out.WriteLine($"CharGpt ({layers} layers, {heads} heads, {embd} wide, T = {t}, vocab {vocab}), batch {batch}: max |engine − ONNX Runtime| = {diff:E2}");
             Assert.That(diff, Is.LessThan(Tolerance));
         }
 
