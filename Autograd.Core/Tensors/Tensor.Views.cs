@@ -188,6 +188,11 @@ public sealed partial class Tensor<T>
         }
 
         var result = ViewOf(shape, strides, _offset);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add("Transpose", result, [this], ("perm", perm.Clone()));
+        }
+
         if (Tape.ShouldRecord(this))
         {
             // d/dx of a permutation is the inverse permutation of the gradient.
@@ -222,7 +227,7 @@ public sealed partial class Tensor<T>
         var strides = (int[])_strides.Clone();
         shape[d] = length;
         strides[d] = _strides[d] * step;
-        return RecordSubView("Slice", shape, strides, _offset + s * _strides[d], t => t.Slice(d, s, e, step), new CallSite(callerFile, callerLine));
+        return RecordSubView("Slice", shape, strides, _offset + s * _strides[d], t => t.Slice(d, s, e, step), new CallSite(callerFile, callerLine), ("dim", d), ("start", s), ("end", e), ("step", step));
     }
 
     /// <summary>Elements start..start+length-1 of one dimension (a view); throws when out of range.</summary>
@@ -244,7 +249,7 @@ public sealed partial class Tensor<T>
 
         var shape = (int[])_shape.Clone();
         shape[d] = length;
-        return RecordSubView("Narrow", shape, (int[])_strides.Clone(), _offset + start * _strides[d], t => t.Narrow(d, start, length), new CallSite(callerFile, callerLine));
+        return RecordSubView("Narrow", shape, (int[])_strides.Clone(), _offset + start * _strides[d], t => t.Narrow(d, start, length), new CallSite(callerFile, callerLine), ("dim", d), ("start", start), ("end", start + length), ("step", 1));
     }
 
     /// <summary>The slice at <paramref name="index"/> of one dimension, with that dimension removed (x[:, i] in Python).</summary>
@@ -267,7 +272,7 @@ public sealed partial class Tensor<T>
         var strides = new List<int>(_strides);
         shape.RemoveAt(d);
         strides.RemoveAt(d);
-        return RecordSubView("Select", [.. shape], [.. strides], _offset + i * _strides[d], t => t.Select(d, i), new CallSite(callerFile, callerLine));
+        return RecordSubView("Select", [.. shape], [.. strides], _offset + i * _strides[d], t => t.Select(d, i), new CallSite(callerFile, callerLine), ("dim", d), ("index", i));
     }
 
     /// <summary>
@@ -336,6 +341,11 @@ public sealed partial class Tensor<T>
 
         ShapeMath.Numel(target, "Expand");
         var result = ViewOf(target, strides, _offset);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add("Expand", result, [this]);
+        }
+
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
@@ -512,6 +522,11 @@ public sealed partial class Tensor<T>
         }
 
         var result = ContiguousCopy();
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add("Identity", result, [this]);
+        }
+
         if (Tape.ShouldRecord(this))
         {
             Tape.Record(op, site, result, [this], static (g, grads) => grads[0] = g);
@@ -523,6 +538,11 @@ public sealed partial class Tensor<T>
     private Tensor<T> RecordReshape(string op, int[] shape, int[] strides, CallSite site)
     {
         var result = ViewOf(shape, strides, _offset);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add("Reshape", result, [this]);   // View, Reshape, Flatten, (Un)squeeze: the output's shape says it all
+        }
+
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;
@@ -536,9 +556,14 @@ public sealed partial class Tensor<T>
     /// Records a view that picks a subset of the elements. Its VJP makes zeros of the input's shape
     /// and adds the gradient into the same view of them (<paramref name="sameView"/>).
     /// </summary>
-    private Tensor<T> RecordSubView(string op, int[] shape, int[] strides, int offset, Func<Tensor<T>, Tensor<T>> sameView, CallSite site)
+    private Tensor<T> RecordSubView(string op, int[] shape, int[] strides, int offset, Func<Tensor<T>, Tensor<T>> sameView, CallSite site, params (string, object?)[] traced)
     {
         var result = ViewOf(shape, strides, offset);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add(op == "Select" ? "Select" : "Slice", result, [this], traced);
+        }
+
         if (Tape.ShouldRecord(this))
         {
             var inputShape = _shape;

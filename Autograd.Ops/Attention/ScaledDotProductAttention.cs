@@ -63,6 +63,11 @@ public static class ScaledDotProductAttentionExtensions
                 AttentionKernel.Forward(plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, ow.Memory, lw.Memory);
             }
 
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("ScaledDotProductAttention", result, [query, key, value, attnMask, attnBias], ("isCausal", isCausal), ("scale", scale), ("dropoutP", dropoutP));
+            }
+
             if (Tape.ShouldRecord(query, key, value, attnBias))
             {
                 var backward = new Backward<T>(plan, query, key, value, attnMask, attnBias, result, lse);

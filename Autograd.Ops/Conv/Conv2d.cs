@@ -172,6 +172,12 @@ public static class Conv2dExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var output = ConvPlan.Forward(input, weight, bias, g);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add("Conv2d", output, [input, weight, bias], ("strides", new[] { g.Stride.H, g.Stride.W }), ("dilations", new[] { g.Dilation.H, g.Dilation.W }),
+                ("pads", new[] { g.PadTop, g.PadLeft, g.PadBottom, g.PadRight }), ("group", g.Groups));
+        }
+
         if (Tape.ShouldRecord(input, weight, bias))
         {
             Record(output, input, weight, bias, g);

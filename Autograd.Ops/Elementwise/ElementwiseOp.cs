@@ -38,6 +38,11 @@ internal static class ElementwiseOp
         Tensor<T>.ThrowIfNullArgument(a, name, nameof(a));
         Tensor<T>.ThrowIfNullArgument(b, name, nameof(b));
         var y = Elementwise.Binary<T, TKernel>(a, b, name);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add(name, y, [a, b]);
+        }
+
         if (Tape.ShouldRecord(a, b))
         {
             // Only what the wanted gradients read is saved (PyTorch: mul saves b for da only when a needs grad).
@@ -67,6 +72,11 @@ internal static class ElementwiseOp
     {
         Tensor<T>.ThrowIfNullArgument(x, name, scalarFirst ? "b" : "a");
         var y = Elementwise.WithScalar<T, TKernel>(x, s, scalarFirst, name);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add(name, y, scalarFirst ? [double.CreateTruncating(s), x] : [x, double.CreateTruncating(s)]);
+        }
+
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(y, new ScalarNode<T>(name, x, s, scalarFirst, y, dx, reads));
@@ -82,6 +92,11 @@ internal static class ElementwiseOp
     {
         ArgumentNullException.ThrowIfNull(x);
         var y = Elementwise.Unary<T, TKernel>(x);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add(name, y, [x]);
+        }
+
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(y, new UnaryNode<T>(name, site, x, y, dx, saves));
@@ -99,6 +114,11 @@ internal static class ElementwiseOp
     {
         ArgumentNullException.ThrowIfNull(x);
         var y = Elementwise.Unary(x, row);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add(name, y, [x]);
+        }
+
         if (Tape.ShouldRecord(x))
         {
             Tape.Record(y, new UnaryNode<T>(name, site, x, y, dx, saves));

@@ -25,7 +25,7 @@ public static class GeluExtensions
         public Tensor<T> Gelu(string approximate = "none", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(x);
-            return approximate switch
+            var y = approximate switch
             {
                 "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) => DoubleLanes.Map<T, Exact>(s, s, d),
                     ElementwiseOp.Saves.Input, static (g, x, y) => Tape.ShouldRecord(g, x)
@@ -45,6 +45,8 @@ public static class GeluExtensions
                 }),
                 _ => throw new ArgumentException($"Gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\" (input shape {ShapeMath.Format(x.ShapeArray)}).", nameof(approximate)),
             };
+            OpTrace.Annotate(y, ("approximate", approximate));
+            return y;
         }
     }
 

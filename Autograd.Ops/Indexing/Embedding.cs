@@ -56,7 +56,13 @@ public static class EmbeddingExtensions
             }
 
             ShapeMath.Numel([.. indices.ShapeArray, weight.ShapeArray[1]], "Embedding");
-            return Lookup(weight, rows, indices.ShapeArray, padding, zeroPadding: false, "Embedding", new CallSite(callerFile, callerLine));
+            var result = Lookup(weight, rows, indices.ShapeArray, padding, zeroPadding: false, "Embedding", new CallSite(callerFile, callerLine));
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("Embedding", result, [weight, indices]);
+            }
+
+            return result;
         }
     }
 

@@ -60,6 +60,11 @@ public static class MatMulExtensions
             // Every element is written by the GEMMs (a k = 0 product clears its block).
             var result = Tensor<T>.Uninitialized([.. outShape]);
             Multiply(batch, m, n, k, a2, aStrides, b2, bStrides, result);
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("MatMul", result, [a, b]);
+            }
+
             if (Tape.ShouldRecord(a, b))
             {
                 var (needA, needB) = (a.RequiresGrad, b.RequiresGrad);

@@ -108,6 +108,11 @@ public static class BatchNorm2dExtensions
                 result = bias is null ? result : result.Add(bias.Reshape(1, c, 1, 1));
             }
 
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("BatchNorm2d", result, [input, runningMean, runningVar, weight, bias], ("training", training), ("eps", eps));
+            }
+
             if (Tape.ShouldRecord(input, weight, bias))
             {
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);

@@ -56,6 +56,11 @@ public static class LayerNormExtensions
                 result = bias is null ? result : result.Add(bias);
             }
 
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("LayerNorm", result, [input, weight, bias], ("axes", k), ("eps", eps));
+            }
+
             if (Tape.ShouldRecord(input, weight, bias))
             {
                 var (inputs, wAt, bAt) = OptionalInputs.Of([input], weight, bias);

@@ -116,6 +116,12 @@ public static class MaxPool2dExtensions
     {
         var (n, c, h, w) = (input.ShapeArray[0], input.ShapeArray[1], input.ShapeArray[2], input.ShapeArray[3]);
         var output = Tensor<T>.Uninitialized([n, c, oh, ow]);
+        if (OpTrace.IsActive)
+        {
+            OpTrace.Add("MaxPool2d", output, [input], ("kernel", new[] { kernel.H, kernel.W }), ("strides", new[] { stride.H, stride.W }),
+                ("pads", new[] { padding.H, padding.W, padding.H, padding.W }), ("dilations", new[] { dilation.H, dilation.W }), ("outputSize", new[] { oh, ow }));
+        }
+
         var record = Tape.ShouldRecord(input);
         var argmax = record ? new Storage<TIndex>(output.Numel, clear: false) : null;
         var workers = (long)output.Numel * kernel.H * kernel.W >= ParallelWork ? Gemm.MaxThreads : 1;

@@ -71,6 +71,11 @@ public static class LogSoftmaxExtensions
                 Strided.Copy(rw.Span, 0, ShapeMath.ContiguousStrides(shape), data, 0, inverse.Select(i => work.StridesArray[i]).ToArray(), shape);
             }
 
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("LogSoftmax", result, [x], ("dim", d));
+            }
+
             if (Tape.ShouldRecord(x))
             {
                 Tape.Record("LogSoftmax", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Sub(result.Exp().Mul(g.Sum(d, keepDim: true))), result);

@@ -22,6 +22,11 @@ public static class SoftmaxExtensions
                 result = x.Detach().LogSoftmax(d).Exp();
             }
 
+            if (OpTrace.IsActive)
+            {
+                OpTrace.Add("Softmax", result, [x], ("dim", d));
+            }
+
             if (Tape.ShouldRecord(x))
             {
                 Tape.Record("Softmax", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = result * (g - (g * result).Sum(d, keepDim: true)), result);
