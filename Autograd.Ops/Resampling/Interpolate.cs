@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Autograd.Kernels;
 
 namespace Autograd;
 
@@ -11,11 +12,10 @@ namespace Autograd;
 /// <remarks>
 /// Every mode is separable: y = A_H·x·A_Wᵀ per plane, where row o of A_d holds the weights output position o
 /// takes from the input positions along d. Nearest has one 1 per row; linear has λ₀ at i₀ and λ₁ = 1 − λ₀ at
-/// i₁ = min(i₀ + 1, in − 1). So the op is composed of recorded ops, one dimension at a time, last dimension
-/// first (the order of PyTorch's sums): nearest is <c>IndexSelect(d, i)</c>,
-/// linear is <c>IndexSelect(d, i₀)·λ₀ + IndexSelect(d, i₁)·λ₁</c>, λ broadcast along the other dims. Each step
-/// costs O(output), and the VJP is theirs: dx = A_Hᵀ·g·A_W, the index-adds of IndexSelect's VJP weighted by λ,
-/// differentiable again.
+/// i₁ = min(i₀ + 1, in − 1). So the op is one recorded step per resampled dimension, last dimension first (the
+/// order of PyTorch's sums): y = A_d·x along d (<see cref="ResampleKernel{T}"/>, O(output)), whose VJP is
+/// dx = A_dᵀ·g, the recorded op "InterpolateBackward", whose own VJP is A_d again (a linear map and its
+/// transpose), so the gradient is differentiable to any order.
 ///
 /// Source positions, as PyTorch's CPU kernels (aten/src/ATen/native/UpSample.h): with scale = in/out, or
 /// 1/scaleFactor when a scale factor was given (PyTorch's recompute_scale_factor=None):
@@ -44,25 +44,18 @@ public static class InterpolateExtensions
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(mode);
             var plan = Plan(input.ShapeArray, size, scaleFactor, mode, alignCorners);
+            var site = new CallSite(callerFile, callerLine);
             var result = input;
-            for (var i = plan.Length - 1; i >= 0; i--)
+            for (var k = plan.Length - 1; k >= 0; k--)
             {
-                var (dim, i0, l0, i1, l1) = plan[i];
-                if (l0 is null)
+                var (dim, i0, l0, i1, l1) = plan[k];
+                if (l0 is null && i0.Length == result.ShapeArray[dim] && !i0.Where((v, o) => v != o).Any())
                 {
-                    // Nearest: a gather, skipped where it would be the identity.
-                    if (i0.Length != result.ShapeArray[dim] || i0.Where((v, o) => v != o).Any())
-                    {
-                        result = result.IndexSelect(dim, i0);
-                    }
-
-                    continue;
+                    continue;   // nearest at the same size: the identity
                 }
 
-                var weightShape = Enumerable.Range(0, input.Rank - dim).Select(k => k == 0 ? i0.Length : 1).ToArray();
-                var w0 = Tensor.FromArray(l0.Select(T.CreateTruncating).ToArray(), weightShape);
-                var w1 = Tensor.FromArray(l1!.Select(T.CreateTruncating).ToArray(), weightShape);
-                result = result.IndexSelect(dim, i0).Mul(w0).Add(result.IndexSelect(dim, i1!).Mul(w1));
+                var kernel = new ResampleKernel<T>(result.ShapeArray[dim], i0, l0?.Select(T.CreateTruncating).ToArray(), i1, l1?.Select(T.CreateTruncating).ToArray());
+                result = Resample(result, kernel, dim, site);
             }
 
             // Always a new tensor (PyTorch's interpolate never returns its input), even when every step was skipped.
@@ -75,6 +68,55 @@ public static class InterpolateExtensions
             [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             => input.Interpolate(null, [scaleFactor], mode, alignCorners, callerFile, callerLine);
     }
+
+    /// <summary>y = A·x along <paramref name="dim"/>, recorded as "Interpolate" with VJP dx = Aᵀ·g (<see cref="ResampleBackward{T}"/>).</summary>
+    private static Tensor<T> Resample<T>(Tensor<T> x, ResampleKernel<T> kernel, int dim, CallSite site)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var xc = x.Contiguous();
+        var (outer, inner) = Split(xc.ShapeArray, dim);
+        var shape = (int[])xc.ShapeArray.Clone();
+        shape[dim] = kernel.OutSize;
+        var y = Tensor<T>.Uninitialized(shape);   // every element is written
+        using (var xr = xc.Read())
+        using (var yw = y.Write())
+        {
+            kernel.Forward(xr.Elements, yw.Elements, outer, inner);
+        }
+
+        if (Tape.ShouldRecord(xc))
+        {
+            var inShape = xc.ShapeArray;
+            Tape.Record("Interpolate", site, y, [xc], (g, grads) => grads[0] = ResampleBackward(g, kernel, dim, inShape, site));
+        }
+
+        return y;
+    }
+
+    /// <summary>dx = Aᵀ·g along <paramref name="dim"/>, recorded (when g requires grad) as "InterpolateBackward" with VJP ḡ ↦ A·ḡ.</summary>
+    private static Tensor<T> ResampleBackward<T>(Tensor<T> g, ResampleKernel<T> kernel, int dim, int[] inShape, CallSite site)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var gc = g.Contiguous();
+        var (outer, inner) = Split(inShape, dim);
+        var dx = Tensor<T>.ZeroFilled((int[])inShape.Clone());
+        using (var gr = gc.Read())
+        using (var dw = dx.Write())
+        {
+            kernel.Backward(gr.Elements, dw.Elements, outer, inner);
+        }
+
+        if (Tape.ShouldRecord(gc))
+        {
+            Tape.Record("InterpolateBackward", site, dx, [gc], (gg, grads) => grads[0] = Resample(gg, kernel, dim, site));
+        }
+
+        return dx;
+    }
+
+    /// <summary>The elements before and after <paramref name="dim"/>: the [outer, size, inner] view of a contiguous tensor.</summary>
+    private static (int Outer, int Inner) Split(int[] shape, int dim) =>
+        (shape[..dim].Aggregate(1, (p, d) => p * d), shape[(dim + 1)..].Aggregate(1, (p, d) => p * d));
 
     /// <summary>
     /// Checks the arguments and returns, per spatial dimension, the source indices and (linear modes) their
