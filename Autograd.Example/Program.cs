@@ -86,7 +86,7 @@ try
     var model = LeNet5.Create(new Generator(seed));
     var job = new FashionMnistJob(model, train, test, seed);
     Console.WriteLine($"model: LeNet-5, {model.Parameters().Sum(p => p.Numel):N0} parameters; SGD lr {FashionMnistJob.LearningRate} momentum {FashionMnistJob.Momentum}, batch {FashionMnistJob.BatchSize}, {job.StepsPerEpoch} steps per epoch");
-    Console.WriteLine(model);
+    Console.WriteLine(model.Summary([1, 1, 28, 28]));   // torchinfo's table: each layer's output shape and parameters
 
     var interactive = !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
     var results = new List<EpochResult>();

@@ -73,7 +73,7 @@ public class LayerTests
     {
         var bn = new BatchNorm2d<double>(1, momentum: 0.5);
         Assert.That(bn.NamedParameters().Select(p => p.Name), Is.EqualTo(new[] { "weight", "bias" }));
-        Assert.That(bn.StateDict().Keys, Is.EqualTo(new[] { "weight", "bias", "running_mean", "running_var" }));
+        Assert.That(bn.StateDict().Keys, Is.EqualTo(new[] { "weight", "bias", "running_mean", "running_var", "num_batches_tracked" }));
         var x = Tensor.FromArray(new[] { 1.0, 2, 3, 6 }, [4, 1, 1, 1]);
         var y = bn.Forward(x).ToArray();
         // Batch mean 3, biased variance 3.5: y = (x − 3)/√(3.5 + 1e-5).

@@ -30,7 +30,11 @@ public abstract class Module<T>
     private readonly OrderedDictionary<string, Module<T>> _modules = [];
 
     /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
-    public bool Training { get; private set; } = true;
+    public bool Training { get; internal set; } = true;
+
+    /// <summary>The summary being taken on this thread (<see cref="Summary(Tensor{T}, int)"/>), which notes every forward's output.</summary>
+    [ThreadStatic]
+    private static ModelSummaryRecorder<T>? t_summary;
 
     /// <summary>
     /// Runs the module (<see cref="ForwardCore"/>): call it as <c>model.Forward(x)</c>. The tape nodes a built-in
@@ -43,8 +47,68 @@ public abstract class Module<T>
     public Tensor<T> Forward(Tensor<T> input, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         using var site = EnterForward(callerFile, callerLine);
-        return ForwardCore(input);
+        return Observed(ForwardCore(input));
     }
+
+    /// <summary>Notes a forward's output for a summary being taken; every public forward returns through it.</summary>
+    private protected Tensor<T> Observed(Tensor<T> output)
+    {
+        t_summary?.Note(this, output);
+        return output;
+    }
+
+    /// <summary>
+    /// A table of the model's layers (torchinfo's <c>summary(model, input_data=x)</c>): each module of the tree down to
+    /// <paramref name="depth"/> with its type, name, output shape for <paramref name="input"/> and parameter count, then the
+    /// total, trainable and non-trainable parameters. Runs one forward in evaluation mode under no-grad (no running
+    /// statistics move, no dropout mask is drawn) and restores every module's mode; <c>ToString()</c> prints the table.
+    /// </summary>
+    public ModelSummary Summary(Tensor<T> input, int depth = 3)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (depth < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(depth), depth, $"Summary: depth must be non-negative, got {depth} (input {ShapeMath.Format(input.Shape)}).");
+        }
+
+        if (t_summary is not null)
+        {
+            throw new InvalidOperationException("Summary: a summary is already being taken on this thread (Summary was called from a Forward).");
+        }
+
+        var modes = NamedModules().Select(m => (m.Module, m.Module.Training)).ToList();
+        var recorder = new ModelSummaryRecorder<T>();
+        Tensor<T> output;
+        try
+        {
+            t_summary = recorder;
+            Eval();
+            using (Tensor.NoGrad())
+            {
+                output = Forward(input);
+            }
+        }
+        finally
+        {
+            t_summary = null;
+            foreach (var (module, training) in modes)
+            {
+                module.Training = training;
+            }
+        }
+
+        return ModelSummary.Build(this, input.Shape, output.Shape, recorder, depth);
+    }
+
+    /// <summary>Summary for an input of zeros of <paramref name="inputSize"/> (torchinfo's <c>input_size</c>).</summary>
+    public ModelSummary Summary(int[] inputSize, int depth = 3)
+    {
+        ArgumentNullException.ThrowIfNull(inputSize);
+        return Summary(Tensor.Zeros<T>(inputSize), depth);
+    }
+
+    /// <summary>The parameters registered on this module itself (not its children), with their names: a summary's per-layer count.</summary>
+    internal IEnumerable<Tensor<T>> OwnParameters() => _parameters.Values.OfType<Tensor<T>>();
 
     /// <summary>The call-site scope of a forward: the caller's line for built-in modules, the module's own lines for a user's.</summary>
     private protected CallSiteScope EnterForward(string callerFile, int callerLine) =>
@@ -135,6 +199,28 @@ public abstract class Module<T>
 
         _modules.Add(name, module);
         return module;
+    }
+
+    /// <summary>
+    /// Puts <paramref name="module"/> in the place of the child registered as <paramref name="name"/> (PyTorch's
+    /// <c>module.name = other</c> on a registered child), keeping the name's position; for containers such as
+    /// <see cref="ModuleDict{T}"/>.
+    /// </summary>
+    private protected void ReplaceModule(string name, Module<T> module)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(module);
+        if (!_modules.ContainsKey(name))
+        {
+            throw new ArgumentException($"ReplaceModule: {GetType().Name} has no child module '{name}'; register it first.", nameof(name));
+        }
+
+        if (ReferenceEquals(module, this))
+        {
+            throw new ArgumentException($"ReplaceModule: '{name}' is the module itself.", nameof(module));
+        }
+
+        _modules[name] = module;
     }
 
     private void CheckName(string name, string op)
@@ -353,6 +439,9 @@ public abstract class Module<T>
             return tick < 0 ? name : name[..tick];
         }
     }
+
+    /// <summary><see cref="DisplayName"/>, for a summary's rows.</summary>
+    internal string TypeName => DisplayName;
 
     private void Append(StringBuilder sb, int indent)
     {

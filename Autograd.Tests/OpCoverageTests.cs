@@ -73,6 +73,7 @@ public class OpCoverageTests
         "Where", "MaskedFill", "Min", "Prod", "Var", "Std", "LogSumExp", "Softmax",
         "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd", "Cast",
         "Embedding", "Tril", "Triu", "Norm", "TopK", "ScaledDotProductAttention",
+        "BatchNorm1d", "Conv1d", "GroupNorm", "Dropout2d", "Interpolate",
     ];
 
     [Test]

@@ -173,4 +173,21 @@ public class SecondOrderTests
 
     [Test]
     public void BatchNorm2d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new NormalizationTests().BatchNorm2d_GradientMatchesFiniteDifferences);
+
+    // ---- LayerOpTests ----
+
+    [Test]
+    public void BatchNorm1d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LayerOpTests().BatchNorm1d_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void Conv1d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LayerOpTests().Conv1d_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void GroupNorm_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LayerOpTests().GroupNorm_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void Dropout2d_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LayerOpTests().Dropout2d_GradientMatchesFiniteDifferences);
+
+    [Test]
+    public void Interpolate_SecondOrderMatchesFiniteDifferences() => SecondOrder(new LayerOpTests().Interpolate_GradientMatchesFiniteDifferences);
 }

@@ -85,7 +85,7 @@ public sealed class Embedding<T> : Module<T>
     {
         ArgumentNullException.ThrowIfNull(input);
         using var site = EnterForward(callerFile, callerLine);
-        return Weight.Embedding(input, PaddingIdx, callerFile, callerLine);
+        return Observed(Weight.Embedding(input, PaddingIdx, callerFile, callerLine));
     }
 
     /// <summary>An embedding looks up token ids: call <see cref="Forward(IndexTensor, string, int)"/>.</summary>

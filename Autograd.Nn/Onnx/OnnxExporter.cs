@@ -130,7 +130,7 @@ internal sealed class OnnxExporter<T>
                 string[] inputs = x[2] is null ? [In(0), scale] : [In(0), scale, In(2)];
                 return _model.Node("LayerNormalization", inputs, ("axis", -k), ("epsilon", (float)Attr<double>("eps")));
             }
-            case "BatchNorm2d":
+            case "BatchNorm1d" or "BatchNorm2d":
             {
                 if (Attr<bool>("training"))
                 {

@@ -28,34 +28,51 @@ public static class DropoutExtensions
                 return x;
             }
 
-            // Bernoulli(1 − p) / (1 − p), as PyTorch; p = 1 drops everything (mask 0, not 0·∞).
-            var scale = p == 1 ? T.Zero : T.One / (T.One - T.CreateChecked(p));
-            var maskTensor = Tensor<T>.Uninitialized((int[])x.ShapeArray.Clone());
-            var gen = generator ?? Tensor.DefaultGenerator;
-            using (var mw = maskTensor.Write())
+            return ApplyMask(x, Mask<T>((int[])x.ShapeArray.Clone(), p, generator), "Dropout", new CallSite(callerFile, callerLine));
+        }
+    }
+
+    /// <summary>y = x ⊙ mask (the mask broadcast), recorded as <paramref name="op"/> with VJP dx = g ⊙ mask.</summary>
+    internal static Tensor<T> ApplyMask<T>(Tensor<T> x, Tensor<T> mask, string op, CallSite callSite)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Tensor<T> result;
+        using (Tensor.NoGrad())
+        {
+            result = x.Mul(mask);
+        }
+
+        if (Tape.ShouldRecord(x))
+        {
+            Tape.Record(op, callSite, result, [x], (g, grads) => grads[0] = g.Mul(mask));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// A dropout mask of <paramref name="shape"/>: each element Bernoulli(1 − p) / (1 − p), as PyTorch, drawn in
+    /// row-major order from <paramref name="generator"/> (default: the default generator); p = 1 drops
+    /// everything (mask 0, not 0·∞). Dropout draws one per element, Dropout2d one per channel.
+    /// </summary>
+    internal static Tensor<T> Mask<T>(int[] shape, double p, Generator? generator)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var scale = p == 1 ? T.Zero : T.One / (T.One - T.CreateChecked(p));
+        var maskTensor = Tensor<T>.Uninitialized(shape);
+        var gen = generator ?? Tensor.DefaultGenerator;
+        using (var mw = maskTensor.Write())
+        {
+            var mask = mw.Elements;
+            lock (gen)
             {
-                var mask = mw.Elements;
-                lock (gen)
+                for (var i = 0; i < mask.Length; i++)
                 {
-                    for (var i = 0; i < mask.Length; i++)
-                    {
-                        mask[i] = gen.NextDouble() >= p ? scale : T.Zero;
-                    }
+                    mask[i] = gen.NextDouble() >= p ? scale : T.Zero;
                 }
             }
-
-            Tensor<T> result;
-            using (Tensor.NoGrad())
-            {
-                result = x.Mul(maskTensor);
-            }
-
-            if (Tape.ShouldRecord(x))
-            {
-                Tape.Record("Dropout", new CallSite(callerFile, callerLine), result, [x], (g, grads) => grads[0] = g.Mul(maskTensor));
-            }
-
-            return result;
         }
+
+        return maskTensor;
     }
 }
