@@ -160,20 +160,20 @@ public class OnnxExportTests
         return a.Zip(b, (p, q) => Math.Abs(p - q)).DefaultIfEmpty(0).Max();
     }
 
-    /// <summary>Linear, BatchNorm2d over the features viewed as [N, C, 1, 1] (the engine has no BatchNorm1d yet), ReLU, Dropout, Linear.</summary>
+    /// <summary>Linear, BatchNorm1d, ReLU, Dropout, Linear.</summary>
     private sealed class BatchNormMlp : Module<float>
     {
         public BatchNormMlp(Generator gen)
         {
             Fc1 = RegisterModule("fc1", new Linear<float>(8, 16, generator: gen));
-            Norm = RegisterModule("bn", new BatchNorm2d<float>(16));
+            Norm = RegisterModule("bn", new BatchNorm1d<float>(16));
             Drop = RegisterModule("drop", new Dropout<float>(0.5, gen));
             Fc2 = RegisterModule("fc2", new Linear<float>(16, 3, generator: gen));
         }
 
         public Linear<float> Fc1 { get; }
 
-        public BatchNorm2d<float> Norm { get; }
+        public BatchNorm1d<float> Norm { get; }
 
         public Dropout<float> Drop { get; }
 
@@ -182,7 +182,7 @@ public class OnnxExportTests
         protected override Tensor<float> ForwardCore(Tensor<float> input)
         {
             var h = Fc1.Forward(input);
-            h = Norm.Forward(h.Reshape(h.Size(0), 16, 1, 1)).Flatten(1).Relu();
+            h = Norm.Forward(h).Relu();
             return Fc2.Forward(Drop.Forward(h));
         }
     }
