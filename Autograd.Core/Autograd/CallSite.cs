@@ -16,13 +16,18 @@ namespace Autograd;
 /// <c>Forward</c> suspends it (<see cref="Suspend"/>), so the ops written inside it name their own lines.
 /// </para>
 /// <para>
-/// C# operators (<c>a * b</c>, <c>x * 0.5f</c>) and <c>params</c>-array overloads cannot take caller
-/// information: a node they record outside any scope has no line (<see cref="IsKnown"/> false), and errors
-/// say so and suggest the named method (<c>Mul</c>, <c>Reshape(int, int)</c>).
+/// C# operators (<c>a * b</c>, <c>x * 0.5f</c>), indexers, properties and <c>params</c>-array overloads cannot
+/// take caller information: a node they record outside any scope has no line (<see cref="IsKnown"/> false).
+/// Errors then name the operator (<c>'Mul' (node #12, recorded by the C# operator *, ...)</c>) and say how to
+/// get the line: record the forward pass inside <see cref="Tensor.DetectAnomaly"/>, which, as PyTorch's
+/// anomaly mode keeps the forward traceback, takes such a node's site from the stack (the innermost frame
+/// outside the Autograd libraries; file and line need the user's PDB, which every default build has), or
+/// call the named method (<c>Mul</c>, <c>Reshape(int, int)</c>).
 /// </para>
 /// <para>
-/// Cost: two words stored per node (a reference to the compiler-interned path string and the line);
-/// nothing is formatted until an error needs the text.
+/// Cost: three words stored per node (references to the compiler-interned path and operator strings, and
+/// the line); nothing is formatted until an error needs the text. The stack is walked only in anomaly mode
+/// and only for nodes without a line; outside it, the check is one read of a static counter.
 /// </para>
 /// </remarks>
 public readonly record struct CallSite(string? FilePath, int Line)
@@ -32,6 +37,15 @@ public readonly record struct CallSite(string? FilePath, int Line)
 
     /// <summary>No call site (an operator, a params overload, or a custom op recorded without one).</summary>
     public static CallSite Unknown => default;
+
+    /// <summary>
+    /// The C# operator, indexer or property that recorded the node (<c>operator *</c>, <c>indexer x[...]</c>),
+    /// which cannot take caller information; null for a named method.
+    /// </summary>
+    internal string? Operator { get; init; }
+
+    /// <summary>The site of a node recorded by a C# operator (<paramref name="syntax"/>: <c>operator *</c>): no line, unless anomaly mode finds it.</summary>
+    internal static CallSite ForOperator(string syntax) => new(null, 0) { Operator = syntax };
 
     /// <summary>True when a file and line were recorded.</summary>
     public bool IsKnown => Line > 0 && !string.IsNullOrEmpty(FilePath);
@@ -76,17 +90,63 @@ public readonly record struct CallSite(string? FilePath, int Line)
     /// <c>'Mul' (node #12, recorded without a call site: ...)</c>.
     /// </summary>
     internal static string Describe(string opName, long sequence, CallSite site) =>
-        site.IsKnown
-            ? $"'{opName}' (node #{sequence}) at {site}"
-            : $"'{opName}' (node #{sequence}, recorded without a call site: by a C# operator or a params overload, which cannot take one; "
-                + "call the named method, e.g. Mul for *, to get the line)";
+        (site.IsKnown, site.Operator) switch
+        {
+            (true, null) => $"'{opName}' (node #{sequence}) at {site}",
+            (true, { } syntax) => $"'{opName}' (node #{sequence}, {syntax}) at {site}",
+            (false, { } syntax) => $"'{opName}' (node #{sequence}, recorded by the C# {syntax}, which cannot take a call site; "
+                + $"to get its line, record the forward pass inside Tensor.DetectAnomaly(), or call the named method {opName}(...))",
+            _ => $"'{opName}' (node #{sequence}, recorded without a call site: by a C# operator, indexer or params overload, which cannot take one; "
+                + $"to get its line, record the forward pass inside Tensor.DetectAnomaly(), or call the named method, e.g. Mul for *)",
+        };
 
-    /// <summary>The site a node records: the open scope's, else this one (<see cref="Unknown"/> without a line).</summary>
+    /// <summary>
+    /// The site a node records: the open scope's, else this one; without a line, in anomaly mode, the user's
+    /// frame on the stack (<see cref="FromStack"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal CallSite Resolve()
     {
         var outer = t_outer;
-        return outer.Line > 0 ? outer : Line > 0 ? this : default;
+        if (outer.Line > 0)
+        {
+            return outer;
+        }
+
+        if (Line > 0)
+        {
+            return this;
+        }
+
+        return Anomaly.IsEnabled ? FromStack(Operator) : new CallSite(null, 0) { Operator = Operator };
+    }
+
+    /// <summary>Assemblies whose frames are library code, skipped when looking for the user's line.</summary>
+    private static readonly string[] s_libraries = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn", "Autograd.Testing"];
+
+    /// <summary>
+    /// The file and line of the innermost stack frame outside the Autograd libraries (anomaly mode's
+    /// substitute for caller information, as PyTorch's anomaly mode stores the forward traceback); no line
+    /// when that frame has no file information (no PDB).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static CallSite FromStack(string? syntax)
+    {
+        var frames = new System.Diagnostics.StackTrace(1, fNeedFileInfo: true).GetFrames();
+        foreach (var frame in frames)
+        {
+            var assembly = frame.GetMethod()?.DeclaringType?.Assembly.GetName().Name;
+            if (assembly is null || s_libraries.Contains(assembly))
+            {
+                continue;
+            }
+
+            var file = frame.GetFileName();
+            var line = frame.GetFileLineNumber();
+            return string.IsNullOrEmpty(file) || line <= 0 ? new CallSite(null, 0) { Operator = syntax } : new CallSite(file, line) { Operator = syntax };
+        }
+
+        return new CallSite(null, 0) { Operator = syntax };
     }
 
     internal static void Restore(CallSite previous) => t_outer = previous;
