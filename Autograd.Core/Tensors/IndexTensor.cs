@@ -29,8 +29,11 @@ public sealed class IndexTensor : IEquatable<IndexTensor>
         _shape = shape;
     }
 
-    /// <summary>Sizes of each dimension (a copy).</summary>
+    /// <summary>Sizes of each dimension (a copy). To print or compare them, <see cref="Size"/>.</summary>
     public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>The sizes as PyTorch's <c>idx.size()</c>: prints as <c>[2, 3]</c>, compares by value.</summary>
+    public Size Size() => new(_shape);
 
     /// <summary>The shape array itself, not a copy (never written).</summary>
     internal int[] ShapeArray => _shape;
@@ -218,20 +221,8 @@ public sealed class IndexTensor : IEquatable<IndexTensor>
 
     public static bool operator !=(IndexTensor? left, IndexTensor? right) => !(left == right);
 
-    public override string ToString()
-    {
-        var sb = new StringBuilder("tensor([");
-        var shown = Math.Min(_data.Length, 20);
-        for (var i = 0; i < shown; i++)
-        {
-            sb.Append(i > 0 ? ", " : "").Append(_data[i]);
-        }
-
-        if (shown < _data.Length)
-        {
-            sb.Append(", ...");
-        }
-
-        return sb.Append("], shape=").Append(ShapeMath.Format(_shape)).Append(", dtype=int64)").ToString();
-    }
+    /// <summary>PyTorch's text (<c>tensor([3, 1, 4])</c>: aligned, wrapped at 80 columns, summarised over 1000 elements), with shape and dtype.</summary>
+    public override string ToString() =>
+        new StringBuilder("tensor(").Append(TensorText.Longs(_data, _shape, "tensor(".Length))
+            .Append(", shape=").Append(ShapeMath.Format(_shape)).Append(", dtype=int64)").ToString();
 }
