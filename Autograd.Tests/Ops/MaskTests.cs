@@ -22,6 +22,18 @@ public class MaskTests
         Assert.That((x < 0f).ToArray(), Is.EqualTo(new[] { 1f, 0, 0, 0 }));
         Assert.That((x <= 0f).ToArray(), Is.EqualTo(new[] { 1f, 1, 0, 0 }));
         Assert.That((0f < x).ToArray(), Is.EqualTo(new[] { 0f, 0, 1, 0 }));
+        Assert.That((x >= 0f).ToArray(), Is.EqualTo(new[] { 0f, 1, 1, 0 }));
+        Assert.That((0f >= x).ToArray(), Is.EqualTo(new[] { 1f, 1, 0, 0 }));
+        Assert.That((0f <= x).ToArray(), Is.EqualTo(new[] { 0f, 1, 1, 0 }));
+        Assert.That((0f > x).ToArray(), Is.EqualTo(new[] { 1f, 0, 0, 0 }));
+        Assert.That((0f == x).ToArray(), Is.EqualTo(new[] { 0f, 1, 0, 0 }));
+        Assert.That((0f != x).ToArray(), Is.EqualTo(new[] { 1f, 0, 1, 1 }));
+        Assert.That((x < 0.5).ToArray(), Is.EqualTo(new[] { 1f, 1, 0, 0 }));
+        Assert.That((x <= 2.0).ToArray(), Is.EqualTo(new[] { 1f, 1, 1, 0 }));
+        Assert.That((x > 1.5).ToArray(), Is.EqualTo(new[] { 0f, 0, 1, 0 }));
+        Assert.That((x != 2.0).ToArray(), Is.EqualTo(new[] { 1f, 1, 0, 1 }));
+        Assert.That((x <= y).ToArray(), Is.EqualTo(new[] { 1f, 1, 1, 0 }));
+        Assert.That((x > y).ToArray(), Is.EqualTo(new[] { 0f, 0, 0, 0 }));
         Assert.That((x == 0f).ToArray(), Is.EqualTo(new[] { 0f, 1, 0, 0 }));
         Assert.That((x != 0f).ToArray(), Is.EqualTo(new[] { 1f, 0, 1, 1 }), "NaN is unequal to everything");
         Assert.That((x == 2.0).ToArray(), Is.EqualTo(new[] { 0f, 0, 1, 0 }));
