@@ -106,6 +106,27 @@ public class MaskTests
         Assert.That(ex.Message, Does.Contain("MaskedSelect").And.Contain("[4]"));
     }
 
+    [Test]
+    public void MaskedFillInPlace_IsTheMaskedAssignment()
+    {
+        // x[x < 0] = 0 in PyTorch.
+        var x = Tensor.FromArray(new[] { 1f, -2, 3, -4 }, [2, 2]);
+        var version = x.Storage.Version;
+        Assert.That(x.MaskedFillInPlace(x < 0f, 0f), Is.SameAs(x));
+        Assert.That(x.ToArray(), Is.EqualTo(new[] { 1f, 0, 3, 0 }));
+        Assert.That(x.Storage.Version, Is.GreaterThan(version));
+
+        // A row mask broadcasts; a view writes through to its base.
+        var y = Tensor.Zeros<float>(2, 3);
+        y.Transpose(0, 1).MaskedFillInPlace(Tensor.FromArray(new[] { 1f, 0 }, [1, 2]), 5f);
+        Assert.That(y.ToArray(), Is.EqualTo(new[] { 5f, 5, 5, 0, 0, 0 }));
+
+        var w = Tensor.FromArray(new[] { 1.0, -1 }, requiresGrad: true);
+        var ex = Assert.Throws<InvalidOperationException>(() => w.MaskedFillInPlace(Tensor.Ones<double>(2), 0.0))!;
+        Assert.That(ex.Message, Does.Contain("MaskedFillInPlace").And.Contain("leaf"));
+        Assert.Throws<ArgumentException>(() => y.MaskedFillInPlace(Tensor.Ones<float>(4), 1f));
+    }
+
     private static CaseSpec MaskSpec() => new CaseSpec()
         .Int("rank", 1, 3).Int("d0", 1, 3).Int("d1", 1, 3).Int("d2", 1, 4).Int("lead", 1, 3).Int("seed", 0, 1000).Views(1)
         .Where(c => c["lead"] <= c["rank"]);
