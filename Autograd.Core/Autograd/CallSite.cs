@@ -25,13 +25,19 @@ namespace Autograd;
 /// call the named method (<c>Mul</c>, <c>Reshape(int, int)</c>).
 /// </para>
 /// <para>
-/// Cost: three words stored per node (references to the compiler-interned path and operator strings, and
-/// the line); nothing is formatted until an error needs the text. The stack is walked only in anomaly mode
+/// Cost: two words stored per node (a reference to the compiler-interned path string, or for an operator's
+/// node to its syntax, and the line); nothing is formatted until an error needs the text. The stack is walked only in anomaly mode
 /// and only for nodes without a line; outside it, the check is one read of a static counter.
 /// </para>
 /// </remarks>
 public readonly record struct CallSite(string? FilePath, int Line)
 {
+    /// <summary>The <see cref="Line"/> that marks a node recorded by a C# operator: its text field holds the operator.</summary>
+    private const int OperatorLine = -1;
+
+    /// <summary>The path, or for an operator's node (<see cref="OperatorLine"/>) the operator's syntax: one field for both keeps a node's site two words.</summary>
+    private readonly string? _text = FilePath;
+
     [ThreadStatic]
     private static CallSite t_outer;
 
@@ -42,10 +48,17 @@ public readonly record struct CallSite(string? FilePath, int Line)
     /// The C# operator, indexer or property that recorded the node (<c>operator *</c>, <c>indexer x[...]</c>),
     /// which cannot take caller information; null for a named method.
     /// </summary>
-    internal string? Operator { get; init; }
+    internal string? Operator => Line == OperatorLine ? _text : null;
+
+    /// <summary>The C# file that recorded the node (null when unknown, an operator's node included).</summary>
+    public string? FilePath
+    {
+        get => Line == OperatorLine ? null : _text;
+        init => _text = value;
+    }
 
     /// <summary>The site of a node recorded by a C# operator (<paramref name="syntax"/>: <c>operator *</c>): no line, unless anomaly mode finds it.</summary>
-    internal static CallSite ForOperator(string syntax) => new(null, 0) { Operator = syntax };
+    internal static CallSite ForOperator(string syntax) => new(syntax, OperatorLine);
 
     /// <summary>True when a file and line were recorded.</summary>
     public bool IsKnown => Line > 0 && !string.IsNullOrEmpty(FilePath);
@@ -92,8 +105,7 @@ public readonly record struct CallSite(string? FilePath, int Line)
     internal static string Describe(string opName, long sequence, CallSite site) =>
         (site.IsKnown, site.Operator) switch
         {
-            (true, null) => $"'{opName}' (node #{sequence}) at {site}",
-            (true, { } syntax) => $"'{opName}' (node #{sequence}, {syntax}) at {site}",
+            (true, _) => $"'{opName}' (node #{sequence}) at {site}",
             (false, { } syntax) => $"'{opName}' (node #{sequence}, recorded by the C# {syntax}, which cannot take a call site; "
                 + $"to get its line, record the forward pass inside Tensor.DetectAnomaly(), or call the named method {opName}(...))",
             _ => $"'{opName}' (node #{sequence}, recorded without a call site: by a C# operator, indexer or params overload, which cannot take one; "
@@ -118,7 +130,7 @@ public readonly record struct CallSite(string? FilePath, int Line)
             return this;
         }
 
-        return Anomaly.IsEnabled ? FromStack(Operator) : new CallSite(null, 0) { Operator = Operator };
+        return Anomaly.IsEnabled ? FromStack(this) : Line == OperatorLine ? this : default;
     }
 
     /// <summary>Assemblies whose frames are library code, skipped when looking for the user's line.</summary>
@@ -130,7 +142,7 @@ public readonly record struct CallSite(string? FilePath, int Line)
     /// when that frame has no file information (no PDB).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static CallSite FromStack(string? syntax)
+    private static CallSite FromStack(CallSite unknown)
     {
         var frames = new System.Diagnostics.StackTrace(1, fNeedFileInfo: true).GetFrames();
         foreach (var frame in frames)
@@ -143,10 +155,13 @@ public readonly record struct CallSite(string? FilePath, int Line)
 
             var file = frame.GetFileName();
             var line = frame.GetFileLineNumber();
-            return string.IsNullOrEmpty(file) || line <= 0 ? new CallSite(null, 0) { Operator = syntax } : new CallSite(file, line) { Operator = syntax };
+            return string.IsNullOrEmpty(file) || line <= 0 ? Keep(unknown) : new CallSite(file, line);
         }
 
-        return new CallSite(null, 0) { Operator = syntax };
+        return Keep(unknown);
+
+        // Without a frame that has a line: the operator, if it was one, still names itself.
+        static CallSite Keep(CallSite site) => site.Line == OperatorLine ? site : default;
     }
 
     internal static void Restore(CallSite previous) => t_outer = previous;
