@@ -74,6 +74,7 @@ public class OpCoverageTests
         "Where", "MaskedFill", "Min", "Prod", "Var", "Std", "LogSumExp", "Softmax",
         "Cat", "Stack", "IndexSelect", "Gather", "ScatterAdd", "Cast",
         "Embedding", "Tril", "Triu", "Norm", "TopK", "ScaledDotProductAttention",
+        "Sort", "Lerp", "MaskedSelect", "Float",
     ];
 
     [Test]
