@@ -31,6 +31,18 @@ public class ModuleTests
     }
 
     [Test]
+    public void SequentialAdd_IsAppend_AndMakesCollectionInitializersWork()
+    {
+        var g = new Generator(1);
+        var net = new Sequential<double> { new Linear<double>(3, 4, generator: g), new ReLU<double>() };
+        net.Add("head", new Linear<double>(4, 2, generator: g));
+        Assert.That(net.Count, Is.EqualTo(3));
+        Assert.That(net.NamedParameters().Select(p => p.Name), Is.EqualTo(new[] { "0.weight", "0.bias", "head.weight", "head.bias" }));
+        Assert.That(net.Forward(Tensor.Zeros<double>(5, 3)).Shape, Is.EqualTo(new[] { 5, 2 }));
+        Assert.Throws<ArgumentNullException>(() => net.Add(null!));
+    }
+
+    [Test]
     public void NamedParameters_AreDottedDepthFirstInRegistrationOrder_SharedOnce()
     {
         var net = new Net(new Generator(0));

@@ -12,6 +12,12 @@ namespace Autograd.Testing;
 /// values where it should use recorded ops gives zero second derivatives, and fails here.
 /// </summary>
 /// <remarks>
+/// The first-order check runs first: h is built from f's own VJP, so a wrong first-order VJP is a
+/// consistent function of x and v, and its second derivatives alone can match finite differences
+/// (PyTorch's gradgradcheck passes then, and its docs ask for gradcheck beforehand). Here a failing
+/// first order fails the check, its message saying so, and the second order is not run.
+/// </remarks>
+/// <remarks>
 /// The cotangent v is random (from <see cref="GradCheckOptions.Seed"/>, so a failure replays) and is an
 /// input of h that requires grad, so d h / d v = J is checked too. h returns the gradients of all
 /// checked inputs flattened and concatenated, in input order. An input the output does not depend on
@@ -43,6 +49,23 @@ public static class GradGradCheck
     {
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(inputs);
+        var first = GradCheck.CheckCore(f, inputs, options with { Order = 1 }, functionText, preamble);
+        if (!first.Passed)
+        {
+            return new GradCheckResult(false, first.Worst, first.Failures, first.EntriesChecked,
+                "GradGradCheck: the first-order check failed, so the second order was not checked (a wrong VJP is consistent with its own "
+                + "derivatives, so gradgradcheck alone cannot see it). " + first.Message)
+            {
+                NotDifferentiable = first.NotDifferentiable,
+                VjpFailures = first.VjpFailures,
+                FastMode = first.FastMode,
+                Inputs = first.Inputs,
+                Options = options,
+                FunctionText = functionText,
+                Preamble = preamble,
+            };
+        }
+
         var checkedInputs = Enumerable.Range(0, inputs.Length).Where(i => inputs[i]?.RequiresGrad == true).ToArray();
         var v = gradOutputs ?? RandomCotangent(f, inputs, options.Seed);
         Tensor<double> H(Tensor<double>[] xs) => Vjp(f, xs[..inputs.Length], checkedInputs, xs[inputs.Length]);

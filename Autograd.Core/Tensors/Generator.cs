@@ -74,6 +74,23 @@ public sealed class Generator
         return (int)(NextUInt64() % (ulong)n);
     }
 
+    /// <summary>
+    /// Uniform in [0, <paramref name="bound"/>) without modulo bias: draws below 2⁶⁴ mod bound are rejected,
+    /// so the rest fall evenly on every residue (arc4random_uniform's method).
+    /// </summary>
+    internal ulong NextBelow(ulong bound)
+    {
+        var threshold = (0UL - bound) % bound;
+        ulong r;
+        do
+        {
+            r = NextUInt64();
+        }
+        while (r < threshold);
+
+        return r % bound;
+    }
+
     /// <summary>SplitMix64 (Steele, Lea and Flood, 2014); also the data loader's portable shuffle generator.</summary>
     internal static ulong SplitMix(ref ulong s)
     {

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Text;
 
 namespace Autograd;
@@ -9,7 +10,15 @@ namespace Autograd;
 /// <see cref="Tensor{T}"/> (which holds only float or double) and is never recorded on the tape.
 /// It is immutable: the factories copy their input.
 /// </summary>
-public sealed class IndexTensor
+/// <remarks>
+/// Equality: <c>a == b</c>, <see cref="Equals(IndexTensor?)"/> and <see cref="GetHashCode"/> compare whole
+/// index tensors, shape and values (PyTorch's <c>torch.equal</c>; sound because the type is immutable), never
+/// references. PyTorch's elementwise <c>a == b</c> is <see cref="Eq(IndexTensor)"/>, which returns a 0/1 mask:
+/// a C# <c>==</c> returning a tensor would break <c>== null</c>, <c>Equals</c> and hashing, and one returning
+/// bool cannot be mistaken for a mask (<c>(a == b).Sum()</c> does not compile). Accuracy:
+/// <c>logits.Argmax(1).Eq(labels).Float().Mean()</c>, or <c>.Eq(labels).Sum()</c> for the count.
+/// </remarks>
+public sealed class IndexTensor : IEquatable<IndexTensor>
 {
     private readonly long[] _data;
     private readonly int[] _shape;
@@ -20,8 +29,11 @@ public sealed class IndexTensor
         _shape = shape;
     }
 
-    /// <summary>Sizes of each dimension (a copy).</summary>
+    /// <summary>Sizes of each dimension (a copy). To print or compare them, <see cref="Size"/>.</summary>
     public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>The sizes as PyTorch's <c>idx.size()</c>: prints as <c>[2, 3]</c>, compares by value.</summary>
+    public Size Size() => new(_shape);
 
     /// <summary>The shape array itself, not a copy (never written).</summary>
     internal int[] ShapeArray => _shape;
@@ -101,20 +113,116 @@ public sealed class IndexTensor
         return FromArray(data, [data.Length]);
     }
 
-    public override string ToString()
+    /// <summary>Mask of this == other, elementwise with broadcasting: 1 where equal, else 0 (PyTorch's <c>eq</c>).</summary>
+    public IndexTensor Eq(IndexTensor other) => Compare(other, "Eq", equal: true);
+
+    /// <summary>Mask of this == value.</summary>
+    public IndexTensor Eq(long value) => Compare(new IndexTensor([value], []), "Eq", equal: true);
+
+    /// <summary>Mask of this != other, elementwise with broadcasting.</summary>
+    public IndexTensor Ne(IndexTensor other) => Compare(other, "Ne", equal: false);
+
+    /// <summary>Mask of this != value.</summary>
+    public IndexTensor Ne(long value) => Compare(new IndexTensor([value], []), "Ne", equal: false);
+
+    private IndexTensor Compare(IndexTensor other, string op, bool equal)
     {
-        var sb = new StringBuilder("tensor([");
-        var shown = Math.Min(_data.Length, 20);
-        for (var i = 0; i < shown; i++)
+        ArgumentNullException.ThrowIfNull(other);
+        var shape = ShapeMath.Broadcast(_shape, other._shape, $"IndexTensor.{op}");
+        var result = new long[ShapeMath.Numel(shape)];
+        var index = new int[shape.Length];
+        for (var flat = 0; flat < result.Length; flat++)
         {
-            sb.Append(i > 0 ? ", " : "").Append(_data[i]);
+            result[flat] = (_data[BroadcastOffset(index, _shape)] == other._data[BroadcastOffset(index, other._shape)]) == equal ? 1 : 0;
+
+            // Next row-major position of the result.
+            for (var d = shape.Length - 1; d >= 0 && ++index[d] == shape[d]; d--)
+            {
+                index[d] = 0;
+            }
         }
 
-        if (shown < _data.Length)
-        {
-            sb.Append(", ...");
-        }
-
-        return sb.Append("], shape=").Append(ShapeMath.Format(_shape)).Append(", dtype=int64)").ToString();
+        return new IndexTensor(result, shape);
     }
+
+    /// <summary>Row-major offset in a tensor of <paramref name="shape"/> broadcast to the position <paramref name="index"/> (aligned at the right).</summary>
+    private static int BroadcastOffset(int[] index, int[] shape)
+    {
+        var at = 0;
+        var lead = index.Length - shape.Length;
+        for (var d = 0; d < shape.Length; d++)
+        {
+            at = at * shape[d] + (shape[d] == 1 ? 0 : index[lead + d]);
+        }
+
+        return at;
+    }
+
+    /// <summary>The sum of all indices (for a mask, the count of ones: <c>pred.Eq(labels).Sum()</c> counts the hits).</summary>
+    public long Sum()
+    {
+        var total = 0L;
+        foreach (var v in _data)
+        {
+            total += v;
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// The indices as values of a new tensor of <typeparamref name="T"/> (PyTorch's <c>idx.to(dtype)</c>), not
+    /// recorded; a mask becomes a 0/1 float mask for <c>Mean</c>, <c>Where</c> or <c>Mul</c>.
+    /// </summary>
+    public Tensor<T> To<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var result = Tensor<T>.Uninitialized((int[])_shape.Clone());
+        using var w = result.Write();
+        var values = w.Elements;
+        for (var i = 0; i < _data.Length; i++)
+        {
+            values[i] = T.CreateChecked(_data[i]);
+        }
+
+        return result;
+    }
+
+    /// <summary>PyTorch's <c>idx.float()</c>: <see cref="To{T}"/> with float32.</summary>
+    public Tensor<float> Float() => To<float>();
+
+    /// <summary>PyTorch's <c>idx.double()</c>: <see cref="To{T}"/> with float64.</summary>
+    public Tensor<double> Double() => To<double>();
+
+    /// <summary>Same shape and same indices (<c>torch.equal</c>); see the remarks on the type.</summary>
+    public bool Equals(IndexTensor? other) =>
+        other is not null && (ReferenceEquals(this, other) || (_shape.AsSpan().SequenceEqual(other._shape) && _data.AsSpan().SequenceEqual(other._data)));
+
+    public override bool Equals(object? obj) => Equals(obj as IndexTensor);
+
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (var d in _shape)
+        {
+            hash.Add(d);
+        }
+
+        foreach (var v in _data)
+        {
+            hash.Add(v);
+        }
+
+        return hash.ToHashCode();
+    }
+
+    /// <summary>Whole-tensor equality, shape and values (<see cref="Equals(IndexTensor?)"/>); elementwise is <see cref="Eq(IndexTensor)"/>.</summary>
+    public static bool operator ==(IndexTensor? left, IndexTensor? right) => left is null ? right is null : left.Equals(right);
+
+    public static bool operator !=(IndexTensor? left, IndexTensor? right) => !(left == right);
+
+    /// <summary>PyTorch's text (<c>tensor([3, 1, 4])</c>: aligned, wrapped at 80 columns, summarised over 1000 elements), with shape and dtype.</summary>
+    public override string ToString() =>
+        new StringBuilder("tensor(").Append(TensorText.Longs(_data, _shape, "tensor(".Length))
+            .Append(", shape=").Append(ShapeMath.Format(_shape)).Append(", dtype=int64)").ToString();
 }

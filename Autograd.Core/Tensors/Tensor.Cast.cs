@@ -19,6 +19,20 @@ public sealed partial class Tensor<T>
     /// With createGraph the conversion of the gradient is itself a recorded cast, so the gradient
     /// can be differentiated again.
     /// </remarks>
+    /// <summary>
+    /// PyTorch's <c>x.to(dtype)</c>: this tensor itself when it already holds <typeparamref name="TOut"/>
+    /// (as PyTorch, no copy), else <see cref="Cast{TOut}"/> (a differentiable copy).
+    /// </summary>
+    public Tensor<TOut> To<TOut>()
+        where TOut : unmanaged, IFloatingPointIeee754<TOut>
+        => this is Tensor<TOut> same ? same : Cast<TOut>();
+
+    /// <summary>PyTorch's <c>x.float()</c>: <see cref="To{TOut}"/> with float32.</summary>
+    public Tensor<float> Float() => To<float>();
+
+    /// <summary>PyTorch's <c>x.double()</c>: <see cref="To{TOut}"/> with float64.</summary>
+    public Tensor<double> Double() => To<double>();
+
     public Tensor<TOut> Cast<TOut>()
         where TOut : unmanaged, IFloatingPointIeee754<TOut>
     {

@@ -116,6 +116,105 @@ public sealed partial class Tensor<T>
         return value;
     }
 
+    /// <summary>
+    /// Boolean-mask indexing (PyTorch's <c>x[mask]</c>): the elements where <paramref name="mask"/> is non-zero,
+    /// in row-major order, as a new 1-D tensor when the mask has this tensor's shape; with a mask over the
+    /// leading dimensions (<c>[N]</c> for <c>[N, D]</c>) the selected rows, <c>[k, D]</c>. Masks are the 0/1
+    /// tensors of <c>x &gt; 0f</c>, <c>Gt</c>, <c>Eq</c>. A copy, differentiable: VJP dx = zeros with g
+    /// placed back at the selected positions (recorded, so differentiable again).
+    /// </summary>
+    [IndexerName("Index")]
+    public Tensor<T> this[Tensor<T> mask]
+    {
+        get
+        {
+            ThrowIfNullArgument(mask, "Index", nameof(mask));
+            var lead = mask.Rank;
+            if (lead == 0 || lead > Rank || !mask._shape.AsSpan().SequenceEqual(_shape.AsSpan(0, lead)))
+            {
+                throw new ArgumentException(
+                    $"Index: a mask of shape {ShapeMath.Format(mask._shape)} cannot index a tensor of shape {ShapeMath.Format(_shape)}; "
+                    + "it needs the tensor's shape or that of its leading dimensions (MaskedSelect broadcasts).", nameof(mask));
+            }
+
+            var rest = _shape[lead..];
+            var positions = SelectedPositions(mask, ShapeMath.Numel(rest));
+            return GatherPositions(positions, [positions.Length / Math.Max(1, ShapeMath.Numel(rest)), .. rest], "Index", CallSite.ForOperator("indexer x[mask]"));
+        }
+    }
+
+    /// <summary>
+    /// The elements where <paramref name="mask"/> (broadcast to this tensor's shape) is non-zero, in row-major
+    /// order, as a new 1-D tensor (PyTorch's <c>masked_select</c>). VJP: dx = zeros with g placed back at
+    /// the selected positions.
+    /// </summary>
+    public Tensor<T> MaskedSelect(Tensor<T> mask, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+    {
+        ThrowIfNullArgument(mask, "MaskedSelect", nameof(mask));
+        var broadcast = mask._shape.AsSpan().SequenceEqual(_shape) ? mask : mask.ViewOf(_shape, mask.BroadcastStridesTo(_shape, "MaskedSelect"), mask._offset);
+        var positions = SelectedPositions(broadcast, 1);
+        return GatherPositions(positions, [positions.Length], "MaskedSelect", new CallSite(callerFile, callerLine));
+    }
+
+    /// <summary>Row-major positions of the elements of the blocks of <paramref name="block"/> elements whose mask element is non-zero (NaN counts as true).</summary>
+    private static int[] SelectedPositions(Tensor<T> mask, int block)
+    {
+        var flags = mask.ToArray();
+        var positions = new List<int>();
+        for (var i = 0; i < flags.Length; i++)
+        {
+            if (flags[i] != T.Zero)
+            {
+                for (var j = 0; j < block; j++)
+                {
+                    positions.Add(i * block + j);
+                }
+            }
+        }
+
+        return [.. positions];
+    }
+
+    /// <summary>out[k] = x[positions[k]] (row-major positions), in <paramref name="shape"/>. Recorded; its VJP is <see cref="ScatterPositions"/>, its adjoint.</summary>
+    private Tensor<T> GatherPositions(int[] positions, int[] shape, string op, CallSite site)
+    {
+        var result = Uninitialized(shape);
+        var data = ToArray();
+        var values = result.Data;
+        for (var k = 0; k < positions.Length; k++)
+        {
+            values[k] = data[positions[k]];
+        }
+
+        if (Tape.ShouldRecord(this))
+        {
+            var inputShape = _shape;
+            Tape.Record(op, site, result, [this], (g, grads) => grads[0] = g.ScatterPositions(positions, inputShape, op, site));
+        }
+
+        return result;
+    }
+
+    /// <summary>Zeros of <paramref name="shape"/> with this tensor's elements at the row-major positions (each once): the adjoint of <see cref="GatherPositions"/>.</summary>
+    private Tensor<T> ScatterPositions(int[] positions, int[] shape, string op, CallSite site)
+    {
+        var result = ZeroFilled(shape);
+        var data = ToArray();
+        var values = result.Data;
+        for (var k = 0; k < positions.Length; k++)
+        {
+            values[positions[k]] = data[k];
+        }
+
+        if (Tape.ShouldRecord(this))
+        {
+            var outputShape = _shape;
+            Tape.Record(op + "Backward", site, result, [this], (g, grads) => grads[0] = g.GatherPositions(positions, outputShape, op, site));
+        }
+
+        return result;
+    }
+
     /// <summary>The single element of a one-element tensor: <c>(float)loss</c> is <c>loss.Item()</c>.</summary>
     public static explicit operator T(Tensor<T> tensor)
     {

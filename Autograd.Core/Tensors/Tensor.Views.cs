@@ -119,6 +119,13 @@ public sealed partial class Tensor<T>
         return RecordReshape("Squeeze", [.. shape], [.. strides], new CallSite(callerFile, callerLine));
     }
 
+    /// <summary>Removes every dimension of size 1 (PyTorch's <c>x.squeeze()</c>; a view).</summary>
+    public Tensor<T> Squeeze([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+    {
+        var kept = Enumerable.Range(0, Rank).Where(d => _shape[d] != 1).ToArray();
+        return RecordReshape("Squeeze", [.. kept.Select(d => _shape[d])], [.. kept.Select(d => _strides[d])], new CallSite(callerFile, callerLine));
+    }
+
     /// <summary>Swaps two dimensions (a view).</summary>
     public Tensor<T> Transpose(int dim0, int dim1, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {

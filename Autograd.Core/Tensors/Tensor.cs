@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Numerics;
 using System.Text;
 using Autograd.Kernels;
@@ -128,8 +127,17 @@ public sealed partial class Tensor<T>
     /// <summary>Whether this tensor and <paramref name="other"/> are views of one storage.</summary>
     internal bool SharesStorage(Tensor<T> other) => ReferenceEquals(_storage, other._storage);
 
-    /// <summary>Sizes of each dimension (a copy).</summary>
+    /// <summary>Sizes of each dimension (a copy). To print or compare them, <see cref="Size()"/> (<c>[2, 3]</c>; an array prints as <c>System.Int32[]</c>).</summary>
     public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>The sizes as PyTorch's <c>x.size()</c>: a <see cref="Autograd.Size"/>, which prints as <c>[2, 3]</c> and compares by value.</summary>
+    public Autograd.Size Size() => new(_shape);
+
+    /// <summary>The size of dimension <paramref name="dim"/> (negative counts from the end), as PyTorch's <c>x.size(dim)</c>.</summary>
+    public int Size(int dim) =>
+        Rank > 0
+            ? _shape[ShapeMath.NormalizeDim(dim, Rank, "Size", nameof(dim), _shape)]
+            : throw new ArgumentException($"Size: dim {dim} given for a rank-0 tensor, which has no dimensions.", nameof(dim));
 
     /// <summary>Element steps of each dimension in the storage (a copy).</summary>
     public int[] Strides => (int[])_strides.Clone();
@@ -155,9 +163,6 @@ public sealed partial class Tensor<T>
             return n;
         }
     }
-
-    /// <summary>Size of one dimension; negative dims count from the end.</summary>
-    public int Size(int dim) => _shape[ShapeMath.NormalizeDim(dim, Rank, "Size")];
 
     /// <summary>Row-major with no gaps: <see cref="ToArray"/> is a plain copy of the storage slice.</summary>
     public bool IsContiguous
@@ -313,19 +318,15 @@ public sealed partial class Tensor<T>
         return strides;
     }
 
+    /// <summary>
+    /// PyTorch's text for the values (<c>tensor([[1., 2.], [3., 4.]])</c>, <c>1.0000e-06</c> when the range needs
+    /// it, rows wrapped at 80 columns, large tensors summarised with <c>...</c>; see <see cref="TensorText"/>),
+    /// then the shape (for other than short vectors), the dtype and the autograd state.
+    /// </summary>
     public override string ToString()
     {
         var sb = new StringBuilder("tensor(");
-        var data = ToArray();
-        if (_shape.Length == 0)
-        {
-            sb.Append(FormatValue(data[0]));
-        }
-        else
-        {
-            AppendDim(sb, data, 0, 0, 7);
-        }
-
+        sb.Append(TensorText.Floats(ToArray(), _shape, "tensor(".Length));
         if (_shape.Length != 1 || _shape[0] > 6 || Numel == 0)
         {
             sb.Append(", shape=").Append(ShapeMath.Format(_shape));
@@ -343,45 +344,4 @@ public sealed partial class Tensor<T>
 
         return sb.Append(')').ToString();
     }
-
-    private void AppendDim(StringBuilder sb, T[] data, int dim, int start, int indent)
-    {
-        // Summarise like PyTorch: more than 1000 elements shows 3 items at each end of a dimension.
-        var size = _shape[dim];
-        var summarise = data.Length > 1000 && size > 6;
-        var inner = 1;
-        for (var i = dim + 1; i < _shape.Length; i++)
-        {
-            inner *= _shape[i];
-        }
-
-        sb.Append('[');
-        for (var i = 0; i < size; i++)
-        {
-            if (summarise && i == 3)
-            {
-                sb.Append(dim == _shape.Length - 1 ? "..., " : "...,\n" + new string(' ', indent + dim + 1));
-                i = size - 4;
-                continue;
-            }
-
-            if (dim == _shape.Length - 1)
-            {
-                sb.Append(FormatValue(data[start + i]));
-            }
-            else
-            {
-                AppendDim(sb, data, dim + 1, start + i * inner, indent);
-            }
-
-            if (i < size - 1)
-            {
-                sb.Append(dim == _shape.Length - 1 ? ", " : ",\n" + new string(' ', indent + dim + 1));
-            }
-        }
-
-        sb.Append(']');
-    }
-
-    private static string FormatValue(T v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
 }

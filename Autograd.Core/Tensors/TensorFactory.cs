@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Autograd;
 
@@ -89,6 +91,97 @@ public static partial class Tensor
         return FromArray(data, [data.Length], requiresGrad);
     }
 
+    /// <summary>A tensor holding a copy of a rectangular array (<c>new float[,] { { 1, 2 }, { 3, 4 } }</c> gives shape [2, 2]).</summary>
+    public static Tensor<T> FromArray<T>(T[,] data, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => FromRectangular<T>(data, requiresGrad);
+
+    /// <summary>A tensor holding a copy of a rank-3 rectangular array, in its shape.</summary>
+    public static Tensor<T> FromArray<T>(T[,,] data, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => FromRectangular<T>(data, requiresGrad);
+
+    /// <summary>A tensor holding a copy of a rank-4 rectangular array, in its shape.</summary>
+    public static Tensor<T> FromArray<T>(T[,,,] data, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => FromRectangular<T>(data, requiresGrad);
+
+    private static Tensor<T> FromRectangular<T>(Array data, bool requiresGrad)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var shape = Enumerable.Range(0, data.Rank).Select(data.GetLength).ToArray();
+
+        // A rectangular array is one row-major block of elements (last index fastest), as a tensor's.
+        var elements = MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<byte, T>(ref MemoryMarshal.GetArrayDataReference(data)), data.Length);
+        var result = Tensor<T>.Uninitialized(shape);
+        elements.CopyTo(result.Data);
+        result.RequiresGrad = requiresGrad;
+        return result;
+    }
+
+    /// <summary>
+    /// A tensor of the given shape whose elements are not initialised (PyTorch's <c>torch.empty</c>): fill it
+    /// before reading; it may hold any values, those of a recycled buffer included.
+    /// </summary>
+    public static Tensor<T> Empty<T>(params int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ShapeMath.Numel(shape, "Empty");
+        return Tensor<T>.Uninitialized((int[])shape.Clone());
+    }
+
+    /// <summary>
+    /// The <paramref name="n"/> × <paramref name="m"/> identity (m defaults to n): ones on the diagonal,
+    /// zeros elsewhere, as <c>torch.eye</c>.
+    /// </summary>
+    public static Tensor<T> Eye<T>(int n, int? m = null, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cols = m ?? n;
+        if (n < 0 || cols < 0)
+        {
+            throw new ArgumentException($"Eye: n {n} and m {cols} must be non-negative.", n < 0 ? nameof(n) : nameof(m));
+        }
+
+        var result = Tensor<T>.ZeroFilled([n, cols]);
+        var data = result.Data;
+        for (var i = 0; i < Math.Min(n, cols); i++)
+        {
+            data[i * cols + i] = T.One;
+        }
+
+        result.RequiresGrad = requiresGrad;
+        return result;
+    }
+
+    /// <summary>
+    /// <paramref name="steps"/> evenly spaced values from <paramref name="start"/> to <paramref name="end"/>, both
+    /// included (<c>torch.linspace</c>). As PyTorch, the first half counts up from start and the second half
+    /// down from end, so both ends are exact and the spacing is symmetric.
+    /// </summary>
+    public static Tensor<T> Linspace<T>(T start, T end, int steps, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (steps < 0 || !T.IsFinite(start) || !T.IsFinite(end))
+        {
+            throw new ArgumentException($"Linspace: start {start} and end {end} must be finite and steps {steps} non-negative.", steps < 0 ? nameof(steps) : nameof(start));
+        }
+
+        var result = Tensor<T>.Uninitialized([steps]);
+        var data = result.Data;
+        var step = steps > 1 ? (end - start) / T.CreateChecked(steps - 1) : T.Zero;
+        var half = steps / 2;
+        for (var i = 0; i < steps; i++)
+        {
+            data[i] = i < half ? start + step * T.CreateChecked(i) : end - step * T.CreateChecked(steps - 1 - i);
+        }
+
+        result.RequiresGrad = requiresGrad;
+        return result;
+    }
+
     /// <summary>A rank-0 tensor holding one value.</summary>
     public static Tensor<T> Scalar<T>(T value, bool requiresGrad = false)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -132,6 +225,51 @@ public static partial class Tensor
     public static Tensor<T> Randn<T>(int[] shape, Generator? generator = null, bool requiresGrad = false)
         where T : unmanaged, IFloatingPointIeee754<T>
         => Random(shape, generator, requiresGrad, "Randn", static g => T.CreateChecked(g.NextNormal()));
+
+    /// <summary>Standard normal samples in the shape of <paramref name="like"/> (<c>torch.randn_like</c>).</summary>
+    public static Tensor<T> RandnLike<T>(Tensor<T> like, Generator? generator = null, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(like);
+        return Randn<T>(like.ShapeArray, generator, requiresGrad);
+    }
+
+    /// <summary>Uniform samples in [0, 1) in the shape of <paramref name="like"/> (<c>torch.rand_like</c>).</summary>
+    public static Tensor<T> RandLike<T>(Tensor<T> like, Generator? generator = null, bool requiresGrad = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(like);
+        return Rand<T>(like.ShapeArray, generator, requiresGrad);
+    }
+
+    /// <summary>
+    /// Uniform integers in [<paramref name="low"/>, <paramref name="high"/>) (<c>torch.randint</c>), as an
+    /// <see cref="IndexTensor"/> (PyTorch's int64); <c>.Float()</c> makes a float tensor of them.
+    /// </summary>
+    public static IndexTensor Randint(long low, long high, int[] shape, Generator? generator = null)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (high <= low)
+        {
+            throw new ArgumentException($"Randint: high {high} must be greater than low {low} (shape {ShapeMath.Format(shape)}).", nameof(high));
+        }
+
+        var data = new long[ShapeMath.Numel(shape, "Randint")];
+        var bound = (ulong)(high - low);
+        var g = generator ?? DefaultGenerator;
+        lock (g)
+        {
+            for (var i = 0; i < data.Length; i++)
+            {
+                data[i] = low + (long)g.NextBelow(bound);
+            }
+        }
+
+        return new IndexTensor(data, (int[])shape.Clone());
+    }
+
+    /// <summary>Uniform integers in [0, <paramref name="high"/>) (<c>torch.randint(high, size)</c>).</summary>
+    public static IndexTensor Randint(long high, int[] shape, Generator? generator = null) => Randint(0, high, shape, generator);
 
     /// <summary>Uniform samples in [0, 1).</summary>
     public static Tensor<T> Rand<T>(int[] shape, Generator? generator = null, bool requiresGrad = false)

@@ -57,6 +57,15 @@ public sealed class Sequential<T> : Module<T>, IEnumerable<Module<T>>
         return this;
     }
 
+    /// <summary>
+    /// <see cref="Append(Module{T})"/> under PyTorch's other name (<c>add_module</c> without a name, TorchSharp's
+    /// <c>Add</c>); also what a collection initializer calls: <c>new Sequential&lt;float&gt; { new Linear&lt;float&gt;(4, 8), new ReLU&lt;float&gt;() }</c>.
+    /// </summary>
+    public Sequential<T> Add(Module<T> layer) => Append(layer);
+
+    /// <summary><see cref="Append(string, Module{T})"/>: adds a layer at the end under <paramref name="name"/>.</summary>
+    public Sequential<T> Add(string name, Module<T> layer) => Append(name, layer);
+
     protected override Tensor<T> ForwardCore(Tensor<T> input)
     {
         var x = input;

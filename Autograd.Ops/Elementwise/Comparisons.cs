@@ -11,6 +11,14 @@ namespace Autograd;
 /// never requires grad; <c>Where</c>, <c>MaskedFill</c> and <c>Mul</c> consume it. NaN compares as
 /// IEEE 754 says: unequal to everything, itself included.
 /// </summary>
+/// <remarks>
+/// The C# operators <c>&lt;</c>, <c>&lt;=</c>, <c>&gt;</c>, <c>&gt;=</c> between tensors or with a scalar
+/// (<c>x &gt; 0f</c>, <c>x &gt; 0.5</c>, <c>0f &lt; x</c>), and <c>==</c>, <c>!=</c> with a scalar
+/// (<c>x == 3f</c>), return the same masks, as PyTorch's. <c>==</c> between two tensors stays reference
+/// identity, as for every .NET class (<c>x == null</c>, dictionaries and <c>Equals</c> rely on it; a
+/// tensor is mutable, so value equality could not be hashed): its result is a bool, never a tensor, so
+/// it cannot be used as a mask by mistake. The elementwise form is <c>a.Eq(b)</c>.
+/// </remarks>
 public static class ComparisonExtensions
 {
     extension<T>(Tensor<T> a)
@@ -51,6 +59,59 @@ public static class ComparisonExtensions
 
         /// <summary>Mask of a &gt;= value.</summary>
         public Tensor<T> Ge(double value) => Compare<T, GeTest>(a, ScalarOperatorExtensions.Scalar<T>(value), "Ge");
+    }
+
+    extension<T>(Tensor<T>)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>Mask of a &gt; b (as <c>a.Gt(b)</c>).</summary>
+        public static Tensor<T> operator >(Tensor<T> a, Tensor<T> b) => a.Gt(b);
+
+        /// <summary>Mask of a &lt; b (as <c>a.Lt(b)</c>).</summary>
+        public static Tensor<T> operator <(Tensor<T> a, Tensor<T> b) => a.Lt(b);
+
+        /// <summary>Mask of a &gt;= b.</summary>
+        public static Tensor<T> operator >=(Tensor<T> a, Tensor<T> b) => a.Ge(b);
+
+        /// <summary>Mask of a &lt;= b.</summary>
+        public static Tensor<T> operator <=(Tensor<T> a, Tensor<T> b) => a.Le(b);
+
+        public static Tensor<T> operator >(Tensor<T> a, T b) => Compare<T, GtTest>(a, Tensor.Scalar(b), "Gt");
+
+        public static Tensor<T> operator <(Tensor<T> a, T b) => Compare<T, LtTest>(a, Tensor.Scalar(b), "Lt");
+
+        public static Tensor<T> operator >=(Tensor<T> a, T b) => Compare<T, GeTest>(a, Tensor.Scalar(b), "Ge");
+
+        public static Tensor<T> operator <=(Tensor<T> a, T b) => Compare<T, LeTest>(a, Tensor.Scalar(b), "Le");
+
+        public static Tensor<T> operator >(T a, Tensor<T> b) => Compare<T, GtTest>(Tensor.Scalar(a), b, "Gt");
+
+        public static Tensor<T> operator <(T a, Tensor<T> b) => Compare<T, LtTest>(Tensor.Scalar(a), b, "Lt");
+
+        public static Tensor<T> operator >=(T a, Tensor<T> b) => Compare<T, GeTest>(Tensor.Scalar(a), b, "Ge");
+
+        public static Tensor<T> operator <=(T a, Tensor<T> b) => Compare<T, LeTest>(Tensor.Scalar(a), b, "Le");
+
+        /// <summary>Mask of a == b for a scalar b (elementwise, as PyTorch); tensor == tensor is reference identity, see <c>Eq</c>.</summary>
+        public static Tensor<T> operator ==(Tensor<T> a, T b) => Compare<T, EqTest>(a, Tensor.Scalar(b), "Eq");
+
+        public static Tensor<T> operator !=(Tensor<T> a, T b) => Compare<T, NeTest>(a, Tensor.Scalar(b), "Ne");
+
+        public static Tensor<T> operator ==(T a, Tensor<T> b) => Compare<T, EqTest>(Tensor.Scalar(a), b, "Eq");
+
+        public static Tensor<T> operator !=(T a, Tensor<T> b) => Compare<T, NeTest>(Tensor.Scalar(a), b, "Ne");
+
+        public static Tensor<T> operator >(Tensor<T> a, double b) => a.Gt(b);
+
+        public static Tensor<T> operator <(Tensor<T> a, double b) => a.Lt(b);
+
+        public static Tensor<T> operator >=(Tensor<T> a, double b) => a.Ge(b);
+
+        public static Tensor<T> operator <=(Tensor<T> a, double b) => a.Le(b);
+
+        public static Tensor<T> operator ==(Tensor<T> a, double b) => a.Eq(b);
+
+        public static Tensor<T> operator !=(Tensor<T> a, double b) => a.Ne(b);
     }
 
     private static Tensor<T> Compare<T, TTest>(Tensor<T> a, Tensor<T> b, string name)

@@ -215,7 +215,7 @@ internal static class ElementwiseOp
         private Tensor<T>? _y;
 
         public ScalarNode(string name, Tensor<T> x, T s, bool scalarFirst, Tensor<T> y, ScalarVjp<T> dx, Saves saves)
-            : base(name, CallSite.Unknown, scalarFirst ? [null, x] : [x, null], [(saves & Saves.Input) != 0 ? x : null, (saves & Saves.Output) != 0 ? y : null])
+            : base(name, CallSite.ForOperator(name switch { "Add" => "operator +", "Sub" => "operator -", "Mul" => "operator *", "Div" => "operator /", _ => "operator" }), scalarFirst ? [null, x] : [x, null], [(saves & Saves.Input) != 0 ? x : null, (saves & Saves.Output) != 0 ? y : null])
         {
             (_dx, _s, _scalarFirst, _y) = (dx, s, scalarFirst, y);
             _savedSet = (byte)saves;

@@ -11,10 +11,14 @@ public static class NegExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>−x. VJP: dx = −g.</summary>
-        public Tensor<T> Neg([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => ElementwiseOp.Unary<T, NegKernel<T>>("Neg", new CallSite(callerFile, callerLine), x, ElementwiseOp.Saves.None, static (g, x, y) => g.Neg());
+        public Tensor<T> Neg([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => Negate(x, new CallSite(callerFile, callerLine));
 
-        public static Tensor<T> operator -(Tensor<T> t) => t.Neg(callerLine: 0);
+        public static Tensor<T> operator -(Tensor<T> t) => Negate(t, CallSite.ForOperator("unary operator -"));
     }
+
+    private static Tensor<T> Negate<T>(Tensor<T> x, CallSite site)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ElementwiseOp.Unary<T, NegKernel<T>>("Neg", site, x, ElementwiseOp.Saves.None, static (g, x, y) => g.Neg());
 
     private readonly struct NegKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>

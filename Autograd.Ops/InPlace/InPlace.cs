@@ -89,6 +89,24 @@ public static class InPlaceExtensions
             return x;
         }
 
+        /// <summary>
+        /// The masked assignment <c>x[mask] = value</c> (PyTorch <c>masked_fill_</c>): sets the elements where
+        /// <paramref name="mask"/> (broadcast to x's shape) is non-zero, e.g. <c>x.MaskedFillInPlace(x &lt; 0f, 0f)</c>.
+        /// </summary>
+        public Tensor<T> MaskedFillInPlace(Tensor<T> mask, T value)
+        {
+            const string op = "MaskedFillInPlace";
+            CheckTarget(op, x);
+            CheckOperand(op, x, mask, "mask");
+            Tensor<T> filled;
+            using (Tensor.NoGrad())
+            {
+                filled = x.MaskedFill(mask, double.CreateTruncating(value));
+            }
+
+            return x.CopyFrom(filled);
+        }
+
         /// <summary>Sets every element to <paramref name="value"/> (PyTorch <c>fill_</c>).</summary>
         public Tensor<T> Fill(T value)
         {

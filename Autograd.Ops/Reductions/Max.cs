@@ -12,7 +12,10 @@ public static class MaxExtensions
         /// <summary>The largest element (a rank-0 tensor).</summary>
         public Tensor<T> Max([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max(null, false, callerFile, callerLine);
 
-        /// <summary>The largest element along one dimension.</summary>
+        /// <summary>
+        /// The largest element along one dimension (PyTorch's <c>amax</c>). For the positions too, as
+        /// <c>torch.max(x, dim)</c>, use <c>Tensor.Max(x, dim)</c>.
+        /// </summary>
         public Tensor<T> Max(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Max([dim], keepDim, callerFile, callerLine);
 
         /// <summary>

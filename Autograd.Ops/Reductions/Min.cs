@@ -12,7 +12,10 @@ public static class MinExtensions
         /// <summary>The smallest element (a rank-0 tensor).</summary>
         public Tensor<T> Min([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min(null, false, callerFile, callerLine);
 
-        /// <summary>The smallest element along one dimension.</summary>
+        /// <summary>
+        /// The smallest element along one dimension (PyTorch's <c>amax</c>). For the positions too, as
+        /// <c>torch.min(x, dim)</c>, use <c>Tensor.Min(x, dim)</c>.
+        /// </summary>
         public Tensor<T> Min(int dim, bool keepDim = false, [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) => x.Min([dim], keepDim, callerFile, callerLine);
 
         /// <summary>

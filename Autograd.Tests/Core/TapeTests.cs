@@ -198,7 +198,7 @@ public class TapeTests
     public void ToString_IsReadable()
     {
         var t = Tensor.FromArray(new[] { 1f, 2f, 3f, 4f }, [2, 2], requiresGrad: true);
-        Assert.That(t.ToString(), Is.EqualTo("tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=float32, requiresGrad=true)"));
+        Assert.That(t.ToString(), Is.EqualTo("tensor([[1., 2.],\n        [3., 4.]], shape=[2, 2], dtype=float32, requiresGrad=true)"));
         Assert.That((t * 2f).ToString(), Does.EndWith("gradFn=Mul)"));
         Assert.That(Tensor.Scalar(2.5).ToString(), Is.EqualTo("tensor(2.5000, shape=[], dtype=float64)"));
         Assert.That(Tensor.Zeros<float>(2000).ToString(), Does.Contain("..."));

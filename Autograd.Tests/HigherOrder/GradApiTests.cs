@@ -307,6 +307,32 @@ public class GradApiTests
     }
 
     [Test]
+    public void GradGradCheck_FailsOnAWrongFirstOrderVjp()
+    {
+        // The VJP claims d(x²)/dx = 3x, written in recorded ops: its own derivatives (d/dx of 3x·v is 3v,
+        // d/dv is 3x) match finite differences of the same wrong backward, so only the first-order check,
+        // which GradGradCheck now runs first, can catch it.
+        var x = Vec(0.3, -0.7, 1.1);
+        Func<Tensor<double>[], Tensor<double>> f = xs => Function.Apply("WrongSquare", [xs[0]], ins =>
+        {
+            var input = ins[0];
+            return (Tensor.FromArray(input.ToArray().Select(a => a * a).ToArray(), [3]), (g, grads) => grads[0] = g * input * 3.0);
+        }, differentiableBackward: true);
+        var result = GradGradCheck.Check(f, [x]);
+        Assert.That(result.Passed, Is.False);
+        Assert.That(result.Message, Does.Contain("first-order check failed"));
+
+        // The same op with the right VJP passes both orders.
+        Func<Tensor<double>[], Tensor<double>> right = xs => Function.Apply("Square", [xs[0]], ins =>
+        {
+            var input = ins[0];
+            return (Tensor.FromArray(input.ToArray().Select(a => a * a).ToArray(), [3]), (g, grads) => grads[0] = g * input * 2.0);
+        }, differentiableBackward: true);
+        var passed = GradGradCheck.Check(right, [x]);
+        Assert.That(passed.Passed, passed.Message);
+    }
+
+    [Test]
     public void WithoutCreateGraph_BackwardRecordsNothing()
     {
         var x = Tensor.Randn<double>([2, 3, 6, 6], new Generator(3), requiresGrad: true);
