@@ -156,5 +156,10 @@ public class CheckpointTests
         var weights = Path.Combine(_dir, "weights.safetensors");
         run.Model.SaveSafeTensors(weights);
         Assert.That(Assert.Throws<InvalidDataException>(() => Checkpoint.Load(weights, run.Model))!.Message, Does.Contain("no 'format' entry"));
+        var broken = Path.Combine(_dir, "broken.safetensors");
+        var metadata = SafeTensors.LoadMetadata(path).ToDictionary();
+        metadata["optimizer"] = metadata["optimizer"].Replace("\"param_groups\"", "\"groups\"");
+        SafeTensors.Save(broken, SafeTensors.Load<float>(path), metadata);
+        Assert.That(Assert.Throws<InvalidDataException>(() => Checkpoint.Load(broken, run.Model, run.Optimizer))!.Message, Does.Contain("the 'optimizer' entry is malformed (no 'param_groups')"));
     }
 }

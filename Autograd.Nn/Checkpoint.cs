@@ -157,7 +157,7 @@ public static class Checkpoint
         }
 
         var targets = generators ?? [Tensor.DefaultGenerator];
-        var states = Parse(path, "generators", () => JsonNode.Parse(Entry("generators"))!.AsArray().Select(n => Convert.FromHexString(n!.GetValue<string>())).ToArray());
+        var states = Parse(path, "generators", () => Json(Entry("generators")).AsArray().Select(n => Convert.FromHexString(Value(n).GetValue<string>())).ToArray());
         if (states.Length != targets.Count || states.Any(s => s.Length != Generator.StateSize))
         {
             throw new InvalidDataException($"Checkpoint.Load '{path}': the checkpoint holds {states.Length} generator states but {targets.Count} generators were given.");
@@ -165,7 +165,7 @@ public static class Checkpoint
 
         // Check everything that can be checked before the first change.
         var optimizerState = optimizer is null ? null : OptimizerState(path, Entry("optimizer"), tensors, optimizer);
-        var schedulerState = scheduler is null ? null : Parse(path, "scheduler", () => JsonNode.Parse(Entry("scheduler"))!.AsObject());
+        var schedulerState = scheduler is null ? null : Parse(path, "scheduler", () => Json(Entry("scheduler")).AsObject());
         if (optimizer is not null)
         {
             optimizer.CheckStateDict(optimizerState!);
@@ -205,33 +205,33 @@ public static class Checkpoint
         where T : unmanaged, IFloatingPointIeee754<T>
         => Parse(path, "optimizer", () =>
         {
-            var root = JsonNode.Parse(json)!.AsObject();
-            var type = root["type"]!.GetValue<string>();
+            var root = Json(json).AsObject();
+            var type = Field(root, "type").GetValue<string>();
             if (type != TypeName(optimizer))
             {
                 throw new InvalidDataException($"Checkpoint.Load '{path}': the checkpoint holds the state of {type} but the optimiser given is {TypeName(optimizer)}.");
             }
 
             var dict = new OptimizerStateDict<T>();
-            var groups = root["param_groups"]!.AsArray();
+            var groups = Field(root, "param_groups").AsArray();
             for (var g = 0; g < groups.Count; g++)
             {
-                var group = groups[g]!.AsObject();
+                var group = Value(groups[g]).AsObject();
                 // The options deserialise into the type of the given optimiser's group: the same record type when the
                 // optimiser was made as for the saved run (the state dict check names any other).
                 var current = g < optimizer.ParamGroups.Count ? optimizer.ParamGroups[g].Options.GetType() : null;
-                var options = current is not null && group["options_type"]!.GetValue<string>() == current.Name
-                    ? (OptimizerOptions)group["options"]!.Deserialize(current)!
+                var options = current is not null && Field(group, "options_type").GetValue<string>() == current.Name
+                    ? (OptimizerOptions)Value(Field(group, "options").Deserialize(current))
                     : throw new InvalidDataException($"Checkpoint.Load '{path}': group {g} has options {group["options_type"]} but the optimiser's group {g} has {current?.Name ?? "no options (there is no such group)"}.");
-                dict.ParamGroups.Add(new ParamGroupState(options, group["initial_lr"]?.GetValue<double>(), [.. group["params"]!.AsArray().Select(i => i!.GetValue<int>())]));
+                dict.ParamGroups.Add(new ParamGroupState(options, group["initial_lr"]?.GetValue<double>(), [.. Field(group, "params").AsArray().Select(i => Value(i).GetValue<int>())]));
             }
 
-            foreach (var (key, scalars) in root["state"]!.AsObject())
+            foreach (var (key, scalars) in Field(root, "state").AsObject())
             {
                 var entry = new ParameterState<T>();
-                foreach (var (name, value) in scalars!.AsObject())
+                foreach (var (name, value) in Value(scalars).AsObject())
                 {
-                    entry.Scalars[name] = value!.GetValue<double>();
+                    entry.Scalars[name] = Value(value).GetValue<double>();
                 }
 
                 dict.State[int.Parse(key, CultureInfo.InvariantCulture)] = entry;
@@ -258,6 +258,16 @@ public static class Checkpoint
             return dict;
         });
 
+    /// <summary>Parsed JSON; a null document is malformed.</summary>
+    private static JsonNode Json(string json) => Value(JsonNode.Parse(json));
+
+    /// <summary>The value under <paramref name="key"/>; a missing or null one is malformed.</summary>
+    private static JsonNode Field(JsonObject o, string key) => o[key] ?? throw new FormatException($"no '{key}'");
+
+    private static TNode Value<TNode>(TNode? node)
+        where TNode : class
+        => node ?? throw new FormatException("a null where a value belongs");
+
     private static string TypeName(object o) => o.GetType().Name.Split('`')[0];
 
     private static int ParseInt(string value, string path, string key) =>
@@ -272,7 +282,7 @@ public static class Checkpoint
         {
             return parse();
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException or KeyNotFoundException or OverflowException or ArgumentException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException or ArgumentException)
         {
             throw new InvalidDataException($"Checkpoint.Load '{path}': the '{part}' entry is malformed ({e.Message}).", e);
         }
