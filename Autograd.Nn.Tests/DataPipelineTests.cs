@@ -166,14 +166,20 @@ public class DataPipelineTests
         var loader = DataLoader.Create(data, 10, Collate.Default, numWorkers: 2, prefetchFactor: 2);
         foreach (var _ in loader)
         {
-            Thread.Sleep(100);  // time for the workers to run ahead as far as they may
+            // Give the workers time to run as far ahead as they may: batch 0 taken, then per worker two batches
+            // waiting in its queue and one finished but blocked, 1 + 2·(2 + 1) = 7 batches of 10 samples.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (data.Fetched < 70 && clock.ElapsedMilliseconds < 5000)
+            {
+                Thread.Sleep(10);
+            }
+
+            Thread.Sleep(50);
             break;
         }
 
         var after = data.Fetched;
-        // One consumed batch, plus per worker at most 2 waiting and one finished but blocked: 1 + 2·(2 + 1) = 7 batches.
-        Assert.That(after, Is.LessThanOrEqualTo(70), "prefetch is bounded");
-        Assert.That(after, Is.GreaterThanOrEqualTo(30), "the workers did run ahead");
+        Assert.That(after, Is.EqualTo(70), "the workers run ahead, and no further than prefetchFactor allows");
         Thread.Sleep(100);
         Assert.That(data.Fetched, Is.EqualTo(after), "no worker runs after the enumeration is disposed");
     }
