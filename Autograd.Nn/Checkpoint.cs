@@ -111,7 +111,7 @@ public static class Checkpoint
             meta["loader_epoch"] = loader.Epoch.ToString(CultureInfo.InvariantCulture);
         }
 
-        meta["generators"] = new JsonArray([.. (generators ?? [Tensor.DefaultGenerator]).Select(g => (JsonNode)Convert.ToHexString(g.GetState()))]).ToJsonString();
+        meta["generators"] = new JsonArray([.. Generators(generators).Select(g => (JsonNode)Convert.ToHexString(g.GetState()))]).ToJsonString();
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
@@ -156,7 +156,7 @@ public static class Checkpoint
             throw new InvalidDataException($"Checkpoint.Load '{path}': a loader was given but the checkpoint has no loader epoch.");
         }
 
-        var targets = generators ?? [Tensor.DefaultGenerator];
+        var targets = Generators(generators);
         var states = Parse(path, "generators", () => Json(Entry("generators")).AsArray().Select(n => Convert.FromHexString(Value(n).GetValue<string>())).ToArray());
         if (states.Length != targets.Count || states.Any(s => s.Length != Generator.StateSize))
         {
@@ -257,6 +257,25 @@ public static class Checkpoint
 
             return dict;
         });
+
+    /// <summary>The generators given, or the default one; none may be null.</summary>
+    private static IReadOnlyList<Generator> Generators(IReadOnlyList<Generator>? generators)
+    {
+        if (generators is null)
+        {
+            return [Tensor.DefaultGenerator];
+        }
+
+        for (var i = 0; i < generators.Count; i++)
+        {
+            if (generators[i] is null)
+            {
+                throw new ArgumentException($"Checkpoint: generator {i} is null.", nameof(generators));
+            }
+        }
+
+        return generators;
+    }
 
     /// <summary>Parsed JSON; a null document is malformed.</summary>
     private static JsonNode Json(string json) => Value(JsonNode.Parse(json));

@@ -371,6 +371,13 @@ public abstract class Optimizer<T, TOptions, TState> : Optimizer<T>
             {
                 var saved = stateDict.ParamGroups[g];
                 var count = _groups[g].Parameters.Count;
+                if (saved?.Params is null)
+                {
+                    errors.Add($"group {g} is null or has no parameter list");
+                    index += count;
+                    continue;
+                }
+
                 if (saved.Params.Count != count || !saved.Params.SequenceEqual(Enumerable.Range(index, count)))
                 {
                     errors.Add($"group {g} holds parameters [{string.Join(", ", saved.Params)}] in the state dict but {count} parameters from index {index} in the optimiser");
