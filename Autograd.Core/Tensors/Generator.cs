@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace Autograd;
 
 /// <summary>
@@ -26,6 +28,50 @@ public sealed class Generator
         _s2 = SplitMix(ref s);
         _s3 = SplitMix(ref s);
         _spareNormal = null;
+    }
+
+    /// <summary>Bytes of <see cref="GetState"/>: the four xoshiro256** words, a flag and the spare normal.</summary>
+    public const int StateSize = 4 * 8 + 1 + 8;
+
+    /// <summary>
+    /// The generator's whole state (PyTorch's <c>get_state()</c>): the four xoshiro256** words and the spare normal of
+    /// Box-Muller, little-endian, <see cref="StateSize"/> bytes. <see cref="SetState"/> of it continues the sequence
+    /// exactly where it was, which a checkpoint needs for a bit-exact resume.
+    /// </summary>
+    public byte[] GetState()
+    {
+        var state = new byte[StateSize];
+        var span = state.AsSpan();
+        BinaryPrimitives.WriteUInt64LittleEndian(span, _s0);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[8..], _s1);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[16..], _s2);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[24..], _s3);
+        state[32] = _spareNormal.HasValue ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteDoubleLittleEndian(span[33..], _spareNormal ?? 0);
+        return state;
+    }
+
+    /// <summary>Restores a state from <see cref="GetState"/> (PyTorch's <c>set_state</c>).</summary>
+    public void SetState(byte[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var span = state.AsSpan();
+        if (state.Length != StateSize || state[32] > 1)
+        {
+            throw new ArgumentException($"Generator.SetState: expected {StateSize} bytes from GetState (flag byte 0 or 1), got {state.Length}.", nameof(state));
+        }
+
+        var s0 = BinaryPrimitives.ReadUInt64LittleEndian(span);
+        var s1 = BinaryPrimitives.ReadUInt64LittleEndian(span[8..]);
+        var s2 = BinaryPrimitives.ReadUInt64LittleEndian(span[16..]);
+        var s3 = BinaryPrimitives.ReadUInt64LittleEndian(span[24..]);
+        if ((s0 | s1 | s2 | s3) == 0)
+        {
+            throw new ArgumentException("Generator.SetState: the all-zero state is not a state xoshiro256** can reach (it would yield zeros forever).", nameof(state));
+        }
+
+        (_s0, _s1, _s2, _s3) = (s0, s1, s2, s3);
+        _spareNormal = state[32] == 1 ? BinaryPrimitives.ReadDoubleLittleEndian(span[33..]) : null;
     }
 
     /// <summary>Next 64 random bits.</summary>

@@ -29,7 +29,7 @@ public readonly record struct Batch<T>(Tensor<T> X, int[] Y)
 /// counter, so a graph that saved a stale batch is detectable. Pass <c>reuseBuffers: false</c> to get
 /// fresh arrays for every batch. One enumeration at a time per loader.</para>
 /// </remarks>
-public sealed class DataLoader<T> : IEnumerable<Batch<T>>
+public sealed class DataLoader<T> : IDataLoader, IEnumerable<Batch<T>>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly TensorDataset<T> _dataset;
@@ -48,16 +48,7 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     public DataLoader(TensorDataset<T> dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, bool reuseBuffers = true, Sampler? sampler = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
-        if (batchSize < 1)
-        {
-            throw new ArgumentException($"DataLoader: batch size must be positive, got {batchSize}.", nameof(batchSize));
-        }
-
-        if (sampler is not null && shuffle)
-        {
-            throw new ArgumentException("DataLoader: sampler is mutually exclusive with shuffle (shuffle in the sampler instead).", nameof(sampler));
-        }
-
+        LoaderOrder.Check(batchSize, shuffle, sampler);
         _sampler = sampler;
 
         _dataset = dataset;
@@ -85,7 +76,7 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     public Sampler? Sampler => _sampler;
 
     /// <summary>Batches per epoch: ⌈N / B⌉, or ⌊N / B⌋ with dropLast, N the data set's length or the sampler's count.</summary>
-    public int Count => DropLast ? Samples / BatchSize : (Samples + BatchSize - 1) / BatchSize;
+    public int Count => LoaderOrder.Batches(Samples, BatchSize, DropLast);
 
     private int Samples => _sampler?.Count ?? _dataset.Count;
 
@@ -95,32 +86,11 @@ public sealed class DataLoader<T> : IEnumerable<Batch<T>>
     public IEnumerator<Batch<T>> GetEnumerator()
     {
         // The order is fixed when the enumeration starts, so Epoch counts enumerations, not MoveNext calls.
-        var epoch = Epoch++;
-        var order = Shuffle ? Permutation(_dataset.Count, Seed + (ulong)epoch) : _sampler is null ? null : Order(_sampler, epoch);
+        var order = LoaderOrder.Of(_dataset.Count, Shuffle, Seed, _sampler, Epoch++);
         return Batches(order);
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
-
-    private int[] Order(Sampler sampler, int epoch)
-    {
-        sampler.SetEpoch(epoch);
-        var order = sampler.ToArray();
-        if (order.Length != sampler.Count)
-        {
-            throw new InvalidOperationException($"DataLoader: the sampler ({sampler.GetType().Name}) says Count {sampler.Count} but yielded {order.Length} indices.");
-        }
-
-        foreach (var index in order)
-        {
-            if ((uint)index >= (uint)_dataset.Count)
-            {
-                throw new InvalidOperationException($"DataLoader: the sampler ({sampler.GetType().Name}) yielded index {index} for a data set of {_dataset.Count} samples.");
-            }
-        }
-
-        return order;
-    }
 
     private IEnumerator<Batch<T>> Batches(int[]? order)
     {

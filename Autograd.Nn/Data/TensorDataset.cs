@@ -6,9 +6,10 @@ namespace Autograd.Data;
 /// <summary>
 /// A labelled data set held as one contiguous tensor of features [N, ...sample shape] and one array of
 /// class labels (PyTorch's <c>TensorDataset</c> for classification). Holding the set in one array lets
-/// a <see cref="DataLoader{T}"/> gather a batch with one copy per sample.
+/// a <see cref="DataLoader{T}"/> gather a batch with one copy per sample. It is a map-style
+/// <see cref="Dataset{TSample}"/> of (features, label) pairs, so the general loader and transforms take it too.
 /// </summary>
-public sealed class TensorDataset<T>
+public sealed class TensorDataset<T> : Dataset<(Tensor<T> X, int Label)>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly int[] _labels;
@@ -77,21 +78,17 @@ public sealed class TensorDataset<T>
     public ReadOnlySpan<int> Labels => _labels;
 
     /// <summary>Number of samples.</summary>
-    public int Count => _labels.Length;
+    public override int Count => _labels.Length;
 
     /// <summary>Shape of one sample (the features' shape without the first dimension).</summary>
     public int[] SampleShape => Features.Shape[1..];
 
     /// <summary>Sample <paramref name="index"/>: a view of its features and its label.</summary>
-    public (Tensor<T> X, int Label) this[int index]
+    public override (Tensor<T> X, int Label) this[int index]
     {
         get
         {
-            if ((uint)index >= (uint)Count)
-            {
-                throw new ArgumentOutOfRangeException(nameof(index), index, $"TensorDataset: index {index} is out of range for {Count} samples.");
-            }
-
+            CheckIndex(index);
             return (Features.Select(0, index), _labels[index]);
         }
     }

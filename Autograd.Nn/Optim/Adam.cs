@@ -66,6 +66,14 @@ public sealed class AdamState<T>
         MaxExpAvgSq = amsgrad ? Tensor.Zeros<T>(parameter.Shape) : null;
     }
 
+    internal AdamState(long step, Tensor<T> expAvg, Tensor<T> expAvgSq, Tensor<T>? maxExpAvgSq)
+    {
+        Step = step;
+        ExpAvg = expAvg;
+        ExpAvgSq = expAvgSq;
+        MaxExpAvgSq = maxExpAvgSq;
+    }
+
     /// <summary>Steps taken (t in the bias corrections).</summary>
     public long Step { get; internal set; }
 
@@ -110,6 +118,17 @@ public class Adam<T> : Optimizer<T, AdamOptions, AdamState<T>>
 
     protected override AdamState<T> CreateState(Tensor<T> parameter) => new(parameter, amsgrad: false);
 
+    protected override void SaveState(AdamState<T> state, ParameterState<T> entry)
+    {
+        entry.Scalars["step"] = state.Step;
+        entry.Add("exp_avg", state.ExpAvg);
+        entry.Add("exp_avg_sq", state.ExpAvgSq);
+        entry.Add("max_exp_avg_sq", state.MaxExpAvgSq);
+    }
+
+    protected override AdamState<T> LoadState(Tensor<T> parameter, ParameterState<T> entry) =>
+        new(entry.GetCount("step"), entry.GetTensor("exp_avg", parameter)!, entry.GetTensor("exp_avg_sq", parameter)!, entry.GetTensor("max_exp_avg_sq", parameter, required: false));
+
     protected override void Update(Tensor<T> parameter, Span<T> param, ReadOnlySpan<T> grad, AdamState<T> state, AdamOptions o)
     {
         var n = param.Length;
@@ -124,19 +143,7 @@ public class Adam<T> : Optimizer<T, AdamOptions, AdamState<T>>
                 TP.Multiply(param, T.CreateChecked(1 - o.Lr * o.WeightDecay), param);
             }
 
-            if (o.Maximize)
-            {
-                TP.Negate(grad, g);
-            }
-            else
-            {
-                grad.CopyTo(g);
-            }
-
-            if (!DecoupledWeightDecay && o.WeightDecay != 0)
-            {
-                TP.MultiplyAdd(param, T.CreateChecked(o.WeightDecay), g, g);
-            }
+            Optimizers.DecayedGradient(param, grad, g, o.Maximize, DecoupledWeightDecay ? 0 : o.WeightDecay);
 
             state.Step++;
             var bias1 = 1 - Math.Pow(o.Beta1, state.Step);

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
 namespace Autograd.Optim;
 
 /// <summary>
@@ -34,13 +37,13 @@ public abstract class LRScheduler
     public IReadOnlyList<double> BaseLrs { get; private protected set; }
 
     /// <summary>Number of <see cref="Step"/> calls so far (PyTorch's <c>last_epoch</c>).</summary>
-    public int LastEpoch { get; private set; }
+    public int LastEpoch { get; private protected set; }
 
     /// <summary>The current learning rate of each group.</summary>
     public IReadOnlyList<double> GetLastLr() => [.. Optimizer.ParamGroups.Select(g => g.Lr)];
 
     /// <summary>Advances one epoch (or batch) and sets every group's learning rate.</summary>
-    public void Step()
+    public virtual void Step()
     {
         LastEpoch++;
         Apply(LastEpoch);
@@ -81,6 +84,98 @@ public abstract class LRScheduler
 
     /// <summary>The learning rate at <paramref name="epoch"/> of a group that started at <paramref name="baseLr"/>.</summary>
     protected abstract double LearningRate(double baseLr, int epoch);
+
+    /// <summary>
+    /// The scheduler's state (PyTorch's <c>state_dict()</c>): its type, <c>last_epoch</c> and <c>base_lrs</c>, plus what
+    /// a scheduler keeps beyond them (the parts of a <see cref="SequentialLR"/>, the counters of
+    /// <see cref="ReduceLROnPlateau"/>). The groups' current rates belong to the optimiser's state dict. The
+    /// schedule itself (step size, milestones, a lambda) is the constructor's, as in PyTorch, and is not saved.
+    /// </summary>
+    public JsonObject StateDict()
+    {
+        var state = new JsonObject
+        {
+            ["type"] = GetType().Name,
+            ["last_epoch"] = LastEpoch,
+            ["base_lrs"] = new JsonArray([.. BaseLrs.Select(lr => (JsonNode)lr)]),
+        };
+        SaveState(state);
+        return state;
+    }
+
+    /// <summary>
+    /// Restores a state from <see cref="StateDict"/> into a scheduler of the same type made on an optimiser with as
+    /// many groups (PyTorch's <c>load_state_dict</c>). Every problem is reported at once in an ArgumentException;
+    /// then nothing was changed.
+    /// </summary>
+    public void LoadStateDict(JsonObject state)
+    {
+        CheckStateDict(state);
+        Load(state);
+    }
+
+    /// <summary>Throws what <see cref="LoadStateDict"/> would throw, changing nothing.</summary>
+    internal void CheckStateDict(JsonObject state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var errors = new List<string>();
+        Check(state, errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException($"{GetType().Name}.LoadStateDict: the state does not fit this scheduler (nothing was loaded):\n\t" + string.Join("\n\t", errors), nameof(state));
+        }
+    }
+
+    /// <summary>For <see cref="SequentialLR"/>, which checks and loads its parts.</summary>
+    internal void CheckPart(JsonObject state, List<string> errors) => Check(state, errors);
+
+    internal void LoadPart(JsonObject state) => Load(state);
+
+    /// <summary>Adds what this scheduler keeps beyond last_epoch and base_lrs.</summary>
+    private protected virtual void SaveState(JsonObject state)
+    {
+    }
+
+    /// <summary>Collects what is wrong with <paramref name="state"/> for this scheduler.</summary>
+    private protected virtual void Check(JsonObject state, List<string> errors)
+    {
+        if (state["type"]?.GetValueKind() != JsonValueKind.String || state["type"]!.GetValue<string>() != GetType().Name)
+        {
+            errors.Add($"type is {state["type"]?.ToJsonString() ?? "missing"}, expected \"{GetType().Name}\"");
+        }
+
+        if (Number(state, "last_epoch") is not { } epoch || epoch < 0 || epoch != Math.Floor(epoch) || epoch > int.MaxValue)
+        {
+            errors.Add($"last_epoch is {state["last_epoch"]?.ToJsonString() ?? "missing"}, expected a non-negative integer");
+        }
+
+        if (Numbers(state, "base_lrs") is not { } lrs || lrs.Length != Optimizer.ParamGroups.Count || lrs.Any(lr => !(lr >= 0) || !double.IsFinite(lr)))
+        {
+            errors.Add($"base_lrs is {state["base_lrs"]?.ToJsonString() ?? "missing"}, expected {Optimizer.ParamGroups.Count} finite rates >= 0 (one per group)");
+        }
+    }
+
+    /// <summary>Sets the state; <see cref="Check"/> has passed.</summary>
+    private protected virtual void Load(JsonObject state)
+    {
+        LastEpoch = (int)Number(state, "last_epoch")!.Value;
+        BaseLrs = Numbers(state, "base_lrs")!;
+    }
+
+    /// <summary>The number under <paramref name="key"/>, or null when it is missing or not a number.</summary>
+    private protected static double? Number(JsonObject state, string key) =>
+        state[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.Deserialize<double>() : null;
+
+    /// <summary>The array of numbers under <paramref name="key"/>, or null.</summary>
+    private protected static double[]? Numbers(JsonObject state, string key)
+    {
+        if (state[key] is not JsonArray array || array.Any(n => n is not JsonValue v || v.GetValueKind() != JsonValueKind.Number))
+        {
+            return null;
+        }
+
+        return [.. array.Select(n => n!.Deserialize<double>())];
+    }
 }
 
 /// <summary>Multiplies the learning rate by <c>gamma</c> every <c>stepSize</c> epochs: lr = base·γ^⌊epoch / stepSize⌋.</summary>

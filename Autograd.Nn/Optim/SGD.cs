@@ -69,6 +69,11 @@ public sealed class SGD<T> : Optimizer<T, SgdOptions, SgdState<T>>
 
     protected override SgdState<T> CreateState(Tensor<T> parameter) => new();
 
+    protected override void SaveState(SgdState<T> state, ParameterState<T> entry) => entry.Add("momentum_buffer", state.MomentumBuffer);
+
+    protected override SgdState<T> LoadState(Tensor<T> parameter, ParameterState<T> entry) =>
+        new() { MomentumBuffer = entry.GetTensor("momentum_buffer", parameter, required: false) };
+
     protected override void Update(Tensor<T> parameter, Span<T> param, ReadOnlySpan<T> grad, SgdState<T> state, SgdOptions o)
     {
         var n = param.Length;
@@ -77,19 +82,7 @@ public sealed class SGD<T> : Optimizer<T, SgdOptions, SgdState<T>>
         {
             // d = ±g + wd·p
             var d = rented.AsSpan(0, n);
-            if (o.Maximize)
-            {
-                TP.Negate(grad, d);
-            }
-            else
-            {
-                grad.CopyTo(d);
-            }
-
-            if (o.WeightDecay != 0)
-            {
-                TP.MultiplyAdd(param, T.CreateChecked(o.WeightDecay), d, d);
-            }
+            Optimizers.DecayedGradient(param, grad, d, o.Maximize, o.WeightDecay);
 
             if (o.Momentum != 0)
             {

@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace Autograd.Optim;
 
 /// <summary>
@@ -61,6 +63,42 @@ public sealed class SequentialLR : LRScheduler
 
     /// <summary>The epochs at which the next part takes over.</summary>
     public IReadOnlyList<int> Milestones => _milestones;
+
+    private protected override void SaveState(JsonObject state) =>
+        state["schedulers"] = new JsonArray([.. _schedulers.Select(s => (JsonNode)s.StateDict())]);
+
+    private protected override void Check(JsonObject state, List<string> errors)
+    {
+        base.Check(state, errors);
+        if (state["schedulers"] is not JsonArray parts || parts.Count != _schedulers.Length)
+        {
+            errors.Add($"schedulers is not an array of {_schedulers.Length} states");
+            return;
+        }
+
+        for (var i = 0; i < parts.Count; i++)
+        {
+            if (parts[i] is not JsonObject part)
+            {
+                errors.Add($"scheduler {i}: not an object");
+                continue;
+            }
+
+            var inner = new List<string>();
+            _schedulers[i].CheckPart(part, inner);
+            errors.AddRange(inner.Select(e => $"scheduler {i}: {e}"));
+        }
+    }
+
+    private protected override void Load(JsonObject state)
+    {
+        base.Load(state);
+        var parts = (JsonArray)state["schedulers"]!;
+        for (var i = 0; i < _schedulers.Length; i++)
+        {
+            _schedulers[i].LoadPart((JsonObject)parts[i]!);
+        }
+    }
 
     private protected override void Apply(int epoch)
     {
