@@ -144,13 +144,17 @@ public class DataPipelineTests
     {
         var loader = DataLoader.Create(new Regression(40, failAt: 13), 4, Collate.Default, numWorkers: 2);
         var seen = new List<float[]>();
-        var error = Assert.Throws<InvalidDataException>(() =>
+        // On a thread of its own with a deadline: a dropped worker exception would otherwise hang the suite.
+        var epoch = Task.Run(() =>
         {
             foreach (var (x, _) in loader)
             {
                 seen.Add(x.ToArray());
             }
         });
+        Assert.That(() => epoch.Wait(TimeSpan.FromSeconds(30)), Throws.InstanceOf<AggregateException>(), "the epoch must end with the worker's exception, not hang");
+        var error = epoch.Exception!.InnerException as InvalidDataException;
+        Assert.That(error, Is.Not.Null, $"got {epoch.Exception.InnerException?.GetType().Name}");
         Assert.That(error!.Message, Is.EqualTo("sample 13 is corrupt"));
         Assert.That(seen, Has.Count.EqualTo(3), "batches 0-2 come first; batch 3 holds sample 13");
         Assert.That(loader.Select(b => b.X).Take(2).Count(), Is.EqualTo(2), "the next epoch starts afresh");
