@@ -67,52 +67,19 @@ public class LifetimeTests
         var expected = op(held);
         GC.KeepAlive(held);
 
-        var stop = 0;
-        var collector = new Thread(() =>
-        {
-            // Mostly gen-1 collections, which are short, so that many fall inside a kernel; every eighth a
-            // full one for inputs promoted while their op was still running.
-            for (var i = 0; Volatile.Read(ref stop) == 0; i++)
-            {
-                GC.Collect(i % 8 == 7 ? 2 : 1, GCCollectionMode.Forced, blocking: true);
-                GC.WaitForPendingFinalizers();
-            }
-        }) { IsBackground = true };
-
-        var poison = BufferPool.Poison;
-        BufferPool.Poison = true;
-        collector.Start();
-        var runs = 0;
-        var wrong = 0;
+        // Long enough for the op's methods to be recompiled optimised (tier 1), where the JIT ends a
+        // reference's lifetime at its last use; tier-0 code keeps every local alive to the end.
         var random = new Random(5);
-        try
+        var (runs, wrong) = UnderCollection([], 700, 1, _ =>
         {
-            // Long enough for the op's methods to be recompiled optimised (tier 1), where the JIT ends a
-            // reference's lifetime at its last use; tier-0 code keeps every local alive to the end.
-            var clock = Stopwatch.StartNew();
-            while (clock.ElapsedMilliseconds < 700)
+            // One collection inside a strided kernel at a row chosen afresh once the last one has fired.
+            if (Volatile.Read(ref BufferPool.CollectAfterRows) <= 0)
             {
-                // One collection inside a strided kernel at a row chosen afresh once the last one has fired.
-                if (Volatile.Read(ref BufferPool.CollectAfterRows) <= 0)
-                {
-                    Volatile.Write(ref BufferPool.CollectAfterRows, random.Next(1, 300));
-                }
-
-                var got = RunOnce(op, data);
-                runs++;
-                if (!got.AsSpan().SequenceEqual(expected))
-                {
-                    wrong++;
-                }
+                Volatile.Write(ref BufferPool.CollectAfterRows, random.Next(1, 300));
             }
-        }
-        finally
-        {
-            Volatile.Write(ref stop, 1);
-            Volatile.Write(ref BufferPool.CollectAfterRows, 0);
-            collector.Join();
-            BufferPool.Poison = poison;
-        }
+
+            return RunOnce(op, data).AsSpan().SequenceEqual(expected);
+        });
 
         Assert.That(wrong, Is.Zero, $"{wrong} of {runs} runs read a buffer after the pool took it back");
     }
@@ -163,11 +130,28 @@ public class LifetimeTests
             }
         }
 
+        var random = new Random(5);
+        var (runs, wrong) = UnderCollection(shapes, Soak ? 2000 : 60, 2 * modes.Count, run =>
+        {
+            var mode = modes[run % modes.Count];
+            return Dying(call, sizes, data, shapes, mode.Strided, mode.Record, random.Next(1, 64)).AsSpan().SequenceEqual(mode.Expected);
+        });
+
+        Assert.That(wrong, Is.Zero, $"{call.Label} {sizes}: {wrong} of {runs} runs differ from the op on reachable inputs (a buffer read after the pool took it back)");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/> (true when its result is right) for <paramref name="milliseconds"/> and at least
+    /// <paramref name="minRuns"/> times while another thread collects without pause (mostly gen-1 collections, which
+    /// are short, so that many fall inside a kernel; every eighth a full one for inputs promoted while their op was
+    /// still running) and then takes buffers of <paramref name="shapes"/> from the pool and drops them, so that the
+    /// pool hands out the poisoned memory it just took back where a dead input's buffer would be.
+    /// </summary>
+    private static (int Runs, int Wrong) UnderCollection(int[][] shapes, int milliseconds, int minRuns, Func<int, bool> run)
+    {
         var stop = 0;
         var collector = new Thread(() =>
         {
-            // Collect, then take buffers of the inputs' size classes from the pool and drop them at once: the
-            // pool hands out poisoned memory that was just returned, where a dead input's buffer would be.
             for (var i = 0; Volatile.Read(ref stop) == 0; i++)
             {
                 GC.Collect(i % 8 == 7 ? 2 : 1, GCCollectionMode.Forced, blocking: true);
@@ -182,19 +166,13 @@ public class LifetimeTests
         var poison = BufferPool.Poison;
         BufferPool.Poison = true;
         collector.Start();
-        var runs = 0;
-        var wrong = 0;
-        var random = new Random(5);
+        var (runs, wrong) = (0, 0);
         try
         {
             var clock = Stopwatch.StartNew();
-            var budget = Soak ? 2000 : 60;
-            while (clock.ElapsedMilliseconds < budget || runs < 2 * modes.Count)
+            while (clock.ElapsedMilliseconds < milliseconds || runs < minRuns)
             {
-                var mode = modes[runs % modes.Count];
-                var got = Dying(call, sizes, data, shapes, mode.Strided, mode.Record, random.Next(1, 64));
-                runs++;
-                if (!got.AsSpan().SequenceEqual(mode.Expected))
+                if (!run(runs++))
                 {
                     wrong++;
                 }
@@ -208,7 +186,7 @@ public class LifetimeTests
             BufferPool.Poison = poison;
         }
 
-        Assert.That(wrong, Is.Zero, $"{call.Label} {sizes}: {wrong} of {runs} runs differ from the op on reachable inputs (a buffer read after the pool took it back)");
+        return (runs, wrong);
     }
 
     /// <summary>
