@@ -180,6 +180,52 @@ public class KernelPathSecondOrderTests
         Assert.That(result.Passed, Is.True, result.Message);
     }
 
+    /// <summary>
+    /// The backward ops' own VJPs at second order: each function returns a first-order gradient (recorded with
+    /// createGraph), so GradGradCheck differentiates the VJP of that gradient op twice: the routing ops'
+    /// scatter and its gather (IndexSelect, Gather, Embedding, MaxPool2d: "…BackwardBackward"), and Conv2d's
+    /// weight-gradient op (Conv2dWeightGradient) with its ConvTranspose2d and Conv2d VJPs.
+    /// </summary>
+    public static IEnumerable<TestCaseData> BackwardOps()
+    {
+        var rows = new[] { 2, 0, 2, 1 };
+        var index = IndexTensor.FromArray([0, 2, 2, 1, 1, 0], [2, 3]);
+        var tokens = IndexTensor.FromArray([1, 0, 1, 2], [2, 2]);
+        yield return Backward("IndexSelect", [3, 2], x => x.IndexSelect(0, rows));
+        yield return Backward("Gather", [2, 3], x => x.Gather(1, index));
+        yield return Backward("Embedding", [3, 2], x => x.Embedding(tokens));
+        yield return Backward("MaxPool2d", [1, 1, 4, 4], x => x.MaxPool2d(2), distinct: true);
+        var input = Leaf([1, 2, 5, 5], 9, false);
+        yield return Backward("Conv2d weight gradient", [2, 2, 3, 3], w => input.Conv2d(w, padding: 1));
+    }
+
+    private static TestCaseData Backward(string name, int[] shape, Func<Tensor<double>, Tensor<double>> op, bool distinct = false) =>
+        new TestCaseData(shape, op, distinct).SetArgDisplayNames(name);
+
+    [TestCaseSource(nameof(BackwardOps))]
+    public void BackwardOp_OfAFirstOrderGradient_SecondOrderMatchesFiniteDifferences(int[] shape, Func<Tensor<double>, Tensor<double>> op, bool distinct)
+    {
+        var x = Leaf(shape, 3, true, distinct);
+        var y0 = op(x);
+        var v = Leaf(y0.Shape, 4, true);
+
+        // h(x, v) = d⟨v ⊙ op(x), op(x)⟩/dx: the gradient op (a scatter, or dW) applied to a cotangent that
+        // depends on x and v, so its own VJP and that VJP's VJP both carry weight.
+        var result = GradGradCheck.Check(
+            xs =>
+            {
+                // Recorded even while GradCheck evaluates h at perturbed points without grad.
+                using (Tensor.EnableGrad())
+                {
+                    var y = op(xs[0]);
+                    return Tensor.Grad([y], [xs[0]], [xs[1] * y], createGraph: true)[0]!;
+                }
+            },
+            [x, v],
+            options: new GradCheckOptions { Seed = 3 });
+        Assert.That(result.Passed, Is.True, result.Message);
+    }
+
     private static Tensor<double> Leaf(int[] shape, int seed, bool requiresGrad, bool distinct = false)
     {
         var n = ShapeMath.Numel(shape);
