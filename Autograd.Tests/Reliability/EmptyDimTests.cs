@@ -136,6 +136,21 @@ public class EmptyDimTests
     }
 
     [Test]
+    public void BatchNorm2d_OnAnEmptyBatch_LeavesTheRunningStatisticsAlone()
+    {
+        // PyTorch returns an empty result and does not update running_mean/running_var from no values.
+        var mean = Tensor.FromArray([0.5, -0.25, 1.0], [3]);
+        var variance = Tensor.FromArray([2.0, 0.5, 1.5], [3]);
+        var y = Tensor.Zeros<double>(0, 3, 4, 4).BatchNorm2d(mean, variance, training: true);
+        Assert.That(y.Shape, Is.EqualTo(new[] { 0, 3, 4, 4 }));
+        Assert.That(mean.ToArray(), Is.EqualTo(new[] { 0.5, -0.25, 1.0 }));
+        Assert.That(variance.ToArray(), Is.EqualTo(new[] { 2.0, 0.5, 1.5 }));
+
+        // One value per channel has no variance: refused, as PyTorch does.
+        Assert.That(() => Tensor.Zeros<double>(1, 3, 1, 1).BatchNorm2d(mean, variance, training: true), Throws.InstanceOf<ArgumentException>());
+    }
+
+    [Test]
     public void Modules_CoverEveryModuleType()
     {
         var types = typeof(Module<>).Assembly.GetExportedTypes()
