@@ -50,7 +50,8 @@ internal sealed class DirectColumns<T>(ConvGeometry geometry, Tensor<T> windows,
     /// </summary>
     public static Tensor<T>? Windows(Tensor<T> x, in ConvGeometry g)
     {
-        if (g.IsPadded)
+        // An empty batch has no image 0 to probe the column view with (and nothing to read).
+        if (g.IsPadded || g.N == 0)
         {
             return null;
         }

@@ -345,6 +345,12 @@ internal static class Elementwise
     {
         var n = x.Numel;
         var result = Tensor<T>.UninitializedLike(x);
+        if (n == 0)
+        {
+            // Some TensorPrimitives kernels (Sigmoid) reject empty spans; an empty result has nothing to compute.
+            return result;
+        }
+
         if (!x.IsContiguous || Chunks(n) == 1)
         {
             using var xr = x.Read();

@@ -88,7 +88,9 @@ internal static class Normalization
         }
 
         var count = input.Numel / Math.Max(c, 1);
-        if (training && count <= 1)
+        // PyTorch's rule: one value per channel has no variance; an empty batch (or plane) is allowed and
+        // gives an empty result, zero gradients for weight and bias, and leaves the running statistics alone.
+        if (training && count == 1)
         {
             throw new ArgumentException($"{op}: expected more than 1 value per channel when training {shapes}.", nameof(input));
         }
@@ -111,7 +113,7 @@ internal static class Normalization
                     var r = Standardize(input, dims, epsT);
                     return (r.Mean, r.InvStd);
                 };
-                if (runningMean is not null)
+                if (runningMean is not null && count > 0)
                 {
                     var m = T.CreateChecked(momentum);
                     var unbiased = T.CreateChecked(count) / T.CreateChecked(count - 1);
