@@ -39,13 +39,11 @@ public static class GroupNormExtensions
             Normalization.CheckShape(weight, channels, "GroupNorm", nameof(weight), shapes);
             Normalization.CheckShape(bias, channels, "GroupNorm", nameof(bias), shapes);
             var epsT = Normalization.CheckEps<T>(eps, "GroupNorm", shapes);
-            if (input.Numel == 0)
-            {
-                throw new ArgumentException($"GroupNorm: input has no elements to normalise {shapes}.", nameof(input));
-            }
-
+            // An empty batch or an empty spatial size gives an empty result and zero weight and bias gradients, as
+            // PyTorch's group_norm does; the group size is computed from the shape, not from Numel / n.
             var inputShape = input.ShapeArray;
-            int[] grouped = [n, numGroups, input.Numel / (n * numGroups)];
+            var perGroup = (c / numGroups) * ShapeMath.Numel(inputShape[2..]);
+            int[] grouped = [n, numGroups, perGroup];
             int[] groupDims = [2];
             var channelShape = Enumerable.Range(0, input.Rank).Select(d => d == 1 ? c : 1).ToArray();
             var sumDims = Enumerable.Range(0, input.Rank).Where(d => d != 1).ToArray();

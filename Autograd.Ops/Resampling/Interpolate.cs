@@ -43,6 +43,12 @@ public static class InterpolateExtensions
             using var callSite = CallSite.Enter(callerFile, callerLine);
             ArgumentNullException.ThrowIfNull(input);
             ArgumentNullException.ThrowIfNull(mode);
+            if (input.Rank >= 1 && ShapeMath.Numel(input.ShapeArray[1..]) == 0)
+            {
+                // PyTorch's upsample kernels: "Non-empty 3D/4D data tensor expected"; only the batch may be empty.
+                throw new ArgumentException($"Interpolate: only the batch dimension may be empty, got input {ShapeMath.Format(input.ShapeArray)}.", nameof(input));
+            }
+
             var plan = Plan(input.ShapeArray, size, scaleFactor, mode, alignCorners);
             var site = new CallSite(callerFile, callerLine);
             var result = input;

@@ -55,7 +55,7 @@ public class EmptyDimTests
             .Where(t => t.IsAbstract && t.IsSealed)
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
             .Where(m => !m.IsSpecialName && !m.Name.StartsWith("op_", StringComparison.Ordinal) && ReturnsTensors(m.ReturnType))
-            .Select(m => m.Name)
+            .Select(m => m.Name.StartsWith("get_", StringComparison.Ordinal) ? m.Name[4..] : m.Name)   // extension properties (x.T)
             .Concat(OpCoverageTests.OpNames())
             .Where(n => n != "Detach")
             .Distinct();
@@ -114,6 +114,19 @@ public class EmptyDimTests
         new("MultiheadAttention", "n=2,l=3", _ => new MultiheadAttention<double>(4, 2, batchFirst: true, generator: new Generator(1)), s => [s["n"], s["l"], 4], (_, m, x) => ((MultiheadAttention<double>)m).Forward(x, x, x, needWeights: false).Output, s => [s["n"], s["l"], 4]),
         new("CrossEntropyLoss", "n=3", _ => new CrossEntropyLoss<double>(), s => [s["n"], 4], (s, m, x) => ((CrossEntropyLoss<double>)m).Forward(x, Enumerable.Range(0, s["n"]).Select(i => i % 4).ToArray()), _ => []),
         new("MSELoss", "n=3,c=4", _ => new MSELoss<double>(Reduction.Sum), s => [s["n"], s["c"]], (_, m, x) => ((MSELoss<double>)m).Forward(x, x.Detach() * 0.5), _ => []),
+        new("Identity", "n=3,c=4", _ => new Identity<double>(), s => [s["n"], s["c"]], (_, m, x) => m.Forward(x), s => [s["n"], s["c"]]),
+        new("Dropout2d", "n=2,h=3,w=3", _ => new Dropout2d<double>(0.5, new Generator(2)), s => [s["n"], 3, s["h"], s["w"]], (_, m, x) => m.Forward(x), s => [s["n"], 3, s["h"], s["w"]]),
+        new("Conv1d", "n=2,l=8", _ => new Conv1d<double>(3, 4, 3, generator: new Generator(1)), s => [s["n"], 3, s["l"]], (_, m, x) => m.Forward(x), s => [s["n"], 4, s["l"] - 2])
+        {
+            Throws = s => s["l"] < 3 ? "Kernel size can't be greater than actual input size" : null,
+        },
+        new("BatchNorm1d", "n=3", _ => new BatchNorm1d<double>(4), s => [s["n"], 4], (_, m, x) => m.Forward(x), s => [s["n"], 4]),
+        new("GroupNorm", "n=2,h=3", _ => new GroupNorm<double>(2, 4), s => [s["n"], 4, s["h"]], (_, m, x) => m.Forward(x), s => [s["n"], 4, s["h"]]),
+        new("Upsample", "n=2,h=3,w=2", _ => new Upsample<double>(2.0), s => [s["n"], 3, s["h"], s["w"]], (_, m, x) => m.Forward(x), s => [s["n"], 3, 2 * s["h"], 2 * s["w"]])
+        {
+            Throws = s => s["h"] == 0 || s["w"] == 0 ? "Non-empty 4D data tensor expected but got a tensor with sizes [n, 3, h, w]" : null,
+        },
+        new("ModuleDict", "n=3", _ => new ModuleDict<double>([("fc", new Linear<double>(4, 3, generator: new Generator(1)))]), s => [s["n"], 4], (_, m, x) => ((ModuleDict<double>)m)["fc"].Forward(x), s => [s["n"], 3]),
         new("Sequential", "n=3", _ => new Sequential<double>(new Linear<double>(4, 3, generator: new Generator(1)), new ReLU<double>()), s => [s["n"], 4], (_, m, x) => m.Forward(x), s => [s["n"], 3]),
         new("ModuleList", "n=3", _ => new ModuleList<double>([new Linear<double>(4, 3, generator: new Generator(1))]), s => [s["n"], 4], (_, m, x) => ((ModuleList<double>)m)[0].Forward(x), s => [s["n"], 3]),
     ];

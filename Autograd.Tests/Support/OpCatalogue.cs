@@ -142,6 +142,16 @@ public static class OpCatalogue
             yield return Binary(name, compare) with { Differentiable = false };
         }
 
+        yield return Binary("Lerp", (a, b) => a.Lerp(b, 0.25));
+        yield return Call("Lerp", "n=3,c=4", s => [[s["n"], s["c"]], [s["n"], s["c"]], [s["n"], s["c"]]], (_, x) => x[0].Lerp(x[1], x[2]), s => [s["n"], s["c"]], "Lerp by a tensor weight");
+        yield return Unary("To", x => x.To<float>().To<double>(), "To<float> and back");
+        yield return Unary("Float", x => x.Float().Double(), "Float and back");
+        yield return Unary("Double", x => x.Double());
+        yield return Call("T", "n=3,c=4", s => [[s["n"], s["c"]]], (_, x) => x[0].T, s => [s["c"], s["n"]], "T");
+        yield return Call("MaskedSelect", "n=3,c=4", s => [[s["n"], s["c"]]], (s, x) => x[0].MaskedSelect(EveryOther(s["n"], s["c"])), s => [((s["n"] * s["c"]) + 1) / 2]);
+        yield return Call("Sort", "n=3,c=4", s => [[s["n"], s["c"]]], (_, x) => x[0].Sort(1).Values, s => [s["n"], s["c"]]);
+        yield return Call("Sort", "n=3,c=4", s => [[s["n"], s["c"]]], (_, x) => x[0].Sort(0, descending: true).Values, s => [s["n"], s["c"]], "Sort descending over dim 0");
+
         // Broadcasting against a row: [n, c] + [c].
         yield return Call("Add", "n=3,c=4", s => [[s["n"], s["c"]], [s["c"]]], (_, x) => x[0] + x[1], s => [s["n"], s["c"]], "Add broadcast");
 
@@ -263,6 +273,7 @@ public static class OpCatalogue
             ("AddInPlace", (x, o) => x.AddInPlace(o, 0.5)), ("SubInPlace", (x, o) => x.SubInPlace(o)), ("MulInPlace", (x, o) => x.MulInPlace(o)),
             ("DivInPlace", (x, o) => x.DivInPlace(o)), ("AddcmulInPlace", (x, o) => x.AddcmulInPlace(o, o, 0.5)), ("AddcdivInPlace", (x, o) => x.AddcdivInPlace(o, o, 0.5)),
             ("LerpInPlace", (x, o) => x.LerpInPlace(o, 0.25)), ("CopyFrom", (x, o) => x.CopyFrom(o)), ("Fill", (x, _) => x.Fill(2)), ("Zero", (x, _) => x.Zero()),
+            ("MaskedFillInPlace", (x, o) => x.MaskedFillInPlace(o.Gt(1.0), 0.5)),
         })
         {
             yield return Binary(name, (a, b) => update(a.Clone(), b)) with { Differentiable = false, Lo = 0.5, Hi = 2 };
@@ -300,6 +311,17 @@ public static class OpCatalogue
         }
 
         yield return Call(
+            "Conv1d",
+            "n=2,c=3,l=8,f=4",
+            s => [[s["n"], s["c"], s["l"]], [s["f"], s["c"], 3], [s["f"]]],
+            (_, x) => x[0].Conv1d(x[1], x[2]),
+            s => [s["n"], s["f"], s["l"] - 2]) with
+        {
+            Throws = s => NoFilters(s) ?? KernelTooLarge(s["l"], 0, 3),
+            NotZeroed = NoInputChannels,
+        };
+
+        yield return Call(
             "ConvTranspose2d",
             "n=2,c=3,h=4,w=4,f=2",
             s => [[s["n"], s["c"], s["h"], s["w"]], [s["c"], s["f"], 3, 3], [s["f"]]],
@@ -328,6 +350,29 @@ public static class OpCatalogue
         {
             NotZeroed = ImmutableDictionary<string, string>.Empty.Add("c", "BatchNorm2d(0) has no channel to normalise: PyTorch's module and functional form take num_features ≥ 1"),
         };
+        yield return Call("BatchNorm1d", "n=3,c=4", s => [[s["n"], s["c"]], [s["c"]], [s["c"]]], (_, x) => x[0].BatchNorm1d(null, null, x[1], x[2], training: true), s => [s["n"], s["c"]]) with
+        {
+            NotZeroed = ImmutableDictionary<string, string>.Empty.Add("c", "BatchNorm1d(0) has no feature to normalise: PyTorch's module and functional form take num_features ≥ 1"),
+        };
+        yield return Call("BatchNorm1d", "n=2,c=3,l=4", s => [[s["n"], s["c"], s["l"]], [s["c"]], [s["c"]]], (_, x) => x[0].BatchNorm1d(null, null, x[1], x[2], training: true), s => [s["n"], s["c"], s["l"]], "BatchNorm1d over [N, C, L]") with
+        {
+            NotZeroed = ImmutableDictionary<string, string>.Empty.Add("c", "BatchNorm1d(0) has no feature to normalise: PyTorch's module and functional form take num_features ≥ 1"),
+        };
+        yield return Call("GroupNorm", "n=2,c=4,h=3", s => [[s["n"], s["c"], s["h"]], [s["c"]], [s["c"]]], (_, x) => x[0].GroupNorm(2, x[1], x[2]), s => [s["n"], s["c"], s["h"]]) with
+        {
+            NotZeroed = ImmutableDictionary<string, string>.Empty.Add("c", "GroupNorm(2, 0): the channels are split into the groups, and PyTorch's module takes num_channels ≥ 1"),
+        };
+        yield return Call("Dropout2d", "n=2,c=3,h=4,w=4", s => [[s["n"], s["c"], s["h"], s["w"]]], (_, x) => x[0].Dropout2d(0.5, generator: new Generator(3)), s => [s["n"], s["c"], s["h"], s["w"]]);
+
+        // upsample_nearest2d / upsample_bilinear2d take an empty batch only: "Non-empty 4D data tensor expected".
+        static string? EmptyResample(Case s) =>
+            s["c"] == 0 || s["h"] == 0 || s["w"] == 0 ? "Non-empty 4D data tensor expected but got a tensor with sizes [n, c, h, w]" : null;
+        yield return Call("Interpolate", "n=2,c=3,h=4,w=3", s => [[s["n"], s["c"], s["h"], s["w"]]], (_, x) => x[0].Interpolate(2.0), s => [s["n"], s["c"], 2 * s["h"], 2 * s["w"]], "Interpolate nearest ×2") with { Throws = EmptyResample };
+        yield return Call("Interpolate", "n=2,c=3,h=4,w=3", s => [[s["n"], s["c"], s["h"], s["w"]]], (_, x) => x[0].Interpolate([5, 4], mode: "bilinear", alignCorners: false), s => [s["n"], s["c"], 5, 4], "Interpolate bilinear to 5×4") with
+        {
+            Throws = EmptyResample,
+        };
+
         foreach (var (label, causal, mask) in new[] { ("ScaledDotProductAttention", false, false), ("ScaledDotProductAttention causal", true, false), ("ScaledDotProductAttention with a mask", false, true) })
         {
             yield return Call(
@@ -356,6 +401,10 @@ public static class OpCatalogue
             yield return Call("BinaryCrossEntropyWithLogits", "n=3,c=4", s => [[s["n"], s["c"]], [s["n"], s["c"]]], (_, x) => x[0].BinaryCrossEntropyWithLogits(x[1].Sigmoid(), reduction: reduction), elementwise, $"BinaryCrossEntropyWithLogits {reduction}");
         }
     }
+
+    /// <summary>A 0/1 mask [n, c] selecting every other element in row-major order.</summary>
+    private static Tensor<double> EveryOther(int n, int c) =>
+        Tensor.FromArray(Enumerable.Range(0, n * c).Select(i => i % 2 == 0 ? 1.0 : 0.0).ToArray(), [n, c]);
 
     /// <summary>
     /// Zero input channels: this op's argument check rejects them ("input channels and spatial size must be
