@@ -304,7 +304,7 @@ public sealed class ProcessGroup
     internal unsafe void Wait(ref nint request)
     {
         var r = request;
-        while (true)
+        for (var polls = 0; ; polls++)
         {
             // MPI_Test under the lock rather than one blocking MPI_Wait, so that another thread may still
             // start its collectives; Open MPI progresses every request on each call.
@@ -320,7 +320,16 @@ public sealed class ProcessGroup
                 return;
             }
 
-            Thread.SpinWait(20);
+            // Spin briefly, then give the core away: ranks often share cores (mpirun --oversubscribe), and a
+            // rank that spins delays the very rank it waits for.
+            if (polls < 64)
+            {
+                Thread.SpinWait(20);
+            }
+            else
+            {
+                Thread.Yield();
+            }
         }
     }
 
