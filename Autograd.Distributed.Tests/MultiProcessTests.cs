@@ -73,8 +73,10 @@ public partial class MultiProcessTests
         var run = MpiRun.Start("throw", TimeSpan.FromSeconds(60));
         Assert.That(run.TimedOut, Is.False, "the job hung: " + run.Output);
         Assert.That(run.ExitCode, Is.Not.Zero, run.Output);
-        Assert.That(run.Output, Does.Contain("rank 1 failed on purpose"));
+        Assert.That(run.Output, Does.Contain("rank 1/2: unhandled exception: System.InvalidOperationException: rank 1 failed on purpose"), "the handler's line, with the rank");
+        Assert.That(run.Output, Does.Contain("MPI_ABORT was invoked on rank 1"));
         Assert.That(run.Output, Does.Not.Contain("passed-the-barrier"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "two process start-ups and an abort");
         TestContext.Out.WriteLine($"aborted after {clock.Elapsed.TotalSeconds:F1} s");
     }
 }
