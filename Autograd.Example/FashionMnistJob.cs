@@ -26,17 +26,27 @@ public sealed class FashionMnistJob
     private readonly TensorDataset<float> _test;
     private readonly SGD<float> _optimizer;
     private readonly DataLoader<float> _loader;
+    private readonly Module<float> _trained;
 
     /// <param name="model">Trained in place.</param>
     /// <param name="train">Training set, shuffled each epoch.</param>
     /// <param name="test">Evaluated after each epoch.</param>
     /// <param name="seed">Offsets the shuffle state (the model's initialisation is seeded by whoever made it).</param>
-    public FashionMnistJob(Module<float> model, TensorDataset<float> train, TensorDataset<float> test, ulong seed = 0)
+    /// <param name="sampler">
+    /// This process's share of each epoch (the distributed job's DistributedSampler, seeded with
+    /// <see cref="ShuffleSeed"/> + seed); null: the whole shuffled training set.
+    /// </param>
+    /// <param name="batchSize">Samples per step in this process (the distributed job: 64 / ranks).</param>
+    /// <param name="trainModule">What the training steps run (a DistributedDataParallel around <paramref name="model"/>); null: the model.</param>
+    public FashionMnistJob(Module<float> model, TensorDataset<float> train, TensorDataset<float> test, ulong seed = 0, Sampler? sampler = null, int batchSize = BatchSize, Module<float>? trainModule = null)
     {
         Model = model;
+        _trained = trainModule ?? model;
         _test = test;
         _optimizer = new SGD<float>(model.Parameters(), lr: LearningRate, momentum: Momentum);
-        _loader = new DataLoader<float>(train, BatchSize, shuffle: true, seed: ShuffleSeed + seed);
+        _loader = sampler is null
+            ? new DataLoader<float>(train, batchSize, shuffle: true, seed: ShuffleSeed + seed)
+            : new DataLoader<float>(train, batchSize, sampler: sampler);
     }
 
     public Module<float> Model { get; }
@@ -58,7 +68,7 @@ public sealed class FashionMnistJob
         foreach (var (x, y) in _loader)
         {
             _optimizer.ZeroGrad();
-            var loss = Model.Forward(x).CrossEntropy(y);
+            var loss = _trained.Forward(x).CrossEntropy(y);
             loss.Backward();
             _optimizer.Step();
             losses.Add(loss.Item());

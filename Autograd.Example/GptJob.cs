@@ -84,13 +84,24 @@ public sealed class GptJob
     private readonly int[] _train;
     private readonly Generator _generator;
     private readonly int _block;
+    private readonly int _rank;
+    private readonly int _ranks;
 
     /// <param name="model">Trained in place.</param>
     /// <param name="train">The encoded training split.</param>
     /// <param name="iters">Steps; also the script's decay_iters, where the cosine reaches min_lr.</param>
     /// <param name="generator">Draws the batch offsets.</param>
-    public GptJob(CharGpt model, int[] train, int iters, Generator generator)
+    /// <param name="rank">Data-parallel: which share of each batch this process trains on (0 alone).</param>
+    /// <param name="ranks">Data-parallel: how many processes share each batch (1 alone); must divide <see cref="BatchSize"/>.</param>
+    public GptJob(CharGpt model, int[] train, int iters, Generator generator, int rank = 0, int ranks = 1)
     {
+        if (ranks < 1 || BatchSize % ranks != 0 || (uint)rank >= (uint)ranks)
+        {
+            throw new ArgumentException($"GptJob: the batch of {BatchSize} cannot be shared as part {rank} of {ranks}; the number of ranks must divide {BatchSize}.", nameof(ranks));
+        }
+
+        _rank = rank;
+        _ranks = ranks;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         _block = model.Config.Block;
@@ -136,19 +147,28 @@ public sealed class GptJob
         return MinLr + 0.5 * (1.0 + Math.Cos(Math.PI * r)) * (LearningRate - MinLr);
     }
 
-    /// <summary>The script's get_batch: 12 offsets uniform in [0, len(train) − block), inputs train[i:i+block], targets shifted by one.</summary>
+    /// <summary>
+    /// The script's get_batch: 12 offsets uniform in [0, len(train) − block), inputs train[i:i+block], targets
+    /// shifted by one. Data-parallel, every rank draws the same 12 offsets (same seed) and keeps its
+    /// 12 / ranks consecutive rows, so the ranks' batches make up the single process's.
+    /// </summary>
     public (IndexTensor X, int[] Y) GetBatch()
     {
-        var x = new int[BatchSize * _block];
-        var y = new int[BatchSize * _block];
+        var rows = BatchSize / _ranks;
+        var x = new int[rows * _block];
+        var y = new int[rows * _block];
         for (var b = 0; b < BatchSize; b++)
         {
             var i = _generator.NextInt(_train.Length - _block);
-            _train.AsSpan(i, _block).CopyTo(x.AsSpan(b * _block));
-            _train.AsSpan(i + 1, _block).CopyTo(y.AsSpan(b * _block));
+            var row = b - _rank * rows;
+            if ((uint)row < (uint)rows)
+            {
+                _train.AsSpan(i, _block).CopyTo(x.AsSpan(row * _block));
+                _train.AsSpan(i + 1, _block).CopyTo(y.AsSpan(row * _block));
+            }
         }
 
-        return (IndexTensor.FromArray(x, [BatchSize, _block]), y);
+        return (IndexTensor.FromArray(x, [rows, _block]), y);
     }
 
     /// <summary>One training step <paramref name="it"/> (0-based); returns the loss and the step's milliseconds, timed as the script times it.</summary>

@@ -5,6 +5,9 @@ namespace Autograd.Example;
 /// <summary>The options of <c>dotnet run --project Autograd.Example -c Release -- gpt ...</c>, parsed and checked.</summary>
 public sealed record GptOptions(string Data, int Iters, int Threads, ulong Seed, string Out)
 {
+    /// <summary>--distributed: train data-parallel over the ranks of mpirun (GptProgram).</summary>
+    public bool Distributed { get; init; }
+
     public const string Usage = """
         usage: dotnet run --project Autograd.Example -c Release -- gpt [--data FILE] [--iters N] [--threads N] [--seed S] [--out DIR]
           trains gpt_char.py's character-level GPT (4 layers, 4 heads, 128 channels, context 64, batch 12) on a text
@@ -13,6 +16,7 @@ public sealed record GptOptions(string Data, int Iters, int Threads, ulong Seed,
           --threads N   threads per op (default 2, as the script)
           --seed S      seeds the initial weights, the batches and the sample (the engine's Generator; default 1337)
           --out DIR     where gpt.safetensors and results.json go (default: out)
+          --distributed data-parallel over mpirun's ranks: the batch of 12 split between them (docs/distributed.md)
         """;
 
     /// <summary>Where to get the text when it is missing.</summary>
@@ -33,12 +37,19 @@ public sealed record GptOptions(string Data, int Iters, int Threads, ulong Seed,
         int iters = 2000, threads = 2;
         ulong seed = 1337;
         var outDir = "out";
+        var distributed = false;
         for (var i = 0; i < args.Count; i++)
         {
             var option = args[i];
             if (option is "-h" or "--help")
             {
                 return (null, Usage, 0);
+            }
+
+            if (option is "--distributed")
+            {
+                distributed = true;
+                continue;
             }
 
             if (option is not ("--data" or "--iters" or "--threads" or "--seed" or "--out"))
@@ -87,7 +98,7 @@ public sealed record GptOptions(string Data, int Iters, int Threads, ulong Seed,
             return (null, $"error: {where}.\n{HowToGet}\nthen pass it with --data FILE.", 2);
         }
 
-        return (new GptOptions(path, iters, threads, seed, outDir), null, 0);
+        return (new GptOptions(path, iters, threads, seed, outDir) { Distributed = distributed }, null, 0);
     }
 
     private static int? PositiveInt(string value) =>

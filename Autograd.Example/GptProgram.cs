@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Autograd.Distributed;
 using Autograd.Nn;
 using Spectre.Console;
 
@@ -31,6 +32,11 @@ public static class GptProgram
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
         {
+            if (options.Distributed && ProcessGroup.World.WorldSize > 1)
+            {
+                ProcessGroup.World.Abort(1, $"error: {ex.Message}");
+            }
+
             Console.Error.WriteLine($"error: {ex.Message}");
             return 1;
         }
@@ -44,13 +50,21 @@ public static class GptProgram
         var generator = new Generator(options.Seed);
         var model = new CharGpt(new GptConfig(data.Vocab), generator);
         var parameters = model.Parameters().Sum(p => (long)p.Numel);
-        Console.WriteLine($"autograd: .NET {Environment.Version}, {parameters:N0} parameters, vocab {data.Vocab}, {data.Train.Length:N0} train / {data.Val.Length:N0} val characters, {options.Threads} threads");
-        Console.WriteLine($"data: {options.Data}; {options.Iters} AdamW steps, batch {GptJob.BatchSize} × {GptJob.BlockSize}, seed {options.Seed} (the engine's Generator)");
 
-        var job = new GptJob(model, data.Train, options.Iters, generator);
+        // Distributed: the same seed on every rank (same weights, same batch offsets), rank r training on its
+        // share of each batch; the DistributedDataParallel hooks average the gradients before clipping and
+        // the step. Rank 0 alone prints and saves.
+        var group = options.Distributed ? ProcessGroup.World : null;
+        var ddp = group is null ? null : new DistributedDataParallel<float>(model, group);
+        var main = group?.IsMain ?? true;
+        var console = main ? Console.Out : TextWriter.Null;
+        console.WriteLine($"autograd: .NET {Environment.Version}, {parameters:N0} parameters, vocab {data.Vocab}, {data.Train.Length:N0} train / {data.Val.Length:N0} val characters, {options.Threads} threads{(group is null ? "" : $" per rank, {group.WorldSize} ranks")}");
+        console.WriteLine($"data: {options.Data}; {options.Iters} AdamW steps, batch {GptJob.BatchSize} × {GptJob.BlockSize}, seed {options.Seed} (the engine's Generator)");
+
+        var job = new GptJob(model, data.Train, options.Iters, generator, group?.Rank ?? 0, group?.WorldSize ?? 1);
         var recent = new List<double>();
         GptRunResult result;
-        if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+        if (group is null && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
         {
             result = null!;
             AnsiConsole.Progress()
@@ -78,13 +92,26 @@ public static class GptProgram
                 var median = Recent(recent, ms);
                 if (step % 100 == 0 || step == 1)
                 {
-                    Console.WriteLine($"step {step}/{options.Iters}  loss {loss:F4}  {median:F1} ms/step");
+                    // Every rank reduces at the same steps: the loss over the whole batch.
+                    double[] l = [loss];
+                    group?.AllReduce<double>(l, ReduceOp.Average);
+                    console.WriteLine($"step {step}/{options.Iters}  loss {l[0]:F4}  {median:F1} ms/step");
                 }
             });
         }
 
-        Console.WriteLine($"train: {result.TotalTrainSeconds:F1} s, {result.MsPerStep:F2} ms/step (median of steps 20..{options.Iters}, min {result.MsPerStepMin:F2}), {result.TokensPerSecond:F0} tokens/s, train loss (last 50) {result.TrainLossLast50:F4}");
-        Console.WriteLine($"val: {result.ValTokens:N0} positions in {result.ValSeconds:F1} s");
+        console.WriteLine($"train: {result.TotalTrainSeconds:F1} s, {result.MsPerStep:F2} ms/step (median of steps 20..{options.Iters}, min {result.MsPerStepMin:F2}), {result.TokensPerSecond:F0} tokens/s, train loss (last 50) {result.TrainLossLast50:F4}");
+        console.WriteLine($"val: {result.ValTokens:N0} positions in {result.ValSeconds:F1} s");
+        if (ddp is not null)
+        {
+            var wait = ddp.CommunicationWaitTime.TotalSeconds;
+            console.WriteLine($"communication: {wait:F1} s of {result.TotalTrainSeconds:F1} s training spent waiting for all-reduces on rank 0 ({100 * wait / result.TotalTrainSeconds:F1} % of step time)");
+        }
+
+        if (!main)
+        {
+            return 0;
+        }
 
         var prompt = new[] { data.TokenOf('\n') ?? 0 };
         var sample = data.Decode(GptJob.Sample(model, prompt, SampleLength, SampleTemperature, SampleTopK, generator));

@@ -10,17 +10,21 @@ public static class LeNet5
     /// Linear(120,84) ReLU Linear(84,10): 61,706 parameters, PyTorch's default initialisation drawn from
     /// <paramref name="generator"/> in the order PyTorch draws it (each layer's weight, then its bias).
     /// </summary>
-    public static Sequential<float> Create(Generator generator) => new(
-        ("conv1", new Conv2d<float>(1, 6, 5, padding: 2, generator: generator)),
-        ("relu1", new ReLU<float>()),
-        ("pool1", new MaxPool2d<float>(2)),
-        ("conv2", new Conv2d<float>(6, 16, 5, generator: generator)),
-        ("relu2", new ReLU<float>()),
-        ("pool2", new MaxPool2d<float>(2)),
-        ("flatten", new Flatten<float>()),
-        ("fc1", new Linear<float>(400, 120, generator: generator)),
-        ("relu3", new ReLU<float>()),
-        ("fc2", new Linear<float>(120, 84, generator: generator)),
-        ("relu4", new ReLU<float>()),
-        ("fc3", new Linear<float>(84, 10, generator: generator)));
+    public static Sequential<float> Create(Generator generator) => Create<float>(generator);
+
+    /// <summary>The same network for any element type (the distributed tests train it in float64 too).</summary>
+    public static Sequential<T> Create<T>(Generator generator)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => new(
+        ("conv1", new Conv2d<T>(1, 6, 5, padding: 2, generator: generator)),
+        ("relu1", new ReLU<T>()),
+        ("pool1", new MaxPool2d<T>(2)),
+        ("conv2", new Conv2d<T>(6, 16, 5, generator: generator)),
+        ("relu2", new ReLU<T>()),
+        ("pool2", new MaxPool2d<T>(2)),
+        ("flatten", new Flatten<T>()),
+        ("fc1", new Linear<T>(400, 120, generator: generator)),
+        ("relu3", new ReLU<T>()),
+        ("fc2", new Linear<T>(120, 84, generator: generator)),
+        ("relu4", new ReLU<T>()),
+        ("fc3", new Linear<T>(84, 10, generator: generator)));
 }

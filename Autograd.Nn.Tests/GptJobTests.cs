@@ -125,6 +125,21 @@ public class GptJobTests
         }
     }
 
+    [TestCase(2)]
+    [TestCase(3)]
+    public void GetBatch_OfEachRank_IsItsShareOfTheSingleProcessBatch(int ranks)
+    {
+        // Every rank draws the same offsets (same seed) and keeps its rows: together, the single batch.
+        var train = Enumerable.Range(0, 50).ToArray();
+        var (x, y) = new GptJob(Small(50), train, 10, new Generator(3)).GetBatch();
+        var shares = Enumerable.Range(0, ranks).Select(r => new GptJob(Small(50), train, 10, new Generator(3), r, ranks).GetBatch()).ToList();
+        Assert.That(shares.Select(s => s.X.Shape[0]), Is.All.EqualTo(GptJob.BatchSize / ranks));
+        Assert.That(shares.SelectMany(s => s.X.ToArray()), Is.EqualTo(x.ToArray()));
+        Assert.That(shares.SelectMany(s => s.Y), Is.EqualTo(y));
+        Assert.Throws<ArgumentException>(() => new GptJob(Small(50), train, 10, new Generator(3), 0, 5));
+        Assert.Throws<ArgumentException>(() => new GptJob(Small(50), train, 10, new Generator(3), 2, 2));
+    }
+
     [Test]
     public void ValLoss_ScoresEveryPositionOfTheSplitOnce()
     {
@@ -246,6 +261,8 @@ public class GptJobTests
         Assert.That(options, Is.EqualTo(new GptOptions(ExistingFile(), 2000, 2, 1337, "out")));
         (options, _, _) = GptOptions.Parse(["--data", ExistingFile(), "--iters", "200", "--threads", "1", "--seed", "5", "--out", "o"], "missing");
         Assert.That(options, Is.EqualTo(new GptOptions(ExistingFile(), 200, 1, 5, "o")));
+        (options, _, _) = GptOptions.Parse(["--distributed", "--data", ExistingFile()], "missing");
+        Assert.That(options, Is.EqualTo(new GptOptions(ExistingFile(), 2000, 2, 1337, "out") { Distributed = true }));
         var (_, usage, helpCode) = GptOptions.Parse(["--help"], "missing");
         Assert.That(helpCode, Is.EqualTo(0));
         Assert.That(usage, Does.StartWith("usage: dotnet run --project Autograd.Example -c Release -- gpt"));

@@ -12,7 +12,7 @@ namespace Autograd.Tests;
 public class ArchitectureTests
 {
     /// <summary>The projects scanned, every subfolder but obj/ and bin/.</summary>
-    private static readonly string[] Projects = ["Autograd.Ops", "Autograd.Nn", "Autograd.Testing"];
+    private static readonly string[] Projects = ["Autograd.Ops", "Autograd.Nn", "Autograd.Testing", "Autograd.Distributed"];
 
     private static readonly (string Name, Regex Pattern)[] Forbidden =
     [

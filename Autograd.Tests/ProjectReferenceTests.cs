@@ -4,8 +4,8 @@ using Autograd.Tests.Support;
 namespace Autograd.Tests;
 
 /// <summary>
-/// The direction of dependency (docs/architecture.md): Core ← Ops ← Nn and Core ← Ops ← Testing, the two
-/// libraries on top independent of each other; the test projects and the example reference libraries
+/// The direction of dependency (docs/architecture.md): Core ← Ops ← Nn ← Distributed and Core ← Ops ← Testing,
+/// Nn and Testing independent of each other; the test projects and the example reference libraries
 /// only, never an executable.
 /// </summary>
 public partial class ProjectReferenceTests
@@ -16,10 +16,12 @@ public partial class ProjectReferenceTests
         ["Autograd.Ops"] = ["Autograd.Core"],
         ["Autograd.Nn"] = ["Autograd.Core", "Autograd.Ops"],
         ["Autograd.Testing"] = ["Autograd.Core", "Autograd.Ops"],
-        ["Autograd.Tests"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn", "Autograd.Testing"],
+        ["Autograd.Tests"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn", "Autograd.Testing", "Autograd.Distributed"],
         ["Autograd.Nn.Tests"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn", "Autograd.Testing"],
-        ["Autograd.Example"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn"],
+        ["Autograd.Example"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn", "Autograd.Distributed"],
         ["Autograd.Benchmarks"] = ["Autograd.Core", "Autograd.Ops"],
+        ["Autograd.Distributed"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn"],
+        ["Autograd.Distributed.Tests"] = ["Autograd.Core", "Autograd.Ops", "Autograd.Nn", "Autograd.Distributed"],
     };
 
     [GeneratedRegex("""<ProjectReference\s+Include="[^"]*?([\w.]+)\.csproj"\s*/?>""")]

@@ -17,6 +17,7 @@ public class PublicApiTests
         ["Autograd.Core"] = typeof(Tensor<>).Assembly,
         ["Autograd.Ops"] = typeof(AddExtensions).Assembly,
         ["Autograd.Nn"] = typeof(Autograd.Nn.Module<>).Assembly,
+        ["Autograd.Distributed"] = typeof(Autograd.Distributed.ProcessGroup).Assembly,
         ["Autograd.Testing"] = typeof(Autograd.Testing.GradCheck).Assembly,
     };
 

@@ -144,6 +144,7 @@ internal static class Engine
         // Which gradients the pass owns, and so may sum into, hand over or recycle, is PendingGradients'.
         var pending = new PendingGradients<T>(nodes, createGraph);
         var ran = retainGraph ? null : nodes.Rent<bool>(nodes.Count);
+        var ready = targets is null && root is not null ? ReadyLeaves(nodes) : null;
         var scratch = new Tensor<T>?[4];
         using var mode = new GradModeScope(createGraph);
         for (var r = 0; r < roots.Length; r++)
@@ -164,6 +165,7 @@ internal static class Engine
             var g = pending.Take(n, node.IsBuiltIn);
             if (g is null)
             {
+                LeavesReady(ready, n, leaves);
                 continue;
             }
 
@@ -250,6 +252,7 @@ internal static class Engine
             grads.Clear();
             ran?[n] = true;
             pending.Done();
+            LeavesReady(ready, n, leaves);
         }
 
         // A nested pass (behind a cast) belongs to the outermost one, which commits every sink and
@@ -266,6 +269,66 @@ internal static class Engine
                         nodes[n].Release();
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The leaves with hooks, grouped by the position of the last node of the pass that sends them a
+    /// gradient: once that node has run, the leaf's pass total is final and its hooks may see it, while
+    /// the rest of the pass runs (PyTorch runs a leaf's hooks when its AccumulateGrad node runs; data-parallel
+    /// training starts reducing a gradient there). Null when no leaf has hooks, or when a node crosses to
+    /// the other element type: a nested pass may then still deliver, so the hooks wait for the commit.
+    /// </summary>
+    private static Dictionary<int, List<Tensor<T>>>? ReadyLeaves<T>(PassNodes<T> nodes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Dictionary<Tensor<T>, int>? last = null;
+        for (var n = 0; n < nodes.Count; n++)
+        {
+            var node = nodes[n];
+            if (node._crossesType)
+            {
+                return null;
+            }
+
+            for (var i = 0; i < node.InputCount; i++)
+            {
+                if (node.NeedsGrad(i) && node.Leaf(i) is { LeafHooks: not null } leaf)
+                {
+                    last ??= new(ReferenceEqualityComparer.Instance);
+                    last[leaf] = n;
+                }
+            }
+        }
+
+        if (last is null)
+        {
+            return null;
+        }
+
+        var byNode = new Dictionary<int, List<Tensor<T>>>();
+        foreach (var (leaf, n) in last)
+        {
+            if (!byNode.TryGetValue(n, out var list))
+            {
+                byNode[n] = list = [];
+            }
+
+            list.Add(leaf);
+        }
+
+        return byNode;
+    }
+
+    private static void LeavesReady<T>(Dictionary<int, List<Tensor<T>>>? ready, int n, LeafGradients<T> leaves)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (ready is not null && ready.TryGetValue(n, out var list))
+        {
+            foreach (var leaf in list)
+            {
+                leaves.Ready(leaf);
             }
         }
     }

@@ -7,7 +7,9 @@ namespace Autograd;
 /// requested inputs (Tensor.Grad). Backward's leaf and RetainGrad gradients are summed here, privately,
 /// and written into <c>Grad</c> only by <see cref="RunHooks"/> and <see cref="Write"/> once every VJP has run: a pass that throws
 /// changes no <c>Grad</c>. A leaf's hooks see its pass total, once per pass, as PyTorch's hooks on
-/// AccumulateGrad do, and all of them run before the first <c>Grad</c> is written.
+/// AccumulateGrad do: as soon as the total is final (<see cref="Ready"/>, while the rest of the pass runs) or
+/// at the commit, and all of them run before the first <c>Grad</c> is written. Post-accumulate-grad hooks run
+/// after every <c>Grad</c> of the pass is written.
 /// </summary>
 internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : ILeafSink
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -15,6 +17,7 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
     // Pass totals in first-delivery order (commits happen in a fixed order), and where each tensor's is.
     // Owned: the pass made the total and nothing else references it (the rules are PendingGradients').
     private List<(Tensor<T> Tensor, Tensor<T> Grad, bool Owned)>? _totals;
+    private HashSet<Tensor<T>>? _hooked;
     private Dictionary<Tensor<T>, int>? _slots;
 
     /// <summary>A gradient reaching a leaf; <paramref name="owned"/> when the pass owns it.</summary>
@@ -49,22 +52,45 @@ internal sealed class LeafGradients<T>(Targets<T>? targets, bool createGraph) : 
         }
     }
 
-    /// <summary>Runs the leaves' hooks (any may throw: nothing is written yet); <see cref="Write"/> then adds every total into its <c>Grad</c>.</summary>
+    /// <summary>
+    /// The pass total of <paramref name="leaf"/> is final (no node left in the pass sends it more): its hooks
+    /// run now instead of at the commit. Nothing is written into <c>Grad</c> yet.
+    /// </summary>
+    public void Ready(Tensor<T> leaf)
+    {
+        if (_slots is not null && _slots.TryGetValue(leaf, out var slot))
+        {
+            RunSlotHooks(slot);
+        }
+    }
+
+    /// <summary>Runs the hooks of the leaves not run yet (any may throw: nothing is written yet); <see cref="Write"/> then adds every total into its <c>Grad</c>.</summary>
     public void RunHooks()
     {
-        if (_totals is null)
+        for (var i = 0; i < (_totals?.Count ?? 0); i++)
         {
-            return;
+            RunSlotHooks(i);
         }
+    }
 
-        var totals = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_totals);
-        for (var i = 0; i < totals.Length; i++)
+    private void RunSlotHooks(int slot)
+    {
+        var (tensor, g, _) = _totals![slot];
+        if (tensor._gradFn is null && tensor.LeafHooks is { } hooks && (_hooked ??= new(ReferenceEqualityComparer.Instance)).Add(tensor))
         {
-            var (tensor, g, _) = totals[i];
-            if (tensor._gradFn is null && tensor.LeafHooks is { } hooks)
+            // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
+            _totals[slot] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor.ShapeArray)}"), false);
+        }
+    }
+
+    /// <summary>Runs the post-accumulate-grad hooks of the leaves that got a gradient (after <see cref="Write"/> of every sink).</summary>
+    public void RunPostAccumulateHooks()
+    {
+        foreach (var (tensor, _, _) in _totals ?? [])
+        {
+            if (tensor._gradFn is null && tensor.PostAccumulateGradHooks is { } hooks)
             {
-                // The hooks see the total and may keep it or what they return: neither is the pass's to reuse.
-                totals[i] = (tensor, hooks.Run(g, $"a leaf of shape {ShapeMath.Format(tensor.ShapeArray)}"), false);
+                hooks.Run(tensor, $"a leaf of shape {ShapeMath.Format(tensor.ShapeArray)}");
             }
         }
     }
@@ -90,6 +116,8 @@ internal interface ILeafSink
     void RunHooks();
 
     void Write();
+
+    void RunPostAccumulateHooks();
 }
 
 /// <summary>
@@ -314,7 +342,8 @@ internal sealed class PassFrame(Type elementType, bool targetMode, bool createGr
 
     /// <summary>
     /// Commits the pass: every sink's leaf hooks first (this frame's, then those of the types reached
-    /// only through casts), then every write, so that a throwing hook of any type changes no Grad.
+    /// only through casts), then every write, so that a throwing hook of any type changes no Grad; then the
+    /// post-accumulate-grad hooks, which see every Grad of the pass written.
     /// </summary>
     public void Commit()
     {
@@ -328,6 +357,12 @@ internal sealed class PassFrame(Type elementType, bool targetMode, bool createGr
         foreach (var orphan in _orphans?.Values ?? Enumerable.Empty<PassFrame>())
         {
             orphan.Leaves.Write();
+        }
+
+        Leaves.RunPostAccumulateHooks();
+        foreach (var orphan in _orphans?.Values ?? Enumerable.Empty<PassFrame>())
+        {
+            orphan.Leaves.RunPostAccumulateHooks();
         }
     }
 

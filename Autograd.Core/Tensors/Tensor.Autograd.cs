@@ -14,6 +14,13 @@ public sealed partial class Tensor<T>
     /// <summary>The hooks registered on this leaf, or null.</summary>
     internal HookList<T>? LeafHooks => _hasLeafHooks && s_leafHooks.TryGetValue(this, out var hooks) ? hooks : null;
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Tensor<T>, HookList<T>> s_postAccumulateHooks = new();
+
+    private bool _hasPostAccumulateHooks;
+
+    /// <summary>The post-accumulate-grad hooks registered on this leaf, or null.</summary>
+    internal HookList<T>? PostAccumulateGradHooks => _hasPostAccumulateHooks && s_postAccumulateHooks.TryGetValue(this, out var hooks) ? hooks : null;
+
     internal bool RequiresGradInternal
     {
         set => _requiresGrad = value;
@@ -36,7 +43,9 @@ public sealed partial class Tensor<T>
 
     /// <summary>
     /// Registers <paramref name="hook"/> to be called with the gradient of this tensor every time one is
-    /// computed (for a leaf, once per pass with the pass's total, before it is added into <c>Grad</c>).
+    /// computed (for a leaf, once per pass with the pass's total, before it is added into <c>Grad</c>: as
+    /// soon as no node left in the pass sends it more, while the rest of the pass runs, as PyTorch's hooks
+    /// on AccumulateGrad; a pass through a <c>Cast</c> runs them when it commits).
     /// Returning a tensor of the same shape replaces the gradient; returning null keeps it. Hooks run in
     /// registration order; with createGraph the gradient they see is graph-connected. The handle removes
     /// the hook (PyTorch's register_hook).
@@ -59,6 +68,31 @@ public sealed partial class Tensor<T>
         var hooks = s_leafHooks.GetValue(this, static _ => new HookList<T>());
         _hasLeafHooks = true;
         return hooks.Add(hook);
+    }
+
+    /// <summary>
+    /// Registers <paramref name="hook"/> on this leaf, to be called with the leaf itself after each
+    /// <see cref="Backward"/> has added its gradient into <see cref="Grad"/> (PyTorch's
+    /// register_post_accumulate_grad_hook: an optimiser step fused into backward, gradient reduction).
+    /// A pass writes every <c>Grad</c> at its end, so the hooks of one pass run then, after all its writes,
+    /// in the order the leaves first got a gradient. <see cref="Tensor.Grad{T}(Tensor{T}[], Tensor{T}[], Tensor{T}?[], bool?, bool, bool)"/> never calls them.
+    /// </summary>
+    public HookHandle RegisterPostAccumulateGradHook(Action<Tensor<T>> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        if (_gradFn is not null || !_requiresGrad)
+        {
+            throw new InvalidOperationException(
+                $"RegisterPostAccumulateGradHook: the tensor (shape {ShapeMath.Format(_shape)}) is {(_gradFn is not null ? "not a leaf (it was produced by a recorded op)" : "a leaf that does not require grad")}; only leaves that require grad accumulate into Grad.");
+        }
+
+        var hooks = s_postAccumulateHooks.GetValue(this, static _ => new HookList<T>());
+        _hasPostAccumulateHooks = true;
+        return hooks.Add(t =>
+        {
+            hook(t);
+            return null;
+        });
     }
 
     /// <summary>Registers a hook that looks at the gradient without replacing it (see <see cref="RegisterHook(Func{Tensor{T}, Tensor{T}?})"/>).</summary>

@@ -117,7 +117,7 @@ public class AtomicBackwardTests
         var g = new Graph(new Flaky(), presetGrads: true);
         var before = (X: Values(g.X.Grad), W: Values(g.W.Grad));
 
-        // Hooks of leaves run at the end of the pass, after every VJP: either leaf's hook failing must
+        // Hooks of leaves run once their total is final, before any Grad is written: either leaf's hook failing must
         // still leave both Grads as they were.
         var hooked = onLastLeaf ? g.X : g.V;
         var handle = hooked.RegisterHook(_ => throw new InvalidOperationException("hook failure"));
