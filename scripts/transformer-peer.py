@@ -20,13 +20,13 @@ import torch.nn.functional as F
 p = argparse.ArgumentParser()
 p.add_argument("--peer", default="pytorch")
 p.add_argument("--out", default="")
-p.add_argument("--only", default="", help="comma-separated id prefixes (e.g. gpt_step)")
+p.add_argument("--only", default="", help="comma-separated id prefixes (e.g. gpt_step), or transformer for all, as the runner's --only")
 a = p.parse_args()
 only = [o for o in a.only.split(",") if o]
 
 
 def wanted(id):
-    return not only or any(id.startswith(o) for o in only)
+    return not only or "transformer" in only or any(id.startswith(o) for o in only)
 
 
 results = []
