@@ -17,7 +17,7 @@ namespace Autograd.Benchmarks;
 ///     [--no-train] [--epochs N] [--data DIR] [--peer NAME] [--lenet-warmup N]
 /// </code>
 /// --only takes comma-separated section names or result-id prefixes (tape, matmul, conv, pool, relu,
-/// transformer, lenet, train; e.g. "conv_fwd/c2,lenet"). The LeNet-5 step also reports memory counters per step (GC
+/// transformer, lenet, train; e.g. "conv_fwd/c2,lenet,gpt_step"). The LeNet-5 and GPT steps also report memory counters per step (GC
 /// collections by generation, minor page faults, bytes allocated, pool refills) and the peak working set.
 /// --lenet-warmup N runs N untimed steps before the LeNet-5 step's timing instead of the peers' 20: the
 /// JIT's tier-up of the step's code takes a few hundred steps and, at 2 threads, competes with the second
@@ -148,7 +148,11 @@ internal static class Workloads
 
     /// <summary>True when --only is empty or names this section, or a result id inside it.</summary>
     private static bool Section(string name) =>
-        s_only.Count == 0 || s_only.Any(o => o == name || o.StartsWith(SectionPrefix(name), StringComparison.Ordinal) || SectionPrefix(name).StartsWith(o, StringComparison.Ordinal));
+        s_only.Count == 0 || s_only.Any(o => o == name || o.StartsWith(SectionPrefix(name), StringComparison.Ordinal) || SectionPrefix(name).StartsWith(o, StringComparison.Ordinal)
+            || (name == "transformer" && s_transformerIds.Any(id => o.StartsWith(id, StringComparison.Ordinal) || id.StartsWith(o, StringComparison.Ordinal))));
+
+    /// <summary>The transformer section's result ids have no common prefix: each of its kinds.</summary>
+    private static readonly string[] s_transformerIds = ["attention_", "embedding_", "layernorm_", "gpt_step"];
 
     /// <summary>True when --only is empty or admits this result id (its section's name or a prefix of the id).</summary>
     private static bool Wanted(string id, string section) =>
@@ -436,6 +440,51 @@ internal static class Workloads
             });
             Record("layernorm_fwdbwd/12x64x128", threads, st);
         }
+
+        GptStep(threads);
+    }
+
+    /// <summary>
+    /// gpt_step/b12t64: one training step of the GPT job (Autograd.Example's CharGpt and GptJob.Step: the recipe of
+    /// gpt_char.py, batch 12 × 64, vocabulary 65: forward, loss, backward, global-norm clip, AdamW with the
+    /// schedule), on a synthetic training split of 100,000 uniform token ids (a step's cost does not depend on
+    /// the text). 50 untimed steps (the JIT's tier-up), then the median of 150 timed ones (20 and 20 with
+    /// --quick), with the LeNet step's memory counters per step. scripts/transformer-peer.py runs the same step
+    /// in PyTorch.
+    /// </summary>
+    private static void GptStep(int threads)
+    {
+        if (!Wanted("gpt_step/b12t64", "transformer"))
+        {
+            return;
+        }
+
+        Tensor.SetNumThreads(threads);
+        var tokens = new Generator(1337);
+        var train = new int[100_000];
+        for (var i = 0; i < train.Length; i++)
+        {
+            train[i] = tokens.NextInt(65);
+        }
+
+        var model = new Autograd.Example.CharGpt(new Autograd.Example.GptConfig(65), new Generator(1337));
+        var job = new Autograd.Example.GptJob(model, train, 2000, new Generator(7));
+        int warm = s_quick ? 20 : 50, steps = s_quick ? 20 : 150;
+        for (var i = 0; i < warm; i++)
+        {
+            job.Step(i);
+        }
+
+        var times = new List<double>(steps);
+        var before = MemoryCounters.Take();
+        for (var i = 0; i < steps; i++)
+        {
+            var a = Stopwatch.GetTimestamp();
+            job.Step(warm + i);
+            times.Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
+        }
+
+        RecordStep("gpt_step/b12t64", threads, times, before, warm, ("tokens_per_s", 12 * 64 / (Summarize(times).Median * 1e-3)));
     }
 
     // ---------------------------------------------------------------- 5. tape overhead
@@ -535,9 +584,15 @@ internal static class Workloads
             times.Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
         }
 
-        var after = MemoryCounters.Take();
-        var perStep = after.PerStep(before, steps);
-        var o = Record("lenet_step/b64", threads, Summarize(times));
+        return RecordStep("lenet_step/b64", threads, times, before, warm);
+    }
+
+    /// <summary>A training step's row: the median of <paramref name="times"/>, and the memory counters per step since <paramref name="before"/>.</summary>
+    private static JsonObject RecordStep(string id, int threads, List<double> times, MemoryCounters before, int warm, params (string Key, double Value)[] extra)
+    {
+        var steps = times.Count;
+        var perStep = MemoryCounters.Take().PerStep(before, steps);
+        var o = Record(id, threads, Summarize(times), extra);
         o["warmup_steps"] = warm;
         foreach (var (k, v) in perStep)
         {
@@ -545,7 +600,7 @@ internal static class Workloads
         }
 
         Console.WriteLine("    per step: " + string.Join(", ", perStep.Select(p => $"{p.Key} {p.Value:G4}")));
-        var memory = new JsonObject { ["workload"] = "lenet_step/b64", ["threads"] = threads, ["steps"] = steps };
+        var memory = new JsonObject { ["workload"] = id, ["threads"] = threads, ["steps"] = steps };
         foreach (var (k, v) in perStep)
         {
             memory[k] = Math.Round(v, 3);
@@ -554,7 +609,7 @@ internal static class Workloads
         return memory;
     }
 
-    /// <summary>Process-wide counters sampled around the timed LeNet steps.</summary>
+    /// <summary>Process-wide counters sampled around the timed LeNet and GPT steps.</summary>
     private readonly record struct MemoryCounters(int Gen0, int Gen1, int Gen2, long MinorFaults, long Allocated, long PoolFresh, long PoolCollections, long PeakWorkingSet)
     {
         public static MemoryCounters Take()

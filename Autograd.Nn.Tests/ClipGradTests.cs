@@ -27,6 +27,25 @@ public class ClipGradTests
     }
 
     [Test]
+    public void ClipGradNorm_FloatGradients_SumTheirSquaresInDouble_AtAnyLength()
+    {
+        // Float gradients of lengths around the 8-lane blocks (and one of 100,003): the total 2-norm is the double
+        // sum of the widened squares, as a plain double loop gives it (to double rounding, not float's).
+        foreach (var n in new[] { 1, 7, 8, 9, 17, 100_003 })
+        {
+            var values = Enumerable.Range(0, n).Select(i => (float)(Math.Sin(i * 0.7) * 1e3 + 1e-3 * i)).ToArray();
+            var p = Tensor.Zeros<float>(n);
+            p.RequiresGrad = true;
+            p.Grad = Tensor.FromArray(values);
+            var q = Tensor.Zeros<float>(1);
+            q.RequiresGrad = true;
+            q.Grad = Tensor.FromArray(new[] { 0.5f });
+            var expected = Math.Sqrt(values.Sum(v => (double)v * v) + 0.25);
+            Assert.That(Utils.ClipGradNorm([p, q], maxNorm: 1e30), Is.EqualTo(expected).Within(1e-13 * expected), $"n = {n}");
+        }
+    }
+
+    [Test]
     public void ClipGradNorm_BelowTheMaximum_LeavesTheGradientsAlone()
     {
         var a = WithGrad(3, 4);

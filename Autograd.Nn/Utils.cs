@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Autograd.Nn;
 
@@ -125,11 +128,7 @@ public static class Utils
             }
             else if (p == 2)
             {
-                foreach (var x in values)
-                {
-                    var v = double.CreateTruncating(x);
-                    acc += v * v;
-                }
+                acc += SumOfSquaresInDouble(values);
             }
             else
             {
@@ -141,5 +140,43 @@ public static class Utils
         }
 
         return double.IsPositiveInfinity(p) ? acc : p == 2 ? Math.Sqrt(acc) : Math.Pow(acc, 1 / p);
+    }
+
+    /// <summary>
+    /// Σ x² accumulated in double: float widened eight lanes at a time into two 4-lane double accumulators (the
+    /// GPT step's clip reads 0.8 M gradient elements; the scalar loop took ~2 % of the step), double in a
+    /// vectorised sum of squares; the tail element by element.
+    /// </summary>
+    private static double SumOfSquaresInDouble<T>(ReadOnlySpan<T> values)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(double))
+        {
+            return TensorPrimitives.SumOfSquares(MemoryMarshal.Cast<T, double>(values));
+        }
+
+        var acc = 0.0;
+        var i = 0;
+        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
+        {
+            var floats = MemoryMarshal.Cast<T, float>(values);
+            var (lo, hi) = (Vector256<double>.Zero, Vector256<double>.Zero);
+            for (; i + 8 <= floats.Length; i += 8)
+            {
+                var (a, b) = Vector256.Widen(Vector256.Create(floats.Slice(i, 8)));
+                lo += a * a;
+                hi += b * b;
+            }
+
+            acc = Vector256.Sum(lo + hi);
+        }
+
+        for (; i < values.Length; i++)
+        {
+            var v = double.CreateTruncating(values[i]);
+            acc += v * v;
+        }
+
+        return acc;
     }
 }

@@ -27,10 +27,10 @@ public static class GeluExtensions
             ArgumentNullException.ThrowIfNull(x);
             var y = approximate switch
             {
-                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) => DoubleLanes.Map<T, Exact>(s, s, d),
+                "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) => FloatLanes.Map<T, Exact>(s, s, d),
                     ElementwiseOp.Saves.Input, static (g, x, y) => Tape.ShouldRecord(g, x)
                     ? g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)
-                    : Elementwise.Binary<T, DoubleLanes.Binary<T, ExactGradient>>(g, x, "Gelu")),
+                    : Elementwise.Binary<T, FloatLanes.Binary<T, ExactGradient>>(g, x, "Gelu")),
                 "tanh" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
@@ -50,9 +50,18 @@ public static class GeluExtensions
         }
     }
 
-    /// <summary>The exact GELU, x·Φ(x) = ½x·(1 + erf(x/√2)), in double (the second operand is ignored).</summary>
-    private readonly struct Exact : IDoubleLanes
+    /// <summary>
+    /// The exact GELU, x·Φ(x) = ½x·(1 + erf(x/√2)) (the second operand is ignored): in double for double, in float
+    /// lanes with the float erf (<see cref="Special.Erf(Vector512{float})"/>) for float, as PyTorch's CPU kernel computes it.
+    /// </summary>
+    private readonly struct Exact : IDoubleLanes, IFloatLanes
     {
+        public static Vector512<float> Invoke(Vector512<float> x, Vector512<float> unused) =>
+            Vector512.Create(0.5f) * x * (Vector512<float>.One + Special.Erf(x * (float)s_invSqrt2));
+
+        public static Vector256<float> Invoke(Vector256<float> x, Vector256<float> unused) =>
+            Vector256.Create(0.5f) * x * (Vector256<float>.One + Special.Erf(x * (float)s_invSqrt2));
+
         public static double Invoke(double x, double unused) => 0.5 * x * (1 + Special.Erf(x * s_invSqrt2));
 
         public static Vector256<double> Invoke(Vector256<double> x, Vector256<double> unused) =>
@@ -60,8 +69,16 @@ public static class GeluExtensions
     }
 
     /// <summary>The exact GELU's VJP in one pass, g·(Φ(x) + x·φ(x)), for a backward pass that records nothing.</summary>
-    private readonly struct ExactGradient : IDoubleLanes
+    private readonly struct ExactGradient : IDoubleLanes, IFloatLanes
     {
+        public static Vector512<float> Invoke(Vector512<float> g, Vector512<float> x) =>
+            g * (Vector512.Create(0.5f) * (Vector512<float>.One + Special.Erf(x * (float)s_invSqrt2))
+                + x * Vector512.Exp(Vector512.Create(-0.5f) * x * x) * (float)s_invSqrt2Pi);
+
+        public static Vector256<float> Invoke(Vector256<float> g, Vector256<float> x) =>
+            g * (Vector256.Create(0.5f) * (Vector256<float>.One + Special.Erf(x * (float)s_invSqrt2))
+                + x * Vector256.Exp(Vector256.Create(-0.5f) * x * x) * (float)s_invSqrt2Pi);
+
         public static double Invoke(double g, double x) =>
             g * (0.5 * (1 + Special.Erf(x * s_invSqrt2)) + x * Math.Exp(-0.5 * x * x) * s_invSqrt2Pi);
 

@@ -76,6 +76,67 @@ internal static class Special
     }
 
     /// <summary>
+    /// erf in float, sixteen lanes: Eigen's rational approximation for single precision (the same constants as
+    /// its <c>generic_fast_erf_float</c>), erf(x) ≈ x·P(x²)/Q(x²) with x clamped to [−4, 4] (beyond, 1 − |erf| is
+    /// below float resolution), P of degree 6 and Q of degree 4 in x². Written x·(P/Q) so that tiny |x| keeps its
+    /// relative precision. Against double-precision erf over every float: within 5·10⁻⁷ absolute and 8 ulp of the
+    /// float result (MathOpTests checks both), about 16× cheaper than <see cref="Erf(Vector256{double})"/> per element.
+    /// NaN stays NaN, ±∞ gives ±1.
+    /// </summary>
+    public static Vector512<float> Erf(Vector512<float> x)
+    {
+        var c = Vector512.Min(Vector512.Max(x, Vector512.Create(-4f)), Vector512.Create(4f));
+        var x2 = c * c;
+        var p = Vector512.Create(ErfP[0]);
+        for (var i = 1; i < ErfP.Length; i++)
+        {
+            p = p * x2 + Vector512.Create(ErfP[i]);
+        }
+
+        var q = Vector512.Create(ErfQ[0]);
+        for (var i = 1; i < ErfQ.Length; i++)
+        {
+            q = q * x2 + Vector512.Create(ErfQ[i]);
+        }
+
+        var r = Vector512.Min(Vector512.Max(c * (p / q), Vector512.Create(-1f)), Vector512<float>.One);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), r, x);
+    }
+
+    /// <summary><see cref="Erf(Vector512{float})"/> in eight lanes, the same operations in the same order.</summary>
+    public static Vector256<float> Erf(Vector256<float> x)
+    {
+        var c = Vector256.Min(Vector256.Max(x, Vector256.Create(-4f)), Vector256.Create(4f));
+        var x2 = c * c;
+        var p = Vector256.Create(ErfP[0]);
+        for (var i = 1; i < ErfP.Length; i++)
+        {
+            p = p * x2 + Vector256.Create(ErfP[i]);
+        }
+
+        var q = Vector256.Create(ErfQ[0]);
+        for (var i = 1; i < ErfQ.Length; i++)
+        {
+            q = q * x2 + Vector256.Create(ErfQ[i]);
+        }
+
+        var r = Vector256.Min(Vector256.Max(c * (p / q), Vector256.Create(-1f)), Vector256<float>.One);
+        return Vector256.ConditionalSelect(Vector256.Equals(x, x), r, x);
+    }
+
+    // The float erf's numerator (x¹² … x⁰ coefficients of P(x²)·x / x) and denominator (x⁸ … x⁰), highest first.
+    private static ReadOnlySpan<float> ErfP =>
+    [
+        -2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
+        -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f,
+    ];
+
+    private static ReadOnlySpan<float> ErfQ =>
+    [
+        -1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f, -1.42647390514189e-02f,
+    ];
+
+    /// <summary>
     /// erf(x₀) (<see cref="ErfSeries"/> below 0.75, 1 − <see cref="ErfcFraction"/> from there, where the series' rounding
     /// grows) and the Taylor coefficients aₙ of <see cref="Erf(double)"/> at every grid point.
     /// </summary>

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Autograd.Kernels;
 
 namespace Autograd;
 
@@ -45,15 +46,29 @@ public static class LayerNormExtensions
                 return (s.Mean, s.InvStd);
             }
 
-            Tensor<T> result;
-            (Tensor<T> Mean, Tensor<T> InvStd) saved;
+            // The forward in one fused pass (LayerNormKernel); μ and σ⁻¹ are kept with the normalised dims as size 1.
+            var n = ShapeMath.Numel(normalized);
+            var statShape = input.ShapeArray[..(input.Rank - k)].Concat(Enumerable.Repeat(1, k)).ToArray();
+            var result = Tensor<T>.Uninitialized(input.ShapeArray);
+            (Tensor<T> Mean, Tensor<T> InvStd) saved = (Tensor<T>.Uninitialized(statShape), Tensor<T>.Uninitialized(statShape));
             using (Tensor.NoGrad())
             {
-                var s = Normalization.Standardize(input, dims, epsT);
-                saved = (s.Mean, s.InvStd);
-                result = s.XHat;
-                result = weight is null ? result : result.Mul(weight);
-                result = bias is null ? result : result.Add(bias);
+                var (xc, wc, bc) = (input.Contiguous(), weight?.Contiguous(), bias?.Contiguous());
+                using var xr = xc.Read();
+                using var wr = wc is null ? default : wc.Read();
+                using var br = bc is null ? default : bc.Read();
+                using var yw = result.Write();
+                using var mw = saved.Mean.Write();
+                using var sw = saved.InvStd.Write();
+                LayerNormKernel.Forward(
+                    xr.Memory.Slice(xr.Offset, xc.Numel),
+                    wc is null ? ReadOnlyMemory<T>.Empty : wr.Memory.Slice(wr.Offset, n),
+                    bc is null ? ReadOnlyMemory<T>.Empty : br.Memory.Slice(br.Offset, n),
+                    n,
+                    epsT,
+                    yw.Memory.Slice(yw.Offset, result.Numel),
+                    mw.Memory.Slice(mw.Offset, saved.Mean.Numel),
+                    sw.Memory.Slice(sw.Offset, saved.InvStd.Numel));
             }
 
             if (OpTrace.IsActive)
@@ -67,6 +82,28 @@ public static class LayerNormExtensions
                 var (needX, needW, needB) = (input.RequiresGrad, weight?.RequiresGrad == true, bias?.RequiresGrad == true);
                 Tape.Record("LayerNorm", new CallSite(callerFile, callerLine), result, inputs, (g, grads) =>
                 {
+                    if (!Tape.IsGradEnabled)
+                    {
+                        // A backward pass that records nothing: the fused kernel from the saved μ and σ⁻¹.
+                        var (dx, dw, db) = FusedBackward(g, input, weight, saved, normalized, needX, needW, needB);
+                        if (needX)
+                        {
+                            grads[0] = dx!;
+                        }
+
+                        if (needW)
+                        {
+                            grads[wAt] = dw!;
+                        }
+
+                        if (needB)
+                        {
+                            grads[bAt] = db!;
+                        }
+
+                        return;
+                    }
+
                     var (xHat, invStd) = Normalization.ForBackward(input, saved, Stats);
                     if (needX)
                     {
@@ -89,5 +126,36 @@ public static class LayerNormExtensions
 
             return result;
         }
+    }
+
+    /// <summary>LayerNorm's VJP through <see cref="LayerNormKernel.Backward"/>: dx, dweight, dbias (null where not needed).</summary>
+    private static (Tensor<T>? Dx, Tensor<T>? Dw, Tensor<T>? Db) FusedBackward<T>(
+        Tensor<T> g, Tensor<T> input, Tensor<T>? weight, (Tensor<T> Mean, Tensor<T> InvStd) saved, int[] normalized, bool needX, bool needW, bool needB)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (gc, xc, wc) = (g.Contiguous(), input.Contiguous(), weight?.Contiguous());
+        var n = ShapeMath.Numel(normalized);
+        var dx = needX ? Tensor<T>.Uninitialized(input.ShapeArray) : null;
+        var dw = needW ? Tensor.Zeros<T>(normalized) : null;
+        var db = needB ? Tensor.Zeros<T>(normalized) : null;
+        using var gr = gc.Read();
+        using var xr = xc.Read();
+        using var wr = wc is null ? default : wc.Read();
+        using var mr = saved.Mean.Read();
+        using var sr = saved.InvStd.Read();
+        using var dxw = dx is null ? default : dx.Write();
+        using var dww = dw is null ? default : dw.Write();
+        using var dbw = db is null ? default : db.Write();
+        LayerNormKernel.Backward(
+            gr.Memory.Slice(gr.Offset, gc.Numel),
+            xr.Memory.Slice(xr.Offset, xc.Numel),
+            wc is null ? ReadOnlyMemory<T>.Empty : wr.Memory.Slice(wr.Offset, n),
+            mr.Memory.Slice(mr.Offset, saved.Mean.Numel),
+            sr.Memory.Slice(sr.Offset, saved.InvStd.Numel),
+            n,
+            dx is null ? Memory<T>.Empty : dxw.Memory.Slice(dxw.Offset, dx.Numel),
+            dw is null ? Span<T>.Empty : dww.Memory.Span.Slice(dww.Offset, n),
+            db is null ? Span<T>.Empty : dbw.Memory.Span.Slice(dbw.Offset, n));
+        return (dx, dw, db);
     }
 }

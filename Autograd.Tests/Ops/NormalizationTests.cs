@@ -115,6 +115,47 @@ public class NormalizationTests
     }
 
     [Test]
+    public void LayerNorm_FusedKernel_MatchesTheRecordedOps_AndIsThreadCountFree()
+    {
+        // The fused forward and VJP (LayerNormKernel) against the recorded formula (the createGraph path) in float,
+        // at the GPT's [12, 64, 128] with weight and bias, at an odd row length without weight, and at a size the
+        // kernel splits over threads (rows independent: the same bits at 1 and 2 threads; dweight, dbias in row order).
+        var previous = Tensor.NumThreads;
+        try
+        {
+            foreach (var (shape, hasW) in new[] { (new[] { 12, 64, 128 }, true), (new[] { 7, 33 }, false), (new[] { 1024, 1031 }, true) })
+            {
+                var g0 = new Generator(11);
+                var n = shape[^1];
+                var x = (Tensor.Randn<float>(shape, g0) * 3.0 + 1.5).Detach();
+                x.RequiresGrad = true;
+                var w = hasW ? Tensor.Randn<float>([n], g0, requiresGrad: true) : null;
+                var b = hasW ? Tensor.Randn<float>([n], g0, requiresGrad: true) : null;
+                var up = Tensor.Randn<float>(shape, g0);
+                Tensor<float>[] inputs = hasW ? [x, w!, b!] : [x];
+                float[][] Run(bool createGraph) =>
+                    [x.LayerNorm([n], w, b).ToArray(), .. Tensor.Grad([x.LayerNorm([n], w, b)], inputs, [up], createGraph: createGraph).Select(t => t!.ToArray())];
+
+                Tensor.SetNumThreads(1);
+                var fused1 = Run(false);
+                var recorded = Run(true);
+                Tensor.SetNumThreads(2);
+                var fused2 = Run(false);
+                for (var i = 0; i < fused1.Length; i++)
+                {
+                    var scale = recorded[i].Max(Math.Abs);
+                    Assert.That(fused1[i], Is.EqualTo(recorded[i]).Within(2e-5 * scale), $"{ShapeMath.Format(shape)}, output {i}: fused against recorded");
+                    Assert.That(fused2[i], Is.EqualTo(fused1[i]), $"{ShapeMath.Format(shape)}, output {i}: the same bits at 1 and 2 threads");
+                }
+            }
+        }
+        finally
+        {
+            Tensor.SetNumThreads(previous);
+        }
+    }
+
+    [Test]
     public void BatchNorm2d_TrainingUpdatesRunningStatsWithUnbiasedVariance_EvalUsesThem()
     {
         // One channel with values 1, 2, 3, 6 over (N, H, W) = (2, 1, 2): μ = 3, biased σ² = 14/4 = 3.5,
