@@ -18,8 +18,18 @@ namespace Autograd.Kernels;
 /// <see cref="MinBudget"/> and the survivors (a step's temporaries grow with what it keeps: relu over
 /// 16M elements turns over 128 MB with 128 MB alive; a fixed 64 MiB made every such step miss, 466 ms
 /// instead of 6). A backward pass that ends with more than half of MinBudget out beyond the survivors
-/// collects; the old threshold, the survivors themselves, made a 1-thread LeNet step with ~40 MB alive
-/// collect every step. See docs/performance.md, "Memory model".
+/// of the last quiet collection collects; the old threshold, the survivors themselves, made a 1-thread
+/// LeNet step with ~40 MB alive collect every step.
+/// <para>
+/// Survivors of a collection at a miss are not a baseline for the end of backward: they include the
+/// step's live activations. When they were (issue 16), a GPT step after the workload runner's large
+/// attention rows never collected at its quiet point again; every collection ran at a miss in the middle
+/// of the step and went on to gen 2, whose gen-1 + gen-2 pair promoted the live activations twice, so
+/// they died in gen 2 and the next step's collection had to go to gen 2 again: one gen-2 collection per
+/// step, self-sustaining. So the end of backward compares with the survivors of the last quiet
+/// collection (lowered by any collection that finds fewer), and a collection at a miss goes on to gen 2
+/// only when gen 1 did not bring the pool back under its budget. See docs/performance.md, "Memory model".
+/// </para>
 /// </remarks>
 internal static class BufferPool
 {
@@ -35,6 +45,7 @@ internal static class BufferPool
     private static long s_outstanding;
     private static long s_budget = 64L << 20;
     private static long s_survivors;
+    private static long s_quietSurvivors;
     private static long s_collections;
     private static long s_freshBytes;
     private static int s_collecting;
@@ -92,18 +103,26 @@ internal static class BufferPool
     /// </summary>
     public static void AfterBackward()
     {
-        if (OutstandingBytes > Interlocked.Read(ref s_survivors) + (MinBudget / 2))
+        if (OutstandingBytes > Interlocked.Read(ref s_quietSurvivors) + (MinBudget / 2))
         {
-            Collect();
+            Collect(quiet: true, bytes: 0);
         }
     }
+
+    /// <summary>Reclaims everything unreachable now; called at a quiet point (tests, the end of backward).</summary>
+    public static void Collect() => Collect(quiet: true, bytes: 0);
+
+    /// <summary>Called by a miss of <paramref name="bytes"/> over the budget, in the middle of whatever is running.</summary>
+    internal static void CollectBeforeMiss(long bytes) => Collect(quiet: false, bytes);
 
     /// <summary>
     /// Finds unreachable storages (gen-1 collection) and waits for their leases to hand the buffers
     /// back, then sets the budget to what is still out plus the larger of <see cref="MinBudget"/> and that.
-    /// One thread at a time; others just go on.
+    /// One thread at a time; others just go on. <paramref name="quiet"/>: little but long-lived tensors is
+    /// alive (what is still out beyond the last quiet survivors after gen 1 is dead in gen 2); otherwise a
+    /// miss of <paramref name="bytes"/> in the middle of a step, whose live temporaries are out too.
     /// </summary>
-    public static void Collect()
+    private static void Collect(bool quiet, long bytes)
     {
         if (Interlocked.Exchange(ref s_collecting, 1) != 0)
         {
@@ -117,11 +136,15 @@ internal static class BufferPool
 
             // Storages that were alive at an earlier induced collection were promoted to gen 2 with it,
             // and a gen-1 collection never finds them once they die: their buffers stay out, and the pool
-            // would replace them with fresh pages (~2.5 ms per MB to touch). When a gen-1 collection
-            // leaves more than half the headroom out beyond the last survivors, look in gen 2 as well: a
-            // full collection of this engine's small managed heap (the buffers are pinned arrays of
-            // numbers, with nothing to trace) costs far less.
-            if (OutstandingBytes > Interlocked.Read(ref s_survivors) + (MinBudget / 2))
+            // would replace them with fresh pages (~2.5 ms per MB to touch). Look in gen 2 as well when a
+            // quiet gen-1 collection leaves more than half the headroom out beyond the last quiet survivors,
+            // or when one at a miss leaves the pool over its budget: a full collection of this engine's small
+            // managed heap (the buffers are pinned arrays of numbers, with nothing to trace) costs far less.
+            // Not at a miss merely above the survivors: the excess there is mostly the step's live
+            // activations, which a gen-2 collection right after the gen-1 one would promote to gen 2.
+            if (quiet
+                ? OutstandingBytes > Interlocked.Read(ref s_quietSurvivors) + (MinBudget / 2)
+                : OutstandingBytes + bytes > Interlocked.Read(ref s_budget))
             {
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true);
                 GC.WaitForPendingFinalizers();
@@ -130,6 +153,7 @@ internal static class BufferPool
             Interlocked.Increment(ref s_collections);
             var survivors = OutstandingBytes;
             Interlocked.Exchange(ref s_survivors, survivors);
+            Interlocked.Exchange(ref s_quietSurvivors, quiet ? survivors : Math.Min(survivors, Interlocked.Read(ref s_quietSurvivors)));
             Interlocked.Exchange(ref s_budget, survivors + Math.Max(MinBudget, survivors));
         }
         finally
@@ -172,7 +196,7 @@ internal static class BufferPool<T>
 
         if (BufferPool.ShouldCollectBeforeMiss(bytes))
         {
-            BufferPool.Collect();
+            BufferPool.CollectBeforeMiss(bytes);
             if (TryPop(cls, out array))
             {
                 BufferPool.AddOutstanding(bytes);
