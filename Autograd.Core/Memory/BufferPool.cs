@@ -21,14 +21,17 @@ namespace Autograd.Kernels;
 /// of the last quiet collection collects; the old threshold, the survivors themselves, made a 1-thread
 /// LeNet step with ~40 MB alive collect every step.
 /// <para>
-/// Survivors of a collection at a miss are not a baseline for the end of backward: they include the
-/// step's live activations. When they were (issue 16), a GPT step after the workload runner's large
-/// attention rows never collected at its quiet point again; every collection ran at a miss in the middle
-/// of the step and went on to gen 2, whose gen-1 + gen-2 pair promoted the live activations twice, so
-/// they died in gen 2 and the next step's collection had to go to gen 2 again: one gen-2 collection per
-/// step, self-sustaining. So the end of backward compares with the survivors of the last quiet
-/// collection (lowered by any collection that finds fewer), and a collection at a miss goes on to gen 2
-/// only when gen 1 did not bring the pool back under its budget. See docs/performance.md, "Memory model".
+/// Every induced collection promotes what it finds alive, and a tensor alive at two of them is in gen 2,
+/// where only a gen-2 collection finds it dead. Issue 16: after the workload runner's large attention
+/// rows, the end-of-backward threshold was the survivors of a collection at a miss (the step's live
+/// activations included), so a GPT step never collected at its quiet point again; every collection ran
+/// in the middle of a step and went on to gen 2, the gen-1 + gen-2 pair promoted the live activations
+/// twice, and the next step had to go to gen 2 again: one gen-2 collection per step, self-sustaining.
+/// So: the end of backward compares with the survivors of the last quiet collection (lowered by any
+/// collection that finds fewer); a miss climbs from gen 0 and goes further only while the pool stays
+/// over its budget; and a quiet collection sizes the headroom to cover the last step's temporaries
+/// (the peak outstanding above the survivors), so that a steady training loop does not miss mid-step.
+/// See docs/performance.md, "Memory model".
 /// </para>
 /// </remarks>
 internal static class BufferPool
@@ -46,6 +49,7 @@ internal static class BufferPool
     private static long s_budget = 64L << 20;
     private static long s_survivors;
     private static long s_quietSurvivors;
+    private static long s_peak;
     private static long s_collections;
     private static long s_freshBytes;
     private static int s_collecting;
@@ -89,7 +93,18 @@ internal static class BufferPool
         }
     }
 
-    internal static void AddOutstanding(long bytes) => Interlocked.Add(ref s_outstanding, bytes);
+    internal static void AddOutstanding(long bytes)
+    {
+        var now = Interlocked.Add(ref s_outstanding, bytes);
+        if (bytes > 0 && now > Volatile.Read(ref s_peak))
+        {
+            // The highest outstanding since the last quiet collection (a step's temporaries on top of what lives).
+            long seen;
+            while (now > (seen = Volatile.Read(ref s_peak)) && Interlocked.CompareExchange(ref s_peak, now, seen) != seen)
+            {
+            }
+        }
+    }
 
     internal static void AddFresh(long bytes) => Interlocked.Add(ref s_freshBytes, bytes);
 
@@ -131,35 +146,55 @@ internal static class BufferPool
 
         try
         {
-            GC.Collect(1, GCCollectionMode.Forced, blocking: true);
-            GC.WaitForPendingFinalizers();
-
-            // Storages that were alive at an earlier induced collection were promoted to gen 2 with it,
-            // and a gen-1 collection never finds them once they die: their buffers stay out, and the pool
-            // would replace them with fresh pages (~2.5 ms per MB to touch). Look in gen 2 as well when a
-            // quiet gen-1 collection leaves more than half the headroom out beyond the last quiet survivors,
-            // or when one at a miss leaves the pool over its budget: a full collection of this engine's small
-            // managed heap (the buffers are pinned arrays of numbers, with nothing to trace) costs far less.
-            // Not at a miss merely above the survivors: the excess there is mostly the step's live
-            // activations, which a gen-2 collection right after the gen-1 one would promote to gen 2.
-            if (quiet
-                ? OutstandingBytes > Interlocked.Read(ref s_quietSurvivors) + (MinBudget / 2)
-                : OutstandingBytes + bytes > Interlocked.Read(ref s_budget))
+            // At a miss the step's live temporaries are out too, and every induced collection promotes what
+            // it finds alive: a gen-1 collection there would send the previous step's gradients (alive until
+            // the next ZeroGrad) to gen 2, where they die and stay out. So a miss climbs: gen 0 (this step's
+            // garbage since the last collection), then gen 1, then gen 2, each only while the pool is still
+            // over its budget. A quiet point starts at gen 1 (what a miss promoted to gen 1 is dead there).
+            var budget = Interlocked.Read(ref s_budget);
+            if (quiet || Gather(0) + bytes > budget)
             {
-                GC.Collect(2, GCCollectionMode.Forced, blocking: true);
-                GC.WaitForPendingFinalizers();
+                // Storages that were alive at two induced collections were promoted to gen 2, and a gen-1
+                // collection never finds them once they die: their buffers stay out, and the pool would
+                // replace them with fresh pages (~2.5 ms per MB to touch). Look in gen 2 as well when a quiet
+                // gen-1 collection leaves more than half the headroom out beyond the last quiet survivors, or
+                // one at a miss leaves the pool over its budget: a full collection of this engine's small
+                // managed heap (the buffers are pinned arrays of numbers, with nothing to trace) costs far less.
+                var left = Gather(1);
+                if (quiet ? left > Interlocked.Read(ref s_quietSurvivors) + (MinBudget / 2) : left + bytes > budget)
+                {
+                    Gather(2);
+                }
             }
 
             Interlocked.Increment(ref s_collections);
             var survivors = OutstandingBytes;
             Interlocked.Exchange(ref s_survivors, survivors);
             Interlocked.Exchange(ref s_quietSurvivors, quiet ? survivors : Math.Min(survivors, Interlocked.Read(ref s_quietSurvivors)));
-            Interlocked.Exchange(ref s_budget, survivors + Math.Max(MinBudget, survivors));
+            // After a quiet collection the headroom also covers the temporaries of the last step (the highest
+            // outstanding since the previous quiet collection, above what lives now), with a quarter to spare:
+            // a step that needs more than MinBudget (the GPT step turns over ~80 MB) then never misses over
+            // budget in its middle, where a collection would promote its live tensors (see above).
+            var headroom = Math.Max(MinBudget, survivors);
+            if (quiet)
+            {
+                headroom = Math.Max(headroom, (Interlocked.Exchange(ref s_peak, survivors) - survivors) * 5 / 4);
+            }
+
+            Interlocked.Exchange(ref s_budget, survivors + headroom);
         }
         finally
         {
             Volatile.Write(ref s_collecting, 0);
         }
+    }
+
+    /// <summary>An induced blocking collection of <paramref name="generation"/> and its finalizers; the bytes still out after it.</summary>
+    private static long Gather(int generation)
+    {
+        GC.Collect(generation, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
+        return OutstandingBytes;
     }
 }
 
