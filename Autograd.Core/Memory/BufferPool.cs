@@ -18,8 +18,21 @@ namespace Autograd.Kernels;
 /// <see cref="MinBudget"/> and the survivors (a step's temporaries grow with what it keeps: relu over
 /// 16M elements turns over 128 MB with 128 MB alive; a fixed 64 MiB made every such step miss, 466 ms
 /// instead of 6). A backward pass that ends with more than half of MinBudget out beyond the survivors
-/// collects; the old threshold, the survivors themselves, made a 1-thread LeNet step with ~40 MB alive
-/// collect every step. See docs/performance.md, "Memory model".
+/// of the last quiet collection collects; the old threshold, the survivors themselves, made a 1-thread
+/// LeNet step with ~40 MB alive collect every step.
+/// <para>
+/// Every induced collection promotes what it finds alive, and a tensor alive at two of them is in gen 2,
+/// where only a gen-2 collection finds it dead. Issue 16: after the workload runner's large attention
+/// rows, the end-of-backward threshold was the survivors of a collection at a miss (the step's live
+/// activations included), so a GPT step never collected at its quiet point again; every collection ran
+/// in the middle of a step and went on to gen 2, the gen-1 + gen-2 pair promoted the live activations
+/// twice, and the next step had to go to gen 2 again: one gen-2 collection per step, self-sustaining.
+/// So: the end of backward compares with the survivors of the last quiet collection (lowered by any
+/// collection that finds fewer); a miss climbs from gen 0 and goes further only while the pool stays
+/// over its budget; and a quiet collection sizes the headroom to cover the last step's temporaries
+/// (the peak outstanding above the survivors), so that a steady training loop does not miss mid-step.
+/// See docs/performance.md, "Memory model".
+/// </para>
 /// </remarks>
 internal static class BufferPool
 {
@@ -35,6 +48,8 @@ internal static class BufferPool
     private static long s_outstanding;
     private static long s_budget = 64L << 20;
     private static long s_survivors;
+    private static long s_quietSurvivors;
+    private static long s_peak;
     private static long s_collections;
     private static long s_freshBytes;
     private static int s_collecting;
@@ -78,7 +93,18 @@ internal static class BufferPool
         }
     }
 
-    internal static void AddOutstanding(long bytes) => Interlocked.Add(ref s_outstanding, bytes);
+    internal static void AddOutstanding(long bytes)
+    {
+        var now = Interlocked.Add(ref s_outstanding, bytes);
+        if (bytes > 0 && now > Volatile.Read(ref s_peak))
+        {
+            // The highest outstanding since the last quiet collection (a step's temporaries on top of what lives).
+            long seen;
+            while (now > (seen = Volatile.Read(ref s_peak)) && Interlocked.CompareExchange(ref s_peak, now, seen) != seen)
+            {
+            }
+        }
+    }
 
     internal static void AddFresh(long bytes) => Interlocked.Add(ref s_freshBytes, bytes);
 
@@ -92,18 +118,26 @@ internal static class BufferPool
     /// </summary>
     public static void AfterBackward()
     {
-        if (OutstandingBytes > Interlocked.Read(ref s_survivors) + (MinBudget / 2))
+        if (OutstandingBytes > Interlocked.Read(ref s_quietSurvivors) + (MinBudget / 2))
         {
-            Collect();
+            Collect(quiet: true, bytes: 0);
         }
     }
+
+    /// <summary>Reclaims everything unreachable now; called at a quiet point (tests, the end of backward).</summary>
+    public static void Collect() => Collect(quiet: true, bytes: 0);
+
+    /// <summary>Called by a miss of <paramref name="bytes"/> over the budget, in the middle of whatever is running.</summary>
+    internal static void CollectBeforeMiss(long bytes) => Collect(quiet: false, bytes);
 
     /// <summary>
     /// Finds unreachable storages (gen-1 collection) and waits for their leases to hand the buffers
     /// back, then sets the budget to what is still out plus the larger of <see cref="MinBudget"/> and that.
-    /// One thread at a time; others just go on.
+    /// One thread at a time; others just go on. <paramref name="quiet"/>: little but long-lived tensors is
+    /// alive (what is still out beyond the last quiet survivors after gen 1 is dead in gen 2); otherwise a
+    /// miss of <paramref name="bytes"/> in the middle of a step, whose live temporaries are out too.
     /// </summary>
-    public static void Collect()
+    private static void Collect(bool quiet, long bytes)
     {
         if (Interlocked.Exchange(ref s_collecting, 1) != 0)
         {
@@ -112,30 +146,55 @@ internal static class BufferPool
 
         try
         {
-            GC.Collect(1, GCCollectionMode.Forced, blocking: true);
-            GC.WaitForPendingFinalizers();
-
-            // Storages that were alive at an earlier induced collection were promoted to gen 2 with it,
-            // and a gen-1 collection never finds them once they die: their buffers stay out, and the pool
-            // would replace them with fresh pages (~2.5 ms per MB to touch). When a gen-1 collection
-            // leaves more than half the headroom out beyond the last survivors, look in gen 2 as well: a
-            // full collection of this engine's small managed heap (the buffers are pinned arrays of
-            // numbers, with nothing to trace) costs far less.
-            if (OutstandingBytes > Interlocked.Read(ref s_survivors) + (MinBudget / 2))
+            // At a miss the step's live temporaries are out too, and every induced collection promotes what
+            // it finds alive: a gen-1 collection there would send the previous step's gradients (alive until
+            // the next ZeroGrad) to gen 2, where they die and stay out. So a miss climbs: gen 0 (this step's
+            // garbage since the last collection), then gen 1, then gen 2, each only while the pool is still
+            // over its budget. A quiet point starts at gen 1 (what a miss promoted to gen 1 is dead there).
+            var budget = Interlocked.Read(ref s_budget);
+            if (quiet || Gather(0) + bytes > budget)
             {
-                GC.Collect(2, GCCollectionMode.Forced, blocking: true);
-                GC.WaitForPendingFinalizers();
+                // Storages that were alive at two induced collections were promoted to gen 2, and a gen-1
+                // collection never finds them once they die: their buffers stay out, and the pool would
+                // replace them with fresh pages (~2.5 ms per MB to touch). Look in gen 2 as well when a quiet
+                // gen-1 collection leaves more than half the headroom out beyond the last quiet survivors, or
+                // one at a miss leaves the pool over its budget: a full collection of this engine's small
+                // managed heap (the buffers are pinned arrays of numbers, with nothing to trace) costs far less.
+                var left = Gather(1);
+                if (quiet ? left > Interlocked.Read(ref s_quietSurvivors) + (MinBudget / 2) : left + bytes > budget)
+                {
+                    Gather(2);
+                }
             }
 
             Interlocked.Increment(ref s_collections);
             var survivors = OutstandingBytes;
             Interlocked.Exchange(ref s_survivors, survivors);
-            Interlocked.Exchange(ref s_budget, survivors + Math.Max(MinBudget, survivors));
+            Interlocked.Exchange(ref s_quietSurvivors, quiet ? survivors : Math.Min(survivors, Interlocked.Read(ref s_quietSurvivors)));
+            // After a quiet collection the headroom also covers the temporaries of the last step (the highest
+            // outstanding since the previous quiet collection, above what lives now), with a quarter to spare:
+            // a step that needs more than MinBudget (the GPT step turns over ~80 MB) then never misses over
+            // budget in its middle, where a collection would promote its live tensors (see above).
+            var headroom = Math.Max(MinBudget, survivors);
+            if (quiet)
+            {
+                headroom = Math.Max(headroom, (Interlocked.Exchange(ref s_peak, survivors) - survivors) * 5 / 4);
+            }
+
+            Interlocked.Exchange(ref s_budget, survivors + headroom);
         }
         finally
         {
             Volatile.Write(ref s_collecting, 0);
         }
+    }
+
+    /// <summary>An induced blocking collection of <paramref name="generation"/> and its finalizers; the bytes still out after it.</summary>
+    private static long Gather(int generation)
+    {
+        GC.Collect(generation, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
+        return OutstandingBytes;
     }
 }
 
@@ -172,7 +231,7 @@ internal static class BufferPool<T>
 
         if (BufferPool.ShouldCollectBeforeMiss(bytes))
         {
-            BufferPool.Collect();
+            BufferPool.CollectBeforeMiss(bytes);
             if (TryPop(cls, out array))
             {
                 BufferPool.AddOutstanding(bytes);
