@@ -37,28 +37,31 @@ internal static class FloatLanes
         var fd = MemoryMarshal.Cast<T, float>(d);
         if (Simd.Width<float>() == VectorWidth.Vector512)
         {
-            Map512<TF>(fa, fb, fd);
+            MapAt<Lanes512<float>, Vector512<float>, TF>(fa, fb, fd);
         }
         else
         {
-            Map256<TF>(fa, fb, fd);
+            MapAt<Lanes256<float>, Vector256<float>, TF>(fa, fb, fd);
         }
     }
 
-    private static void Map512<TF>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> d)
+    /// <summary>One width's loop: whole vectors, then the zero-padded tail through the same lanes.</summary>
+    private static void MapAt<TL, TV, TF>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> d)
+        where TL : ILanes<float, TV>
+        where TV : struct
         where TF : IFloatLanes
     {
-        const int n = 16;
+        var n = TL.Count;
         bool aOne = a.Length == 1 && d.Length > 1, bOne = b.Length == 1 && d.Length > 1;
-        var va = aOne ? Vector512.Create(a[0]) : default;
-        var vb = bOne ? Vector512.Create(b[0]) : default;
+        var va = aOne ? TL.Splat(a[0]) : default;
+        var vb = bOne ? TL.Splat(b[0]) : default;
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rd = ref MemoryMarshal.GetReference(d);
         var full = d.Length & ~(n - 1);
         for (var i = 0; i < full; i += n)
         {
-            TF.Invoke(aOne ? va : Vector512.LoadUnsafe(ref ra, (nuint)i), bOne ? vb : Vector512.LoadUnsafe(ref rb, (nuint)i)).StoreUnsafe(ref rd, (nuint)i);
+            TL.Store(Invoke<TV, TF>(aOne ? va : TL.Load(ref Unsafe.Add(ref ra, i)), bOne ? vb : TL.Load(ref Unsafe.Add(ref rb, i))), ref Unsafe.Add(ref rd, i));
         }
 
         if (full < d.Length)
@@ -66,36 +69,19 @@ internal static class FloatLanes
             Span<float> ta = stackalloc float[n], tb = stackalloc float[n], td = stackalloc float[n];
             Tail(a, aOne, full, ta);
             Tail(b, bOne, full, tb);
-            TF.Invoke(aOne ? va : Vector512.Create((ReadOnlySpan<float>)ta), bOne ? vb : Vector512.Create((ReadOnlySpan<float>)tb)).CopyTo(td);
+            TL.Store(Invoke<TV, TF>(aOne ? va : TL.Load(ref ta[0]), bOne ? vb : TL.Load(ref tb[0])), ref td[0]);
             td[..(d.Length - full)].CopyTo(d[full..]);
         }
     }
 
-    private static void Map256<TF>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> d)
+    /// <summary>TF's function at TV's width (the JIT keeps the one branch of each instantiation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Invoke<TV, TF>(TV a, TV b)
+        where TV : struct
         where TF : IFloatLanes
-    {
-        const int n = 8;
-        bool aOne = a.Length == 1 && d.Length > 1, bOne = b.Length == 1 && d.Length > 1;
-        var va = aOne ? Vector256.Create(a[0]) : default;
-        var vb = bOne ? Vector256.Create(b[0]) : default;
-        ref var ra = ref MemoryMarshal.GetReference(a);
-        ref var rb = ref MemoryMarshal.GetReference(b);
-        ref var rd = ref MemoryMarshal.GetReference(d);
-        var full = d.Length & ~(n - 1);
-        for (var i = 0; i < full; i += n)
-        {
-            TF.Invoke(aOne ? va : Vector256.LoadUnsafe(ref ra, (nuint)i), bOne ? vb : Vector256.LoadUnsafe(ref rb, (nuint)i)).StoreUnsafe(ref rd, (nuint)i);
-        }
-
-        if (full < d.Length)
-        {
-            Span<float> ta = stackalloc float[n], tb = stackalloc float[n], td = stackalloc float[n];
-            Tail(a, aOne, full, ta);
-            Tail(b, bOne, full, tb);
-            TF.Invoke(aOne ? va : Vector256.Create((ReadOnlySpan<float>)ta), bOne ? vb : Vector256.Create((ReadOnlySpan<float>)tb)).CopyTo(td);
-            td[..(d.Length - full)].CopyTo(d[full..]);
-        }
-    }
+        => typeof(TV) == typeof(Vector512<float>)
+            ? Unsafe.BitCast<Vector512<float>, TV>(TF.Invoke(Unsafe.BitCast<TV, Vector512<float>>(a), Unsafe.BitCast<TV, Vector512<float>>(b)))
+            : Unsafe.BitCast<Vector256<float>, TV>(TF.Invoke(Unsafe.BitCast<TV, Vector256<float>>(a), Unsafe.BitCast<TV, Vector256<float>>(b)));
 
     /// <summary>The row's elements from <paramref name="full"/> on, zero-padded to a vector (nothing for a broadcast operand).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
