@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using Autograd.Kernels;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// `gemmshapes [rounds]`: Gemm.Multiply on the GPT step's Linear products (batch 12 × context 64 = 768 rows,
+/// 128 channels) in the three forms a Linear layer runs them, and the square n = 1024 product, at 1 and 2
+/// threads taken in turn round after round (so both see the same machine). Per shape and thread count: the
+/// median of the rounds' times (each round ~20 ms of repeats) and its GFLOP/s. A planning tool for the GEMM;
+/// `workloads --only matmul` is the figure to report for square products.
+/// </summary>
+internal static class GemmShapes
+{
+    // (name, m, n, k, A transposed view, B transposed view): Y = X·Wᵀ, dX = dY·W, dW = dYᵀ·X.
+    private static readonly (string Name, int M, int N, int K, bool At, bool Bt)[] s_shapes =
+    [
+        ("fwd  768x128 . W[384,128]^T", 768, 384, 128, false, true),
+        ("fwd  768x128 . W[128,128]^T", 768, 128, 128, false, true),
+        ("fwd  768x128 . W[512,128]^T", 768, 512, 128, false, true),
+        ("fwd  768x512 . W[128,512]^T", 768, 128, 512, false, true),
+        ("dX   768x384 . W[384,128]", 768, 128, 384, false, false),
+        ("dX   768x128 . W[128,128]", 768, 128, 128, false, false),
+        ("dX   768x512 . W[512,128]", 768, 128, 512, false, false),
+        ("dX   768x128 . W[128,512]", 768, 512, 128, false, false),
+        ("dW   dY[768,384]^T . X[768,128]", 384, 128, 768, true, false),
+        ("dW   dY[768,128]^T . X[768,128]", 128, 128, 768, true, false),
+        ("dW   dY[768,512]^T . X[768,128]", 512, 128, 768, true, false),
+        ("dW   dY[768,128]^T . X[768,512]", 128, 512, 768, true, false),
+        ("sq   1024", 1024, 1024, 1024, false, false),
+        ("sqBt 1024 A.B^T", 1024, 1024, 1024, false, true),
+        ("sqAt 1024 A^T.B", 1024, 1024, 1024, true, false),
+    ];
+
+    public static int Run(string[] args)
+    {
+        var rounds = args.Length > 0 ? int.Parse(args[0]) : 15;
+        var filter = args.Length > 1 ? args[1] : "";
+        var random = new Random(1);
+        foreach (var s in s_shapes)
+        {
+            if (!s.Name.Contains(filter, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var a = Fill(random, s.M * s.K);
+            var b = Fill(random, s.K * s.N);
+            var c = new float[s.M * s.N];
+            // A [m, k] is stored [k, m] when it is a transposed view; B [k, n] is stored [n, k].
+            int aRs = s.At ? 1 : s.K, aCs = s.At ? s.M : 1, bRs = s.Bt ? 1 : s.N, bCs = s.Bt ? s.K : 1;
+            void Product() => Gemm.Multiply(s.M, s.N, s.K, a, 0, aRs, aCs, b, 0, bRs, bCs, c, 0, s.N, false);
+            var flops = 2.0 * s.M * s.N * s.K;
+            var reps = Math.Max(1, (int)(4e9 / flops));
+            var times = new List<double>[] { [], [] };
+            for (var round = 0; round < rounds + 2; round++)
+            {
+                for (var t = 0; t < 2; t++)
+                {
+                    Gemm.ThreadsOverride = t + 1;
+                    var watch = Stopwatch.StartNew();
+                    for (var r = 0; r < reps; r++)
+                    {
+                        Product();
+                    }
+
+                    if (round >= 2)
+                    {
+                        times[t].Add(watch.Elapsed.TotalSeconds / reps);
+                    }
+                }
+            }
+
+            Gemm.ThreadsOverride = 0;
+            var line = $"{s.Name,-32}";
+            for (var t = 0; t < 2; t++)
+            {
+                times[t].Sort();
+                var median = times[t][times[t].Count / 2];
+                line += $"  t={t + 1}: {median * 1e6,9:F1} us {flops / median / 1e9,6:F1} GFLOP/s";
+            }
+
+            Console.WriteLine(line);
+        }
+
+        return 0;
+    }
+
+    private static float[] Fill(Random random, int length)
+    {
+        var x = new float[length];
+        for (var i = 0; i < length; i++)
+        {
+            x[i] = (float)(random.NextDouble() - 0.5);
+        }
+
+        return x;
+    }
+}
