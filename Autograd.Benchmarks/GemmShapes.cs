@@ -7,7 +7,8 @@ namespace Autograd.Benchmarks;
 /// `gemmshapes [rounds]`: Gemm.Multiply on the GPT step's Linear products (batch 12 × context 64 = 768 rows,
 /// 128 channels) in the three forms a Linear layer runs them, and the square n = 1024 product, at 1 and 2
 /// threads taken in turn round after round (so both see the same machine). Per shape and thread count: the
-/// median of the rounds' times (each round ~20 ms of repeats) and its GFLOP/s. A planning tool for the GEMM;
+/// median of the rounds' times (each round ~20 ms of repeats) and its GFLOP/s, and the median of the process's
+/// CPU time per product (GFLOP per CPU-second: the rate per busy core, steadier on a shared machine). A planning tool for the GEMM;
 /// `workloads --only matmul` is the figure to report for square products.
 /// </summary>
 internal static class GemmShapes
@@ -53,11 +54,13 @@ internal static class GemmShapes
             var flops = 2.0 * s.M * s.N * s.K;
             var reps = Math.Max(1, (int)(4e9 / flops));
             var times = new List<double>[] { [], [] };
+            var cpu = new List<double>[] { [], [] };
             for (var round = 0; round < rounds + 2; round++)
             {
                 for (var t = 0; t < 2; t++)
                 {
                     Gemm.ThreadsOverride = t + 1;
+                    var cpu0 = ProcessCpuSeconds();
                     var watch = Stopwatch.StartNew();
                     for (var r = 0; r < reps; r++)
                     {
@@ -67,6 +70,7 @@ internal static class GemmShapes
                     if (round >= 2)
                     {
                         times[t].Add(watch.Elapsed.TotalSeconds / reps);
+                        cpu[t].Add((ProcessCpuSeconds() - cpu0) / reps);
                     }
                 }
             }
@@ -76,14 +80,36 @@ internal static class GemmShapes
             for (var t = 0; t < 2; t++)
             {
                 times[t].Sort();
+                cpu[t].Sort();
                 var median = times[t][times[t].Count / 2];
-                line += $"  t={t + 1}: {median * 1e6,9:F1} us {flops / median / 1e9,6:F1} GFLOP/s";
+                var cpuMedian = cpu[t][cpu[t].Count / 2];
+                line += $"  t={t + 1}: {median * 1e6,9:F1} us {flops / median / 1e9,6:F1} GFLOP/s (CPU {cpuMedian * 1e6,9:F1} us, {flops / cpuMedian / 1e9,6:F1} per core-s)";
             }
 
             Console.WriteLine(line);
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// The process's CPU time (clock_gettime of CLOCK_PROCESS_CPUTIME_ID): on a loaded machine it leaves out
+    /// the time others held the cores, though it counts the workers' spin-waits.
+    /// </summary>
+    private static double ProcessCpuSeconds()
+    {
+        const int processCpuTime = 2;
+        _ = ClockGetTime(processCpuTime, out var ts);
+        return ts.Seconds + ts.Nanoseconds * 1e-9;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
     }
 
     private static float[] Fill(Random random, int length)
