@@ -33,10 +33,18 @@ internal static class GemmShapes
         ("sqAt 1024 A^T.B", 1024, 1024, 1024, true, false),
     ];
 
+    // The GPT's Linear layers over x [12, 64, in]: (in, out).
+    private static readonly (int In, int Out)[] s_linears = [(128, 384), (128, 128), (128, 512), (512, 128)];
+
     public static int Run(string[] args)
     {
         var rounds = args.Length > 0 ? int.Parse(args[0]) : 15;
         var filter = args.Length > 1 ? args[1] : "";
+        if (filter == "linear")
+        {
+            return Linears(rounds);
+        }
+
         var random = new Random(1);
         foreach (var s in s_shapes)
         {
@@ -51,45 +59,78 @@ internal static class GemmShapes
             // A [m, k] is stored [k, m] when it is a transposed view; B [k, n] is stored [n, k].
             int aRs = s.At ? 1 : s.K, aCs = s.At ? s.M : 1, bRs = s.Bt ? 1 : s.N, bCs = s.Bt ? s.K : 1;
             void Product() => Gemm.Multiply(s.M, s.N, s.K, a, 0, aRs, aCs, b, 0, bRs, bCs, c, 0, s.N, false);
-            var flops = 2.0 * s.M * s.N * s.K;
-            var reps = Math.Max(1, (int)(4e9 / flops));
-            var times = new List<double>[] { [], [] };
-            var cpu = new List<double>[] { [], [] };
-            for (var round = 0; round < rounds + 2; round++)
-            {
-                for (var t = 0; t < 2; t++)
-                {
-                    Gemm.ThreadsOverride = t + 1;
-                    var cpu0 = ProcessCpuSeconds();
-                    var watch = Stopwatch.StartNew();
-                    for (var r = 0; r < reps; r++)
-                    {
-                        Product();
-                    }
-
-                    if (round >= 2)
-                    {
-                        times[t].Add(watch.Elapsed.TotalSeconds / reps);
-                        cpu[t].Add((ProcessCpuSeconds() - cpu0) / reps);
-                    }
-                }
-            }
-
-            Gemm.ThreadsOverride = 0;
-            var line = $"{s.Name,-32}";
-            for (var t = 0; t < 2; t++)
-            {
-                times[t].Sort();
-                cpu[t].Sort();
-                var median = times[t][times[t].Count / 2];
-                var cpuMedian = cpu[t][cpu[t].Count / 2];
-                line += $"  t={t + 1}: {median * 1e6,9:F1} us {flops / median / 1e9,6:F1} GFLOP/s (CPU {cpuMedian * 1e6,9:F1} us, {flops / cpuMedian / 1e9,6:F1} per core-s)";
-            }
-
-            Console.WriteLine(line);
+            Report(s.Name, 2.0 * s.M * s.N * s.K, rounds, Product);
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// `gemmshapes N linear`: y = x·Wᵀ over x [12, 64, in] and its backward (dX = dY·W, dW = dYᵀ·X) through
+    /// MatMul and the tape, as the GPT's Linear layers run them, with a dense gradient seed.
+    /// </summary>
+    private static int Linears(int rounds)
+    {
+        foreach (var (cin, cout) in s_linears)
+        {
+            var g = new Generator(1);
+            var x = Tensor.Randn<float>([12, 64, cin], g, requiresGrad: true);
+            var w = Tensor.Randn<float>([cout, cin], g, requiresGrad: true);
+            var seed = Tensor.Randn<float>([12, 64, cout], g);
+            void Step()
+            {
+                x.Grad = null;
+                w.Grad = null;
+                x.MatMul(w.Transpose(0, 1)).Backward(seed);
+            }
+
+            var flops = 6.0 * 768 * cin * cout;
+            Report($"linear fwd+bwd x[12,64,{cin}] W[{cout},{cin}]", flops, rounds, Step);
+        }
+
+        return 0;
+    }
+
+    /// <summary>Times <paramref name="run"/> at 1 and 2 threads in turn and prints the medians.</summary>
+    private static void Report(string name, double flops, int rounds, Action run)
+    {
+        var reps = Math.Max(1, (int)(4e9 / flops));
+        var times = new List<double>[] { [], [] };
+        var cpu = new List<double>[] { [], [] };
+        for (var round = 0; round < rounds + 2; round++)
+        {
+            for (var t = 0; t < 2; t++)
+            {
+                Tensor.SetNumThreads(t + 1);
+                Gemm.ThreadsOverride = t + 1;
+                var cpu0 = ProcessCpuSeconds();
+                var watch = Stopwatch.StartNew();
+                for (var r = 0; r < reps; r++)
+                {
+                    run();
+                }
+
+                if (round >= 2)
+                {
+                    times[t].Add(watch.Elapsed.TotalSeconds / reps);
+                    cpu[t].Add((ProcessCpuSeconds() - cpu0) / reps);
+                }
+            }
+        }
+
+        Tensor.SetNumThreads(Environment.ProcessorCount);
+        Gemm.ThreadsOverride = 0;
+        var line = $"{name,-32}";
+        for (var t = 0; t < 2; t++)
+        {
+            times[t].Sort();
+            cpu[t].Sort();
+            var median = times[t][times[t].Count / 2];
+            var cpuMedian = cpu[t][cpu[t].Count / 2];
+            line += $"  t={t + 1}: {median * 1e6,9:F1} us {flops / median / 1e9,6:F1} GFLOP/s (CPU {cpuMedian * 1e6,9:F1} us, {flops / cpuMedian / 1e9,6:F1} per core-s)";
+        }
+
+        Console.WriteLine(line);
     }
 
     /// <summary>

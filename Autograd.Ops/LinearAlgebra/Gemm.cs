@@ -51,6 +51,9 @@ internal static class Gemm
     /// <summary>Test hook: overrides the worker count (0 = use AUTOGRAD_NUM_THREADS or the core count).</summary>
     internal static int ThreadsOverride { get; set; }
 
+    /// <summary>Benchmark switch: each worker of a parallel product packs the shared operand itself, as before it was packed once for all.</summary>
+    internal static bool SharedPackingDisabled { get; set; }
+
     /// <summary>Upper bound on the worker count: <see cref="Tensor.NumThreads"/> (AUTOGRAD_NUM_THREADS or the core count) unless overridden.</summary>
     internal static int MaxThreads => ThreadsOverride > 0 ? ThreadsOverride : Threads.Max;
 
@@ -396,7 +399,7 @@ internal static class Gemm
         var shareA = !splitRows && o.PackedA is null;
         var width = splitRows ? TKernel.Nr : TKernel.Mr;
         var rounded = RoundUp(splitRows ? n : m, width);
-        var shared = (long)rounded * k * Unsafe.SizeOf<T>() <= SharedPackBytes && (splitRows || shareA);
+        var shared = (long)rounded * k * Unsafe.SizeOf<T>() <= SharedPackBytes && (splitRows || shareA) && !SharedPackingDisabled;
         var panels = rounded / width;
         var packs = shared ? Math.Min(panels, 2 * threads) : 0;
         var prepacked = default(Prepacked<T>);
