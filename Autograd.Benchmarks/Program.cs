@@ -22,6 +22,13 @@ public static class Program
             args = args.Where(a => a != "--no-winograd").ToArray();
         }
 
+        // --no-shared-pack: every GEMM worker packs the shared operand itself, for before/after figures in one session.
+        if (args.Contains("--no-shared-pack"))
+        {
+            Gemm.SharedPackingDisabled = true;
+            args = args.Where(a => a != "--no-shared-pack").ToArray();
+        }
+
         if (args.Length > 0 && args[0] == "workloads")
         {
             Environment.Exit(Workloads.Run(args[1..]));
@@ -50,6 +57,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "convparts")
         {
             Environment.Exit(ConvParts.Run(args[1..]));
+        }
+
+        if (args.Length > 0 && args[0] == "gemmshapes")
+        {
+            Environment.Exit(GemmShapes.Run(args[1..]));
         }
 
         if (args.Length > 0 && args[0] == "layers")

@@ -44,8 +44,15 @@ internal static class Gemm
     private const int ABlockBytes = 256 * 1024;
     private const int BPanelBytes = 4 * 1024 * 1024;
 
+    // Most bytes of a shared operand that the workers of a parallel product pack together up front, all of
+    // its depth slices at once (beyond this each worker packs its own panels as it goes): 16 MiB, in the L3.
+    private const long SharedPackBytes = 16L * 1024 * 1024;
+
     /// <summary>Test hook: overrides the worker count (0 = use AUTOGRAD_NUM_THREADS or the core count).</summary>
     internal static int ThreadsOverride { get; set; }
+
+    /// <summary>Benchmark switch: each worker of a parallel product packs the shared operand itself, as before it was packed once for all.</summary>
+    internal static bool SharedPackingDisabled { get; set; }
 
     /// <summary>Upper bound on the worker count: <see cref="Tensor.NumThreads"/> (AUTOGRAD_NUM_THREADS or the core count) unless overridden.</summary>
     internal static int MaxThreads => ThreadsOverride > 0 ? ThreadsOverride : Threads.Max;
@@ -371,25 +378,64 @@ internal static class Gemm
     {
         var threads = Workers((long)m * n * k);
 
-        // Each worker packs the whole of the operand it shares with the others, so split the larger of
-        // m and n: the duplicated packing is then of the smaller operand.
+        // Every worker reads the whole of the operand the split does not cut, so split the larger of
+        // m and n: the shared operand is then the smaller one.
         var splitRows = m >= n;
         var unit = splitRows ? TKernel.Mr : TKernel.Nr;
         var extent = splitRows ? m : n;
         threads = Math.Min(threads, (extent + unit - 1) / unit);
+        var packedA = o.PackedA is { } given ? new Prepacked<T>(given.Panels!, 0, given.RoundedM) : default;
         if (threads <= 1)
         {
-            Block<T, TKernel>(0, m, 0, n, k, in o);
+            Block<T, TKernel>(0, m, 0, n, k, in o, packedA, default);
             return;
         }
 
-        // Chunks are whole micro-tiles so only the last worker sees a ragged edge. They are claimed, not
-        // assigned (Threads.Claim): the caller takes any that no pool thread has started, so a busy or
-        // starved pool only costs speed, never a deadlock.
+        // The shared operand is packed once, into the caller's pack buffer, by all workers together (each a
+        // share of its micro-panels, every depth slice), instead of in full by each: items [0, packs) pack, the
+        // rest compute chunks of C with the packed panels. Items are claimed in order, so a participant that
+        // claims a chunk knows every pack item has been claimed by a running participant and only waits for
+        // those to finish: a late or starved pool thread costs speed, never a deadlock.
+        var shareA = !splitRows && o.PackedA is null;
+        var width = splitRows ? TKernel.Nr : TKernel.Mr;
+        var rounded = RoundUp(splitRows ? n : m, width);
+        var shared = (long)rounded * k * Unsafe.SizeOf<T>() <= SharedPackBytes && (splitRows || shareA) && !SharedPackingDisabled;
+        var panels = rounded / width;
+        var packs = shared ? Math.Min(panels, 2 * threads) : 0;
+        var prepacked = default(Prepacked<T>);
+        if (shared)
+        {
+            var buffer = splitRows ? PackBuffers<T>.RentB(rounded * k, out var start) : PackBuffers<T>.RentA(rounded * k, out start);
+            prepacked = new Prepacked<T>(buffer, start, rounded);
+        }
+
         var units = (extent + unit - 1) / unit;
         var operands = o;
-        Threads.Claim(threads, threads, static () => 0, (chunk, _) =>
+        var packed = 0;
+        Threads.Claim(packs + threads, threads, static () => 0, (item, _) =>
         {
+            if (item < packs)
+            {
+                try
+                {
+                    PackShared<T>(splitRows, width, splitRows ? n : m, k, (int)((long)panels * item / packs) * width, (int)((long)panels * (item + 1) / packs) * width, in operands, prepacked);
+                }
+                finally
+                {
+                    Interlocked.Increment(ref packed);
+                }
+
+                return;
+            }
+
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref packed) < packs)
+            {
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+
+            // Chunks are whole micro-tiles so only the last one sees a ragged edge.
+            var chunk = item - packs;
             var start = (int)Math.Min((long)units * chunk / threads * unit, extent);
             var end = (int)Math.Min((long)units * (chunk + 1) / threads * unit, extent);
             if (start >= end)
@@ -399,19 +445,62 @@ internal static class Gemm
 
             if (splitRows)
             {
-                Block<T, TKernel>(start, end, 0, n, k, in operands);
+                Block<T, TKernel>(start, end, 0, n, k, in operands, packedA, prepacked);
             }
             else
             {
-                Block<T, TKernel>(0, m, start, end, k, in operands);
+                Block<T, TKernel>(0, m, start, end, k, in operands, shareA ? prepacked : packedA, default);
             }
         },
         static _ => { });
     }
 
+    /// <summary>
+    /// Packs lines [l0, l1) of the shared operand (columns of B when <paramref name="ofB"/>, else rows of A;
+    /// <paramref name="lines"/> of them are real, the rest zero), every depth slice, where
+    /// <see cref="Block{T, TKernel}"/> looks for them in <paramref name="target"/>.
+    /// </summary>
+    private static void PackShared<T>(bool ofB, int width, int lines, int k, int l0, int l1, in Operands<T> o, Prepacked<T> target)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var count = Math.Min(l1, lines) - l0;
+        var kcMax = SliceDepth(k);
+        for (var pc = 0; pc < k; pc += kcMax)
+        {
+            var kc = Math.Min(kcMax, k - pc);
+            ref var dst = ref target.At(pc, l0, kc);
+            if (ofB)
+            {
+                PackB<T>(width, kc, count, pc, l0, in o, ref dst);
+            }
+            else
+            {
+                PackA<T>(width, count, kc, l0, pc, in o, ref dst);
+            }
+        }
+    }
+
+    /// <summary>
+    /// An operand packed before the loop nest runs (<see cref="Pack{T}"/>, or by the workers together):
+    /// depth slice pc holds its lines' micro-panels one after another from Start + pc·Rounded, line l's panel
+    /// at + l·kc, as a block packed inside <see cref="Block{T, TKernel}"/> is laid out.
+    /// </summary>
+    private readonly struct Prepacked<T>(T[] panels, int start, int rounded)
+        where T : unmanaged
+    {
+        public readonly T[]? Panels = panels;
+        public readonly int Start = start;
+        public readonly int Rounded = rounded;
+
+        public bool IsSet => Panels is not null;
+
+        public ref T At(int pc, int line, int kc) =>
+            ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Panels!), Start + (nint)pc * Rounded + (nint)line * kc);
+    }
+
     /// <summary>Computes rows [i0, i1) × columns [j0, j1) of C with the BLIS loop nest.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block<T, TKernel>(int i0, int i1, int j0, int j1, int k, in Operands<T> o)
+    private static void Block<T, TKernel>(int i0, int i1, int j0, int j1, int k, in Operands<T> o, Prepacked<T> packedA, Prepacked<T> packedB)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : struct, IMicroKernel<T>
     {
@@ -423,9 +512,8 @@ internal static class Gemm
         var kcMax = SliceDepth(k);
         var mcAlloc = Math.Min(mcMax, RoundUp(i1 - i0, mr));
         var ncAlloc = Math.Min(ncMax, RoundUp(j1 - j0, nr));
-        var packedA = o.PackedA;
-        ref var aPack = ref packedA is null ? ref PackBuffers<T>.GetA(mcAlloc * kcMax) : ref MemoryMarshal.GetArrayDataReference(packedA.Panels!);
-        ref var bPack = ref PackBuffers<T>.GetB(ncAlloc * kcMax);
+        ref var aPack = ref packedA.IsSet ? ref Unsafe.NullRef<T>() : ref PackBuffers<T>.GetA(mcAlloc * kcMax);
+        ref var bPack = ref packedB.IsSet ? ref Unsafe.NullRef<T>() : ref PackBuffers<T>.GetB(ncAlloc * kcMax);
 
         ref var cBase = ref MemoryMarshal.GetReference(o.C.Span);
         var ldc = (nint)o.CRowStride;
@@ -437,7 +525,15 @@ internal static class Gemm
             {
                 var kc = Math.Min(kcMax, k - pc);
                 var store = !o.Accumulate && pc == 0;
-                PackB<T>(nr, kc, nc, pc, jc, in o, ref bPack);
+                ref var bBlock = ref bPack;
+                if (packedB.IsSet)
+                {
+                    bBlock = ref packedB.At(pc, jc, kc);
+                }
+                else
+                {
+                    PackB<T>(nr, kc, nc, pc, jc, in o, ref bPack);
+                }
 
                 for (var ic = i0; ic < i1; ic += mcMax)
                 {
@@ -445,19 +541,19 @@ internal static class Gemm
 
                     // A block: packed now, or where the packed operand keeps rows [ic, ic + mc) of slice pc.
                     ref var aBlock = ref aPack;
-                    if (packedA is null)
+                    if (packedA.IsSet)
                     {
-                        PackA<T>(mr, mc, kc, ic, pc, in o, ref aPack);
+                        aBlock = ref packedA.At(pc, ic, kc);
                     }
                     else
                     {
-                        aBlock = ref Unsafe.Add(ref aPack, (nint)pc * packedA.RoundedM + (nint)ic * kc);
+                        PackA<T>(mr, mc, kc, ic, pc, in o, ref aPack);
                     }
 
                     for (var jr = 0; jr < nc; jr += nr)
                     {
                         var ncr = Math.Min(nr, nc - jr);
-                        ref var bPanel = ref Unsafe.Add(ref bPack, (nint)jr * kc);
+                        ref var bPanel = ref Unsafe.Add(ref bBlock, (nint)jr * kc);
                         for (var ir = 0; ir < mc; ir += mr)
                         {
                             var mcr = Math.Min(mr, mc - ir);
@@ -724,11 +820,19 @@ internal static class Gemm
         [ThreadStatic]
         private static T[]? t_b;
 
-        public static ref T GetA(int length) => ref Get(ref t_a, length);
+        public static ref T GetA(int length) => ref At(RentA(length, out var start), start);
 
-        public static ref T GetB(int length) => ref Get(ref t_b, length);
+        public static ref T GetB(int length) => ref At(RentB(length, out var start), start);
 
-        private static unsafe ref T Get(ref T[]? buffer, int length)
+        /// <summary>The thread's A buffer itself and where its aligned part starts, to hand to other threads.</summary>
+        public static T[] RentA(int length, out int start) => Get(ref t_a, length, out start);
+
+        /// <summary>The thread's B buffer itself and where its aligned part starts, to hand to other threads.</summary>
+        public static T[] RentB(int length, out int start) => Get(ref t_b, length, out start);
+
+        private static ref T At(T[] buffer, int start) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(buffer), start);
+
+        private static unsafe T[] Get(ref T[]? buffer, int length, out int start)
         {
             var pad = 64 / Unsafe.SizeOf<T>();
             if (buffer is null || buffer.Length < length + pad)
@@ -738,9 +842,9 @@ internal static class Gemm
                 buffer = GC.AllocateUninitializedArray<T>(length + pad, pinned: true);
             }
 
-            ref var start = ref MemoryMarshal.GetArrayDataReference(buffer);
-            var misalignment = (int)((nuint)Unsafe.AsPointer(ref start) & 63) / Unsafe.SizeOf<T>();
-            return ref Unsafe.Add(ref start, misalignment == 0 ? 0 : pad - misalignment);
+            var misalignment = (int)((nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)) & 63) / Unsafe.SizeOf<T>();
+            start = misalignment == 0 ? 0 : pad - misalignment;
+            return buffer;
         }
     }
 

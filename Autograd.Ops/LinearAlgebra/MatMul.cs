@@ -79,7 +79,14 @@ public static class MatMulExtensions
                         grads[0] = g2.MatMul(tb.Transpose(-1, -2)).SumToSize(ta.ShapeArray).Reshape(a.ShapeArray);
                     }
 
-                    if (needB)
+                    if (needB && tb.Rank == 2 && ta.Rank > 2)
+                    {
+                        // B shared by every batch element (a Linear layer over [batch, T, in]):
+                        // dB = Σ_b A_bᵀ·dC_b = A_flatᵀ·dC_flat, one product whose contraction runs over
+                        // batch·m rows instead of a batch of short products and a [batch, k, n] sum.
+                        grads[1] = ta.Flatten(0, -2).Transpose(0, 1).MatMul(g2.Flatten(0, -2)).Reshape(b.ShapeArray);
+                    }
+                    else if (needB)
                     {
                         grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb.ShapeArray).Reshape(b.ShapeArray);
                     }
@@ -130,6 +137,35 @@ public static class MatMulExtensions
 
         var cStrides = ShapeMath.ContiguousStrides([.. batch, m, n]);
         var cursor = new RowCursor(batch, cStrides.AsSpan(0, rank), 0, aStrides.AsSpan(0, rank), ar.Offset, bStrides.AsSpan(0, rank), br.Offset);
+
+        // Products each too small to split (attention's [48, 64, 32]) but many of them: the batch is spread
+        // over the threads instead, each product on one worker, so its result does not depend on the count.
+        var threads = Math.Min(Gemm.Workers((long)batchCount * m * n * k), batchCount);
+        if (threads > 1 && Gemm.Workers((long)m * n * k) <= 1)
+        {
+            var offsets = new int[3 * batchCount];
+            for (var at = 0; cursor.MoveNext();)
+            {
+                int oc = cursor.Offset0, oa = cursor.Offset1, ob = cursor.Offset2;
+                for (var i = 0; i < cursor.Length; i++, oc += cursor.Inner0, oa += cursor.Inner1, ob += cursor.Inner2, at += 3)
+                {
+                    (offsets[at], offsets[at + 1], offsets[at + 2]) = (oc, oa, ob);
+                }
+            }
+
+            // A few items per thread, so a late worker finds most of the batch still to claim.
+            var items = Math.Min(batchCount, 4 * threads);
+            Gemm.ClaimEachOnOneThread(items, threads, static () => 0, (item, _) =>
+            {
+                for (var e = (int)((long)batchCount * item / items); e < (int)((long)batchCount * (item + 1) / items); e++)
+                {
+                    Gemm.Multiply(m, n, k, aData, offsets[3 * e + 1], aRs, aCs, bData, offsets[3 * e + 2], bRs, bCs, c, offsets[3 * e], n, accumulate: false);
+                }
+            },
+            static _ => { });
+            return;
+        }
+
         while (cursor.MoveNext())
         {
             int oc = cursor.Offset0, oa = cursor.Offset1, ob = cursor.Offset2;

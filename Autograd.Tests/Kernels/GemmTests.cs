@@ -90,6 +90,13 @@ public class GemmTests
             (300, 257, 129, Layout.ColumnMajor, Layout.ColumnMajor),
             (129, 300, 70, Layout.Strided, Layout.RowMajor),
             (7, 13, 29, Layout.RowMajor, Layout.RowMajor),
+
+            // Large enough for 2 and 3 workers (Gemm.Workers), whose shared operand they pack together:
+            // B when m ≥ n, A otherwise; ragged last panels, uneven pack shares, several depth slices.
+            (301, 257, 129, Layout.RowMajor, Layout.ColumnMajor),
+            (150, 301, 300, Layout.ColumnMajor, Layout.RowMajor),
+            (150, 301, 300, Layout.RowMajor, Layout.Strided),
+            (200, 100, 600, Layout.Strided, Layout.RowMajor),
         ];
         foreach (var (m, n, k, aLayout, bLayout) in cases)
         {

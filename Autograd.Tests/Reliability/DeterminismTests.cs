@@ -42,6 +42,41 @@ public class DeterminismTests
             xs => xs[0].MatMul(xs[1]),
             acrossThreadCounts: true);
 
+    /// <summary>48 products each too small to split (Gemm.Workers), together large enough to spread the batch over threads.</summary>
+    [Test]
+    public void MatMul_BatchSpreadOverThreads_IsBitIdenticalAcrossRunsAndThreadCounts() =>
+        AssertDeterministic(
+            [[48, 64, 64], [48, 64, 64]],
+            xs => xs[0].MatMul(xs[1]),
+            acrossThreadCounts: true);
+
+    /// <summary>Each matrix of a batch spread over threads gets the bits of its own 2-D product (one thread).</summary>
+    [Test]
+    public void MatMul_BatchSpreadOverThreads_MatchesEachMatrixProduct()
+    {
+        var gen = new Generator(seed: 7);
+        var a = Tensor.Randn<float>([6, 8, 64, 48], gen);
+        var b = Tensor.Randn<float>([6, 8, 48, 64], gen).Transpose(-1, -2).Contiguous().Transpose(-1, -2);
+        var previous = Gemm.ThreadsOverride;
+        Gemm.ThreadsOverride = 2;
+        try
+        {
+            var c = a.MatMul(b);
+            for (var i = 0; i < 6; i++)
+            {
+                for (var j = 0; j < 8; j++)
+                {
+                    var expected = a.Select(0, i).Select(0, j).MatMul(b.Select(0, i).Select(0, j)).ToArray();
+                    Assert.That(c.Select(0, i).Select(0, j).Contiguous().ToArray(), Is.EqualTo(expected), $"matrix [{i}, {j}]");
+                }
+            }
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = previous;
+        }
+    }
+
     [Test]
     public void MaxPool2d_ParallelPlanes_IsBitIdenticalAcrossRunsAndThreadCounts() =>
         AssertDeterministic(
