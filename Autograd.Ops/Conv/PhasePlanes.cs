@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -128,6 +129,13 @@ internal static class PhasePlanes
             {
                 var ph = ih + g.PadTop;
                 var row = ((c * sH + ph % sH) * sW * s.Hq + ph / sH) * s.Wq;
+                if (sW == 2 && st[3] == 1 && typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
+                {
+                    var ps = MemoryMarshal.Cast<T, float>(planes);
+                    SplitRowInTwo(MemoryMarshal.Cast<T, float>(data).Slice(channel + ih * st[2], g.W), ps.Slice(row, s.Wq), ps.Slice(row + s.Plane, s.Wq), g.PadLeft);
+                    continue;
+                }
+
                 SplitRow(data, channel + ih * st[2], st[3], g.W, g.PadLeft, sW, planes, row, s);
             }
         }
@@ -172,30 +180,9 @@ internal static class PhasePlanes
             phase[hi..].Clear();
         }
 
-        var iw = 0;
-        if (sW == 2 && step == 1 && typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
-        {
-            // Sixteen input elements from an even padded column split into eight of each phase.
-            iw = e & 1;
-            var xs = MemoryMarshal.Cast<T, float>(x);
-            var ps = MemoryMarshal.Cast<T, float>(planes);
-            for (; iw + 16 <= w; iw += 16)
-            {
-                var (even, odd) = Lanes256<float>.Split(ref MemoryMarshal.GetReference(xs.Slice(at + iw, 16)));
-                var qv = (iw + e) >> 1;
-                even.StoreUnsafe(ref MemoryMarshal.GetReference(ps.Slice(row + qv, 8)));
-                odd.StoreUnsafe(ref MemoryMarshal.GetReference(ps.Slice(row + s.Plane + qv, 8)));
-            }
-
-            if (e % 2 == 1)
-            {
-                planes[row + s.Plane + (e >> 1)] = x[at];
-            }
-        }
-
-        // The rest one by one, the phase and its column stepped along (no division per element).
-        var (q, b0) = Math.DivRem(iw + e, sW);
-        for (var b = b0; iw < w; iw++)
+        // Element by element, the phase and its column stepped along (no division per element).
+        var (q, b0) = Math.DivRem(e, sW);
+        for (int iw = 0, b = b0; iw < w; iw++)
         {
             planes[row + b * s.Plane + q] = x[at + iw * step];
             if (++b == sW)
@@ -203,6 +190,46 @@ internal static class PhasePlanes
                 b = 0;
                 q++;
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SplitRow{T}"/> for a contiguous float row at stride 2, its hot loop: padded column pw = iw + e
+    /// goes to <paramref name="even"/> or <paramref name="odd"/> at pw / 2, sixteen input elements from an even
+    /// padded column split into eight of each per step (<see cref="Lanes256{T}.Split"/>); padding positions zeroed.
+    /// Every index stays inside the three spans (pw &lt; Wp ≤ 2·Wq), so the row is read and written unchecked.
+    /// </summary>
+    private static void SplitRowInTwo(ReadOnlySpan<float> src, Span<float> even, Span<float> odd, int e)
+    {
+        var (w, wq) = (src.Length, even.Length);
+        ref var x = ref MemoryMarshal.GetReference(src);
+        ref var p0 = ref MemoryMarshal.GetReference(even);
+        ref var p1 = ref MemoryMarshal.GetReference(odd);
+
+        // Phase 0 holds padded columns 2q, phase 1 columns 2q + 1; the input is columns [e, e + W).
+        even[..((e + 1) >> 1)].Clear();
+        even[Math.Min(wq, (e + w + 1) >> 1)..].Clear();
+        odd[..(e >> 1)].Clear();
+        odd[Math.Min(wq, (e + w) >> 1)..].Clear();
+
+        var iw = e & 1;
+        if (iw == 1)
+        {
+            Unsafe.Add(ref p1, e >> 1) = x;
+        }
+
+        for (; iw + 16 <= w; iw += 16)
+        {
+            var (evens, odds) = Lanes256<float>.Split(ref Unsafe.Add(ref x, iw));
+            var q = (iw + e) >> 1;
+            evens.StoreUnsafe(ref p0, (nuint)q);
+            odds.StoreUnsafe(ref p1, (nuint)q);
+        }
+
+        for (; iw < w; iw++)
+        {
+            var pw = iw + e;
+            Unsafe.Add(ref (pw & 1) == 0 ? ref p0 : ref p1, pw >> 1) = Unsafe.Add(ref x, iw);
         }
     }
 
