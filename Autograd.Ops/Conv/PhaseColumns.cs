@@ -13,8 +13,9 @@ namespace Autograd.Kernels;
 /// merged back into dX. One image per run.
 /// </summary>
 /// <remarks>
-/// The extra columns (ow ≥ OW of each widened row) are dropped from Y, and zeroed in the columns and in dY
-/// for dW and in dcols for dX, so an infinity read only by an extra column reaches no gradient.
+/// The extra columns (ow ≥ OW of each widened row) are dropped from Y. dY's are zero, so they add exact
+/// zeros to dW and dX while the image's planes and the filters are finite; otherwise they are zeroed in the
+/// columns (dW) or in dcols (dX) too, so an infinity read only by an extra column reaches no gradient.
 /// </remarks>
 internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometry)
     where T : unmanaged, IFloatingPointIeee754<T>

@@ -24,7 +24,8 @@ internal static class PhasePlanes
 
     /// <summary>
     /// Whether a geometry goes here: a stride above 1 either way, a contraction too deep for the shallow
-    /// kernel, and at most one extra column per two real ones (Wq ≤ 2·OW).
+    /// kernel, at most one extra column per two real ones (Wq ≤ 2·OW), and one group's planes within
+    /// 16 Mi elements (a worker's scratch).
     /// </summary>
     public static bool Applies<T>(in ConvGeometry g)
         where T : unmanaged
@@ -50,7 +51,7 @@ internal static class PhasePlanes
             Phases = g.Stride.H * g.Stride.W;
             Plane = Hq * Wq;
 
-            // Every read off_r + j with j < OH·Wq ends before the planes' end plus ⌊(KW − 1)·dW / sW⌋ &lt; Wq.
+            // Every read off_r + j with j < OH·Wq ends before the planes' end plus ⌊(KW − 1)·dW / sW⌋ < Wq.
             Length = g.Cg * Phases * Plane + Wq;
             Wide = g.OH * Wq;
         }
