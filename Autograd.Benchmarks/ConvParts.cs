@@ -165,6 +165,54 @@ internal static class PackProbe
             }
 
             var scatter = clock.Milliseconds;
+            if (c4)
+            {
+                // The phase-plane path's im2col: one split per image, then one contiguous copy per tap row and block.
+                var shape = new Kernels.PhasePlanes.Shape(g);
+                var xt = Tensor.FromArray(x, [32, g.C, g.H, g.W]);
+                var planes = new float[shape.Length];
+                var offsets = new int[g.K];
+                Kernels.PhasePlanes.Offsets(g, offsets);
+                var phaseWidth = Kernels.ConvColumns.BlockWidth(g with { OW = shape.Wq });
+                var phaseCols = new float[g.K * phaseWidth];
+                clock.Restart();
+                for (var n = 0; n < 32; n++)
+                {
+                    Kernels.PhasePlanes.Split(xt, g, n, 0, planes);
+                }
+
+                var split = clock.Milliseconds;
+                clock.Restart();
+                for (var n = 0; n < 32; n++)
+                {
+                    Kernels.PhasePlanes.Split(xt, g, 0, 0, planes);
+                }
+
+                var splitCached = clock.Milliseconds;
+                clock.Restart();
+                for (var n = 0; n < 32; n++)
+                {
+                    x.AsSpan(n * g.C * g.H * g.W, g.C * g.H * g.W).CopyTo(planes);
+                }
+
+                var copy = clock.Milliseconds;
+                Console.WriteLine($"  split of one image 32 times {splitCached:F2} ms, plain copy of the 32 images {copy:F2} ms");
+                clock.Restart();
+                for (var n = 0; n < 32; n++)
+                {
+                    for (var j0 = 0; j0 < shape.Wide; j0 += phaseWidth)
+                    {
+                        var count = Math.Min(phaseWidth, shape.Wide - j0);
+                        for (var r = 0; r < g.K; r++)
+                        {
+                            planes.AsSpan(offsets[r] + j0, count).CopyTo(phaseCols.AsSpan(r * count, count));
+                        }
+                    }
+                }
+
+                Console.WriteLine($"  phase planes: split {split:F2} ms  row copies {clock.Milliseconds:F2} ms (width {phaseWidth})");
+            }
+
             Console.WriteLine($"  dW product {weightGradient:F2} ms  dX product {inputGradient:F2} ms  col2im {scatter:F2} ms");
             Console.WriteLine($"pack {pack:F2} ms  gemm {gemm:F2} ms ({2.0 * g.F * g.K * g.P * 32 / gemm / 1e6:F0} GFLOP/s)  gemm on packed W {prepacked:F2} ms (32 images, 1 thread CPU time)");
         }
@@ -174,8 +222,8 @@ internal static class PackProbe
 }
 
 /// <summary>
-/// `abprobe c2|c3|c4 [--backward] [--wide]`: one conv workload with a path switch toggled call by call in one
-/// process (Winograd, or with --wide WideConv, on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
+/// `abprobe c2|c3|c4 [--backward|--dx|--dw] [--wide|--phase]`: one conv workload with a path switch toggled call by call in one
+/// process (Winograd, or with --wide WideConv, with --phase PhasePlanes, on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
 /// at one thread. A planning tool for choosing between kernels on a noisy machine.
 /// </summary>
 internal static class AbProbe
@@ -184,11 +232,12 @@ internal static class AbProbe
     {
         var c4 = args.Contains("c4");
         var (n, c, h, f, stride) = args.Contains("c2") ? (64, 32, 28, 64, 1) : c4 ? (32, 64, 56, 128, 2) : (32, 64, 56, 64, 1);
-        var backward = args.Contains("--backward");
+        // --dx / --dw: the backward with only the input / only the weight requiring grad.
+        var backward = args.Contains("--backward") || args.Contains("--dx") || args.Contains("--dw");
         var gen = new Generator(2);
-        var x = Tensor.Randn<float>([n, c, h, h], gen, requiresGrad: backward);
-        var w = Tensor.Randn<float>([f, c, 3, 3], gen, requiresGrad: backward);
-        var b = Tensor.Randn<float>([f], gen, requiresGrad: backward);
+        var x = Tensor.Randn<float>([n, c, h, h], gen, requiresGrad: backward && !args.Contains("--dw"));
+        var w = Tensor.Randn<float>([f, c, 3, 3], gen, requiresGrad: backward && !args.Contains("--dx"));
+        var b = Tensor.Randn<float>([f], gen, requiresGrad: backward && !args.Contains("--dx"));
         var times = new[] { new List<double>(), new List<double>() };
         for (var i = 0; i < 70; i++)
         {
@@ -197,6 +246,10 @@ internal static class AbProbe
             if (args.Contains("--wide"))
             {
                 Kernels.WideConv.Disabled = side == 1;
+            }
+            else if (args.Contains("--phase"))
+            {
+                Kernels.PhasePlanes.Disabled = side == 1;
             }
             else
             {
@@ -226,7 +279,7 @@ internal static class AbProbe
         }
 
         double Median(List<double> t) => t.Order().ElementAt(t.Count / 2);
-        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: {(args.Contains("--wide") ? "wide rows" : "Winograd")} {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
+        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: {(args.Contains("--wide") ? "wide rows" : args.Contains("--phase") ? "phase planes" : "Winograd")} {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
         return 0;
     }
 }

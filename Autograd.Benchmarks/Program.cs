@@ -29,6 +29,13 @@ public static class Program
             args = args.Where(a => a != "--no-shared-pack").ToArray();
         }
 
+        // --no-phase-planes: strided convolutions on packed columns with the strided gather, for before/after figures.
+        if (args.Contains("--no-phase-planes"))
+        {
+            PhasePlanes.Disabled = true;
+            args = args.Where(a => a != "--no-phase-planes").ToArray();
+        }
+
         if (args.Length > 0 && args[0] == "workloads")
         {
             Environment.Exit(Workloads.Run(args[1..]));

@@ -24,7 +24,8 @@ internal static class ConvPlan
     /// <summary>
     /// The strategy for a call of geometry <paramref name="g"/>, in this order: wide rows for small stride-1
     /// images (<see cref="WideConv.Applies{T}"/>), Winograd for 3×3 stride-1 convolutions of 64+ channels
-    /// each way (<see cref="Winograd.Applies{T}"/>), the shallow kernel for contractions of at most 32
+    /// each way (<see cref="Winograd.Applies{T}"/>), phase planes for strides above 1 with contractions of
+    /// more than 32 terms (<see cref="PhasePlanes.Applies{T}"/>), the shallow kernel for contractions of at most 32
     /// terms (<see cref="ShallowGemm.Applies{T}"/> of K), else packed columns. When the pass reads an
     /// <paramref name="input"/> whose window view is already the column matrix
     /// (<see cref="DirectColumns{T}.Windows"/>), Y and dW read it in place and dX runs on that strategy;
@@ -35,6 +36,7 @@ internal static class ConvPlan
     {
         ConvStrategy<T> strategy = WideConv.Applies<T>(g) ? new WideRows<T>(g)
             : Winograd.Applies<T>(g) ? new WinogradStrategy<T>(g)
+            : PhasePlanes.Applies<T>(g) ? new PhaseColumns<T>(g)
             : ShallowGemm.Applies<T>(g.K) ? new ShallowColumns<T>(g)
             : new PackedColumns<T>(g);
         return input is not null && DirectColumns<T>.Windows(input, g) is { } windows

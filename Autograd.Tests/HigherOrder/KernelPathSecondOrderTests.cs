@@ -34,7 +34,7 @@ public class KernelPathSecondOrderTests
         [("x, w, b", true, true, true), ("x", true, false, false), ("w", false, true, false), ("b", false, false, true)];
 
     /// <summary>One convolution geometry per strategy, with the strategy its forward and its dX pass take.</summary>
-    public sealed record ConvPath(string Name, int N, int C, int H, int W, int F, int K, int Stride, int Padding, int Dilation, int Groups, bool WideOff, Type Forward, Type InputGradient)
+    public sealed record ConvPath(string Name, int N, int C, int H, int W, int F, int K, int Stride, int Padding, int Dilation, int Groups, bool WideOff, Type Forward, Type InputGradient, bool PhaseOff = false)
     {
         public override string ToString() => Name;
     }
@@ -47,7 +47,9 @@ public class KernelPathSecondOrderTests
         yield return new("wide rows, groups 2", 1, 4, 5, 5, 4, 3, 1, 1, 1, 2, false, typeof(WideRows<double>), typeof(WideRows<double>));
         yield return new("shallow columns, stride 2", 2, 2, 7, 7, 3, 3, 2, 1, 1, 1, false, typeof(ShallowColumns<double>), typeof(ShallowColumns<double>));
         yield return new("shallow columns, dilation 2", 1, 2, 7, 7, 2, 3, 1, 0, 2, 1, true, typeof(ShallowColumns<double>), typeof(ShallowColumns<double>));
-        yield return new("packed columns, stride 2", 2, 4, 7, 7, 3, 3, 2, 1, 1, 1, false, typeof(PackedColumns<double>), typeof(PackedColumns<double>));
+        yield return new("phase columns, stride 2", 2, 4, 7, 7, 3, 3, 2, 1, 1, 1, false, typeof(PhaseColumns<double>), typeof(PhaseColumns<double>));
+        yield return new("phase columns, stride 3, groups 2, dilation 2", 1, 8, 9, 9, 4, 3, 3, 1, 2, 2, false, typeof(PhaseColumns<double>), typeof(PhaseColumns<double>));
+        yield return new("packed columns, stride 2", 2, 4, 7, 7, 3, 3, 2, 1, 1, 1, false, typeof(PackedColumns<double>), typeof(PackedColumns<double>), PhaseOff: true);
         yield return new("packed columns, groups 2, dilation 2", 1, 8, 7, 7, 4, 3, 1, 1, 2, 2, true, typeof(PackedColumns<double>), typeof(PackedColumns<double>));
         yield return new("Winograd", 1, 64, 4, 4, 64, 3, 1, 1, 1, 1, true, typeof(WinogradStrategy<double>), typeof(WinogradStrategy<double>));
     }
@@ -66,6 +68,7 @@ public class KernelPathSecondOrderTests
     public void Conv2d_OnEachStrategy_SecondOrderMatchesFiniteDifferences(ConvPath path, bool needX, bool needW, bool needB, int seed)
     {
         WideConv.Disabled = path.WideOff;
+        PhasePlanes.Disabled = path.PhaseOff;
         try
         {
             var g = Geometry(path);
@@ -85,6 +88,7 @@ public class KernelPathSecondOrderTests
         finally
         {
             WideConv.Disabled = false;
+            PhasePlanes.Disabled = false;
         }
     }
 
@@ -103,6 +107,7 @@ public class KernelPathSecondOrderTests
     public void ConvTranspose2d_OnEachStrategy_SecondOrderMatchesFiniteDifferences(ConvPath path, bool needX, bool needW, bool needB, int seed)
     {
         WideConv.Disabled = path.WideOff;
+        PhasePlanes.Disabled = path.PhaseOff;
         try
         {
             // ConvTranspose2d(z, W) with stride s, padding p is the adjoint of the conv with the same geometry:
@@ -121,6 +126,7 @@ public class KernelPathSecondOrderTests
         finally
         {
             WideConv.Disabled = false;
+            PhasePlanes.Disabled = false;
         }
     }
 

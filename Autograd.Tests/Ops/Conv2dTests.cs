@@ -669,7 +669,7 @@ public class Conv2dTests
     }
 
     /// <summary>y, dX and dW of the op against the direct loops, for a random cotangent.</summary>
-    private static void MatchesDirectLoops(Config cfg, Tensor<double> x, Tensor<double> w, Tensor<double>? b, Generator g)
+    internal static void MatchesDirectLoops(Config cfg, Tensor<double> x, Tensor<double> w, Tensor<double>? b, Generator g)
     {
         var y = x.Conv2d(w, b, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups);
         Assert.That(y.ToArray(), Is.EqualTo(Direct(cfg, x.ToArray(), w.ToArray(), b?.ToArray())).Within(1e-10), cfg.ToString());

@@ -7,8 +7,9 @@ namespace Autograd.Tests.Ops;
 
 /// <summary>
 /// <see cref="ConvPlan.Choose{T}"/> picks one strategy per call: the input itself as columns (Y and dW;
-/// dX on the geometry's strategy), wide rows, Winograd, the shallow kernel or packed columns, in that
-/// order, with the test and benchmark switches <see cref="WideConv.Disabled"/> and <see cref="Winograd.Disabled"/>.
+/// dX on the geometry's strategy), wide rows, Winograd, phase planes, the shallow kernel or packed columns, in that
+/// order (phase planes take strides above 1 whose contraction is too deep for the shallow kernel), with the test and benchmark switches
+/// <see cref="WideConv.Disabled"/>, <see cref="Winograd.Disabled"/> and <see cref="PhasePlanes.Disabled"/>.
 /// </summary>
 [NonParallelizable] // Flips the process-wide path switches.
 public class ConvPlanTests
@@ -114,14 +115,32 @@ public class ConvPlanTests
     }
 
     [Test]
-    public void StrideTwo_TakesPackedColumns()
+    public void StrideTwo_TakesPhaseColumns_ElsePackedColumns()
     {
-        // c4: 64 → 128, 3×3 at stride 2 on 56×56: neither wide rows nor Winograd.
+        // c4: 64 → 128, 3×3 at stride 2 on 56×56: neither wide rows nor Winograd; split into its 4 stride
+        // phases of 29 × 29 and computed 29 wide, one image per run.
         var c4 = Geometry(2, 64, 56, 56, 128, 3, stride: 2, padding: 1);
         var plan = Plan(c4);
-        Assert.That(plan, Is.TypeOf<PackedColumns<float>>());
+        Assert.That(plan, Is.TypeOf<PhaseColumns<float>>());
+        Assert.That(ConvPlan.Choose<double>(c4, null), Is.TypeOf<PhaseColumns<double>>());
         Assert.That(plan.Batch, Is.EqualTo(1));
-        Assert.That(plan.ScratchLength, Is.EqualTo(c4.K * ConvColumns.BlockWidth(c4)));
+        var shape = new PhasePlanes.Shape(c4);
+        Assert.That((shape.Hq, shape.Wq, shape.Phases, shape.Wide), Is.EqualTo((29, 29, 4, 28 * 29)));
+        Assert.That(plan.ScratchLength, Is.EqualTo(shape.Length + c4.Fg * shape.Wide + c4.K * ConvColumns.BlockWidth(c4 with { OW = 29 })));
+
+        // Few input channels stay on the shallow kernel; the switch sends the rest to packed columns.
+        Assert.That(Plan(Geometry(2, 3, 56, 56, 16, 3, stride: 2, padding: 1)), Is.TypeOf<ShallowColumns<float>>());
+        PhasePlanes.Disabled = true;
+        try
+        {
+            var packed = Plan(c4);
+            Assert.That(packed, Is.TypeOf<PackedColumns<float>>());
+            Assert.That(packed.ScratchLength, Is.EqualTo(c4.K * ConvColumns.BlockWidth(c4)));
+        }
+        finally
+        {
+            PhasePlanes.Disabled = false;
+        }
     }
 
     [Test]
