@@ -52,6 +52,11 @@ public static class Program
             Environment.Exit(ConvParts.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "jitprobe")
+        {
+            Environment.Exit(JitProbe.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "poolprobe")
         {
             Environment.Exit(PoolProbe.Run(args[1..]));
