@@ -101,6 +101,9 @@ internal static class Threads
     /// <summary>A job the pool's workers can join: <see cref="IThreadPoolWorkItem.Execute"/> is one helper's share.</summary>
     internal abstract class Job : IThreadPoolWorkItem
     {
+        /// <summary>Set when offered to <see cref="Pool"/>: a worker remembers the last job by number, not by reference, so it keeps nothing the job captured alive.</summary>
+        public long Number;
+
         public abstract void Execute();
     }
 
@@ -198,6 +201,7 @@ internal static class Threads
         private static readonly SemaphoreSlim s_wake = new(0);
         private static readonly Lock s_grow = new();
         private static Job? s_job;
+        private static long s_offered;
         private static int s_workers;
         private static int s_parked;
         private static long s_spinTicks = MicrosecondsToTicks(ReadSpinEnvironment());
@@ -225,6 +229,7 @@ internal static class Threads
         /// <summary>Puts <paramref name="job"/> in the slot and wakes up to <paramref name="helpers"/> parked workers; false when the slot is taken.</summary>
         public static bool Offer(Job job, int helpers)
         {
+            job.Number = Interlocked.Increment(ref s_offered);
             if (Interlocked.CompareExchange(ref s_job, job, null) is not null)
             {
                 return false;
@@ -264,17 +269,23 @@ internal static class Threads
 
         private static void Work()
         {
-            Job? last = null;
+            var last = 0L;
             while (true)
             {
-                var job = Next(last);
-                job.Execute();
-                last = job;
+                last = HelpWithNext(last);
             }
         }
 
-        /// <summary>The next job in the slot that is not <paramref name="last"/>: spin first, then park.</summary>
-        private static Job Next(Job? last)
+        /// <summary>Helps with the next job and returns its number (in its own frame, so no reference outlives the job).</summary>
+        private static long HelpWithNext(long last)
+        {
+            var job = Next(last);
+            job.Execute();
+            return job.Number;
+        }
+
+        /// <summary>The next job in the slot that is not number <paramref name="last"/>: spin first, then park.</summary>
+        private static Job Next(long last)
         {
             while (true)
             {
@@ -283,7 +294,7 @@ internal static class Threads
                 do
                 {
                     var job = Volatile.Read(ref s_job);
-                    if (job is not null && job != last)
+                    if (job is not null && job.Number != last)
                     {
                         return job;
                     }
@@ -294,7 +305,7 @@ internal static class Threads
 
                 Interlocked.Increment(ref s_parked);
                 var offered = Volatile.Read(ref s_job);
-                if (offered is null || offered == last)
+                if (offered is null || offered.Number == last)
                 {
                     s_wake.Wait();
                 }
