@@ -71,6 +71,16 @@ public static class Program
             Environment.Exit(GemmShapes.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "jitprobe")
+        {
+            Environment.Exit(JitProbe.Run(args[1..]));
+        }
+
+        if (args.Length > 0 && args[0] == "poolprobe")
+        {
+            Environment.Exit(PoolProbe.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "layers")
         {
             Environment.Exit(LayerProfile.Run(args[1..]));

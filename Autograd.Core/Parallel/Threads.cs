@@ -25,7 +25,7 @@ internal static class Threads
     /// <summary>
     /// Runs <paramref name="body"/> for every index in [0, count), spread over at most
     /// <paramref name="workers"/> threads (the caller is one of them); in order on the calling thread when
-    /// <paramref name="workers"/> ≤ 1 or there is one index.
+    /// <paramref name="workers"/> ≤ 1 or there is one index. Indices are claimed as in <see cref="Claim"/>.
     /// </summary>
     public static void For(int count, int workers, Action<int> body)
     {
@@ -39,7 +39,7 @@ internal static class Threads
             return;
         }
 
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(workers, count) }, body);
+        Claim(count, workers, () => body, static (i, b) => b(i), static _ => { });
     }
 
     /// <summary>
@@ -54,11 +54,7 @@ internal static class Threads
             return;
         }
 
-        Parallel.For(
-            0,
-            chunks,
-            new ParallelOptions { MaxDegreeOfParallelism = chunks },
-            c => body((int)((long)length * c / chunks), (int)((long)length * (c + 1) / chunks)));
+        For(chunks, chunks, c => body((int)((long)length * c / chunks), (int)((long)length * (c + 1) / chunks)));
     }
 
     /// <summary>
@@ -67,29 +63,69 @@ internal static class Threads
     /// <paramref name="init"/> (made when it claims its first index, handed to <paramref name="finish"/> after
     /// its last). Indices are claimed one at a time, not assigned: a pool thread that wakes late finds the
     /// caller has taken the work, so the caller never waits for an index nobody has started, only for those
-    /// in progress (waking a pool thread costs tens to hundreds of µs on a VM). The first exception is
-    /// rethrown on the calling thread once every claimed index is done.
+    /// in progress. The first exception is rethrown on the calling thread once every claimed index is done.
     /// </summary>
+    /// <remarks>
+    /// The helpers are the library's own workers (<see cref="Pool"/>), which spin for a while after a job
+    /// before parking, as OpenMP's threads do: waking a parked thread costs tens to hundreds of µs on a VM,
+    /// more than many of the ops it would help. A job offered while another holds the workers (two callers
+    /// at once, or a Claim inside a Claim) goes to the runtime's thread pool instead.
+    /// </remarks>
     public static void Claim<TLocal>(int count, int workers, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish)
     {
-        var job = new ClaimJob<TLocal>(count, init, body, finish);
-        for (var w = 1; w < Math.Min(workers, count); w++)
+        var helpers = Math.Min(workers, count) - 1;
+        var job = new ClaimJob<TLocal>(count, helpers, init, body, finish);
+        var offered = helpers > 0 && Pool.Offer(job, helpers);
+        if (helpers > 0 && !offered)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+            for (var w = 0; w < helpers; w++)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+            }
         }
 
-        job.Execute();
-        job.Wait();
+        try
+        {
+            job.Run();
+            job.Wait();
+        }
+        finally
+        {
+            if (offered)
+            {
+                Pool.Withdraw(job);
+            }
+        }
     }
 
-    private sealed class ClaimJob<TLocal>(int count, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish) : IThreadPoolWorkItem
+    /// <summary>A job the pool's workers can join: <see cref="IThreadPoolWorkItem.Execute"/> is one helper's share.</summary>
+    internal abstract class Job : IThreadPoolWorkItem
+    {
+        /// <summary>Set when offered to <see cref="Pool"/>: a worker remembers the last job by number, not by reference, so it keeps nothing the job captured alive.</summary>
+        public long Number;
+
+        public abstract void Execute();
+    }
+
+    private sealed class ClaimJob<TLocal>(int count, int helpers, Func<TLocal> init, Action<int, TLocal> body, Action<TLocal> finish) : Job
     {
         private readonly int _count = count;
         private int _next;
         private int _unfinished = count;
+        private int _helperSlots = helpers;
         private Exception? _error;
 
-        public void Execute()
+        /// <summary>A helper joins if the job still wants one (at most workers − 1 ever join), then claims indices.</summary>
+        public override void Execute()
+        {
+            if (Interlocked.Decrement(ref _helperSlots) >= 0)
+            {
+                Run();
+            }
+        }
+
+        /// <summary>Claims indices until none is left; the caller runs this directly.</summary>
+        public void Run()
         {
             var index = Interlocked.Increment(ref _next) - 1;
             if (index >= _count)
@@ -150,6 +186,140 @@ internal static class Threads
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
             }
+        }
+    }
+
+    /// <summary>
+    /// The library's worker threads: one job slot, and workers that watch it. After helping with a job a
+    /// worker spins for <see cref="SpinMicroseconds"/> watching the slot (a job offered in that window starts
+    /// within a fraction of a µs), then parks on a semaphore (the next job wakes it, which costs the
+    /// operating system's wake-up). OpenMP does the same (OMP_WAIT_POLICY, GOMP_SPINCOUNT; PyTorch's
+    /// threads spin about 200 µs). Workers are background threads, made on first need.
+    /// </summary>
+    internal static class Pool
+    {
+        private static readonly SemaphoreSlim s_wake = new(0);
+        private static readonly Lock s_grow = new();
+        private static Job? s_job;
+        private static long s_offered;
+        private static int s_workers;
+        private static int s_parked;
+        private static long s_spinTicks = MicrosecondsToTicks(ReadSpinEnvironment());
+
+        // More workers than cores only queue behind each other; the caller takes what no worker joins.
+        private static readonly int s_mostWorkers = Math.Max(1, Environment.ProcessorCount - 1);
+
+        /// <summary>
+        /// How long an idle worker watches for the next job before it parks (<c>AUTOGRAD_SPIN_US</c>, default 200;
+        /// 0 parks at once, leaving the cores to other processes between ops at the price of a wake-up per job).
+        /// </summary>
+        public static int SpinMicroseconds
+        {
+            get => (int)(Volatile.Read(ref s_spinTicks) * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
+            set
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(SpinMicroseconds));
+                Volatile.Write(ref s_spinTicks, MicrosecondsToTicks(value));
+            }
+        }
+
+        /// <summary>Workers made so far.</summary>
+        public static int Workers => Volatile.Read(ref s_workers);
+
+        /// <summary>Puts <paramref name="job"/> in the slot and wakes up to <paramref name="helpers"/> parked workers; false when the slot is taken.</summary>
+        public static bool Offer(Job job, int helpers)
+        {
+            job.Number = Interlocked.Increment(ref s_offered);
+            if (Interlocked.CompareExchange(ref s_job, job, null) is not null)
+            {
+                return false;
+            }
+
+            if (Volatile.Read(ref s_workers) < Math.Min(helpers, s_mostWorkers))
+            {
+                Grow(helpers);
+            }
+
+            // Dekker with the worker's park (increment s_parked, then read s_job; both full fences): either the
+            // worker sees the job, or we see it parked and release it. A surplus release only wakes a worker early.
+            var parked = Volatile.Read(ref s_parked);
+            if (parked > 0)
+            {
+                s_wake.Release(Math.Min(parked, helpers));
+            }
+
+            return true;
+        }
+
+        public static void Withdraw(Job job) => Interlocked.CompareExchange(ref s_job, null, job);
+
+        private static void Grow(int helpers)
+        {
+            lock (s_grow)
+            {
+                var target = Math.Min(helpers, s_mostWorkers);
+                while (s_workers < target)
+                {
+                    var worker = new Thread(Work) { IsBackground = true, Name = $"Autograd worker {s_workers + 1}" };
+                    worker.UnsafeStart();
+                    Volatile.Write(ref s_workers, s_workers + 1);
+                }
+            }
+        }
+
+        private static void Work()
+        {
+            var last = 0L;
+            while (true)
+            {
+                last = HelpWithNext(last);
+            }
+        }
+
+        /// <summary>Helps with the next job and returns its number (in its own frame, so no reference outlives the job).</summary>
+        private static long HelpWithNext(long last)
+        {
+            var job = Next(last);
+            job.Execute();
+            return job.Number;
+        }
+
+        /// <summary>The next job in the slot that is not number <paramref name="last"/>: spin first, then park.</summary>
+        private static Job Next(long last)
+        {
+            while (true)
+            {
+                var start = System.Diagnostics.Stopwatch.GetTimestamp();
+                var budget = Volatile.Read(ref s_spinTicks);
+                do
+                {
+                    var job = Volatile.Read(ref s_job);
+                    if (job is not null && job.Number != last)
+                    {
+                        return job;
+                    }
+
+                    Thread.SpinWait(8);
+                }
+                while (System.Diagnostics.Stopwatch.GetTimestamp() - start < budget);
+
+                Interlocked.Increment(ref s_parked);
+                var offered = Volatile.Read(ref s_job);
+                if (offered is null || offered.Number == last)
+                {
+                    s_wake.Wait();
+                }
+
+                Interlocked.Decrement(ref s_parked);
+            }
+        }
+
+        private static long MicrosecondsToTicks(int microseconds) => microseconds * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
+
+        private static int ReadSpinEnvironment()
+        {
+            var text = Environment.GetEnvironmentVariable("AUTOGRAD_SPIN_US");
+            return int.TryParse(text, out var us) && us >= 0 ? us : 200;
         }
     }
 
