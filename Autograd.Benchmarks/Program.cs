@@ -22,6 +22,13 @@ public static class Program
             args = args.Where(a => a != "--no-winograd").ToArray();
         }
 
+        // --no-stream: relu's passes with ordinary stores at every size (MaskKernel), the same-session baseline.
+        if (args.Contains("--no-stream"))
+        {
+            MaskKernel.StreamingDisabled = true;
+            args = args.Where(a => a != "--no-stream").ToArray();
+        }
+
         if (args.Length > 0 && args[0] == "workloads")
         {
             Environment.Exit(Workloads.Run(args[1..]));
@@ -45,6 +52,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "abprobe")
         {
             Environment.Exit(AbProbe.Run(args[1..]));
+        }
+
+        if (args.Length > 0 && args[0] == "smallops")
+        {
+            Environment.Exit(SmallOps.Run(args[1..]));
         }
 
         if (args.Length > 0 && args[0] == "convparts")

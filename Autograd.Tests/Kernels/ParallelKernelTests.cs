@@ -60,6 +60,25 @@ public class ParallelKernelTests
         Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
     }
 
+    /// <summary>
+    /// Ops that compute a function per element go parallel at a fraction of a copy's size (the threshold is
+    /// on n·cost): at ParallelThreshold / Transcendental elements exp is cut in two, an add is not, and the
+    /// cut pass gives one thread's bits.
+    /// </summary>
+    [Test]
+    public void CostlyOps_SplitBelowTheCopyThreshold_AndMatchOneThread()
+    {
+        const int n = Autograd.Kernels.Elementwise.ParallelThreshold / Autograd.Kernels.Elementwise.Cost.Transcendental;
+        Assert.That(OnThreads(2, () => Autograd.Kernels.Elementwise.Chunks(n, Autograd.Kernels.Elementwise.Cost.Transcendental)), Is.EqualTo(2));
+        Assert.That(OnThreads(2, () => Autograd.Kernels.Elementwise.Chunks(n - 1, Autograd.Kernels.Elementwise.Cost.Transcendental)), Is.EqualTo(1));
+        Assert.That(OnThreads(2, () => Autograd.Kernels.Elementwise.Chunks(n, Autograd.Kernels.Elementwise.Cost.Copy)), Is.EqualTo(1));
+        Assert.That(OnThreads(1, () => Autograd.Kernels.Elementwise.Chunks(n, Autograd.Kernels.Elementwise.Cost.Transcendental)), Is.EqualTo(1));
+
+        var a = Tensor.Randn<float>([n + 3], new Generator(12));
+        float[] Run() => [.. a.Exp().ToArray(), .. a.Tanh().ToArray(), .. a.Sigmoid().ToArray(), .. a.Log().ToArray(), .. a.Erf().ToArray(), .. a.Softplus().ToArray(), .. a.Pow(1.5).ToArray()];
+        Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
+    }
+
     [Test]
     public void FullSum_OnTwoThreads_MatchesTheExactSum()
     {

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using Autograd.Kernels;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// `smallops [op ...] [--sizes 13-21]`: where two threads start to win, per op kind. For each op and
+/// size 2^k, one pass with every contiguous pass on the calling thread (<see cref="Elementwise.ForceChunks"/> = 1)
+/// against the same pass cut in two (= 2) and the size rule the library uses (0), interleaved in
+/// blocks of ~2 ms so both see the same machine, medians of 15 blocks each; at 2 threads, no grad.
+/// Prints µs per pass and the speed-up of the cut pass. The thresholds in Elementwise.Cost come from it.
+/// </summary>
+internal static class SmallOps
+{
+    private static readonly string[] s_all = ["add", "mul", "relu", "exp", "tanh", "sigmoid", "erf", "gelu", "softmax", "logsoftmax", "crossentropy"];
+
+    public static int Run(string[] args)
+    {
+        var ops = args.Where(a => !a.StartsWith("--") && !a.Contains('-')).ToArray();
+        var selected = ops.Length == 0 ? s_all : ops;
+        var (lo, hi) = (13, 21);
+        var at = Array.IndexOf(args, "--sizes");
+        if (at >= 0)
+        {
+            var parts = args[at + 1].Split('-');
+            (lo, hi) = (int.Parse(parts[0]), int.Parse(parts[1]));
+        }
+
+        Tensor.SetNumThreads(2);
+        Console.WriteLine($"{"op",-13} {"n",9} {"1 thr µs",10} {"cut in 2 µs",12} {"rule µs",9} {"1/cut",6} {"1/rule",7}");
+        using (Tensor.NoGrad())
+        {
+            foreach (var op in selected)
+            {
+                for (var k = lo; k <= hi; k++)
+                {
+                    var f = Make(op, 1 << k);
+                    var (one, two, rule) = Compare(f);
+                    Console.WriteLine($"{op,-13} {1 << k,9} {one,10:F1} {two,12:F1} {rule,9:F1} {one / two,6:F2} {one / rule,7:F2}");
+                }
+            }
+        }
+
+        Elementwise.ForceChunks = 0;
+        return 0;
+    }
+
+    private static Action Make(string op, int n)
+    {
+        var g = new Generator(1);
+        var a = Tensor.Randn<float>([n], g);
+        var b = Tensor.Randn<float>([n], g);
+        var rows = Tensor.Randn<float>([n / 64, 64], g);   // the GPT's vocabulary is 65 classes, its attention rows 64-256
+        var targets = Enumerable.Range(0, n / 64).Select(i => i % 64).ToArray();
+        return op switch
+        {
+            "add" => () => _ = a + b,
+            "mul" => () => _ = a * 0.5f,
+            "relu" => () => _ = a.Relu(),
+            "exp" => () => _ = a.Exp(),
+            "tanh" => () => _ = a.Tanh(),
+            "sigmoid" => () => _ = a.Sigmoid(),
+            "erf" => () => _ = a.Erf(),
+            "gelu" => () => _ = a.Gelu(),
+            "softmax" => () => _ = rows.Softmax(-1),
+            "logsoftmax" => () => _ = rows.LogSoftmax(-1),
+            "crossentropy" => () => _ = rows.CrossEntropy(targets),
+            _ => throw new ArgumentException($"smallops: unknown op '{op}' (one of {string.Join(", ", s_all)})."),
+        };
+    }
+
+    /// <summary>Medians of 15 interleaved blocks per setting, µs per call.</summary>
+    private static (double One, double Two, double Rule) Compare(Action f)
+    {
+        // Calls per block: about 2 ms of work on one thread.
+        Elementwise.ForceChunks = 1;
+        for (var i = 0; i < 20; i++)
+        {
+            f();
+        }
+
+        var sw = Stopwatch.StartNew();
+        var calls = 0;
+        while (sw.Elapsed.TotalMilliseconds < 2)
+        {
+            f();
+            calls++;
+        }
+
+        var samples = new List<double>[3];
+        for (var s = 0; s < 3; s++)
+        {
+            samples[s] = [];
+        }
+
+        for (var block = 0; block < 16; block++)
+        {
+            for (var s = 0; s < 3; s++)
+            {
+                Elementwise.ForceChunks = s == 0 ? 1 : s == 1 ? 2 : 0;
+                f();
+                var t = Stopwatch.GetTimestamp();
+                for (var c = 0; c < calls; c++)
+                {
+                    f();
+                }
+
+                // The first block warms the other two settings' code.
+                if (block > 0)
+                {
+                    samples[s].Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds / calls);
+                }
+            }
+        }
+
+        static double Median(List<double> x)
+        {
+            var s = x.Order().ToArray();
+            return s[s.Length / 2];
+        }
+
+        return (Median(samples[0]), Median(samples[1]), Median(samples[2]));
+    }
+}
