@@ -79,6 +79,34 @@ public class ParallelKernelTests
         Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
     }
 
+    /// <summary>
+    /// LogSoftmax (and Softmax, CrossEntropy on top of it) cuts its rows over threads from a quarter of the
+    /// copy threshold: the rows give one thread's bits, and each is log softmax to rounding, for rows of
+    /// the GPT's 65 classes and rows longer than the kernel's stack scratch.
+    /// </summary>
+    [TestCase(65)]
+    [TestCase(1500)]
+    public void LogSoftmax_RowsOnTwoThreads_MatchOneThread(int classes)
+    {
+        var rows = (Autograd.Kernels.Elementwise.ParallelThreshold / Autograd.Kernels.Elementwise.Cost.Transcendental / classes) + 1;
+        var x = Tensor.Randn<float>([rows, classes], new Generator(13)) * 4f;
+        float[] Run() => [.. x.LogSoftmax(1).ToArray(), .. x.Softmax(1).ToArray()];
+        var two = OnThreads(2, Run);
+        Assert.That(two, Is.EqualTo(OnThreads(1, Run)));
+
+        var values = x.ToArray();
+        for (var r = 0; r < rows; r += 97)
+        {
+            var row = values.AsSpan(r * classes, classes).ToArray().Select(v => (double)v).ToArray();
+            var max = row.Max();
+            var logSum = Math.Log(row.Sum(v => Math.Exp(v - max))) + max;
+            for (var c = 0; c < classes; c++)
+            {
+                Assert.That(two[(r * classes) + c], Is.EqualTo(row[c] - logSum).Within(1e-5), $"row {r}, class {c}");
+            }
+        }
+    }
+
     [Test]
     public void FullSum_OnTwoThreads_MatchesTheExactSum()
     {
