@@ -26,6 +26,11 @@ internal static class SmallOps
             (lo, hi) = (int.Parse(parts[0]), int.Parse(parts[1]));
         }
 
+        if (args.Contains("--cost"))
+        {
+            return Costs(selected, lo, hi);
+        }
+
         Tensor.SetNumThreads(2);
         Console.WriteLine($"{"op",-13} {"n",9} {"1 thr µs",10} {"cut in 2 µs",12} {"rule µs",9} {"1/cut",6} {"1/rule",7}");
         using (Tensor.NoGrad())
@@ -43,6 +48,63 @@ internal static class SmallOps
 
         Elementwise.ForceChunks = 0;
         return 0;
+    }
+
+    /// <summary>
+    /// `--cost`: ns per element of each op on one thread, by the thread's processor time (so other processes
+    /// holding the core do not count), median of 15 rounds of ~2 ms, and its ratio to add's at the same size:
+    /// the op's cost in units of a copy.
+    /// </summary>
+    private static int Costs(string[] ops, int lo, int hi)
+    {
+        Tensor.SetNumThreads(1);
+        var perElement = new Dictionary<(string, int), double>();
+        using (Tensor.NoGrad())
+        {
+            foreach (var op in ops.Prepend("add").Distinct())
+            {
+                for (var k = lo; k <= hi; k++)
+                {
+                    var f = Make(op, 1 << k);
+                    Warm(f);
+
+                    var clock = new WideProbe.ThreadClock();
+                    var calls = 0;
+                    while (clock.Milliseconds < 2)
+                    {
+                        f();
+                        calls++;
+                    }
+
+                    var rounds = new List<double>();
+                    for (var r = 0; r < 15; r++)
+                    {
+                        clock.Restart();
+                        for (var c = 0; c < calls; c++)
+                        {
+                            f();
+                        }
+
+                        rounds.Add(clock.Milliseconds * 1e6 / calls / (1 << k));
+                    }
+
+                    perElement[(op, k)] = rounds.Order().ElementAt(rounds.Count / 2);
+                    Console.WriteLine($"{op,-13} {1 << k,9} {perElement[(op, k)],8:F3} ns/elem  cost {perElement[(op, k)] / perElement[("add", k)],6:F2} copies");
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Calls for 300 ms: past the JIT's tier-up (30 calls, then a background compile), so tier-0 code is not what is timed.</summary>
+    private static void Warm(Action f)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.ElapsedMilliseconds < 300)
+        {
+            f();
+        }
     }
 
     private static Action Make(string op, int n)
@@ -73,10 +135,10 @@ internal static class SmallOps
     private static (double One, double Two, double Rule) Compare(Action f)
     {
         // Calls per block: about 2 ms of work on one thread.
-        Elementwise.ForceChunks = 1;
-        for (var i = 0; i < 20; i++)
+        for (var s = 2; s >= 0; s--)
         {
-            f();
+            Elementwise.ForceChunks = s;
+            Warm(f);
         }
 
         var sw = Stopwatch.StartNew();

@@ -154,24 +154,40 @@ internal static class Elementwise
         return work < ParallelThreshold ? 1 : (int)Math.Clamp(work / (ParallelThreshold / 2), 1, Gemm.MaxThreads);
     }
 
+    /// <summary>Passes cut over threads so far (the tests' view of which ops went parallel at which size).</summary>
+    internal static long ParallelPasses => Volatile.Read(ref s_parallelPasses);
+
+    private static long s_parallelPasses;
+
+    /// <summary>Counts a pass that is cut over threads (<see cref="ParallelPasses"/>).</summary>
+    internal static void CountParallelPass() => Interlocked.Increment(ref s_parallelPasses);
+
     /// <summary>When positive, every contiguous pass is cut into this many ranges whatever its size (benchmarks measure the crossover with it).</summary>
     internal static int ForceChunks { get; set; }
 
     /// <summary>
-    /// Work per element of the op kinds, in units of a memory-bound pass's (a copy, an add, relu), measured
-    /// on one core (`smallops` in Autograd.Benchmarks; docs/performance.md): an op's pass goes parallel
-    /// from <see cref="ParallelThreshold"/> / cost elements.
+    /// Work per element of the op kinds, in units of a memory-bound pass's (a copy, an add, relu: 0.16–0.19 ns
+    /// per float on one core of the reference machine, operands in L2/L3): the one-thread processor time per
+    /// element over that of add (`smallops --cost` in Autograd.Benchmarks, docs/performance.md), rounded
+    /// down. A pass goes parallel from <see cref="ParallelThreshold"/> / cost elements, i.e. at the same
+    /// one-thread time (~80 µs) whatever the op, where a copy's hand-off pays.
     /// </summary>
     internal static class Cost
     {
-        /// <summary>Loads, an add or a compare, a store: bound by memory.</summary>
+        /// <summary>Loads, an add, a multiply or a compare, a store: bound by memory.</summary>
         public const int Copy = 1;
 
-        /// <summary>exp, log, tanh, sigmoid, softplus, pow in TensorPrimitives' vector forms.</summary>
+        /// <summary>exp, log, pow in TensorPrimitives' vector forms (0.6–0.7 ns per float).</summary>
         public const int Transcendental = 4;
 
-        /// <summary>erf and GELU: a rational or Taylor-table function per element.</summary>
-        public const int Special = 8;
+        /// <summary>tanh, sigmoid and the float-lane rational functions (GELU's erf): 0.8–1.0 ns per float.</summary>
+        public const int Rational = 5;
+
+        /// <summary>A softmax row of the GPT's 64–65 classes: max, subtract, exp, sum, subtract (2.3–2.6 ns per float).</summary>
+        public const int SoftmaxRow = 14;
+
+        /// <summary>Functions evaluated in double lane by lane (erf's Taylor table: 6.5 ns per float) or element by element (softplus).</summary>
+        public const int Special = 32;
     }
 
     /// <summary>
@@ -346,6 +362,7 @@ internal static class Elementwise
         var xm = ar.Memory.Slice(ar.Offset, na);
         var ym = br.Memory.Slice(br.Offset, nb);
         var dm = rw.Memory;
+        CountParallelPass();
         Threads.ForRanges(n, chunks, (start, end) =>
         {
             // A scalar operand stays whole; the others are cut to the range.
@@ -415,6 +432,7 @@ internal static class Elementwise
         using var rw = result.Write();
         var xm = xr.Memory.Slice(xr.Offset, n);
         var dm = rw.Memory;
+        CountParallelPass();
         Threads.ForRanges(n, chunks, (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
     }
 
