@@ -26,6 +26,11 @@ internal static class SmallOps
             (lo, hi) = (int.Parse(parts[0]), int.Parse(parts[1]));
         }
 
+        if (args.Contains("--relu"))
+        {
+            return ReluStreams();
+        }
+
         if (args.Contains("--cost"))
         {
             return Costs(selected, lo, hi);
@@ -92,6 +97,55 @@ internal static class SmallOps
                     Console.WriteLine($"{op,-13} {1 << k,9} {perElement[(op, k)],8:F3} ns/elem  cost {perElement[(op, k)] / perElement[("add", k)],6:F2} copies");
                 }
             }
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// `--relu`: the workload's relu_fwd/16M and relu_fwdbwd/16M passes on one thread, with streaming stores
+    /// and without (<see cref="MaskKernel.StreamingDisabled"/>), interleaved, by the thread's processor time
+    /// (memory stalls count, other processes holding the core do not): medians of 21 calls each.
+    /// </summary>
+    private static int ReluStreams()
+    {
+        Tensor.SetNumThreads(1);
+        var x = Tensor.Randn<float>([16 << 20], new Generator(4), requiresGrad: true);
+        Action forward = () =>
+        {
+            using (Tensor.NoGrad())
+            {
+                _ = x.Relu();
+            }
+        };
+        Action both = () =>
+        {
+            x.Grad = null;
+            x.Relu().Sum().Backward();
+        };
+        foreach (var (name, f) in new[] { ("relu_fwd/16M", forward), ("relu_fwdbwd/16M", both) })
+        {
+            var times = new[] { new List<double>(), new List<double>() };
+            for (var i = 0; i < 5; i++)
+            {
+                f();
+            }
+
+            var clock = new WideProbe.ThreadClock();
+            for (var round = 0; round < 21; round++)
+            {
+                for (var s = 0; s < 2; s++)
+                {
+                    MaskKernel.StreamingDisabled = s == 0;
+                    clock.Restart();
+                    f();
+                    times[s].Add(clock.Milliseconds);
+                }
+            }
+
+            MaskKernel.StreamingDisabled = false;
+            var (plain, streamed) = (times[0].Order().ElementAt(10), times[1].Order().ElementAt(10));
+            Console.WriteLine($"{name,-16} 1 thread, CPU ms: ordinary stores {plain,7:F3} (min {times[0].Min(),7:F3})  streaming {streamed,7:F3} (min {times[1].Min(),7:F3})  ratio {plain / streamed:F2}");
         }
 
         return 0;
