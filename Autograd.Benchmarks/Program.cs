@@ -8,6 +8,13 @@ public static class Program
 {
     public static void Main(string[] args)
     {
+        // --no-stream: relu's passes with ordinary stores at every size (MaskKernel), the same-session baseline.
+        if (args.Contains("--no-stream"))
+        {
+            MaskKernel.StreamingDisabled = true;
+            args = args.Where(a => a != "--no-stream").ToArray();
+        }
+
         // --no-wide-conv: the packed-column conv path only, for before/after figures in one session.
         if (args.Contains("--no-wide-conv"))
         {
@@ -59,6 +66,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "abprobe")
         {
             Environment.Exit(AbProbe.Run(args[1..]));
+        }
+
+        if (args.Length > 0 && args[0] == "smallops")
+        {
+            Environment.Exit(SmallOps.Run(args[1..]));
         }
 
         if (args.Length > 0 && args[0] == "convparts")

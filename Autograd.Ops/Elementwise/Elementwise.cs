@@ -10,6 +10,9 @@ internal interface IBinaryOp<T>
 {
     static abstract T Invoke(T x, T y);
 
+    /// <summary>Work per element in units of a copy's (<see cref="Elementwise.Cost"/>): sets the size from which the op goes parallel.</summary>
+    static virtual int Cost => Elementwise.Cost.Copy;
+
     static abstract void Row(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> destination);
 
     static abstract void Row(ReadOnlySpan<T> x, T y, Span<T> destination);
@@ -21,6 +24,9 @@ internal interface IBinaryOp<T>
 internal interface IUnaryOp<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <summary>Work per element in units of a copy's (<see cref="Elementwise.Cost"/>): sets the size from which the op goes parallel.</summary>
+    static virtual int Cost => Elementwise.Cost.Copy;
+
     static abstract void Row(ReadOnlySpan<T> x, Span<T> destination);
 }
 
@@ -129,7 +135,60 @@ internal static class Elementwise
     internal const int ParallelThreshold = 1 << 19;
 
     /// <summary>How many ranges a pass over <paramref name="n"/> contiguous elements is split into (1: on the calling thread).</summary>
-    internal static int Chunks(long n) => n < ParallelThreshold ? 1 : (int)Math.Clamp(n / (ParallelThreshold / 2), 1, Gemm.MaxThreads);
+    internal static int Chunks(long n) => Chunks(n, Cost.Copy);
+
+    /// <summary>
+    /// How many ranges a pass over <paramref name="n"/> contiguous elements costing <paramref name="cost"/>
+    /// copies each is split into: the threshold is on the work, n·cost, so an op that computes a
+    /// transcendental function per element goes parallel at a fraction of a copy's size. Any cut gives the
+    /// same bits for an elementwise op, so this decides speed only.
+    /// </summary>
+    internal static int Chunks(long n, int cost)
+    {
+        if (ForceChunks > 0)
+        {
+            return (int)Math.Max(1, Math.Min(ForceChunks, n));
+        }
+
+        var work = n * cost;
+        return work < ParallelThreshold ? 1 : (int)Math.Clamp(work / (ParallelThreshold / 2), 1, Gemm.MaxThreads);
+    }
+
+    /// <summary>Passes cut over threads so far (the tests' view of which ops went parallel at which size).</summary>
+    internal static long ParallelPasses => Volatile.Read(ref s_parallelPasses);
+
+    private static long s_parallelPasses;
+
+    /// <summary>Counts a pass that is cut over threads (<see cref="ParallelPasses"/>).</summary>
+    internal static void CountParallelPass() => Interlocked.Increment(ref s_parallelPasses);
+
+    /// <summary>When positive, every contiguous pass is cut into this many ranges whatever its size (benchmarks measure the crossover with it).</summary>
+    internal static int ForceChunks { get; set; }
+
+    /// <summary>
+    /// Work per element of the op kinds, in units of a memory-bound pass's (a copy, an add, relu: 0.16–0.19 ns
+    /// per float on one core of the reference machine, operands in L2/L3): the one-thread processor time per
+    /// element over that of add (`smallops --cost` in Autograd.Benchmarks, docs/performance.md), rounded
+    /// down. A pass goes parallel from <see cref="ParallelThreshold"/> / cost elements, i.e. at the same
+    /// one-thread time (~80 µs) whatever the op, where a copy's hand-off pays.
+    /// </summary>
+    internal static class Cost
+    {
+        /// <summary>Loads, an add, a multiply or a compare, a store: bound by memory.</summary>
+        public const int Copy = 1;
+
+        /// <summary>exp, log, pow in TensorPrimitives' vector forms (0.6–0.7 ns per float).</summary>
+        public const int Transcendental = 4;
+
+        /// <summary>tanh, sigmoid and the float-lane rational functions (GELU's erf): 0.8–1.0 ns per float.</summary>
+        public const int Rational = 5;
+
+        /// <summary>A softmax row of the GPT's 64–65 classes: max, subtract, exp, sum, subtract (2.3–2.6 ns per float).</summary>
+        public const int SoftmaxRow = 14;
+
+        /// <summary>Functions evaluated in double lane by lane (erf's Taylor table: 6.5 ns per float) or element by element (softplus).</summary>
+        public const int Special = 32;
+    }
 
     /// <summary>
     /// op(x, s), or op(s, x) when <paramref name="scalarFirst"/>, for a C# scalar s: the result of
@@ -141,7 +200,7 @@ internal static class Elementwise
         where TOp : IBinaryOp<T>
     {
         var n = x.Numel;
-        if (!x.IsContiguous || Chunks(n) != 1)
+        if (!x.IsContiguous || Chunks(n, TOp.Cost) != 1)
         {
             var scalar = Tensor.Scalar(s);
             return scalarFirst ? Binary<T, TOp>(scalar, x, opName) : Binary<T, TOp>(x, scalar, opName);
@@ -274,7 +333,7 @@ internal static class Elementwise
             return true;
         }
 
-        var chunks = Chunks(n);
+        var chunks = Chunks(n, TOp.Cost);
         if (chunks == 1)
         {
             using var ar = a.Read();
@@ -303,6 +362,7 @@ internal static class Elementwise
         var xm = ar.Memory.Slice(ar.Offset, na);
         var ym = br.Memory.Slice(br.Offset, nb);
         var dm = rw.Memory;
+        CountParallelPass();
         Threads.ForRanges(n, chunks, (start, end) =>
         {
             // A scalar operand stays whole; the others are cut to the range.
@@ -334,13 +394,13 @@ internal static class Elementwise
     public static Tensor<T> Unary<T, TOp>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IUnaryOp<T>
-        => Unary<T>(x, static (s, d) => TOp.Row(s, d));
+        => Unary<T>(x, static (s, d) => TOp.Row(s, d), TOp.Cost);
 
     /// <summary>
     /// A pooled result = row(x), row being an elementwise function of contiguous spans (so any cut of
     /// the range gives the same elements): split into one range per thread above the threshold.
     /// </summary>
-    public static Tensor<T> Unary<T>(Tensor<T> x, ElementwiseOp.RowFunc<T> row)
+    public static Tensor<T> Unary<T>(Tensor<T> x, ElementwiseOp.RowFunc<T> row, int cost = Cost.Copy)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var n = x.Numel;
@@ -351,7 +411,8 @@ internal static class Elementwise
             return result;
         }
 
-        if (!x.IsContiguous || Chunks(n) == 1)
+        var chunks = x.IsContiguous ? Chunks(n, cost) : 1;
+        if (chunks == 1)
         {
             using var xr = x.Read();
             using var rw = result.Write();
@@ -359,19 +420,20 @@ internal static class Elementwise
             return result;
         }
 
-        ParallelRows(x, result, n, row);
+        ParallelRows(x, result, n, chunks, row);
         return result;
     }
 
-    /// <summary>The threaded form of <see cref="Unary{T}(Tensor{T}, ElementwiseOp.RowFunc{T})"/>, apart so that its closure is allocated only when it runs.</summary>
-    private static void ParallelRows<T>(Tensor<T> x, Tensor<T> result, int n, ElementwiseOp.RowFunc<T> row)
+    /// <summary>The threaded form of <see cref="Unary{T}(Tensor{T}, ElementwiseOp.RowFunc{T}, int)"/>, apart so that its closure is allocated only when it runs.</summary>
+    private static void ParallelRows<T>(Tensor<T> x, Tensor<T> result, int n, int chunks, ElementwiseOp.RowFunc<T> row)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         using var xr = x.Read();
         using var rw = result.Write();
         var xm = xr.Memory.Slice(xr.Offset, n);
         var dm = rw.Memory;
-        Threads.ForRanges(n, Chunks(n), (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
+        CountParallelPass();
+        Threads.ForRanges(n, chunks, (start, end) => row(xm.Span[start..end], dm.Span[start..end]));
     }
 
     /// <summary>True when every element of <paramref name="x"/> is the same storage element (all strides 0: an expanded scalar).</summary>
@@ -405,30 +467,7 @@ internal static class Elementwise
         var ym = yr.Memory.Slice(yr.Offset, n);
         var gm = gr.Memory.Slice(gr.Offset, scalar ? Math.Min(1, n) : n);
         var dm = dw.Memory.Slice(dw.Offset, n);
-        Threads.ForRanges(n, Chunks(n), (start, end) => MaskPositive<T>(ym.Span[start..end], scalar ? gm.Span : gm.Span[start..end], dm.Span[start..end]));
-    }
-
-    /// <summary>d[i] = y[i] &gt; 0 ? g[i] : 0, with g as long as d or a single value.</summary>
-    private static void MaskPositive<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> g, Span<T> d)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var i = 0;
-        var one = g.Length == 1 && d.Length != 1;
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
-        {
-            var w = Vector256<T>.Count;
-            var gv = one ? Vector256.Create(g[0]) : default;
-            for (; i <= d.Length - w; i += w)
-            {
-                // GreaterThan sets every bit of a lane where y > 0 (NaN compares false), so the and keeps g there.
-                var mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, w)), Vector256<T>.Zero);
-                (mask & (one ? gv : Vector256.Create(g.Slice(i, w)))).CopyTo(d.Slice(i, w));
-            }
-        }
-
-        for (; i < d.Length; i++)
-        {
-            d[i] = y[i] > T.Zero ? g[one ? 0 : i] : T.Zero;
-        }
+        Threads.ForRanges(n, Chunks(n), (start, end) =>
+            MaskKernel.MaskPositive<T>(ym.Span[start..end], scalar ? gm.Span : gm.Span[start..end], dm.Span[start..end], MaskKernel.Streams<T>(end - start)));
     }
 }

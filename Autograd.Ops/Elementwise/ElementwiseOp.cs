@@ -108,12 +108,12 @@ internal static class ElementwiseOp
     /// <summary>A contiguous row function for unary ops whose kernel needs parameters (an exponent, bounds, a slope).</summary>
     public delegate void RowFunc<T>(ReadOnlySpan<T> x, Span<T> destination);
 
-    /// <summary>y = row(x) elementwise, with a parameterised row function.</summary>
-    public static Tensor<T> Unary<T>(string name, CallSite site, Tensor<T> x, RowFunc<T> row, Saves saves, UnaryVjp<T> dx)
+    /// <summary>y = row(x) elementwise, with a parameterised row function costing <paramref name="cost"/> copies per element (<see cref="Elementwise.Cost"/>).</summary>
+    public static Tensor<T> Unary<T>(string name, CallSite site, Tensor<T> x, RowFunc<T> row, Saves saves, UnaryVjp<T> dx, int cost = Elementwise.Cost.Copy)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Elementwise.Unary(x, row);
+        var y = Elementwise.Unary(x, row, cost);
         if (OpTrace.IsActive)
         {
             OpTrace.Add(name, y, [x]);

@@ -13,7 +13,7 @@ public static class ErfExtensions
         /// <summary>The error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt elementwise. VJP: dx = g·2/√π·e^(−x²).</summary>
         public Tensor<T> Erf([CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0) =>
             ElementwiseOp.Unary("Erf", new CallSite(callerFile, callerLine), x, static (s, d) => DoubleLanes.Map<T, ErfFunction>(s, s, d),
-                ElementwiseOp.Saves.Input, static (g, x, y) => g * x.Square().Neg().Exp() * (2 / Math.Sqrt(Math.PI)));
+                ElementwiseOp.Saves.Input, static (g, x, y) => g * x.Square().Neg().Exp() * (2 / Math.Sqrt(Math.PI)), Elementwise.Cost.Special);
     }
 
     /// <summary>erf in double (the second operand is ignored).</summary>

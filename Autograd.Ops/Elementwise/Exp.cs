@@ -17,6 +17,8 @@ public static class ExpExtensions
     private readonly struct ExpKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static int Cost => Elementwise.Cost.Transcendental;
+
         public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Exp(x, d);
     }
 }

@@ -17,6 +17,8 @@ public static class LogExtensions
     private readonly struct LogKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static int Cost => Elementwise.Cost.Transcendental;
+
         public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Log(x, d);
     }
 }

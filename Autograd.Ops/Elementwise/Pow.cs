@@ -18,7 +18,7 @@ public static class PowExtensions
         {
             var p = T.CreateTruncating(exponent);
             return ElementwiseOp.Unary("Pow", new CallSite(callerFile, callerLine), x, (s, d) => TP.Pow(s, p, d), ElementwiseOp.Saves.Input,
-                (g, x, y) => exponent == 0 ? Tensor.ZerosLike(g) : g * x.Pow(exponent - 1) * exponent);
+                (g, x, y) => exponent == 0 ? Tensor.ZerosLike(g) : g * x.Pow(exponent - 1) * exponent, Elementwise.Cost.Transcendental);
         }
 
         /// <summary>

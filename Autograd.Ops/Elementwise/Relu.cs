@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Autograd.Kernels;
-using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd;
 
@@ -44,7 +43,7 @@ public static class ReluExtensions
     private readonly struct ReluKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // max(x, 0) keeps NaN (TensorPrimitives.Max propagates NaN, like torch.relu).
-        public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Max(x, T.Zero, d);
+        // max(x, 0) keeps NaN (as TensorPrimitives.Max and torch.relu); a large output streams its stores.
+        public static void Row(ReadOnlySpan<T> x, Span<T> d) => MaskKernel.Relu(x, d, MaskKernel.Streams<T>(d.Length));
     }
 }

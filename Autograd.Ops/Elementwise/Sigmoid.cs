@@ -17,6 +17,8 @@ public static class SigmoidExtensions
     private readonly struct SigmoidKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static int Cost => Elementwise.Cost.Rational;
+
         public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Sigmoid(x, d);
     }
 }

@@ -37,7 +37,7 @@ public static class SoftplusExtensions
                 var z = beta == 1 ? x : x * beta;
                 var slope = z.Sigmoid();
                 return g * (double.IsPositiveInfinity(threshold) ? slope : slope.MaskedFill(z.Gt(threshold), 1));
-            });
+            }, Elementwise.Cost.Special);
         }
     }
 }

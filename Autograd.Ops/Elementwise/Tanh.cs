@@ -17,6 +17,8 @@ public static class TanhExtensions
     private readonly struct TanhKernel<T> : IUnaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public static int Cost => Elementwise.Cost.Rational;
+
         public static void Row(ReadOnlySpan<T> x, Span<T> d) => TP.Tanh(x, d);
     }
 }

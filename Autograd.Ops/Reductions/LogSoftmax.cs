@@ -34,20 +34,19 @@ public static class LogSoftmaxExtensions
             }
 
             var n = shape[d];
-            if (n > 0)
+            if (n > 0 && data.Length > 0)
             {
-                for (var start = 0; start < data.Length; start += n)
+                // Rows are independent, so cutting them over threads changes no bits; five passes and an exp
+                // per element make the pass worth a second thread at a fourteenth of a copy's size.
+                var rows = data.Length / n;
+                var chunks = Math.Min(Elementwise.Chunks(data.Length, Elementwise.Cost.SoftmaxRow), rows);
+                if (chunks == 1)
                 {
-                    var row = data.Slice(start, n);
-                    var max = TP.Max<T>(row);
-                    if (T.IsInfinity(max))
-                    {
-                        max = T.Zero;
-                    }
-
-                    TP.Subtract(row, max, row);
-                    var logSum = T.Log(SumExp(row));
-                    TP.Subtract(row, logSum, row);
+                    Rows(data, n);
+                }
+                else
+                {
+                    ParallelRows(ww.Memory.Slice(ww.Offset, data.Length), n, rows, chunks);
                 }
             }
 
@@ -85,15 +84,34 @@ public static class LogSoftmaxExtensions
         }
     }
 
-    private static T SumExp<T>(Span<T> row)
+    /// <summary>The threaded form of <see cref="Rows{T}"/>, apart so that its closure is allocated only when it runs.</summary>
+    private static void ParallelRows<T>(Memory<T> data, int n, int rows, int chunks)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var sum = T.Zero;
-        foreach (var v in row)
-        {
-            sum += T.Exp(v);
-        }
+        Elementwise.CountParallelPass();
+        Threads.ForRanges(rows, chunks, (r0, r1) => Rows(data.Span[(r0 * n)..(r1 * n)], n));
+    }
 
-        return sum;
+    /// <summary>Each row of n in place: x − max − log Σ exp(x − max) (a max of ±∞ is taken as 0, so such a row gives ±∞ or NaN as PyTorch).</summary>
+    private static void Rows<T>(Span<T> data, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // exp of a row into scratch, then one vector sum: 4–8 times faster than scalar exp, the same
+        // bits whichever thread or chunk the row lands in.
+        var scratch = n <= 1024 ? stackalloc T[n] : new T[n];
+        for (var start = 0; start < data.Length; start += n)
+        {
+            var row = data.Slice(start, n);
+            var max = TP.Max<T>(row);
+            if (T.IsInfinity(max))
+            {
+                max = T.Zero;
+            }
+
+            TP.Subtract(row, max, row);
+            TP.Exp<T>(row, scratch);
+            var logSum = T.Log(TP.Sum<T>(scratch));
+            TP.Subtract(row, logSum, row);
+        }
     }
 }

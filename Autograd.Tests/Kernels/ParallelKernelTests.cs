@@ -60,6 +60,77 @@ public class ParallelKernelTests
         Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
     }
 
+    /// <summary>
+    /// Ops that compute a function per element go parallel at a fraction of a copy's size (the threshold is
+    /// on n·cost): at ParallelThreshold / Transcendental elements exp is cut in two, an add is not, and the
+    /// cut pass gives one thread's bits.
+    /// </summary>
+    [Test]
+    public void CostlyOps_SplitBelowTheCopyThreshold_AndMatchOneThread()
+    {
+        const int n = Autograd.Kernels.Elementwise.ParallelThreshold / Autograd.Kernels.Elementwise.Cost.Transcendental;
+        Assert.That(OnThreads(2, () => Autograd.Kernels.Elementwise.Chunks(n, Autograd.Kernels.Elementwise.Cost.Transcendental)), Is.EqualTo(2));
+        Assert.That(OnThreads(2, () => Autograd.Kernels.Elementwise.Chunks(n - 1, Autograd.Kernels.Elementwise.Cost.Transcendental)), Is.EqualTo(1));
+        Assert.That(OnThreads(2, () => Autograd.Kernels.Elementwise.Chunks(n, Autograd.Kernels.Elementwise.Cost.Copy)), Is.EqualTo(1));
+        Assert.That(OnThreads(1, () => Autograd.Kernels.Elementwise.Chunks(n, Autograd.Kernels.Elementwise.Cost.Transcendental)), Is.EqualTo(1));
+
+        var a = Tensor.Randn<float>([n + 3], new Generator(12));
+
+        // Each op at this size goes parallel by its own cost: exp and the costlier ones do, an add does not.
+        long Passes(Func<Tensor<float>> f) => OnThreads(2, () =>
+        {
+            var before = Autograd.Kernels.Elementwise.ParallelPasses;
+            _ = f();
+            return Autograd.Kernels.Elementwise.ParallelPasses - before;
+        });
+        Assert.Multiple(() =>
+        {
+            Assert.That(Passes(() => a + a), Is.Zero, "Add");
+            Assert.That(Passes(() => a.Relu()), Is.Zero, "Relu");
+            Assert.That(Passes(() => a.Exp()), Is.EqualTo(1), "Exp");
+            Assert.That(Passes(() => a.Log()), Is.EqualTo(1), "Log");
+            Assert.That(Passes(() => a.Tanh()), Is.EqualTo(1), "Tanh");
+            Assert.That(Passes(() => a.Sigmoid()), Is.EqualTo(1), "Sigmoid");
+            Assert.That(Passes(() => a.Erf()), Is.EqualTo(1), "Erf");
+            Assert.That(Passes(() => a.Softplus()), Is.EqualTo(1), "Softplus");
+            Assert.That(Passes(() => a.Pow(1.5)), Is.EqualTo(1), "Pow");
+            Assert.That(Passes(() => a.LogSoftmax(0)), Is.Zero, "LogSoftmax of one row");
+        });
+
+        float[] Run() => [.. a.Exp().ToArray(), .. a.Tanh().ToArray(), .. a.Sigmoid().ToArray(), .. a.Log().ToArray(), .. a.Erf().ToArray(), .. a.Softplus().ToArray(), .. a.Pow(1.5).ToArray()];
+        Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
+    }
+
+    /// <summary>
+    /// LogSoftmax (and Softmax, CrossEntropy on top of it) cuts its rows over threads from a fourteenth of the
+    /// copy threshold: the rows give one thread's bits, and each is log softmax to rounding, for rows of
+    /// the GPT's 65 classes and rows longer than the kernel's stack scratch.
+    /// </summary>
+    [TestCase(65)]
+    [TestCase(1500)]
+    public void LogSoftmax_RowsOnTwoThreads_MatchOneThread(int classes)
+    {
+        var rows = (Autograd.Kernels.Elementwise.ParallelThreshold / Autograd.Kernels.Elementwise.Cost.SoftmaxRow / classes) + 1;
+        var x = Tensor.Randn<float>([rows, classes], new Generator(13)) * 4f;
+        float[] Run() => [.. x.LogSoftmax(1).ToArray(), .. x.Softmax(1).ToArray()];
+        var before = Autograd.Kernels.Elementwise.ParallelPasses;
+        var two = OnThreads(2, Run);
+        Assert.That(Autograd.Kernels.Elementwise.ParallelPasses - before, Is.GreaterThanOrEqualTo(2), "LogSoftmax and Softmax's rows were cut over threads");
+        Assert.That(two, Is.EqualTo(OnThreads(1, Run)));
+
+        var values = x.ToArray();
+        for (var r = 0; r < rows; r += 97)
+        {
+            var row = values.AsSpan(r * classes, classes).ToArray().Select(v => (double)v).ToArray();
+            var max = row.Max();
+            var logSum = Math.Log(row.Sum(v => Math.Exp(v - max))) + max;
+            for (var c = 0; c < classes; c++)
+            {
+                Assert.That(two[(r * classes) + c], Is.EqualTo(row[c] - logSum).Within(1e-5), $"row {r}, class {c}");
+            }
+        }
+    }
+
     [Test]
     public void FullSum_OnTwoThreads_MatchesTheExactSum()
     {
