@@ -85,18 +85,27 @@ public class OptimizerTests
     /// <summary>Adam by the book, one element at a time: returns p after each step.</summary>
     private static (double[], double[]) AdamByHand(double lr, double b1, double b2, double eps, double wd, bool decoupled, bool amsgrad)
     {
-        var p = (double[])P0.Clone();
-        var m = new double[3];
-        var v = new double[3];
-        var vmax = new double[3];
+        var results = AdamByHand(P0, [G1, G2], lr, b1, b2, eps, wd, decoupled, amsgrad, maximize: false);
+        return (results[0], results[1]);
+    }
+
+    /// <summary>Adam by the book from <paramref name="p0"/> with one gradient per step: p after each step.</summary>
+    private static List<double[]> AdamByHand(
+        double[] p0, double[][] steps, double lr, double b1, double b2, double eps, double wd, bool decoupled, bool amsgrad, bool maximize)
+    {
+        var n = p0.Length;
+        var p = (double[])p0.Clone();
+        var m = new double[n];
+        var v = new double[n];
+        var vmax = new double[n];
         var results = new List<double[]>();
         var t = 0;
-        foreach (var grads in new[] { G1, G2 })
+        foreach (var grads in steps)
         {
             t++;
-            for (var i = 0; i < 3; i++)
+            for (var i = 0; i < n; i++)
             {
-                var g = grads[i];
+                var g = maximize ? -grads[i] : grads[i];
                 if (decoupled)
                 {
                     p[i] *= 1 - lr * wd;
@@ -117,7 +126,50 @@ public class OptimizerTests
             results.Add((double[])p.Clone());
         }
 
-        return (results[0], results[1]);
+        return results;
+    }
+
+    /// <summary>
+    /// The update is one fused pass with a vector loop and a scalar tail: parameters of 37 and 1000 elements (several
+    /// vectors of every width plus a tail) follow the by-hand rule element for element over three steps, for Adam, AdamW,
+    /// amsgrad and maximize, in double (to 1e-12) and float (to 2e-6 relative).
+    /// </summary>
+    [TestCase(37, false, false, false)]
+    [TestCase(1000, false, false, false)]
+    [TestCase(37, true, false, false)]
+    [TestCase(1000, true, true, false)]
+    [TestCase(1000, false, true, true)]
+    [TestCase(37, true, false, true)]
+    public void Adam_LongParameters_FollowTheRuleInEveryLane(int n, bool decoupled, bool amsgrad, bool maximize)
+    {
+        const double lr = 0.05, b1 = 0.8, b2 = 0.7, eps = 1e-3, wd = 0.2;
+        var g = new Generator(5);
+        var p0 = Enumerable.Range(0, n).Select(_ => g.NextNormal()).ToArray();
+        var grads = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, n).Select(_ => g.NextNormal()).ToArray()).ToArray();
+
+        var expected = AdamByHand(p0, grads, lr, b1, b2, eps, wd, decoupled, amsgrad, maximize)[^1];
+        Assert.That(Run<double>(), Is.EqualTo(expected).Within(1e-12));
+        var single = Run<float>();
+        for (var i = 0; i < n; i++)
+        {
+            Assert.That(single[i], Is.EqualTo(expected[i]).Within(2e-6 * Math.Max(1, Math.Abs(expected[i]))), $"element {i}");
+        }
+
+        double[] Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            var p = Tensor.FromArray(p0.Select(T.CreateChecked).ToArray(), requiresGrad: true);
+            Adam<T> opt = decoupled
+                ? new AdamW<T>([p], lr, (b1, b2), eps, wd, amsgrad, maximize)
+                : new Adam<T>([p], lr, (b1, b2), eps, wd, amsgrad, maximize);
+            foreach (var gs in grads)
+            {
+                p.Grad = Tensor.FromArray(gs.Select(T.CreateChecked).ToArray());
+                opt.Step();
+            }
+
+            return [.. p.ToArray().Select(double.CreateChecked)];
+        }
     }
 
     [Test]

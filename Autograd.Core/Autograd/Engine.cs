@@ -210,7 +210,17 @@ internal static class Engine
             var site = createGraph ? CallSite.Enter(node.CallSite.FilePath, node.CallSite.Line) : default;
             try
             {
-                node.Vjp(g, grads);
+                if (!createGraph && !Anomaly.IsEnabled && node is SubViewNode<T> view && node.NeedsGrad(0)
+                    && node.Input(0)._gradFn is { } parent && pending.TryAccumulateView(nodes.IndexOf(parent), view, g))
+                {
+                    // A later sub-view of a tensor whose pending total the pass owns: added into it in place.
+                    inputCount = 0;
+                }
+                else
+                {
+                    node.Vjp(g, grads);
+                }
+
                 if (Anomaly.IsEnabled)
                 {
                     Anomaly.CheckBackward(node, g, grads);

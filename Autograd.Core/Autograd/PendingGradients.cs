@@ -135,6 +135,22 @@ internal ref struct PendingGradients<T>
     }
 
     /// <summary>
+    /// Adds <paramref name="g"/>, the gradient of <paramref name="view"/>'s output, into its view of node
+    /// <paramref name="at"/>'s pending total when the pass owns that total whole (fresh and contiguous): what
+    /// the sub-view's VJP and the sum would give, without the input-sized zero tensor. False leaves it to them.
+    /// </summary>
+    public bool TryAccumulateView(int at, SubViewNode<T> view, Tensor<T> g)
+    {
+        if (_owned is null || _pending[at] is not { } total || !_owned[at] || !IsFresh(total))
+        {
+            return false;
+        }
+
+        view.AccumulateInto(total, g);
+        return true;
+    }
+
+    /// <summary>
     /// a + b for the pass: summed in place into whichever operand the pass owns (a + b and b + a round
     /// alike; the other is recycled when owned too), or into a fresh tensor (<see cref="Engine.Sum"/>,
     /// recorded under <paramref name="createGraph"/>). The result is the pass's own unless <paramref name="createGraph"/>.

@@ -573,8 +573,7 @@ public sealed partial class Tensor<T>
 
         if (Tape.ShouldRecord(this))
         {
-            var inputShape = _shape;
-            Tape.Record(op, site, result, [this], (g, grads) => grads[0] = SubViewBackward(g, inputShape, sameView, op));
+            Tape.Record(result, new SubViewNode<T>(op, site, this, sameView));
         }
 
         return result;
@@ -584,18 +583,24 @@ public sealed partial class Tensor<T>
     /// Zeros of the input's shape with <paramref name="g"/> added into the same view of them. Recorded when
     /// g requires grad (createGraph): that op's VJP is the view again, so view gradients stay differentiable.
     /// </summary>
-    private static Tensor<T> SubViewBackward(Tensor<T> g, int[] inputShape, Func<Tensor<T>, Tensor<T>> sameView, string op)
+    internal static Tensor<T> SubViewBackward(Tensor<T> g, int[] inputShape, Func<Tensor<T>, Tensor<T>> sameView, string op)
     {
         var zeros = ZeroFilled((int[])inputShape.Clone());
-        var view = sameView(zeros);
-        Strided.Accumulate(zeros._storage.Span, view._offset, view._strides, g._storage.Span, g._offset, g._strides, view._shape);
-        GC.KeepAlive(g);
+        AccumulateIntoView(zeros, g, sameView);
         if (Tape.ShouldRecord(g))
         {
             Tape.Record($"{op}Backward", zeros, [g], (gg, grads) => grads[0] = sameView(gg));
         }
 
         return zeros;
+    }
+
+    /// <summary>Adds <paramref name="g"/> into <paramref name="sameView"/> of <paramref name="total"/>, in place, unrecorded.</summary>
+    internal static void AccumulateIntoView(Tensor<T> total, Tensor<T> g, Func<Tensor<T>, Tensor<T>> sameView)
+    {
+        var view = sameView(total);
+        Strided.Accumulate(total._storage.Span, view._offset, view._strides, g._storage.Span, g._offset, g._strides, view._shape);
+        GC.KeepAlive(g);
     }
 
     private int[] InferShape(int[] shape, string op)

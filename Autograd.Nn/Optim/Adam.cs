@@ -131,57 +131,125 @@ public class Adam<T> : Optimizer<T, AdamOptions, AdamState<T>>
 
     protected override void Update(Tensor<T> parameter, Span<T> param, ReadOnlySpan<T> grad, AdamState<T> state, AdamOptions o)
     {
-        var n = param.Length;
-        var rented = ArrayPool<T>.Shared.Rent(2 * n);
-        try
+        state.Step++;
+        if (o.Amsgrad)
         {
-            var g = rented.AsSpan(0, n);
-            var tmp = rented.AsSpan(n, n);
-            if (DecoupledWeightDecay && o.WeightDecay != 0)
-            {
-                // AdamW (Loshchilov and Hutter, 2019): p ← p·(1 − lr·wd), before the Adam step.
-                TP.Multiply(param, T.CreateChecked(1 - o.Lr * o.WeightDecay), param);
-            }
-
-            Optimizers.DecayedGradient(param, grad, g, o.Maximize, DecoupledWeightDecay ? 0 : o.WeightDecay);
-
-            state.Step++;
-            var bias1 = 1 - Math.Pow(o.Beta1, state.Step);
-            var bias2Sqrt = Math.Sqrt(1 - Math.Pow(o.Beta2, state.Step));
-            using var mw = TensorMemory.Writable(state.ExpAvg, Name, "exp_avg");
-            using var vw = TensorMemory.Writable(state.ExpAvgSq, Name, "exp_avg_sq");
-            var m = mw.Elements;
-            var v = vw.Elements;
-            TP.Lerp(m, g, T.CreateChecked(1 - o.Beta1), m);
-            TP.Multiply(g, g, tmp);
-            TP.Multiply(v, T.CreateChecked(o.Beta2), v);
-            TP.MultiplyAdd(tmp, T.CreateChecked(1 - o.Beta2), v, v);
-
-            // denom = √v / √(1 − β2^t) + eps (with amsgrad v is the running max of v); p ← p − (lr / (1 − β1^t))·m / denom
-            if (o.Amsgrad)
-            {
-                state.MaxExpAvgSq ??= Tensor.Zeros<T>(parameter.Shape);
-                using var vmaxw = TensorMemory.Writable(state.MaxExpAvgSq, Name, "max_exp_avg_sq");
-                var vmax = vmaxw.Elements;
-                TP.Max(vmax, v, vmax);
-                TensorMemory.Written(state.MaxExpAvgSq);
-                TP.Sqrt(vmax, tmp);
-            }
-            else
-            {
-                TP.Sqrt(v, tmp);
-            }
-
-            TP.Divide(tmp, T.CreateChecked(bias2Sqrt), tmp);
-            TP.Add(tmp, T.CreateChecked(o.Eps), tmp);
-            TP.Divide(m, tmp, tmp);
-            TP.MultiplyAdd(tmp, T.CreateChecked(-o.Lr / bias1), param, param);
-            TensorMemory.Written(state.ExpAvg);
-            TensorMemory.Written(state.ExpAvgSq);
+            state.MaxExpAvgSq ??= Tensor.Zeros<T>(parameter.Shape);
         }
-        finally
+
+        using var mw = TensorMemory.Writable(state.ExpAvg, Name, "exp_avg");
+        using var vw = TensorMemory.Writable(state.ExpAvgSq, Name, "exp_avg_sq");
+        using var vmaxw = o.Amsgrad ? TensorMemory.Writable(state.MaxExpAvgSq!, Name, "max_exp_avg_sq") : default;
+        var coefficients = new AdamCoefficients<T>(o, state.Step, DecoupledWeightDecay);
+        AdamKernel.Update(param, grad, mw.Elements, vw.Elements, o.Amsgrad ? vmaxw.Elements : default, coefficients);
+        TensorMemory.Written(state.ExpAvg);
+        TensorMemory.Written(state.ExpAvgSq);
+        if (o.Amsgrad)
         {
-            ArrayPool<T>.Shared.Return(rented);
+            TensorMemory.Written(state.MaxExpAvgSq!);
+        }
+    }
+}
+
+/// <summary>One step's scalars of the Adam update, in the parameter's type.</summary>
+internal readonly struct AdamCoefficients<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public AdamCoefficients(AdamOptions o, long step, bool decoupledWeightDecay)
+    {
+        Decay = T.CreateChecked(decoupledWeightDecay ? 1 - o.Lr * o.WeightDecay : 1);
+        L2 = T.CreateChecked(decoupledWeightDecay ? 0 : o.WeightDecay);
+        Sign = o.Maximize ? -T.One : T.One;
+        OneMinusBeta1 = T.CreateChecked(1 - o.Beta1);
+        Beta2 = T.CreateChecked(o.Beta2);
+        OneMinusBeta2 = T.CreateChecked(1 - o.Beta2);
+        Bias2Sqrt = T.CreateChecked(Math.Sqrt(1 - Math.Pow(o.Beta2, step)));
+        Eps = T.CreateChecked(o.Eps);
+        StepSize = T.CreateChecked(-o.Lr / (1 - Math.Pow(o.Beta1, step)));
+    }
+
+    /// <summary>AdamW's p·(1 − lr·wd) factor (1 for Adam).</summary>
+    public T Decay { get; }
+
+    /// <summary>Adam's L2 penalty wd added to the gradient as wd·p (0 for AdamW).</summary>
+    public T L2 { get; }
+
+    /// <summary>−1 when maximising.</summary>
+    public T Sign { get; }
+
+    public T OneMinusBeta1 { get; }
+
+    public T Beta2 { get; }
+
+    public T OneMinusBeta2 { get; }
+
+    /// <summary>√(1 − β2^t).</summary>
+    public T Bias2Sqrt { get; }
+
+    public T Eps { get; }
+
+    /// <summary>−lr / (1 − β1^t).</summary>
+    public T StepSize { get; }
+}
+
+/// <summary>
+/// The Adam/AdamW update of one parameter in a single pass over p, g, m, v (PyTorch's fused/foreach kernels make
+/// the same one pass): each element is read and written once instead of once per elementwise step. Per element:
+/// p ← p·decay; g ← sign·g + l2·p; m ← m + (1 − β1)(g − m); v ← β2·v + (1 − β2)·g²; v̂ ← max(v̂, v) (amsgrad);
+/// p ← p + stepSize · m / (√v̂ / √(1 − β2^t) + eps).
+/// </summary>
+internal static class AdamKernel
+{
+    public static void Update<T>(Span<T> p, ReadOnlySpan<T> grad, Span<T> m, Span<T> v, Span<T> vmax, in AdamCoefficients<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var amsgrad = !vmax.IsEmpty;
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            var decay = new Vector<T>(c.Decay);
+            var l2 = new Vector<T>(c.L2);
+            var sign = new Vector<T>(c.Sign);
+            var w1 = new Vector<T>(c.OneMinusBeta1);
+            var b2 = new Vector<T>(c.Beta2);
+            var w2 = new Vector<T>(c.OneMinusBeta2);
+            var bias2 = new Vector<T>(c.Bias2Sqrt);
+            var eps = new Vector<T>(c.Eps);
+            var step = new Vector<T>(c.StepSize);
+            for (; i <= p.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var pv = new Vector<T>(p[i..]) * decay;
+                var g = new Vector<T>(grad[i..]) * sign + pv * l2;
+                var mv = new Vector<T>(m[i..]);
+                mv += (g - mv) * w1;
+                var vv = new Vector<T>(v[i..]) * b2 + g * g * w2;
+                mv.CopyTo(m[i..]);
+                vv.CopyTo(v[i..]);
+                if (amsgrad)
+                {
+                    vv = Vector.Max(new Vector<T>(vmax[i..]), vv);
+                    vv.CopyTo(vmax[i..]);
+                }
+
+                (pv + mv / (Vector.SquareRoot(vv) / bias2 + eps) * step).CopyTo(p[i..]);
+            }
+        }
+
+        for (; i < p.Length; i++)
+        {
+            var pv = p[i] * c.Decay;
+            var g = grad[i] * c.Sign + pv * c.L2;
+            var mv = m[i] + (g - m[i]) * c.OneMinusBeta1;
+            var vv = v[i] * c.Beta2 + g * g * c.OneMinusBeta2;
+            m[i] = mv;
+            v[i] = vv;
+            if (amsgrad)
+            {
+                vv = T.Max(vmax[i], vv);
+                vmax[i] = vv;
+            }
+
+            p[i] = pv + mv / (T.Sqrt(vv) / c.Bias2Sqrt + c.Eps) * c.StepSize;
         }
     }
 }

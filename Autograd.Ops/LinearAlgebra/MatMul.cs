@@ -88,7 +88,9 @@ public static class MatMulExtensions
                     }
                     else if (needB)
                     {
-                        grads[1] = ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb.ShapeArray).Reshape(b.ShapeArray);
+                        grads[1] = b.Rank == 2 && a.Rank > 2
+                            ? SharedMatrixGradient(a, b, g2)
+                            : ta.Transpose(-1, -2).MatMul(g2).SumToSize(tb.ShapeArray).Reshape(b.ShapeArray);
                     }
                 },
                 needB ? a : null,
@@ -97,6 +99,24 @@ public static class MatMulExtensions
 
             return result;
         }
+    }
+
+    /// <summary>
+    /// dB for a matrix B shared by every batch element of A (a Linear layer over [batch..., m, k]):
+    /// Σ_batch A_iᵀ·dC_i is one product over the folded rows, A[batch·m, k]ᵀ·dC[batch·m, n], a single GEMM with
+    /// k = batch·m instead of one small GEMM per batch element and a sum over them. When B is a transposed view
+    /// (a Linear's Wᵀ), the product is formed as (dCᵀ·A)ᵀ so the gradient already has W's layout and its
+    /// accumulation into W.Grad is a contiguous pass, not a strided transpose. Recorded ops, so it has its own VJP.
+    /// </summary>
+    private static Tensor<T> SharedMatrixGradient<T>(Tensor<T> a, Tensor<T> b, Tensor<T> g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var count = ShapeMath.Numel(a.ShapeArray[..^1]);   // explicit: -1 cannot be inferred when k or n is 0
+        var rows = a.Reshape(count, a.ShapeArray[^1]);
+        var grad = g.Reshape(count, g.ShapeArray[^1]);
+        return b.StridesArray[0] == 1 && b.StridesArray[1] != 1
+            ? grad.Transpose(0, 1).MatMul(rows).Transpose(0, 1)
+            : rows.Transpose(0, 1).MatMul(grad);
     }
 
     /// <summary>One GEMM per batch element, or a single GEMM when the batch folds into A's rows.</summary>

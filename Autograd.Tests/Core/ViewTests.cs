@@ -54,6 +54,25 @@ public class ViewTests
         Check(Spec3().Int("dim", 0, 2).Int("start", -3, 3).Int("end", -3, 4).Int("step", 1, 3), Full,
             (c, x) => x.Slice(c["dim"], c["start"], c["end"], c["step"]));
 
+    /// <summary>
+    /// Several sub-views of one computed (non-leaf) tensor, as an attention's q, k, v split of its packed projection:
+    /// the pass adds every sub-view's gradient after the first straight into the tensor's pending total. Split into
+    /// chunks, overlapping Narrows, and a Select, each weighted differently.
+    /// </summary>
+    [Test]
+    public void SubViewsOfOneComputedTensor_GradientMatchesFiniteDifferences() =>
+        Check(Spec3().Int("form", 0, 2).Int("chunk", 1, 2), c => [c["d0"], c["d1"], c["d2"] + 2], (c, x) =>
+        {
+            var y = x * 1.5 + 0.25;
+            var w = c["d2"] + 2;
+            return c["form"] switch
+            {
+                0 => y.Split(c["chunk"], 2).Select((part, i) => part * (i + 1.0)).Aggregate((a, b) => a.Sum(2, keepDim: true) + b.Sum(2, keepDim: true)),
+                1 => y.Narrow(2, 0, w - 1) * 2.0 + y.Narrow(2, 1, w - 1) * y.Narrow(2, 0, w - 1),
+                _ => y.Select(2, 0) * 3.0 + y.Select(2, w - 1) - y.Narrow(2, 1, 1).Squeeze(2) * 0.5,
+            };
+        });
+
     [Test]
     public void Narrow_GradientMatchesFiniteDifferences() =>
         Check(Spec3().Int("start", 0, 3).Int("length", 0, 4).Where(c => c["start"] + c["length"] <= c["d2"]), Full,

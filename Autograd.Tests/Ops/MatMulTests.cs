@@ -91,6 +91,36 @@ public class MatMulTests
         Assert.That(b.Grad!.ToArray(), Is.EqualTo(new[] { 4.0, 6.0 }).Within(1e-12));
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void SharedMatrix_GradientIsTheSumOverBatchElements(bool transposedWeight)
+    {
+        // A Linear over [batch, m, k]: y = x·Wᵀ with W [n, k]; dW = Σ_i dY_iᵀ·X_i, dX = dY·W. The VJP forms dB as one
+        // product over the folded rows (and, for a transposed B, in W's layout); compare with the per-batch sum in double.
+        var g = new Generator(11);
+        var x = Tensor.Randn<double>([3, 4, 5], g, requiresGrad: true);
+        var w = Tensor.Randn<double>(transposedWeight ? [6, 5] : [5, 6], g, requiresGrad: true);
+        var dy = Tensor.Randn<double>([3, 4, 6], g);
+        x.MatMul(transposedWeight ? w.Transpose(0, 1) : w).Backward(dy);
+        var expected = new double[30];
+        for (var i = 0; i < 3; i++)
+        {
+            var xi = x.Detach().Select(0, i);
+            var di = dy.Select(0, i);
+            var part = transposedWeight ? di.Transpose(0, 1).MatMul(xi) : xi.Transpose(0, 1).MatMul(di);
+            var values = part.ToArray();
+            for (var j = 0; j < expected.Length; j++)
+            {
+                expected[j] += values[j];
+            }
+        }
+
+        Assert.That(w.Grad!.Shape, Is.EqualTo(w.Shape));
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(expected).Within(1e-12));
+        var wm = transposedWeight ? w.Detach() : w.Detach().Transpose(0, 1);
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(dy.MatMul(wm).ToArray()).Within(1e-12));
+    }
+
     [Test]
     public void BadShapes_NameOpAndShapes()
     {
