@@ -30,7 +30,7 @@ public static class GeluExtensions
                 "none" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) => FloatLanes.Map<T, Exact>(s, s, d),
                     ElementwiseOp.Saves.Input, static (g, x, y) => Tape.ShouldRecord(g, x)
                     ? g * (((x * s_invSqrt2).Erf() + 1.0) * 0.5 + x * (x.Square() * -0.5).Exp() * s_invSqrt2Pi)
-                    : Elementwise.Binary<T, FloatLanes.Binary<T, ExactGradient>>(g, x, "Gelu")),
+                    : Elementwise.Binary<T, FloatLanes.Binary<T, ExactGradient>>(g, x, "Gelu"), Elementwise.Cost.Rational),
                 "tanh" => ElementwiseOp.Unary("Gelu", new CallSite(callerFile, callerLine), x, static (s, d) =>
                 {
                     for (var i = 0; i < d.Length; i++)
@@ -42,7 +42,7 @@ public static class GeluExtensions
                 {
                     var t = ((x + x.Pow(3.0) * Cubic) * s_sqrt2OverPi).Tanh();
                     return g * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t.Square()) * s_sqrt2OverPi * (x.Square() * (3 * Cubic) + 1.0));
-                }),
+                }, Elementwise.Cost.Special),
                 _ => throw new ArgumentException($"Gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\" (input shape {ShapeMath.Format(x.ShapeArray)}).", nameof(approximate)),
             };
             OpTrace.Annotate(y, ("approximate", approximate));

@@ -79,14 +79,7 @@ public static class MatMulExtensions
                         grads[0] = g2.MatMul(tb.Transpose(-1, -2)).SumToSize(ta.ShapeArray).Reshape(a.ShapeArray);
                     }
 
-                    if (needB && tb.Rank == 2 && ta.Rank > 2)
-                    {
-                        // B shared by every batch element (a Linear layer over [batch, T, in]):
-                        // dB = Σ_b A_bᵀ·dC_b = A_flatᵀ·dC_flat, one product whose contraction runs over
-                        // batch·m rows instead of a batch of short products and a [batch, k, n] sum.
-                        grads[1] = ta.Flatten(0, -2).Transpose(0, 1).MatMul(g2.Flatten(0, -2)).Reshape(b.ShapeArray);
-                    }
-                    else if (needB)
+                    if (needB)
                     {
                         grads[1] = b.Rank == 2 && a.Rank > 2
                             ? SharedMatrixGradient(a, b, g2)

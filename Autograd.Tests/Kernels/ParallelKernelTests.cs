@@ -94,10 +94,12 @@ public class ParallelKernelTests
             Assert.That(Passes(() => a.Erf()), Is.EqualTo(1), "Erf");
             Assert.That(Passes(() => a.Softplus()), Is.EqualTo(1), "Softplus");
             Assert.That(Passes(() => a.Pow(1.5)), Is.EqualTo(1), "Pow");
+            Assert.That(Passes(() => a.Gelu()), Is.EqualTo(1), "Gelu");
+            Assert.That(Passes(() => a.Gelu("tanh")), Is.EqualTo(1), "Gelu tanh");
             Assert.That(Passes(() => a.LogSoftmax(0)), Is.Zero, "LogSoftmax of one row");
         });
 
-        float[] Run() => [.. a.Exp().ToArray(), .. a.Tanh().ToArray(), .. a.Sigmoid().ToArray(), .. a.Log().ToArray(), .. a.Erf().ToArray(), .. a.Softplus().ToArray(), .. a.Pow(1.5).ToArray()];
+        float[] Run() => [.. a.Exp().ToArray(), .. a.Tanh().ToArray(), .. a.Sigmoid().ToArray(), .. a.Log().ToArray(), .. a.Erf().ToArray(), .. a.Softplus().ToArray(), .. a.Pow(1.5).ToArray(), .. a.Gelu().ToArray(), .. a.Gelu("tanh").ToArray()];
         Assert.That(OnThreads(2, Run), Is.EqualTo(OnThreads(1, Run)));
     }
 
