@@ -124,4 +124,16 @@ public class ClipGradTests
         Assert.That(Assert.Throws<ArgumentException>(() => Utils.ClipGradValue([a], clipValue: -0.5))!.Message, Does.StartWith("ClipGradValue: clipValue must be finite and >= 0, got -0.5"));
         Assert.Throws<ArgumentNullException>(() => Utils.ClipGradNorm<double>(null!, maxNorm: 1));
     }
+
+    [Test]
+    public void MaxNormAndClipValueOfZero_ZeroTheGradients()
+    {
+        // PyTorch allows max_norm = 0 and clip_value = 0: every gradient becomes 0.
+        var a = WithGrad(3, 4);
+        Assert.That(Utils.ClipGradNorm([a], maxNorm: 0), Is.EqualTo(5.0).Within(1e-12));
+        Assert.That(a.Grad!.ToArray(), Is.All.EqualTo(0.0));
+        var b = WithGrad(-2, 0.5);
+        Utils.ClipGradValue([b], clipValue: 0);
+        Assert.That(b.Grad!.ToArray(), Is.All.EqualTo(0.0));
+    }
 }

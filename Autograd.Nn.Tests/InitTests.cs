@@ -69,4 +69,41 @@ public class InitTests
         Assert.That(linear.Weight, Is.SameAs(w));
         Assert.That(w.IsLeaf && w.RequiresGrad);
     }
+
+    // The tests below kill mutants that survived the Stryker run of 2026-12-07 (docs/verification.md, "Autograd.Nn").
+
+    [Test]
+    public void Gains_OfLinearConvAndSigmoid_AreOne() =>
+        Assert.That(new[] { Nonlinearity.Linear, Nonlinearity.Conv2d, Nonlinearity.Sigmoid }.Select(n => Init.CalculateGain(n)), Is.All.EqualTo(1.0));
+
+    [Test]
+    public void XavierUniformAndDefaultBias_SpanBothSigns_WithinTheirBounds()
+    {
+        // U(−b, b) with b = √(6 / (fan_in + fan_out)) = √(6 / 100), and the bias's U(±1/√fan_in).
+        var w = Init.XavierUniform(Tensor.Zeros<double>(50, 50), generator: new Generator(4)).ToArray();
+        Assert.That(w.Min(), Is.LessThan(0).And.GreaterThanOrEqualTo(-Math.Sqrt(0.06)));
+        Assert.That(w.Max(), Is.GreaterThan(0).And.LessThanOrEqualTo(Math.Sqrt(0.06)));
+        var b = Init.DefaultBias(Tensor.Zeros<double>(200), fanIn: 25, generator: new Generator(5)).ToArray();
+        Assert.That(b.Min(), Is.LessThan(0).And.GreaterThanOrEqualTo(-0.2));
+        Assert.That(b.Max(), Is.GreaterThan(0).And.LessThanOrEqualTo(0.2));
+    }
+
+    [Test]
+    public void DefaultBias_WithNoFanIn_IsZero() =>
+        Assert.That(Init.DefaultBias(Tensor.Ones<double>(3), fanIn: 0).ToArray(), Is.All.EqualTo(0.0));
+
+    [Test]
+    public void UniformAndNormal_TakeDegenerateBounds_AndRejectBadOnes()
+    {
+        // PyTorch's uniform_(t, 2, 2) and normal_(t, 3, 0) fill constants.
+        Assert.That(Init.Uniform(Tensor.Zeros<double>(4), 2, 2).ToArray(), Is.All.EqualTo(2.0));
+        Assert.That(Init.Normal(Tensor.Zeros<double>(4), 3, 0).ToArray(), Is.All.EqualTo(3.0));
+        Assert.Throws<ArgumentException>(() => Init.Uniform(Tensor.Zeros<double>(4), 1, 0));
+        Assert.Throws<ArgumentException>(() => Init.Uniform(Tensor.Zeros<double>(4), 0, double.PositiveInfinity));
+        Assert.Throws<ArgumentException>(() => Init.Uniform(Tensor.Zeros<double>(4), double.NegativeInfinity, 0));
+        Assert.Throws<ArgumentException>(() => Init.Normal(Tensor.Zeros<double>(4), 0, -1));
+        Assert.Throws<ArgumentException>(() => Init.Normal(Tensor.Zeros<double>(4), double.NaN, 1));
+        Assert.Throws<ArgumentNullException>(() => Init.Uniform<double>(null!));
+        Assert.Throws<ArgumentNullException>(() => Init.CalculateFanInAndFanOut<double>(null!));
+    }
 }

@@ -271,4 +271,24 @@ public class OptimizerStateTests
         Assert.Throws<ArgumentException>(() => other.SetState(new byte[3]));
         Assert.Throws<ArgumentException>(() => other.SetState(new byte[Generator.StateSize]));
     }
+
+    [Test]
+    public void ReduceLROnPlateau_EveryModeAndThresholdMode_CountsAnEqualMetricAsNoImprovement()
+    {
+        // PyTorch's is_better: min/rel a < best·(1 − t), min/abs a < best − t, max/rel a > best·(1 + t),
+        // max/abs a > best + t; a metric exactly at the threshold is a bad epoch. factor 0.5, patience 0.
+        List<double> Run(string mode, string thresholdMode, double threshold, double[] metrics, double eps = 1e-8)
+        {
+            var sgd = new SGD<double>([Leaf()], lr: 1.0);
+            return Plateau(new ReduceLROnPlateau(sgd, mode: mode, factor: 0.5, patience: 0, threshold: threshold, thresholdMode: thresholdMode, eps: eps), sgd, metrics);
+        }
+
+        Assert.That(Run("min", "abs", 1, [10, 9.5, 9, 8, 7.5]), Is.EqualTo(new[] { 1.0, 0.5, 0.25, 0.25, 0.125 }));
+        Assert.That(Run("max", "rel", 0.5, [2, 3, 4, 6, 10]), Is.EqualTo(new[] { 1.0, 0.5, 0.5, 0.25, 0.25 }));
+        Assert.That(Run("max", "abs", 1, [1, 2, 3.5]), Is.EqualTo(new[] { 1.0, 0.5, 0.5 }));
+        Assert.That(Run("min", "rel", 0.5, [4, 2, 1]), Is.EqualTo(new[] { 1.0, 0.5, 0.5 }));
+
+        // A cut of exactly eps is not made (PyTorch: old_lr − new_lr > eps).
+        Assert.That(Run("min", "rel", 1e-4, [1, 1], eps: 0.5), Is.EqualTo(new[] { 1.0, 1.0 }));
+    }
 }

@@ -148,7 +148,7 @@ public static class GradProperty
     {
         ArgumentNullException.ThrowIfNull(property);
         var runner = new CapturingRunner { StopAtFirstFailure = Environment.GetEnvironmentVariable(NoShrinkVariable) == "1" };
-        var config = Config.Quick.WithRunner(runner).WithMaxTest(maxTest);
+        var config = Config.Quick.WithRunner(runner).WithMaxTest(MaxTestFor(maxTest));
         if (replay is not null)
         {
             config = config.WithReplay(FSharpOption<Replay>.Some(ParseReplay(replay)));
@@ -311,6 +311,17 @@ public static class GradProperty
     /// shrinking a failure of every mutant would cost most of the run.
     /// </summary>
     public const string NoShrinkVariable = "AUTOGRAD_PROPERTY_NO_SHRINK";
+
+    /// <summary>
+    /// With this environment variable set to a positive integer N, a property checks at most N cases instead
+    /// of its <c>maxTest</c>: for mutation testing (scripts/mutation.sh), where every test session of every
+    /// mutant pays for the cases. A failure is still a failure; fewer cases can only let more mutants survive.
+    /// </summary>
+    public const string MaxTestVariable = "AUTOGRAD_PROPERTY_MAX_TEST";
+
+    // maxTest, capped by AUTOGRAD_PROPERTY_MAX_TEST when that is a positive integer.
+    private static int MaxTestFor(int maxTest) =>
+        int.TryParse(Environment.GetEnvironmentVariable(MaxTestVariable), out var cap) && cap > 0 ? Math.Min(maxTest, cap) : maxTest;
 
     private sealed class FirstFailureException : Exception;
 

@@ -1,5 +1,5 @@
 // Prints the Stryker.NET mutate patterns of the VJP code, one per line: "<glob>{start..end}...".
-// Run by scripts/mutation.sh as a .NET file-based app: dotnet run scripts/mutation-scope.cs -- <Ops|Core>.
+// Run by scripts/mutation.sh as a .NET file-based app: dotnet run scripts/mutation-scope.cs -- <Ops|Core|Nn>.
 // The spans are character offsets (Stryker mutates a node only when a span contains it), found from the
 // source so that they follow the code as it changes:
 //   - every Tape.Record(...) call: the VJP closure an op records, with everything it captures inline;
@@ -9,7 +9,12 @@
 //     filter transform (dX turns the filters), Relu's MaskedGradient, MaxPoolKernel.MaxBackward and RouteMax2x2, Window.ScatterAdd,
 //     Embedding's RowSums, Norm's Ties, attention's Backward class and AttentionKernel.Backward,
 //     AsStridedBackward, SumToSize: the VJP of every broadcast);
-//   - the engine (Engine.cs, Node.cs, PassNodes.cs, PendingGradients.cs) as whole files.
+//   - the engine (Engine.cs, Node.cs, PassNodes.cs, PendingGradients.cs) as whole files;
+//   - in Autograd.Nn (whose modules' backward is the Ops VJPs they compose) the math that gradients flow
+//     through or that acts on them: every Tape.Record call (none today), the optimizers' Step loop and
+//     update rules, the schedulers' learning-rate rules, ClipGradNorm/ClipGradValue, Init whole, the loss
+//     modules' ForwardCore and the normalisation modules' ForwardCore/Normalize (the running statistics'
+//     momentum and batch count).
 var project = args.Length > 0 ? args[0] : "Ops";
 var root = Directory.GetCurrentDirectory();
 var patterns = new List<string>();
@@ -84,6 +89,47 @@ IEnumerable<(int, int)> Method(string text, string signature)
     yield return (at, Close(text, text.IndexOf('{', at)));
 }
 
+// Every member named `signature` (all overloads and overrides): from the name to the end of its block
+// body, or of its expression body (the ';' that ends it, outside brackets).
+IEnumerable<(int, int)> Members(string text, string signature)
+{
+    var found = false;
+    for (var at = text.IndexOf(signature, StringComparison.Ordinal); at >= 0; at = text.IndexOf(signature, at + 1, StringComparison.Ordinal))
+    {
+        // The parameter list's '(' ends the signature (or is the last '(' in it); a where-clause may follow it.
+        var body = Close(text, signature.EndsWith('(') ? at + signature.Length - 1 : text.LastIndexOf('(', at + signature.Length - 1));
+        while (text[body] != '{' && text[body] != ';' && !(text[body] == '=' && text[body + 1] == '>'))
+        {
+            body++;
+        }
+
+        if (text[body] == ';')
+        {
+            continue;   // abstract: no body
+        }
+
+        found = true;
+        if (text[body] == '{')
+        {
+            yield return (at, Close(text, body));
+            continue;
+        }
+
+        var end = body;
+        while (text[end] != ';')
+        {
+            end = text[end] is '(' or '[' or '{' ? Close(text, end) : end + 1;
+        }
+
+        yield return (at, end + 1);
+    }
+
+    if (!found)
+    {
+        throw new InvalidOperationException($"no member '{signature}'");
+    }
+}
+
 // Elementwise VJP formulas: from the first "static (" of the statement to its ';'.
 IEnumerable<(int, int)> StaticLambdas(string text)
 {
@@ -106,6 +152,41 @@ if (project == "Core")
     patterns.Add("**/Autograd.Core/Autograd/PendingGradients.cs");
     var views = Read("Autograd.Core/Tensors/Tensor.Views.cs");
     Add("Autograd.Core/Tensors/Tensor.Views.cs", Calls(views, "Tape.Record(").Concat(Method(views, "AsStridedBackward(")).Concat(Method(views, "Tensor<T> SumToSize(")));
+}
+else if (project == "Nn")
+{
+    var rules = new (string File, string[] Members)[]
+    {
+        ("Autograd.Nn/Optim/Optimizer.cs", ["public override void Step("]),
+        ("Autograd.Nn/Optim/SGD.cs", ["void Update("]),
+        ("Autograd.Nn/Optim/Adam.cs", ["void Update("]),
+        ("Autograd.Nn/Optim/RMSprop.cs", ["void Update("]),
+        ("Autograd.Nn/Optim/Adagrad.cs", ["void Update("]),
+        ("Autograd.Nn/Optim/LRScheduler.cs", ["public virtual void Step(", "void ApplyAt(", "void Apply(", "double LearningRate("]),
+        ("Autograd.Nn/Optim/LambdaLR.cs", ["double LearningRate("]),
+        ("Autograd.Nn/Optim/LinearLR.cs", ["double LearningRate("]),
+        ("Autograd.Nn/Optim/OneCycleLR.cs", ["double LearningRate(", "void Apply(", "(double Lr, double Momentum) At(", "double Anneal("]),
+        ("Autograd.Nn/Optim/ReduceLROnPlateau.cs", ["public void Step(double metric)", "bool IsBetter(", "double LearningRate("]),
+        ("Autograd.Nn/Optim/SequentialLR.cs", ["void Apply(", "double LearningRate(", "Active(int epoch)"]),
+        ("Autograd.Nn/Utils.cs", ["double ClipGradNorm<T>(", "void ClipGradValue<T>("]),
+        ("Autograd.Nn/Layers/Losses.cs", ["Tensor<T> ForwardCore("]),
+        ("Autograd.Nn/Layers/Normalization.cs", ["Tensor<T> ForwardCore(", "Tensor<T> Normalize("]),
+    };
+    foreach (var (file, members) in rules)
+    {
+        var text = Read(file);
+        Add(file, members.SelectMany(m => Members(text, m)).Concat(Calls(text, "Tape.Record(")));
+    }
+
+    patterns.Add("**/Autograd.Nn/Init.cs");
+    foreach (var file in Directory.GetFiles(Path.Combine(root, "Autograd.Nn"), "*.cs", SearchOption.AllDirectories).Where(f => !f.Contains("/obj/") && !f.Contains("/bin/")).Order(StringComparer.Ordinal))
+    {
+        var relative = Path.GetRelativePath(root, file);
+        if (!rules.Any(r => r.File == relative))
+        {
+            Add(relative, Calls(File.ReadAllText(file), "Tape.Record("));
+        }
+    }
 }
 else
 {

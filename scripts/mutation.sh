@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Mutation score of the VJP code with Stryker.NET (opt-in: ~20-30 min on one core; see docs/verification.md).
+# Mutation score of the VJP code with Stryker.NET (opt-in: an hour or more per project on one shared core;
+# see docs/verification.md).
 #
-#   scripts/mutation.sh [Ops|Core|all] [output-dir]
+#   scripts/mutation.sh [Ops|Core|Nn|all] [output-dir]
 #
 # Mutates only the VJP code (the closures recorded by Tape.Record, the elementwise VJP formulas, the
 # named backward helpers) of Autograd.Ops and the engine of Autograd.Core (Engine.cs, Node.cs and the
 # view VJPs), and runs only the gradient properties (Category=GradProperty) against each mutant.
+# For Autograd.Nn it mutates the optimizers' update rules, the schedulers, ClipGradNorm, Init, the loss
+# and normalisation modules, and runs the Autograd.Nn.Tests fixtures that test them ($NN_FILTER).
 # The mutate spans are computed from the source by scripts/mutation-scope.cs. Reports (html, json,
-# and a plain-text tree) go to <output-dir>/<project>/reports (default: StrykerOutput/).
+# and a plain-text tree) and Stryker's log go to <output-dir>/<project>/ (default: StrykerOutput/).
+#
+# Environment: STRYKER_CONCURRENCY (test sessions at once, default 1), STRYKER_ADDITIONAL_TIMEOUT (ms
+# Stryker adds to a mutant's time limit, default 30000: a starved session must not pass for a kill),
+# AUTOGRAD_PROPERTY_MAX_TEST (cases per property, default 25 here instead of 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -16,10 +23,17 @@ out=$(mkdir -p "$out" && cd "$out" && pwd)
 dotnet tool restore >/dev/null
 # Stryker's project analysis needs restored projects (on a fresh clone there are none yet).
 dotnet restore Autograd.Tests/Autograd.Tests.csproj >/dev/null
+dotnet restore Autograd.Nn.Tests/Autograd.Nn.Tests.csproj >/dev/null
 
 # A failing property stops at its first case instead of shrinking it: a killed mutant is reported in
 # seconds rather than timing out while FsCheck shrinks (which Stryker would count as detected anyway).
 export AUTOGRAD_PROPERTY_NO_SHRINK=1
+# Every mutant's test session pays for every case of the properties that cover it: at most 25 cases per
+# property instead of 100 (GradProperty.MaxTestVariable). A killed mutant is still a failing property;
+# fewer cases can only let more mutants survive, so the score is if anything an underestimate.
+export AUTOGRAD_PROPERTY_MAX_TEST=${AUTOGRAD_PROPERTY_MAX_TEST:-25}
+
+NN_FILTER="FullyQualifiedName~Autograd.Nn.Tests.OptimizerTests|FullyQualifiedName~Autograd.Nn.Tests.OptimizerStateTests|FullyQualifiedName~Autograd.Nn.Tests.SchedulerTests|FullyQualifiedName~Autograd.Nn.Tests.ClipGradTests|FullyQualifiedName~Autograd.Nn.Tests.InitTests|FullyQualifiedName~Autograd.Nn.Tests.LayerGradientTests|FullyQualifiedName~Autograd.Nn.Tests.LayerTests|FullyQualifiedName~Autograd.Nn.Tests.NewLayerTests"
 
 run() {
     local project=$1
@@ -41,19 +55,28 @@ run() {
 stryker() {
     local project=$1
     shift
-    (cd Autograd.Tests && dotnet stryker \
+    local tests=Autograd.Tests filter="Category=GradProperty"
+    if [ "$project" = Nn ]; then
+        tests=Autograd.Nn.Tests filter=$NN_FILTER
+    fi
+    # Stryker 5.1 takes the additional timeout from a config file only.
+    mkdir -p "$out/$project"
+    printf '{ "stryker-config": { "additional-timeout": %d } }\n' "${STRYKER_ADDITIONAL_TIMEOUT:-30000}" >"$out/$project/stryker-config.json"
+    (cd "$tests" && dotnet stryker \
+        --config-file "$out/$project/stryker-config.json" \
         --project "Autograd.$project.csproj" \
         "$@" \
-        --test-case-filter "Category=GradProperty" \
+        --test-case-filter "$filter" \
         --concurrency "${STRYKER_CONCURRENCY:-1}" \
         --configuration Release \
         --reporter Progress --reporter Html --reporter Json --reporter ClearTextTree \
+        --log-to-file \
         --skip-version-check \
         --output "$out/$project")
 }
 
 case $which in
-    Ops | Core) run "$which" ;;
-    all) run Ops; run Core ;;
-    *) echo "usage: scripts/mutation.sh [Ops|Core|all] [output-dir]" >&2; exit 2 ;;
+    Ops | Core | Nn) run "$which" ;;
+    all) run Ops; run Core; run Nn ;;
+    *) echo "usage: scripts/mutation.sh [Ops|Core|Nn|all] [output-dir]" >&2; exit 2 ;;
 esac
