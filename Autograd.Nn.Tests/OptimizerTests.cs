@@ -130,6 +130,30 @@ public class OptimizerTests
     }
 
     /// <summary>
+    /// An infinite weight stays infinite under Adam without weight decay and under AdamW (whose gradient gets no
+    /// L2 term): as PyTorch, which adds p·wd to the gradient only when wd ≠ 0; ∞·0 would make the moments NaN.
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Adam_InfiniteWeightWithoutL2_StaysInfinite(bool decoupled)
+    {
+        var values = Enumerable.Range(0, 37).Select(i => 0.1f * i).ToArray();
+        values[3] = float.PositiveInfinity;    // in the vector loop
+        values[36] = float.NegativeInfinity;   // in the scalar tail
+        var p = Tensor.FromArray(values, requiresGrad: true);
+        Adam<float> opt = decoupled ? new AdamW<float>([p], 0.01) : new Adam<float>([p], 0.01);
+        p.Grad = Tensor.FromArray(Enumerable.Repeat(0.5f, 37).ToArray());
+        opt.Step();
+        var after = p.ToArray();
+        Assert.Multiple(() =>
+        {
+            Assert.That(after[3], Is.EqualTo(float.PositiveInfinity));
+            Assert.That(after[36], Is.EqualTo(float.NegativeInfinity));
+            Assert.That(after.Where(float.IsNaN), Is.Empty);
+        });
+    }
+
+    /// <summary>
     /// The update is one fused pass with a vector loop and a scalar tail: parameters of 37 and 1000 elements (several
     /// vectors of every width plus a tail) follow the by-hand rule element for element over three steps, for Adam, AdamW,
     /// amsgrad and maximize, in double (to 1e-12) and float (to 2e-6 relative).

@@ -42,7 +42,7 @@ internal static class Threads
         // Indices are claimed in blocks of consecutive ones, a few blocks per worker: claiming one index at a
         // time costs two contended atomics per index (~0.1-0.2 µs as the line moves between cores), more than a
         // small body (a max-pool plane of a few hundred taps) takes.
-        var blocks = Math.Min(count, workers * BlocksPerWorker);
+        var blocks = (int)Math.Min(count, (long)workers * BlocksPerWorker);
         Claim(blocks, workers, () => (body, count, blocks), static (block, run) =>
         {
             var end = (int)((long)run.count * (block + 1) / run.blocks);
@@ -251,7 +251,16 @@ internal static class Threads
 
             if (Volatile.Read(ref s_workers) < Math.Min(helpers, s_mostWorkers))
             {
-                Grow(helpers);
+                try
+                {
+                    Grow(helpers);
+                }
+                catch
+                {
+                    // No thread could be made: free the slot, or every later job would find it taken.
+                    Withdraw(job);
+                    throw;
+                }
             }
 
             // Dekker with the worker's park (increment s_parked, then read s_job; both full fences): either the

@@ -204,6 +204,7 @@ internal static class AdamKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var amsgrad = !vmax.IsEmpty;
+        var hasL2 = c.L2 != T.Zero;
         var i = 0;
         if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
         {
@@ -219,7 +220,12 @@ internal static class AdamKernel
             for (; i <= p.Length - Vector<T>.Count; i += Vector<T>.Count)
             {
                 var pv = new Vector<T>(p[i..]) * decay;
-                var g = new Vector<T>(grad[i..]) * sign + pv * l2;
+                var g = new Vector<T>(grad[i..]) * sign;
+                if (hasL2)
+                {
+                    g += pv * l2;   // only with weight decay: an infinite weight times 0 would make g NaN
+                }
+
                 var mv = new Vector<T>(m[i..]);
                 mv += (g - mv) * w1;
                 var vv = new Vector<T>(v[i..]) * b2 + g * g * w2;
@@ -238,7 +244,7 @@ internal static class AdamKernel
         for (; i < p.Length; i++)
         {
             var pv = p[i] * c.Decay;
-            var g = grad[i] * c.Sign + pv * c.L2;
+            var g = hasL2 ? grad[i] * c.Sign + pv * c.L2 : grad[i] * c.Sign;
             var mv = m[i] + (g - m[i]) * c.OneMinusBeta1;
             var vv = v[i] * c.Beta2 + g * g * c.OneMinusBeta2;
             m[i] = mv;

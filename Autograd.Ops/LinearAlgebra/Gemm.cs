@@ -412,6 +412,7 @@ internal static class Gemm
         var units = (extent + unit - 1) / unit;
         var operands = o;
         var packed = 0;
+        var failed = 0;
         Threads.Claim(packs + threads, threads, static () => 0, (item, _) =>
         {
             if (item < packs)
@@ -419,6 +420,12 @@ internal static class Gemm
                 try
                 {
                     PackShared<T>(splitRows, width, splitRows ? n : m, k, (int)((long)panels * item / packs) * width, (int)((long)panels * (item + 1) / packs) * width, in operands, prepacked);
+                }
+                catch
+                {
+                    // The job skips items claimed after an error, so later packs may never count: release the waiters.
+                    Volatile.Write(ref failed, 1);
+                    throw;
                 }
                 finally
                 {
@@ -431,6 +438,11 @@ internal static class Gemm
             var spinner = default(SpinWait);
             while (Volatile.Read(ref packed) < packs)
             {
+                if (Volatile.Read(ref failed) != 0)
+                {
+                    return;
+                }
+
                 spinner.SpinOnce(sleep1Threshold: -1);
             }
 

@@ -107,4 +107,14 @@ public class PoolTests
     [Test]
     public void SpinBudget_RejectsANegativeValue() =>
         Assert.That(() => Threads.Pool.SpinMicroseconds = -1, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("SpinMicroseconds"));
+
+    /// <summary>A thread limit far above the index count (SetNumThreads(int.MaxValue)) still runs every index once and returns: the block count must not overflow.</summary>
+    [Test]
+    public void For_WithAHugeWorkerCount_RunsEveryIndexOnce()
+    {
+        var hits = new int[100];
+        var run = Task.Run(() => Threads.For(hits.Length, int.MaxValue, i => Interlocked.Increment(ref hits[i])));
+        Assert.That(run.Wait(TimeSpan.FromSeconds(30)), Is.True, "Threads.For did not return");
+        Assert.That(hits, Is.All.EqualTo(1));
+    }
 }
