@@ -29,7 +29,7 @@ internal static class LayerNormKernel
             {
                 var xr = xs.Slice(r * n, n);
                 var yr = ys.Slice(r * n, n);
-                var mu = Sum(xr) / count;
+                var mu = Simd.Sum<T>(xr) / count;
                 var inv = T.One / T.Sqrt(CenteredSquares(xr, mu, yr) / count + eps);
                 ScaleShift(yr, inv, ws, bs);
                 (ms[r], ss[r]) = (mu, inv);
@@ -105,26 +105,6 @@ internal static class LayerNormKernel
                 db[i] += g[i];
             }
         }
-    }
-
-    /// <summary>Σ x over a row (Vector&lt;T&gt; lanes, then the tail).</summary>
-    private static T Sum<T>(ReadOnlySpan<T> x)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var acc = Vector<T>.Zero;
-        var i = 0;
-        for (; i + Vector<T>.Count <= x.Length; i += Vector<T>.Count)
-        {
-            acc += new Vector<T>(x[i..]);
-        }
-
-        var sum = Vector.Sum(acc);
-        for (; i < x.Length; i++)
-        {
-            sum += x[i];
-        }
-
-        return sum;
     }
 
     /// <summary>y = x − μ, returning Σ (x − μ)².</summary>

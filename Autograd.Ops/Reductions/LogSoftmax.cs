@@ -96,9 +96,8 @@ public static class LogSoftmaxExtensions
     private static void Rows<T>(Span<T> data, int n)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // exp of a row into scratch, then one vector sum in a fixed order: 4–8 times faster than scalar exp,
-        // the same bits whichever thread or chunk the row lands in (TensorPrimitives.Sum aligns its loop to
-        // the scratch's address, which differs between a stack frame on the caller and one on a worker).
+        // exp of a row into scratch, then one vector sum in a fixed order (Simd.Sum): 4–8 times faster than
+        // scalar exp, the same bits whichever thread or chunk the row lands in.
         var scratch = n <= 1024 ? stackalloc T[n] : new T[n];
         for (var start = 0; start < data.Length; start += n)
         {
@@ -111,33 +110,8 @@ public static class LogSoftmaxExtensions
 
             TP.Subtract(row, max, row);
             TP.Exp<T>(row, scratch);
-            var logSum = T.Log(FixedOrderSum<T>(scratch));
+            var logSum = T.Log(Simd.Sum<T>(scratch));
             TP.Subtract(row, logSum, row);
         }
-    }
-
-    /// <summary>Σ s in an order fixed by the length alone (vector lanes from index 0, then the lanes, then the tail), whatever the address.</summary>
-    private static T FixedOrderSum<T>(ReadOnlySpan<T> s)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var i = 0;
-        var sum = T.Zero;
-        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported && s.Length >= Vector<T>.Count)
-        {
-            var acc = Vector<T>.Zero;
-            for (; i <= s.Length - Vector<T>.Count; i += Vector<T>.Count)
-            {
-                acc += new Vector<T>(s[i..]);
-            }
-
-            sum = Vector.Sum(acc);
-        }
-
-        for (; i < s.Length; i++)
-        {
-            sum += s[i];
-        }
-
-        return sum;
     }
 }

@@ -35,6 +35,30 @@ internal static class Simd
         Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && !ForceVector256 ? VectorWidth.Vector512
         : Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported ? VectorWidth.Vector256
         : VectorWidth.None;
+
+    /// <summary>
+    /// Σ x in an order fixed by the length alone (Vector&lt;T&gt; lanes from index 0, the lanes summed, then the
+    /// tail), whatever the span's address: TensorPrimitives.Sum aligns its loop to the address, so its bits can
+    /// differ between two copies of the same row (a scratch on the caller's stack and one on a worker's).
+    /// </summary>
+    internal static T Sum<T>(ReadOnlySpan<T> x)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var acc = System.Numerics.Vector<T>.Zero;
+        var i = 0;
+        for (; i + System.Numerics.Vector<T>.Count <= x.Length; i += System.Numerics.Vector<T>.Count)
+        {
+            acc += new System.Numerics.Vector<T>(x[i..]);
+        }
+
+        var sum = System.Numerics.Vector.Sum(acc);
+        for (; i < x.Length; i++)
+        {
+            sum += x[i];
+        }
+
+        return sum;
+    }
 }
 
 /// <summary>
