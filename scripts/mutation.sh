@@ -6,7 +6,8 @@
 #
 # Mutates only the VJP code (the closures recorded by Tape.Record, the elementwise VJP formulas, the
 # named backward helpers) of Autograd.Ops and the engine of Autograd.Core (Engine.cs, Node.cs and the
-# view VJPs), and runs only the gradient properties (Category=GradProperty) against each mutant.
+# view VJPs), and runs the gradient properties (Category=GradProperty) against each mutant; for Core also
+# the engine's own fixtures ($CORE_FILTER).
 # For Autograd.Nn it mutates the optimizers' update rules, the schedulers, ClipGradNorm, Init, the loss
 # and normalisation modules, and runs the Autograd.Nn.Tests fixtures that test them ($NN_FILTER).
 # The mutate spans are computed from the source by scripts/mutation-scope.cs. Reports (html, json,
@@ -33,6 +34,10 @@ export AUTOGRAD_PROPERTY_NO_SHRINK=1
 # fewer cases can only let more mutants survive, so the score is if anything an underestimate.
 export AUTOGRAD_PROPERTY_MAX_TEST=${AUTOGRAD_PROPERTY_MAX_TEST:-25}
 
+# Core's engine code also owns and releases buffers during a pass, frees graphs, runs hooks, reports errors and
+# builds second-order graphs: the Core fixtures (all but LifetimeTests, which test the ops' reads of dying
+# inputs and cost ~27 s), HigherOrder and Reliability test that, so they run beside the gradient properties.
+CORE_FILTER="Category=GradProperty|(FullyQualifiedName~Autograd.Tests.Core.&FullyQualifiedName!~Autograd.Tests.Core.LifetimeTests)|FullyQualifiedName~Autograd.Tests.HigherOrder.|FullyQualifiedName~Autograd.Tests.Reliability."
 NN_FILTER="FullyQualifiedName~Autograd.Nn.Tests.OptimizerTests|FullyQualifiedName~Autograd.Nn.Tests.OptimizerStateTests|FullyQualifiedName~Autograd.Nn.Tests.SchedulerTests|FullyQualifiedName~Autograd.Nn.Tests.ClipGradTests|FullyQualifiedName~Autograd.Nn.Tests.InitTests|FullyQualifiedName~Autograd.Nn.Tests.LayerGradientTests|FullyQualifiedName~Autograd.Nn.Tests.LayerTests|FullyQualifiedName~Autograd.Nn.Tests.NewLayerTests"
 
 run() {
@@ -58,6 +63,8 @@ stryker() {
     local tests=Autograd.Tests filter="Category=GradProperty"
     if [ "$project" = Nn ]; then
         tests=Autograd.Nn.Tests filter=$NN_FILTER
+    elif [ "$project" = Core ]; then
+        filter=$CORE_FILTER
     fi
     # Stryker 5.1 takes the additional timeout from a config file only.
     mkdir -p "$out/$project"
