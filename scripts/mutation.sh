@@ -33,6 +33,9 @@ export AUTOGRAD_PROPERTY_NO_SHRINK=1
 # property instead of 100 (GradProperty.MaxTestVariable). A killed mutant is still a failing property;
 # fewer cases can only let more mutants survive, so the score is if anything an underestimate.
 export AUTOGRAD_PROPERTY_MAX_TEST=${AUTOGRAD_PROPERTY_MAX_TEST:-25}
+# Test sessions run side by side (STRYKER_CONCURRENCY) on few cores: the worker pool must not spin for work
+# while another session needs the core (Threads.Pool; AUTOGRAD_SPIN_US=0 parks a worker at once).
+export AUTOGRAD_SPIN_US=${AUTOGRAD_SPIN_US:-0}
 
 # Core's engine code also owns and releases buffers during a pass, frees graphs, runs hooks, reports errors and
 # builds second-order graphs: the Core fixtures (all but LifetimeTests, which test the ops' reads of dying
