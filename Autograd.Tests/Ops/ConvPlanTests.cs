@@ -115,6 +115,47 @@ public class ConvPlanTests
     }
 
     [Test]
+    public void Winograd_WithGroupsAndUnequalChannels_GivesTheColumnPathsValuesAndGradients()
+    {
+        // 128 → 256 channels in 2 groups: 64 input and 128 output channels a group, so the forward filters
+        // are [128, 64] per group and position and the adjoint's (dX) are [64, 128]; a square 64 → 64 layer
+        // cannot tell the two apart, nor group 0 from group 1 (mutation testing found both untested).
+        var geometry = Geometry(2, 128, 6, 7, 256, 3, padding: 1, groups: 2);
+        var generator = new Generator(20);
+        var x = Tensor.Randn<double>([2, 128, 6, 7], generator);
+        var w = Tensor.Randn<double>([256, 64, 3, 3], generator);
+        var b = Tensor.Randn<double>([256], generator);
+        var r = Tensor.Randn<double>([2, 256, 6, 7], generator);
+
+        (double[] Y, double[] Dx, double[] Dw, double[] Db) Run()
+        {
+            var (xs, ws, bs) = (x.Detach(), w.Detach(), b.Detach());
+            xs.RequiresGrad = ws.RequiresGrad = bs.RequiresGrad = true;
+            var y = xs.Conv2d(ws, bs, padding: 1, groups: 2);
+            (y * r).Sum().Backward();
+            return (y.ToArray(), xs.Grad!.ToArray(), ws.Grad!.ToArray(), bs.Grad!.ToArray());
+        }
+
+        var winograd = default((double[] Y, double[] Dx, double[] Dw, double[] Db));
+        var columns = winograd;
+        WithSwitches(wideOff: true, winogradOff: false, () =>
+        {
+            Assert.That(ConvPlan.Choose<double>(geometry, null), Is.TypeOf<WinogradStrategy<double>>());
+            winograd = Run();
+        });
+        WithSwitches(wideOff: true, winogradOff: true, () =>
+        {
+            Assert.That(ConvPlan.Choose<double>(geometry, null), Is.Not.TypeOf<WinogradStrategy<double>>());
+            columns = Run();
+        });
+
+        Assert.That(winograd.Y, Is.EqualTo(columns.Y).Within(1e-10), "y");
+        Assert.That(winograd.Dx, Is.EqualTo(columns.Dx).Within(1e-10), "dx");
+        Assert.That(winograd.Dw, Is.EqualTo(columns.Dw).Within(1e-10), "dw");
+        Assert.That(winograd.Db, Is.EqualTo(columns.Db).Within(1e-10), "db");
+    }
+
+    [Test]
     public void StrideTwo_TakesPhaseColumns_ElsePackedColumns()
     {
         // c4: 64 → 128, 3×3 at stride 2 on 56×56: neither wide rows nor Winograd; split into its 4 stride
