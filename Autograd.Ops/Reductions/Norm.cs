@@ -94,7 +94,7 @@ public static class NormExtensions
                     1 => gk * x.Sign(),
                     _ => gk * x.Sign() * Ties(x, yk, all),
                 };
-            }, result);
+            }, x, result);
         }
 
         return result;
