@@ -6,8 +6,8 @@
 #
 # Mutates only the VJP code (the closures recorded by Tape.Record, the elementwise VJP formulas, the
 # named backward helpers) of Autograd.Ops and the engine of Autograd.Core (Engine.cs, Node.cs and the
-# view VJPs), and runs the gradient properties (Category=GradProperty) against each mutant; for Core also
-# the engine's own fixtures ($CORE_FILTER).
+# view VJPs), and runs the gradient properties (Category=GradProperty) against each mutant, with the op
+# fixtures for Ops ($OPS_FILTER) and the engine's own fixtures for Core ($CORE_FILTER).
 # For Autograd.Nn it mutates the optimizers' update rules, the schedulers, ClipGradNorm, Init, the loss
 # and normalisation modules, and runs the Autograd.Nn.Tests fixtures that test them ($NN_FILTER).
 # The mutate spans are computed from the source by scripts/mutation-scope.cs. Reports (html, json,
@@ -41,6 +41,9 @@ export AUTOGRAD_SPIN_US=${AUTOGRAD_SPIN_US:-0}
 # builds second-order graphs: the Core fixtures (all but LifetimeTests, which test the ops' reads of dying
 # inputs and cost ~27 s), HigherOrder and Reliability test that, so they run beside the gradient properties.
 CORE_FILTER="Category=GradProperty|(FullyQualifiedName~Autograd.Tests.Core.&FullyQualifiedName!~Autograd.Tests.Core.LifetimeTests)|FullyQualifiedName~Autograd.Tests.HigherOrder.|FullyQualifiedName~Autograd.Tests.Reliability."
+# Ops: the gradient properties and the other op fixtures (values against PyTorch, path agreement, saved-tensor
+# versions, call sites and messages, empty dims).
+OPS_FILTER="Category=GradProperty|FullyQualifiedName~Autograd.Tests.Ops.|FullyQualifiedName~Autograd.Tests.HigherOrder.|FullyQualifiedName~Autograd.Tests.Reliability."
 NN_FILTER="FullyQualifiedName~Autograd.Nn.Tests.OptimizerTests|FullyQualifiedName~Autograd.Nn.Tests.OptimizerStateTests|FullyQualifiedName~Autograd.Nn.Tests.SchedulerTests|FullyQualifiedName~Autograd.Nn.Tests.ClipGradTests|FullyQualifiedName~Autograd.Nn.Tests.InitTests|FullyQualifiedName~Autograd.Nn.Tests.LayerGradientTests|FullyQualifiedName~Autograd.Nn.Tests.LayerTests|FullyQualifiedName~Autograd.Nn.Tests.NewLayerTests"
 
 run() {
@@ -63,7 +66,7 @@ run() {
 stryker() {
     local project=$1
     shift
-    local tests=Autograd.Tests filter="Category=GradProperty"
+    local tests=Autograd.Tests filter=$OPS_FILTER
     if [ "$project" = Nn ]; then
         tests=Autograd.Nn.Tests filter=$NN_FILTER
     elif [ "$project" = Core ]; then
