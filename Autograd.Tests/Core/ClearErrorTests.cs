@@ -119,4 +119,38 @@ public class ClearErrorTests
 
         Assert.That(model.Parameters().All(p => p.IsLeaf && p.Grad is not null), Is.True);
     }
+
+    [Test]
+    public void GradientOfATensorNothingRecorded_NamesTheCallTheOutputAndTheFix()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }, [2], requiresGrad: true);
+        var constant = Tensor.Zeros<double>(2, 3);
+        var backward = Assert.Throws<InvalidOperationException>(() => constant.Sum().Backward())!;
+        Assert.That(backward.Message, Is.EqualTo(
+            "Backward: the tensor (shape []) does not require grad and was not produced by a recorded op; "
+            + "set RequiresGrad on the inputs before computing it, outside Tensor.NoGrad()."));
+
+        // Tensor.Grad names itself, and with several outputs which one.
+        var y = (x * x).Sum();
+        var grad = Assert.Throws<InvalidOperationException>(() => Tensor.Grad([y, constant.Sum()], [x]))!;
+        Assert.That(grad.Message, Does.StartWith("Grad: output 1 (shape []) does not require grad and was not produced by a recorded op; "));
+    }
+
+    [Test]
+    public void SavedTensorWrittenInPlace_MessageSaysWhatChangedAndTheFix_AndNodesSayWhenReleased()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }, [2], requiresGrad: true);
+        var c = Tensor.FromArray(new double[] { 3, 4 }, [2]);
+        var y = (x * c).Sum();
+        c.AddInPlace(1.0);
+        var e = Assert.Throws<SavedTensorModifiedException>(() => y.Backward())!;
+        Assert.That(e.Message, Does.Contain("was modified in place after the op was recorded (storage version 0, now 1); "
+            + "the gradient would be wrong. Modify a copy (Clone()), or modify it after Backward()."));
+
+        var z = (x * x).Sum();
+        var node = z.GradFn!;
+        Assert.That(node.ToString(), Does.Match(@"^Sum#\d+ at .*ClearErrorTests\.cs:\d+$"));
+        z.Backward();
+        Assert.That(node.ToString(), Does.Match(@"^Sum#\d+ \(released\) at .*ClearErrorTests\.cs:\d+$"));
+    }
 }
