@@ -115,44 +115,56 @@ public class ConvPlanTests
     }
 
     [Test]
-    public void Winograd_WithGroupsAndUnequalChannels_GivesTheColumnPathsValuesAndGradients()
-    {
+    public void Winograd_WithGroupsAndUnequalChannels_GivesTheColumnPathsValuesAndGradients() =>
         // 128 → 256 channels in 2 groups: 64 input and 128 output channels a group, so the forward filters
         // are [128, 64] per group and position and the adjoint's (dX) are [64, 128]; a square 64 → 64 layer
         // cannot tell the two apart, nor group 0 from group 1 (mutation testing found both untested).
-        var geometry = Geometry(2, 128, 6, 7, 256, 3, padding: 1, groups: 2);
+        AgreesWithTheColumnPath<WinogradStrategy<double>>([2, 128, 6, 7], 256, groups: 2, wideOff: true);
+
+    [Test]
+    public void WideRows_WithSixteenFiltersAGroup_GivesTheColumnPathsValuesAndGradients() =>
+        // 16 filters a group fill a vector row (LeNet's 6 do not): wide rows with groups against the column path.
+        AgreesWithTheColumnPath<WideRows<double>>([8, 4, 9, 10], 32, groups: 2, wideOff: false);
+
+    /// <summary>
+    /// y, dx, dw and db of a 3×3 "same" convolution on <typeparamref name="TStrategy"/> equal those of the column
+    /// path (wide rows and Winograd switched off) within 1e-10.
+    /// </summary>
+    private static void AgreesWithTheColumnPath<TStrategy>(int[] xShape, int filters, int groups, bool wideOff)
+    {
+        var geometry = Geometry(xShape[0], xShape[1], xShape[2], xShape[3], filters, 3, padding: 1, groups: groups);
         var generator = new Generator(20);
-        var x = Tensor.Randn<double>([2, 128, 6, 7], generator);
-        var w = Tensor.Randn<double>([256, 64, 3, 3], generator);
-        var b = Tensor.Randn<double>([256], generator);
-        var r = Tensor.Randn<double>([2, 256, 6, 7], generator);
+        var x = Tensor.Randn<double>(xShape, generator);
+        var w = Tensor.Randn<double>([filters, xShape[1] / groups, 3, 3], generator);
+        var b = Tensor.Randn<double>([filters], generator);
+        var r = Tensor.Randn<double>([xShape[0], filters, xShape[2], xShape[3]], generator);
 
         (double[] Y, double[] Dx, double[] Dw, double[] Db) Run()
         {
             var (xs, ws, bs) = (x.Detach(), w.Detach(), b.Detach());
             xs.RequiresGrad = ws.RequiresGrad = bs.RequiresGrad = true;
-            var y = xs.Conv2d(ws, bs, padding: 1, groups: 2);
+            var y = xs.Conv2d(ws, bs, padding: 1, groups: groups);
             (y * r).Sum().Backward();
             return (y.ToArray(), xs.Grad!.ToArray(), ws.Grad!.ToArray(), bs.Grad!.ToArray());
         }
 
-        var winograd = default((double[] Y, double[] Dx, double[] Dw, double[] Db));
-        var columns = winograd;
-        WithSwitches(wideOff: true, winogradOff: false, () =>
+        var path = default((double[] Y, double[] Dx, double[] Dw, double[] Db));
+        var columns = path;
+        WithSwitches(wideOff, winogradOff: false, () =>
         {
-            Assert.That(ConvPlan.Choose<double>(geometry, null), Is.TypeOf<WinogradStrategy<double>>());
-            winograd = Run();
+            Assert.That(ConvPlan.Choose<double>(geometry, null), Is.TypeOf<TStrategy>());
+            path = Run();
         });
         WithSwitches(wideOff: true, winogradOff: true, () =>
         {
-            Assert.That(ConvPlan.Choose<double>(geometry, null), Is.Not.TypeOf<WinogradStrategy<double>>());
+            Assert.That(ConvPlan.Choose<double>(geometry, null), Is.Not.TypeOf<TStrategy>());
             columns = Run();
         });
 
-        Assert.That(winograd.Y, Is.EqualTo(columns.Y).Within(1e-10), "y");
-        Assert.That(winograd.Dx, Is.EqualTo(columns.Dx).Within(1e-10), "dx");
-        Assert.That(winograd.Dw, Is.EqualTo(columns.Dw).Within(1e-10), "dw");
-        Assert.That(winograd.Db, Is.EqualTo(columns.Db).Within(1e-10), "db");
+        Assert.That(path.Y, Is.EqualTo(columns.Y).Within(1e-10), "y");
+        Assert.That(path.Dx, Is.EqualTo(columns.Dx).Within(1e-10), "dx");
+        Assert.That(path.Dw, Is.EqualTo(columns.Dw).Within(1e-10), "dw");
+        Assert.That(path.Db, Is.EqualTo(columns.Db).Within(1e-10), "db");
     }
 
     [Test]
