@@ -215,7 +215,7 @@ public class InPlaceTests
     [TestCaseSource(nameof(EveryDifferentiableOp))]
     public void EveryOp_WritingAnInputOrTheOutputAfterTheOp_ThrowsOrLeavesTheGradientsUnchanged(OpCall call)
     {
-        (Tensor<double>[] Leaves, Tensor<double> Y) Run() 
+        (Tensor<double>[] Leaves, Tensor<double> Y) Run()
         {
             var leaves = call.Leaves(call.Sizes);
             return (leaves, call.Apply(call.Sizes, leaves));
