@@ -354,15 +354,7 @@ public class Conv2dTests
         foreach (var cfg in configs)
         {
             Assert.That((long)cfg.C / cfg.Groups * cfg.KH * cfg.KW * cfg.OH * cfg.OW, Is.GreaterThan(128 * 1024), cfg.ToString());
-            foreach (var transposed in new[] { false, true })
-            {
-                var x = transposed
-                    ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3).Detach()
-                    : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
-                x.RequiresGrad = true;
-                var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
-                MatchesDirectLoops(cfg, x, w, null, g);
-            }
+            BothLayoutsMatchDirectLoops(cfg, g, bias: false);
         }
     }
 
@@ -471,9 +463,12 @@ public class Conv2dTests
         }
     }
 
-    private static void WinogradMatchesDirectLoops(Config cfg, Generator g)
+    /// <summary>
+    /// <see cref="MatchesDirectLoops"/> on a contiguous input and on a transposed view of one, with random weights
+    /// (and bias): x, w and b drawn from <paramref name="g"/> in that order for each layout.
+    /// </summary>
+    internal static void BothLayoutsMatchDirectLoops(Config cfg, Generator g, bool bias)
     {
-        Assert.That(Winograd.Applies<double>(GeometryOf(cfg)), Is.True, cfg.ToString());
         foreach (var transposed in new[] { false, true })
         {
             var x = transposed
@@ -481,9 +476,15 @@ public class Conv2dTests
                 : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
             x.RequiresGrad = true;
             var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
-            var b = Tensor.Randn<double>([cfg.F], g, requiresGrad: true);
+            var b = bias ? Tensor.Randn<double>([cfg.F], g, requiresGrad: true) : null;
             MatchesDirectLoops(cfg, x, w, b, g);
         }
+    }
+
+    private static void WinogradMatchesDirectLoops(Config cfg, Generator g)
+    {
+        Assert.That(Winograd.Applies<double>(GeometryOf(cfg)), Is.True, cfg.ToString());
+        BothLayoutsMatchDirectLoops(cfg, g, bias: true);
 
         // Float, against the same loops in double: the transforms' rounding is a few ulp of the sums.
         FloatMatchesDirectLoops(cfg, g);

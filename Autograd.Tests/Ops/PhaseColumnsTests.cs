@@ -40,16 +40,7 @@ public class PhaseColumnsTests
         foreach (var cfg in configs)
         {
             Assert.That(ConvPlan.Choose<double>(Geometry(cfg), null), Is.TypeOf<PhaseColumns<double>>(), cfg.ToString());
-            foreach (var transposed in new[] { false, true })
-            {
-                var x = transposed
-                    ? Tensor.Randn<double>([cfg.N, cfg.C, cfg.W, cfg.H], g).Transpose(2, 3).Detach()
-                    : Tensor.Randn<double>([cfg.N, cfg.C, cfg.H, cfg.W], g);
-                x.RequiresGrad = true;
-                var w = Tensor.Randn<double>([cfg.F, cfg.C / cfg.Groups, cfg.KH, cfg.KW], g, requiresGrad: true);
-                var b = Tensor.Randn<double>([cfg.F], g, requiresGrad: true);
-                MatchesDirectLoops(cfg, x, w, b, g);
-            }
+            BothLayoutsMatchDirectLoops(cfg, g, bias: true);
         }
     }
 
