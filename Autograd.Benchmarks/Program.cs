@@ -93,6 +93,11 @@ public static class Program
             Environment.Exit(PoolProbe.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "gptloop")
+        {
+            Environment.Exit(GptLoop.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "layers")
         {
             Environment.Exit(LayerProfile.Run(args[1..]));
