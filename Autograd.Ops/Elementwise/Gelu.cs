@@ -12,6 +12,10 @@ public static class GeluExtensions
     private static readonly double s_sqrt2OverPi = Math.Sqrt(2 / Math.PI);
     private const double Cubic = 0.044715;
 
+    // The float lanes' constants as literals, so a loop compiled before this class is initialised needs no check.
+    private const float InvSqrt2F = 0.707106781186547524f;
+    private const float InvSqrt2PiF = 0.398942280401432678f;
+
     extension<T>(Tensor<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -57,10 +61,10 @@ public static class GeluExtensions
     private readonly struct Exact : IDoubleLanes, IFloatLanes
     {
         public static Vector512<float> Invoke(Vector512<float> x, Vector512<float> unused) =>
-            Vector512.Create(0.5f) * x * (Vector512<float>.One + Special.Erf(x * (float)s_invSqrt2));
+            Vector512.Create(0.5f) * x * (Vector512<float>.One + Special.Erf(x * InvSqrt2F));
 
         public static Vector256<float> Invoke(Vector256<float> x, Vector256<float> unused) =>
-            Vector256.Create(0.5f) * x * (Vector256<float>.One + Special.Erf(x * (float)s_invSqrt2));
+            Vector256.Create(0.5f) * x * (Vector256<float>.One + Special.Erf(x * InvSqrt2F));
 
         public static double Invoke(double x, double unused) => 0.5 * x * (1 + Special.Erf(x * s_invSqrt2));
 
@@ -72,12 +76,12 @@ public static class GeluExtensions
     private readonly struct ExactGradient : IDoubleLanes, IFloatLanes
     {
         public static Vector512<float> Invoke(Vector512<float> g, Vector512<float> x) =>
-            g * (Vector512.Create(0.5f) * (Vector512<float>.One + Special.Erf(x * (float)s_invSqrt2))
-                + x * FloatExp.Exp(Vector512.Create(-0.5f) * x * x) * (float)s_invSqrt2Pi);
+            g * (Vector512.Create(0.5f) * (Vector512<float>.One + Special.Erf(x * InvSqrt2F))
+                + x * FloatExp.Exp(Vector512.Create(-0.5f) * x * x) * InvSqrt2PiF);
 
         public static Vector256<float> Invoke(Vector256<float> g, Vector256<float> x) =>
-            g * (Vector256.Create(0.5f) * (Vector256<float>.One + Special.Erf(x * (float)s_invSqrt2))
-                + x * FloatExp.Exp(Vector256.Create(-0.5f) * x * x) * (float)s_invSqrt2Pi);
+            g * (Vector256.Create(0.5f) * (Vector256<float>.One + Special.Erf(x * InvSqrt2F))
+                + x * FloatExp.Exp(Vector256.Create(-0.5f) * x * x) * InvSqrt2PiF);
 
         public static double Invoke(double g, double x) =>
             g * (0.5 * (1 + Special.Erf(x * s_invSqrt2)) + x * Math.Exp(-0.5 * x * x) * s_invSqrt2Pi);

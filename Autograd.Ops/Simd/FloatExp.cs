@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Autograd.Kernels;
@@ -17,6 +18,7 @@ internal static class FloatExp
     private const float Lowest = -87.3365447f;   // ln(2⁻¹²⁶)
     private const float Highest = 88.7228391f;   // ln(2¹²⁸)
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
         var c = Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest));
@@ -39,6 +41,7 @@ internal static class FloatExp
     }
 
     /// <summary><see cref="Exp(Vector512{float})"/> in eight lanes, the same operations in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
         var c = Vector256.Min(Vector256.Max(x, Vector256.Create(Lowest)), Vector256.Create(Highest));

@@ -59,7 +59,19 @@ internal static class FloatLanes
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rd = ref MemoryMarshal.GetReference(d);
         var full = d.Length & ~(n - 1);
-        for (var i = 0; i < full; i += n)
+        var i = 0;
+
+        // Two vectors a step: the special functions are long dependency chains (erf's two polynomials and a
+        // division), and two independent ones in flight keep the vector units busy where one waits on latency.
+        for (; i + 2 * n <= full; i += 2 * n)
+        {
+            var r0 = Invoke<TV, TF>(aOne ? va : TL.Load(ref Unsafe.Add(ref ra, i)), bOne ? vb : TL.Load(ref Unsafe.Add(ref rb, i)));
+            var r1 = Invoke<TV, TF>(aOne ? va : TL.Load(ref Unsafe.Add(ref ra, i + n)), bOne ? vb : TL.Load(ref Unsafe.Add(ref rb, i + n)));
+            TL.Store(r0, ref Unsafe.Add(ref rd, i));
+            TL.Store(r1, ref Unsafe.Add(ref rd, i + n));
+        }
+
+        for (; i < full; i += n)
         {
             TL.Store(Invoke<TV, TF>(aOne ? va : TL.Load(ref Unsafe.Add(ref ra, i)), bOne ? vb : TL.Load(ref Unsafe.Add(ref rb, i))), ref Unsafe.Add(ref rd, i));
         }
