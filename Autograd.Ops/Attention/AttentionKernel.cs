@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Autograd.Kernels;
@@ -114,6 +115,15 @@ internal static class AttentionKernel
         AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias, Memory<T> o, Memory<T> lse)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (AttentionTiles.Applies(plan))
+        {
+            var fp = (AttentionPlan<float>)(object)plan;
+            ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
+                AttentionTiles.Forward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o), Floats(lse)),
+                scratch => ArrayPool<T>.Shared.Return(scratch));
+            return;
+        }
+
         var rowsPerBlock = plan.BlockRows;
         ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(rowsPerBlock * plan.S), (b, scores) =>
         {
@@ -155,6 +165,49 @@ internal static class AttentionKernel
         Memory<T> dq, Memory<T> dk, Memory<T> dv, Memory<T> dScores)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (dScores.IsEmpty && AttentionTiles.Applies(plan))
+        {
+            // The tiles read g by rows: a cotangent with strided or broadcast rows (the gradient of a Sum) is copied first.
+            T[]? gCopy = null;
+            if (gLayout.ColStride != 1)
+            {
+                gCopy = ArrayPool<T>.Shared.Rent(plan.Batch * plan.L * plan.Ev);
+                var from = g.Span;
+                var to = gCopy.AsSpan();
+                for (var b = 0; b < plan.Batch; b++)
+                {
+                    for (var i = 0; i < plan.L; i++)
+                    {
+                        for (var j = 0; j < plan.Ev; j++)
+                        {
+                            to[(b * plan.L + i) * plan.Ev + j] = from[gLayout.Offsets[b] + i * gLayout.RowStride + j * gLayout.ColStride];
+                        }
+                    }
+                }
+
+                g = gCopy;
+                gLayout = new AttentionOperand([.. Enumerable.Range(0, plan.Batch).Select(b => b * plan.L * plan.Ev)], plan.Ev, 1);
+            }
+
+            var fp = (AttentionPlan<float>)(object)plan;
+            var (gm, gl) = (g, gLayout);
+            try
+            {
+                ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
+                    AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o), Floats(lse), Floats(gm), gl, Floats(dq), Floats(dk), Floats(dv)),
+                    scratch => ArrayPool<T>.Shared.Return(scratch));
+            }
+            finally
+            {
+                if (gCopy is not null)
+                {
+                    ArrayPool<T>.Shared.Return(gCopy);
+                }
+            }
+
+            return;
+        }
+
         var rowsPerBlock = plan.BlockRows;
         var needScores = !dq.IsEmpty || !dk.IsEmpty || !dScores.IsEmpty;
         ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(2 * rowsPerBlock * plan.S), (b, scratch) =>
@@ -225,6 +278,15 @@ internal static class AttentionKernel
             }
         }, scratch => ArrayPool<T>.Shared.Return(scratch));
     }
+
+    private static Span<float> Floats<T>(T[] a)
+        where T : unmanaged => MemoryMarshal.Cast<T, float>(a.AsSpan());
+
+    private static Span<float> Floats<T>(Memory<T> m)
+        where T : unmanaged => MemoryMarshal.Cast<T, float>(m.Span);
+
+    private static ReadOnlySpan<float> Floats<T>(ReadOnlyMemory<T> m)
+        where T : unmanaged => MemoryMarshal.Cast<T, float>(m.Span);
 
     /// <summary>
     /// scores[i, j] (row stride c1) = scale·Q[r0 + i]·K[j] + bias[r0 + i, j] for j &lt; c1, −∞ where the mask

@@ -698,6 +698,27 @@ internal static class Gemm
         }
     }
 
+    /// <summary>
+    /// dst[p·dstStride + i] = src[i·srcStride + p] for i &lt; rows (a multiple of 8), p &lt; kc, through the 8×8 register
+    /// transposes where AVX is there (attention's Kᵀ and Vᵀ).
+    /// </summary>
+    internal static void TransposeFloat(int rows, int kc, ref float src, nint srcStride, ref float dst, nint dstStride)
+    {
+        if (CanTranspose<float>(rows))
+        {
+            Transpose(rows, kc, ref src, srcStride, ref dst, dstStride);
+            return;
+        }
+
+        for (var p = 0; p < kc; p++)
+        {
+            for (var i = 0; i < rows; i++)
+            {
+                Unsafe.Add(ref dst, p * dstStride + i) = Unsafe.Add(ref src, i * srcStride + p);
+            }
+        }
+    }
+
     /// <summary>Whether <see cref="Transpose{T}"/> has a register-blocked path for this many rows.</summary>
     private static bool CanTranspose<T>(int rows) =>
         Avx.IsSupported

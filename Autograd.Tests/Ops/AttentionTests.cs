@@ -266,7 +266,7 @@ public class AttentionTests
     }
 
     /// <summary>The model's q, k, v: x [B, T, 3C] split in three, each viewed [B, T, H, D] and transposed to [B, H, T, D].</summary>
-    private static (Tensor<T> Q, Tensor<T> K, Tensor<T> V) Heads<T>(Tensor<T> x, int heads)
+    internal static (Tensor<T> Q, Tensor<T> K, Tensor<T> V) Heads<T>(Tensor<T> x, int heads)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var (b, t, c) = (x.Shape[0], x.Shape[1], x.Shape[2] / 3);
