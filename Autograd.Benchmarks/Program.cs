@@ -36,6 +36,13 @@ public static class Program
             args = args.Where(a => a != "--no-shared-pack").ToArray();
         }
 
+        // --no-direct-a: a row-major A packed like any other operand instead of read in place, for before/after figures.
+        if (args.Contains("--no-direct-a"))
+        {
+            Gemm.DirectADisabled = true;
+            args = args.Where(a => a != "--no-direct-a").ToArray();
+        }
+
         // --no-phase-planes: strided convolutions on packed columns with the strided gather, for before/after figures.
         if (args.Contains("--no-phase-planes"))
         {

@@ -51,6 +51,9 @@ internal static class Gemm
     /// <summary>Test hook: overrides the worker count (0 = use AUTOGRAD_NUM_THREADS or the core count).</summary>
     internal static int ThreadsOverride { get; set; }
 
+    /// <summary>Benchmark switch: a row-major A is packed like any other instead of read in place by the micro-kernel.</summary>
+    internal static bool DirectADisabled { get; set; }
+
     /// <summary>Benchmark switch: each worker of a parallel product packs the shared operand itself, as before it was packed once for all.</summary>
     internal static bool SharedPackingDisabled { get; set; }
 
@@ -529,6 +532,7 @@ internal static class Gemm
 
         ref var cBase = ref MemoryMarshal.GetReference(o.C.Span);
         var ldc = (nint)o.CRowStride;
+        var direct = !packedA.IsSet && o.AColStride == 1 && !DirectADisabled;
 
         for (var jc = j0; jc < j1; jc += ncMax)
         {
@@ -551,11 +555,22 @@ internal static class Gemm
                 {
                     var mc = Math.Min(mcMax, i1 - ic);
 
-                    // A block: packed now, or where the packed operand keeps rows [ic, ic + mc) of slice pc.
+                    // A block: packed now, or where the packed operand keeps rows [ic, ic + mc) of slice pc; or, for a
+                    // row-major A (rows contiguous along the depth), read in place by the micro-kernel: only a ragged
+                    // last panel of fewer than mr rows is packed (the kernel reads mr rows).
                     ref var aBlock = ref aPack;
+                    var full = mc / mr * mr;
+                    ref var aRows = ref direct ? ref Unsafe.Add(ref MemoryMarshal.GetReference(o.A.Span), o.AOffset + (nint)ic * o.ARowStride + pc) : ref aPack;
                     if (packedA.IsSet)
                     {
                         aBlock = ref packedA.At(pc, ic, kc);
+                    }
+                    else if (direct)
+                    {
+                        if (full < mc)
+                        {
+                            PackPanels(ref Unsafe.Add(ref aRows, full * (nint)o.ARowStride), o.ARowStride, 1, mc - full, mr, kc, ref aPack);
+                        }
                     }
                     else
                     {
@@ -569,15 +584,31 @@ internal static class Gemm
                         for (var ir = 0; ir < mc; ir += mr)
                         {
                             var mcr = Math.Min(mr, mc - ir);
-                            ref var aPanel = ref Unsafe.Add(ref aBlock, (nint)ir * kc);
                             ref var cTile = ref Unsafe.Add(ref cBase, o.COffset + (nint)(ic + ir) * ldc + jc + jr);
-                            if (mcr == mr && ncr == nr)
+                            if (direct && mcr == mr)
                             {
-                                TKernel.Run(kc, ref aPanel, ref bPanel, ref cTile, ldc, store);
+                                ref var aPanel = ref Unsafe.Add(ref aRows, ir * (nint)o.ARowStride);
+                                if (ncr == nr)
+                                {
+                                    TKernel.Run<ARows>(kc, ref aPanel, o.ARowStride, ref bPanel, ref cTile, ldc, store);
+                                }
+                                else
+                                {
+                                    EdgeTile<T, TKernel, ARows>(kc, ref aPanel, o.ARowStride, ref bPanel, ref cTile, ldc, store, mcr, ncr);
+                                }
                             }
                             else
                             {
-                                EdgeTile<T, TKernel>(kc, ref aPanel, ref bPanel, ref cTile, ldc, store, mcr, ncr);
+                                // Packed (the ragged panel of a direct block sits at the start of the pack buffer).
+                                ref var aPanel = ref Unsafe.Add(ref aBlock, direct ? 0 : (nint)ir * kc);
+                                if (mcr == mr && ncr == nr)
+                                {
+                                    TKernel.Run<APacked>(kc, ref aPanel, 0, ref bPanel, ref cTile, ldc, store);
+                                }
+                                else
+                                {
+                                    EdgeTile<T, TKernel, APacked>(kc, ref aPanel, 0, ref bPanel, ref cTile, ldc, store, mcr, ncr);
+                                }
                             }
                         }
                     }
@@ -593,15 +624,16 @@ internal static class Gemm
     /// tile and only the valid mcr×ncr corner is merged into C (never touching C's neighbours).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void EdgeTile<T, TKernel>(
-        int kc, ref T aPanel, ref T bPanel, ref T cTile, nint ldc, bool store, int mcr, int ncr)
+    private static void EdgeTile<T, TKernel, TA>(
+        int kc, ref T aPanel, nint lda, ref T bPanel, ref T cTile, nint ldc, bool store, int mcr, int ncr)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : struct, IMicroKernel<T>
+        where TA : struct, IALayout
     {
         // [SkipLocalsInit] keeps this free of zeroing: the kernel stores every element.
         Span<T> scratch = stackalloc T[TKernel.Mr * TKernel.Nr];
         ref var s = ref MemoryMarshal.GetReference(scratch);
-        TKernel.Run(kc, ref aPanel, ref bPanel, ref s, TKernel.Nr, store: true);
+        TKernel.Run<TA>(kc, ref aPanel, lda, ref bPanel, ref s, TKernel.Nr, store: true);
         for (var i = 0; i < mcr; i++)
         {
             ref var sRow = ref Unsafe.Add(ref s, (nint)i * TKernel.Nr);
@@ -889,9 +921,29 @@ internal static class Gemm
         static abstract int Nr { get; }
 
         /// <summary>
-        /// C[0..Mr, 0..Nr] (row stride ldc) = (store ? 0 : C) + Σ_p aPanel[p·Mr + i]·bPanel[p·Nr + j].
+        /// C[0..Mr, 0..Nr] (row stride ldc) = (store ? 0 : C) + Σ_p A(i, p)·bPanel[p·Nr + j], where A(i, p) is
+        /// aPanel[p·Mr + i] (a packed panel) or, for <see cref="ARows"/>, a[i·lda + p] (Mr rows of a row-major A read in place).
         /// </summary>
-        static abstract void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store);
+        static abstract void Run<TA>(int kc, ref T a, nint lda, ref T b, ref T c, nint ldc, bool store)
+            where TA : struct, IALayout;
+    }
+
+    /// <summary>How a micro-kernel finds A's elements: in a packed panel, or in Mr rows of A itself.</summary>
+    private interface IALayout
+    {
+        static abstract bool Rows { get; }
+    }
+
+    /// <summary>A packed micro-panel: element (i, p) at p·Mr + i.</summary>
+    private struct APacked : IALayout
+    {
+        public static bool Rows => false;
+    }
+
+    /// <summary>Rows of a row-major A read where they are: element (i, p) at i·lda + p (no packing).</summary>
+    private struct ARows : IALayout
+    {
+        public static bool Rows => true;
     }
 
     /// <summary>One row of a C tile, the 2·Count elements from c + row: (store ? 0 : C) + the two accumulators.</summary>
@@ -924,8 +976,12 @@ internal static class Gemm
         public static int Nr => 2 * Vector512<T>.Count;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static unsafe void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store)
+        public static unsafe void Run<TA>(int kc, ref T a, nint lda, ref T b, ref T c, nint ldc, bool store)
+            where TA : struct, IALayout
         {
+            // A(i, p) at i·rs + p·step: a packed panel (rs 1, step 8) or rows of A (rs lda, step 1).
+            var rs = TA.Rows ? lda : 1;
+            var step = TA.Rows ? 1 : 8;
             if (Sse.IsSupported)
             {
                 // The C tile was last touched one KC slice ago (or never) and is unlikely to be in L1;
@@ -951,28 +1007,28 @@ internal static class Gemm
                 var x = Vector512.Create(a);
                 c00 = Lanes512<T>.Fma(x, b0, c00);
                 c01 = Lanes512<T>.Fma(x, b1, c01);
-                x = Vector512.Create(Unsafe.Add(ref a, 1));
+                x = Vector512.Create(Unsafe.Add(ref a, 1 * rs));
                 c10 = Lanes512<T>.Fma(x, b0, c10);
                 c11 = Lanes512<T>.Fma(x, b1, c11);
-                x = Vector512.Create(Unsafe.Add(ref a, 2));
+                x = Vector512.Create(Unsafe.Add(ref a, 2 * rs));
                 c20 = Lanes512<T>.Fma(x, b0, c20);
                 c21 = Lanes512<T>.Fma(x, b1, c21);
-                x = Vector512.Create(Unsafe.Add(ref a, 3));
+                x = Vector512.Create(Unsafe.Add(ref a, 3 * rs));
                 c30 = Lanes512<T>.Fma(x, b0, c30);
                 c31 = Lanes512<T>.Fma(x, b1, c31);
-                x = Vector512.Create(Unsafe.Add(ref a, 4));
+                x = Vector512.Create(Unsafe.Add(ref a, 4 * rs));
                 c40 = Lanes512<T>.Fma(x, b0, c40);
                 c41 = Lanes512<T>.Fma(x, b1, c41);
-                x = Vector512.Create(Unsafe.Add(ref a, 5));
+                x = Vector512.Create(Unsafe.Add(ref a, 5 * rs));
                 c50 = Lanes512<T>.Fma(x, b0, c50);
                 c51 = Lanes512<T>.Fma(x, b1, c51);
-                x = Vector512.Create(Unsafe.Add(ref a, 6));
+                x = Vector512.Create(Unsafe.Add(ref a, 6 * rs));
                 c60 = Lanes512<T>.Fma(x, b0, c60);
                 c61 = Lanes512<T>.Fma(x, b1, c61);
-                x = Vector512.Create(Unsafe.Add(ref a, 7));
+                x = Vector512.Create(Unsafe.Add(ref a, 7 * rs));
                 c70 = Lanes512<T>.Fma(x, b0, c70);
                 c71 = Lanes512<T>.Fma(x, b1, c71);
-                a = ref Unsafe.Add(ref a, 8);
+                a = ref Unsafe.Add(ref a, step);
                 b = ref Unsafe.Add(ref b, 2 * w);
             }
 
@@ -999,8 +1055,11 @@ internal static class Gemm
         public static int Nr => 2 * Vector256<T>.Count;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run(int kc, ref T a, ref T b, ref T c, nint ldc, bool store)
+        public static void Run<TA>(int kc, ref T a, nint lda, ref T b, ref T c, nint ldc, bool store)
+            where TA : struct, IALayout
         {
+            var rs = TA.Rows ? lda : 1;
+            var step = TA.Rows ? 1 : 6;
             var w = (nuint)Vector256<T>.Count;
             Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default;
             Vector256<T> c20 = default, c21 = default, c30 = default, c31 = default;
@@ -1012,22 +1071,22 @@ internal static class Gemm
                 var x = Vector256.Create(a);
                 c00 = Lanes256<T>.Fma(x, b0, c00);
                 c01 = Lanes256<T>.Fma(x, b1, c01);
-                x = Vector256.Create(Unsafe.Add(ref a, 1));
+                x = Vector256.Create(Unsafe.Add(ref a, 1 * rs));
                 c10 = Lanes256<T>.Fma(x, b0, c10);
                 c11 = Lanes256<T>.Fma(x, b1, c11);
-                x = Vector256.Create(Unsafe.Add(ref a, 2));
+                x = Vector256.Create(Unsafe.Add(ref a, 2 * rs));
                 c20 = Lanes256<T>.Fma(x, b0, c20);
                 c21 = Lanes256<T>.Fma(x, b1, c21);
-                x = Vector256.Create(Unsafe.Add(ref a, 3));
+                x = Vector256.Create(Unsafe.Add(ref a, 3 * rs));
                 c30 = Lanes256<T>.Fma(x, b0, c30);
                 c31 = Lanes256<T>.Fma(x, b1, c31);
-                x = Vector256.Create(Unsafe.Add(ref a, 4));
+                x = Vector256.Create(Unsafe.Add(ref a, 4 * rs));
                 c40 = Lanes256<T>.Fma(x, b0, c40);
                 c41 = Lanes256<T>.Fma(x, b1, c41);
-                x = Vector256.Create(Unsafe.Add(ref a, 5));
+                x = Vector256.Create(Unsafe.Add(ref a, 5 * rs));
                 c50 = Lanes256<T>.Fma(x, b0, c50);
                 c51 = Lanes256<T>.Fma(x, b1, c51);
-                a = ref Unsafe.Add(ref a, 6);
+                a = ref Unsafe.Add(ref a, step);
                 b = ref Unsafe.Add(ref b, 2 * w);
             }
 
