@@ -43,6 +43,13 @@ public static class Program
             args = args.Where(a => a != "--no-direct-a").ToArray();
         }
 
+        // --no-direct-columns: a column-major A (a transposed view) packed instead of read in place.
+        if (args.Contains("--no-direct-columns"))
+        {
+            Gemm.DirectColumnsDisabled = true;
+            args = args.Where(a => a != "--no-direct-columns").ToArray();
+        }
+
         // --no-phase-planes: strided convolutions on packed columns with the strided gather, for before/after figures.
         if (args.Contains("--no-phase-planes"))
         {

@@ -54,6 +54,9 @@ internal static class Gemm
     /// <summary>Benchmark switch: a row-major A is packed like any other instead of read in place by the micro-kernel.</summary>
     internal static bool DirectADisabled { get; set; }
 
+    /// <summary>Benchmark switch: a column-major A (a transposed view) is packed instead of read in place.</summary>
+    internal static bool DirectColumnsDisabled { get; set; }
+
     /// <summary>Benchmark switch: each worker of a parallel product packs the shared operand itself, as before it was packed once for all.</summary>
     internal static bool SharedPackingDisabled { get; set; }
 
@@ -532,7 +535,8 @@ internal static class Gemm
 
         ref var cBase = ref MemoryMarshal.GetReference(o.C.Span);
         var ldc = (nint)o.CRowStride;
-        var direct = !packedA.IsSet && o.AColStride == 1 && !DirectADisabled;
+        var direct = !packedA.IsSet && (o.AColStride == 1 || (o.ARowStride == 1 && !DirectColumnsDisabled)) && !DirectADisabled;
+        var byRows = o.AColStride == 1;
 
         for (var jc = j0; jc < j1; jc += ncMax)
         {
@@ -560,7 +564,7 @@ internal static class Gemm
                     // last panel of fewer than mr rows is packed (the kernel reads mr rows).
                     ref var aBlock = ref aPack;
                     var full = mc / mr * mr;
-                    ref var aRows = ref direct ? ref Unsafe.Add(ref MemoryMarshal.GetReference(o.A.Span), o.AOffset + (nint)ic * o.ARowStride + pc) : ref aPack;
+                    ref var aRows = ref direct ? ref Unsafe.Add(ref MemoryMarshal.GetReference(o.A.Span), o.AOffset + (nint)ic * o.ARowStride + (nint)pc * o.AColStride) : ref aPack;
                     if (packedA.IsSet)
                     {
                         aBlock = ref packedA.At(pc, ic, kc);
@@ -569,7 +573,7 @@ internal static class Gemm
                     {
                         if (full < mc)
                         {
-                            PackPanels(ref Unsafe.Add(ref aRows, full * (nint)o.ARowStride), o.ARowStride, 1, mc - full, mr, kc, ref aPack);
+                            PackPanels(ref Unsafe.Add(ref aRows, full * (nint)o.ARowStride), o.ARowStride, o.AColStride, mc - full, mr, kc, ref aPack);
                         }
                     }
                     else
@@ -588,13 +592,21 @@ internal static class Gemm
                             if (direct && mcr == mr)
                             {
                                 ref var aPanel = ref Unsafe.Add(ref aRows, ir * (nint)o.ARowStride);
-                                if (ncr == nr)
+                                if (byRows && ncr == nr)
                                 {
                                     TKernel.Run<ARows>(kc, ref aPanel, o.ARowStride, ref bPanel, ref cTile, ldc, store);
                                 }
-                                else
+                                else if (byRows)
                                 {
                                     EdgeTile<T, TKernel, ARows>(kc, ref aPanel, o.ARowStride, ref bPanel, ref cTile, ldc, store, mcr, ncr);
+                                }
+                                else if (ncr == nr)
+                                {
+                                    TKernel.Run<AColumns>(kc, ref aPanel, o.AColStride, ref bPanel, ref cTile, ldc, store);
+                                }
+                                else
+                                {
+                                    EdgeTile<T, TKernel, AColumns>(kc, ref aPanel, o.AColStride, ref bPanel, ref cTile, ldc, store, mcr, ncr);
                                 }
                             }
                             else
@@ -932,18 +944,32 @@ internal static class Gemm
     private interface IALayout
     {
         static abstract bool Rows { get; }
+
+        static abstract bool Columns { get; }
     }
 
     /// <summary>A packed micro-panel: element (i, p) at p·Mr + i.</summary>
     private struct APacked : IALayout
     {
         public static bool Rows => false;
+
+        public static bool Columns => false;
     }
 
     /// <summary>Rows of a row-major A read where they are: element (i, p) at i·lda + p (no packing).</summary>
     private struct ARows : IALayout
     {
         public static bool Rows => true;
+
+        public static bool Columns => false;
+    }
+
+    /// <summary>Columns of a column-major A (a transposed view) read where they are: element (i, p) at i + p·lda.</summary>
+    private struct AColumns : IALayout
+    {
+        public static bool Rows => false;
+
+        public static bool Columns => true;
     }
 
     /// <summary>One row of a C tile, the 2·Count elements from c + row: (store ? 0 : C) + the two accumulators.</summary>
@@ -981,7 +1007,7 @@ internal static class Gemm
         {
             // A(i, p) at i·rs + p·step: a packed panel (rs 1, step 8) or rows of A (rs lda, step 1).
             var rs = TA.Rows ? lda : 1;
-            var step = TA.Rows ? 1 : 8;
+            var step = TA.Rows ? 1 : TA.Columns ? lda : 8;
             if (Sse.IsSupported)
             {
                 // The C tile was last touched one KC slice ago (or never) and is unlikely to be in L1;
@@ -1059,7 +1085,7 @@ internal static class Gemm
             where TA : struct, IALayout
         {
             var rs = TA.Rows ? lda : 1;
-            var step = TA.Rows ? 1 : 6;
+            var step = TA.Rows ? 1 : TA.Columns ? lda : 6;
             var w = (nuint)Vector256<T>.Count;
             Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default;
             Vector256<T> c20 = default, c21 = default, c30 = default, c31 = default;
