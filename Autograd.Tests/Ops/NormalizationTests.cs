@@ -1,4 +1,5 @@
 using Autograd;
+using Autograd.Kernels;
 using Autograd.Testing;
 
 namespace Autograd.Tests.Ops;
@@ -119,7 +120,8 @@ public class NormalizationTests
     {
         // The fused forward and VJP (LayerNormKernel) against the recorded formula (the createGraph path) in float,
         // at the GPT's [12, 64, 128] with weight and bias, at an odd row length without weight, and at a size the
-        // kernel splits over threads (rows independent: the same bits at 1 and 2 threads; dweight, dbias in row order).
+        // kernel splits over threads (rows independent: the same bits at 1 and 2 threads; dweight, dbias summed in
+        // blocks of rows, the blocks in order), in 512-bit rows where the machine has them and in the 256-bit loops.
         var previous = Tensor.NumThreads;
         try
         {
@@ -141,10 +143,22 @@ public class NormalizationTests
                 var recorded = Run(true);
                 Tensor.SetNumThreads(2);
                 var fused2 = Run(false);
+                float[][] narrow;
+                Simd.ForceVector256 = true;
+                try
+                {
+                    narrow = Run(false);
+                }
+                finally
+                {
+                    Simd.ForceVector256 = false;
+                }
+
                 for (var i = 0; i < fused1.Length; i++)
                 {
                     var scale = recorded[i].Max(Math.Abs);
                     Assert.That(fused1[i], Is.EqualTo(recorded[i]).Within(2e-5 * scale), $"{ShapeMath.Format(shape)}, output {i}: fused against recorded");
+                    Assert.That(narrow[i], Is.EqualTo(recorded[i]).Within(2e-5 * scale), $"{ShapeMath.Format(shape)}, output {i}: 256-bit loops against recorded");
                     Assert.That(fused2[i], Is.EqualTo(fused1[i]), $"{ShapeMath.Format(shape)}, output {i}: the same bits at 1 and 2 threads");
                 }
             }
