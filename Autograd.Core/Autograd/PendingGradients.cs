@@ -14,8 +14,9 @@ namespace Autograd;
 /// </para>
 /// <list type="bullet">
 /// <item>a gradient a built-in VJP (<see cref="Node{T}.IsBuiltIn"/>) returned that is fresh
-/// (<see cref="IsFresh"/>: contiguous from offset 0 over its whole storage), not over the storage of the
-/// gradient the VJP was given, and not returned for another input too (<see cref="Returned"/>);</item>
+/// (<see cref="IsFresh"/>: from offset 0 over its whole storage, each element once), not returned for another
+/// input too, and not over the storage of the gradient the VJP was given unless the pass owned that one
+/// (a transpose's VJP hands the buffer on) (<see cref="Returned"/>);</item>
 /// <item>a sum the pass made of two gradients meeting at one tensor (<see cref="Add"/>, <see cref="Sum"/>).</item>
 /// </list>
 /// <para>
@@ -117,7 +118,11 @@ internal ref struct PendingGradients<T>
         var gi = grads[i]!;
         var aliasesInHand = ReferenceEquals(gi.Storage, _inHand!.Storage);
         _inHandShared |= aliasesInHand;
-        return _builtIn && !aliasesInHand && IsFresh(gi) && !SharedWithAnother(grads, i);
+
+        // A view of the gradient in hand takes over its ownership when the pass owned it, no other returned
+        // gradient is over it, and the view covers the whole buffer (a transpose or permute of it, as Linear's
+        // Wᵀ sends back): the buffer then stays out of the pool and passes on whole.
+        return _builtIn && (!aliasesInHand || _inHandOwned) && IsFresh(gi) && !SharedWithAnother(grads, i);
     }
 
     /// <summary>
@@ -173,8 +178,19 @@ internal ref struct PendingGradients<T>
         return Engine.Sum(a, b, createGraph);
     }
 
-    /// <summary>A gradient becoming a leaf's first <c>Grad</c>: handed over when the pass owns it, else a contiguous copy (it may be a view shared with other gradients, or expanded).</summary>
-    public static Tensor<T> HandOver(Tensor<T> g, bool owned) => owned ? g : g.ContiguousCopy();
+    /// <summary>A gradient becoming a leaf's first <c>Grad</c>: handed over when the pass owns it and it is contiguous, else a contiguous copy (it may be a view shared with other gradients, expanded, or a transposed buffer).</summary>
+    public static Tensor<T> HandOver(Tensor<T> g, bool owned)
+    {
+        if (owned && g.IsContiguous)
+        {
+            return g;
+        }
+
+        // A leaf's Grad is contiguous: a permuted buffer is copied out (and recycled when the pass owns it).
+        var copy = g.ContiguousCopy();
+        Recycle(g, owned);
+        return copy;
+    }
 
     /// <summary>Returns an owned gradient's buffer to the pool once it has been summed into another (nothing when not owned or not pooled).</summary>
     public static void Recycle(Tensor<T> g, bool owned)
@@ -186,10 +202,12 @@ internal ref struct PendingGradients<T>
     }
 
     /// <summary>
-    /// A buffer nothing else can be looking at: contiguous from offset 0 over its whole storage. A view
-    /// (of an input, a saved tensor, a larger gradient) fails this and is never reused or recycled.
+    /// A buffer nothing else can be looking at: from offset 0 over its whole storage, each element once
+    /// (contiguous, or a permutation of its dims such as a transpose). A view of part of a buffer (of an
+    /// input, a saved tensor, a larger gradient) or an expanded one fails this and is never reused or recycled.
     /// </summary>
-    private static bool IsFresh(Tensor<T> t) => t.Offset == 0 && t.Storage.Length == t.Numel && t.IsContiguous;
+    private static bool IsFresh(Tensor<T> t) =>
+        t.Offset == 0 && t.Storage.Length == t.Numel && (t.IsContiguous || Kernels.Strided.IsNonOverlapping(t.ShapeArray, t.StridesArray));
 
     /// <summary>True when another of the returned gradients is over the same storage as gradient <paramref name="i"/>.</summary>
     private static bool SharedWithAnother(Span<Tensor<T>?> grads, int i)

@@ -127,6 +127,37 @@ public class PassOwnershipTests
         Assert.That(ReferenceEquals(x.Grad, kept[0].Item1), Is.True);
     });
 
+    [Test]
+    public void TransposedWeightGradient_IsHandedOver_OnlyWhenThePassOwnedIt() => WithStress(() =>
+    {
+        // Linear's pattern, x·Wᵀ: the matmul returns (dYᵀ·x)ᵀ for Wᵀ, a transpose of a fresh buffer, and the
+        // transpose's VJP hands that buffer on to W.Grad (that it is not copied shows in the GPT step's profile,
+        // not here); W.Grad is the user's from then on.
+        var g0 = new Generator(7);
+        var x = Tensor.Randn<float>([64, 64], g0);
+        var w = Tensor.Randn<float>([64, 64], g0, requiresGrad: true);
+        var up = Tensor.Randn<float>([64, 64], g0);
+        var expected = up.Transpose(0, 1).MatMul(x).ToArray();
+        x.MatMul(w.Transpose(0, 1)).Backward(up);
+        Assert.That(w.Grad!.IsContiguous, Is.True);
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(expected).Within(1e-3f));
+        var kept = new List<(Tensor<float>, float[])> { (w.Grad!, w.Grad!.ToArray()) };
+        Churn();
+        AssertKept(kept, 1);
+
+        // A hook on Wᵀ keeps its gradient: the pass gives it up, so W.Grad must be a copy, and the second
+        // pass's accumulation into W.Grad in place leaves the hook's tensor alone.
+        w.Grad = null;
+        kept.Clear();
+        var wt = w.Transpose(0, 1);
+        wt.RegisterHook(g => kept.Add((g, g.ToArray())));
+        x.MatMul(wt).Backward(up);
+        x.MatMul(w.Transpose(0, 1)).Backward(up);
+        Churn();
+        AssertKept(kept, 1);
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(expected.Select(v => 2 * v).ToArray()).Within(2e-3f));
+    });
+
     /// <summary>A custom op that keeps the gradient it is given and the one it returns, as user code may.</summary>
     private sealed class Keeper : Function<float>
     {
