@@ -7,9 +7,6 @@ namespace Autograd;
 
 public static class EmbeddingExtensions
 {
-    // Gradient elements above which the rows of dWeight are spread over threads.
-    private const int ParallelWork = 1 << 15;
-
     extension<T>(Tensor<T> weight)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -186,7 +183,9 @@ public static class EmbeddingExtensions
                 }
             }
 
-            var chunks = (long)order.Length * dim >= ParallelWork ? Math.Min(Gemm.MaxThreads, num) : 1;
+            // A pass of adds over the gradient's rows: spread over threads from the elementwise kernels' size on
+            // (the GPT's [768, 128] stays on the caller: waking a worker cost more than its ~25 µs of adds).
+            var chunks = Math.Min(Elementwise.Chunks((long)order.Length * dim), num);
             Threads.ForRanges(num, chunks, Rows);
         }
 
