@@ -397,7 +397,7 @@ internal static class AttentionTiles
         var vsum = Vector512<float>.Zero;
         for (var j = 0; j < valid; j += W)
         {
-            var ex = FloatExp.Exp(Vector512.LoadUnsafe(ref r, (nuint)j) - vm);
+            var ex = FloatExp.ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)j) - vm);
             ex.StoreUnsafe(ref r, (nuint)j);
             vsum += ex;
         }
@@ -423,7 +423,7 @@ internal static class AttentionTiles
         var (vs, vl, vd) = (Vector512.Create(scale), Vector512.Create(lse), Vector512.Create(d));
         for (var j = 0; j < valid; j += W)
         {
-            var pj = FloatExp.Exp(Masked(Vector512.LoadUnsafe(ref pr, (nuint)j) * vs - vl, valid - j));
+            var pj = FloatExp.ExpNonPositive(Masked(Vector512.LoadUnsafe(ref pr, (nuint)j) * vs - vl, valid - j));
             pj.StoreUnsafe(ref pr, (nuint)j);
             (pj * (Vector512.LoadUnsafe(ref dr, (nuint)j) - vd) * vs).StoreUnsafe(ref dr, (nuint)j);
         }

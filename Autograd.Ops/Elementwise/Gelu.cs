@@ -77,11 +77,11 @@ public static class GeluExtensions
     {
         public static Vector512<float> Invoke(Vector512<float> g, Vector512<float> x) =>
             g * (Vector512.Create(0.5f) * (Vector512<float>.One + Special.Erf(x * InvSqrt2F))
-                + x * FloatExp.Exp(Vector512.Create(-0.5f) * x * x) * InvSqrt2PiF);
+                + x * FloatExp.ExpNonPositive(Vector512.Create(-0.5f) * x * x) * InvSqrt2PiF);
 
         public static Vector256<float> Invoke(Vector256<float> g, Vector256<float> x) =>
             g * (Vector256.Create(0.5f) * (Vector256<float>.One + Special.Erf(x * InvSqrt2F))
-                + x * FloatExp.Exp(Vector256.Create(-0.5f) * x * x) * InvSqrt2PiF);
+                + x * FloatExp.ExpNonPositive(Vector256.Create(-0.5f) * x * x) * InvSqrt2PiF);
 
         public static double Invoke(double g, double x) =>
             g * (0.5 * (1 + Special.Erf(x * s_invSqrt2)) + x * Math.Exp(-0.5 * x * x) * s_invSqrt2Pi);

@@ -46,6 +46,42 @@ public class FloatExpTests
     }
 
     [Test]
+    public void ExpNonPositive_GivesExpsBits_UpTo88_AtBothWidths()
+    {
+        // Every 31st float bit pattern from −100 to 0 and from 0 to 88 (softmax's and GELU's arguments, and a margin):
+        // the same bits as Exp, whose accuracy the test above checks; NaN stays NaN and −∞ gives 0.
+        var xs = new float[16];
+        foreach (var (sign, top) in new[] { (-1f, 100f), (1f, 88f) })
+        {
+            var last = BitConverter.SingleToInt32Bits(top);
+            for (long bits = 0; bits <= last; bits += 31 * 16)
+            {
+                for (var j = 0; j < 16; j++)
+                {
+                    xs[j] = sign * BitConverter.Int32BitsToSingle((int)Math.Min(bits + j * 31, last));
+                }
+
+                var exact = FloatExp.Exp(Vector512.Create(xs));
+                var v512 = FloatExp.ExpNonPositive(Vector512.Create(xs));
+                var v256 = FloatExp.ExpNonPositive(Vector256.Create(xs.AsSpan(8)));
+                for (var j = 0; j < 16; j++)
+                {
+                    Assert.That(BitConverter.SingleToInt32Bits(v512[j]), Is.EqualTo(BitConverter.SingleToInt32Bits(exact[j])), $"exp({xs[j]:R})");
+                    if (j >= 8)
+                    {
+                        Assert.That(BitConverter.SingleToInt32Bits(v256[j - 8]), Is.EqualTo(BitConverter.SingleToInt32Bits(v512[j])), $"256 bits, exp({xs[j]:R})");
+                    }
+                }
+            }
+        }
+
+        var special = FloatExp.ExpNonPositive(Vector256.Create(float.NaN, float.NegativeInfinity, -100f, 0f, -87.33f, -1e-30f, 1f, -0f));
+        Assert.That(special[0], Is.NaN);
+        Assert.That((special[1], special[2], special[3], special[5], special[7]), Is.EqualTo((0f, 0f, 1f, 1f, 1f)));
+        Assert.That(special[6], Is.EqualTo(MathF.E).Within(2e-7 * MathF.E));
+    }
+
+    [Test]
     public void Exp_SpecialValues()
     {
         var y = FloatExp.Exp(Vector256.Create(float.NaN, float.NegativeInfinity, float.PositiveInfinity, -100f, 100f, 0f, 88.72f, -87.33f));
