@@ -87,21 +87,21 @@ internal static class Special
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Erf(Vector512<float> x)
     {
-        // Horner's rule written out (a loop would keep the JIT from inlining this into the callers' loops).
+        // Horner's rule in fused multiply-adds, written out (a loop would keep the JIT from inlining this into the callers' loops).
         var c = Vector512.Min(Vector512.Max(x, Vector512.Create(-4f)), Vector512.Create(4f));
         var x2 = c * c;
         var p = Vector512.Create(ErfP0);
-        p = p * x2 + Vector512.Create(ErfP1);
-        p = p * x2 + Vector512.Create(ErfP2);
-        p = p * x2 + Vector512.Create(ErfP3);
-        p = p * x2 + Vector512.Create(ErfP4);
-        p = p * x2 + Vector512.Create(ErfP5);
-        p = p * x2 + Vector512.Create(ErfP6);
+        p = Vector512.FusedMultiplyAdd(p, x2, Vector512.Create(ErfP1));
+        p = Vector512.FusedMultiplyAdd(p, x2, Vector512.Create(ErfP2));
+        p = Vector512.FusedMultiplyAdd(p, x2, Vector512.Create(ErfP3));
+        p = Vector512.FusedMultiplyAdd(p, x2, Vector512.Create(ErfP4));
+        p = Vector512.FusedMultiplyAdd(p, x2, Vector512.Create(ErfP5));
+        p = Vector512.FusedMultiplyAdd(p, x2, Vector512.Create(ErfP6));
         var q = Vector512.Create(ErfQ0);
-        q = q * x2 + Vector512.Create(ErfQ1);
-        q = q * x2 + Vector512.Create(ErfQ2);
-        q = q * x2 + Vector512.Create(ErfQ3);
-        q = q * x2 + Vector512.Create(ErfQ4);
+        q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ1));
+        q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ2));
+        q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ3));
+        q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ4));
         var r = Vector512.Min(Vector512.Max(c * (p / q), Vector512.Create(-1f)), Vector512<float>.One);
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), r, x);
     }
@@ -110,21 +110,21 @@ internal static class Special
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Erf(Vector256<float> x)
     {
-        // Horner's rule written out (a loop would keep the JIT from inlining this into the callers' loops).
+        // Horner's rule in fused multiply-adds, written out (a loop would keep the JIT from inlining this into the callers' loops).
         var c = Vector256.Min(Vector256.Max(x, Vector256.Create(-4f)), Vector256.Create(4f));
         var x2 = c * c;
         var p = Vector256.Create(ErfP0);
-        p = p * x2 + Vector256.Create(ErfP1);
-        p = p * x2 + Vector256.Create(ErfP2);
-        p = p * x2 + Vector256.Create(ErfP3);
-        p = p * x2 + Vector256.Create(ErfP4);
-        p = p * x2 + Vector256.Create(ErfP5);
-        p = p * x2 + Vector256.Create(ErfP6);
+        p = Vector256.FusedMultiplyAdd(p, x2, Vector256.Create(ErfP1));
+        p = Vector256.FusedMultiplyAdd(p, x2, Vector256.Create(ErfP2));
+        p = Vector256.FusedMultiplyAdd(p, x2, Vector256.Create(ErfP3));
+        p = Vector256.FusedMultiplyAdd(p, x2, Vector256.Create(ErfP4));
+        p = Vector256.FusedMultiplyAdd(p, x2, Vector256.Create(ErfP5));
+        p = Vector256.FusedMultiplyAdd(p, x2, Vector256.Create(ErfP6));
         var q = Vector256.Create(ErfQ0);
-        q = q * x2 + Vector256.Create(ErfQ1);
-        q = q * x2 + Vector256.Create(ErfQ2);
-        q = q * x2 + Vector256.Create(ErfQ3);
-        q = q * x2 + Vector256.Create(ErfQ4);
+        q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ1));
+        q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ2));
+        q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ3));
+        q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ4));
         var r = Vector256.Min(Vector256.Max(c * (p / q), Vector256.Create(-1f)), Vector256<float>.One);
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), r, x);
     }
