@@ -690,7 +690,25 @@ internal static class Gemm
     private static void PackPanels<T>(ref T origin, nint lineStride, nint depthStride, int count, int width, int kc, ref T dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (var l0 = 0; l0 < count; l0 += width)
+        var first = 0;
+        if (lineStride == 1 && count >= 2 * width)
+        {
+            // Lines adjacent in memory (a row-major B, a column-major A) and several whole panels: sweep the source
+            // row by row, each step of depth handing one contiguous piece to every panel, so the reads run down
+            // memory in order instead of a strided column of pieces per panel.
+            first = count / width * width;
+            for (var p = 0; p < kc; p++)
+            {
+                ref var row = ref Unsafe.Add(ref origin, p * depthStride);
+                ref var at = ref Unsafe.Add(ref dst, (nint)p * width);
+                for (var l0 = 0; l0 < first; l0 += width)
+                {
+                    CopyContiguous(ref Unsafe.Add(ref row, l0), ref Unsafe.Add(ref at, (nint)l0 * kc), width);
+                }
+            }
+        }
+
+        for (var l0 = first; l0 < count; l0 += width)
         {
             var lines = Math.Min(width, count - l0);
             ref var panel = ref Unsafe.Add(ref dst, (nint)l0 * kc);
