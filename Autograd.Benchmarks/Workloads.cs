@@ -14,14 +14,17 @@ namespace Autograd.Benchmarks;
 /// <remarks>
 /// <code>
 /// dotnet run -c Release --project Autograd.Benchmarks -- workloads --out FILE [--quick] [--only PREFIXES]
-///     [--no-train] [--epochs N] [--data DIR] [--peer NAME] [--lenet-warmup N]
+///     [--no-train] [--epochs N] [--data DIR] [--peer NAME] [--lenet-warmup N] [--no-settle]
 /// </code>
 /// --only takes comma-separated section names or result-id prefixes (tape, matmul, conv, pool, relu,
 /// transformer, lenet, train; e.g. "conv_fwd/c2,lenet,gpt_step"). The LeNet-5 and GPT steps also report memory counters per step (GC
 /// collections by generation, minor page faults, bytes allocated, pool refills) and the peak working set.
 /// --lenet-warmup N runs N untimed steps before the LeNet-5 step's timing instead of the peers' 20: the
 /// JIT's tier-up of the step's code takes a few hundred steps and, at 2 threads, competes with the second
-/// thread for the machine's two cores, so 20 steps measure part of it; N = 300 gives the steady state.
+/// thread for the machine's two cores, so 20 steps measure part of it.
+/// After the peers' warm-up every workload runs <see cref="Tensor.Warmup"/>, the library's call that repeats a
+/// step until the JIT has compiled nothing for 40 calls and 0.5 s (at most 30 s for the LeNet, GPT and tape steps,
+/// 3 s for the others), and records its calls and whether it settled; --no-settle leaves only the peers' rule.
 /// </remarks>
 internal static class Workloads
 {
@@ -34,6 +37,8 @@ internal static class Workloads
     private static double s_minSec = 1.0;
     private static List<string> s_only = [];
     private static int s_lenetWarmup = 20;
+    private static bool s_settle = true;
+    private static WarmupResult? s_lastSettle;
 
     private record Stat(double Median, double Min, int Reps);
 
@@ -54,6 +59,7 @@ internal static class Workloads
                 case "--data": dataDir = args[++i]; break;
                 case "--only": s_only = [.. args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
                 case "--lenet-warmup": s_lenetWarmup = int.Parse(args[++i]); break;
+                case "--no-settle": s_settle = false; break;
                 default: Console.Error.WriteLine($"workloads: unknown argument {args[i]}"); return 2;
             }
         }
@@ -61,6 +67,7 @@ internal static class Workloads
         if (s_quick)
         {
             (s_minSec, s_minReps, s_warmIters, s_warmSec) = (0.05, 2, 1, 0.0);
+            s_settle = false;
         }
 
         var started = DateTime.UtcNow;
@@ -133,7 +140,9 @@ internal static class Workloads
             ["finished_utc"] = DateTime.UtcNow.ToString("o"),
             ["loadavg_start"] = new JsonArray([.. load0.Select(v => (JsonNode?)v)]),
             ["loadavg_end"] = new JsonArray([.. LoadAvg().Select(v => (JsonNode?)v)]),
-            ["timing"] = $"warm-up >= {s_warmIters} calls and >= {s_warmSec} s; then >= {s_minReps} timed calls and >= {s_minSec} s (max {s_maxReps}); median reported",
+            ["timing"] = $"warm-up >= {s_warmIters} calls and >= {s_warmSec} s"
+                + (s_settle ? ", then Tensor.Warmup until the JIT settles (3 s at most; 30 s for the LeNet, GPT and tape steps)" : "")
+                + $"; then >= {s_minReps} timed calls and >= {s_minSec} s (max {s_maxReps}); median reported",
             ["results"] = s_results,
             ["train"] = trainResult,
             ["memory"] = memory,
@@ -175,6 +184,7 @@ internal static class Workloads
             f();
         }
 
+        Settle(f, 3);
         var times = new List<double>();
         var s0 = Stopwatch.GetTimestamp();
         while (times.Count < s_minReps || (Stopwatch.GetElapsedTime(s0).TotalSeconds < s_minSec && times.Count < s_maxReps))
@@ -186,6 +196,13 @@ internal static class Workloads
 
         return Summarize(times);
     }
+
+    /// <summary>
+    /// <see cref="Tensor.Warmup"/> on <paramref name="step"/> (unless --no-settle or --quick), kept for the next
+    /// <see cref="Record"/>.
+    /// </summary>
+    private static void Settle(Action step, double limitSeconds) =>
+        s_lastSettle = s_settle ? Tensor.Warmup(step, TimeSpan.FromSeconds(limitSeconds)) : null;
 
     private static Stat Summarize(List<double> t)
     {
@@ -209,9 +226,19 @@ internal static class Workloads
             o[k] = Math.Round(v, 3);
         }
 
+        var settle = "";
+        if (s_lastSettle is { } w)
+        {
+            o["settle_calls"] = w.Calls;
+            o["settle_s"] = Math.Round(w.Elapsed.TotalSeconds, 3);
+            o["settled"] = w.Settled;
+            settle = $"  settle {w.Calls} calls {w.Elapsed.TotalSeconds:F1} s{(w.Settled ? "" : " (limit)")}";
+            s_lastSettle = null;
+        }
+
         s_results.Add(o);
         Console.WriteLine($"{id,-34} t={threads}  median {st.Median,10:F3} ms  min {st.Min,10:F3} ms  n={st.Reps,4}"
-            + string.Concat(extra.Select(e => $"  {e.Key}={e.Value:F2}")));
+            + string.Concat(extra.Select(e => $"  {e.Key}={e.Value:F2}")) + settle);
         return o;
     }
 
@@ -475,12 +502,14 @@ internal static class Workloads
             job.Step(i);
         }
 
+        var next = warm;
+        Settle(() => job.Step(next++), 30);
         var times = new List<double>(steps);
         var before = MemoryCounters.Take();
         for (var i = 0; i < steps; i++)
         {
             var a = Stopwatch.GetTimestamp();
-            job.Step(warm + i);
+            job.Step(next + i);
             times.Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
         }
 
@@ -506,7 +535,21 @@ internal static class Workloads
             List<double> fw = [], bw = [], total = [];
             int warm = s_quick ? 2 : 5, reps = s_quick ? 5 : 30;
             float check = 0;
-            for (var it = 0; it < warm + reps; it++)
+            for (var it = 0; it < warm; it++)
+            {
+                Iteration();
+            }
+
+            Settle(() => Iteration(), 30);
+            for (var it = 0; it < reps; it++)
+            {
+                var (tf, tb, tt) = Iteration();
+                fw.Add(tf);
+                bw.Add(tb);
+                total.Add(tt);
+            }
+
+            (double Forward, double Backward, double Total) Iteration()
             {
                 var t0 = Stopwatch.GetTimestamp();
                 x.Grad = null;
@@ -534,13 +577,7 @@ internal static class Workloads
                 check = x.Grad!.Item();
 
                 // Freeing the graph is the GC's business: nothing to time beyond dropping the reference.
-                var tt = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                if (it >= warm)
-                {
-                    fw.Add(tf);
-                    bw.Add(tb);
-                    total.Add(tt);
-                }
+                return (tf, tb, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
 
             var st = Summarize(total);
@@ -575,6 +612,7 @@ internal static class Workloads
             model.Step(xb, yb);
         }
 
+        Settle(() => model.Step(xb, yb), 30);
         var times = new List<double>(steps);
         var before = MemoryCounters.Take();
         for (var i = 0; i < steps; i++)
