@@ -27,7 +27,9 @@ public static partial class Tensor
     /// engine (a 2-thread LeNet step runs 2-3 times slower for its first second, the compiler taking the second
     /// core), and a fixed count of warm-up steps ends too early or too late depending on the model. Call it once
     /// before timing or serving; it needs no runtime setting. The step must be repeatable: warm up on a scratch
-    /// copy of the model or on inputs whose updates do not matter.
+    /// copy of the model or on inputs whose updates do not matter. The count is the whole process's: while other
+    /// threads keep compiling new code the JIT never goes quiet, and the time limit ends the warm-up with
+    /// <see cref="WarmupResult.Settled"/> false.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="step"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeLimit"/> is not positive.</exception>
