@@ -39,7 +39,11 @@ public static partial class Tensor
     /// <summary><see cref="Warmup(Action, TimeSpan?)"/> with the JIT's method count and the clock given (tests).</summary>
     internal static WarmupResult WarmupCore(Action step, TimeSpan? timeLimit, Func<long> compiledMethods, Func<long, TimeSpan> elapsedSince)
     {
-        ArgumentNullException.ThrowIfNull(step, nameof(step));
+        if (step is null)
+        {
+            throw new ArgumentNullException(nameof(step), "Warmup: step is null; pass the step to repeat, e.g. () => model.Step(x, y).");
+        }
+
         var limit = timeLimit ?? TimeSpan.FromSeconds(30);
         if (limit <= TimeSpan.Zero)
         {

@@ -56,6 +56,7 @@ public class WarmupTests
     {
         var ex = Assert.Throws<ArgumentNullException>(() => Tensor.Warmup(null!))!;
         Assert.That(ex.ParamName, Is.EqualTo("step"));
+        Assert.That(ex.Message, Does.Contain("Warmup"));
         var calls = 0;
         var ex2 = Assert.Throws<ArgumentOutOfRangeException>(() => Tensor.Warmup(() => calls++, TimeSpan.Zero))!;
         Assert.That(ex2.ParamName, Is.EqualTo("timeLimit"));
