@@ -16,7 +16,8 @@ namespace Autograd.Kernels;
 /// A tile of <see cref="TileRows"/> rows × two vectors stays in registers: per step of the contraction two
 /// vector loads of B and eight broadcasts of A feed sixteen FMAs; a last column block of one vector runs
 /// the same tile at half width. <see cref="DotsAdd{T}"/> contracts along the rows instead (C = A·Bᵀ) with a
-/// 4 × 4 tile of vector accumulators summed across lanes at the end, for long rows and few of them.
+/// 4 × 4 (or, where it computes fewer dots past the edges, 3 × 5) tile of vector accumulators summed across
+/// lanes at the end, for long rows and few of them.
 /// Each sums over the contraction in order, so a result does not depend
 /// on how the caller splits rows or columns. Columns come in whole vectors (<see cref="Granule{T}"/>);
 /// the caller lays out its buffers so the rounded rows exist, and an optional mask (all bits set: keep,
@@ -107,15 +108,28 @@ internal static class RowGemm
             throw new ArgumentException($"RowGemm: operands do not fit the dots [{m}, {n}]·[{rows}, {n}]ᵀ with granule {Granule<T>()}.");
         }
 
-        if (Wide<T>())
+        // The tile that computes fewer dots past the edges: 3 × 5 fits LeNet's first layer (6 filters × 25 taps:
+        // 150 dots, where 4 × 4 tiles compute 8 × 28 = 224).
+        var narrow = Padded(m, 3) * Padded(rows, 5) < Padded(m, 4) * Padded(rows, 4);
+        if (Wide<T>() && narrow)
         {
-            Dots<T, Vector512<T>, Lanes512<T>>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
+            Dots<T, Vector512<T>, Lanes512<T>, Three>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
+        }
+        else if (Wide<T>())
+        {
+            Dots<T, Vector512<T>, Lanes512<T>, Four>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
+        }
+        else if (narrow)
+        {
+            Dots<T, Vector256<T>, Lanes256<T>, Three>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
         }
         else
         {
-            Dots<T, Vector256<T>, Lanes256<T>>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
+            Dots<T, Vector256<T>, Lanes256<T>, Four>(m, rows, n, a, lda, b, bRows, mask, c, ldc);
         }
     }
+
+    private static long Padded(int count, int tile) => (long)(count + tile - 1) / tile * tile;
 
     private static (long Lo, long Hi) Extent(ReadOnlySpan<int> offsets)
     {
@@ -343,8 +357,25 @@ internal static class RowGemm
         }
     }
 
+    /// <summary>The shape of <see cref="Dots{T, TV, TL, TS}"/>'s tile: 4 rows of A × 4 rows of B, or 3 × 5.</summary>
+    private interface IDotsTile
+    {
+        /// <summary>True: 3 rows of A × 5 of B; false: 4 × 4.</summary>
+        static abstract bool Narrow { get; }
+    }
+
+    private readonly struct Four : IDotsTile
+    {
+        public static bool Narrow => false;
+    }
+
+    private readonly struct Three : IDotsTile
+    {
+        public static bool Narrow => true;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dots<T, TV, TL>(
+    private static void Dots<T, TV, TL, TS>(
         int m, int rows, int n,
         ReadOnlySpan<T> a, int lda,
         ReadOnlySpan<T> b, ReadOnlySpan<int> bRows,
@@ -353,28 +384,32 @@ internal static class RowGemm
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
         where TL : struct, ILanes<T, TV>
+        where TS : struct, IDotsTile
     {
         ref var a0 = ref MemoryMarshal.GetReference(a);
         ref var b0 = ref MemoryMarshal.GetReference(b);
         ref var mask0 = ref MemoryMarshal.GetReference(mask);
         var width = TL.Count;
-        for (var i0 = 0; i0 < m; i0 += 4)
+        var tileA = TS.Narrow ? 3 : 4;
+        var tileB = TS.Narrow ? 5 : 4;
+        for (var i0 = 0; i0 < m; i0 += tileA)
         {
             // Rows past the edge repeat the last one: computed alongside, never stored.
-            var ni = Math.Min(4, m - i0);
+            var ni = Math.Min(tileA, m - i0);
             ref var x0 = ref Unsafe.Add(ref a0, (nint)i0 * lda);
             ref var x1 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(1, ni - 1)) * lda);
             ref var x2 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(2, ni - 1)) * lda);
             ref var x3 = ref Unsafe.Add(ref a0, (nint)(i0 + Math.Min(3, ni - 1)) * lda);
-            for (var r0 = 0; r0 < rows; r0 += 4)
+            for (var r0 = 0; r0 < rows; r0 += tileB)
             {
-                var nr = Math.Min(4, rows - r0);
+                var nr = Math.Min(tileB, rows - r0);
                 ref var y0 = ref Unsafe.Add(ref b0, bRows[r0]);
                 ref var y1 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(1, nr - 1)]);
                 ref var y2 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(2, nr - 1)]);
                 ref var y3 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(3, nr - 1)]);
-                TV s00 = TL.Zero, s01 = TL.Zero, s02 = TL.Zero, s03 = TL.Zero, s10 = TL.Zero, s11 = TL.Zero, s12 = TL.Zero, s13 = TL.Zero;
-                TV s20 = TL.Zero, s21 = TL.Zero, s22 = TL.Zero, s23 = TL.Zero, s30 = TL.Zero, s31 = TL.Zero, s32 = TL.Zero, s33 = TL.Zero;
+                ref var y4 = ref Unsafe.Add(ref b0, bRows[r0 + Math.Min(4, nr - 1)]);
+                TV s00 = TL.Zero, s01 = TL.Zero, s02 = TL.Zero, s03 = TL.Zero, s04 = TL.Zero, s10 = TL.Zero, s11 = TL.Zero, s12 = TL.Zero, s13 = TL.Zero, s14 = TL.Zero;
+                TV s20 = TL.Zero, s21 = TL.Zero, s22 = TL.Zero, s23 = TL.Zero, s24 = TL.Zero, s30 = TL.Zero, s31 = TL.Zero, s32 = TL.Zero, s33 = TL.Zero;
                 for (nint j = 0; j < n; j += width)
                 {
                     var keep = TL.Load(ref Unsafe.Add(ref mask0, j));
@@ -382,42 +417,60 @@ internal static class RowGemm
                     var v1 = TL.And(TL.Load(ref Unsafe.Add(ref y1, j)), keep);
                     var v2 = TL.And(TL.Load(ref Unsafe.Add(ref y2, j)), keep);
                     var v3 = TL.And(TL.Load(ref Unsafe.Add(ref y3, j)), keep);
+                    var v4 = TS.Narrow ? TL.And(TL.Load(ref Unsafe.Add(ref y4, j)), keep) : default;
                     var u = TL.Load(ref Unsafe.Add(ref x0, j));
                     s00 = TL.Fma(u, v0, s00);
                     s01 = TL.Fma(u, v1, s01);
                     s02 = TL.Fma(u, v2, s02);
                     s03 = TL.Fma(u, v3, s03);
+                    if (TS.Narrow)
+                    {
+                        s04 = TL.Fma(u, v4, s04);
+                    }
+
                     u = TL.Load(ref Unsafe.Add(ref x1, j));
                     s10 = TL.Fma(u, v0, s10);
                     s11 = TL.Fma(u, v1, s11);
                     s12 = TL.Fma(u, v2, s12);
                     s13 = TL.Fma(u, v3, s13);
+                    if (TS.Narrow)
+                    {
+                        s14 = TL.Fma(u, v4, s14);
+                    }
+
                     u = TL.Load(ref Unsafe.Add(ref x2, j));
                     s20 = TL.Fma(u, v0, s20);
                     s21 = TL.Fma(u, v1, s21);
                     s22 = TL.Fma(u, v2, s22);
                     s23 = TL.Fma(u, v3, s23);
-                    u = TL.Load(ref Unsafe.Add(ref x3, j));
-                    s30 = TL.Fma(u, v0, s30);
-                    s31 = TL.Fma(u, v1, s31);
-                    s32 = TL.Fma(u, v2, s32);
-                    s33 = TL.Fma(u, v3, s33);
+                    if (TS.Narrow)
+                    {
+                        s24 = TL.Fma(u, v4, s24);
+                    }
+                    else
+                    {
+                        u = TL.Load(ref Unsafe.Add(ref x3, j));
+                        s30 = TL.Fma(u, v0, s30);
+                        s31 = TL.Fma(u, v1, s31);
+                        s32 = TL.Fma(u, v2, s32);
+                        s33 = TL.Fma(u, v3, s33);
+                    }
                 }
 
-                AddRow<T, TV, TL>(c, i0 * ldc + r0, nr, s00, s01, s02, s03);
+                AddRow<T, TV, TL>(c, i0 * ldc + r0, nr, s00, s01, s02, s03, s04);
                 if (ni > 1)
                 {
-                    AddRow<T, TV, TL>(c, (i0 + 1) * ldc + r0, nr, s10, s11, s12, s13);
+                    AddRow<T, TV, TL>(c, (i0 + 1) * ldc + r0, nr, s10, s11, s12, s13, s14);
                 }
 
                 if (ni > 2)
                 {
-                    AddRow<T, TV, TL>(c, (i0 + 2) * ldc + r0, nr, s20, s21, s22, s23);
+                    AddRow<T, TV, TL>(c, (i0 + 2) * ldc + r0, nr, s20, s21, s22, s23, s24);
                 }
 
                 if (ni > 3)
                 {
-                    AddRow<T, TV, TL>(c, (i0 + 3) * ldc + r0, nr, s30, s31, s32, s33);
+                    AddRow<T, TV, TL>(c, (i0 + 3) * ldc + r0, nr, s30, s31, s32, s33, default);
                 }
             }
         }
@@ -425,7 +478,7 @@ internal static class RowGemm
 
     /// <summary>c[at + t] += Σ lanes of s_t for t &lt; count.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRow<T, TV, TL>(Span<T> c, int at, int count, TV s0, TV s1, TV s2, TV s3)
+    private static void AddRow<T, TV, TL>(Span<T> c, int at, int count, TV s0, TV s1, TV s2, TV s3, TV s4)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
         where TL : struct, ILanes<T, TV>
@@ -444,6 +497,11 @@ internal static class RowGemm
         if (count > 3)
         {
             c[at + 3] += TL.Sum(s3);
+        }
+
+        if (count > 4)
+        {
+            c[at + 4] += TL.Sum(s4);
         }
     }
 }

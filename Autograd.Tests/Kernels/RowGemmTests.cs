@@ -87,7 +87,8 @@ public class RowGemmTests(bool force256)
     {
         var rng = new Random(8);
         var n = 2 * RowGemm.Granule<double>();
-        foreach (var (m, rows) in new[] { (1, 1), (4, 4), (6, 9), (16, 150) })
+        // 4 × 4 tiles, 3 × 5 ones (1 × 1, 6 × 9, 6 × 25: LeNet's first layer, 7 × 5) and ragged edges of both.
+        foreach (var (m, rows) in new[] { (1, 1), (4, 4), (6, 9), (6, 25), (7, 5), (3, 7), (5, 3), (16, 150) })
         {
             var a = Enumerable.Range(0, m * n).Select(_ => rng.NextDouble() - 0.5).ToArray();
             var bRows = Enumerable.Range(0, rows).Select(_ => rng.Next(0, 30)).ToArray();
