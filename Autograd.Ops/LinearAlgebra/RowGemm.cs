@@ -183,15 +183,27 @@ internal static class RowGemm
                 cAt[t] = cRows[i0 + Math.Min(t, rows - 1)];
             }
 
+            // A tile of at most six real rows (LeNet's first layer: 6 filters) skips the last two rows' FMAs.
             var j = 0;
             for (; j + 2 * width <= n; j += 2 * width)
             {
-                Block<T, TV, TL, Two>(in operands, rowAt, cAt, rows, j);
+                if (rows > 6)
+                {
+                    Block<T, TV, TL, Two, EightRows>(in operands, rowAt, cAt, rows, j);
+                }
+                else
+                {
+                    Block<T, TV, TL, Two, SixRows>(in operands, rowAt, cAt, rows, j);
+                }
             }
 
-            if (j < n)
+            if (j < n && rows > 6)
             {
-                Block<T, TV, TL, One>(in operands, rowAt, cAt, rows, j);
+                Block<T, TV, TL, One, EightRows>(in operands, rowAt, cAt, rows, j);
+            }
+            else if (j < n)
+            {
+                Block<T, TV, TL, One, SixRows>(in operands, rowAt, cAt, rows, j);
             }
         }
     }
@@ -225,16 +237,33 @@ internal static class RowGemm
         public static bool Pair => false;
     }
 
+    /// <summary>How many rows a block computes: eight, or six when no more are real.</summary>
+    private interface IBlockRows
+    {
+        static abstract bool Six { get; }
+    }
+
+    private readonly struct EightRows : IBlockRows
+    {
+        public static bool Six => false;
+    }
+
+    private readonly struct SixRows : IBlockRows
+    {
+        public static bool Six => true;
+    }
+
     /// <summary>
     /// C[rows, j .. j + width·(1 or 2)] of the tile whose A rows start at <paramref name="rowAt"/> and C rows
     /// at <paramref name="cAt"/>: the whole contraction in registers, then one store (or add) per row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block<T, TV, TL, TW>(in Operands<T> o, ReadOnlySpan<int> rowAt, ReadOnlySpan<int> cAt, int rows, int j)
+    private static void Block<T, TV, TL, TW, TR>(in Operands<T> o, ReadOnlySpan<int> rowAt, ReadOnlySpan<int> cAt, int rows, int j)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
         where TL : struct, ILanes<T, TV>
         where TW : struct, IBlockWidth
+        where TR : struct, IBlockRows
     {
         ref var a0 = ref MemoryMarshal.GetReference(o.A);
         ref var b0 = ref MemoryMarshal.GetReference(o.B);
@@ -262,16 +291,20 @@ internal static class RowGemm
             var w3 = TL.Splat(Unsafe.Add(ref r3, at));
             var w4 = TL.Splat(Unsafe.Add(ref r4, at));
             var w5 = TL.Splat(Unsafe.Add(ref r5, at));
-            var w6 = TL.Splat(Unsafe.Add(ref r6, at));
-            var w7 = TL.Splat(Unsafe.Add(ref r7, at));
             c00 = TL.Fma(w0, v0, c00);
             c10 = TL.Fma(w1, v0, c10);
             c20 = TL.Fma(w2, v0, c20);
             c30 = TL.Fma(w3, v0, c30);
             c40 = TL.Fma(w4, v0, c40);
             c50 = TL.Fma(w5, v0, c50);
-            c60 = TL.Fma(w6, v0, c60);
-            c70 = TL.Fma(w7, v0, c70);
+            var w6 = TR.Six ? default : TL.Splat(Unsafe.Add(ref r6, at));
+            var w7 = TR.Six ? default : TL.Splat(Unsafe.Add(ref r7, at));
+            if (!TR.Six)
+            {
+                c60 = TL.Fma(w6, v0, c60);
+                c70 = TL.Fma(w7, v0, c70);
+            }
+
             if (TW.Pair)
             {
                 var v1 = TL.Load(ref Unsafe.Add(ref bp, width));
@@ -281,8 +314,11 @@ internal static class RowGemm
                 c31 = TL.Fma(w3, v1, c31);
                 c41 = TL.Fma(w4, v1, c41);
                 c51 = TL.Fma(w5, v1, c51);
-                c61 = TL.Fma(w6, v1, c61);
-                c71 = TL.Fma(w7, v1, c71);
+                if (!TR.Six)
+                {
+                    c61 = TL.Fma(w6, v1, c61);
+                    c71 = TL.Fma(w7, v1, c71);
+                }
             }
         }
 
