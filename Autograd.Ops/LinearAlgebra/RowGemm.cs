@@ -170,7 +170,6 @@ internal static class RowGemm
         where TL : struct, ILanes<T, TV>
     {
         var operands = new Operands<T>(a, aCols, b, bRows, c, mask, k, accumulate);
-        var width = TL.Count;
         Span<int> rowAt = stackalloc int[TileRows];
         Span<int> cAt = stackalloc int[TileRows];
         for (var i0 = 0; i0 < m; i0 += TileRows)
@@ -184,27 +183,34 @@ internal static class RowGemm
             }
 
             // A tile of at most six real rows (LeNet's first layer: 6 filters) skips the last two rows' FMAs.
-            var j = 0;
-            for (; j + 2 * width <= n; j += 2 * width)
+            if (rows > 6)
             {
-                if (rows > 6)
-                {
-                    Block<T, TV, TL, Two, EightRows>(in operands, rowAt, cAt, rows, j);
-                }
-                else
-                {
-                    Block<T, TV, TL, Two, SixRows>(in operands, rowAt, cAt, rows, j);
-                }
+                Blocks<T, TV, TL, EightRows>(in operands, rowAt, cAt, rows, n);
             }
+            else
+            {
+                Blocks<T, TV, TL, SixRows>(in operands, rowAt, cAt, rows, n);
+            }
+        }
+    }
 
-            if (j < n && rows > 6)
-            {
-                Block<T, TV, TL, One, EightRows>(in operands, rowAt, cAt, rows, j);
-            }
-            else if (j < n)
-            {
-                Block<T, TV, TL, One, SixRows>(in operands, rowAt, cAt, rows, j);
-            }
+    /// <summary>One tile's rows across all n columns: blocks of two vectors, then one for an odd last vector.</summary>
+    private static void Blocks<T, TV, TL, TR>(in Operands<T> o, ReadOnlySpan<int> rowAt, ReadOnlySpan<int> cAt, int rows, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TL : struct, ILanes<T, TV>
+        where TR : struct, IBlockRows
+    {
+        var width = TL.Count;
+        var j = 0;
+        for (; j + 2 * width <= n; j += 2 * width)
+        {
+            Block<T, TV, TL, Two, TR>(in o, rowAt, cAt, rows, j);
+        }
+
+        if (j < n)
+        {
+            Block<T, TV, TL, One, TR>(in o, rowAt, cAt, rows, j);
         }
     }
 
