@@ -112,6 +112,11 @@ public static class Program
             Environment.Exit(GptLoop.Run(args[1..]));
         }
 
+        if (args.Length > 0 && args[0] == "attnloop")
+        {
+            Environment.Exit(AttnLoop.Run(args[1..]));
+        }
+
         if (args.Length > 0 && args[0] == "layers")
         {
             Environment.Exit(LayerProfile.Run(args[1..]));
