@@ -152,10 +152,14 @@ internal static class AttentionKernel
         }, scores => ArrayPool<T>.Shared.Return(scores));
     }
 
+    /// <summary>Whether <see cref="Backward{T}"/> writes every element of dK and dV itself (the register tiles do), so they need no zero fill.</summary>
+    public static bool WritesEveryGradient<T>(AttentionPlan<T> plan, bool wantsScores)
+        where T : unmanaged, IFloatingPointIeee754<T> => !wantsScores && AttentionTiles.Applies(plan);
+
     /// <summary>
     /// The gradients of attention for the cotangent g (layout <paramref name="gLayout"/>): dQ, dK, dV
-    /// (contiguous; dK and dV zero-filled by the caller, being sums over blocks) where wanted (empty
-    /// memory: not wanted), and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
+    /// (contiguous; dK and dV zero-filled by the caller, being sums over blocks, unless <see cref="WritesEveryGradient"/>)
+    /// where wanted (empty memory: not wanted), and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
     /// [Batch, L, S] (zero-filled by the caller) when the bias wants it. P = exp(S − lse) is recomputed;
     /// dP̃ = g·Vᵀ, dP = dP̃ ⊙ dropout, dS = P ⊙ (dP − Σ_row g ⊙ O), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = P̃ᵀ·g.
     /// </summary>
@@ -165,7 +169,7 @@ internal static class AttentionKernel
         Memory<T> dq, Memory<T> dk, Memory<T> dv, Memory<T> dScores)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (dScores.IsEmpty && AttentionTiles.Applies(plan))
+        if (WritesEveryGradient(plan, wantsScores: !dScores.IsEmpty))
         {
             // The tiles read g by rows: a cotangent with strided or broadcast rows (the gradient of a Sum) is copied first.
             T[]? gCopy = null;
@@ -178,9 +182,17 @@ internal static class AttentionKernel
                 {
                     for (var i = 0; i < plan.L; i++)
                     {
-                        for (var j = 0; j < plan.Ev; j++)
+                        var row = to.Slice((b * plan.L + i) * plan.Ev, plan.Ev);
+                        var at = gLayout.Offsets[b] + i * gLayout.RowStride;
+                        if (gLayout.ColStride == 0)
                         {
-                            to[(b * plan.L + i) * plan.Ev + j] = from[gLayout.Offsets[b] + i * gLayout.RowStride + j * gLayout.ColStride];
+                            row.Fill(from[at]);   // a broadcast cotangent (a Sum's gradient)
+                            continue;
+                        }
+
+                        for (var j = 0; j < row.Length; j++)
+                        {
+                            row[j] = from[at + j * gLayout.ColStride];
                         }
                     }
                 }

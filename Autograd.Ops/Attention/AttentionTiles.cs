@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
 
@@ -9,10 +10,15 @@ namespace Autograd.Kernels;
 /// dropout; the feature dims multiples of 16 with contiguous rows; a cotangent without is copied first): each product of a (batch·head) matrix runs as
 /// register tiles straight on the operands' rows, with no packing. Attention's products are small (GPT's are
 /// 64 × 64 × 32), and a packed GEMM spends more time packing them, and on half-empty 8 × 32 tiles, than multiplying.
-/// A tile is up to 8 rows × 64 columns: C[r, :] (+)= Σ_p A(r, p)·B[p, :], A(r, p) broadcast from any layout (a row of
-/// Q, P or dS, or a column of P or dS for dV and dK), B a row-major operand read a row of vectors at a time (Kᵀ and Vᵀ
-/// are transposed once per matrix into scratch). Causal matrices skip the keys a group of rows cannot see, in the
-/// scores and in every product. The softmax and its gradient are computed in float lanes with <see cref="FloatExp"/>.
+/// A tile is up to 8 rows × 64 columns: C[r, :] (+)= Σ_p A(r, p)·B[p, :], A(r, p) broadcast from any layout, B a
+/// row-major operand read a row of vectors at a time.
+/// <para>
+/// The scores of a block of queries are kept transposed, Sᵀ [keys, queries] = K·Qᵀ (Qᵀ, and gᵀ for dP̃ᵀ = V·gᵀ, are
+/// transposed once per block into scratch), so the softmax and its gradient run down the columns with sixteen
+/// queries in a vector: every row maximum, sum, log-sum-exp and Σ P ⊙ dP̃ is a vertical operation, with no
+/// reduction across lanes and no scalar work per query. Causal blocks skip the keys a query cannot see, in the scores
+/// and in every product. The exponentials are <see cref="FloatExp"/>'s.
+/// </para>
 /// </summary>
 internal static class AttentionTiles
 {
@@ -29,51 +35,53 @@ internal static class AttentionTiles
         && plan.L > 0 && plan.S > 0 && plan.E % W == 0 && plan.Ev % W == 0 && plan.E > 0 && plan.Ev > 0
         && plan.Q.ColStride == 1 && plan.K.ColStride == 1 && plan.V.ColStride == 1;
 
-    /// <summary>Rows of queries per block: the block's scores [rows, S rounded to 16] stay within 64 KiB.</summary>
-    private static int BlockRows(int l, int sPad) => Math.Min(l, Math.Max(8, 16384 / sPad / 8 * 8));
+    /// <summary>Queries per block (a multiple of 16): the block's transposed scores [S, block] stay within 64 KiB.</summary>
+    private static int BlockColumns(int l, int s) => Math.Min(Pad(l), Math.Max(W, 16384 / s / W * W));
 
     private static int Pad(int n) => (n + W - 1) / W * W;
 
-    /// <summary>Scratch floats a worker needs: Kᵀ, Vᵀ and two score blocks.</summary>
+    /// <summary>Scratch floats a worker needs: Qᵀ, gᵀ, the two score blocks, and a block's log-sum-exps and row sums.</summary>
     public static int ScratchLength<T>(AttentionPlan<T> plan)
-        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        var sPad = Pad(plan.S);
-        return (plan.E + plan.Ev + 2 * BlockRows(plan.L, sPad)) * sPad;
-    }
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        (plan.E + plan.Ev + 2 * plan.S + 2) * BlockColumns(plan.L, plan.S);
 
-    /// <summary>Keys a group of rows ending before <paramref name="r1"/> sees.</summary>
+    /// <summary>Keys a group of queries ending before <paramref name="r1"/> sees.</summary>
     private static int Visible(bool causal, int s, int r1) => causal ? Math.Min(s, r1) : s;
+
+    /// <summary>
+    /// For causal scores: the first column (query, block-local, a multiple of 16) a group of keys from
+    /// <paramref name="j0"/> needs, the block starting at query <paramref name="i0"/>.
+    /// </summary>
+    private static int FirstColumn(bool causal, int j0, int i0) => causal ? Math.Max(0, j0 - i0) / W * W : 0;
 
     public static void Forward(AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o, Span<float> lse)
     {
-        int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, sPad = Pad(s);
-        var rowsPerBlock = BlockRows(l, sPad);
-        var kt = scratch[..(e * sPad)];
-        var p = scratch.Slice((e + ev) * sPad, rowsPerBlock * sPad);
-        TransposeRows(k[plan.K.Offsets[b]..], plan.K.RowStride, s, e, kt, sPad);
-        ref var qb = ref Unsafe.Add(ref MemoryMarshal.GetReference(q), plan.Q.Offsets[b]);
+        int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, ld = BlockColumns(l, s);
+        var causal = plan.Causal;
+        var qt = scratch[..(e * ld)];
+        var st = scratch.Slice((e + ev) * ld, s * ld);
+        var lseBlock = scratch.Slice((e + ev + 2 * s) * ld, ld);
+        ref var kb = ref Unsafe.Add(ref MemoryMarshal.GetReference(k), plan.K.Offsets[b]);
         ref var vb = ref Unsafe.Add(ref MemoryMarshal.GetReference(v), plan.V.Offsets[b]);
-        for (var r0 = 0; r0 < l; r0 += rowsPerBlock)
+        ref var sr = ref MemoryMarshal.GetReference(st);
+        for (var i0 = 0; i0 < l; i0 += ld)
         {
-            var rows = Math.Min(rowsPerBlock, l - r0);
-            var c1 = Visible(plan.Causal, s, r0 + rows);
-            Scores(plan, ref Unsafe.Add(ref qb, (nint)r0 * plan.Q.RowStride), plan.Q.RowStride, r0, rows, kt, sPad, p);
-            for (var i = 0; i < rows; i++)
+            var w = Math.Min(ld, l - i0);
+            var c1 = Visible(causal, s, i0 + w);
+            TransposeRows(q[(plan.Q.Offsets[b] + i0 * plan.Q.RowStride)..], plan.Q.RowStride, w, e, qt, ld);
+
+            // Sᵀ[j, c] = K[j]·Q[i0 + c] (unscaled) for the keys the block sees.
+            Product(c1, (j0, _) => (0, e, FirstColumn(causal, j0, i0), Pad(w)), ref kb, plan.K.RowStride, 1, ref MemoryMarshal.GetReference(qt), ld, ref sr, ld, accumulate: false);
+            for (var c0 = 0; c0 < w; c0 += W)
             {
-                var row = p.Slice(i * sPad, sPad);
-                var valid = Visible(plan.Causal, s, r0 + i + 1);
-                lse[b * l + r0 + i] = Softmax(row, valid, plan.Scale);
-                if (Pad(valid) < c1)
-                {
-                    row[Pad(valid)..c1].Clear();
-                }
+                Softmax(ref Unsafe.Add(ref sr, c0), ld, Visible(causal, s, i0 + c0 + W), causal ? i0 + c0 : int.MaxValue, plan.Scale, ref Unsafe.Add(ref MemoryMarshal.GetReference(lseBlock), c0));
             }
 
-            // O[i] = Σ_j P[i, j]·V[j] over the keys the row's group sees.
-            ref var pr = ref MemoryMarshal.GetReference(p);
-            ref var ob = ref Unsafe.Add(ref MemoryMarshal.GetReference(o), (nint)(b * l + r0) * ev);
-            Product(rows, (i0, r) => (0, Visible(plan.Causal, s, r0 + i0 + r), ev), ref pr, sPad, 1, ref vb, plan.V.RowStride, ref ob, ev, accumulate: false);
+            lseBlock[..w].CopyTo(lse.Slice(b * l + i0, w));
+
+            // O[i0 + c] = Σ_j P[c, j]·V[j] over the keys the row's group sees (P[c, j] = Sᵀ[j, c] after the softmax).
+            ref var ob = ref Unsafe.Add(ref MemoryMarshal.GetReference(o), (nint)(b * l + i0) * ev);
+            Product(w, (c, rows) => (0, Visible(causal, s, i0 + c + rows), 0, ev), ref sr, 1, ld, ref vb, plan.V.RowStride, ref ob, ev, accumulate: false);
         }
     }
 
@@ -81,94 +89,103 @@ internal static class AttentionTiles
         AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> o, ReadOnlySpan<float> lse, ReadOnlySpan<float> g, AttentionOperand gLayout, Span<float> dq, Span<float> dk, Span<float> dv)
     {
-        int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, sPad = Pad(s);
-        var rowsPerBlock = BlockRows(l, sPad);
-        var kt = scratch[..(e * sPad)];
-        var vt = scratch.Slice(e * sPad, ev * sPad);
-        var p = scratch.Slice((e + ev) * sPad, rowsPerBlock * sPad);
-        var ds = scratch.Slice((e + ev + rowsPerBlock) * sPad, rowsPerBlock * sPad);
-        TransposeRows(k[plan.K.Offsets[b]..], plan.K.RowStride, s, e, kt, sPad);
-        TransposeRows(v[plan.V.Offsets[b]..], plan.V.RowStride, s, ev, vt, sPad);
+        int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, ld = BlockColumns(l, s);
+        var causal = plan.Causal;
+        var qt = scratch[..(e * ld)];
+        var gt = scratch.Slice(e * ld, ev * ld);
+        var st = scratch.Slice((e + ev) * ld, s * ld);
+        var dst = scratch.Slice((e + ev + s) * ld, s * ld);
+        var lseBlock = scratch.Slice((e + ev + 2 * s) * ld, ld);
         ref var qb = ref Unsafe.Add(ref MemoryMarshal.GetReference(q), plan.Q.Offsets[b]);
         ref var kb = ref Unsafe.Add(ref MemoryMarshal.GetReference(k), plan.K.Offsets[b]);
+        ref var vb = ref Unsafe.Add(ref MemoryMarshal.GetReference(v), plan.V.Offsets[b]);
         ref var gb = ref Unsafe.Add(ref MemoryMarshal.GetReference(g), gLayout.Offsets[b]);
-        ref var pr = ref MemoryMarshal.GetReference(p);
-        ref var dsr = ref MemoryMarshal.GetReference(ds);
-        var scale = plan.Scale;
-        for (var r0 = 0; r0 < l; r0 += rowsPerBlock)
+        ref var sr = ref MemoryMarshal.GetReference(st);
+        ref var dsr = ref MemoryMarshal.GetReference(dst);
+        ref var dkb = ref dk.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dk), (nint)b * s * e);
+        ref var dvb = ref dv.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dv), (nint)b * s * ev);
+
+        // The last block first: it sees every key any block sees, so it stores dK and dV and the earlier ones add to them.
+        var last = (l - 1) / ld * ld;
+        var seen = Visible(causal, s, l);
+        if (seen < s)
         {
-            var rows = Math.Min(rowsPerBlock, l - r0);
-            var c1 = Visible(plan.Causal, s, r0 + rows);
-            ref var qRows = ref Unsafe.Add(ref qb, (nint)r0 * plan.Q.RowStride);
-            ref var gRows = ref Unsafe.Add(ref gb, (nint)r0 * gLayout.RowStride);
-            Scores(plan, ref qRows, plan.Q.RowStride, r0, rows, kt, sPad, p);
-
-            // dP̃ = g·Vᵀ over the keys each group sees.
-            Product(rows, (i0, r) => (0, ev, Pad(Visible(plan.Causal, s, r0 + i0 + r))), ref gRows, gLayout.RowStride, 1, ref MemoryMarshal.GetReference(vt), sPad, ref dsr, sPad, accumulate: false);
-            for (var i = 0; i < rows; i++)
-            {
-                var valid = Visible(plan.Causal, s, r0 + i + 1);
-                var pRow = p.Slice(i * sPad, Math.Max(c1, Pad(valid)));
-                var dRow = ds.Slice(i * sPad, Math.Max(c1, Pad(valid)));
-                var d = Dot(g.Slice(gLayout.Offsets[b] + (r0 + i) * gLayout.RowStride, ev), o.Slice((b * l + r0 + i) * ev, ev));
-                Gradient(pRow, dRow, valid, scale, lse[b * l + r0 + i], d);
-                if (Pad(valid) < c1)
-                {
-                    pRow[Pad(valid)..].Clear();
-                    dRow[Pad(valid)..].Clear();
-                }
-            }
-
-            if (!dq.IsEmpty)
-            {
-                // dQ[i] = Σ_j scale·dS[i, j]·K[j] (dS is stored scaled).
-                ref var dqb = ref Unsafe.Add(ref MemoryMarshal.GetReference(dq), (nint)(b * l + r0) * e);
-                Product(rows, (i0, r) => (0, Visible(plan.Causal, s, r0 + i0 + r), e), ref dsr, sPad, 1, ref kb, plan.K.RowStride, ref dqb, e, accumulate: false);
-            }
-
-            // Key j is seen by rows i ≥ j only (causal): the sums over this block's rows start at row j - r0.
+            // Keys no query sees (causal, more keys than queries): their gradients are 0.
             if (!dk.IsEmpty)
             {
-                ref var dkb = ref Unsafe.Add(ref MemoryMarshal.GetReference(dk), (nint)b * s * e);
-                Product(c1, (j0, _) => (plan.Causal ? Math.Max(0, j0 - r0) : 0, rows, e), ref dsr, 1, sPad, ref qRows, plan.Q.RowStride, ref dkb, e, accumulate: true);
+                dk.Slice((b * s + seen) * e, (s - seen) * e).Clear();
             }
 
             if (!dv.IsEmpty)
             {
-                ref var dvb = ref Unsafe.Add(ref MemoryMarshal.GetReference(dv), (nint)b * s * ev);
-                Product(c1, (j0, _) => (plan.Causal ? Math.Max(0, j0 - r0) : 0, rows, ev), ref pr, 1, sPad, ref gRows, gLayout.RowStride, ref dvb, ev, accumulate: true);
+                dv.Slice((b * s + seen) * ev, (s - seen) * ev).Clear();
+            }
+        }
+
+        for (var i0 = last; i0 >= 0; i0 -= ld)
+        {
+            var w = Math.Min(ld, l - i0);
+            var c1 = Visible(causal, s, i0 + w);
+            var first = i0 == last;
+            ref var qRows = ref Unsafe.Add(ref qb, (nint)i0 * plan.Q.RowStride);
+            ref var gRows = ref Unsafe.Add(ref gb, (nint)i0 * gLayout.RowStride);
+            TransposeRows(q[(plan.Q.Offsets[b] + i0 * plan.Q.RowStride)..], plan.Q.RowStride, w, e, qt, ld);
+            TransposeRows(g[(gLayout.Offsets[b] + i0 * gLayout.RowStride)..], gLayout.RowStride, w, ev, gt, ld);
+            lse.Slice(b * l + i0, w).CopyTo(lseBlock);
+            lseBlock[w..].Clear();
+
+            // Sᵀ = K·Qᵀ and dP̃ᵀ = V·gᵀ over the keys each group of queries sees.
+            Product(c1, (j0, _) => (0, e, FirstColumn(causal, j0, i0), Pad(w)), ref kb, plan.K.RowStride, 1, ref MemoryMarshal.GetReference(qt), ld, ref sr, ld, accumulate: false);
+            Product(c1, (j0, _) => (0, ev, FirstColumn(causal, j0, i0), Pad(w)), ref vb, plan.V.RowStride, 1, ref MemoryMarshal.GetReference(gt), ld, ref dsr, ld, accumulate: false);
+            for (var c0 = 0; c0 < w; c0 += W)
+            {
+                Gradient(ref Unsafe.Add(ref sr, c0), ref Unsafe.Add(ref dsr, c0), ld, Visible(causal, s, i0 + c0 + W), causal ? i0 + c0 : int.MaxValue, plan.Scale, Vector512.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(lseBlock), c0)));
+            }
+
+            if (!dq.IsEmpty)
+            {
+                // dQ[i0 + c] = Σ_j scale·dS[c, j]·K[j] (dS is stored scaled, transposed).
+                ref var dqb = ref Unsafe.Add(ref MemoryMarshal.GetReference(dq), (nint)(b * l + i0) * e);
+                Product(w, (c, rows) => (0, Visible(causal, s, i0 + c + rows), 0, e), ref dsr, 1, ld, ref kb, plan.K.RowStride, ref dqb, e, accumulate: false);
+            }
+
+            // Key j is seen by queries i ≥ j only (causal): its sums over this block start at query j - i0.
+            if (!dk.IsEmpty)
+            {
+                Product(c1, (j0, _) => (causal ? Math.Max(0, j0 - i0) : 0, w, 0, e), ref dsr, ld, 1, ref qRows, plan.Q.RowStride, ref dkb, e, accumulate: !first);
+            }
+
+            if (!dv.IsEmpty)
+            {
+                Product(c1, (j0, _) => (causal ? Math.Max(0, j0 - i0) : 0, w, 0, ev), ref sr, ld, 1, ref gRows, gLayout.RowStride, ref dvb, ev, accumulate: !first);
             }
         }
     }
 
-    /// <summary>p[i, j] = Q[r0 + i]·Kᵀ[:, j] (unscaled) for the keys each group of rows sees, rounded up to 16.</summary>
-    private static void Scores(AttentionPlan<float> plan, ref float qRows, int qRowStride, int r0, int rows, Span<float> kt, int sPad, Span<float> p) =>
-        Product(rows, (i0, r) => (0, plan.E, Pad(Visible(plan.Causal, plan.S, r0 + i0 + r))), ref qRows, qRowStride, 1, ref MemoryMarshal.GetReference(kt), sPad, ref MemoryMarshal.GetReference(p), sPad, accumulate: false);
-
     /// <summary>
-    /// C[r, :n] (+)= Σ_{p0 ≤ p &lt; p1} A(r, p)·B[p, :n] for r &lt; m, where A(r, p) = a[r·aRowStride + p·aDepthStride] and
+    /// C[r, n0:n1] (+)= Σ_{p0 ≤ p &lt; p1} A(r, p)·B[p, n0:n1] for r &lt; m, where A(r, p) = a[r·aRowStride + p·aDepthStride] and
     /// B's rows are ldb apart; for each group of rows [r0, r0 + rows), <paramref name="shape"/>(r0, rows) gives its
-    /// depth range and its columns n (a multiple of 16): the keys the group sees.
+    /// depth range and its columns [n0, n1) (multiples of 16).
     /// </summary>
     private static void Product(
-        int m, Func<int, int, (int P0, int P1, int N)> shape, ref float a, nint aRowStride, nint aDepthStride, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
+        int m, Func<int, int, (int P0, int P1, int N0, int N1)> shape, ref float a, nint aRowStride, nint aDepthStride, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
     {
         for (var r0 = 0; r0 < m;)
         {
             // Eight rows when the tile is at most two vectors wide (16 accumulators), else four.
             var rows = Math.Min(8, m - r0);
-            var (p0, p1, n) = shape(r0, rows);
-            if (n > 2 * W && rows > 4)
+            var (p0, p1, n0, n1) = shape(r0, rows);
+            if (n1 - n0 > 2 * W && rows > 4)
             {
                 rows = 4;
-                (p0, p1, n) = shape(r0, rows);
+                (p0, p1, n0, n1) = shape(r0, rows);
             }
 
             ref var aGroup = ref Unsafe.Add(ref a, r0 * aRowStride);
             ref var cGroup = ref Unsafe.Add(ref c, r0 * ldc);
-            for (var j = 0; j < n; j += 4 * W)
+            for (var j = n0; j < n1; j += 4 * W)
             {
-                Tile(rows, Math.Min(4, (n - j) / W), p0, p1, ref aGroup, aRowStride, aDepthStride, ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref cGroup, j), ldc, accumulate);
+                Tile(rows, Math.Min(4, (n1 - j) / W), p0, p1, ref aGroup, aRowStride, aDepthStride, ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref cGroup, j), ldc, accumulate);
             }
 
             r0 += rows;
@@ -377,80 +394,69 @@ internal static class AttentionTiles
     }
 
     /// <summary>
-    /// row[j] ← softmax(scale·row)[j] for j &lt; valid and 0 for valid ≤ j &lt; valid rounded up to 16 (the row is that
-    /// long); returns the log-sum-exp of scale·row[..valid]. Whole vectors only: the lanes past valid are −∞.
+    /// The softmax of sixteen queries' scores, one per lane, held transposed: column vector j (of
+    /// <paramref name="keys"/>, ld apart) holds key j's scores. Scores are scaled, key j is −∞ for the lanes
+    /// before j − <paramref name="q0"/> (causal: lane t is query q0 + t and sees keys ≤ q0 + t), and each column
+    /// becomes its probabilities; <paramref name="lse"/> gets the sixteen log-sum-exps of the scaled scores.
     /// </summary>
-    private static float Softmax(Span<float> row, int valid, float scale)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Softmax(ref float col, nint ld, int keys, int q0, float scale, ref float lse)
     {
-        ref var r = ref MemoryMarshal.GetReference(row);
         var vs = Vector512.Create(scale);
         var vmax = Vector512.Create(float.NegativeInfinity);
-        for (var j = 0; j < valid; j += W)
+        for (var j = 0; j < keys; j++)
         {
-            var x = Masked(Vector512.LoadUnsafe(ref r, (nuint)j) * vs, valid - j);
-            x.StoreUnsafe(ref r, (nuint)j);
-            vmax = Vector512.Max(vmax, x);
+            ref var at = ref Unsafe.Add(ref col, j * ld);
+            var x = Masked(Vector512.LoadUnsafe(ref at) * vs, j - q0);
+            x.StoreUnsafe(ref at);
+            vmax = Avx512F.Max(vmax, x);
         }
 
-        var max = MaxLanes(vmax);
-        var vm = Vector512.Create(max);
         var vsum = Vector512<float>.Zero;
-        for (var j = 0; j < valid; j += W)
+        for (var j = 0; j < keys; j++)
         {
-            var ex = FloatExp.ExpNonPositive(Vector512.LoadUnsafe(ref r, (nuint)j) - vm);
-            ex.StoreUnsafe(ref r, (nuint)j);
+            ref var at = ref Unsafe.Add(ref col, j * ld);
+            var ex = FloatExp.ExpNonPositive(Vector512.LoadUnsafe(ref at) - vmax);
+            ex.StoreUnsafe(ref at);
             vsum += ex;
         }
 
-        var sum = Vector512.Sum(vsum);
-        var inv = Vector512.Create(1 / sum);
-        for (var j = 0; j < valid; j += W)
+        var inv = Vector512<float>.One / vsum;
+        for (var j = 0; j < keys; j++)
         {
-            (Vector512.LoadUnsafe(ref r, (nuint)j) * inv).StoreUnsafe(ref r, (nuint)j);
+            ref var at = ref Unsafe.Add(ref col, j * ld);
+            (Vector512.LoadUnsafe(ref at) * inv).StoreUnsafe(ref at);
         }
 
-        return max + MathF.Log(sum);
+        (vmax + Vector512.Log(vsum)).StoreUnsafe(ref lse);
     }
 
     /// <summary>
-    /// p ← exp(scale·p − lse) (P recomputed), ds ← scale·P ⊙ (ds − d) (dS from dP̃ = ds and d = Σ g ⊙ O), for j &lt; valid;
-    /// both 0 from there to valid rounded up to 16.
+    /// Sixteen queries' columns as <see cref="Softmax"/> lays them out: the scores become P = exp(scale·s − lse) (recomputed),
+    /// and <paramref name="ds"/>'s dP̃ becomes scale·P ⊙ (dP̃ − d), d = Σ_j P ⊙ dP̃ (= g·O for each query).
     /// </summary>
-    private static void Gradient(Span<float> p, Span<float> ds, int valid, float scale, float lse, float d)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Gradient(ref float p, ref float ds, nint ld, int keys, int q0, float scale, Vector512<float> lse)
     {
-        ref var pr = ref MemoryMarshal.GetReference(p);
-        ref var dr = ref MemoryMarshal.GetReference(ds);
-        var (vs, vl, vd) = (Vector512.Create(scale), Vector512.Create(lse), Vector512.Create(d));
-        for (var j = 0; j < valid; j += W)
+        var vs = Vector512.Create(scale);
+        var d = Vector512<float>.Zero;
+        for (var j = 0; j < keys; j++)
         {
-            var pj = FloatExp.ExpNonPositive(Masked(Vector512.LoadUnsafe(ref pr, (nuint)j) * vs - vl, valid - j));
-            pj.StoreUnsafe(ref pr, (nuint)j);
-            (pj * (Vector512.LoadUnsafe(ref dr, (nuint)j) - vd) * vs).StoreUnsafe(ref dr, (nuint)j);
+            ref var pj = ref Unsafe.Add(ref p, j * ld);
+            var x = FloatExp.ExpNonPositive(Masked(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref pj), vs, -lse), j - q0));
+            x.StoreUnsafe(ref pj);
+            d = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref Unsafe.Add(ref ds, j * ld)), d);
+        }
+
+        for (var j = 0; j < keys; j++)
+        {
+            ref var dj = ref Unsafe.Add(ref ds, j * ld);
+            (Vector512.LoadUnsafe(ref Unsafe.Add(ref p, j * ld)) * (Vector512.LoadUnsafe(ref dj) - d) * vs).StoreUnsafe(ref dj);
         }
     }
 
-    /// <summary>x with the lanes from <paramref name="left"/> on set to −∞ (none when 16 or more are left).</summary>
+    /// <summary>x with the lanes before <paramref name="first"/> set to −∞ (none when it is 0 or less).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Masked(Vector512<float> x, int left) =>
-        Vector512.ConditionalSelect(Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(left)).AsSingle(), x, Vector512.Create(float.NegativeInfinity));
-
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        var sum = Vector512<float>.Zero;
-        for (var j = 0; j < a.Length; j += W)
-        {
-            sum = Vector512.FusedMultiplyAdd(Vector512.Create(a.Slice(j, W)), Vector512.Create(b.Slice(j, W)), sum);
-        }
-
-        return Vector512.Sum(sum);
-    }
-
-    private static float MaxLanes(Vector512<float> v)
-    {
-        var h = Vector256.Max(v.GetLower(), v.GetUpper());
-        var q = Vector128.Max(h.GetLower(), h.GetUpper());
-        q = Vector128.Max(q, Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1)));
-        q = Vector128.Max(q, Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2)));
-        return q.ToScalar();
-    }
+    private static Vector512<float> Masked(Vector512<float> x, int first) =>
+        first <= 0 ? x : Vector512.ConditionalSelect(Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(first)).AsSingle(), Vector512.Create(float.NegativeInfinity), x);
 }

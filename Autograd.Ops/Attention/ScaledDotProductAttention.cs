@@ -225,8 +225,10 @@ public static class ScaledDotProductAttentionExtensions
 
             var lead = q.ShapeArray[..^2];
             var dq = _needQ ? Tensor<T>.Uninitialized([.. lead, plan.L, plan.E]) : null;   // every row written
-            var dk = _needK ? Tensor<T>.ZeroFilled([.. lead, plan.S, plan.E]) : null;      // sums over query blocks
-            var dv = _needV ? Tensor<T>.ZeroFilled([.. lead, plan.S, plan.Ev]) : null;
+            // Sums over query blocks: zero-filled unless the kernel writes every element itself.
+            var written = AttentionKernel.WritesEveryGradient(plan, _needBias);
+            var dk = _needK ? (written ? Tensor<T>.Uninitialized([.. lead, plan.S, plan.E]) : Tensor<T>.ZeroFilled([.. lead, plan.S, plan.E])) : null;
+            var dv = _needV ? (written ? Tensor<T>.Uninitialized([.. lead, plan.S, plan.Ev]) : Tensor<T>.ZeroFilled([.. lead, plan.S, plan.Ev])) : null;
             var dScores = _needBias ? Tensor<T>.ZeroFilled([.. lead, plan.L, plan.S]) : null;
             var gLayout = AttentionOperand.Of(lead, g.StridesArray, g.Offset);
             using (var qr = q.Read())

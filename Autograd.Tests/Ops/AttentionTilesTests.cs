@@ -10,7 +10,7 @@ namespace Autograd.Tests.Ops;
 /// The float register-tile path of ScaledDotProductAttention (AttentionTiles: AVX-512, no mask, bias or dropout, E
 /// and Ev multiples of 16): output and gradients against the same call in double (the general path, itself checked
 /// against the composed reference in AttentionTests), over generated shapes that cross its 8- and 4-row groups, its
-/// 64-column tiles, its row blocks and a key count that is not a multiple of 16, causal or not, on separate tensors
+/// 64-column tiles, its blocks of queries and a key count that is not a multiple of 16, causal or not, on separate tensors
 /// or on the GPT's transposed views, with any subset of the inputs requiring grad.
 /// </summary>
 [Category("GradProperty")]
@@ -29,6 +29,9 @@ public class AttentionTilesTests
     [TestCase(8, 8, 256, 256, 64, 64, true, false, 7)]    // the benchmark's large shape: 4 row blocks
     [TestCase(2, 2, 300, 37, 80, 48, false, false, 7)]    // 80 features: a 64-wide tile and a 16-wide one
     [TestCase(1, 1, 9, 130, 16, 16, true, false, 6)]      // more keys than queries, q not requiring grad
+    [TestCase(1, 2, 200, 300, 32, 16, false, false, 7)]   // 48-query blocks (300 keys), not causal: dK and dV summed over 5 blocks
+    [TestCase(1, 1, 100, 300, 16, 16, true, false, 7)]    // causal over 3 blocks, keys 100 … 299 seen by no query
+    [TestCase(1, 1, 300, 100, 16, 32, true, false, 5)]    // causal, more queries than keys: two 160-query blocks
     public void FloatTiles_MatchTheDoublePath_AtFixedShapes(int b, int h, int l, int s, int e, int ev, bool causal, bool gpt, int needs) =>
         Assert.That(Agrees(b, h, l, s, e, ev, causal, gpt, needs, 3), Is.True);
 
