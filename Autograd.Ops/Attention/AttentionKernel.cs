@@ -36,6 +36,31 @@ internal sealed record AttentionOperand(int[] Offsets, int RowStride, int ColStr
 }
 
 /// <summary>
+/// An output of attention (O, or dQ, dK, dV): its memory and where each matrix's rows are, row r of matrix b at
+/// Layout.Offsets[b] + r·Layout.RowStride with its elements contiguous (a [B, H, N, X] result stored as [B, N, H, X], as
+/// the GPT's head views lay out their inputs, or contiguous). Empty memory: not wanted.
+/// </summary>
+internal readonly record struct AttentionTarget<T>(Memory<T> Memory, AttentionOperand Layout)
+{
+    public bool IsEmpty => Memory.IsEmpty;
+
+    public int RowStride => Layout.RowStride;
+
+    /// <summary>Where row r of matrix b starts.</summary>
+    public int Row(int b, int r) => Layout.Offsets[b] + r * Layout.RowStride;
+
+    /// <summary>Sets rows [r0, r0 + rows) of matrix b, <paramref name="width"/> elements each, to zero.</summary>
+    public void ClearRows(int b, int r0, int rows, int width)
+    {
+        var span = Memory.Span;
+        for (var r = r0; r < r0 + rows; r++)
+        {
+            span.Slice(Row(b, r), width).Clear();
+        }
+    }
+}
+
+/// <summary>
 /// Everything about one attention call but the memory: sizes (Batch matrices of L queries and S keys,
 /// E features, Ev value features), the operands' layouts, the scale, the masking and the dropout bits.
 /// </summary>
@@ -108,18 +133,18 @@ internal static class AttentionKernel
     internal static int BlockRowsOverride { get; set; }
 
     /// <summary>
-    /// O [Batch, L, Ev] (contiguous) and the log-sum-exp of each score row, lse [Batch, L] (+∞ for a row
+    /// O [Batch, L, Ev] (rows where <paramref name="o"/>'s layout puts them) and the log-sum-exp of each score row, lse [Batch, L] (+∞ for a row
     /// whose every key is masked: its output row is 0, as PyTorch's safe softmax).
     /// </summary>
     public static void Forward<T>(
-        AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias, Memory<T> o, Memory<T> lse)
+        AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias, AttentionTarget<T> o, Memory<T> lse)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (AttentionTiles.Applies(plan))
         {
             var fp = (AttentionPlan<float>)(object)plan;
             ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
-                AttentionTiles.Forward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o), Floats(lse)),
+                AttentionTiles.Forward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o.Memory), o.Layout, Floats(lse)),
                 scratch => ArrayPool<T>.Shared.Return(scratch));
             return;
         }
@@ -135,7 +160,7 @@ internal static class AttentionKernel
                 if (c1 == 0)
                 {
                     lseRows.Fill(T.PositiveInfinity);
-                    o.Span.Slice((b * plan.L + r0) * plan.Ev, rows * plan.Ev).Clear();
+                    o.ClearRows(b, r0, rows, plan.Ev);
                     continue;
                 }
 
@@ -147,7 +172,7 @@ internal static class AttentionKernel
                     Drop(plan, b, r0 + i, row, row);
                 }
 
-                Gemm.Multiply(rows, plan.Ev, c1, scores, 0, c1, 1, v, plan.V.Offsets[b], plan.V.RowStride, plan.V.ColStride, o, (b * plan.L + r0) * plan.Ev, plan.Ev, accumulate: false);
+                Gemm.Multiply(rows, plan.Ev, c1, scores, 0, c1, 1, v, plan.V.Offsets[b], plan.V.RowStride, plan.V.ColStride, o.Memory, o.Row(b, r0), o.RowStride, accumulate: false);
             }
         }, scores => ArrayPool<T>.Shared.Return(scores));
     }
@@ -158,15 +183,15 @@ internal static class AttentionKernel
 
     /// <summary>
     /// The gradients of attention for the cotangent g (layout <paramref name="gLayout"/>): dQ, dK, dV
-    /// (contiguous; dK and dV zero-filled by the caller, being sums over blocks, unless <see cref="WritesEveryGradient"/>)
-    /// where wanted (empty memory: not wanted), and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
+    /// (rows where their targets' layouts put them; dK and dV zero-filled by the caller, being sums over blocks, unless
+    /// <see cref="WritesEveryGradient"/>) where wanted (empty memory: not wanted), O read through <paramref name="oLayout"/>, and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
     /// [Batch, L, S] (zero-filled by the caller) when the bias wants it. P = exp(S − lse) is recomputed;
     /// dP̃ = g·Vᵀ, dP = dP̃ ⊙ dropout, dS = P ⊙ (dP − Σ_row g ⊙ O), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = P̃ᵀ·g.
     /// </summary>
     public static void Backward<T>(
         AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias,
-        ReadOnlyMemory<T> o, ReadOnlyMemory<T> lse, ReadOnlyMemory<T> g, AttentionOperand gLayout,
-        Memory<T> dq, Memory<T> dk, Memory<T> dv, Memory<T> dScores)
+        ReadOnlyMemory<T> o, AttentionOperand oLayout, ReadOnlyMemory<T> lse, ReadOnlyMemory<T> g, AttentionOperand gLayout,
+        AttentionTarget<T> dq, AttentionTarget<T> dk, AttentionTarget<T> dv, Memory<T> dScores)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (WritesEveryGradient(plan, wantsScores: !dScores.IsEmpty))
@@ -206,7 +231,7 @@ internal static class AttentionKernel
             try
             {
                 ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
-                    AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o), Floats(lse), Floats(gm), gl, Floats(dq), Floats(dk), Floats(dv)),
+                    AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(lse), Floats(gm), gl, Floats(dq.Memory), dq.Layout, Floats(dk.Memory), dk.Layout, Floats(dv.Memory), dv.Layout),
                     scratch => ArrayPool<T>.Shared.Return(scratch));
             }
             finally
@@ -233,7 +258,7 @@ internal static class AttentionKernel
                 {
                     if (!dq.IsEmpty)
                     {
-                        dq.Span.Slice((b * plan.L + r0) * plan.E, rows * plan.E).Clear();
+                        dq.ClearRows(b, r0, rows, plan.E);
                     }
 
                     continue;
@@ -258,7 +283,7 @@ internal static class AttentionKernel
                     {
                         var dRow = ds.Span.Slice(i * c1, c1);
                         Drop(plan, b, r0 + i, dRow, dRow);
-                        var d = Dot(g.Span, gAt + i * gLayout.RowStride, gLayout.ColStride, o.Span.Slice((b * plan.L + r0 + i) * plan.Ev, plan.Ev));
+                        var d = Dot(g.Span, gAt + i * gLayout.RowStride, gLayout.ColStride, o.Span.Slice(oLayout.Offsets[b] + (r0 + i) * oLayout.RowStride, plan.Ev));
                         TP.Subtract(dRow, d, dRow);
                         TP.Multiply(dRow, row, dRow);
                         if (!dScores.IsEmpty)
@@ -274,18 +299,18 @@ internal static class AttentionKernel
 
                 if (!dv.IsEmpty)
                 {
-                    Gemm.Multiply(c1, plan.Ev, rows, p, 0, 1, c1, g, gAt, gLayout.RowStride, gLayout.ColStride, dv, b * plan.S * plan.Ev, plan.Ev, accumulate: true);
+                    Gemm.Multiply(c1, plan.Ev, rows, p, 0, 1, c1, g, gAt, gLayout.RowStride, gLayout.ColStride, dv.Memory, dv.Row(b, 0), dv.RowStride, accumulate: true);
                 }
 
                 if (!dq.IsEmpty)
                 {
-                    Gemm.Multiply(rows, plan.E, c1, ds, 0, c1, 1, k, plan.K.Offsets[b], plan.K.RowStride, plan.K.ColStride, dq, (b * plan.L + r0) * plan.E, plan.E, accumulate: false);
+                    Gemm.Multiply(rows, plan.E, c1, ds, 0, c1, 1, k, plan.K.Offsets[b], plan.K.RowStride, plan.K.ColStride, dq.Memory, dq.Row(b, r0), dq.RowStride, accumulate: false);
                 }
 
                 if (!dk.IsEmpty)
                 {
                     var qAt = plan.Q.Offsets[b] + r0 * plan.Q.RowStride;
-                    Gemm.Multiply(c1, plan.E, rows, ds, 0, 1, c1, q, qAt, plan.Q.RowStride, plan.Q.ColStride, dk, b * plan.S * plan.E, plan.E, accumulate: true);
+                    Gemm.Multiply(c1, plan.E, rows, ds, 0, 1, c1, q, qAt, plan.Q.RowStride, plan.Q.ColStride, dk.Memory, dk.Row(b, 0), dk.RowStride, accumulate: true);
                 }
             }
         }, scratch => ArrayPool<T>.Shared.Return(scratch));

@@ -54,7 +54,7 @@ internal static class AttentionTiles
     /// </summary>
     private static int FirstColumn(bool causal, int j0, int i0) => causal ? Math.Max(0, j0 - i0) / W * W : 0;
 
-    public static void Forward(AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o, Span<float> lse)
+    public static void Forward(AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o, AttentionOperand oLayout, Span<float> lse)
     {
         int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, ld = BlockColumns(l, s);
         var causal = plan.Causal;
@@ -80,14 +80,15 @@ internal static class AttentionTiles
             lseBlock[..w].CopyTo(lse.Slice(b * l + i0, w));
 
             // O[i0 + c] = Σ_j P[c, j]·V[j] over the keys the row's group sees (P[c, j] = Sᵀ[j, c] after the softmax).
-            ref var ob = ref Unsafe.Add(ref MemoryMarshal.GetReference(o), (nint)(b * l + i0) * ev);
-            Product(w, (c, rows) => (0, Visible(causal, s, i0 + c + rows), 0, ev), ref sr, 1, ld, ref vb, plan.V.RowStride, ref ob, ev, accumulate: false);
+            ref var ob = ref Unsafe.Add(ref MemoryMarshal.GetReference(o), oLayout.Offsets[b] + (nint)i0 * oLayout.RowStride);
+            Product(w, (c, rows) => (0, Visible(causal, s, i0 + c + rows), 0, ev), ref sr, 1, ld, ref vb, plan.V.RowStride, ref ob, oLayout.RowStride, accumulate: false);
         }
     }
 
     public static void Backward(
         AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
-        ReadOnlySpan<float> o, ReadOnlySpan<float> lse, ReadOnlySpan<float> g, AttentionOperand gLayout, Span<float> dq, Span<float> dk, Span<float> dv)
+        ReadOnlySpan<float> lse, ReadOnlySpan<float> g, AttentionOperand gLayout,
+        Span<float> dq, AttentionOperand dqLayout, Span<float> dk, AttentionOperand dkLayout, Span<float> dv, AttentionOperand dvLayout)
     {
         int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, ld = BlockColumns(l, s);
         var causal = plan.Causal;
@@ -102,8 +103,8 @@ internal static class AttentionTiles
         ref var gb = ref Unsafe.Add(ref MemoryMarshal.GetReference(g), gLayout.Offsets[b]);
         ref var sr = ref MemoryMarshal.GetReference(st);
         ref var dsr = ref MemoryMarshal.GetReference(dst);
-        ref var dkb = ref dk.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dk), (nint)b * s * e);
-        ref var dvb = ref dv.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dv), (nint)b * s * ev);
+        ref var dkb = ref dk.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dk), dkLayout.Offsets[b]);
+        ref var dvb = ref dv.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dv), dvLayout.Offsets[b]);
 
         // The last block first: it sees every key any block sees, so it stores dK and dV and the earlier ones add to them.
         var last = (l - 1) / ld * ld;
@@ -111,14 +112,17 @@ internal static class AttentionTiles
         if (seen < s)
         {
             // Keys no query sees (causal, more keys than queries): their gradients are 0.
-            if (!dk.IsEmpty)
+            for (var j = seen; j < s; j++)
             {
-                dk.Slice((b * s + seen) * e, (s - seen) * e).Clear();
-            }
+                if (!dk.IsEmpty)
+                {
+                    dk.Slice(dkLayout.Offsets[b] + j * dkLayout.RowStride, e).Clear();
+                }
 
-            if (!dv.IsEmpty)
-            {
-                dv.Slice((b * s + seen) * ev, (s - seen) * ev).Clear();
+                if (!dv.IsEmpty)
+                {
+                    dv.Slice(dvLayout.Offsets[b] + j * dvLayout.RowStride, ev).Clear();
+                }
             }
         }
 
@@ -145,19 +149,19 @@ internal static class AttentionTiles
             if (!dq.IsEmpty)
             {
                 // dQ[i0 + c] = Σ_j scale·dS[c, j]·K[j] (dS is stored scaled, transposed).
-                ref var dqb = ref Unsafe.Add(ref MemoryMarshal.GetReference(dq), (nint)(b * l + i0) * e);
-                Product(w, (c, rows) => (0, Visible(causal, s, i0 + c + rows), 0, e), ref dsr, 1, ld, ref kb, plan.K.RowStride, ref dqb, e, accumulate: false);
+                ref var dqb = ref Unsafe.Add(ref MemoryMarshal.GetReference(dq), dqLayout.Offsets[b] + (nint)i0 * dqLayout.RowStride);
+                Product(w, (c, rows) => (0, Visible(causal, s, i0 + c + rows), 0, e), ref dsr, 1, ld, ref kb, plan.K.RowStride, ref dqb, dqLayout.RowStride, accumulate: false);
             }
 
             // Key j is seen by queries i ≥ j only (causal): its sums over this block start at query j - i0.
             if (!dk.IsEmpty)
             {
-                Product(c1, (j0, _) => (causal ? Math.Max(0, j0 - i0) : 0, w, 0, e), ref dsr, ld, 1, ref qRows, plan.Q.RowStride, ref dkb, e, accumulate: !first);
+                Product(c1, (j0, _) => (causal ? Math.Max(0, j0 - i0) : 0, w, 0, e), ref dsr, ld, 1, ref qRows, plan.Q.RowStride, ref dkb, dkLayout.RowStride, accumulate: !first);
             }
 
             if (!dv.IsEmpty)
             {
-                Product(c1, (j0, _) => (causal ? Math.Max(0, j0 - i0) : 0, w, 0, ev), ref sr, ld, 1, ref gRows, gLayout.RowStride, ref dvb, ev, accumulate: !first);
+                Product(c1, (j0, _) => (causal ? Math.Max(0, j0 - i0) : 0, w, 0, ev), ref sr, ld, 1, ref gRows, gLayout.RowStride, ref dvb, dvLayout.RowStride, accumulate: !first);
             }
         }
     }

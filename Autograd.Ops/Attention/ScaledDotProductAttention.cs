@@ -26,6 +26,10 @@ public static class ScaledDotProductAttentionExtensions
         /// <see cref="Tensor.DefaultGenerator"/>), kept when ≥ p and scaled by 1/(1 − p); the keep bits are saved.</item>
         /// </list>
         /// A query row whose every key is masked gives 0 (PyTorch's safe softmax), and no gradient.
+        /// The output, and the gradients sent to query, key and value, follow their inputs' memory order as PyTorch's flash
+        /// attention does: on 4-D head views [B, H, L, E] of a [B, L, H·E] projection (positions outside heads in memory)
+        /// they are stored [B, L, H, ·] and viewed per head, so <c>y.Transpose(1, 2).Reshape(B, L, H·Ev)</c> is a view;
+        /// otherwise contiguous.
         /// The forward pass keeps only Q, K, V, O and each row's log-sum-exp, never the [L, S] probabilities; the
         /// backward pass recomputes them: dV = P̃ᵀ·dO, dP = (dO·Vᵀ) ⊙ dropout, dS = P ⊙ (dP − rowsum(dO ⊙ O)),
         /// dQ = scale·dS·K, dK = scale·dSᵀ·Q, dbias = Σ_broadcast dS. A backward pass that records (createGraph)
@@ -50,7 +54,7 @@ public static class ScaledDotProductAttentionExtensions
             ArgumentNullException.ThrowIfNull(value);
             var plan = Plan(query, key, value, attnMask, attnBias, dropoutP, isCausal, scale, generator);
             var lead = query.ShapeArray[..^2];
-            var result = Tensor<T>.Uninitialized([.. lead, plan.L, plan.Ev]);   // every row written (0 for a row with no key)
+            var result = LikeHeads(query, plan.L, plan.Ev, zero: false);   // every row written (0 for a row with no key)
             var lse = Tensor<T>.Uninitialized([.. lead, plan.L]);
             using (var qr = query.Read())
             using (var kr = key.Read())
@@ -60,7 +64,7 @@ public static class ScaledDotProductAttentionExtensions
             using (var ow = result.Write())
             using (var lw = lse.Write())
             {
-                AttentionKernel.Forward(plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, ow.Memory, lw.Memory);
+                AttentionKernel.Forward(plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, Target(result, ow.Memory), lw.Memory);
             }
 
             if (OpTrace.IsActive)
@@ -78,6 +82,35 @@ public static class ScaledDotProductAttentionExtensions
             return result;
         }
     }
+
+    /// <summary>
+    /// A new [..., rows, cols] tensor with <paramref name="like"/>'s leading dims, in its memory order: for the GPT's head
+    /// views, a 4-D [B, H, N, X] whose positions lie outside its heads in memory (a [B, N, H·X] projection viewed per head),
+    /// the result is stored as [B, N, H, cols] and viewed as [B, H, N, cols], as PyTorch's flash attention returns its output
+    /// and gradients, so the caller's <c>Transpose(1, 2).Reshape(B, N, H·cols)</c> is a view; else contiguous.
+    /// </summary>
+    internal static Tensor<T> LikeHeads<T>(Tensor<T> like, int rows, int cols, bool zero)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int[] shape = [.. like.ShapeArray[..^2], rows, cols];
+        var strides = like.StridesArray;
+        if (like.Rank == 4 && like.ShapeArray[1] > 1 && rows > 1 && strides[2] > strides[1])
+        {
+            var (b, h) = (shape[0], shape[1]);
+            int[] stored = [b, rows, h, cols];
+            var memory = zero ? Tensor<T>.ZeroFilled(stored) : Tensor<T>.Uninitialized(stored);
+            return memory.ViewOf(shape, [rows * h * cols, cols, h * cols, 1], 0);
+        }
+
+        return zero ? Tensor<T>.ZeroFilled(shape) : Tensor<T>.Uninitialized(shape);
+    }
+
+    /// <summary>Where each matrix's rows of an attention output or input are (its last dim contiguous).</summary>
+    private static AttentionOperand Layout<T>(Tensor<T> t)
+        where T : unmanaged, IFloatingPointIeee754<T> => AttentionOperand.Of(t.ShapeArray[..^2], t.StridesArray, t.Offset);
+
+    private static AttentionTarget<T> Target<T>(Tensor<T> t, Memory<T> memory)
+        where T : unmanaged, IFloatingPointIeee754<T> => new(memory, Layout(t));
 
     private static AttentionPlan<T> Plan<T>(
         Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T>? mask, Tensor<T>? bias, double dropoutP, bool isCausal, double? scale, Generator? generator)
@@ -224,11 +257,12 @@ public static class ScaledDotProductAttentionExtensions
             }
 
             var lead = q.ShapeArray[..^2];
-            var dq = _needQ ? Tensor<T>.Uninitialized([.. lead, plan.L, plan.E]) : null;   // every row written
-            // Sums over query blocks: zero-filled unless the kernel writes every element itself.
+            // Each gradient in its input's memory order (PyTorch's empty_like); dK and dV are sums over query blocks,
+            // zero-filled unless the kernel writes every element itself. dQ: every row written.
             var written = AttentionKernel.WritesEveryGradient(plan, _needBias);
-            var dk = _needK ? (written ? Tensor<T>.Uninitialized([.. lead, plan.S, plan.E]) : Tensor<T>.ZeroFilled([.. lead, plan.S, plan.E])) : null;
-            var dv = _needV ? (written ? Tensor<T>.Uninitialized([.. lead, plan.S, plan.Ev]) : Tensor<T>.ZeroFilled([.. lead, plan.S, plan.Ev])) : null;
+            var dq = _needQ ? LikeHeads(q, plan.L, plan.E, zero: false) : null;
+            var dk = _needK ? LikeHeads(k, plan.S, plan.E, zero: !written) : null;
+            var dv = _needV ? LikeHeads(v, plan.S, plan.Ev, zero: !written) : null;
             var dScores = _needBias ? Tensor<T>.ZeroFilled([.. lead, plan.L, plan.S]) : null;
             var gLayout = AttentionOperand.Of(lead, g.StridesArray, g.Offset);
             using (var qr = q.Read())
@@ -245,10 +279,10 @@ public static class ScaledDotProductAttentionExtensions
             using (var dsw = (dScores ?? q).Write())
             {
                 AttentionKernel.Backward(
-                    plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, or.Memory, lr.Memory, gr.Memory, gLayout,
-                    dq is null ? default : dqw.Memory,
-                    dk is null ? default : dkw.Memory,
-                    dv is null ? default : dvw.Memory,
+                    plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, or.Memory, Layout(o), lr.Memory, gr.Memory, gLayout,
+                    dq is null ? default : Target(dq, dqw.Memory),
+                    dk is null ? default : Target(dk, dkw.Memory),
+                    dv is null ? default : Target(dv, dvw.Memory),
                     dScores is null ? default : dsw.Memory);
             }
 

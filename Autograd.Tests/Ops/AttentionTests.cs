@@ -93,6 +93,55 @@ public class AttentionTests
         WithBlockRows(1, () => AssertMatchesReference([2, 1], 6, 9, 3, 2, variant, gptViews: false, seed: 8));
     }
 
+    [TestCase(false, 32)]   // float, features a multiple of 16: the register tiles
+    [TestCase(false, 5)]    // float, the general path
+    [TestCase(true, 5)]     // double
+    public void OutputAndGradients_FollowTheInputsMemoryOrder(bool inDouble, int e)
+    {
+        if (inDouble)
+        {
+            Check<double>();
+        }
+        else
+        {
+            Check<float>();
+        }
+
+        void Check<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            // The GPT's head views of one [B, T, 3·H·E] projection: the output and dQ, dK, dV come back stored as [B, T, H, ·],
+            // so the caller's Transpose(1, 2).Reshape(B, T, H·E) needs no copy, and equal the same call on contiguous copies.
+            var g = new Generator(21);
+            var x = Tensor.Randn<T>([2, 9, 3 * 3 * e], g, requiresGrad: true);
+            var (q, k, v) = Heads(x, 3);
+            var dy = Tensor.Randn<T>([2, 3, 9, e], g);
+            var y = Tensor.ScaledDotProductAttention(q, k, v, isCausal: true);
+            var seen = new bool[3];
+            for (var i = 0; i < 3; i++)
+            {
+                var at = i;
+                new[] { q, k, v }[i].RegisterHook(grad => seen[at] = grad.Transpose(1, 2).IsContiguous);   // the gradient as the op made it
+            }
+
+            var grads = Tensor.Grad(y, [q, k, v], dy);
+            var (qc, kc, vc) = (Copy(q), Copy(k), Copy(v));
+            var yc = Tensor.ScaledDotProductAttention(qc, kc, vc, isCausal: true);
+            var gradsC = Tensor.Grad(yc, [qc, kc, vc], dy);
+            Assert.That(y.Transpose(1, 2).IsContiguous && !y.IsContiguous, Is.True, "the output, stored [B, T, H, E]");
+            Assert.That(yc.IsContiguous, Is.True, "the output of contiguous inputs");
+            Assert.That(y.ToArray(), Is.EqualTo(yc.ToArray()), "the same values in either order");
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.That(seen[i], Is.True, $"gradient {i}, stored [B, T, H, E]");
+                Assert.That(gradsC[i]!.IsContiguous, Is.True, $"gradient {i} of contiguous inputs");
+                Assert.That(grads[i]!.ToArray(), Is.EqualTo(gradsC[i]!.ToArray()), $"gradient {i}: the same values in either order");
+            }
+
+            Tensor<T> Copy(Tensor<T> t) => Tensor.FromArray(t.ToArray(), t.ShapeArray, requiresGrad: true);
+        }
+    }
+
     [Test]
     public void RecordedBackward_MatchesTheFusedBackward()
     {
@@ -335,7 +384,8 @@ public class AttentionTests
         var y = Tensor.ScaledDotProductAttention(q, k, v, mask, dropoutP ?? 0, variant == Variant.Causal, attnBias: bias, generator: new Generator(99));
         var expected = Reference(q, k, v, mask, bias, variant == Variant.Causal, dropoutP, seed: 99);
         AssertClose(y, expected, 1e-10, "output");
-        Assert.That(y.IsContiguous, Is.True);
+        // As PyTorch's flash attention: the output in the query's memory order, [B, L, H, Ev] on the GPT's head views.
+        Assert.That(gptViews ? y.Transpose(1, 2).IsContiguous : y.IsContiguous, Is.True, "the output's memory order");
         var grads = Tensor.Grad(y, leaves, cotangent, retainGraph: true);   // the views are shared with the reference
         var expectedGrads = Tensor.Grad(expected, leaves, cotangent);
         for (var i = 0; i < leaves.Length; i++)
