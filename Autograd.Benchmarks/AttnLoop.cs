@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace Autograd.Benchmarks;
 
 /// <summary>
-/// `attnloop [threads] [calls] [fwd|fwdbwd] [b h t d]`: causal <c>ScaledDotProductAttention</c> alone at one
+/// `attnloop [threads] [calls] [fwd|fwdbwd] [b h t d] [--gpt] [--cold]`: causal <c>ScaledDotProductAttention</c> alone at one
 /// thread count (the GPT's [12, 4, 64, 32] by default), settled with <see cref="Tensor.Warmup"/> and then
-/// timed over <c>calls</c> calls, printing the median. A profiling target (`perf record` sees only this);
+/// timed over <c>calls</c> calls, printing the median. The backward takes a random cotangent; `--gpt` makes q, k and v
+/// head views of one [b, t, 3·h·d] tensor, as the GPT's attention gets them (and the gradient is that tensor's). A profiling target (`perf record` sees only this);
 /// `workloads --only attention_` is the figure to report.
 /// </summary>
 internal static class AttnLoop
@@ -15,29 +16,69 @@ internal static class AttnLoop
         var threads = args.Length > 0 ? int.Parse(args[0]) : 1;
         var calls = args.Length > 1 ? int.Parse(args[1]) : 2000;
         var backward = args.Length > 2 && args[2] == "fwdbwd";
-        int[] dims = args.Length > 6 ? [.. args[3..7].Select(int.Parse)] : [12, 4, 64, 32];
+        var shape = args.Skip(3).Where(a => !a.StartsWith("--")).ToArray();
+        int[] dims = shape.Length == 4 ? [.. shape.Select(int.Parse)] : [12, 4, 64, 32];
         Tensor.SetNumThreads(threads);
         var g = new Generator(6);
-        var q = Tensor.Randn<float>(dims, g, requiresGrad: backward);
-        var k = Tensor.Randn<float>(dims, g, requiresGrad: backward);
-        var v = Tensor.Randn<float>(dims, g, requiresGrad: backward);
+        // The inputs: three [b, h, t, d] tensors, or (--gpt) head views of one [b, t, 3·h·d] tensor, made in each call
+        // as the GPT's attention makes them, its output merged back to [b, t, h·d] (and the gradient is x's).
+        Tensor<float>[] leaves;
+        Func<(Tensor<float>, Tensor<float>, Tensor<float>)> inputs;
+        Func<Tensor<float>, Tensor<float>> merge = y => y;
+        int[] outShape = dims;
+        if (args.Contains("--gpt"))
+        {
+            var (b, h, t, d) = (dims[0], dims[1], dims[2], dims[3]);
+            var x = Tensor.Randn<float>([b, t, 3 * h * d], g, requiresGrad: backward);
+            leaves = [x];
+            inputs = () =>
+            {
+                var qkv = (backward ? x * 1f : x).Split(h * d, 2);   // a computed tensor, as the GPT's projection (a leaf's split sums whole gradients)
+                return (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
+            };
+            merge = y => y.Transpose(1, 2).Reshape(b, t, h * d);
+            outShape = [b, t, h * d];
+            Tensor<float> Heads(Tensor<float> part) => part.View(b, t, h, d).Transpose(1, 2);
+        }
+        else
+        {
+            var (q, k, v) = (Tensor.Randn<float>(dims, g, requiresGrad: backward), Tensor.Randn<float>(dims, g, requiresGrad: backward), Tensor.Randn<float>(dims, g, requiresGrad: backward));
+            leaves = [q, k, v];
+            inputs = () => (q, k, v);
+        }
+
+        var dy = Tensor.Randn<float>(outShape, g);
         Action call = backward
             ? () =>
             {
-                q.Grad = k.Grad = v.Grad = null;
-                Tensor.ScaledDotProductAttention(q, k, v, isCausal: true).Sum().Backward();
+                var (q, k, v) = inputs();
+                Tensor.Grad(merge(Tensor.ScaledDotProductAttention(q, k, v, isCausal: true)), leaves, dy);
             }
             : () =>
             {
                 using (Tensor.NoGrad())
                 {
-                    Tensor.ScaledDotProductAttention(q, k, v, isCausal: true);
+                    var (q, k, v) = inputs();
+                    merge(Tensor.ScaledDotProductAttention(q, k, v, isCausal: true));
                 }
             };
+
+        // --cold: evict the operands before each call (8 MiB of other data, untimed), as a model's other layers do
+        // between its attention calls.
+        var other = args.Contains("--cold") ? new float[2 << 20] : [];
+        void Evict()
+        {
+            for (var i = 0; i < other.Length; i += 16)
+            {
+                other[i] += 1;
+            }
+        }
+
         var settle = Tensor.Warmup(call, TimeSpan.FromSeconds(10));
         var times = new double[calls];
         for (var i = 0; i < calls; i++)
         {
+            Evict();
             var a = Stopwatch.GetTimestamp();
             call();
             times[i] = Stopwatch.GetElapsedTime(a).TotalMilliseconds;

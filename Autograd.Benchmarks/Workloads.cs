@@ -47,6 +47,7 @@ internal static class Workloads
         string outPath = "autograd.json", dataDir = "/usr/share/datasets/fashion-mnist", peer = "autograd";
         var train = true;
         var epochs = 3;
+        int[] threadCounts = [2, 1];
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -60,6 +61,7 @@ internal static class Workloads
                 case "--only": s_only = [.. args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
                 case "--lenet-warmup": s_lenetWarmup = int.Parse(args[++i]); break;
                 case "--no-settle": s_settle = false; break;
+                case "--threads": threadCounts = [.. args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)]; break;
                 default: Console.Error.WriteLine($"workloads: unknown argument {args[i]}"); return 2;
             }
         }
@@ -75,7 +77,7 @@ internal static class Workloads
         var defaultThreads = Tensor.NumThreads;
         Console.WriteLine($"Autograd workloads, .NET {Environment.Version}, default threads {defaultThreads}, server GC {System.Runtime.GCSettings.IsServerGC}");
         JsonObject? memory = null;
-        foreach (var t in new[] { 2, 1 })
+        foreach (var t in threadCounts)
         {
             if (t == 2 && Section("tape"))
             {
