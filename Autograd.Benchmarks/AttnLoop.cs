@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Autograd.Benchmarks;
 
 /// <summary>
-/// `attnloop [threads] [calls] [fwd|fwdbwd] [b h t d] [--gpt] [--cold]`: causal <c>ScaledDotProductAttention</c> alone at one
+/// `attnloop [threads] [calls] [fwd|fwdbwd] [b h t d] [--gpt] [--cold] [--ab-layout]`: causal <c>ScaledDotProductAttention</c> alone at one
 /// thread count (the GPT's [12, 4, 64, 32] by default), settled with <see cref="Tensor.Warmup"/> and then
 /// timed over <c>calls</c> calls, printing the median. The backward takes a random cotangent; `--gpt` makes q, k and v
 /// head views of one [b, t, 3·h·d] tensor, as the GPT's attention gets them (and the gradient is that tensor's). A profiling target (`perf record` sees only this);
@@ -75,6 +75,29 @@ internal static class AttnLoop
         }
 
         var settle = Tensor.Warmup(call, TimeSpan.FromSeconds(10));
+        if (args.Contains("--ab-layout"))
+        {
+            // In-process A/B: blocks of 25 calls with results in the inputs' memory order and contiguous, alternating.
+            var (inOrder, contiguous) = (new List<double>(), new List<double>());
+            for (var block = 0; block < calls / 25; block++)
+            {
+                ScaledDotProductAttentionExtensions.ContiguousResults = block % 2 == 1;
+                for (var i = 0; i < 25; i++)
+                {
+                    Evict();
+                    var a = Stopwatch.GetTimestamp();
+                    call();
+                    (block % 2 == 1 ? contiguous : inOrder).Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
+                }
+            }
+
+            ScaledDotProductAttentionExtensions.ContiguousResults = false;
+            inOrder.Sort();
+            contiguous.Sort();
+            Console.WriteLine($"attnloop {(backward ? "fwdbwd" : "fwd")} [{string.Join(", ", dims)}] t={threads}: results in the inputs' order {inOrder[inOrder.Count / 2]:F4} ms, contiguous {contiguous[contiguous.Count / 2]:F4} ms (medians, alternating blocks of 25)");
+            return 0;
+        }
+
         var times = new double[calls];
         for (var i = 0; i < calls; i++)
         {

@@ -94,7 +94,7 @@ public static class ScaledDotProductAttentionExtensions
     {
         int[] shape = [.. like.ShapeArray[..^2], rows, cols];
         var strides = like.StridesArray;
-        if (like.Rank == 4 && like.ShapeArray[1] > 1 && rows > 1 && strides[2] > strides[1])
+        if (!ContiguousResults && like.Rank == 4 && like.ShapeArray[1] > 1 && rows > 1 && strides[2] > strides[1])
         {
             var (b, h) = (shape[0], shape[1]);
             int[] stored = [b, rows, h, cols];
@@ -104,6 +104,9 @@ public static class ScaledDotProductAttentionExtensions
 
         return zero ? Tensor<T>.ZeroFilled(shape) : Tensor<T>.Uninitialized(shape);
     }
+
+    /// <summary>Benchmark switch: every result contiguous, whatever the inputs' memory order.</summary>
+    internal static bool ContiguousResults { get; set; }
 
     /// <summary>Where each matrix's rows of an attention output or input are (its last dim contiguous).</summary>
     private static AttentionOperand Layout<T>(Tensor<T> t)
