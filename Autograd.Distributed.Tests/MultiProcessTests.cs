@@ -76,7 +76,9 @@ public partial class MultiProcessTests
         Assert.That(run.TimedOut, Is.False, "the job hung: " + run.Output);
         Assert.That(run.ExitCode, Is.Not.Zero, run.Output);
         Assert.That(run.Output, Does.Contain("rank 1/2: unhandled exception: System.InvalidOperationException: rank 1 failed on purpose"), "the handler's line, with the rank");
-        Assert.That(run.Output, Does.Contain("MPI_ABORT was invoked on rank 1"));
+        // Open MPI's notice of the abort is its help text, sent by the aborting rank to its daemon. Under load the rank
+        // can die mid-send: the daemon then logs the failed unpack of that help message (show_help.c) instead.
+        Assert.That(run.Output, Does.Contain("MPI_ABORT was invoked on rank 1").Or.Contain("show_help.c"), $"exit code {run.ExitCode}");
         Assert.That(run.Output, Does.Not.Contain("passed-the-barrier"));
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "two process start-ups and an abort");
         TestContext.Out.WriteLine($"aborted after {clock.Elapsed.TotalSeconds:F1} s");
