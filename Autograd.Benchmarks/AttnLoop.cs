@@ -74,6 +74,15 @@ internal static class AttnLoop
             }
         }
 
+        // One timed call (the eviction before it untimed), ms.
+        double Time()
+        {
+            Evict();
+            var a = Stopwatch.GetTimestamp();
+            call();
+            return Stopwatch.GetElapsedTime(a).TotalMilliseconds;
+        }
+
         var settle = Tensor.Warmup(call, TimeSpan.FromSeconds(10));
         if (args.Contains("--ab-layout"))
         {
@@ -84,10 +93,7 @@ internal static class AttnLoop
                 ScaledDotProductAttentionExtensions.ContiguousResults = block % 2 == 1;
                 for (var i = 0; i < 25; i++)
                 {
-                    Evict();
-                    var a = Stopwatch.GetTimestamp();
-                    call();
-                    (block % 2 == 1 ? contiguous : inOrder).Add(Stopwatch.GetElapsedTime(a).TotalMilliseconds);
+                    (block % 2 == 1 ? contiguous : inOrder).Add(Time());
                 }
             }
 
@@ -101,10 +107,7 @@ internal static class AttnLoop
         var times = new double[calls];
         for (var i = 0; i < calls; i++)
         {
-            Evict();
-            var a = Stopwatch.GetTimestamp();
-            call();
-            times[i] = Stopwatch.GetElapsedTime(a).TotalMilliseconds;
+            times[i] = Time();
         }
 
         Array.Sort(times);

@@ -6,7 +6,7 @@ def load(p):
 def side(pat):
     fs=sorted(glob.glob(D+pat)); return [load(p)[0] for p in fs], [load(p)[1] for p in fs]
 old,oj=side('old-*.json'); new,nj=side('new-*.json'); ts,tj=side('ts-*.json'); pt,pj=side('pt-*.json'); ptt,_=side('ptt-*.json')
-pt=([{**a,**b} for a,b in zip(pt,ptt)] if pt else ptt) if ptt else pt
+pt=[{**a,**b} for a,b in zip(pt,ptt)] if pt and ptt else (pt or ptt)   # PyTorch's transformer rows beside its others, or alone (ONLY=)
 f = lambda x: "-" if x is None else (f"{x:.3f}" if x < 10 else (f"{x:.2f}" if x < 100 else f"{x:.1f}"))
 def med(runs,key):
     v=[d[key] for d in runs if key in d]; return statistics.median(v) if v else None

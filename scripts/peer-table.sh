@@ -18,9 +18,9 @@ OB=${OB:-/tmp/ob/root/usr/lib/x86_64-linux-gnu/openblas-openmp}
 mkdir -p "$out"; cd "$out"
 dotnet build "$here/Autograd.Benchmarks" -c Release -nologo -v q >/dev/null
 after="$here/Autograd.Benchmarks/bin/Release/net10.0"
+only=${ONLY:+--only $ONLY}
 for round in $(seq 1 "$rounds"); do
   echo "=== round $round $(date -u +%T) load $(cut -d' ' -f1 /proc/loadavg)"
-  only=${ONLY:+--only $ONLY}
   dotnet "$after/Autograd.Benchmarks.dll" workloads --epochs 3 $only --out "new-$round.json" > "new-$round.log" 2>&1
   dotnet "$before/Autograd.Benchmarks.dll" workloads --epochs 3 $only ${BEFORE_ARGS:-} --out "old-$round.json" > "old-$round.log" 2>&1
   if [ -z "${ONLY:-}" ]; then

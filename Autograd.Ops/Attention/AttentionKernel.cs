@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
@@ -177,14 +178,17 @@ internal static class AttentionKernel
         }, scores => ArrayPool<T>.Shared.Return(scores));
     }
 
-    /// <summary>Whether <see cref="Backward{T}"/> writes every element of dK and dV itself (the register tiles do), so they need no zero fill.</summary>
-    public static bool WritesEveryGradient<T>(AttentionPlan<T> plan, bool wantsScores)
+    /// <summary>
+    /// Whether <see cref="Backward{T}"/> runs on the register tiles: they write every element of dK and dV (no zero fill)
+    /// and read g by contiguous rows (the caller copies a cotangent whose last stride is not 1).
+    /// </summary>
+    public static bool BackwardOnTiles<T>(AttentionPlan<T> plan, bool wantsScores)
         where T : unmanaged, IFloatingPointIeee754<T> => !wantsScores && AttentionTiles.Applies(plan);
 
     /// <summary>
     /// The gradients of attention for the cotangent g (layout <paramref name="gLayout"/>): dQ, dK, dV
     /// (rows where their targets' layouts put them; dK and dV zero-filled by the caller, being sums over blocks, unless
-    /// <see cref="WritesEveryGradient"/>) where wanted (empty memory: not wanted), O read through <paramref name="oLayout"/>, and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
+    /// <see cref="BackwardOnTiles"/>) where wanted (empty memory: not wanted), O read through <paramref name="oLayout"/>, and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
     /// [Batch, L, S] (zero-filled by the caller) when the bias wants it. P = exp(S − lse) is recomputed;
     /// dP̃ = g·Vᵀ, dP = dP̃ ⊙ dropout, dS = P ⊙ (dP − Σ_row g ⊙ O), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = P̃ᵀ·g.
     /// </summary>
@@ -194,54 +198,13 @@ internal static class AttentionKernel
         AttentionTarget<T> dq, AttentionTarget<T> dk, AttentionTarget<T> dv, Memory<T> dScores)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (WritesEveryGradient(plan, wantsScores: !dScores.IsEmpty))
+        if (BackwardOnTiles(plan, wantsScores: !dScores.IsEmpty))
         {
-            // The tiles read g by rows: a cotangent with strided or broadcast rows (the gradient of a Sum) is copied first.
-            T[]? gCopy = null;
-            if (gLayout.ColStride != 1)
-            {
-                gCopy = ArrayPool<T>.Shared.Rent(plan.Batch * plan.L * plan.Ev);
-                var from = g.Span;
-                var to = gCopy.AsSpan();
-                for (var b = 0; b < plan.Batch; b++)
-                {
-                    for (var i = 0; i < plan.L; i++)
-                    {
-                        var row = to.Slice((b * plan.L + i) * plan.Ev, plan.Ev);
-                        var at = gLayout.Offsets[b] + i * gLayout.RowStride;
-                        if (gLayout.ColStride == 0)
-                        {
-                            row.Fill(from[at]);   // a broadcast cotangent (a Sum's gradient)
-                            continue;
-                        }
-
-                        for (var j = 0; j < row.Length; j++)
-                        {
-                            row[j] = from[at + j * gLayout.ColStride];
-                        }
-                    }
-                }
-
-                g = gCopy;
-                gLayout = new AttentionOperand([.. Enumerable.Range(0, plan.Batch).Select(b => b * plan.L * plan.Ev)], plan.Ev, 1);
-            }
-
+            Debug.Assert(gLayout.ColStride == 1, "the tiles read g by contiguous rows; the caller copies a cotangent whose rows are not");
             var fp = (AttentionPlan<float>)(object)plan;
-            var (gm, gl) = (g, gLayout);
-            try
-            {
-                ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
-                    AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(lse), Floats(gm), gl, Floats(dq.Memory), dq.Layout, Floats(dk.Memory), dk.Layout, Floats(dv.Memory), dv.Layout),
-                    scratch => ArrayPool<T>.Shared.Return(scratch));
-            }
-            finally
-            {
-                if (gCopy is not null)
-                {
-                    ArrayPool<T>.Shared.Return(gCopy);
-                }
-            }
-
+            ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
+                AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(lse), Floats(g), gLayout, Floats(dq.Memory), dq.Layout, Floats(dk.Memory), dk.Layout, Floats(dv.Memory), dv.Layout),
+                scratch => ArrayPool<T>.Shared.Return(scratch));
             return;
         }
 

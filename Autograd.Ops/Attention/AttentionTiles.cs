@@ -40,10 +40,10 @@ internal static class AttentionTiles
 
     private static int Pad(int n) => (n + W - 1) / W * W;
 
-    /// <summary>Scratch floats a worker needs: Qᵀ, gᵀ, the two score blocks, and a block's log-sum-exps and row sums.</summary>
+    /// <summary>Scratch floats a worker needs: Qᵀ, gᵀ, the two score blocks, and a block's log-sum-exps.</summary>
     public static int ScratchLength<T>(AttentionPlan<T> plan)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
-        (plan.E + plan.Ev + 2 * plan.S + 2) * BlockColumns(plan.L, plan.S);
+        (plan.E + plan.Ev + 2 * plan.S + 1) * BlockColumns(plan.L, plan.S);
 
     /// <summary>Keys a group of queries ending before <paramref name="r1"/> sees.</summary>
     private static int Visible(bool causal, int s, int r1) => causal ? Math.Min(s, r1) : s;

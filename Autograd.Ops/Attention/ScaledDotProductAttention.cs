@@ -261,13 +261,18 @@ public static class ScaledDotProductAttentionExtensions
 
             var lead = q.ShapeArray[..^2];
             // Each gradient in its input's memory order (PyTorch's empty_like); dK and dV are sums over query blocks,
-            // zero-filled unless the kernel writes every element itself. dQ: every row written.
-            var written = AttentionKernel.WritesEveryGradient(plan, _needBias);
+            // zero-filled unless the tiles write every element themselves. dQ: every row written.
+            var tiles = AttentionKernel.BackwardOnTiles(plan, _needBias);
             var dq = _needQ ? LikeHeads(q, plan.L, plan.E, zero: false) : null;
-            var dk = _needK ? LikeHeads(k, plan.S, plan.E, zero: !written) : null;
-            var dv = _needV ? LikeHeads(v, plan.S, plan.Ev, zero: !written) : null;
+            var dk = _needK ? LikeHeads(k, plan.S, plan.E, zero: !tiles) : null;
+            var dv = _needV ? LikeHeads(v, plan.S, plan.Ev, zero: !tiles) : null;
             var dScores = _needBias ? Tensor<T>.ZeroFilled([.. lead, plan.L, plan.S]) : null;
-            var gLayout = AttentionOperand.Of(lead, g.StridesArray, g.Offset);
+            if (tiles && g.StridesArray[^1] != 1)
+            {
+                g = g.Contiguous();   // the tiles read g by rows: a transposed view, or a Sum's broadcast gradient (filled row by row)
+            }
+
+            var gLayout = Layout(g);
             using (var qr = q.Read())
             using (var kr = k.Read())
             using (var vr = v.Read())

@@ -26,7 +26,7 @@ public class AttentionTilesTests
     }
 
     [TestCase(12, 4, 64, 64, 32, 32, true, true, 7)]      // the GPT's attention
-    [TestCase(8, 8, 256, 256, 64, 64, true, false, 7)]    // the benchmark's large shape: 4 row blocks
+    [TestCase(8, 8, 256, 256, 64, 64, true, false, 7)]    // the benchmark's large shape: 4 blocks of queries
     [TestCase(2, 2, 300, 37, 80, 48, false, false, 7)]    // 80 features: a 64-wide tile and a 16-wide one
     [TestCase(1, 1, 9, 130, 16, 16, true, false, 6)]      // more keys than queries, q not requiring grad
     [TestCase(1, 2, 200, 300, 32, 16, false, false, 7)]   // 48-query blocks (300 keys), not causal: dK and dV summed over 5 blocks
