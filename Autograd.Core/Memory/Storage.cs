@@ -16,8 +16,8 @@ namespace Autograd;
 /// </para>
 /// <para>
 /// Buffers of at least <see cref="BufferPool.MinPooledBytes"/> come from <see cref="BufferPool{T}"/> and
-/// go back to it when no tensor can read them any more: a small finalizable lease, referenced only by
-/// this storage, hands the array back once the storage is unreachable (see docs/performance.md,
+/// go back to it when no tensor can read them any more: the pool holds a weak handle to this storage, and
+/// after a collection it takes back the buffers of the storages found unreachable (see docs/performance.md,
 /// "Memory model"). Ops reach the elements only through <see cref="Span"/> and <see cref="Memory"/>,
 /// never through the array, so nothing outlives the storage that owns the buffer.
 /// </para>
@@ -31,7 +31,7 @@ public sealed class Storage<T>
 {
     private readonly int _length;
     private T[]? _array;
-    private BufferLease<T>? _lease;
+    private PooledBuffer<T>? _lease;
     internal int _version;
 
     /// <summary>The element of a one-element storage, when <see cref="_array"/> is null (any T of at most 8 bytes).</summary>
@@ -72,7 +72,8 @@ public sealed class Storage<T>
         _array = BufferPool<T>.Rent(length, out var pooled);
         if (pooled)
         {
-            _lease = new BufferLease<T>(_array);
+            _lease = new PooledBuffer<T>(_array);
+            BufferPool.Track(this, _lease);
         }
 
         if (clear)
@@ -154,30 +155,31 @@ public sealed class Storage<T>
 }
 
 /// <summary>
-/// Owns one pooled array on behalf of one <see cref="Storage{T}"/>. Its finalizer runs once the storage
-/// (its only referrer) is unreachable and returns the array to the pool; <see cref="ReturnNow"/> does it
-/// eagerly. A finalizer may touch other objects here: the array is only ever referenced by storages,
-/// spans on a live stack and the pool itself.
+/// One pooled array on behalf of one <see cref="Storage{T}"/>: handed back by <see cref="ReturnNow"/> (the engine's
+/// eager release) or by the pool once its weak handle finds the storage unreachable, whichever comes first, once.
 /// </summary>
-internal sealed class BufferLease<T>(T[] array)
+internal sealed class PooledBuffer<T>(T[] array) : PooledBuffer
     where T : unmanaged
 {
     private T[]? _array = array;
 
-    ~BufferLease()
-    {
-        if (Interlocked.Exchange(ref _array, null) is { } a)
-        {
-            BufferPool<T>.Return(a);
-        }
-    }
+    public override bool Returned => Volatile.Read(ref _array) is null;
 
-    public void ReturnNow()
+    public override void ReturnNow()
     {
         if (Interlocked.Exchange(ref _array, null) is { } a)
         {
-            GC.SuppressFinalize(this);
             BufferPool<T>.Return(a);
         }
     }
+}
+
+/// <summary>A pooled array of any element type, as the pool's registry of live storages sees it.</summary>
+internal abstract class PooledBuffer
+{
+    /// <summary>Whether the array has gone back to the pool.</summary>
+    public abstract bool Returned { get; }
+
+    /// <summary>Gives the array back to the pool (nothing when it already went back).</summary>
+    public abstract void ReturnNow();
 }

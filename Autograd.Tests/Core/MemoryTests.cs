@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Autograd;
 using Autograd.Kernels;
 
@@ -241,6 +242,46 @@ public class MemoryTests
         t.Storage.ReleaseToPool();
         Assert.Throws<ArgumentOutOfRangeException>(() => t.ToArray());
     }
+
+    [Test]
+    public void UnreachableStorage_GivesItsBufferBack_WhenThePoolReclaims()
+    {
+        // An odd size of its own class, so the class's free list holds what this test returns on top.
+        const int n = 1_234_567;
+        var dropped = AddressOfADroppedTensor(n);
+        GC.Collect();
+        BufferPool.Reclaim();
+        var next = Tensor.Zeros<float>(n);
+        Assert.That(AddressOf(next), Is.EqualTo(dropped), "the next tensor of the size gets the unreachable one's buffer");
+        GC.KeepAlive(next);
+    }
+
+    [Test]
+    public void BufferReleasedEarly_IsNotGivenBackAgain_WhenItsStorageDies()
+    {
+        const int n = 1_234_577;
+        var t = Tensor.Zeros<float>(n);
+        var address = AddressOf(t);
+        t.Storage.ReleaseToPool();
+        t = null;
+        GC.Collect();
+        BufferPool.Reclaim();
+        var a = Tensor.Zeros<float>(n);
+        var b = Tensor.Zeros<float>(n);
+        Assert.Multiple(() =>
+        {
+            Assert.That(AddressOf(a), Is.EqualTo(address), "the released buffer is reused");
+            Assert.That(AddressOf(b), Is.Not.EqualTo(address), "and only once: two live tensors never share a buffer");
+        });
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nint AddressOfADroppedTensor(int n) => AddressOf(Tensor.Zeros<float>(n));
+
+    /// <summary>Where a tensor's (pinned, pooled) buffer starts.</summary>
+    private static unsafe nint AddressOf(Tensor<float> t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.Storage.Span));
 
     [Test]
     public void SizeClasses_AreQuarterStepsBetweenPowersOfTwo()

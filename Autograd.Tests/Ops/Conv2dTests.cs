@@ -504,7 +504,7 @@ public class Conv2dTests
             {
                 InputGradientRound();
                 GC.Collect();
-                GC.WaitForPendingFinalizers();
+                BufferPool.Reclaim();
             }
         }
         finally
