@@ -12,7 +12,7 @@ namespace Autograd.Benchmarks;
 /// </summary>
 internal static class SmallOps
 {
-    private static readonly string[] s_all = ["add", "mul", "relu", "exp", "tanh", "sigmoid", "erf", "gelu", "softmax", "logsoftmax", "crossentropy"];
+    private static readonly string[] s_all = ["add", "mul", "relu", "exp", "tanh", "sigmoid", "erf", "gelu", "softmax", "logsoftmax", "crossentropy", "layernorm"];
 
     public static int Run(string[] args)
     {
@@ -168,6 +168,8 @@ internal static class SmallOps
         var b = Tensor.Randn<float>([n], g);
         var rows = Tensor.Randn<float>([n / 64, 64], g);   // the GPT's vocabulary is 65 classes, its attention rows 64-256
         var targets = Enumerable.Range(0, n / 64).Select(i => i % 64).ToArray();
+        var wide = Tensor.Randn<float>([Math.Max(1, n / 128), 128], g);   // the GPT's LayerNorm rows
+        var weight = Tensor.Ones<float>(128);
         return op switch
         {
             "add" => () => _ = a + b,
@@ -181,6 +183,7 @@ internal static class SmallOps
             "softmax" => () => _ = rows.Softmax(-1),
             "logsoftmax" => () => _ = rows.LogSoftmax(-1),
             "crossentropy" => () => _ = rows.CrossEntropy(targets),
+            "layernorm" => () => _ = wide.LayerNorm([128], weight),
             _ => throw new ArgumentException($"smallops: unknown op '{op}' (one of {string.Join(", ", s_all)})."),
         };
     }
