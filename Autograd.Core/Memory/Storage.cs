@@ -31,7 +31,7 @@ public sealed class Storage<T>
 {
     private readonly int _length;
     private T[]? _array;
-    private PooledBuffer<T>? _lease;
+    private PooledBuffer<T>? _pooled;
     internal int _version;
 
     /// <summary>The element of a one-element storage, when <see cref="_array"/> is null (any T of at most 8 bytes).</summary>
@@ -72,8 +72,8 @@ public sealed class Storage<T>
         _array = BufferPool<T>.Rent(length, out var pooled);
         if (pooled)
         {
-            _lease = new PooledBuffer<T>(_array);
-            BufferPool.Track(this, _lease);
+            _pooled = new PooledBuffer<T>(_array);
+            BufferPool.Track(this, _pooled);
         }
 
         if (clear)
@@ -92,7 +92,7 @@ public sealed class Storage<T>
     internal void BumpVersion() => Interlocked.Increment(ref _version);
 
     /// <summary>True when the buffer came from the pool (and goes back to it).</summary>
-    internal bool IsPooled => _lease is not null;
+    internal bool IsPooled => _pooled is not null;
 
     /// <summary>The elements (the one way kernels read and write a storage on the calling thread).</summary>
     internal Span<T> Span
@@ -125,10 +125,10 @@ public sealed class Storage<T>
     /// </summary>
     internal void ReleaseToPool()
     {
-        if (Interlocked.Exchange(ref _lease, null) is { } lease)
+        if (Interlocked.Exchange(ref _pooled, null) is { } pooled)
         {
             _array = [];
-            lease.ReturnNow();
+            pooled.ReturnNow();
         }
     }
 
