@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Autograd.Benchmarks;
 
 /// <summary>
-/// `attnloop [threads] [calls] [fwd|fwdbwd] [b h t d] [--gpt] [--cold] [--ab-layout]`: causal <c>ScaledDotProductAttention</c> alone at one
+/// `attnloop [threads] [calls] [fwd|fwdbwd] [b h t d] [--gpt] [--cold] [--ab-layout | --ab layout|keep-probabilities]`: causal <c>ScaledDotProductAttention</c> alone at one
 /// thread count (the GPT's [12, 4, 64, 32] by default), settled with <see cref="Tensor.Warmup"/> and then
 /// timed over <c>calls</c> calls, printing the median. The backward takes a random cotangent; `--gpt` makes q, k and v
 /// head views of one [b, t, 3·h·d] tensor, as the GPT's attention gets them (and the gradient is that tensor's). A profiling target (`perf record` sees only this);
@@ -84,23 +84,31 @@ internal static class AttnLoop
         }
 
         var settle = Tensor.Warmup(call, TimeSpan.FromSeconds(10));
-        if (args.Contains("--ab-layout"))
+        var abAt = Array.IndexOf(args, "--ab");
+        if (args.Contains("--ab-layout") || abAt >= 0)
         {
-            // In-process A/B: blocks of 25 calls with results in the inputs' memory order and contiguous, alternating.
-            var (inOrder, contiguous) = (new List<double>(), new List<double>());
+            // In-process A/B: blocks of 25 calls with a switch off and on, alternating.
+            var name = abAt >= 0 ? args[abAt + 1] : "layout";
+            Action<bool> toggle = name switch
+            {
+                "layout" => on => ScaledDotProductAttentionExtensions.ContiguousResults = !on,
+                "keep-probabilities" => on => Autograd.Kernels.AttentionTiles.KeepProbabilitiesDisabled = !on,
+                _ => throw new ArgumentException($"attnloop: unknown switch '{name}' (known: layout, keep-probabilities)."),
+            };
+            var (on, off) = (new List<double>(), new List<double>());
             for (var block = 0; block < calls / 25; block++)
             {
-                ScaledDotProductAttentionExtensions.ContiguousResults = block % 2 == 1;
+                toggle(block % 2 == 0);
                 for (var i = 0; i < 25; i++)
                 {
-                    (block % 2 == 1 ? contiguous : inOrder).Add(Time());
+                    (block % 2 == 0 ? on : off).Add(Time());
                 }
             }
 
-            ScaledDotProductAttentionExtensions.ContiguousResults = false;
-            inOrder.Sort();
-            contiguous.Sort();
-            Console.WriteLine($"attnloop {(backward ? "fwdbwd" : "fwd")} [{string.Join(", ", dims)}] t={threads}: results in the inputs' order {inOrder[inOrder.Count / 2]:F4} ms, contiguous {contiguous[contiguous.Count / 2]:F4} ms (medians, alternating blocks of 25)");
+            toggle(true);
+            on.Sort();
+            off.Sort();
+            Console.WriteLine($"attnloop {(backward ? "fwdbwd" : "fwd")} [{string.Join(", ", dims)}] t={threads}: {name} on {on[on.Count / 2]:F4} ms, off {off[off.Count / 2]:F4} ms (medians, alternating blocks of 25)");
             return 0;
         }
 

@@ -65,6 +65,7 @@ internal static class GptLoop
         "attention-tiles" => on => Autograd.Kernels.AttentionTiles.Disabled = !on,
         "direct-a" => on => Autograd.Kernels.Gemm.DirectADisabled = !on,
         "direct-columns" => on => Autograd.Kernels.Gemm.DirectColumnsDisabled = !on,
-        _ => throw new ArgumentException($"gptloop: unknown switch '{name}' (known: attention-tiles, direct-a, direct-columns)."),
+        "keep-probabilities" => on => Autograd.Kernels.AttentionTiles.KeepProbabilitiesDisabled = !on,
+        _ => throw new ArgumentException($"gptloop: unknown switch '{name}' (known: attention-tiles, direct-a, direct-columns, keep-probabilities)."),
     };
 }

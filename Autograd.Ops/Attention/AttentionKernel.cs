@@ -137,15 +137,19 @@ internal static class AttentionKernel
     /// O [Batch, L, Ev] (rows where <paramref name="o"/>'s layout puts them) and the log-sum-exp of each score row, lse [Batch, L] (+∞ for a row
     /// whose every key is masked: its output row is 0, as PyTorch's safe softmax).
     /// </summary>
+    /// <remarks>
+    /// <paramref name="kept"/>: empty, or <see cref="AttentionTiles.KeptProbabilitiesLength"/> elements where the tiles leave the
+    /// probabilities for <see cref="Backward{T}"/>.
+    /// </remarks>
     public static void Forward<T>(
-        AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias, AttentionTarget<T> o, Memory<T> lse)
+        AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias, AttentionTarget<T> o, Memory<T> lse, Memory<T> kept = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (AttentionTiles.Applies(plan))
         {
             var fp = (AttentionPlan<float>)(object)plan;
             ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
-                AttentionTiles.Forward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o.Memory), o.Layout, Floats(lse)),
+                AttentionTiles.Forward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(o.Memory), o.Layout, Floats(lse), Floats(kept)),
                 scratch => ArrayPool<T>.Shared.Return(scratch));
             return;
         }
@@ -189,12 +193,13 @@ internal static class AttentionKernel
     /// The gradients of attention for the cotangent g (layout <paramref name="gLayout"/>): dQ, dK, dV
     /// (rows where their targets' layouts put them; dK and dV zero-filled by the caller, being sums over blocks, unless
     /// <see cref="BackwardOnTiles"/>) where wanted (empty memory: not wanted), O read through <paramref name="oLayout"/>, and dS, the gradient of the scores before scaling, into <paramref name="dScores"/>
-    /// [Batch, L, S] (zero-filled by the caller) when the bias wants it. P = exp(S − lse) is recomputed;
+    /// [Batch, L, S] (zero-filled by the caller) when the bias wants it. P = exp(S − lse) is recomputed, unless the
+    /// forward left it in <paramref name="kept"/> (the tiles, at a short context: <see cref="AttentionTiles.KeptProbabilitiesLength"/>);
     /// dP̃ = g·Vᵀ, dP = dP̃ ⊙ dropout, dS = P ⊙ (dP − Σ_row g ⊙ O), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = P̃ᵀ·g.
     /// </summary>
     public static void Backward<T>(
         AttentionPlan<T> plan, ReadOnlyMemory<T> q, ReadOnlyMemory<T> k, ReadOnlyMemory<T> v, ReadOnlyMemory<T> mask, ReadOnlyMemory<T> bias,
-        ReadOnlyMemory<T> o, AttentionOperand oLayout, ReadOnlyMemory<T> lse, ReadOnlyMemory<T> g, AttentionOperand gLayout,
+        ReadOnlyMemory<T> o, AttentionOperand oLayout, ReadOnlyMemory<T> lse, ReadOnlyMemory<T> kept, ReadOnlyMemory<T> g, AttentionOperand gLayout,
         AttentionTarget<T> dq, AttentionTarget<T> dk, AttentionTarget<T> dv, Memory<T> dScores)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -203,7 +208,7 @@ internal static class AttentionKernel
             Debug.Assert(gLayout.ColStride == 1, "the tiles read g by contiguous rows; the caller copies a cotangent whose rows are not");
             var fp = (AttentionPlan<float>)(object)plan;
             ForEachMatrix(plan, () => ArrayPool<T>.Shared.Rent(AttentionTiles.ScratchLength(plan)), (b, scratch) =>
-                AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(lse), Floats(g), gLayout, Floats(dq.Memory), dq.Layout, Floats(dk.Memory), dk.Layout, Floats(dv.Memory), dv.Layout),
+                AttentionTiles.Backward(fp, b, Floats(scratch), Floats(q), Floats(k), Floats(v), Floats(lse), Floats(kept), Floats(g), gLayout, Floats(dq.Memory), dq.Layout, Floats(dk.Memory), dk.Layout, Floats(dv.Memory), dv.Layout),
                 scratch => ArrayPool<T>.Shared.Return(scratch));
             return;
         }

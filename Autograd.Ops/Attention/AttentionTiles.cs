@@ -27,6 +27,12 @@ internal static class AttentionTiles
     /// <summary>Test and benchmark switch: every call on the general path.</summary>
     internal static bool Disabled { get; set; }
 
+    /// <summary>Test and benchmark switch: the forward never keeps the probabilities, so the backward always recomputes them.</summary>
+    internal static bool KeepProbabilitiesDisabled { get; set; }
+
+    // Most floats of kept probabilities per call (4 MiB): the GPT's [12, 4, 64, 64] keeps 192 Ki, an [8, 8, 256, 256] call recomputes.
+    private const int KeptProbabilitiesBudget = 1 << 20;
+
     /// <summary>Whether the plan runs here (float, AVX-512, no mask, bias or dropout, E and Ev multiples of 16, rows contiguous).</summary>
     public static bool Applies<T>(AttentionPlan<T> plan)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
@@ -45,6 +51,28 @@ internal static class AttentionTiles
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
         (plan.E + plan.Ev + 2 * plan.S + 1) * BlockColumns(plan.L, plan.S);
 
+    /// <summary>
+    /// Floats the forward keeps so the backward need not recompute the probabilities (the transposed blocks Pᵀ, [S, block] each,
+    /// every matrix's blocks one after another), or 0 when it recomputes them: attention that runs here, and whose
+    /// probabilities fit in <see cref="KeptProbabilitiesBudget"/>. Recomputing costs the backward a product (K·Qᵀ) and an
+    /// exponential per score; keeping them costs their memory, which at a short context is less than Q's.
+    /// </summary>
+    public static int KeptProbabilitiesLength<T>(AttentionPlan<T> plan)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        if (KeepProbabilitiesDisabled || !Applies(plan))
+        {
+            return 0;
+        }
+
+        var ld = BlockColumns(plan.L, plan.S);
+        var length = (long)plan.Batch * ((plan.L + ld - 1) / ld) * plan.S * ld;
+        return length <= KeptProbabilitiesBudget ? (int)length : 0;
+    }
+
+    /// <summary>Where matrix b's block of queries from i0 keeps its transposed probabilities, [S, ld].</summary>
+    private static int KeptBlock(AttentionPlan<float> plan, int b, int i0, int ld) => ((b * ((plan.L + ld - 1) / ld)) + (i0 / ld)) * plan.S * ld;
+
     /// <summary>Keys a group of queries ending before <paramref name="r1"/> sees.</summary>
     private static int Visible(bool causal, int s, int r1) => causal ? Math.Min(s, r1) : s;
 
@@ -54,7 +82,11 @@ internal static class AttentionTiles
     /// </summary>
     private static int FirstColumn(bool causal, int j0, int i0) => causal ? Math.Max(0, j0 - i0) / W * W : 0;
 
-    public static void Forward(AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o, AttentionOperand oLayout, Span<float> lse)
+    /// <summary>
+    /// Matrix b's output and row log-sum-exps; with <paramref name="kept"/> (<see cref="KeptProbabilitiesLength"/> floats) not
+    /// empty, each block's scores and probabilities are made there instead of in scratch, and stay for the backward.
+    /// </summary>
+    public static void Forward(AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o, AttentionOperand oLayout, Span<float> lse, Span<float> kept)
     {
         int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, ld = BlockColumns(l, s);
         var causal = plan.Causal;
@@ -63,11 +95,11 @@ internal static class AttentionTiles
         var lseBlock = scratch.Slice((e + ev + 2 * s) * ld, ld);
         ref var kb = ref Unsafe.Add(ref MemoryMarshal.GetReference(k), plan.K.Offsets[b]);
         ref var vb = ref Unsafe.Add(ref MemoryMarshal.GetReference(v), plan.V.Offsets[b]);
-        ref var sr = ref MemoryMarshal.GetReference(st);
         for (var i0 = 0; i0 < l; i0 += ld)
         {
             var w = Math.Min(ld, l - i0);
             var c1 = Visible(causal, s, i0 + w);
+            ref var sr = ref kept.IsEmpty ? ref MemoryMarshal.GetReference(st) : ref kept[KeptBlock(plan, b, i0, ld)];
             TransposeRows(q[(plan.Q.Offsets[b] + i0 * plan.Q.RowStride)..], plan.Q.RowStride, w, e, qt, ld);
 
             // Sᵀ[j, c] = K[j]·Q[i0 + c] (unscaled) for the keys the block sees.
@@ -87,7 +119,7 @@ internal static class AttentionTiles
 
     public static void Backward(
         AttentionPlan<float> plan, int b, Span<float> scratch, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
-        ReadOnlySpan<float> lse, ReadOnlySpan<float> g, AttentionOperand gLayout,
+        ReadOnlySpan<float> lse, ReadOnlySpan<float> kept, ReadOnlySpan<float> g, AttentionOperand gLayout,
         Span<float> dq, AttentionOperand dqLayout, Span<float> dk, AttentionOperand dkLayout, Span<float> dv, AttentionOperand dvLayout)
     {
         int l = plan.L, s = plan.S, e = plan.E, ev = plan.Ev, ld = BlockColumns(l, s);
@@ -101,7 +133,6 @@ internal static class AttentionTiles
         ref var kb = ref Unsafe.Add(ref MemoryMarshal.GetReference(k), plan.K.Offsets[b]);
         ref var vb = ref Unsafe.Add(ref MemoryMarshal.GetReference(v), plan.V.Offsets[b]);
         ref var gb = ref Unsafe.Add(ref MemoryMarshal.GetReference(g), gLayout.Offsets[b]);
-        ref var sr = ref MemoryMarshal.GetReference(st);
         ref var dsr = ref MemoryMarshal.GetReference(dst);
         ref var dkb = ref dk.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dk), dkLayout.Offsets[b]);
         ref var dvb = ref dv.IsEmpty ? ref Unsafe.NullRef<float>() : ref Unsafe.Add(ref MemoryMarshal.GetReference(dv), dvLayout.Offsets[b]);
@@ -133,17 +164,31 @@ internal static class AttentionTiles
             var first = i0 == last;
             ref var qRows = ref Unsafe.Add(ref qb, (nint)i0 * plan.Q.RowStride);
             ref var gRows = ref Unsafe.Add(ref gb, (nint)i0 * gLayout.RowStride);
-            TransposeRows(q[(plan.Q.Offsets[b] + i0 * plan.Q.RowStride)..], plan.Q.RowStride, w, e, qt, ld);
             TransposeRows(g[(gLayout.Offsets[b] + i0 * gLayout.RowStride)..], gLayout.RowStride, w, ev, gt, ld);
-            lse.Slice(b * l + i0, w).CopyTo(lseBlock);
-            lseBlock[w..].Clear();
 
-            // Sᵀ = K·Qᵀ and dP̃ᵀ = V·gᵀ over the keys each group of queries sees.
-            Product(c1, (j0, _) => (0, e, FirstColumn(causal, j0, i0), Pad(w)), ref kb, plan.K.RowStride, 1, ref MemoryMarshal.GetReference(qt), ld, ref sr, ld, accumulate: false);
+            // dP̃ᵀ = V·gᵀ over the keys each group of queries sees.
             Product(c1, (j0, _) => (0, ev, FirstColumn(causal, j0, i0), Pad(w)), ref vb, plan.V.RowStride, 1, ref MemoryMarshal.GetReference(gt), ld, ref dsr, ld, accumulate: false);
-            for (var c0 = 0; c0 < w; c0 += W)
+            ref var sr = ref MemoryMarshal.GetReference(st);
+            if (kept.IsEmpty)
             {
-                Gradient(ref Unsafe.Add(ref sr, c0), ref Unsafe.Add(ref dsr, c0), ld, Visible(causal, s, i0 + c0 + W), causal ? i0 + c0 : int.MaxValue, plan.Scale, Vector512.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(lseBlock), c0)));
+                // Sᵀ = K·Qᵀ, and P recomputed from it and the log-sum-exps.
+                TransposeRows(q[(plan.Q.Offsets[b] + i0 * plan.Q.RowStride)..], plan.Q.RowStride, w, e, qt, ld);
+                lse.Slice(b * l + i0, w).CopyTo(lseBlock);
+                lseBlock[w..].Clear();
+                Product(c1, (j0, _) => (0, e, FirstColumn(causal, j0, i0), Pad(w)), ref kb, plan.K.RowStride, 1, ref MemoryMarshal.GetReference(qt), ld, ref sr, ld, accumulate: false);
+                for (var c0 = 0; c0 < w; c0 += W)
+                {
+                    Gradient(ref Unsafe.Add(ref sr, c0), ref Unsafe.Add(ref dsr, c0), ld, Visible(causal, s, i0 + c0 + W), causal ? i0 + c0 : int.MaxValue, plan.Scale, Vector512.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(lseBlock), c0)));
+                }
+            }
+            else
+            {
+                // P as the forward left it (read only: a second backward reads it again).
+                sr = ref MemoryMarshal.GetReference(kept[KeptBlock(plan, b, i0, ld)..]);
+                for (var c0 = 0; c0 < w; c0 += W)
+                {
+                    Gradient(ref Unsafe.Add(ref sr, c0), ref Unsafe.Add(ref dsr, c0), ld, Visible(causal, s, i0 + c0 + W), plan.Scale);
+                }
             }
 
             if (!dq.IsEmpty)
@@ -450,6 +495,27 @@ internal static class AttentionTiles
             var x = FloatExp.ExpNonPositive(Masked(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref pj), vs, -lse), j - q0));
             x.StoreUnsafe(ref pj);
             d = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref Unsafe.Add(ref ds, j * ld)), d);
+        }
+
+        for (var j = 0; j < keys; j++)
+        {
+            ref var dj = ref Unsafe.Add(ref ds, j * ld);
+            (Vector512.LoadUnsafe(ref Unsafe.Add(ref p, j * ld)) * (Vector512.LoadUnsafe(ref dj) - d) * vs).StoreUnsafe(ref dj);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Gradient(ref float, ref float, nint, int, int, float, Vector512{float})"/> on probabilities kept by the forward
+    /// (0 where masked): dP̃ becomes scale·P ⊙ (dP̃ − d), P only read.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Gradient(ref float p, ref float ds, nint ld, int keys, float scale)
+    {
+        var vs = Vector512.Create(scale);
+        var d = Vector512<float>.Zero;
+        for (var j = 0; j < keys; j++)
+        {
+            d = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref Unsafe.Add(ref p, j * ld)), Vector512.LoadUnsafe(ref Unsafe.Add(ref ds, j * ld)), d);
         }
 
         for (var j = 0; j < keys; j++)

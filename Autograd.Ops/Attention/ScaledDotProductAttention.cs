@@ -30,8 +30,9 @@ public static class ScaledDotProductAttentionExtensions
         /// attention does: on 4-D head views [B, H, L, E] of a [B, L, H·E] projection (positions outside heads in memory)
         /// they are stored [B, L, H, ·] and viewed per head, so <c>y.Transpose(1, 2).Reshape(B, L, H·Ev)</c> is a view;
         /// otherwise contiguous.
-        /// The forward pass keeps only Q, K, V, O and each row's log-sum-exp, never the [L, S] probabilities; the
-        /// backward pass recomputes them: dV = P̃ᵀ·dO, dP = (dO·Vᵀ) ⊙ dropout, dS = P ⊙ (dP − rowsum(dO ⊙ O)),
+        /// The forward pass keeps Q, K, V, O and each row's log-sum-exp; it keeps the [L, S] probabilities only when they are
+        /// small (float on AVX-512 without mask, bias or dropout, at most 4 MiB of them: a short context like the GPT's 64),
+        /// and otherwise the backward pass recomputes them: dV = P̃ᵀ·dO, dP = (dO·Vᵀ) ⊙ dropout, dS = P ⊙ (dP − rowsum(dO ⊙ O)),
         /// dQ = scale·dS·K, dK = scale·dSᵀ·Q, dbias = Σ_broadcast dS. A backward pass that records (createGraph)
         /// computes the same formulas with recorded ops instead, so it is differentiable again.
         /// </summary>
@@ -56,6 +57,9 @@ public static class ScaledDotProductAttentionExtensions
             var lead = query.ShapeArray[..^2];
             var result = LikeHeads(query, plan.L, plan.Ev, zero: false);   // every row written (0 for a row with no key)
             var lse = Tensor<T>.Uninitialized([.. lead, plan.L]);
+            var record = Tape.ShouldRecord(query, key, value, attnBias);
+            var keptLength = record ? AttentionTiles.KeptProbabilitiesLength(plan) : 0;
+            var kept = keptLength > 0 ? Tensor<T>.Uninitialized([keptLength]) : null;
             using (var qr = query.Read())
             using (var kr = key.Read())
             using (var vr = value.Read())
@@ -63,8 +67,9 @@ public static class ScaledDotProductAttentionExtensions
             using (var br = (attnBias ?? query).Read())
             using (var ow = result.Write())
             using (var lw = lse.Write())
+            using (var pw = (kept ?? lse).Write())
             {
-                AttentionKernel.Forward(plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, Target(result, ow.Memory), lw.Memory);
+                AttentionKernel.Forward(plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, Target(result, ow.Memory), lw.Memory, kept is null ? default : pw.Memory);
             }
 
             if (OpTrace.IsActive)
@@ -72,9 +77,9 @@ public static class ScaledDotProductAttentionExtensions
                 OpTrace.Add("ScaledDotProductAttention", result, [query, key, value, attnMask, attnBias], ("isCausal", isCausal), ("scale", scale), ("dropoutP", dropoutP));
             }
 
-            if (Tape.ShouldRecord(query, key, value, attnBias))
+            if (record)
             {
-                var backward = new Backward<T>(plan, query, key, value, attnMask, attnBias, result, lse);
+                var backward = new Backward<T>(plan, query, key, value, attnMask, attnBias, result, lse, kept);
                 var inputs = attnBias is null ? new[] { query, key, value } : [query, key, value, attnBias];
                 Tape.Record("ScaledDotProductAttention", new CallSite(callerFile, callerLine), result, inputs, backward.Vjp, query, key, value, result);
             }
@@ -242,8 +247,11 @@ public static class ScaledDotProductAttentionExtensions
         return bits;
     }
 
-    /// <summary>What the VJP keeps: the plan, the inputs, the output and the row log-sum-exps (not the probabilities).</summary>
-    private sealed class Backward<T>(AttentionPlan<T> plan, Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T>? mask, Tensor<T>? bias, Tensor<T> o, Tensor<T> lse)
+    /// <summary>
+    /// What the VJP keeps: the plan, the inputs, the output and the row log-sum-exps; the probabilities only where the tiles
+    /// run and they are small (<see cref="AttentionTiles.KeptProbabilitiesLength"/>), else the backward recomputes them.
+    /// </summary>
+    private sealed class Backward<T>(AttentionPlan<T> plan, Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T>? mask, Tensor<T>? bias, Tensor<T> o, Tensor<T> lse, Tensor<T>? kept)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly bool _needQ = q.RequiresGrad;
@@ -280,6 +288,7 @@ public static class ScaledDotProductAttentionExtensions
             using (var br = (bias ?? q).Read())
             using (var or = o.Read())
             using (var lr = lse.Read())
+            using (var pr = (kept ?? lse).Read())
             using (var gr = g.Read())
             using (var dqw = (dq ?? q).Write())
             using (var dkw = (dk ?? q).Write())
@@ -287,7 +296,7 @@ public static class ScaledDotProductAttentionExtensions
             using (var dsw = (dScores ?? q).Write())
             {
                 AttentionKernel.Backward(
-                    plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, or.Memory, Layout(o), lr.Memory, gr.Memory, gLayout,
+                    plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, or.Memory, Layout(o), lr.Memory, kept is null || !tiles ? default : pr.Memory, gr.Memory, gLayout,
                     dq is null ? default : Target(dq, dqw.Memory),
                     dk is null ? default : Target(dk, dkw.Memory),
                     dv is null ? default : Target(dv, dvw.Memory),

@@ -12,10 +12,33 @@ namespace Autograd.Tests.Ops;
 /// against the composed reference in AttentionTests), over generated shapes that cross its 8- and 4-row groups, its
 /// 64-column tiles, its blocks of queries and a key count that is not a multiple of 16, causal or not, on separate tensors
 /// or on the GPT's transposed views, with any subset of the inputs requiring grad.
+/// Each test runs twice: with the forward keeping the probabilities where they are small (the GPT's shapes), and with the
+/// backward always recomputing them.
 /// </summary>
 [Category("GradProperty")]
-public class AttentionTilesTests
+[TestFixture(true)]
+[TestFixture(false)]
+[NonParallelizable] // Flips the process-wide switch AttentionTiles.KeepProbabilitiesDisabled.
+public class AttentionTilesTests(bool keepProbabilities)
 {
+    [SetUp]
+    public void Keep() => AttentionTiles.KeepProbabilitiesDisabled = !keepProbabilities;
+
+    [TearDown]
+    public void Restore() => AttentionTiles.KeepProbabilitiesDisabled = false;
+
+    [Test]
+    public void ASecondBackward_ReadsTheSameProbabilities()
+    {
+        var g = new Generator(11);
+        var x = Tensor.Randn<float>([2, 40, 3 * 2 * 32], g, requiresGrad: true);
+        var (q, k, v) = AttentionTests.Heads(x, 2);
+        var y = Tensor.ScaledDotProductAttention(q, k, v, isCausal: true);
+        var dy = Tensor.Randn<float>(y.ShapeArray, g);
+        var first = Tensor.Grad([y], [x], [dy], retainGraph: true)[0]!.ToArray();
+        var second = Tensor.Grad([y], [x], [dy])[0]!.ToArray();
+        Assert.That(second, Is.EqualTo(first));
+    }
     [Test]
     public void FloatTiles_MatchTheDoublePath()
     {
