@@ -497,11 +497,7 @@ internal static class AttentionTiles
             d = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref Unsafe.Add(ref ds, j * ld)), d);
         }
 
-        for (var j = 0; j < keys; j++)
-        {
-            ref var dj = ref Unsafe.Add(ref ds, j * ld);
-            (Vector512.LoadUnsafe(ref Unsafe.Add(ref p, j * ld)) * (Vector512.LoadUnsafe(ref dj) - d) * vs).StoreUnsafe(ref dj);
-        }
+        Centred(ref p, ref ds, ld, keys, d, vs);
     }
 
     /// <summary>
@@ -518,6 +514,13 @@ internal static class AttentionTiles
             d = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref Unsafe.Add(ref p, j * ld)), Vector512.LoadUnsafe(ref Unsafe.Add(ref ds, j * ld)), d);
         }
 
+        Centred(ref p, ref ds, ld, keys, d, vs);
+    }
+
+    /// <summary>Both <c>Gradient</c>s' last step: dP̃ becomes scale·P ⊙ (dP̃ − d), column by column.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Centred(ref float p, ref float ds, nint ld, int keys, Vector512<float> d, Vector512<float> vs)
+    {
         for (var j = 0; j < keys; j++)
         {
             ref var dj = ref Unsafe.Add(ref ds, j * ld);

@@ -296,7 +296,7 @@ public static class ScaledDotProductAttentionExtensions
             using (var dsw = (dScores ?? q).Write())
             {
                 AttentionKernel.Backward(
-                    plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, or.Memory, Layout(o), lr.Memory, kept is null || !tiles ? default : pr.Memory, gr.Memory, gLayout,
+                    plan, qr.Memory, kr.Memory, vr.Memory, mr.Memory, br.Memory, or.Memory, Layout(o), lr.Memory, kept is null ? default : pr.Memory, gr.Memory, gLayout,
                     dq is null ? default : Target(dq, dqw.Memory),
                     dk is null ? default : Target(dk, dkw.Memory),
                     dv is null ? default : Target(dv, dvw.Memory),

@@ -164,6 +164,7 @@ public class LifetimeTests
                 {
                     Thread.SpinWait(20);
                 }
+
                 foreach (var shape in shapes)
                 {
                     _ = Tensor.Zeros<double>(shape);

@@ -39,6 +39,7 @@ public class AttentionTilesTests(bool keepProbabilities)
         var second = Tensor.Grad([y], [x], [dy])[0]!.ToArray();
         Assert.That(second, Is.EqualTo(first));
     }
+
     [Test]
     public void FloatTiles_MatchTheDoublePath()
     {
