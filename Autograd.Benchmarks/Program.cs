@@ -43,6 +43,13 @@ public static class Program
             args = args.Where(a => a != "--no-direct-a").ToArray();
         }
 
+        // --no-pack-aliased-a: an A whose lines are a multiple of 4 KiB apart read in place like any other (before/after figures).
+        if (args.Contains("--no-pack-aliased-a"))
+        {
+            Gemm.PackAliasedADisabled = true;
+            args = args.Where(a => a != "--no-pack-aliased-a").ToArray();
+        }
+
         // --no-direct-columns: a column-major A (a transposed view) packed instead of read in place.
         if (args.Contains("--no-direct-columns"))
         {

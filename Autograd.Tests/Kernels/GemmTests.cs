@@ -34,6 +34,12 @@ public class GemmTests
 
         /// <summary>Both strides 0: one value everywhere (the expanded gradient of a Sum).</summary>
         BroadcastScalar,
+
+        /// <summary>Row-major with rows 4 KiB apart (an n = 1024 float matrix's pitch).</summary>
+        RowMajorAligned,
+
+        /// <summary>A transposed view with columns 4 KiB apart.</summary>
+        ColumnMajorAligned,
     }
 
     public enum Kernel
@@ -115,13 +121,32 @@ public class GemmTests
         }
     }
 
+    // An A whose lines are 4 KiB apart, swept by more than 1024 columns of B: packed rather than read in place
+    // (Gemm.ReadsAInPlace), on one worker and on two splitting the rows (each sweeps every column).
+    public static IEnumerable<TestCaseData> AliasedCases()
+    {
+        foreach (var aLayout in new[] { Layout.RowMajorAligned, Layout.ColumnMajorAligned })
+        {
+            foreach (var threads in new[] { 1, 2 })
+            {
+                foreach (var accumulate in new[] { false, true })
+                {
+                    yield return new TestCaseData(1030, 1030, 40, aLayout, Layout.RowMajor, accumulate, Kernel.Widest, threads)
+                        .SetArgDisplayNames("1030x1030x40", $"A {aLayout}", "B RowMajor", accumulate ? "C+=" : "C=", $"{threads} thr");
+                }
+            }
+        }
+    }
+
     [TestCaseSource(nameof(Cases))]
     [TestCaseSource(nameof(EdgeCases))]
+    [TestCaseSource(nameof(AliasedCases))]
     public void FloatMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel);
 
     [TestCaseSource(nameof(Cases))]
     [TestCaseSource(nameof(EdgeCases))]
+    [TestCaseSource(nameof(AliasedCases))]
     public void DoubleMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel);
 
@@ -134,6 +159,21 @@ public class GemmTests
     [TestCaseSource(nameof(Cases))]
     public void DoubleMatchesReference_WithAPackedBeforehand(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel, prepacked: true);
+
+    [TestCase(1024, 1, 1024, false)]   // rows 4 KiB apart, swept by 1024 columns: packed
+    [TestCase(2048, 1, 4096, false)]
+    [TestCase(1, 1024, 2048, false)]   // a transposed view, columns 4 KiB apart
+    [TestCase(1024, 1, 512, true)]     // too few columns to pay for the copy
+    [TestCase(1000, 1, 4096, true)]    // not aliased
+    [TestCase(128, 1, 4096, true)]
+    [TestCase(1, 384, 4096, true)]
+    [TestCase(0, 1, 4096, true)]       // broadcast rows
+    public void ReadsAInPlace_ExceptAnAliasedASweptByManyColumns(int rowStride, int colStride, int columns, bool expected) =>
+        Assert.That(Gemm.ReadsAInPlace<float>(rowStride, colStride, columns), Is.EqualTo(expected));
+
+    [Test]
+    public void ReadsAInPlace_CountsBytes() =>
+        Assert.That((Gemm.ReadsAInPlace<double>(512, 1, 1024), Gemm.ReadsAInPlace<double>(256, 1, 1024)), Is.EqualTo((false, true)));
 
     [Test]
     public void PackedA_GivesTheUnpackedProductsBits_AndIsReusable()
@@ -349,6 +389,8 @@ public class GemmTests
             Layout.BroadcastRows => (0, 1, cols),
             Layout.BroadcastColumns => (1, 0, rows),
             Layout.BroadcastScalar => (0, 0, 1),
+            Layout.RowMajorAligned => (Aligned<T>(cols), 1, rows * Aligned<T>(cols)),
+            Layout.ColumnMajorAligned => (1, Aligned<T>(rows), cols * Aligned<T>(rows)),
             _ => throw new ArgumentOutOfRangeException(nameof(layout)),
         };
         var data = new T[offset + span + 4];
@@ -358,5 +400,13 @@ public class GemmTests
         }
 
         return (data, offset, rowStride, colStride);
+    }
+
+    /// <summary>The smallest multiple of 4 KiB (in elements) that holds <paramref name="count"/> elements.</summary>
+    private static int Aligned<T>(int count)
+        where T : unmanaged
+    {
+        var page = 4096 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        return (count + page - 1) / page * page;
     }
 }
