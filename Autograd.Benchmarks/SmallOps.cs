@@ -12,7 +12,7 @@ namespace Autograd.Benchmarks;
 /// </summary>
 internal static class SmallOps
 {
-    private static readonly string[] s_all = ["add", "mul", "relu", "exp", "tanh", "sigmoid", "erf", "gelu", "softmax", "logsoftmax", "crossentropy", "layernorm"];
+    private static readonly string[] s_all = ["add", "mul", "relu", "exp", "tanh", "sigmoid", "erf", "gelu", "gelugrad", "softmax", "logsoftmax", "crossentropy", "layernorm"];
 
     public static int Run(string[] args)
     {
@@ -170,6 +170,7 @@ internal static class SmallOps
         var targets = Enumerable.Range(0, n / 64).Select(i => i % 64).ToArray();
         var wide = Tensor.Randn<float>([Math.Max(1, n / 128), 128], g);   // the GPT's LayerNorm rows
         var weight = Tensor.Ones<float>(128);
+        var leaf = Tensor.Randn<float>([n], g, requiresGrad: true);
         return op switch
         {
             "add" => () => _ = a + b,
@@ -180,6 +181,12 @@ internal static class SmallOps
             "sigmoid" => () => _ = a.Sigmoid(),
             "erf" => () => _ = a.Erf(),
             "gelu" => () => _ = a.Gelu(),
+            "gelugrad" => () =>
+            {
+                // GELU forward and its VJP (less "gelu": the backward alone).
+                using var grad = Tensor.EnableGrad();
+                _ = Tensor.Grad(leaf.Gelu(), [leaf], b);
+            },
             "softmax" => () => _ = rows.Softmax(-1),
             "logsoftmax" => () => _ = rows.LogSoftmax(-1),
             "crossentropy" => () => _ = rows.CrossEntropy(targets),

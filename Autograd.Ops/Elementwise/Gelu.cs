@@ -57,14 +57,15 @@ public static class GeluExtensions
     /// <summary>
     /// The exact GELU, x·Φ(x) = ½x·(1 + erf(x/√2)) (the second operand is ignored): in double for double, in float
     /// lanes with the float erf (<see cref="Special.Erf(Vector512{float})"/>) for float, as PyTorch's CPU kernel computes it.
+    /// A NaN x reaches the result through the factor x, so the float lanes skip erf's NaN check (and the VJP's exponential's).
     /// </summary>
     private readonly struct Exact : IDoubleLanes, IFloatLanes
     {
         public static Vector512<float> Invoke(Vector512<float> x, Vector512<float> unused) =>
-            Vector512.Create(0.5f) * x * (Vector512<float>.One + Special.Erf(x * InvSqrt2F));
+            Vector512.Create(0.5f) * x * (Vector512<float>.One + Special.ErfOfNumber(x * InvSqrt2F));
 
         public static Vector256<float> Invoke(Vector256<float> x, Vector256<float> unused) =>
-            Vector256.Create(0.5f) * x * (Vector256<float>.One + Special.Erf(x * InvSqrt2F));
+            Vector256.Create(0.5f) * x * (Vector256<float>.One + Special.ErfOfNumber(x * InvSqrt2F));
 
         public static double Invoke(double x, double unused) => 0.5 * x * (1 + Special.Erf(x * s_invSqrt2));
 
@@ -76,12 +77,12 @@ public static class GeluExtensions
     private readonly struct ExactGradient : IDoubleLanes, IFloatLanes
     {
         public static Vector512<float> Invoke(Vector512<float> g, Vector512<float> x) =>
-            g * (Vector512.Create(0.5f) * (Vector512<float>.One + Special.Erf(x * InvSqrt2F))
-                + x * FloatExp.ExpNonPositive(Vector512.Create(-0.5f) * x * x) * InvSqrt2PiF);
+            g * (Vector512.Create(0.5f) * (Vector512<float>.One + Special.ErfOfNumber(x * InvSqrt2F))
+                + x * FloatExp.ExpNonPositiveOfNumber(Vector512.Create(-0.5f) * x * x) * InvSqrt2PiF);
 
         public static Vector256<float> Invoke(Vector256<float> g, Vector256<float> x) =>
-            g * (Vector256.Create(0.5f) * (Vector256<float>.One + Special.Erf(x * InvSqrt2F))
-                + x * FloatExp.ExpNonPositive(Vector256.Create(-0.5f) * x * x) * InvSqrt2PiF);
+            g * (Vector256.Create(0.5f) * (Vector256<float>.One + Special.ErfOfNumber(x * InvSqrt2F))
+                + x * FloatExp.ExpNonPositiveOfNumber(Vector256.Create(-0.5f) * x * x) * InvSqrt2PiF);
 
         public static double Invoke(double g, double x) =>
             g * (0.5 * (1 + Special.Erf(x * s_invSqrt2)) + x * Math.Exp(-0.5 * x * x) * s_invSqrt2Pi);

@@ -240,6 +240,22 @@ public class MathOpTests
     }
 
     [Test]
+    public void Gelu_InFloat_CarriesNaN_ThroughTheVectorLanes()
+    {
+        // The float lanes skip erf's and the exponential's NaN checks: a NaN x must still reach y and dx through the
+        // factor x, in whole 16- and 8-lane blocks and in the tail.
+        var xs = Enumerable.Range(0, 27).Select(i => i % 5 == 2 ? float.NaN : (float)(i * 0.4 - 5)).ToArray();
+        var x = Tensor.FromArray(xs, requiresGrad: true);
+        var y = x.Gelu().ToArray();
+        var dx = Tensor.Grad(x.Gelu(), x, Tensor.OnesLike(x))!.ToArray();
+        for (var i = 0; i < xs.Length; i++)
+        {
+            Assert.That(float.IsNaN(y[i]), Is.EqualTo(float.IsNaN(xs[i])), $"gelu({xs[i]:R}) = {y[i]:R}");
+            Assert.That(float.IsNaN(dx[i]), Is.EqualTo(float.IsNaN(xs[i])), $"gelu'({xs[i]:R}) = {dx[i]:R}");
+        }
+    }
+
+    [Test]
     public void Gelu_FusedVjp_MatchesTheRecordedFormula()
     {
         // The VJP's fused pass (no createGraph) gives the recorded formula's values.
