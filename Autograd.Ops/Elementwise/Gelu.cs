@@ -56,7 +56,7 @@ public static class GeluExtensions
 
     /// <summary>
     /// The exact GELU, x·Φ(x) = ½x·(1 + erf(x/√2)) (the second operand is ignored): in double for double, in float
-    /// lanes with the float erf (<see cref="Special.Erf(Vector512{float})"/>) for float, as PyTorch's CPU kernel computes it.
+    /// lanes with the float erf (<see cref="Special.ErfOfNumber(Vector512{float})"/>) for float, as PyTorch's CPU kernel computes it.
     /// A NaN x reaches the result through the factor x, so the float lanes skip erf's NaN check (and the VJP's exponential's).
     /// </summary>
     private readonly struct Exact : IDoubleLanes, IFloatLanes

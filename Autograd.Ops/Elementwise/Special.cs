@@ -88,11 +88,11 @@ internal static class Special
     public static Vector512<float> Erf(Vector512<float> x) => Vector512.ConditionalSelect(Vector512.Equals(x, x), ErfOfNumber(x), x);
 
     /// <summary>
-    /// <see cref="Erf(Vector512{float})"/> of lanes that are not NaN (a NaN lane gives a number), for callers whose result
+    /// <see cref="Erf(Vector512{float})"/> of lanes that are not NaN (a NaN lane's result is unspecified), for callers whose result
     /// carries a NaN x through another term (GELU's ½x·(1 + erf)): the same values elsewhere, two operations fewer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> ErfOfNumber(Vector512<float> x)
+    public static Vector512<float> ErfOfNumber(Vector512<float> x)
     {
         // Horner's rule in fused multiply-adds, written out (a loop would keep the JIT from inlining this into the callers' loops).
         var c = Vector512.Min(Vector512.Max(x, Vector512.Create(-4f)), Vector512.Create(4f));
@@ -118,11 +118,11 @@ internal static class Special
     public static Vector256<float> Erf(Vector256<float> x) => Vector256.ConditionalSelect(Vector256.Equals(x, x), ErfOfNumber(x), x);
 
     /// <summary>
-    /// <see cref="Erf(Vector256{float})"/> of lanes that are not NaN (a NaN lane gives a number), for callers whose result
+    /// <see cref="Erf(Vector256{float})"/> of lanes that are not NaN (a NaN lane's result is unspecified), for callers whose result
     /// carries a NaN x through another term (GELU's ½x·(1 + erf)): the same values elsewhere, two operations fewer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> ErfOfNumber(Vector256<float> x)
+    public static Vector256<float> ErfOfNumber(Vector256<float> x)
     {
         // Horner's rule in fused multiply-adds, written out (a loop would keep the JIT from inlining this into the callers' loops).
         var c = Vector256.Min(Vector256.Max(x, Vector256.Create(-4f)), Vector256.Create(4f));

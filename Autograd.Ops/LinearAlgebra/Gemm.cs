@@ -545,12 +545,14 @@ internal static class Gemm
 
         ref var cBase = ref MemoryMarshal.GetReference(o.C.Span);
         var ldc = (nint)o.CRowStride;
-        var direct = !packedA.IsSet && ReadsAInPlace<T>(o.ARowStride, o.AColStride, j1 - j0);
         var byRows = o.AColStride == 1;
 
         for (var jc = j0; jc < j1; jc += ncMax)
         {
             var nc = Math.Min(ncMax, j1 - jc);
+
+            // A's blocks are packed (or not) anew for every chunk of columns: the chunk's width is what pays for the copy.
+            var direct = !packedA.IsSet && ReadsAInPlace<T>(o.ARowStride, o.AColStride, nc);
             for (var pc = 0; pc < k; pc += kcMax)
             {
                 var kc = Math.Min(kcMax, k - pc);
@@ -641,7 +643,7 @@ internal static class Gemm
 
     /// <summary>
     /// Whether the micro-kernel reads an A with these strides in place (row-major, or column-major: a transposed
-    /// view) instead of packing it, for a block of <paramref name="columns"/> columns of C: not when its lines are a
+    /// view) instead of packing it, for a chunk of <paramref name="columns"/> columns of C: not when its lines are a
     /// nonzero multiple of <see cref="AliasBytes"/> apart and at least <see cref="AliasedPackColumns"/> columns of B
     /// sweep it, where the packed copy is faster (an n = 2048 float product 4 % at one thread, n = 1024 2 %).
     /// </summary>

@@ -41,7 +41,7 @@ internal static class FloatExp
     public static Vector512<float> ExpNonPositive(Vector512<float> x) => Vector512.ConditionalSelect(Vector512.Equals(x, x), ExpNonPositiveOfNumber(x), x);
 
     /// <summary>
-    /// <see cref="ExpNonPositive(Vector512{float})"/> of lanes that are not NaN (a NaN lane gives a number), for callers whose
+    /// <see cref="ExpNonPositive(Vector512{float})"/> of lanes that are not NaN (a NaN lane's result is unspecified), for callers whose
     /// result carries a NaN x through another term (GELU's x·e^(−x²/2)): the same values elsewhere, two operations fewer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -58,7 +58,7 @@ internal static class FloatExp
     public static Vector256<float> ExpNonPositive(Vector256<float> x) => Vector256.ConditionalSelect(Vector256.Equals(x, x), ExpNonPositiveOfNumber(x), x);
 
     /// <summary>
-    /// <see cref="ExpNonPositive(Vector256{float})"/> of lanes that are not NaN (a NaN lane gives a number), for callers whose
+    /// <see cref="ExpNonPositive(Vector256{float})"/> of lanes that are not NaN (a NaN lane's result is unspecified), for callers whose
     /// result carries a NaN x through another term (GELU's x·e^(−x²/2)): the same values elsewhere, two operations fewer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

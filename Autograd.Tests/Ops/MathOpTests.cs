@@ -239,11 +239,13 @@ public class MathOpTests
         }
     }
 
-    [Test]
-    public void Gelu_InFloat_CarriesNaN_ThroughTheVectorLanes()
+    [TestCase(false)]
+    [TestCase(true)]
+    [NonParallelizable] // Sets the kernels' width switch.
+    public void Gelu_InFloat_CarriesNaN_ThroughTheVectorLanes(bool force256) => KernelWidth.Run(force256, () =>
     {
         // The float lanes skip erf's and the exponential's NaN checks: a NaN x must still reach y and dx through the
-        // factor x, in whole 16- and 8-lane blocks and in the tail.
+        // factor x, in whole vectors (16 lanes, or 8 with the 256-bit kernels) and in the tail.
         var xs = Enumerable.Range(0, 27).Select(i => i % 5 == 2 ? float.NaN : (float)(i * 0.4 - 5)).ToArray();
         var x = Tensor.FromArray(xs, requiresGrad: true);
         var y = x.Gelu().ToArray();
@@ -253,7 +255,7 @@ public class MathOpTests
             Assert.That(float.IsNaN(y[i]), Is.EqualTo(float.IsNaN(xs[i])), $"gelu({xs[i]:R}) = {y[i]:R}");
             Assert.That(float.IsNaN(dx[i]), Is.EqualTo(float.IsNaN(xs[i])), $"gelu'({xs[i]:R}) = {dx[i]:R}");
         }
-    }
+    });
 
     [Test]
     public void Gelu_FusedVjp_MatchesTheRecordedFormula()
