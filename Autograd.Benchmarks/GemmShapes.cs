@@ -5,7 +5,8 @@ namespace Autograd.Benchmarks;
 
 /// <summary>
 /// `gemmshapes [rounds]`: Gemm.Multiply on the GPT step's Linear products (batch 12 × context 64 = 768 rows,
-/// 128 channels) in the three forms a Linear layer runs them, and the square n = 1024 product, at 1 and 2
+/// 128 channels) in the three forms a Linear layer runs them, 768 × 1024 products against 32-512 columns (an A with
+/// 4 KiB rows, <see cref="Autograd.Kernels.Gemm.ReadsAInPlace{T}"/>), and the square n = 1024 product, at 1 and 2
 /// threads taken in turn round after round (so both see the same machine). Per shape and thread count: the
 /// median of the rounds' times (each round ~20 ms of repeats) and its GFLOP/s, and the median of the process's
 /// CPU time per product (GFLOP per CPU-second: the rate per busy core, steadier on a shared machine). A planning tool for the GEMM;
