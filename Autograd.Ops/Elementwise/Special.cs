@@ -109,8 +109,7 @@ internal static class Special
         q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ2));
         q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ3));
         q = Vector512.FusedMultiplyAdd(q, x2, Vector512.Create(ErfQ4));
-        var r = Vector512.Min(Vector512.Max(c * (p / q), Vector512.Create(-1f)), Vector512<float>.One);
-        return r;
+        return Vector512.Min(Vector512.Max(c * (p / q), Vector512.Create(-1f)), Vector512<float>.One);
     }
 
     /// <summary><see cref="Erf(Vector512{float})"/> in eight lanes, the same operations in the same order.</summary>
@@ -139,8 +138,7 @@ internal static class Special
         q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ2));
         q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ3));
         q = Vector256.FusedMultiplyAdd(q, x2, Vector256.Create(ErfQ4));
-        var r = Vector256.Min(Vector256.Max(c * (p / q), Vector256.Create(-1f)), Vector256<float>.One);
-        return r;
+        return Vector256.Min(Vector256.Max(c * (p / q), Vector256.Create(-1f)), Vector256<float>.One);
     }
 
     // The float erf's numerator (x¹² … x⁰ coefficients of P(x²)·x / x) and denominator (x⁸ … x⁰), highest first.
