@@ -36,13 +36,20 @@ internal static class GemmShapes
         ("sq   1024", 1024, 1024, 1024, false, false),
         ("sqBt 1024 A.B^T", 1024, 1024, 1024, false, true),
         ("sqAt 1024 A^T.B", 1024, 1024, 1024, true, false),
+        ("conv W[64,288] . cols[288,784]", 64, 784, 288, false, false),
+        ("conv W[128,576] . cols[576,812]", 128, 812, 576, false, false),
+        ("tall 768x288 . [288,784]", 768, 784, 288, false, false),
     ];
 
     // The GPT's Linear layers over x [12, 64, in]: (in, out).
     private static readonly (int In, int Out)[] s_linears = [(128, 384), (128, 128), (128, 512), (512, 128)];
 
+    private static bool s_abDirectB;
+
     public static int Run(string[] args)
     {
+        s_abDirectB = args.Contains("direct-b");
+        args = [.. args.Where(a => a is not "--ab" and not "direct-b")];
         var rounds = args.Length > 0 ? int.Parse(args[0]) : 15;
         var filter = args.Length > 1 ? args[1] : "";
         if (filter == "linear")
@@ -96,43 +103,63 @@ internal static class GemmShapes
         return 0;
     }
 
-    /// <summary>Times <paramref name="run"/> at 1 and 2 threads in turn and prints the medians.</summary>
+    /// <summary>
+    /// Times <paramref name="run"/> at 1 and 2 threads in turn and prints the medians; with `--ab direct-b`, each
+    /// thread count runs with B packed and with <see cref="Gemm.ReadsBInPlace{T}"/>'s rule in turn within every round as well.
+    /// </summary>
     private static void Report(string name, double flops, int rounds, Action run)
     {
         var reps = Math.Max(1, (int)(4e9 / flops));
-        var times = new List<double>[] { [], [] };
-        var cpu = new List<double>[] { [], [] };
+        var sides = s_abDirectB ? 2 : 1;
+        var times = new List<double>[4];
+        var cpu = new List<double>[4];
+        for (var i = 0; i < 4; i++)
+        {
+            (times[i], cpu[i]) = ([], []);
+        }
+
         for (var round = 0; round < rounds + 2; round++)
         {
             for (var t = 0; t < 2; t++)
             {
-                Tensor.SetNumThreads(t + 1);
-                Gemm.ThreadsOverride = t + 1;
-                var cpu0 = ProcessCpuSeconds();
-                var watch = Stopwatch.StartNew();
-                for (var r = 0; r < reps; r++)
+                for (var side = 0; side < sides; side++)
                 {
-                    run();
-                }
+                    Tensor.SetNumThreads(t + 1);
+                    Gemm.ThreadsOverride = t + 1;
+                    if (s_abDirectB)
+                    {
+                        Gemm.DirectBDisabled = side == 0;
+                    }
 
-                if (round >= 2)
-                {
-                    times[t].Add(watch.Elapsed.TotalSeconds / reps);
-                    cpu[t].Add((ProcessCpuSeconds() - cpu0) / reps);
+                    var cpu0 = ProcessCpuSeconds();
+                    var watch = Stopwatch.StartNew();
+                    for (var r = 0; r < reps; r++)
+                    {
+                        run();
+                    }
+
+                    if (round >= 2)
+                    {
+                        times[2 * t + side].Add(watch.Elapsed.TotalSeconds / reps);
+                        cpu[2 * t + side].Add((ProcessCpuSeconds() - cpu0) / reps);
+                    }
                 }
             }
         }
 
         Tensor.SetNumThreads(Environment.ProcessorCount);
         Gemm.ThreadsOverride = 0;
+        double Median(List<double> list) => list.Order().ElementAt(list.Count / 2);
         var line = $"{name,-32}";
         for (var t = 0; t < 2; t++)
         {
-            times[t].Sort();
-            cpu[t].Sort();
-            var median = times[t][times[t].Count / 2];
-            var cpuMedian = cpu[t][cpu[t].Count / 2];
+            var median = Median(times[2 * t]);
+            var cpuMedian = Median(cpu[2 * t]);
             line += $"  t={t + 1}: {median * 1e6,9:F1} us {flops / median / 1e9,6:F1} GFLOP/s (CPU {cpuMedian * 1e6,9:F1} us, {flops / cpuMedian / 1e9,6:F1} per core-s)";
+            if (s_abDirectB)
+            {
+                line += $" direct B {Median(times[2 * t + 1]) * 1e6,9:F1} us, CPU {Median(cpu[2 * t + 1]) / cpuMedian:F3}x";
+            }
         }
 
         Console.WriteLine(line);

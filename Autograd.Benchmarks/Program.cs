@@ -50,6 +50,13 @@ public static class Program
             args = args.Where(a => a != "--no-pack-aliased-a").ToArray();
         }
 
+        // --no-direct-b: a row-major B packed like any other operand instead of read in place (before/after figures).
+        if (args.Contains("--no-direct-b"))
+        {
+            Gemm.DirectBDisabled = true;
+            args = args.Where(a => a != "--no-direct-b").ToArray();
+        }
+
         // --no-direct-columns: a column-major A (a transposed view) packed instead of read in place.
         if (args.Contains("--no-direct-columns"))
         {

@@ -46,6 +46,27 @@ internal static class ConvColumns
     }
 
     /// <summary>
+    /// Scratch for one block of columns packed at <see cref="AlignedStart{T}"/>: K × <see cref="BlockWidth"/>
+    /// elements and up to a cache line's worth before them.
+    /// </summary>
+    public static int BlockScratch<T>(ConvGeometry g)
+        where T : unmanaged
+        => g.K * BlockWidth(g) + 64 / Unsafe.SizeOf<T>();
+
+    /// <summary>
+    /// The first element of <paramref name="scratch"/> on a 64-byte boundary (within its first cache line): the
+    /// block of columns packed there, whose rows Gemm may read in place (<see cref="Gemm.ReadsBInPlace{T}"/>),
+    /// then starts each row a whole number of lines from a line's start when its width allows. The pool's large arrays
+    /// are not moved by the collector; if one were, the products would only run slower, not differently.
+    /// </summary>
+    public static unsafe int AlignedStart<T>(T[] scratch)
+        where T : unmanaged
+    {
+        var misalignment = (int)((nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch)) & 63);
+        return misalignment == 0 ? 0 : (64 - misalignment) / Unsafe.SizeOf<T>();
+    }
+
+    /// <summary>
     /// How many images' columns go side by side into one product: when an image's positions are few
     /// (2·P ≤ 1024) and K × P fits the block budget, as many images as keep the wide block within both
     /// 1024 positions and the budget; else 1 (one image, block by block).

@@ -21,7 +21,7 @@ internal sealed class DirectColumns<T>(ConvGeometry geometry, Tensor<T> windows,
     internal override int ScratchFor(int images)
     {
         var g = Geometry;
-        return Math.Max(g.K * ConvColumns.BlockWidth(g), inputGradient.ScratchFor(images));
+        return Math.Max(ConvColumns.BlockScratch<T>(g), inputGradient.ScratchFor(images));
     }
 
     public override void Forward(Tensor<T> x, ConvFilters<T> w, T[]? b, Memory<T> y, int n0, int count, T[] scratch)

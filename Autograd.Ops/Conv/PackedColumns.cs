@@ -25,7 +25,7 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
     internal override int ScratchFor(int images)
     {
         var g = Geometry;
-        return images > 1 ? (2 * g.K + g.Fg) * images * g.P : g.K * ConvColumns.BlockWidth(g);
+        return images > 1 ? (2 * g.K + g.Fg) * images * g.P : ConvColumns.BlockScratch<T>(g);
     }
 
     /// <summary>
@@ -167,7 +167,7 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
                     ShallowGemm.Multiply<T>(
                         fg, count, k,
                         w.Memory.Span[(w.Offset + group * fg * k)..], k, 1,
-                        cols, count,
+                        cols.AsSpan(cAt), count,
                         y.Span[yAt..], p,
                         b is null ? default : b.AsSpan(group * fg, fg));
                     continue;
@@ -214,7 +214,7 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
                         var dyRow = dyRows.Slice(dyOffset + (n * g.F + group * fg + f) * p + p0, count);
                         for (var r = 0; r < k; r++)
                         {
-                            target[(group * fg + f) * k + r] += TP.Dot<T>(dyRow, cols.AsSpan(r * count, count));
+                            target[(group * fg + f) * k + r] += TP.Dot<T>(dyRow, cols.AsSpan(cAt + r * count, count));
                         }
                     }
 
@@ -291,8 +291,9 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
             return (view.Memory, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
         }
 
-        Pack(x, g, n, group, p0, count, scratch);
-        return (scratch, 0, count, 1);
+        var at = ConvColumns.AlignedStart(scratch);
+        Pack(x, g, n, group, p0, count, scratch.AsSpan(at));
+        return (scratch, at, count, 1);
     }
 
     /// <summary>

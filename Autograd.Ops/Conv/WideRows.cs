@@ -24,7 +24,7 @@ internal sealed class WideRows<T>(ConvGeometry geometry) : ConvStrategy<T>(geome
     internal override int ScratchFor(int images)
     {
         var g = Geometry;
-        return Math.Max(WideConv.ScratchLength<T>(g), g.K * ConvColumns.BlockWidth(g));
+        return Math.Max(WideConv.ScratchLength<T>(g), ConvColumns.BlockScratch<T>(g));
     }
 
     public override void Forward(Tensor<T> x, ConvFilters<T> w, T[]? b, Memory<T> y, int n0, int count, T[] scratch)

@@ -40,6 +40,9 @@ public class GemmTests
 
         /// <summary>A transposed view with columns 4 KiB apart.</summary>
         ColumnMajorAligned,
+
+        /// <summary>Row-major with rows an odd number of 64-byte lines apart (a B that Gemm reads in place).</summary>
+        RowMajorLines,
     }
 
     public enum Kernel
@@ -138,21 +141,46 @@ public class GemmTests
         }
     }
 
+    // A row-major B with rows an odd number of cache lines apart, against at most 128 rows of A: read in place by the
+    // micro-kernel (Gemm.ReadsBInPlace), its ragged last panel packed; and against 129 rows, packed. One worker, and two
+    // splitting the columns (each reads its own columns of B in place).
+    public static IEnumerable<TestCaseData> DirectBCases()
+    {
+        foreach (var (m, n, k) in new[] { (64, 100, 300), (128, 64, 40), (8, 33, 17), (3, 32, 5), (129, 70, 33), (16, 1000, 520) })
+        {
+            foreach (var aLayout in new[] { Layout.RowMajor, Layout.ColumnMajor })
+            {
+                foreach (var kernel in new[] { Kernel.Widest, Kernel.Vector256 })
+                {
+                    foreach (var threads in new[] { 1, 2 })
+                    {
+                        var accumulate = (m + threads + (int)aLayout) % 2 == 0;
+                        yield return new TestCaseData(m, n, k, aLayout, Layout.RowMajorLines, accumulate, kernel, threads)
+                            .SetArgDisplayNames($"{m}x{n}x{k}", $"A {aLayout}", "B RowMajorLines", accumulate ? "C+=" : "C=", $"{kernel}", $"{threads} thr");
+                    }
+                }
+            }
+        }
+    }
+
     [TestCaseSource(nameof(Cases))]
     [TestCaseSource(nameof(EdgeCases))]
     [TestCaseSource(nameof(AliasedCases))]
+    [TestCaseSource(nameof(DirectBCases))]
     public void FloatMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel);
 
     [TestCaseSource(nameof(Cases))]
     [TestCaseSource(nameof(EdgeCases))]
     [TestCaseSource(nameof(AliasedCases))]
+    [TestCaseSource(nameof(DirectBCases))]
     public void DoubleMatchesReference(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel);
 
     // A packed once (Gemm.Pack, a convolution's filters) and the product over it: the same paths and checks.
     [TestCaseSource(nameof(Cases))]
     [TestCaseSource(nameof(EdgeCases))]
+    [TestCaseSource(nameof(DirectBCases))]
     public void FloatMatchesReference_WithAPackedBeforehand(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel, prepacked: true);
 
@@ -170,6 +198,22 @@ public class GemmTests
     [TestCase(0, 1, 4096, true)]       // broadcast rows
     public void ReadsAInPlace_ExceptAnAliasedASweptByManyColumns(int rowStride, int colStride, int columns, bool expected) =>
         Assert.That(Gemm.ReadsAInPlace<float>(rowStride, colStride, columns), Is.EqualTo(expected));
+
+    [TestCase(64, 416, 1, true)]      // c2's columns: rows 26 lines apart
+    [TestCase(128, 368, 1, true)]     // 23 lines
+    [TestCase(64, 784, 1, true)]      // 49 lines
+    [TestCase(129, 416, 1, false)]    // enough rows of A to pay for packing B
+    [TestCase(64, 128, 1, false)]     // 8 lines apart: a panel's rows crowd an eighth of the L1 sets
+    [TestCase(64, 1024, 1, false)]    // 4 KiB apart
+    [TestCase(64, 420, 1, false)]     // not a whole number of lines
+    [TestCase(64, 416, 2, false)]     // not row-major
+    [TestCase(64, 0, 1, false)]       // broadcast rows
+    public void ReadsBInPlace_ARowMajorBWhoseRowsSpreadOverTheSets_AgainstFewRows(int rows, int rowStride, int colStride, bool expected) =>
+        Assert.That(Gemm.ReadsBInPlace<float>(rows, rowStride, colStride), Is.EqualTo(expected));
+
+    [Test]
+    public void ReadsBInPlace_CountsBytes() =>
+        Assert.That((Gemm.ReadsBInPlace<double>(64, 416, 1), Gemm.ReadsBInPlace<double>(64, 208, 1)), Is.EqualTo((false, true)));
 
     [Test]
     public void ReadsAInPlace_CountsBytes() =>
@@ -391,6 +435,7 @@ public class GemmTests
             Layout.BroadcastScalar => (0, 0, 1),
             Layout.RowMajorAligned => (Aligned<T>(cols), 1, rows * Aligned<T>(cols)),
             Layout.ColumnMajorAligned => (1, Aligned<T>(rows), cols * Aligned<T>(rows)),
+            Layout.RowMajorLines => (OddLines<T>(cols), 1, rows * OddLines<T>(cols)),
             _ => throw new ArgumentOutOfRangeException(nameof(layout)),
         };
         var data = new T[offset + span + 4];
@@ -400,6 +445,15 @@ public class GemmTests
         }
 
         return (data, offset, rowStride, colStride);
+    }
+
+    /// <summary>The smallest odd number of 64-byte lines (in elements) that holds <paramref name="count"/> elements.</summary>
+    private static int OddLines<T>(int count)
+        where T : unmanaged
+    {
+        var line = 64 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        var lines = (count + line - 1) / line;
+        return (lines | 1) * line;
     }
 
     /// <summary>The smallest multiple of 4 KiB (in elements) that holds <paramref name="count"/> elements.</summary>

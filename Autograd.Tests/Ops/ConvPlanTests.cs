@@ -188,7 +188,7 @@ public class ConvPlanTests
         {
             var packed = Plan(c4);
             Assert.That(packed, Is.TypeOf<PackedColumns<float>>());
-            Assert.That(packed.ScratchLength, Is.EqualTo(c4.K * ConvColumns.BlockWidth(c4)));
+            Assert.That(packed.ScratchLength, Is.EqualTo(ConvColumns.BlockScratch<float>(c4)));
         }
         finally
         {
@@ -202,7 +202,7 @@ public class ConvPlanTests
         // Wide rows' regions; Winograd's transforms or the column path's wide buffers for dW; a direct
         // strategy's block of columns or its dX strategy's scratch for runs of one image.
         var lenet = Geometry(64, 6, 14, 14, 16, 5);
-        Assert.That(Plan(lenet).ScratchLength, Is.EqualTo(Math.Max(WideConv.ScratchLength<float>(lenet), lenet.K * ConvColumns.BlockWidth(lenet))));
+        Assert.That(Plan(lenet).ScratchLength, Is.EqualTo(Math.Max(WideConv.ScratchLength<float>(lenet), ConvColumns.BlockScratch<float>(lenet))));
         var small = Geometry(7, 64, 8, 8, 64, 3, padding: 1);
         WithSwitches(wideOff: true, winogradOff: false, () =>
         {
@@ -211,13 +211,13 @@ public class ConvPlanTests
         });
 
         var oneByOne = Geometry(2, 8, 6, 6, 16, 1);
-        Assert.That(Plan(oneByOne).ScratchLength, Is.EqualTo(Math.Max(WideConv.ScratchLength<float>(oneByOne), oneByOne.K * ConvColumns.BlockWidth(oneByOne))));
+        Assert.That(Plan(oneByOne).ScratchLength, Is.EqualTo(Math.Max(WideConv.ScratchLength<float>(oneByOne), ConvColumns.BlockScratch<float>(oneByOne))));
         var large = Geometry(2, 64, 12, 12, 40, 1);
         WithSwitches(wideOff: true, winogradOff: false, () =>
         {
             // Packed columns would batch these images (P = 144), but a direct strategy's runs are one image.
             Assert.That(ConvPlan.Choose<float>(large, null).Batch, Is.GreaterThan(1));
-            Assert.That(Plan(large).ScratchLength, Is.EqualTo(large.K * ConvColumns.BlockWidth(large)));
+            Assert.That(Plan(large).ScratchLength, Is.EqualTo(ConvColumns.BlockScratch<float>(large)));
         });
     }
 
