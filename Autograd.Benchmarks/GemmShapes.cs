@@ -33,6 +33,8 @@ internal static class GemmShapes
         ("skinny 768x1024 . [1024,128]", 768, 128, 1024, false, false),
         ("skinny 768x1024 . [1024,256]", 768, 256, 1024, false, false),
         ("skinny 768x1024 . [1024,512]", 768, 512, 1024, false, false),
+        ("sq   128", 128, 128, 128, false, false),
+        ("sq   160", 160, 160, 160, false, false),
         ("sq   1024", 1024, 1024, 1024, false, false),
         ("sqBt 1024 A.B^T", 1024, 1024, 1024, false, true),
         ("sqAt 1024 A^T.B", 1024, 1024, 1024, true, false),

@@ -50,6 +50,13 @@ public static class Program
             args = args.Where(a => a != "--no-pack-aliased-a").ToArray();
         }
 
+        // --no-awake-split: products below the parallel grain stay on the calling thread even when a worker is awake.
+        if (args.Contains("--no-awake-split"))
+        {
+            Gemm.AwakeSplitDisabled = true;
+            args = args.Where(a => a != "--no-awake-split").ToArray();
+        }
+
         // --no-direct-b: a row-major B packed like any other operand instead of read in place (before/after figures).
         if (args.Contains("--no-direct-b"))
         {

@@ -76,6 +76,36 @@ internal static class Gemm
     private const int AliasBytes = 4096;
     private const int AliasedPackColumns = 1024;
 
+    // From this many multiply-adds (a 128³ product: ~40 µs on one core) up to the grain, a product is split over two
+    // threads when a pool worker is awake (Threads.Pool.HasAwakeWorker), which then joins within a µs or so, or when it
+    // follows another such product within the workers' spin budget: one wake-up (10-50 µs) then serves the stream.
+    private const long AwakeSplitMultiplyAdds = 1L << 21;
+
+    // When the calling thread last started a product of AwakeSplitMultiplyAdds or more below the grain (Stopwatch ticks).
+    [ThreadStatic]
+    private static long t_lastMidProduct;
+
+    /// <summary>Benchmark switch: products below the parallel grain stay on the calling thread even when a worker is awake.</summary>
+    internal static bool AwakeSplitDisabled { get; set; }
+
+    /// <summary>
+    /// Whether a product of <paramref name="multiplyAdds"/> below the parallel grain is split over two threads after all:
+    /// from <see cref="AwakeSplitMultiplyAdds"/>, when the thread limit allows two and either a pool worker is awake or
+    /// the calling thread started such a product less than a spin budget ago (a stream of them keeps the worker awake).
+    /// </summary>
+    internal static bool SplitsBelowTheGrain(long multiplyAdds)
+    {
+        if (AwakeSplitDisabled || t_oneThread || multiplyAdds < AwakeSplitMultiplyAdds || MaxThreads < 2)
+        {
+            return false;
+        }
+
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var last = t_lastMidProduct;
+        t_lastMidProduct = now;
+        return Threads.Pool.HasAwakeWorker || (last != 0 && now - last < Threads.Pool.SpinTicks);
+    }
+
     /// <summary>Benchmark switch: each worker of a parallel product packs the shared operand itself, as before it was packed once for all.</summary>
     internal static bool SharedPackingDisabled { get; set; }
 
@@ -402,6 +432,10 @@ internal static class Gemm
         where TKernel : struct, IMicroKernel<T>
     {
         var threads = Workers((long)m * n * k);
+        if (threads <= 1 && SplitsBelowTheGrain((long)m * n * k))
+        {
+            threads = 2;
+        }
 
         // Every worker reads the whole of the operand the split does not cut, so split the larger of
         // m and n: the shared operand is then the smaller one.

@@ -220,6 +220,58 @@ public class GemmTests
         Assert.That((Gemm.ReadsAInPlace<double>(512, 1, 1024), Gemm.ReadsAInPlace<double>(256, 1, 1024)), Is.EqualTo((false, true)));
 
     [Test]
+    public void SplitsBelowTheGrain_AStreamOfMidSizedProducts_WhenTwoThreadsAreAllowed()
+    {
+        var previous = Gemm.ThreadsOverride;
+        try
+        {
+            Gemm.ThreadsOverride = 2;
+            _ = Gemm.SplitsBelowTheGrain(1L << 21);
+            Assert.That(Gemm.SplitsBelowTheGrain(1L << 21), Is.True, "the second of two products in a row");
+            Assert.That(Gemm.SplitsBelowTheGrain((1L << 21) - 1), Is.False, "below 2^21 multiply-adds");
+            Gemm.OneThread = true;
+            Assert.That(Gemm.SplitsBelowTheGrain(1L << 22), Is.False, "on a thread that already runs one item of a spread");
+            Gemm.OneThread = false;
+            Gemm.ThreadsOverride = 1;
+            _ = Gemm.SplitsBelowTheGrain(1L << 21);
+            Assert.That(Gemm.SplitsBelowTheGrain(1L << 21), Is.False, "with one thread allowed");
+        }
+        finally
+        {
+            Gemm.OneThread = false;
+            Gemm.ThreadsOverride = previous;
+        }
+    }
+
+    [Test]
+    public void MidSizedProduct_SplitOverTwoThreads_GivesTheOneThreadBits()
+    {
+        // 128 × 136 × 120 (2^21 multiply-adds or more, below the grain): one thread, then twice in a row on two, the
+        // second split (SplitsBelowTheGrain), with ragged panels in both directions.
+        var random = new Random(5);
+        var (m, n, k) = (128, 136, 124);
+        var a = Enumerable.Range(0, m * k).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var b = Enumerable.Range(0, k * n).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var previous = Gemm.ThreadsOverride;
+        try
+        {
+            Gemm.ThreadsOverride = 1;
+            var one = new float[m * n];
+            Gemm.Multiply(m, n, k, a, 0, k, 1, b, 0, n, 1, one, 0, n, accumulate: false);
+            Gemm.ThreadsOverride = 2;
+            var two = new float[m * n];
+            Gemm.Multiply(m, n, k, a, 0, k, 1, b, 0, n, 1, two, 0, n, accumulate: false);
+            Assert.That(Gemm.SplitsBelowTheGrain((long)m * n * k), Is.True);
+            Gemm.Multiply(m, n, k, a, 0, k, 1, b, 0, n, 1, two, 0, n, accumulate: false);
+            Assert.That(two, Is.EqualTo(one));
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = previous;
+        }
+    }
+
+    [Test]
     public void PackedA_GivesTheUnpackedProductsBits_AndIsReusable()
     {
         // 70 × 600: three depth slices and a ragged last panel; the packed operand serves several products.
