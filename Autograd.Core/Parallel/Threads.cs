@@ -250,6 +250,9 @@ internal static class Threads
         /// </summary>
         public static bool HasAwakeWorker => Volatile.Read(ref s_workers) > Volatile.Read(ref s_parked);
 
+        /// <summary>Whether no job holds the slot: a job offered now goes to the pool's workers, not to the runtime's thread pool. A hint.</summary>
+        public static bool SlotFree => Volatile.Read(ref s_job) is null;
+
         /// <summary>Puts <paramref name="job"/> in the slot and wakes up to <paramref name="helpers"/> parked workers; false when the slot is taken.</summary>
         public static bool Offer(Job job, int helpers)
         {

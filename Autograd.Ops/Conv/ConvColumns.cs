@@ -47,23 +47,30 @@ internal static class ConvColumns
 
     /// <summary>
     /// Scratch for one block of columns packed at <see cref="AlignedStart{T}"/>: K × <see cref="BlockWidth"/>
-    /// elements and up to a cache line's worth before them.
+    /// elements and up to a cache line's worth before them (<see cref="LineSlack{T}"/>).
     /// </summary>
     public static int BlockScratch<T>(ConvGeometry g)
         where T : unmanaged
-        => g.K * BlockWidth(g) + 64 / Unsafe.SizeOf<T>();
+        => g.K * BlockWidth(g) + LineSlack<T>();
+
+    /// <summary>The elements <see cref="AlignedStart{T}"/> may skip: a cache line's worth.</summary>
+    public static int LineSlack<T>()
+        where T : unmanaged
+        => 64 / Unsafe.SizeOf<T>();
 
     /// <summary>
-    /// The first element of <paramref name="scratch"/> on a 64-byte boundary (within its first cache line): the
-    /// block of columns packed there, whose rows Gemm may read in place (<see cref="Gemm.ReadsBInPlace{T}"/>),
-    /// then starts each row a whole number of lines from a line's start when its width allows. The pool's large arrays
-    /// are not moved by the collector; if one were, the products would only run slower, not differently.
+    /// The first element of <paramref name="scratch"/> at or after <paramref name="start"/> on a 64-byte boundary (at most a
+    /// cache line's worth of elements later): a block of columns packed there, whose rows Gemm may read in place
+    /// (<see cref="Gemm.ReadsBInPlace{T}"/>), then starts each row a whole number of lines from a line's start when its
+    /// width allows. Should the collector move the array (the pool's arrays above 85 KB are not compacted; smaller ones
+    /// can be), the products only run slower, never differently.
     /// </summary>
-    public static unsafe int AlignedStart<T>(T[] scratch)
+    public static unsafe int AlignedStart<T>(T[] scratch, int start = 0)
         where T : unmanaged
     {
-        var misalignment = (int)((nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch)) & 63);
-        return misalignment == 0 ? 0 : (64 - misalignment) / Unsafe.SizeOf<T>();
+        var address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch)) + (nuint)start * (nuint)Unsafe.SizeOf<T>();
+        var misalignment = (int)(address & 63);
+        return start + (misalignment == 0 ? 0 : (64 - misalignment) / Unsafe.SizeOf<T>());
     }
 
     /// <summary>

@@ -31,14 +31,14 @@ internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(g
     internal override int ScratchFor(int images)
     {
         var g = Geometry;
-        return _shape.Length + g.Fg * _shape.Wide + g.K * _width;
+        return _shape.Length + g.Fg * _shape.Wide + ConvColumns.LineSlack<T>() + g.K * _width;
     }
 
     /// <summary>Y_n = W_g · cols_{n,g} on the widened positions for every group, the OW real columns of each row copied out, + b.</summary>
     public override void Forward(Tensor<T> x, ConvFilters<T> w, T[]? b, Memory<T> y, int n0, int count, T[] scratch)
     {
         var g = Geometry;
-        var (planes, wide, cols) = Regions();
+        var (planes, wide, cols) = Regions(scratch);
         ForEachGroup(n0, count, (n, group, offsets) =>
         {
             PhasePlanes.Split(x, g, n, group, scratch.AsSpan(planes, _shape.Length));
@@ -74,7 +74,7 @@ internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(g
     public override void WeightGradient(Tensor<T> x, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, int n0, int count, T[] scratch)
     {
         var g = Geometry;
-        var (planes, wide, cols) = Regions();
+        var (planes, wide, cols) = Regions(scratch);
         ForEachGroup(n0, count, (n, group, offsets) =>
         {
             var split = scratch.AsSpan(planes, _shape.Length);
@@ -111,7 +111,7 @@ internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(g
     public override void InputGradient(ConvFilters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, int n0, int count, T[] scratch)
     {
         var g = Geometry;
-        var (planes, wide, cols) = Regions();
+        var (planes, wide, cols) = Regions(scratch);
         ForEachGroup(n0, count, (n, group, offsets) =>
         {
             // dY's extra columns are zero, so finite filters give exact zeros there; non-finite ones are cleared.
@@ -162,9 +162,12 @@ internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(g
         }
     }
 
-    /// <summary>Where the phase planes, the widened rows and the block of columns start in a worker's scratch.</summary>
-    private (int Planes, int Wide, int Cols) Regions() =>
-        (0, _shape.Length, _shape.Length + Geometry.Fg * _shape.Wide);
+    /// <summary>
+    /// Where the phase planes, the widened rows and the block of columns start in a worker's scratch: the columns on a
+    /// cache-line boundary (<see cref="ConvColumns.AlignedStart{T}"/>), as Gemm may read their rows in place.
+    /// </summary>
+    private (int Planes, int Wide, int Cols) Regions(T[] scratch) =>
+        (0, _shape.Length, ConvColumns.AlignedStart(scratch, _shape.Length + Geometry.Fg * _shape.Wide));
 
     /// <summary>cols[r, j − j0] = planes[off_r + j] for the widened positions j in [j0, j0 + block): one copy per row.</summary>
     private void Pack(T[] scratch, int planes, int[] offsets, int j0, int block, int cols)

@@ -58,8 +58,8 @@ internal static class Gemm
     /// <summary>Benchmark switch: a row-major B packed like any other even where <see cref="ReadsBInPlace{T}"/> would read it in place.</summary>
     internal static bool DirectBDisabled { get; set; }
 
-    // A row-major B is read in place only by products of at most this many rows: each of its panels then serves at most
-    // 16 row tiles, too few to pay for packing it (a convolution's filters against its columns: c2's [64, 288] · [288, 784]
+    // A row-major B is read in place only by blocks of at most this many rows (a worker's share when a product is split by
+    // rows): each of its panels then serves at most 16 row tiles of the 512-bit kernel (22 of the 256-bit one), too few to pay for packing it (a convolution's filters against its columns: c2's [64, 288] · [288, 784]
     // 5 % faster). Against 768 rows the packed panels are faster (12 % on [768, 288] · [288, 784]).
     private const int DirectBRows = 128;
 
@@ -90,8 +90,10 @@ internal static class Gemm
 
     /// <summary>
     /// Whether a product of <paramref name="multiplyAdds"/> below the parallel grain is split over two threads after all:
-    /// from <see cref="AwakeSplitMultiplyAdds"/>, when the thread limit allows two and either a pool worker is awake or
-    /// the calling thread started such a product less than a spin budget ago (a stream of them keeps the worker awake).
+    /// from <see cref="AwakeSplitMultiplyAdds"/>, when the thread limit allows two, the pool's job slot is free, and either a
+    /// pool worker is awake or the calling thread started such a product less than a spin budget ago (a stream of them keeps
+    /// the worker awake).
+    /// Each call at or above that size records its time as the thread's latest such product.
     /// </summary>
     internal static bool SplitsBelowTheGrain(long multiplyAdds)
     {
@@ -103,7 +105,8 @@ internal static class Gemm
         var now = System.Diagnostics.Stopwatch.GetTimestamp();
         var last = t_lastMidProduct;
         t_lastMidProduct = now;
-        return Threads.Pool.HasAwakeWorker || (last != 0 && now - last < Threads.Pool.SpinTicks);
+        // Not while another caller's job holds the workers: the split would go to the runtime's thread pool and pay its wake-up.
+        return Threads.Pool.SlotFree && (Threads.Pool.HasAwakeWorker || (last != 0 && now - last < Threads.Pool.SpinTicks));
     }
 
     /// <summary>Benchmark switch: each worker of a parallel product packs the shared operand itself, as before it was packed once for all.</summary>
@@ -715,7 +718,7 @@ internal static class Gemm
     /// <summary>
     /// Whether the micro-kernel reads a B with these strides in place instead of packing it, in a product of
     /// <paramref name="rows"/> rows: B row-major, at most <see cref="DirectBRows"/> rows of A against it, and its rows a whole
-    /// number of cache lines apart with that number odd or twice an odd one, so that a panel's kc rows (two lines each)
+    /// number of cache lines apart with that number odd or twice an odd one, so that a panel's kc rows (two lines each for 512-bit float panels)
     /// spread over every L1 set instead of crowding a few.
     /// </summary>
     internal static bool ReadsBInPlace<T>(int rows, nint bRowStride, nint bColStride)

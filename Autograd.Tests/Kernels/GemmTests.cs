@@ -146,7 +146,8 @@ public class GemmTests
     // splitting the columns (each reads its own columns of B in place).
     public static IEnumerable<TestCaseData> DirectBCases()
     {
-        foreach (var (m, n, k) in new[] { (64, 100, 300), (128, 64, 40), (8, 33, 17), (3, 32, 5), (129, 70, 33), (16, 1000, 520) })
+        // (64, 1100, 130): 2²³ multiply-adds or more, split by columns, A packed by both workers, the second worker's B from jc > 0.
+        foreach (var (m, n, k) in new[] { (64, 100, 300), (128, 64, 40), (8, 33, 17), (3, 32, 5), (129, 70, 33), (16, 1000, 520), (64, 1100, 130) })
         {
             foreach (var aLayout in new[] { Layout.RowMajor, Layout.ColumnMajor })
             {
@@ -185,6 +186,7 @@ public class GemmTests
         Check<float>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, FloatSentinel, prepacked: true);
 
     [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(DirectBCases))]
     public void DoubleMatchesReference_WithAPackedBeforehand(int m, int n, int k, Layout aLayout, Layout bLayout, bool accumulate, Kernel kernel, int threads) =>
         Check<double>(m, n, k, aLayout, bLayout, accumulate, kernel, threads, DoubleSentinel, prepacked: true);
 
@@ -223,8 +225,11 @@ public class GemmTests
     public void SplitsBelowTheGrain_AStreamOfMidSizedProducts_WhenTwoThreadsAreAllowed()
     {
         var previous = Gemm.ThreadsOverride;
+        var spin = Threads.Pool.SpinMicroseconds;
         try
         {
+            // A budget no test run outlasts between two calls (AUTOGRAD_SPIN_US may be 0 in the environment).
+            Threads.Pool.SpinMicroseconds = 10_000_000;
             Gemm.ThreadsOverride = 2;
             _ = Gemm.SplitsBelowTheGrain(1L << 21);
             Assert.That(Gemm.SplitsBelowTheGrain(1L << 21), Is.True, "the second of two products in a row");
@@ -240,21 +245,24 @@ public class GemmTests
         {
             Gemm.OneThread = false;
             Gemm.ThreadsOverride = previous;
+            Threads.Pool.SpinMicroseconds = spin;
         }
     }
 
     [Test]
     public void MidSizedProduct_SplitOverTwoThreads_GivesTheOneThreadBits()
     {
-        // 128 × 136 × 120 (2^21 multiply-adds or more, below the grain): one thread, then twice in a row on two, the
-        // second split (SplitsBelowTheGrain), with ragged panels in both directions.
+        // 128 × 136 × 124 (2^21 multiply-adds or more, below the grain): one thread, then twice in a row on two, the
+        // second split (SplitsBelowTheGrain, which the check itself stamps as the stream's last product), with ragged panels.
         var random = new Random(5);
         var (m, n, k) = (128, 136, 124);
         var a = Enumerable.Range(0, m * k).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         var b = Enumerable.Range(0, k * n).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         var previous = Gemm.ThreadsOverride;
+        var spin = Threads.Pool.SpinMicroseconds;
         try
         {
+            Threads.Pool.SpinMicroseconds = 10_000_000;
             Gemm.ThreadsOverride = 1;
             var one = new float[m * n];
             Gemm.Multiply(m, n, k, a, 0, k, 1, b, 0, n, 1, one, 0, n, accumulate: false);
@@ -268,6 +276,25 @@ public class GemmTests
         finally
         {
             Gemm.ThreadsOverride = previous;
+            Threads.Pool.SpinMicroseconds = spin;
+        }
+    }
+
+    [Test]
+    public void DirectB_OnEachWorkerOfARowSplit_WhenEachPacksItsOwnPanels()
+    {
+        // 200 × 96 × 440 splits by rows over two workers (100 rows each, at most 128: B read in place by both) when the
+        // shared packing is off and each worker's Block would pack its own B.
+        var previous = Gemm.SharedPackingDisabled;
+        try
+        {
+            Gemm.SharedPackingDisabled = true;
+            Check<float>(200, 96, 440, Layout.RowMajor, Layout.RowMajorLines, accumulate: false, Kernel.Widest, 2, FloatSentinel);
+            Check<double>(200, 96, 440, Layout.ColumnMajor, Layout.RowMajorLines, accumulate: true, Kernel.Widest, 2, DoubleSentinel);
+        }
+        finally
+        {
+            Gemm.SharedPackingDisabled = previous;
         }
     }
 
