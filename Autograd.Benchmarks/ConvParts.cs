@@ -233,8 +233,8 @@ internal static class PackProbe
 }
 
 /// <summary>
-/// `abprobe c2|c3|c4 [--backward|--dx|--dw] [--wide|--phase|--toggle-direct-b]`: one conv workload with a path switch toggled call by call in one
-/// process (Winograd, or with --wide WideConv, with --phase PhasePlanes, with --toggle-direct-b Gemm.ReadsBInPlace's rule, on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
+/// `abprobe c2|c3|c4 [--backward|--dx|--dw] [--wide|--phase|--toggle-direct-b|--toggle-wide-forward]`: one conv workload with a path switch toggled call by call in one
+/// process (Winograd, or with --wide WideConv, with --phase PhasePlanes, with --toggle-direct-b Gemm.ReadsBInPlace's rule, with --toggle-wide-forward the forward-only wide-row rule, on and off), so both sides see the same machine; medians of 30 calls each, thread CPU time
 /// at one thread. A planning tool for choosing between kernels on a noisy machine.
 /// </summary>
 internal static class AbProbe
@@ -257,6 +257,10 @@ internal static class AbProbe
             if (args.Contains("--wide"))
             {
                 Kernels.WideConv.Disabled = side == 1;
+            }
+            else if (args.Contains("--toggle-wide-forward"))
+            {
+                Kernels.ConvPlan.WideForwardDisabled = side == 1;
             }
             else if (args.Contains("--toggle-direct-b"))
             {
@@ -294,7 +298,7 @@ internal static class AbProbe
         }
 
         double Median(List<double> t) => t.Order().ElementAt(t.Count / 2);
-        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: {(args.Contains("--wide") ? "wide rows" : args.Contains("--phase") ? "phase planes" : args.Contains("--toggle-direct-b") ? "direct B" : "Winograd")} {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
+        Console.WriteLine($"{(backward ? "fwd+bwd" : "fwd")}, {Tensor.NumThreads} threads: {(args.Contains("--wide") ? "wide rows" : args.Contains("--phase") ? "phase planes" : args.Contains("--toggle-direct-b") ? "direct B" : args.Contains("--toggle-wide-forward") ? "wide forward" : "Winograd")} {Median(times[0]):F2} ms, off {Median(times[1]):F2} ms (medians of 30, alternating)");
         return 0;
     }
 }

@@ -57,6 +57,13 @@ public static class Program
             args = args.Where(a => a != "--no-awake-split").ToArray();
         }
 
+        // --no-wide-forward: a forward pass on wide rows only where the whole convolution goes there (before/after figures).
+        if (args.Contains("--no-wide-forward"))
+        {
+            ConvPlan.WideForwardDisabled = true;
+            args = args.Where(a => a != "--no-wide-forward").ToArray();
+        }
+
         // --no-direct-b: a row-major B packed like any other operand instead of read in place (before/after figures).
         if (args.Contains("--no-direct-b"))
         {

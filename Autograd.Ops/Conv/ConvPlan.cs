@@ -14,6 +14,9 @@ namespace Autograd.Kernels;
 /// </summary>
 internal static class ConvPlan
 {
+    /// <summary>Benchmark switch: the forward pass goes on wide rows only where the whole convolution does (as before stop 32).</summary>
+    internal static bool WideForwardDisabled { get; set; }
+
     // Multiply-adds per pass above which images are spread over threads.
     private const long ParallelWork = 1L << 20;
 
@@ -26,16 +29,19 @@ internal static class ConvPlan
     /// images (<see cref="WideConv.Applies{T}"/>), Winograd for 3×3 stride-1 convolutions of 64+ channels
     /// each way (<see cref="Winograd.Applies{T}"/>), phase planes for strides above 1 with contractions of
     /// more than 32 terms (<see cref="PhasePlanes.Applies{T}"/>), the shallow kernel for contractions of at most 32
-    /// terms (<see cref="ShallowGemm.Applies{T}"/> of K), else packed columns. When the pass reads an
+    /// terms (<see cref="ShallowGemm.Applies{T}"/> of K), else packed columns. A pass that only computes Y
+    /// (<paramref name="forwardOnly"/>) goes on wide rows also when only the gradients' scratch is over their cap
+    /// (<see cref="WideConv.AppliesToForward{T}"/>), unless Winograd takes it. When the pass reads an
     /// <paramref name="input"/> whose window view is already the column matrix
     /// (<see cref="DirectColumns{T}.Windows"/>), Y and dW read it in place and dX runs on that strategy;
     /// a pass that does not read the input (dX alone) passes null.
     /// </summary>
-    public static ConvStrategy<T> Choose<T>(in ConvGeometry g, Tensor<T>? input)
+    public static ConvStrategy<T> Choose<T>(in ConvGeometry g, Tensor<T>? input, bool forwardOnly = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ConvStrategy<T> strategy = WideConv.Applies<T>(g) ? new WideRows<T>(g)
             : Winograd.Applies<T>(g) ? new WinogradStrategy<T>(g)
+            : forwardOnly && !WideForwardDisabled && WideConv.AppliesToForward<T>(g) ? new WideRows<T>(g)
             : PhasePlanes.Applies<T>(g) ? new PhaseColumns<T>(g)
             : ShallowGemm.Applies<T>(g.K) ? new ShallowColumns<T>(g)
             : new PackedColumns<T>(g);
@@ -62,7 +68,7 @@ internal static class ConvPlan
         using var w = new ConvFilters<T>(wr.Memory, wr.Offset, g, transposed: false);
         var b = bias?.ToArray();
         var y = yw.Memory;
-        var strategy = Choose(g, input);
+        var strategy = Choose(g, input, forwardOnly: true);
         ForEachImage(strategy, (n0, count, _, cols) => strategy.Forward(input, w, b, y, n0, count, cols));
         return output;
     }

@@ -42,6 +42,15 @@ internal static class WideConv
     /// <summary>Whether the geometry goes here: stride 1, Wp ≤ 2·OW, small scratch, vector hardware for T.</summary>
     public static bool Applies<T>(in ConvGeometry g)
         where T : unmanaged
+        => AppliesToForward<T>(g) && ((long)g.K + g.P) * FilterColumns<T>(g) <= MaxScratchElements;
+
+    /// <summary>
+    /// Whether the forward pass alone may go here: <see cref="Applies{T}"/> without its bound on dW's scratch (the
+    /// transposed dY of an image and dW's columns), which only the backward uses. c2 (32 → 64 channels, 28 × 28) is
+    /// such a geometry: its forward on wide rows, its gradients on packed columns (<see cref="ConvPlan.Choose{T}"/>).
+    /// </summary>
+    public static bool AppliesToForward<T>(in ConvGeometry g)
+        where T : unmanaged
     {
         if (Disabled || !RowGemm.IsSupported<T>() || g.Stride.H != 1 || g.Stride.W != 1 || g.K > MaxDepth)
         {
@@ -51,8 +60,7 @@ internal static class WideConv
         var (hp, wp) = Padded(g);
         return wp <= 2L * g.OW
             && (long)g.Cg * hp * wp <= MaxScratchElements
-            && (long)g.Fg * ((long)g.OH * wp + RowGemm.Granule<T>()) <= MaxScratchElements
-            && ((long)g.K + g.P) * FilterColumns<T>(g) <= MaxScratchElements;
+            && (long)g.Fg * ((long)g.OH * wp + RowGemm.Granule<T>()) <= MaxScratchElements;
     }
 
     /// <summary>

@@ -115,6 +115,51 @@ public class ConvPlanTests
     }
 
     [Test]
+    public void C2_ForwardAloneOnWideRows_GradientsOnColumns_GiveTheColumnPathsValues()
+    {
+        // c2: 32 → 64, 3×3 "same" on 28×28. dW's wide-row scratch, (K + P) · 64, is over the cap; the forward's is not.
+        var c2 = Geometry(2, 32, 28, 28, 64, 3, padding: 1);
+        Assert.That((WideConv.Applies<double>(c2), WideConv.AppliesToForward<double>(c2)), Is.EqualTo((false, true)));
+        var input = Tensor.Zeros<double>(2, 32, 28, 28);
+        Assert.That(ConvPlan.Choose(c2, input, forwardOnly: true), Is.TypeOf<WideRows<double>>());
+        Assert.That(ConvPlan.Choose(c2, input), Is.TypeOf<PackedColumns<double>>());
+
+        // Winograd keeps what it takes: 64 channels each way on 28×28 fit the forward's wide rows too.
+        var winograd = Geometry(2, 64, 28, 28, 64, 3, padding: 1);
+        Assert.That(ConvPlan.Choose(winograd, Tensor.Zeros<double>(2, 64, 28, 28), forwardOnly: true), Is.TypeOf<WinogradStrategy<double>>());
+
+        var generator = new Generator(21);
+        var x = Tensor.Randn<double>([2, 32, 28, 28], generator);
+        var w = Tensor.Randn<double>([64, 32, 3, 3], generator);
+        var b = Tensor.Randn<double>([64], generator);
+        var r = Tensor.Randn<double>([2, 64, 28, 28], generator);
+        (double[] Y, double[] Dx, double[] Dw, double[] Db) Run()
+        {
+            var (xs, ws, bs) = (x.Detach(), w.Detach(), b.Detach());
+            xs.RequiresGrad = ws.RequiresGrad = bs.RequiresGrad = true;
+            var y = xs.Conv2d(ws, bs, padding: 1);
+            (y * r).Sum().Backward();
+            return (y.ToArray(), xs.Grad!.ToArray(), ws.Grad!.ToArray(), bs.Grad!.ToArray());
+        }
+
+        var wide = Run();
+        ConvPlan.WideForwardDisabled = true;
+        try
+        {
+            Assert.That(ConvPlan.Choose(c2, input, forwardOnly: true), Is.TypeOf<PackedColumns<double>>());
+            var columns = Run();
+            Assert.That(wide.Y, Is.EqualTo(columns.Y).Within(1e-10), "y");
+            Assert.That(wide.Dx, Is.EqualTo(columns.Dx), "dx: the same path either way");
+            Assert.That(wide.Dw, Is.EqualTo(columns.Dw), "dw");
+            Assert.That(wide.Db, Is.EqualTo(columns.Db), "db");
+        }
+        finally
+        {
+            ConvPlan.WideForwardDisabled = false;
+        }
+    }
+
+    [Test]
     public void Winograd_WithGroupsAndUnequalChannels_GivesTheColumnPathsValuesAndGradients() =>
         // 128 → 256 channels in 2 groups: 64 input and 128 output channels a group, so the forward filters
         // are [128, 64] per group and position and the adjoint's (dX) are [64, 128]; a square 64 → 64 layer
