@@ -31,7 +31,8 @@ internal static class ConvPlan
     /// more than 32 terms (<see cref="PhasePlanes.Applies{T}"/>), the shallow kernel for contractions of at most 32
     /// terms (<see cref="ShallowGemm.Applies{T}"/> of K), else packed columns. A pass that only computes Y
     /// (<paramref name="forwardOnly"/>) goes on wide rows also when only the gradients' scratch is over their cap
-    /// (<see cref="WideConv.AppliesToForward{T}"/>), unless Winograd takes it. When the pass reads an
+    /// (<see cref="WideConv.AppliesToForward{T}"/>), unless Winograd takes it or the input's window view is already the
+    /// column matrix. When the pass reads an
     /// <paramref name="input"/> whose window view is already the column matrix
     /// (<see cref="DirectColumns{T}.Windows"/>), Y and dW read it in place and dX runs on that strategy;
     /// a pass that does not read the input (dX alone) passes null.
@@ -39,15 +40,14 @@ internal static class ConvPlan
     public static ConvStrategy<T> Choose<T>(in ConvGeometry g, Tensor<T>? input, bool forwardOnly = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var windows = input is null ? null : DirectColumns<T>.Windows(input, g);
         ConvStrategy<T> strategy = WideConv.Applies<T>(g) ? new WideRows<T>(g)
             : Winograd.Applies<T>(g) ? new WinogradStrategy<T>(g)
-            : forwardOnly && !WideForwardDisabled && WideConv.AppliesToForward<T>(g) ? new WideRows<T>(g)
+            : forwardOnly && windows is null && !WideForwardDisabled && WideConv.AppliesToForward<T>(g) ? new WideRows<T>(g, forwardOnly: true)
             : PhasePlanes.Applies<T>(g) ? new PhaseColumns<T>(g)
             : ShallowGemm.Applies<T>(g.K) ? new ShallowColumns<T>(g)
             : new PackedColumns<T>(g);
-        return input is not null && DirectColumns<T>.Windows(input, g) is { } windows
-            ? new DirectColumns<T>(g, windows, strategy)
-            : strategy;
+        return windows is not null ? new DirectColumns<T>(g, windows, strategy) : strategy;
     }
 
     /// <summary>

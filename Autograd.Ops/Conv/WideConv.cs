@@ -42,14 +42,29 @@ internal static class WideConv
     /// <summary>Whether the geometry goes here: stride 1, Wp ≤ 2·OW, small scratch, vector hardware for T.</summary>
     public static bool Applies<T>(in ConvGeometry g)
         where T : unmanaged
-        => AppliesToForward<T>(g) && ((long)g.K + g.P) * FilterColumns<T>(g) <= MaxScratchElements;
+        => FitsForward<T>(g) && ((long)g.K + g.P) * FilterColumns<T>(g) <= MaxScratchElements;
 
     /// <summary>
-    /// Whether the forward pass alone may go here: <see cref="Applies{T}"/> without its bound on dW's scratch (the
-    /// transposed dY of an image and dW's columns), which only the backward uses. c2 (32 → 64 channels, 28 × 28) is
-    /// such a geometry: its forward on wide rows, its gradients on packed columns (<see cref="ConvPlan.Choose{T}"/>).
+    /// Whether the forward pass alone may go here: the forward's scratch within the cap (<see cref="Applies{T}"/>
+    /// without its bound on dW's, the transposed dY of an image and dW's columns, which only the backward uses), a
+    /// whole register tile of filters per group (RowGemm's 8 rows), and the widened rows, rounded to the kernel's
+    /// granule, at most twice the outputs. c2 (32 → 64 channels, 28 × 28) is such a geometry: its forward on wide
+    /// rows, its gradients on packed columns (<see cref="ConvPlan.Choose{T}"/>). Measured on c2 only.
     /// </summary>
     public static bool AppliesToForward<T>(in ConvGeometry g)
+        where T : unmanaged
+        => FitsForward<T>(g) && g.Fg >= RowGemm.TileRows && Columns<T>(g) <= 2L * g.P;
+
+    /// <summary>
+    /// Scratch elements the forward alone needs: the padded input group, the widened rows and the mask (the first
+    /// three regions of <see cref="ScratchLength{T}"/>'s layout).
+    /// </summary>
+    public static int ForwardScratchLength<T>(in ConvGeometry g)
+        where T : unmanaged
+        => InputLength<T>(g) + (g.Fg + 1) * Columns<T>(g);
+
+    /// <summary>Stride 1, Wp ≤ 2·OW, the padded input and the widened output within the cap, vector hardware for T.</summary>
+    private static bool FitsForward<T>(in ConvGeometry g)
         where T : unmanaged
     {
         if (Disabled || !RowGemm.IsSupported<T>() || g.Stride.H != 1 || g.Stride.W != 1 || g.K > MaxDepth)

@@ -9,9 +9,12 @@ namespace Autograd.Kernels;
 /// layers), and for the forward pass alone when <see cref="WideConv.AppliesToForward{T}"/> (c2). A run is a whole chunk of images, so dW's transposed partial is summed over it before it is
 /// added.
 /// </summary>
-internal sealed class WideRows<T>(ConvGeometry geometry) : ConvStrategy<T>(geometry)
+internal sealed class WideRows<T>(ConvGeometry geometry, bool forwardOnly = false) : ConvStrategy<T>(geometry)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    // Made for a forward pass alone (WideConv.AppliesToForward): its scratch holds the forward's regions only.
+    private readonly bool _forwardOnly = forwardOnly;
+
     /// <summary>Every image of a chunk in one call.</summary>
     public override int Batch => Geometry.N;
 
@@ -24,7 +27,7 @@ internal sealed class WideRows<T>(ConvGeometry geometry) : ConvStrategy<T>(geome
     internal override int ScratchFor(int images)
     {
         var g = Geometry;
-        return Math.Max(WideConv.ScratchLength<T>(g), ConvColumns.BlockScratch<T>(g));
+        return _forwardOnly ? WideConv.ForwardScratchLength<T>(g) : Math.Max(WideConv.ScratchLength<T>(g), ConvColumns.BlockScratch<T>(g));
     }
 
     public override void Forward(Tensor<T> x, ConvFilters<T> w, T[]? b, Memory<T> y, int n0, int count, T[] scratch)
@@ -38,10 +41,22 @@ internal sealed class WideRows<T>(ConvGeometry geometry) : ConvStrategy<T>(geome
 
     public override void InputGradient(ConvFilters<T> w, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dx, int n0, int count, T[] scratch)
     {
+        CheckNotForwardOnly();
         ClearImages(dx, n0, count);
         WideConv.InputGradient(w.Memory.Span, w.Offset, dy.Span, dyOffset, dx.Span, Geometry, n0, count, scratch);
     }
 
-    public override void WeightGradient(Tensor<T> x, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, int n0, int count, T[] scratch) =>
+    public override void WeightGradient(Tensor<T> x, ReadOnlyMemory<T> dy, int dyOffset, Memory<T> dw, int n0, int count, T[] scratch)
+    {
+        CheckNotForwardOnly();
         WideConv.WeightGradient(x, dy.Span, dyOffset, dw.Span, Geometry, n0, count, scratch);
+    }
+
+    private void CheckNotForwardOnly()
+    {
+        if (_forwardOnly)
+        {
+            throw new InvalidOperationException("WideRows: this strategy was chosen for a forward pass alone; its scratch has no room for the gradients.");
+        }
+    }
 }

@@ -143,6 +143,26 @@ public class ConvPlanTests
         }
 
         var wide = Run();
+
+        // The recorded forward ran on wide rows: its y is that strategy's, bit for bit, with only the forward's scratch.
+        var strategy = new WideRows<double>(c2, forwardOnly: true);
+        Assert.That(strategy.ScratchLength, Is.EqualTo(WideConv.ForwardScratchLength<double>(c2)).And.LessThan(WideConv.ScratchLength<double>(c2)));
+        var direct = new double[2 * 64 * 28 * 28];
+        using (var wr = w.Read())
+        using (var filters = new ConvFilters<double>(wr.Memory, wr.Offset, c2, transposed: false))
+        {
+            strategy.Forward(x, filters, b.ToArray(), direct, 0, 2, new double[strategy.ScratchLength]);
+        }
+
+        Assert.That(wide.Y, Is.EqualTo(direct), "y from the forward-only wide rows");
+        Assert.That(() => strategy.WeightGradient(x, direct, 0, new double[64 * 288], 0, 1, new double[strategy.ScratchLength]), Throws.InvalidOperationException);
+
+        // A depthwise layer (one filter a group) and a 1×1 input keep their paths.
+        var depthwise = Geometry(2, 32, 28, 28, 32, 3, padding: 1, groups: 32);
+        Assert.That(WideConv.AppliesToForward<double>(depthwise), Is.False);
+        var tiny = Geometry(2, 64, 1, 1, 64, 1);
+        Assert.That(WideConv.AppliesToForward<double>(tiny), Is.False);
+
         ConvPlan.WideForwardDisabled = true;
         try
         {
