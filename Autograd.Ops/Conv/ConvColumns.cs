@@ -46,32 +46,12 @@ internal static class ConvColumns
     }
 
     /// <summary>
-    /// Scratch for one block of columns packed at <see cref="AlignedStart{T}"/>: K × <see cref="BlockWidth"/>
-    /// elements and up to a cache line's worth before them (<see cref="LineSlack{T}"/>).
+    /// Scratch for one block of columns packed from a cache-line boundary (<see cref="Gemm.LineStart{T}"/>): K ×
+    /// <see cref="BlockWidth"/> elements and up to a line's worth before them.
     /// </summary>
     public static int BlockScratch<T>(ConvGeometry g)
         where T : unmanaged
-        => g.K * BlockWidth(g) + LineSlack<T>();
-
-    /// <summary>The elements <see cref="AlignedStart{T}"/> may skip: a cache line's worth.</summary>
-    public static int LineSlack<T>()
-        where T : unmanaged
-        => 64 / Unsafe.SizeOf<T>();
-
-    /// <summary>
-    /// The first element of <paramref name="scratch"/> at or after <paramref name="start"/> on a 64-byte boundary (at most a
-    /// cache line's worth of elements later): a block of columns packed there, whose rows Gemm may read in place
-    /// (<see cref="Gemm.ReadsBInPlace{T}"/>), then starts each row a whole number of lines from a line's start when its
-    /// width allows. Should the collector move the array (the pool's arrays above 85 KB are not compacted; smaller ones
-    /// can be), the products only run slower, never differently.
-    /// </summary>
-    public static unsafe int AlignedStart<T>(T[] scratch, int start = 0)
-        where T : unmanaged
-    {
-        var address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch)) + (nuint)start * (nuint)Unsafe.SizeOf<T>();
-        var misalignment = (int)(address & 63);
-        return start + (misalignment == 0 ? 0 : (64 - misalignment) / Unsafe.SizeOf<T>());
-    }
+        => g.K * BlockWidth(g) + Gemm.LineElements<T>();
 
     /// <summary>
     /// How many images' columns go side by side into one product: when an image's positions are few

@@ -291,7 +291,7 @@ internal class PackedColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(geometr
             return (view.Memory, view.Offset + p0 * view.ColStride, view.RowStride, view.ColStride);
         }
 
-        var at = ConvColumns.AlignedStart(scratch);
+        var at = Gemm.LineStart(scratch);
         Pack(x, g, n, group, p0, count, scratch.AsSpan(at));
         return (scratch, at, count, 1);
     }

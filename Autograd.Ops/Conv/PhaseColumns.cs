@@ -31,7 +31,7 @@ internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(g
     internal override int ScratchFor(int images)
     {
         var g = Geometry;
-        return _shape.Length + g.Fg * _shape.Wide + ConvColumns.LineSlack<T>() + g.K * _width;
+        return _shape.Length + g.Fg * _shape.Wide + Gemm.LineElements<T>() + g.K * _width;
     }
 
     /// <summary>Y_n = W_g · cols_{n,g} on the widened positions for every group, the OW real columns of each row copied out, + b.</summary>
@@ -164,10 +164,10 @@ internal sealed class PhaseColumns<T>(ConvGeometry geometry) : ConvStrategy<T>(g
 
     /// <summary>
     /// Where the phase planes, the widened rows and the block of columns start in a worker's scratch: the columns on a
-    /// cache-line boundary (<see cref="ConvColumns.AlignedStart{T}"/>), as Gemm may read their rows in place.
+    /// cache-line boundary (<see cref="Gemm.LineStart{T}"/>), as Gemm may read their rows in place.
     /// </summary>
     private (int Planes, int Wide, int Cols) Regions(T[] scratch) =>
-        (0, _shape.Length, ConvColumns.AlignedStart(scratch, _shape.Length + Geometry.Fg * _shape.Wide));
+        (0, _shape.Length, Gemm.LineStart(scratch, _shape.Length + Geometry.Fg * _shape.Wide));
 
     /// <summary>cols[r, j − j0] = planes[off_r + j] for the widened positions j in [j0, j0 + block): one copy per row.</summary>
     private void Pack(T[] scratch, int planes, int[] offsets, int j0, int block, int cols)

@@ -61,7 +61,7 @@ internal static class WideConv
     /// </summary>
     public static int ForwardScratchLength<T>(in ConvGeometry g)
         where T : unmanaged
-        => InputLength<T>(g) + (g.Fg + 1) * Columns<T>(g);
+        => new Layout<T>(g).ForwardLength;
 
     /// <summary>Stride 1, Wp ≤ 2·OW, the padded input and the widened output within the cap, vector hardware for T.</summary>
     private static bool FitsForward<T>(in ConvGeometry g)
@@ -338,7 +338,10 @@ internal static class WideConv
             _wT = g.K * g.Fg;
         }
 
-        public int Length => _input + _wide + _mask + _dwT + _dyT + _wT;
+        public int Length => ForwardLength + _dwT + _dyT + _wT;
+
+        /// <summary>The regions the forward uses, at the start: the padded input, the widened rows, the mask.</summary>
+        public int ForwardLength => _input + _wide + _mask;
 
         public Span<T> Input(T[] scratch) => scratch.AsSpan(0, _input);
 

@@ -6,7 +6,8 @@ namespace Autograd.Kernels;
 /// Stride-1 convolution of small images on wide rows (<see cref="WideConv"/>): no im2col, each image's
 /// group of channels copied once into a zero-padded scratch whose rows are the column matrix's rows.
 /// Taken when <see cref="WideConv.Applies{T}"/> (Wp ≤ 2·OW and the scratch within its cap; LeNet's two
-/// layers), and for the forward pass alone when <see cref="WideConv.AppliesToForward{T}"/> (c2). A run is a whole chunk of images, so dW's transposed partial is summed over it before it is
+/// layers), and for the forward pass alone when <see cref="WideConv.AppliesToForward{T}"/> (c2). A run is a whole
+/// chunk of images, so dW's transposed partial is summed over it before it is
 /// added.
 /// </summary>
 internal sealed class WideRows<T>(ConvGeometry geometry, bool forwardOnly = false) : ConvStrategy<T>(geometry)

@@ -58,9 +58,10 @@ internal static class Gemm
     /// <summary>Benchmark switch: a row-major B packed like any other even where <see cref="ReadsBInPlace{T}"/> would read it in place.</summary>
     internal static bool DirectBDisabled { get; set; }
 
-    // A row-major B is read in place only by blocks of at most this many rows (a worker's share when a product is split by
-    // rows): each of its panels then serves at most 16 row tiles of the 512-bit kernel (22 of the 256-bit one), too few to pay for packing it (a convolution's filters against its columns: c2's [64, 288] · [288, 784]
-    // 5 % faster). Against 768 rows the packed panels are faster (12 % on [768, 288] · [288, 784]).
+    // A row-major B is read in place only by blocks of at most this many rows (a worker's share when a product is split
+    // by rows): each of its panels then serves at most 16 row tiles of the 512-bit kernel (22 of the 256-bit one), too
+    // few to pay for packing it (a convolution's filters against its columns: c2's [64, 288] · [288, 784] 5 % faster).
+    // Against 768 rows the packed panels are faster (12 % on [768, 288] · [288, 784]).
     private const int DirectBRows = 128;
 
     /// <summary>Benchmark switch: a column-major A (a transposed view) is packed instead of read in place.</summary>
@@ -600,12 +601,12 @@ internal static class Gemm
             // A's blocks are packed (or not) anew for every chunk of columns: the chunk's width is what pays for the copy.
             var direct = !packedA.IsSet && ReadsAInPlace<T>(o.ARowStride, o.AColStride, nc);
             var directB = !packedB.IsSet && ReadsBInPlace<T>(i1 - i0, o.BRowStride, o.BColStride);
+            var fullColumns = nc / nr * nr;
             for (var pc = 0; pc < k; pc += kcMax)
             {
                 var kc = Math.Min(kcMax, k - pc);
                 var store = !o.Accumulate && pc == 0;
                 ref var bBlock = ref bPack;
-                var fullColumns = nc / nr * nr;
                 ref var bRows = ref directB ? ref Unsafe.Add(ref MemoryMarshal.GetReference(o.B.Span), o.BOffset + (nint)pc * o.BRowStride + jc) : ref bPack;
                 if (packedB.IsSet)
                 {
@@ -717,9 +718,9 @@ internal static class Gemm
 
     /// <summary>
     /// Whether the micro-kernel reads a B with these strides in place instead of packing it, in a product of
-    /// <paramref name="rows"/> rows: B row-major, at most <see cref="DirectBRows"/> rows of A against it, and its rows a whole
-    /// number of cache lines apart with that number odd or twice an odd one, so that a panel's kc rows (two lines each for 512-bit float panels)
-    /// spread over every L1 set instead of crowding a few.
+    /// <paramref name="rows"/> rows: B row-major, at most <see cref="DirectBRows"/> rows of A against it, and its rows a
+    /// whole number of cache lines apart with that number odd or twice an odd one, so that a panel's kc rows (two lines
+    /// each for 512-bit float panels) spread over every L1 set instead of crowding a few.
     /// </summary>
     internal static bool ReadsBInPlace<T>(int rows, nint bRowStride, nint bColStride)
         where T : unmanaged
@@ -729,6 +730,25 @@ internal static class Gemm
     }
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>Elements of <typeparamref name="T"/> in a 64-byte cache line: the most <see cref="LineStart{T}"/> skips.</summary>
+    internal static int LineElements<T>()
+        where T : unmanaged
+        => 64 / Unsafe.SizeOf<T>();
+
+    /// <summary>
+    /// The first index of <paramref name="array"/> at or after <paramref name="start"/> whose element sits on a 64-byte
+    /// boundary (at most <see cref="LineElements{T}"/> − 1 later): where packed panels start, and a convolution's block of
+    /// columns whose rows the micro-kernel may read in place (<see cref="ReadsBInPlace{T}"/>). An array the collector may
+    /// move (not pinned, under 85 KB) can lose that alignment later: the products then only run slower, never differently.
+    /// </summary>
+    internal static unsafe int LineStart<T>(T[] array, int start = 0)
+        where T : unmanaged
+    {
+        var address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + (nuint)start * (nuint)Unsafe.SizeOf<T>();
+        var misalignment = (int)(address & 63);
+        return start + (misalignment == 0 ? 0 : (64 - misalignment) / Unsafe.SizeOf<T>());
+    }
 
     /// <summary>
     /// A ragged tile: the packed panels are zero-padded, so the full micro-kernel runs into a scratch
@@ -1026,9 +1046,9 @@ internal static class Gemm
 
         private static ref T At(T[] buffer, int start) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(buffer), start);
 
-        private static unsafe T[] Get(ref T[]? buffer, int length, out int start)
+        private static T[] Get(ref T[]? buffer, int length, out int start)
         {
-            var pad = 64 / Unsafe.SizeOf<T>();
+            var pad = LineElements<T>();
             if (buffer is null || buffer.Length < length + pad)
             {
                 // Pinned so the alignment computed below stays valid; uninitialised because packing
@@ -1036,8 +1056,7 @@ internal static class Gemm
                 buffer = GC.AllocateUninitializedArray<T>(length + pad, pinned: true);
             }
 
-            var misalignment = (int)((nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)) & 63) / Unsafe.SizeOf<T>();
-            start = misalignment == 0 ? 0 : pad - misalignment;
+            start = LineStart(buffer);
             return buffer;
         }
     }

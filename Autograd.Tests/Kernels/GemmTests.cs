@@ -218,6 +218,22 @@ public class GemmTests
         Assert.That((Gemm.ReadsBInPlace<double>(64, 416, 1), Gemm.ReadsBInPlace<double>(64, 208, 1)), Is.EqualTo((false, true)));
 
     [Test]
+    public unsafe void LineStart_IsTheFirstIndexOnALineBoundary_AtOrAfterStart()
+    {
+        var floats = GC.AllocateUninitializedArray<float>(100, pinned: true);
+        var doubles = GC.AllocateUninitializedArray<double>(100, pinned: true);
+        for (var start = 0; start < 40; start++)
+        {
+            var f = Gemm.LineStart(floats, start);
+            var d = Gemm.LineStart(doubles, start);
+            Assert.That(f, Is.InRange(start, start + Gemm.LineElements<float>() - 1));
+            Assert.That(d, Is.InRange(start, start + Gemm.LineElements<double>() - 1));
+            Assert.That((long)((nuint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref floats[f]) % 64), Is.EqualTo(0L));
+            Assert.That((long)((nuint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref doubles[d]) % 64), Is.EqualTo(0L));
+        }
+    }
+
+    [Test]
     public void ReadsAInPlace_CountsBytes() =>
         Assert.That((Gemm.ReadsAInPlace<double>(512, 1, 1024), Gemm.ReadsAInPlace<double>(256, 1, 1024)), Is.EqualTo((false, true)));
 

@@ -244,7 +244,7 @@ public class ConvPlanTests
         Assert.That(plan.Batch, Is.EqualTo(1));
         var shape = new PhasePlanes.Shape(c4);
         Assert.That((shape.Hq, shape.Wq, shape.Phases, shape.Wide), Is.EqualTo((29, 29, 4, 28 * 29)));
-        Assert.That(plan.ScratchLength, Is.EqualTo(shape.Length + c4.Fg * shape.Wide + ConvColumns.LineSlack<float>() + c4.K * ConvColumns.BlockWidth(c4 with { OW = 29 })));
+        Assert.That(plan.ScratchLength, Is.EqualTo(shape.Length + c4.Fg * shape.Wide + Gemm.LineElements<float>() + c4.K * ConvColumns.BlockWidth(c4 with { OW = 29 })));
 
         // Few input channels stay on the shallow kernel; the switch sends the rest to packed columns.
         Assert.That(Plan(Geometry(2, 3, 56, 56, 16, 3, stride: 2, padding: 1)), Is.TypeOf<ShallowColumns<float>>());
